@@ -1,0 +1,249 @@
+"""The hub's one configuration tree.
+
+Built once at start from a YAML file plus `HUB_`-prefixed environment variables (nested with
+`__`, e.g. `HUB_BROKER__URL`; the environment wins over the file), validated, and passed down.
+Nothing else in the hub reads the environment. Secrets are `SecretStr` and never logged.
+`config/hub.example.yaml` documents every key; keep the two in step.
+
+This module must never open connections or start anything.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hub.errors import ConfigError
+
+AGENCY_CODE_RE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+
+Permission = Literal[
+    "facade.DongBoHoSoMC",
+    "facade.CapNhatTienDoHoSoMC",
+    "facade.TraCuuHoSo",
+    "events.write",
+    "portal.feed",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(2_000_000, gt=0)
+    shutdown_timeout_s: float = Field(15.0, gt=0)
+
+
+class BrokerConfig(_Section):
+    url: SecretStr | None = None
+    prefix: str = Field("hub", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
+    prefetch: int = Field(200, gt=0)
+    publish_timeout_s: float = Field(10.0, gt=0)
+    delivery_limit: int = Field(20, gt=0)
+    max_queue_length: int = Field(1_000_000, gt=0)
+
+
+class StoreConfig(_Section):
+    backend: Literal["sqlite"] = "sqlite"
+    path: Path = Path("var/hub.db")
+    outbox_sweep_interval_s: float = Field(5.0, gt=0)
+    outbox_sweep_age_s: float = Field(10.0, ge=0)
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+
+
+class ValidationConfig(_Section):
+    """Plausibility limits applied to every inbound item."""
+
+    dossier_sequence_digits_min: int = Field(3, ge=1, le=12)
+    dossier_sequence_digits_max: int = Field(8, ge=1, le=12)
+    max_items_per_batch: int = Field(500, gt=0)
+    max_future_skew_s: float = Field(300.0, ge=0)
+    earliest_year: int = Field(2000, ge=1990)
+    max_text_length: int = Field(4000, gt=0)
+    max_list_items: int = Field(200, gt=0)
+
+
+class FacadeConfig(_Section):
+    path: str = "/dvcqg"
+    session_ttl_s: float = Field(8 * 3600.0, gt=0)
+
+
+class SourceConfig(_Section):
+    """One system allowed to send to the hub (a one-stop system, the portal's puller, ...)."""
+
+    username: str | None = None
+    password_hash: SecretStr | None = Field(
+        None, description="argon2 hash of the facade password (`hub hash-secret`)"
+    )
+    api_token_sha256: SecretStr | None = Field(
+        None, description="hex SHA-256 of the bearer token for the REST APIs"
+    )
+    status_mapping: str = "one_stop_generic"
+    permissions: list[Permission] = Field(default_factory=list)
+    units: list[str] = Field(default_factory=list, description="allowed madonvi; empty = any")
+
+    @field_validator("units")
+    @classmethod
+    def _units_are_agency_codes(cls, value: list[str]) -> list[str]:
+        for unit in value:
+            if not AGENCY_CODE_RE.match(unit):
+                raise ValueError(f"{unit!r} is not an agency code like 000.00.00.H41")
+        return value
+
+
+class RetryConfig(_Section):
+    attempts: int = Field(3, ge=1, le=10)
+    initial_backoff_s: float = Field(0.2, gt=0)
+    max_backoff_s: float = Field(2.0, gt=0)
+
+
+class BreakerConfig(_Section):
+    failure_threshold: int = Field(5, ge=1)
+    recovery_s: float = Field(30.0, gt=0)
+
+
+class NationalPortalConfig(_Section):
+    enabled: bool = True
+    base_url: str = "http://127.0.0.1:8081/api"
+    username: str = "hub"
+    password: SecretStr = SecretStr("")
+    madonvi: str = Field("000.00.00.H41", pattern=AGENCY_CODE_RE.pattern)
+    timeout_s: float = Field(10.0, gt=0)
+    batch_size: int = Field(50, ge=1, le=1000)
+    linger_ms: int = Field(200, ge=0)
+    concurrency: int = Field(4, ge=1, le=64)
+    rate_limit_per_s: float = Field(50.0, gt=0, description="calls per second to DVCQG")
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    delay_tiers_s: list[float] = Field(default_factory=lambda: [5.0, 30.0, 300.0, 1800.0])
+    mapping: str = "national_portal"
+
+    @field_validator("delay_tiers_s")
+    @classmethod
+    def _tiers_grow(cls, value: list[float]) -> list[float]:
+        if not value or any(t <= 0 for t in value) or value != sorted(value):
+            raise ValueError("delay tiers must be positive and increasing, e.g. [5, 30, 300]")
+        return value
+
+
+class ConnectorsConfig(_Section):
+    national_portal: NationalPortalConfig = NationalPortalConfig()
+
+
+class HubConfig(BaseSettings):
+    """The whole tree. Build it with `load_config`, not directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    instance: str = "hub"
+    mappings_dir: Path = Path("mappings")
+    http: HttpConfig = HttpConfig()
+    broker: BrokerConfig = BrokerConfig()
+    store: StoreConfig = StoreConfig()
+    logging: LoggingConfig = LoggingConfig()
+    validation: ValidationConfig = ValidationConfig()
+    facade: FacadeConfig = FacadeConfig()
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    connectors: ConnectorsConfig = ConnectorsConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> HubConfig:
+    """Read, merge and validate; raise `ConfigError` listing every problem with its place."""
+    raw: dict[str, Any] = {}
+    lines: dict[tuple[str, ...], int] = {}
+    if path is not None:
+        raw, lines = _read_yaml(path)
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    try:
+        return HubConfig(**raw)
+    except ValidationError as exc:
+        where = str(path) if path else "configuration"
+        problems = [_describe(err, where, lines) for err in exc.errors()]
+        raise ConfigError(f"{len(problems)} problem(s) in {where}", problems) from None
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", [f"{path}: {exc}"]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML", [f"{path}: {exc}"]) from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping", [f"{path}:1: the top level is not a map"])
+    lines: dict[tuple[str, ...], int] = {}
+    _index_lines(node, (), lines)
+    return data, lines
+
+
+def _index_lines(
+    node: yaml.Node | None, at: tuple[str, ...], out: dict[tuple[str, ...], int]
+) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            here = (*at, str(key.value))
+            out[here] = key.start_mark.line + 1
+            _index_lines(value, here, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            here = (*at, str(i))
+            out[here] = item.start_mark.line + 1
+            _index_lines(item, here, out)
+
+
+def _describe(err: Any, where: str, lines: dict[tuple[str, ...], int]) -> str:
+    loc = tuple(str(p) for p in err["loc"])
+    dotted = ".".join(loc) or "(top level)"
+    line = None
+    for cut in range(len(loc), 0, -1):
+        line = lines.get(loc[:cut])
+        if line:
+            break
+    place = f"{where}:{line}" if line else where
+    env_name = "HUB_" + "__".join(p.upper() for p in loc)
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling against config/hub.example.yaml)"
+    return f"{place}: {dotted}: {message} (environment: {env_name})"
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,91 @@
+"""The hub's one error tree.
+
+Every failure the hub reasons about is a `HubError`. The two branches decide what happens to a
+message: a `TransientError` is retried (in process with tenacity, then through the delay
+queues), a `PermanentError` goes to the connector's parking queue with its reason. Library
+exceptions are translated into this tree in one function per adapter (for example
+`connectors.national_portal.client.translate_http_error`), never caught ad hoc in business code.
+
+    HubError
+    ├── ConfigError                 configuration is invalid (start-up refuses to go on)
+    ├── ValidationFailed            one inbound item is invalid (never reaches a queue)
+    ├── TransientError              retry later: the destination or the network may recover
+    │   ├── DestinationUnavailable  5xx, connection refused, timeout, "99"
+    │   ├── CircuitOpen             the breaker refuses calls for a while
+    │   └── BrokerUnavailable       RabbitMQ did not confirm a publish
+    └── PermanentError              retrying cannot help: park the message with its reason
+        ├── DestinationRejected     the destination refused the item by its business rules
+        └── UndecodableMessage      a queued message the hub cannot read (a bug or tampering)
+
+This module must never import anything from the rest of the hub.
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of every error the hub raises on purpose."""
+
+    def __init__(self, message: str, *, connector: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.connector = connector
+
+
+class ConfigError(HubError):
+    """The configuration tree is invalid; `problems` lists each one, located."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class ValidationFailed(HubError):
+    """One inbound item is invalid. `field` names where, `code` is a stable machine code."""
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+class TransientError(HubError):
+    """Worth retrying: the cause may go away by itself."""
+
+
+class DestinationUnavailable(TransientError):
+    def __init__(
+        self, message: str, *, connector: str | None = None, http_status: int | None = None
+    ) -> None:
+        super().__init__(message, connector=connector)
+        self.http_status = http_status
+
+
+class CircuitOpen(TransientError):
+    """The circuit breaker of a destination is open: calls are refused without trying."""
+
+
+class BrokerUnavailable(TransientError):
+    """RabbitMQ refused or did not confirm a publish."""
+
+
+class PermanentError(HubError):
+    """Retrying cannot help; the message is parked with this reason."""
+
+
+class DestinationRejected(PermanentError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        dossier_code: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, connector=connector)
+        self.dossier_code = dossier_code
+        self.code = code
+
+
+class UndecodableMessage(PermanentError):
+    """A queued message whose body or headers the hub cannot read."""

@@ -1,0 +1,137 @@
+"""The store's small interface, and the plain records that cross it.
+
+Everything the hub must remember goes through `Store`: idempotency keys, dossier snapshots and
+history, the transactional outbox, DVCQG delivery records, the change feed, facade sessions and
+the audit log. SQLite is the embedded default (`hub.store.sqlite`); another back-end implements
+the same Protocol and passes the same tests. Implementations must never let two coroutines
+interleave inside one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from schemas.canonical import DossierEvent, DossierRecord, DossierSnapshot, ProcessingStep
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one event: stored now, or already known (a duplicate)."""
+
+    idempotency_key: str
+    duplicate: bool
+    applied: bool  # False for a late event kept in history only
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    routing_key: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    results: list[IngestResult]
+    outbox: list[OutboxMessage]
+
+
+@dataclass(frozen=True)
+class PendingStep:
+    event_id: int
+    step: ProcessingStep
+
+
+@dataclass(frozen=True)
+class PortalWork:
+    """What DVCQG still lacks of one dossier."""
+
+    dossier_code: str
+    version: int
+    record: DossierRecord | None  # None while no whole record has arrived
+    portal_version: int
+    portal_holds: bool
+    steps: list[PendingStep] = field(default_factory=list)
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.portal_version >= self.version and not self.steps
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: int
+    kind: str
+    status: int
+    occurred_at: str
+    received_at: str
+    source_system: str
+    applied: bool
+    portal_sent_at: str | None
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeliveryEntry:
+    connector: str
+    outcome: str
+    detail: str | None
+    at: str
+
+
+@dataclass(frozen=True)
+class DossierView:
+    snapshot: DossierSnapshot | None
+    portal_version: int
+    history: list[HistoryEntry]
+    deliveries: list[DeliveryEntry]
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    cursor: int
+    snapshot: DossierSnapshot
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+class Store(Protocol):
+    async def ping(self) -> None: ...
+
+    async def ingest(self, events: list[DossierEvent], received_at: datetime) -> IngestOutcome: ...
+
+    async def outbox_pending(self, older_than_s: float, limit: int) -> list[OutboxMessage]: ...
+
+    async def outbox_done(self, ids: list[int]) -> None: ...
+
+    async def portal_work(self, codes: list[str]) -> dict[str, PortalWork]: ...
+
+    async def portal_delivered(
+        self, code: str, version: int, step_ids: list[int], holds: bool
+    ) -> None: ...
+
+    async def record_delivery(
+        self, code: str, connector: str, outcome: str, detail: str
+    ) -> None: ...
+
+    async def dossier(self, code: str) -> DossierView: ...
+
+    async def changes_after(self, cursor: int, limit: int) -> list[FeedItem]: ...
+
+    async def create_session(self, token_sha256: str, source: str, expires_at: float) -> None: ...
+
+    async def session_source(self, token_sha256: str, now: float) -> str | None: ...
+
+    async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None: ...
+
+    async def audit_entries(self, limit: int) -> list[AuditEntry]: ...

@@ -1,0 +1,429 @@
+"""The embedded store: SQLite in WAL mode through aiosqlite.
+
+One connection, one lock: aiosqlite runs statements on its own thread, and the lock keeps
+each transaction whole (no other coroutine's statements inside it). Schema changes are the
+numbered files in `hub/migrations/`, applied in order at open and recorded in
+`schema_migrations`. `synchronous=FULL` by default so that a success reply sent after commit
+survives a power cut too, not only a process crash.
+
+This module must never decide business rules: folding events is `hub.dossier_state`'s job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import structlog
+
+from hub.dossier_state import DossierState, OrderKey, apply
+from hub.store.base import (
+    AuditEntry,
+    DeliveryEntry,
+    DossierView,
+    FeedItem,
+    HistoryEntry,
+    IngestOutcome,
+    IngestResult,
+    OutboxMessage,
+    PendingStep,
+    PortalWork,
+)
+from schemas.canonical import (
+    DossierEvent,
+    DossierRecord,
+    DossierSnapshot,
+    DossierStatus,
+)
+
+log = structlog.get_logger(__name__)
+
+DOSSIER_CHANGED = "dossier.changed"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _key_json(key: OrderKey | None) -> str | None:
+    return json.dumps([key[0].isoformat(), key[1], key[2]]) if key else None
+
+
+def _key_load(text: str | None) -> OrderKey | None:
+    if not text:
+        return None
+    at, rank, code = json.loads(text)
+    return (datetime.fromisoformat(at), int(rank), int(code))
+
+
+class SqliteStore:
+    """`hub.store.base.Store` on SQLite. Open with `async with SqliteStore.open(path)`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path, synchronous: str = "FULL") -> AsyncIterator[SqliteStore]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute(f"PRAGMA synchronous={synchronous}")
+            await db.execute("PRAGMA busy_timeout=5000")
+            store = cls(db)
+            await store._migrate()
+            yield store
+        finally:
+            await db.close()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _migrate(self) -> None:
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {
+            row[0]
+            for row in await self._db.execute_fetchall("SELECT version FROM schema_migrations")
+        }
+        for version, name, sql in _migrations():
+            if version in done:
+                continue
+            async with self._tx() as db:
+                for statement in _split_sql(sql):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now_iso())
+                )
+            log.info("store_migrated", version=version, migration=name)
+
+    async def ping(self) -> None:
+        async with self._lock:
+            await self._db.execute_fetchall("SELECT 1")
+
+    # -- ingest -------------------------------------------------------------------------------
+
+    async def ingest(self, events: list[DossierEvent], received_at: datetime) -> IngestOutcome:
+        results: list[IngestResult] = []
+        touched: dict[str, int] = {}
+        async with self._tx() as db:
+            states: dict[str, _Row] = {}
+            for event in events:
+                result = await self._ingest_one(db, event, received_at, states)
+                results.append(result)
+                if not result.duplicate:
+                    touched[event.dossier_code] = states[event.dossier_code].version
+            await self._save_states(db, states, received_at)
+            outbox = [await self._enqueue(db, code, version) for code, version in touched.items()]
+        return IngestOutcome(results=results, outbox=outbox)
+
+    async def _ingest_one(
+        self,
+        db: aiosqlite.Connection,
+        event: DossierEvent,
+        received_at: datetime,
+        states: dict[str, _Row],
+    ) -> IngestResult:
+        key = event.idempotency_key
+        known = await db.execute_fetchall("SELECT 1 FROM dossier_events WHERE idem_key = ?", (key,))
+        if known:
+            return IngestResult(key, duplicate=True, applied=False)
+        row = states.get(event.dossier_code) or await _load_row(db, event.dossier_code)
+        new_state, changed = apply(row.state, event)
+        if changed:
+            row = row.bump(new_state)
+        states[event.dossier_code] = row
+        await db.execute(
+            "INSERT INTO dossier_events (idem_key, dossier_code, kind, status, occurred_at, "
+            "received_at, source_system, payload, applied) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                key,
+                event.dossier_code,
+                event.kind,
+                int(event.status),
+                event.occurred_at.isoformat(),
+                received_at.isoformat(),
+                event.source_system,
+                event.model_dump_json(),
+                int(changed),
+            ),
+        )
+        return IngestResult(key, duplicate=False, applied=changed)
+
+    async def _save_states(
+        self, db: aiosqlite.Connection, states: dict[str, _Row], at: datetime
+    ) -> None:
+        for code, row in states.items():
+            if not row.dirty:
+                continue
+            seq_rows = await db.execute_fetchall(
+                "UPDATE feed_sequence SET seq = seq + 1 WHERE id = 1 RETURNING seq"
+            )
+            seq = next(iter(seq_rows))[0]
+            state = row.state
+            await db.execute(
+                "INSERT INTO dossiers (code, status, status_key, record_json, record_key, version,"
+                " feed_seq, updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(code) DO UPDATE SET "
+                "status=excluded.status, status_key=excluded.status_key, "
+                "record_json=excluded.record_json, record_key=excluded.record_key, "
+                "version=excluded.version, feed_seq=excluded.feed_seq, "
+                "updated_at=excluded.updated_at",
+                (
+                    code,
+                    int(state.status) if state.status else None,
+                    _key_json(state.status_key),
+                    state.record.model_dump_json() if state.record else None,
+                    _key_json(state.record_key),
+                    row.version,
+                    seq,
+                    at.isoformat(),
+                ),
+            )
+
+    async def _enqueue(self, db: aiosqlite.Connection, code: str, version: int) -> OutboxMessage:
+        body = {"dossier_code": code, "version": version}
+        rows = await db.execute_fetchall(
+            "INSERT INTO outbox (routing_key, body, created_at) VALUES (?,?,?) RETURNING id",
+            (DOSSIER_CHANGED, json.dumps(body), time.time()),
+        )
+        return OutboxMessage(id=next(iter(rows))[0], routing_key=DOSSIER_CHANGED, body=body)
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    async def outbox_pending(self, older_than_s: float, limit: int) -> list[OutboxMessage]:
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT id, routing_key, body FROM outbox WHERE created_at <= ? ORDER BY id "
+                "LIMIT ?",
+                (time.time() - older_than_s, limit),
+            )
+        return [OutboxMessage(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    async def outbox_done(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        async with self._tx() as db:
+            await db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    # -- DVCQG delivery -----------------------------------------------------------------------
+
+    async def portal_work(self, codes: list[str]) -> dict[str, PortalWork]:
+        marks = ",".join("?" * len(codes))
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                f"SELECT code, version, record_json, portal_version, portal_holds, status "  # noqa: S608
+                f"FROM dossiers WHERE code IN ({marks})",
+                codes,
+            )
+            steps = await self._db.execute_fetchall(
+                f"SELECT id, dossier_code, payload FROM dossier_events WHERE kind = 'step' "  # noqa: S608
+                f"AND portal_sent_at IS NULL AND dossier_code IN ({marks}) "
+                f"ORDER BY occurred_at, id",
+                codes,
+            )
+        pending: dict[str, list[PendingStep]] = {}
+        for step_id, code, payload in steps:
+            event = DossierEvent.model_validate_json(payload)
+            if event.step is not None:
+                pending.setdefault(code, []).append(PendingStep(step_id, event.step))
+        return {r[0]: _portal_work(r, pending.get(r[0], [])) for r in rows}
+
+    async def portal_delivered(
+        self, code: str, version: int, step_ids: list[int], holds: bool
+    ) -> None:
+        at = _now_iso()
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE dossiers SET portal_version = MAX(portal_version, ?), "
+                "portal_holds = MAX(portal_holds, ?) WHERE code = ?",
+                (version, int(holds), code),
+            )
+            await db.executemany(
+                "UPDATE dossier_events SET portal_sent_at = ? WHERE id = ?",
+                [(at, i) for i in step_ids],
+            )
+
+    async def record_delivery(self, code: str, connector: str, outcome: str, detail: str) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
+                "VALUES (?,?,?,?,?)",
+                (code, connector, outcome, detail[:2000], _now_iso()),
+            )
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def dossier(self, code: str) -> DossierView:
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT code, status, status_key, version, record_json, updated_at, "
+                "portal_version FROM dossiers WHERE code = ?",
+                (code,),
+            )
+            history = await self._db.execute_fetchall(
+                "SELECT id, kind, status, occurred_at, received_at, source_system, applied, "
+                "portal_sent_at, payload FROM dossier_events WHERE dossier_code = ? ORDER BY id",
+                (code,),
+            )
+            deliveries = await self._db.execute_fetchall(
+                "SELECT connector, outcome, detail, at FROM deliveries WHERE dossier_code = ? "
+                "ORDER BY id",
+                (code,),
+            )
+        row = next(iter(rows), None)
+        return DossierView(
+            snapshot=_snapshot(row) if row else None,
+            portal_version=row["portal_version"] if row else 0,
+            history=[_history(h) for h in history],
+            deliveries=[DeliveryEntry(*d) for d in deliveries],
+        )
+
+    async def changes_after(self, cursor: int, limit: int) -> list[FeedItem]:
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT code, status, status_key, version, record_json, updated_at, feed_seq "
+                "FROM dossiers WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
+                (cursor, limit),
+            )
+        return [FeedItem(cursor=r["feed_seq"], snapshot=_snapshot(r)) for r in rows]
+
+    # -- sessions and audit -------------------------------------------------------------------
+
+    async def create_session(self, token_sha256: str, source: str, expires_at: float) -> None:
+        async with self._tx() as db:
+            await db.execute("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
+            await db.execute(
+                "INSERT INTO sessions VALUES (?,?,?)", (token_sha256, source, expires_at)
+            )
+
+    async def session_source(self, token_sha256: str, now: float) -> str | None:
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT source FROM sessions WHERE token_sha256 = ? AND expires_at > ?",
+                (token_sha256, now),
+            )
+        row = next(iter(rows), None)
+        return str(row[0]) if row else None
+
+    async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?,?,?,?,?)",
+                (_now_iso(), actor, action, target, json.dumps(detail, ensure_ascii=False)),
+            )
+
+    async def audit_entries(self, limit: int) -> list[AuditEntry]:
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT id, at, actor, action, target, detail FROM audit_log ORDER BY id DESC "
+                "LIMIT ?",
+                (limit,),
+            )
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
+
+
+class _Row:
+    """A dossier row being folded within one transaction."""
+
+    def __init__(self, state: DossierState, version: int, dirty: bool = False) -> None:
+        self.state = state
+        self.version = version
+        self.dirty = dirty
+
+    def bump(self, state: DossierState) -> _Row:
+        return _Row(state, self.version + 1, dirty=True)
+
+
+async def _load_row(db: aiosqlite.Connection, code: str) -> _Row:
+    rows = await db.execute_fetchall(
+        "SELECT status, status_key, record_json, record_key, version FROM dossiers WHERE code = ?",
+        (code,),
+    )
+    row = next(iter(rows), None)
+    if row is None:
+        return _Row(DossierState(), 0)
+    state = DossierState(
+        status=DossierStatus(row[0]) if row[0] is not None else None,
+        status_key=_key_load(row[1]),
+        record=DossierRecord.model_validate_json(row[2]) if row[2] else None,
+        record_key=_key_load(row[3]),
+    )
+    return _Row(state, row[4])
+
+
+def _portal_work(row: Any, steps: list[PendingStep]) -> PortalWork:
+    record = DossierRecord.model_validate_json(row[2]) if row[2] else None
+    if record is not None and row[5] is not None and record.status != row[5]:
+        record = record.model_copy(update={"status": DossierStatus(row[5])})
+    return PortalWork(
+        dossier_code=row[0],
+        version=row[1],
+        record=record,
+        portal_version=row[3],
+        portal_holds=bool(row[4]),
+        steps=steps,
+    )
+
+
+def _snapshot(row: Any) -> DossierSnapshot:
+    key = _key_load(row["status_key"])
+    record = DossierRecord.model_validate_json(row["record_json"]) if row["record_json"] else None
+    status = DossierStatus(row["status"])
+    if record is not None and record.status != status:
+        record = record.model_copy(update={"status": status})
+    return DossierSnapshot(
+        dossier_code=row["code"],
+        status=status,
+        status_at=key[0] if key else datetime.fromisoformat(row["updated_at"]),
+        version=row["version"],
+        record=record,
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+    )
+
+
+def _history(row: Any) -> HistoryEntry:
+    return HistoryEntry(
+        id=row[0],
+        kind=row[1],
+        status=row[2],
+        occurred_at=row[3],
+        received_at=row[4],
+        source_system=row[5],
+        applied=bool(row[6]),
+        portal_sent_at=row[7],
+        event=json.loads(row[8]),
+    )
+
+
+def _migrations() -> Iterable[tuple[int, str, str]]:
+    folder = resources.files("hub") / "migrations"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    for f in files:
+        version = int(f.name.split("_", 1)[0])
+        yield version, f.name, f.read_text(encoding="utf-8")
+
+
+def _split_sql(sql: str) -> list[str]:
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
