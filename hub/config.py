@@ -10,17 +10,16 @@ This module must never open connections or start anything.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from connectors.national_portal.config import NationalPortalConfig
+from hub.config_blocks import AGENCY_CODE_RE, Section
 from hub.errors import ConfigError
-
-AGENCY_CODE_RE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
 
 Permission = Literal[
     "facade.DongBoHoSoMC",
@@ -31,18 +30,14 @@ Permission = Literal[
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HttpConfig(_Section):
+class HttpConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(2_000_000, gt=0)
     shutdown_timeout_s: float = Field(15.0, gt=0)
 
 
-class BrokerConfig(_Section):
+class BrokerConfig(Section):
     url: SecretStr | None = None
     prefix: str = Field("hub", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
     prefetch: int = Field(200, gt=0)
@@ -51,19 +46,19 @@ class BrokerConfig(_Section):
     max_queue_length: int = Field(1_000_000, gt=0)
 
 
-class StoreConfig(_Section):
+class StoreConfig(Section):
     backend: Literal["sqlite"] = "sqlite"
     path: Path = Path("var/hub.db")
     outbox_sweep_interval_s: float = Field(5.0, gt=0)
     outbox_sweep_age_s: float = Field(10.0, ge=0)
 
 
-class LoggingConfig(_Section):
+class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
 
 
-class ValidationConfig(_Section):
+class ValidationConfig(Section):
     """Plausibility limits applied to every inbound item."""
 
     dossier_sequence_digits_min: int = Field(3, ge=1, le=12)
@@ -75,12 +70,12 @@ class ValidationConfig(_Section):
     max_list_items: int = Field(200, gt=0)
 
 
-class FacadeConfig(_Section):
+class FacadeConfig(Section):
     path: str = "/dvcqg"
     session_ttl_s: float = Field(8 * 3600.0, gt=0)
 
 
-class SourceConfig(_Section):
+class SourceConfig(Section):
     """One system allowed to send to the hub (a one-stop system, the portal's puller, ...)."""
 
     username: str | None = None
@@ -103,42 +98,7 @@ class SourceConfig(_Section):
         return value
 
 
-class RetryConfig(_Section):
-    attempts: int = Field(3, ge=1, le=10)
-    initial_backoff_s: float = Field(0.2, gt=0)
-    max_backoff_s: float = Field(2.0, gt=0)
-
-
-class BreakerConfig(_Section):
-    failure_threshold: int = Field(5, ge=1)
-    recovery_s: float = Field(30.0, gt=0)
-
-
-class NationalPortalConfig(_Section):
-    enabled: bool = True
-    base_url: str = "http://127.0.0.1:8081/api"
-    username: str = "hub"
-    password: SecretStr = SecretStr("")
-    madonvi: str = Field("000.00.00.H41", pattern=AGENCY_CODE_RE.pattern)
-    timeout_s: float = Field(10.0, gt=0)
-    batch_size: int = Field(50, ge=1, le=1000)
-    linger_ms: int = Field(200, ge=0)
-    concurrency: int = Field(4, ge=1, le=64)
-    rate_limit_per_s: float = Field(50.0, gt=0, description="calls per second to DVCQG")
-    retry: RetryConfig = RetryConfig()
-    breaker: BreakerConfig = BreakerConfig()
-    delay_tiers_s: list[float] = Field(default_factory=lambda: [5.0, 30.0, 300.0, 1800.0])
-    mapping: str = "national_portal"
-
-    @field_validator("delay_tiers_s")
-    @classmethod
-    def _tiers_grow(cls, value: list[float]) -> list[float]:
-        if not value or any(t <= 0 for t in value) or value != sorted(value):
-            raise ValueError("delay tiers must be positive and increasing, e.g. [5, 30, 300]")
-        return value
-
-
-class ConnectorsConfig(_Section):
+class ConnectorsConfig(Section):
     national_portal: NationalPortalConfig = NationalPortalConfig()
 
 

@@ -12,7 +12,8 @@ exceptions are translated into this tree in one function per adapter (for exampl
     ├── TransientError              retry later: the destination or the network may recover
     │   ├── DestinationUnavailable  5xx, connection refused, timeout, "99"
     │   ├── CircuitOpen             the breaker refuses calls for a while
-    │   └── BrokerUnavailable       RabbitMQ did not confirm a publish
+    │   ├── BrokerUnavailable       RabbitMQ did not confirm a publish
+    │   └── StoreUnavailable        the store failed a read or a commit
     └── PermanentError              retrying cannot help: park the message with its reason
         ├── DestinationRejected     the destination refused the item by its business rules
         └── UndecodableMessage      a queued message the hub cannot read (a bug or tampering)
@@ -67,6 +68,10 @@ class CircuitOpen(TransientError):
 
 class BrokerUnavailable(TransientError):
     """RabbitMQ refused or did not confirm a publish."""
+
+
+class StoreUnavailable(TransientError):
+    """The store could not read or commit (disk full, locked, I/O error)."""
 
 
 class PermanentError(HubError):

@@ -11,7 +11,8 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hub.config import AGENCY_CODE_RE, ValidationConfig
+from hub.config import ValidationConfig
+from hub.config_blocks import AGENCY_CODE_RE
 from hub.errors import ValidationFailed
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -61,6 +61,15 @@ class PortalWork:
 
 
 @dataclass(frozen=True)
+class PortalDelivery:
+    """What DVCQG confirmed for one dossier: a snapshot version and/or some steps."""
+
+    dossier_code: str
+    version: int  # 0 when only steps were confirmed
+    step_ids: list[int]
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     id: int
     kind: str
@@ -116,9 +125,7 @@ class Store(Protocol):
 
     async def portal_work(self, codes: list[str]) -> dict[str, PortalWork]: ...
 
-    async def portal_delivered(
-        self, code: str, version: int, step_ids: list[int], holds: bool
-    ) -> None: ...
+    async def portal_delivered(self, deliveries: list[PortalDelivery]) -> None: ...
 
     async def record_delivery(
         self, code: str, connector: str, outcome: str, detail: str

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ import aiosqlite
 import structlog
 
 from hub.dossier_state import DossierState, OrderKey, apply
+from hub.errors import StoreUnavailable
 from hub.store.base import (
     AuditEntry,
     DeliveryEntry,
@@ -35,6 +37,7 @@ from hub.store.base import (
     IngestResult,
     OutboxMessage,
     PendingStep,
+    PortalDelivery,
     PortalWork,
 )
 from schemas.canonical import (
@@ -90,13 +93,16 @@ class SqliteStore:
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+                await self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"store transaction failed: {exc}") from exc
 
     async def _migrate(self) -> None:
         await self._db.execute(
@@ -249,20 +255,27 @@ class SqliteStore:
                 pending.setdefault(code, []).append(PendingStep(step_id, event.step))
         return {r[0]: _portal_work(r, pending.get(r[0], [])) for r in rows}
 
-    async def portal_delivered(
-        self, code: str, version: int, step_ids: list[int], holds: bool
-    ) -> None:
+    async def portal_delivered(self, deliveries: list[PortalDelivery]) -> None:
+        if not deliveries:
+            return
         at = _now_iso()
         async with self._tx() as db:
-            await db.execute(
-                "UPDATE dossiers SET portal_version = MAX(portal_version, ?), "
-                "portal_holds = MAX(portal_holds, ?) WHERE code = ?",
-                (version, int(holds), code),
-            )
-            await db.executemany(
-                "UPDATE dossier_events SET portal_sent_at = ? WHERE id = ?",
-                [(at, i) for i in step_ids],
-            )
+            for d in deliveries:
+                await db.execute(
+                    "UPDATE dossiers SET portal_version = MAX(portal_version, ?), "
+                    "portal_holds = 1 WHERE code = ?",
+                    (d.version, d.dossier_code),
+                )
+                await db.executemany(
+                    "UPDATE dossier_events SET portal_sent_at = ? WHERE id = ?",
+                    [(at, i) for i in d.step_ids],
+                )
+                detail = f"version {d.version}" if d.version else f"{len(d.step_ids)} step(s)"
+                await db.execute(
+                    "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
+                    "VALUES (?, 'national_portal', 'delivered', ?, ?)",
+                    (d.dossier_code, detail, at),
+                )
 
     async def record_delivery(self, code: str, connector: str, outcome: str, detail: str) -> None:
         async with self._tx() as db:

@@ -1,0 +1,136 @@
+"""Delivers dossier changes to DVCQG: the handler behind the `national_portal` work queue.
+
+A message only says "dossier X changed". For each batch the sink reads from the store what DVCQG
+still lacks (the newest snapshot if its version is ahead of what DVCQG confirmed, and every
+step not yet confirmed), sends the snapshots with `DongBoHoSoMC` (`isUpdating` from whether
+DVCQG already holds the dossier), then the steps with `CapNhatTienDoHoSoMC`, and records what
+DVCQG confirmed. Because it always sends the newest state, a late, repeated or replayed message
+changes nothing a second time.
+
+Steps of a dossier whose whole record has not arrived yet wait in the store; the record's own
+message sends them. This module must never ack messages: it returns one outcome per envelope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from connectors.national_portal.client import CONNECTOR, ItemReply, PortalClient
+from connectors.national_portal.mapping import record_to_wire, step_to_wire
+from hub.consumer import Envelope, Outcome
+from hub.errors import DestinationRejected, HubError, UndecodableMessage
+from hub.store.base import PortalDelivery, PortalWork, Store
+
+log = structlog.get_logger(__name__)
+
+
+def dossier_code_of(envelope: Envelope) -> str:
+    code = envelope.body.get("dossier_code")
+    return code if isinstance(code, str) else ""
+
+
+@dataclass
+class _Batch:
+    """Per-dossier bookkeeping for one batch."""
+
+    work: dict[str, PortalWork]
+    failed: dict[str, HubError] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
+    records_sent: set[str] = field(default_factory=set)
+    sent_steps: dict[str, list[int]] = field(default_factory=dict)
+
+
+class PortalSink:
+    def __init__(self, client: PortalClient, store: Store) -> None:
+        self.client = client
+        self.store = store
+
+    async def __call__(self, envelopes: Sequence[Envelope]) -> Sequence[Outcome]:
+        codes = sorted({dossier_code_of(e) for e in envelopes} - {""})
+        batch = _Batch(work=await self.store.portal_work(codes) if codes else {})
+        due = [w for w in batch.work.values() if not w.up_to_date]
+        await self._push_records(batch, [w for w in due if w.record is not None])
+        # Save what DVCQG confirmed before the next call, so a failure there does not make
+        # the records go out again.
+        await self.store.portal_delivered(
+            [PortalDelivery(c, batch.work[c].version, []) for c in sorted(batch.records_sent)]
+        )
+        await self._push_steps(batch, due)
+        await self.store.portal_delivered(
+            [PortalDelivery(c, 0, ids) for c, ids in sorted(batch.sent_steps.items())]
+        )
+        for code, error in batch.failed.items():
+            await self.store.record_delivery(code, CONNECTOR, "refused", error.message)
+        return [self._outcome(batch, e) for e in envelopes]
+
+    def _outcome(self, batch: _Batch, envelope: Envelope) -> Outcome:
+        code = dossier_code_of(envelope)
+        if not code:
+            return UndecodableMessage("message names no dossier_code")
+        if code not in batch.work:
+            return UndecodableMessage(f"dossier {code} is not in the store")
+        return batch.failed.get(code)
+
+    async def _push_records(self, batch: _Batch, works: list[PortalWork]) -> None:
+        stale = [w for w in works if w.portal_version < w.version]
+        for w in works:
+            if w.portal_holds:
+                batch.held.add(w.dossier_code)
+        fresh = [w for w in stale if not w.portal_holds]
+        known = [w for w in stale if w.portal_holds]
+        # A belief about what DVCQG holds can be stale (a crash between its reply and our
+        # commit): answers 05 / 06 flip isUpdating once.
+        retry_known = await self._send(batch, fresh, updating=False)
+        retry_fresh = await self._send(batch, known, updating=True)
+        await self._send(batch, retry_known, updating=True, final=True)
+        await self._send(batch, retry_fresh, updating=False, final=True)
+
+    async def _send(
+        self, batch: _Batch, works: list[PortalWork], *, updating: bool, final: bool = False
+    ) -> list[PortalWork]:
+        if not works:
+            return []
+        items = [record_to_wire(w.record) for w in works if w.record is not None]
+        replies = await self.client.push_dossiers(items, updating)
+        flip = self.client.codes.already_held if not updating else self.client.codes.not_held
+        again: list[PortalWork] = []
+        for w, reply in zip(works, replies, strict=True):
+            if reply.code == self.client.codes.success:
+                batch.held.add(w.dossier_code)
+                batch.records_sent.add(w.dossier_code)
+            elif reply.code == flip and not final:
+                again.append(w)
+            else:
+                batch.failed[w.dossier_code] = _rejected("DongBoHoSoMC", w.dossier_code, reply)
+        return again
+
+    async def _push_steps(self, batch: _Batch, due: list[PortalWork]) -> None:
+        ready = [
+            w
+            for w in due
+            if w.steps and w.dossier_code in batch.held and w.dossier_code not in batch.failed
+        ]
+        for w in due:
+            if w.steps and w.dossier_code not in batch.held:
+                log.info("portal_steps_wait_for_record", dossier_code=w.dossier_code)
+        pending = [(w.dossier_code, s) for w in ready for s in w.steps]
+        if not pending:
+            return
+        replies = await self.client.push_steps([step_to_wire(s.step) for _, s in pending])
+        for (code, step), reply in zip(pending, replies, strict=True):
+            if reply.code == self.client.codes.success:
+                batch.sent_steps.setdefault(code, []).append(step.event_id)
+            elif code not in batch.failed:
+                batch.failed[code] = _rejected("CapNhatTienDoHoSoMC", code, reply)
+
+
+def _rejected(service: str, code: str, reply: ItemReply) -> DestinationRejected:
+    return DestinationRejected(
+        f"DVCQG refused {service} for {code}: {reply.code} {reply.message}".strip(),
+        connector=CONNECTOR,
+        dossier_code=code,
+        code=reply.code,
+    )

@@ -1,0 +1,224 @@
+"""The hub's own REST API: canonical dossier events in, the portal's change feed out.
+
+`POST /api/v1/dossier-events` takes a batch and answers per item (accepted, duplicate,
+rejected with code, field and message); valid items are committed before the reply.
+`GET /api/v1/portal/dossier-changes?after=<cursor>&limit=<n>` returns the newest snapshot of
+each dossier changed after the cursor, in commit order. Both authenticate with a bearer token
+per source. This module must never let an invalid item reach the store or a queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+
+from hub import metrics
+from hub.auth import Authenticator, Principal
+from hub.errors import HubError, ValidationFailed
+from hub.httputil import BodyError, json_response, read_json_object
+from hub.intake import Intake
+from hub.status_mapping import StatusTable
+from hub.store.base import Store
+from hub.validation import Validator
+from schemas.api import (
+    DossierEventIn,
+    EventsResponse,
+    FeedItemOut,
+    FeedPage,
+    ItemError,
+    ItemResultOut,
+)
+from schemas.canonical import DossierEvent, DossierRecord, DossierStatus, ProcessingStep
+
+log = structlog.get_logger(__name__)
+
+MAX_FEED_LIMIT = 1000
+
+
+def _error(status: int, error: str, message: str) -> web.Response:
+    return json_response({"error": error, "message": message}, status)
+
+
+@dataclass
+class EventsApi:
+    auth: Authenticator
+    intake: Intake
+    store: Store
+    validator: Validator
+    tables: dict[str, StatusTable]
+    max_body_bytes: int
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/v1/dossier-events", self.post_events),
+            web.get("/api/v1/portal/dossier-changes", self.get_changes),
+        ]
+
+    def _principal(self, request: web.Request, permission: str) -> Principal | web.Response:
+        who = self.auth.bearer(request.headers.get("Authorization"))
+        if who is None:
+            return _error(401, "unauthenticated", "send Authorization: Bearer <token>")
+        if not who.may(permission):
+            log.warning("api_forbidden", source=who.name, permission=permission)
+            return _error(403, "forbidden", f"system {who.name!r} lacks {permission!r}")
+        return who
+
+    async def post_events(self, request: web.Request) -> web.Response:
+        who = self._principal(request, "events.write")
+        if isinstance(who, web.Response):
+            return who
+        try:
+            body = await read_json_object(request, self.max_body_bytes)
+        except BodyError as exc:
+            return _error(exc.status, "bad_body", exc.message)
+        items = body.get("events")
+        if not isinstance(items, list):
+            return _error(400, "bad_body", "events must be a list")
+        try:
+            self.validator.batch_size(len(items))
+        except ValidationFailed as exc:
+            return _error(413 if exc.code == "batch_too_large" else 400, exc.code, exc.message)
+        return await self._accept(who, items)
+
+    async def _accept(self, who: Principal, items: list[Any]) -> web.Response:
+        now = datetime.now(UTC)
+        table = self.tables[who.config.status_mapping]
+        results: dict[int, ItemResultOut] = {}
+        valid: list[tuple[int, DossierEvent]] = []
+        for i, item in enumerate(items):
+            try:
+                valid.append((i, to_event(item, who.name, table, self.validator, now)))
+            except ValidationFailed as exc:
+                error = ItemError(code=exc.code, field=exc.field, message=exc.message)
+                event_id = item.get("event_id") if isinstance(item, dict) else None
+                results[i] = ItemResultOut(
+                    index=i,
+                    event_id=event_id if isinstance(event_id, str) else None,
+                    outcome="rejected",
+                    error=error,
+                )
+                metrics.INBOUND_ITEMS.labels("api", "refused").inc()
+        if valid:
+            try:
+                outcome = await self.intake.accept([e for _, e in valid])
+            except HubError as exc:
+                log.error("api_store_failed", error=exc.message)
+                return _error(503, "unavailable", "the hub cannot store events now; retry")
+            for (i, event), res in zip(valid, outcome.results, strict=True):
+                label = "duplicate" if res.duplicate else "accepted"
+                metrics.INBOUND_ITEMS.labels("api", label).inc()
+                results[i] = ItemResultOut(index=i, event_id=event.event_id, outcome=label)
+        ordered = [results[i] for i in range(len(items))]
+        response = EventsResponse(
+            accepted=sum(r.outcome == "accepted" for r in ordered),
+            duplicates=sum(r.outcome == "duplicate" for r in ordered),
+            rejected=sum(r.outcome == "rejected" for r in ordered),
+            results=ordered,
+        )
+        return json_response(response.model_dump())
+
+    async def get_changes(self, request: web.Request) -> web.Response:
+        who = self._principal(request, "portal.feed")
+        if isinstance(who, web.Response):
+            return who
+        try:
+            after = int(request.query.get("after", "0") or "0")
+            limit = int(request.query.get("limit", "100"))
+        except ValueError:
+            return _error(400, "bad_query", "after and limit must be integers")
+        if after < 0 or not 1 <= limit <= MAX_FEED_LIMIT:
+            return _error(400, "bad_query", f"after >= 0 and 1 <= limit <= {MAX_FEED_LIMIT}")
+        items = await self.store.changes_after(after, limit)
+        page = FeedPage(
+            items=[
+                FeedItemOut(
+                    cursor=str(item.cursor),
+                    dossier_code=item.snapshot.dossier_code,
+                    status=int(item.snapshot.status),
+                    status_name=item.snapshot.status.name,
+                    status_at=item.snapshot.status_at.isoformat(),
+                    version=item.snapshot.version,
+                    record=item.snapshot.record.model_dump(mode="json")
+                    if item.snapshot.record
+                    else None,
+                )
+                for item in items
+            ],
+            next_cursor=str(items[-1].cursor if items else after),
+        )
+        return json_response(page.model_dump())
+
+
+def to_event(
+    item: Any, source: str, table: StatusTable, validator: Validator, now: datetime
+) -> DossierEvent:
+    """One API item → a canonical event, or `ValidationFailed` naming the field."""
+    if not isinstance(item, dict):
+        raise ValidationFailed("each event must be a JSON object", code="wrong_type")
+    try:
+        incoming = DossierEventIn.model_validate(item)
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+    code = validator.dossier_code(incoming.dossier_code)
+    status, sub_status = _status(incoming, table)
+    occurred_at = validator.happened(incoming.occurred_at, "occurred_at", now)
+    record = step = None
+    if incoming.kind == "record":
+        if incoming.record is None:
+            raise ValidationFailed("a record event needs record", field="record", code="missing")
+        fields = incoming.record.model_dump(exclude_none=True)
+        for name in ("received_at", "returned_at", "processing_ended_at"):
+            if name in fields:
+                validator.happened(fields[name], f"record.{name}", now)
+        if "due_at" in fields:
+            validator.due(fields["due_at"], "record.due_at", now)
+        try:
+            record = DossierRecord(dossier_code=code, status=status, **fields)
+        except ValidationError as exc:
+            raise _first_error(exc, "record.") from None
+    else:
+        details = incoming.step.model_dump(exclude_none=True) if incoming.step else {}
+        step = ProcessingStep(dossier_code=code, status=status, processed_at=occurred_at, **details)
+    return DossierEvent(
+        event_id=incoming.event_id,
+        source_system=source,
+        kind=incoming.kind,
+        dossier_code=code,
+        status=status,
+        sub_status=sub_status,
+        vendor_status=incoming.vendor_status,
+        occurred_at=occurred_at,
+        record=record,
+        step=step,
+    )
+
+
+def _status(incoming: DossierEventIn, table: StatusTable) -> tuple[DossierStatus, str | None]:
+    if incoming.status is not None:
+        try:
+            return DossierStatus[incoming.status], None
+        except KeyError:
+            names = ", ".join(s.name for s in DossierStatus)
+            raise ValidationFailed(
+                f"unknown status {incoming.status!r}; use one of {names} or vendor_status",
+                field="status",
+                code="unknown_status",
+            ) from None
+    if incoming.vendor_status is not None:
+        translation = table.translate(incoming.vendor_status, "vendor_status")
+        return translation.status, translation.sub_status
+    raise ValidationFailed("give status or vendor_status", field="status", code="missing")
+
+
+def _first_error(exc: ValidationError, prefix: str = "") -> ValidationFailed:
+    err = exc.errors()[0]
+    field = prefix + ".".join(str(p) for p in err["loc"])
+    kind = "missing" if err["type"] == "missing" else "invalid"
+    if err["type"] == "extra_forbidden":
+        return ValidationFailed(f"unknown field {field}", field=field, code="unknown_field")
+    return ValidationFailed(f"{field}: {err['msg']}", field=field, code=kind)

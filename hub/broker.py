@@ -1,0 +1,190 @@
+"""RabbitMQ: the topology, declared idempotently at start, and confirmed publishing.
+
+Per connector `<c>` (names prefixed with `broker.prefix`, default `hub`):
+
+* `hub.<c>.work`: quorum queue the connector consumes. Explicit `x-delivery-limit` (a message
+  that crashes its consumer again and again is dead-lettered rather than looping),
+  `x-dead-letter-strategy: at-least-once` with `x-overflow: reject-publish` (dead-lettering
+  cannot lose a message), dead letters to `hub.dlx` under routing key `<c>`.
+* `hub.<c>.retry.<n>`: one quorum queue per delay tier, with `x-message-ttl`; expired messages
+  dead-letter (at-least-once) back into the work queue through the default exchange.
+* `hub.<c>.parking`: the connector's dead-letter (parking) queue, bound to `hub.dlx`; operators
+  list, replay or discard its messages with `hub dlq`.
+
+Inbound changes are published to the topic exchange `hub.events`; each connector binds its
+work queue to the routing keys it serves. Every publish waits for the broker's confirm; a
+refusal or a time-out is translated into `BrokerUnavailable` in `publish` and nowhere else.
+Only features of RabbitMQ 3.10 and later are used. This module must never ack a message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import aiormq
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+
+from hub.config import BrokerConfig
+from hub.errors import BrokerUnavailable
+
+log = structlog.get_logger(__name__)
+
+ATTEMPT_HEADER = "x-hub-attempt"
+REASON_HEADER = "x-hub-reason"
+CONNECTOR_HEADER = "x-hub-connector"
+PARKED_AT_HEADER = "x-hub-parked-at"
+PARKING_DELIVERY_LIMIT = 1_000_000
+
+
+@dataclass(frozen=True)
+class ConnectorQueues:
+    connector: str
+    work: str
+    retry: tuple[tuple[str, float], ...]  # (queue, delay in seconds), shortest first
+    parking: str
+
+
+class Topology:
+    """Names and arguments of every exchange and queue, from configuration."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.events_exchange = f"{config.prefix}.events"
+        self.dead_letter_exchange = f"{config.prefix}.dlx"
+
+    def queues(self, connector: str, delay_tiers_s: list[float]) -> ConnectorQueues:
+        base = f"{self.config.prefix}.{connector}"
+        retry = tuple((f"{base}.retry.{i + 1}", d) for i, d in enumerate(delay_tiers_s))
+        return ConnectorQueues(connector, f"{base}.work", retry, f"{base}.parking")
+
+    def _quorum(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-overflow": "reject-publish",
+            "x-max-length": self.config.max_queue_length,
+            **extra,
+        }
+
+    async def declare(
+        self, channel: AbstractChannel, queues: ConnectorQueues, routing_keys: list[str]
+    ) -> None:
+        events = await channel.declare_exchange(
+            self.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        dlx = await channel.declare_exchange(
+            self.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        work = await channel.declare_queue(
+            queues.work,
+            durable=True,
+            arguments=self._quorum(
+                **{
+                    "x-delivery-limit": self.config.delivery_limit,
+                    "x-dead-letter-exchange": self.dead_letter_exchange,
+                    "x-dead-letter-routing-key": queues.connector,
+                    "x-dead-letter-strategy": "at-least-once",
+                }
+            ),
+        )
+        for key in routing_keys:
+            await work.bind(events, key)
+        for name, delay_s in queues.retry:
+            await channel.declare_queue(
+                name,
+                durable=True,
+                arguments=self._quorum(
+                    **{
+                        "x-message-ttl": int(delay_s * 1000),
+                        "x-dead-letter-exchange": "",
+                        "x-dead-letter-routing-key": queues.work,
+                        "x-dead-letter-strategy": "at-least-once",
+                    }
+                ),
+            )
+        # Browsing returns messages to the queue, which counts as a delivery; brokers from 4.0
+        # default to a limit of 20, so say explicitly that parked messages never expire.
+        parking = await channel.declare_queue(
+            queues.parking,
+            durable=True,
+            arguments={"x-queue-type": "quorum", "x-delivery-limit": PARKING_DELIVERY_LIMIT},
+        )
+        await parking.bind(dlx, queues.connector)
+        log.info("topology_declared", connector=queues.connector, work_queue=queues.work)
+
+
+class Broker:
+    """A robust connection with one confirming channel for publishing."""
+
+    def __init__(self, config: BrokerConfig, connection: AbstractRobustConnection) -> None:
+        self.config = config
+        self.topology = Topology(config)
+        self.connection = connection
+        self._channel: AbstractChannel | None = None
+        self._events: AbstractExchange | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(cls, config: BrokerConfig, name: str = "hub") -> AsyncIterator[Broker]:
+        if config.url is None:
+            raise BrokerUnavailable("no broker URL is configured (broker.url)")
+        connection = await aio_pika.connect_robust(
+            config.url.get_secret_value(), client_properties={"connection_name": name}
+        )
+        broker = cls(config, connection)
+        try:
+            broker._channel = await connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+            broker._events = await broker._channel.declare_exchange(
+                broker.topology.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            yield broker
+        finally:
+            await connection.close()
+
+    @property
+    def channel(self) -> AbstractChannel:
+        assert self._channel is not None, "use Broker.connect()"
+        return self._channel
+
+    def is_ready(self) -> bool:
+        return not self.connection.is_closed and not self.channel.is_closed
+
+    async def consumer_channel(self, prefetch: int) -> AbstractChannel:
+        channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+        await channel.set_qos(prefetch_count=prefetch)
+        return channel
+
+    async def publish_event(self, routing_key: str, body: dict[str, Any], message_id: str) -> None:
+        assert self._events is not None
+        await self.publish(self._events, routing_key, message(body, message_id, {}))
+
+    async def publish(
+        self, exchange: AbstractExchange, routing_key: str, message: aio_pika.Message
+    ) -> None:
+        """Publish and wait for the confirm; every refusal becomes `BrokerUnavailable`."""
+        try:
+            await exchange.publish(
+                message, routing_key, mandatory=True, timeout=self.config.publish_timeout_s
+            )
+        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException) as exc:
+            raise BrokerUnavailable(f"broker refused the publish: {exc!r}") from exc
+        except (TimeoutError, ConnectionError, RuntimeError) as exc:
+            raise BrokerUnavailable(f"broker did not confirm the publish: {exc!r}") from exc
+
+
+def message(body: dict[str, Any], message_id: str, headers: dict[str, Any]) -> aio_pika.Message:
+    """A persistent JSON message, the only shape the hub publishes."""
+    return aio_pika.Message(
+        json.dumps(body, ensure_ascii=False).encode(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message_id,
+        headers=headers,
+    )

@@ -1,0 +1,217 @@
+"""The `hub` command: run, demo, check-config, hash-secret and the dead-letter tools.
+
+Every command takes `-c/--config` (a YAML file; `HUB_...` environment variables override it).
+Errors are printed as sentences an operator can act on, with exit status 1 for a problem in
+what was asked and 2 for usage errors. This module must never print a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hub.config import HubConfig, load_config
+from hub.errors import ConfigError, HubError
+
+T = TypeVar("T")
+
+CONFIG_OPTION = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML configuration file (see config/hub.example.yaml).",
+)
+
+
+def _load(config_path: Path | None) -> HubConfig:
+    from hub.logs import configure_logging
+    from hub.runtime import load_mappings
+
+    try:
+        config = load_config(config_path)
+        load_mappings(config)
+    except ConfigError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        for problem in exc.problems:
+            click.echo(f"  - {problem}", err=True)
+        raise SystemExit(1) from None
+    configure_logging(config.logging.level, config.logging.format)
+    return config
+
+
+def _run(coro: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except HubError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(1) from None
+
+
+@click.group()
+def main() -> None:
+    """Integration hub for Vietnamese public services."""
+
+
+@main.command()
+@CONFIG_OPTION
+def run(config_path: Path | None) -> None:
+    """Run the hub in production mode until SIGTERM or Ctrl-C."""
+    from hub.runtime import run_until_signalled
+
+    config = _load(config_path)
+    if config.broker.url is None:
+        click.echo("error: broker.url is not set (or set HUB_BROKER__URL)", err=True)
+        raise SystemExit(1)
+    _run(run_until_signalled(config))
+
+
+@main.command("check-config")
+@CONFIG_OPTION
+def check_config(config_path: Path | None) -> None:
+    """Validate the configuration and every mapping file it names; explain each error."""
+    config = _load(config_path)
+    click.echo(f"configuration is valid: {len(config.sources)} source system(s)")
+    for name, source in sorted(config.sources.items()):
+        perms = ", ".join(source.permissions) or "none"
+        click.echo(f"  source {name}: status table {source.status_mapping}; may {perms}")
+        if source.password_hash is None and source.api_token_sha256 is None:
+            click.echo(f"  warning: source {name} has no credentials and cannot call", err=True)
+    if config.broker.url is None:
+        click.echo("  note: broker.url is empty: `hub run` needs it, `hub demo` starts a node")
+
+
+@main.command("hash-secret")
+@click.option("--token", is_flag=True, help="Hash a bearer token (SHA-256) instead.")
+def hash_secret(token: bool) -> None:
+    """Print the hash to put in the configuration for a password or an API token."""
+    from hub.auth import hash_password, sha256_hex
+
+    secret = click.prompt("secret", hide_input=True, confirmation_prompt=True)
+    click.echo(sha256_hex(secret) if token else hash_password(secret))
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--dossiers", default=200, show_default=True, help="Dossiers per traffic round.")
+@click.option("--rate", default=20.0, show_default=True, help="Calls per second of traffic.")
+@click.option("--port", default=8080, show_default=True, help="Hub HTTP port (0: any free).")
+def demo(config_path: Path | None, dossiers: int, rate: float, port: int) -> None:
+    """Run everything on this machine: RabbitMQ, simulators, traffic and the hub."""
+    from hub.demo import run_demo
+
+    config = _load(config_path) if config_path else None
+    _run(run_demo(config, dossiers=dossiers, rate_per_s=rate, port=port))
+
+
+# -- dead letters ---------------------------------------------------------------------------
+
+
+@main.group()
+def dlq() -> None:
+    """Inspect, replay or discard a connector's parked (dead-letter) messages."""
+
+
+@asynccontextmanager
+async def _parking(config: HubConfig, connector: str) -> Any:
+    from hub.broker import Broker
+    from hub.dlq import ParkingQueue
+    from hub.store.sqlite import SqliteStore
+
+    connectors = config.connectors.model_dump()
+    if connector not in connectors:
+        raise HubError(f"unknown connector {connector!r}; known: {', '.join(connectors)}")
+    tiers = connectors[connector]["delay_tiers_s"]
+    async with (
+        SqliteStore.open(config.store.path) as store,
+        Broker.connect(config.broker, "hub-dlq") as broker,
+    ):
+        yield ParkingQueue(broker, broker.topology.queues(connector, tiers), store)
+
+
+def _selector(ids: tuple[str, ...], all_: bool, reason: str | None) -> Callable[[Any], bool]:
+    if not ids and not all_ and not reason:
+        raise click.UsageError("name messages with --id, or use --reason or --all")
+    return lambda m: all_ or m.message_id in ids or bool(reason and reason in m.reason)
+
+
+@dlq.command("list")
+@CONFIG_OPTION
+@click.argument("connector")
+def dlq_list(config_path: Path | None, connector: str) -> None:
+    """List parked messages: id, dossier, when and why."""
+    from hub.masking import mask_text
+
+    async def go() -> None:
+        async with _parking(_load(config_path), connector) as parking:
+            messages = await parking.browse()
+        for m in messages:
+            dossier = m.body.get("dossier_code", "")
+            click.echo(f"{m.message_id}\t{dossier}\t{m.parked_at}\t{mask_text(m.reason)}")
+        click.echo(f"{len(messages)} parked message(s) in {connector}", err=True)
+
+    _run(go())
+
+
+@dlq.command("show")
+@CONFIG_OPTION
+@click.argument("connector")
+@click.argument("message_id")
+def dlq_show(config_path: Path | None, connector: str, message_id: str) -> None:
+    """Show one parked message in full (personal data masked)."""
+    from hub.masking import mask
+
+    async def go() -> None:
+        async with _parking(_load(config_path), connector) as parking:
+            found = [m for m in await parking.browse() if m.message_id == message_id]
+        if not found:
+            raise HubError(f"no parked message {message_id!r} in {connector}")
+        click.echo(json.dumps(mask(found[0].__dict__), ensure_ascii=False, indent=2))
+
+    _run(go())
+
+
+def _act(action: str) -> Callable[..., None]:
+    @CONFIG_OPTION
+    @click.argument("connector")
+    @click.option("--id", "ids", multiple=True, help="A message id (repeatable).")
+    @click.option("--reason", default=None, help="Every message whose reason contains this.")
+    @click.option("--all", "all_", is_flag=True, help="Every parked message.")
+    @click.option("--actor", default=None, help="Who acts, for the audit log (default: you).")
+    def command(
+        config_path: Path | None,
+        connector: str,
+        ids: tuple[str, ...],
+        reason: str | None,
+        all_: bool,
+        actor: str | None,
+    ) -> None:
+        select = _selector(ids, all_, reason)
+        who = actor or getpass.getuser()
+
+        async def go() -> int:
+            async with _parking(_load(config_path), connector) as parking:
+                fn = parking.replay if action == "replay" else parking.discard
+                return int(await fn(select, who))
+
+        count = _run(go())
+        click.echo(f"{action}ed {count} message(s) from {connector} (audited as {who})")
+        if ids and count < len(ids):
+            click.echo("warning: some ids were not found (already replayed?)", err=True)
+            sys.exit(1)
+
+    command.__doc__ = f"{action.capitalize()} parked messages (audited)."
+    return command
+
+
+dlq.command("replay")(_act("replay"))
+dlq.command("discard")(_act("discard"))

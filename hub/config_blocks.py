@@ -1,0 +1,27 @@
+"""Building blocks shared by the hub's configuration and each connector's `config.py`.
+
+This module must never import a connector (connectors import it).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AGENCY_CODE_RE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryConfig(Section):
+    attempts: int = Field(3, ge=1, le=10)
+    initial_backoff_s: float = Field(0.2, gt=0)
+    max_backoff_s: float = Field(2.0, gt=0)
+
+
+class BreakerConfig(Section):
+    failure_threshold: int = Field(5, ge=1)
+    recovery_s: float = Field(30.0, gt=0)

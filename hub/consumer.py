@@ -1,0 +1,277 @@
+"""The one consumer wrapper: it alone acks, retries and parks.
+
+Handlers receive a batch of parsed `Envelope`s and return one outcome per envelope: `None`
+(done), a `TransientError` (try again later) or a `PermanentError` (park it). Raising applies
+the error to the whole batch. The wrapper then:
+
+* acks what is done;
+* republishes a transient failure, with its attempt count and reason, to the next delay tier
+  (`hub.<c>.retry.<n>`), and acks the original only after the broker confirmed the copy;
+* parks a permanent failure, or one whose delay tiers are spent, in `hub.<c>.parking` with the
+  reason, again acking only after the confirm;
+* nacks with requeue when even that publish fails, so the broker keeps the message (its
+  delivery limit dead-letters a message that keeps coming back).
+
+Messages are spread over `lanes` by a key (the dossier code): one lane works one batch at a
+time, so two batches never carry the same dossier at once, while lanes run side by side.
+Stopping cancels the subscription, lets the lanes finish what they hold, then returns.
+This module must never interpret message bodies beyond the envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+
+from hub import metrics
+from hub.broker import (
+    ATTEMPT_HEADER,
+    CONNECTOR_HEADER,
+    PARKED_AT_HEADER,
+    REASON_HEADER,
+    Broker,
+    ConnectorQueues,
+    message,
+)
+from hub.errors import HubError, PermanentError, TransientError, UndecodableMessage
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A delivered message, parsed once; `raw` is kept for the wrapper only."""
+
+    message_id: str
+    body: dict[str, Any]
+    attempt: int
+    headers: dict[str, Any]
+    raw: AbstractIncomingMessage = field(repr=False)
+
+    @classmethod
+    def parse(cls, raw: AbstractIncomingMessage) -> Envelope:
+        try:
+            body = json.loads(raw.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UndecodableMessage(f"message body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise UndecodableMessage("message body is not a JSON object")
+        headers = dict(raw.headers or {})
+        attempt = headers.get(ATTEMPT_HEADER, 0)
+        return cls(
+            message_id=raw.message_id or "",
+            body=body,
+            attempt=attempt if isinstance(attempt, int) else 0,
+            headers=headers,
+            raw=raw,
+        )
+
+
+Outcome = HubError | None
+BatchHandler = Callable[[Sequence[Envelope]], Awaitable[Sequence[Outcome]]]
+
+
+class BatchConsumer:
+    def __init__(
+        self,
+        broker: Broker,
+        queues: ConnectorQueues,
+        handler: BatchHandler,
+        *,
+        lane_key: Callable[[Envelope], str],
+        batch_size: int,
+        linger_s: float,
+        lanes: int,
+    ) -> None:
+        self.broker = broker
+        self.queues = queues
+        self.handler = handler
+        self.lane_key = lane_key
+        self.batch_size = batch_size
+        self.linger_s = linger_s
+        self._lanes: list[asyncio.Queue[Envelope]] = [asyncio.Queue() for _ in range(lanes)]
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy = [False] * lanes
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+
+    async def start(self) -> None:
+        prefetch = self.batch_size * len(self._lanes) * 2
+        self._channel = await self.broker.consumer_channel(prefetch)
+        self._queue = await self._channel.get_queue(self.queues.work, ensure=False)
+        self._tasks = [
+            asyncio.create_task(self._lane_loop(i), name=f"{self.queues.connector}-lane-{i}")
+            for i in range(len(self._lanes))
+        ]
+        self._tag = await self._queue.consume(self._on_message)
+        log.info("consumer_started", connector=self.queues.connector, lanes=len(self._lanes))
+
+    async def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop taking messages, finish the ones held (up to `timeout_s`), close the channel."""
+        if self._queue is not None and self._tag is not None:
+            await self._queue.cancel(self._tag)
+            self._tag = None
+        try:
+            await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._lanes)), timeout_s)
+        except TimeoutError:
+            log.warning("consumer_drain_timeout", connector=self.queues.connector)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._channel is not None and not self._channel.is_closed:
+            # Whatever was not settled goes back to the queue when the channel closes.
+            await self._channel.close()
+        log.info("consumer_stopped", connector=self.queues.connector, left=self.in_flight())
+
+    def in_flight(self) -> int:
+        return sum(q.qsize() for q in self._lanes) + sum(self._busy)
+
+    async def _on_message(self, raw: AbstractIncomingMessage) -> None:
+        try:
+            envelope = Envelope.parse(raw)
+        except UndecodableMessage as exc:
+            await self._park_raw(raw, exc.message)
+            return
+        lane = zlib.crc32(self.lane_key(envelope).encode()) % len(self._lanes)
+        self._lanes[lane].put_nowait(envelope)
+
+    async def _lane_loop(self, index: int) -> None:
+        lane = self._lanes[index]
+        while True:
+            batch = [await lane.get()]
+            self._busy[index] = True
+            try:
+                await self._fill(lane, batch)
+                await self._process(batch)
+            finally:
+                self._busy[index] = False
+                for _ in batch:
+                    lane.task_done()
+
+    async def _fill(self, lane: asyncio.Queue[Envelope], batch: list[Envelope]) -> None:
+        deadline = time.monotonic() + self.linger_s
+        while len(batch) < self.batch_size:
+            if not lane.empty():
+                batch.append(lane.get_nowait())
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                batch.append(await asyncio.wait_for(lane.get(), left))
+            except TimeoutError:
+                return
+
+    async def _process(self, batch: list[Envelope]) -> None:
+        try:
+            outcomes: Sequence[Outcome] = await self.handler(batch)
+        except HubError as exc:
+            outcomes = [exc] * len(batch)
+        except Exception as exc:  # a bug must not lose messages: retry them, then park
+            log.exception("handler_crashed", connector=self.queues.connector)
+            outcomes = [TransientError(f"handler crashed: {exc!r}")] * len(batch)
+        for envelope, outcome in zip(batch, outcomes, strict=True):
+            await self._settle(envelope, outcome)
+
+    async def _settle(self, envelope: Envelope, outcome: Outcome) -> None:
+        connector = self.queues.connector
+        try:
+            if outcome is None:
+                await envelope.raw.ack()
+                metrics.MESSAGES.labels(connector, "done").inc()
+            elif isinstance(outcome, PermanentError):
+                await self._park(envelope, outcome.message)
+            elif envelope.attempt < len(self.queues.retry):
+                await self._retry(envelope, outcome)
+            else:
+                tiers = len(self.queues.retry)
+                await self._park(envelope, f"retry budget spent ({tiers} tiers): {outcome.message}")
+        except HubError as exc:
+            log.warning("settle_failed", connector=connector, error=exc.message)
+            await envelope.raw.nack(requeue=True)
+
+    async def _retry(self, envelope: Envelope, error: HubError) -> None:
+        queue, delay_s = self.queues.retry[envelope.attempt]
+        headers = {
+            **envelope.headers,
+            ATTEMPT_HEADER: envelope.attempt + 1,
+            REASON_HEADER: error.message[:500],
+        }
+        await self.broker.publish(
+            self.broker.channel.default_exchange,
+            queue,
+            message(envelope.body, envelope.message_id, headers),
+        )
+        await envelope.raw.ack()
+        metrics.MESSAGES.labels(self.queues.connector, "retry").inc()
+        log.info(
+            "message_retry_scheduled",
+            connector=self.queues.connector,
+            message_id=envelope.message_id,
+            attempt=envelope.attempt + 1,
+            delay_s=delay_s,
+            reason=error.message,
+        )
+
+    async def _park(self, envelope: Envelope, reason: str) -> None:
+        await self._publish_parked(envelope.body, envelope.message_id, envelope.headers, reason)
+        await envelope.raw.ack()
+
+    async def _park_raw(self, raw: AbstractIncomingMessage, reason: str) -> None:
+        try:
+            await self.broker.publish(
+                self.broker.channel.default_exchange,
+                self.queues.parking,
+                _parked_raw(raw, reason, self.queues.connector),
+            )
+            await raw.ack()
+        except HubError:
+            await raw.nack(requeue=True)
+
+    async def _publish_parked(
+        self, body: dict[str, Any], message_id: str, headers: dict[str, Any], reason: str
+    ) -> None:
+        parked_headers = {
+            **headers,
+            REASON_HEADER: reason[:1000],
+            CONNECTOR_HEADER: self.queues.connector,
+            PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
+        }
+        await self.broker.publish(
+            self.broker.channel.default_exchange,
+            self.queues.parking,
+            message(body, message_id, parked_headers),
+        )
+        metrics.MESSAGES.labels(self.queues.connector, "parked").inc()
+        log.warning(
+            "message_parked",
+            connector=self.queues.connector,
+            message_id=message_id,
+            reason=reason,
+        )
+
+
+def _parked_raw(raw: AbstractIncomingMessage, reason: str, connector: str) -> aio_pika.Message:
+    return aio_pika.Message(
+        raw.body,
+        content_type=raw.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=raw.message_id,
+        headers={
+            **dict(raw.headers or {}),
+            REASON_HEADER: reason[:1000],
+            CONNECTOR_HEADER: connector,
+            PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
+        },
+    )

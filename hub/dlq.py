@@ -1,0 +1,133 @@
+"""Operator actions on a connector's parking (dead-letter) queue: list, show, replay, discard.
+
+Browsing takes messages without acking and closes the channel, which returns them all to
+the queue untouched. A replay republishes a parked message to the connector's work queue with
+its attempt count reset and waits for the confirm before acking the parked copy, so a crash
+mid-replay duplicates at worst (harmless: delivery is idempotent) and never loses. Every replay
+and discard is written to the audit log with who, what and the message's reason.
+This module must never change a message's body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+from hub.broker import (
+    ATTEMPT_HEADER,
+    PARKED_AT_HEADER,
+    REASON_HEADER,
+    Broker,
+    ConnectorQueues,
+)
+from hub.store.base import Store
+
+REPLAYED_AT_HEADER = "x-hub-replayed-at"
+
+
+@dataclass(frozen=True)
+class ParkedMessage:
+    message_id: str
+    reason: str
+    parked_at: str
+    attempts: int
+    body: dict[str, Any]
+    headers: dict[str, Any]
+
+
+def _parked(raw: AbstractIncomingMessage) -> ParkedMessage:
+    headers = dict(raw.headers or {})
+    try:
+        body = json.loads(raw.body)
+    except ValueError:
+        body = {"undecodable": raw.body[:200].decode(errors="replace")}
+    reason = headers.get(REASON_HEADER)
+    if reason is None and headers.get("x-death"):
+        reason = "dead-lettered by the broker (delivery limit reached)"
+    attempt = headers.get(ATTEMPT_HEADER, 0)
+    return ParkedMessage(
+        message_id=raw.message_id or "",
+        reason=str(reason or "unknown"),
+        parked_at=str(headers.get(PARKED_AT_HEADER, "")),
+        attempts=attempt if isinstance(attempt, int) else 0,
+        body=body if isinstance(body, dict) else {"value": body},
+        headers={k: str(v) for k, v in headers.items()},
+    )
+
+
+class ParkingQueue:
+    def __init__(self, broker: Broker, queues: ConnectorQueues, store: Store) -> None:
+        self.broker = broker
+        self.queues = queues
+        self.store = store
+
+    async def browse(self, limit: int = 10_000) -> list[ParkedMessage]:
+        found: list[ParkedMessage] = []
+        await self._walk(lambda _: False, limit, found, None)
+        return found
+
+    async def replay(self, select: Callable[[ParkedMessage], bool], actor: str) -> int:
+        return await self._act(select, actor, "dlq.replay")
+
+    async def discard(self, select: Callable[[ParkedMessage], bool], actor: str) -> int:
+        return await self._act(select, actor, "dlq.discard")
+
+    async def _act(self, select: Callable[[ParkedMessage], bool], actor: str, action: str) -> int:
+        acted: list[ParkedMessage] = []
+        await self._walk(select, 10_000, acted, action)
+        for m in acted:
+            await self.store.audit(
+                actor,
+                action,
+                f"{self.queues.connector}:{m.message_id}",
+                {"reason": m.reason, "dossier_code": m.body.get("dossier_code")},
+            )
+        return len(acted)
+
+    async def _walk(
+        self,
+        select: Callable[[ParkedMessage], bool],
+        limit: int,
+        out: list[ParkedMessage],
+        action: str | None,
+    ) -> None:
+        channel = await self.broker.connection.channel(publisher_confirms=True)
+        try:
+            queue = await channel.get_queue(self.queues.parking, ensure=False)
+            for _ in range(limit):
+                raw = await queue.get(no_ack=False, fail=False)
+                if raw is None:
+                    break
+                parked = _parked(raw)
+                if action is None:
+                    out.append(parked)
+                elif select(parked):
+                    if action == "dlq.replay":
+                        await self._republish(raw)
+                    await raw.ack()
+                    out.append(parked)
+        finally:
+            # Closing returns every message we did not ack to the queue, in place.
+            await channel.close()
+
+    async def _republish(self, raw: AbstractIncomingMessage) -> None:
+        headers = {
+            k: v
+            for k, v in dict(raw.headers or {}).items()
+            if k not in (ATTEMPT_HEADER, "x-death", "x-delivery-count")
+        }
+        headers[REPLAYED_AT_HEADER] = datetime.now(UTC).isoformat()
+        message = aio_pika.Message(
+            raw.body,
+            content_type=raw.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=raw.message_id,
+            headers=headers,
+        )
+        await self.broker.publish(self.broker.channel.default_exchange, self.queues.work, message)

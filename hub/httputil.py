@@ -1,0 +1,43 @@
+"""Small helpers shared by every HTTP door: reading a bounded JSON body, writing JSON.
+
+This module must never decide a protocol's reply shape: each door words its own errors.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
+    """The request's JSON object, or `BodyError` (413 too large, 400 not a JSON object)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyError(413, f"body larger than {limit} bytes")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyError(413, f"body larger than {limit} bytes") from None
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BodyError(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BodyError(400, "body must be a JSON object")
+    return body
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=dumps)

@@ -1,0 +1,82 @@
+"""Accepting dossier events durably, then relaying them to RabbitMQ.
+
+`Intake.accept` commits the events, the dossier snapshots and one outbox row per touched
+dossier in a single store transaction; only then may a door answer success (guarantee 1).
+It then publishes the outbox rows with confirms and deletes them. If the broker is down, the
+rows stay and `OutboxRelay` publishes them later, so a crash or an outage between commit and
+publish loses nothing; a row published twice is harmless because delivery is idempotent.
+This module must never validate: doors hand it canonical events only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import structlog
+
+from hub import metrics
+from hub.broker import Broker
+from hub.errors import BrokerUnavailable
+from hub.store.base import IngestOutcome, OutboxMessage, Store
+from schemas.canonical import DossierEvent
+
+log = structlog.get_logger(__name__)
+
+
+class Intake:
+    def __init__(self, store: Store, broker: Broker | None) -> None:
+        self.store = store
+        self.broker = broker
+
+    async def accept(self, events: list[DossierEvent]) -> IngestOutcome:
+        outcome = await self.store.ingest(events, datetime.now(UTC))
+        await self.relay(outcome.outbox)
+        return outcome
+
+    async def relay(self, messages: list[OutboxMessage]) -> int:
+        """Publish outbox rows with confirms; leave them for the sweeper on failure."""
+        if not messages or self.broker is None:
+            return 0
+        broker = self.broker
+        results = await asyncio.gather(
+            *(broker.publish_event(m.routing_key, m.body, f"outbox-{m.id}") for m in messages),
+            return_exceptions=True,
+        )
+        done = [m.id for m, r in zip(messages, results, strict=True) if r is None]
+        failed = [r for r in results if isinstance(r, BaseException)]
+        await self.store.outbox_done(done)
+        if failed:
+            log.warning("outbox_publish_deferred", count=len(failed), error=str(failed[0]))
+        for r in failed:
+            if not isinstance(r, BrokerUnavailable):
+                raise r
+        return len(done)
+
+
+class OutboxRelay:
+    """Publishes outbox rows that `accept` could not (broker down, or a crash mid-way)."""
+
+    def __init__(self, intake: Intake, interval_s: float, age_s: float) -> None:
+        self.intake = intake
+        self.interval_s = interval_s
+        self.age_s = age_s
+
+    async def sweep(self, age_s: float | None = None) -> int:
+        pending = await self.intake.store.outbox_pending(
+            self.age_s if age_s is None else age_s, limit=1000
+        )
+        metrics.OUTBOX_PENDING.set(len(pending))
+        if not pending:
+            return 0
+        published = await self.intake.relay(pending)
+        log.info("outbox_swept", published=published, pending=len(pending))
+        return published
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # keep sweeping: one bad round must not end recovery
+                log.exception("outbox_sweep_failed")
+            await asyncio.sleep(self.interval_s)

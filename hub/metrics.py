@@ -1,0 +1,37 @@
+"""Prometheus metrics, served at `/metrics`. Names follow `hub_<what>_<unit>`.
+
+Defined once here so every module counts the same way; this module must never label with
+personal data or unbounded values (dossier codes never become labels).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+INBOUND_ITEMS = Counter(
+    "hub_inbound_items_total",
+    "Inbound items by door and outcome (accepted, duplicate, refused)",
+    ["door", "outcome"],
+)
+MESSAGES = Counter(
+    "hub_messages_total",
+    "Queued messages settled by connector and outcome (done, retry, parked)",
+    ["connector", "outcome"],
+)
+PORTAL_CALLS = Counter(
+    "hub_portal_calls_total",
+    "Calls to DVCQG by service and outcome",
+    ["service", "outcome"],
+)
+DELIVERY_LAG = Histogram(
+    "hub_delivery_lag_seconds",
+    "From the hub receiving a change to the destination confirming it",
+    ["connector"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200),
+)
+CIRCUIT_OPEN = Gauge(
+    "hub_circuit_open",
+    "1 while the connector's circuit breaker refuses calls",
+    ["connector"],
+)
+OUTBOX_PENDING = Gauge("hub_outbox_pending", "Outbox rows waiting to be published")

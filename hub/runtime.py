@@ -1,0 +1,192 @@
+"""Assembles and runs the hub: store, broker, topology, consumers, HTTP; stops it gracefully.
+
+`Hub` is one async context manager built from the configuration tree. Resources are entered
+on an `AsyncExitStack` in dependency order and leave in reverse: on shutdown the HTTP server
+stops taking requests and finishes those in flight, the consumers stop taking messages and
+finish their batches, the outbox is swept once more, then connections close.
+This module must never hold business rules: it only wires parts together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import AsyncExitStack
+from types import TracebackType
+
+import aiohttp
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from connectors.national_portal.client import CONNECTOR as PORTAL
+from connectors.national_portal.client import PortalClient
+from connectors.national_portal.mapping import PortalCodes
+from connectors.national_portal.routes import Facade
+from connectors.national_portal.sink import PortalSink, dossier_code_of
+from hub.api import EventsApi
+from hub.auth import Authenticator
+from hub.broker import Broker
+from hub.config import HubConfig
+from hub.consumer import BatchConsumer
+from hub.httputil import json_response
+from hub.intake import Intake, OutboxRelay
+from hub.openapi import openapi_document
+from hub.status_mapping import StatusTable, load_tables
+from hub.store.sqlite import SqliteStore
+from hub.validation import Validator
+
+log = structlog.get_logger(__name__)
+
+DOSSIER_ROUTING_KEYS = ["dossier.#"]
+
+
+def load_mappings(config: HubConfig) -> tuple[dict[str, StatusTable], PortalCodes]:
+    """Every mapping file the configuration names (raises `ConfigError` listing problems)."""
+    names = {s.status_mapping for s in config.sources.values()} | {"one_stop_generic"}
+    tables = load_tables(config.mappings_dir, names)
+    codes = PortalCodes.load(
+        config.mappings_dir / f"{config.connectors.national_portal.mapping}.yaml"
+    )
+    return tables, codes
+
+
+class Hub:
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self._stack = AsyncExitStack()
+        self.port: int = 0
+        self.store: SqliteStore | None = None
+        self.broker: Broker | None = None
+
+    async def __aenter__(self) -> Hub:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        log.info("hub_stopping")
+        await self._stack.aclose()
+        log.info("hub_stopped")
+
+    async def _start(self) -> None:
+        cfg = self.config
+        tables, codes = load_mappings(cfg)
+        stack = self._stack
+        self.store = store = await stack.enter_async_context(SqliteStore.open(cfg.store.path))
+        self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))
+        intake = Intake(store, broker)
+        relay = OutboxRelay(intake, cfg.store.outbox_sweep_interval_s, cfg.store.outbox_sweep_age_s)
+        # On start, publish whatever a previous run committed but never published.
+        await relay.sweep(age_s=0)
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        stack.push_async_callback(_cancel, relay_task)
+        stack.push_async_callback(relay.sweep, 0)
+        if cfg.connectors.national_portal.enabled:
+            await self._start_portal(broker, store, codes)
+        auth = Authenticator(cfg.sources, store, cfg.facade.session_ttl_s)
+        validator = Validator(cfg.validation)
+        await self._start_http(auth, intake, store, validator, tables)
+        log.info("hub_started", port=self.port, instance=cfg.instance)
+
+    async def _start_portal(self, broker: Broker, store: SqliteStore, codes: PortalCodes) -> None:
+        pcfg = self.config.connectors.national_portal
+        queues = broker.topology.queues(PORTAL, pcfg.delay_tiers_s)
+        await broker.topology.declare(broker.channel, queues, DOSSIER_ROUTING_KEYS)
+        http = await self._stack.enter_async_context(aiohttp.ClientSession())
+        client = PortalClient(pcfg, codes, http)
+        consumer = BatchConsumer(
+            broker,
+            queues,
+            PortalSink(client, store),
+            lane_key=dossier_code_of,
+            batch_size=pcfg.batch_size,
+            linger_s=pcfg.linger_ms / 1000,
+            lanes=pcfg.concurrency,
+        )
+        await consumer.start()
+        self._stack.push_async_callback(consumer.stop, self.config.http.shutdown_timeout_s)
+
+    async def _start_http(
+        self,
+        auth: Authenticator,
+        intake: Intake,
+        store: SqliteStore,
+        validator: Validator,
+        tables: dict[str, StatusTable],
+    ) -> None:
+        cfg = self.config
+        limit = cfg.http.max_body_bytes
+        app = web.Application(client_max_size=limit)
+        facade = Facade(auth, intake, store, validator, tables, limit)
+        api = EventsApi(auth, intake, store, validator, tables, limit)
+        app.add_routes(
+            [
+                *facade.routes(cfg.facade.path),
+                *api.routes(),
+                web.get("/healthz", _healthz),
+                web.get("/readyz", self._readyz),
+                web.get("/metrics", _metrics),
+                web.get("/api/v1/openapi.json", _openapi),
+            ]
+        )
+        runner = web.AppRunner(
+            app, shutdown_timeout=cfg.http.shutdown_timeout_s, access_log=None, handle_signals=False
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
+        await site.start()
+        self._stack.push_async_callback(runner.cleanup)
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else cfg.http.port
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        checks = {"store": "ok", "broker": "ok"}
+        try:
+            assert self.store is not None
+            await asyncio.wait_for(self.store.ping(), 2.0)
+        except Exception as exc:
+            checks["store"] = f"failing: {type(exc).__name__}"
+        if self.broker is None or not self.broker.is_ready():
+            checks["broker"] = "failing: not connected"
+        ready = all(v == "ok" for v in checks.values())
+        return json_response({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return json_response({"status": "alive"})
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _openapi(_: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def run_until_signalled(config: HubConfig) -> None:
+    """`hub run`: start, then wait for SIGTERM or SIGINT, then stop gracefully."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Hub(config):
+        await stop.wait()
