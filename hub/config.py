@@ -40,7 +40,6 @@ class HttpConfig(Section):
 class BrokerConfig(Section):
     url: SecretStr | None = None
     prefix: str = Field("hub", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
-    prefetch: int = Field(200, gt=0)
     publish_timeout_s: float = Field(10.0, gt=0)
     delivery_limit: int = Field(20, gt=0)
     max_queue_length: int = Field(1_000_000, gt=0)
@@ -66,8 +65,6 @@ class ValidationConfig(Section):
     max_items_per_batch: int = Field(500, gt=0)
     max_future_skew_s: float = Field(300.0, ge=0)
     earliest_year: int = Field(2000, ge=1990)
-    max_text_length: int = Field(4000, gt=0)
-    max_list_items: int = Field(200, gt=0)
 
 
 class FacadeConfig(Section):

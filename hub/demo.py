@@ -1,0 +1,129 @@
+"""`hub demo`: the whole flow on one machine, with nothing to set up.
+
+Starts, in order: a private RabbitMQ node under `./var/rabbitmq` (unless a broker URL is
+configured), the DVCQG simulator, the hub (SQLite store under `./var/`), and a one-stop traffic
+generator driving the facade with realistic dossiers, round after round. Prints every URL.
+Ctrl-C (or SIGTERM) stops the traffic, the hub, the simulator and the node, in that order,
+and leaves no process behind. Demo credentials are generated here and printed: they are for
+this loopback demo only. This module must never be used by `hub run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import click
+import structlog
+
+from connectors.national_portal.simulator import DvcqgSimulator
+from connectors.one_stop.simulator import OneStopTraffic
+from hub.auth import hash_password, sha256_hex
+from hub.config import HubConfig, load_config
+from hub.rabbitmq_node import RabbitNode
+from hub.runtime import Hub
+
+log = structlog.get_logger(__name__)
+
+DEMO_UNIT = "000.00.41.H41"
+DEMO_USER, DEMO_PASSWORD, DEMO_TOKEN = "onestop-demo", "demo-password", "demo-token"
+PORTAL_USER, PORTAL_PASSWORD = "hub-demo", "portal-demo-password"
+VAR = Path("var")
+
+
+def demo_overrides(broker_url: str, portal_url: str, port: int) -> dict[str, object]:
+    return {
+        "broker": {"url": broker_url},
+        "store": {"path": str(VAR / "demo" / "hub.db")},
+        "http": {"port": port},
+        "sources": {
+            "onestop_demo": {
+                "username": DEMO_USER,
+                "password_hash": hash_password(DEMO_PASSWORD),
+                "api_token_sha256": sha256_hex(DEMO_TOKEN),
+                "status_mapping": "one_stop_generic",
+                "permissions": [
+                    "facade.DongBoHoSoMC",
+                    "facade.CapNhatTienDoHoSoMC",
+                    "facade.TraCuuHoSo",
+                    "events.write",
+                    "portal.feed",
+                ],
+            }
+        },
+        "connectors": {
+            "national_portal": {
+                "base_url": portal_url,
+                "username": PORTAL_USER,
+                "password": PORTAL_PASSWORD,
+                "delay_tiers_s": [2.0, 10.0, 60.0],
+            }
+        },
+    }
+
+
+async def run_demo(
+    config: HubConfig | None, *, dossiers: int, rate_per_s: float, port: int
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        broker_url = config.broker.url.get_secret_value() if config and config.broker.url else None
+        if broker_url is None:
+            click.echo("starting a private RabbitMQ node under var/rabbitmq …")
+            node = RabbitNode(VAR / "rabbitmq")
+            await asyncio.to_thread(node.start)
+            stack.callback(node.stop)
+            broker_url = node.url
+        sim = DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD)
+        await stack.enter_async_context(sim)
+        overrides = demo_overrides(broker_url, sim.url, port)
+        hub_config = load_config(None, overrides)
+        hub = await stack.enter_async_context(Hub(hub_config))
+        base = f"http://127.0.0.1:{hub.port}"
+        _print_urls(base, sim.url, broker_url, hub_config)
+        traffic = asyncio.create_task(_traffic(f"{base}{hub_config.facade.path}", dossiers,
+                                               rate_per_s, stop, sim))
+        await stop.wait()
+        click.echo("\nstopping: traffic, hub, simulator, RabbitMQ …")
+        await traffic
+    click.echo("demo stopped; nothing left running")
+
+
+async def _traffic(
+    url: str, dossiers: int, rate_per_s: float, stop: asyncio.Event, sim: DvcqgSimulator
+) -> None:
+    round_no = 0
+    while not stop.is_set():
+        generator = OneStopTraffic(url, DEMO_USER, DEMO_PASSWORD, DEMO_UNIT, seed=round_no)
+        report = await generator.run(generator.plan(dossiers), rate_per_s=rate_per_s, stop=stop)
+        round_no += 1
+        log.info(
+            "demo_traffic_round",
+            round=round_no,
+            acknowledged=len(report.acknowledged_steps),
+            dossiers_at_portal=len(sim.dossiers),
+        )
+
+
+def _print_urls(base: str, sim_url: str, broker_url: str, config: HubConfig) -> None:
+    lines = [
+        "",
+        "The hub is running. Press Ctrl-C to stop everything.",
+        f"  DVCQG-compatible facade  POST {base}{config.facade.path}"
+        f"  (user {DEMO_USER}, password {DEMO_PASSWORD})",
+        f"  canonical API            POST {base}/api/v1/dossier-events  (Bearer {DEMO_TOKEN})",
+        f"  portal change feed       GET  {base}/api/v1/portal/dossier-changes?after=0",
+        f"  OpenAPI                  GET  {base}/api/v1/openapi.json",
+        f"  health / readiness       GET  {base}/healthz  {base}/readyz",
+        f"  metrics                  GET  {base}/metrics",
+        f"  DVCQG simulator          POST {sim_url}  (state: GET {sim_url}/_sim/state)",
+        f"  RabbitMQ                 {broker_url.replace('guest:guest@', '')}",
+        f"  store                    {config.store.path}",
+        "",
+    ]
+    click.echo("\n".join(lines))
