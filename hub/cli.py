@@ -215,3 +215,7 @@ def _act(action: str) -> Callable[..., None]:
 
 dlq.command("replay")(_act("replay"))
 dlq.command("discard")(_act("discard"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Guarantee 1 under fire: the hub process is killed with SIGKILL at random moments while a
+one-stop keeps sending, restarted each time, and nothing it acknowledged is missing at DVCQG.
+
+The hub runs as a real `hub run` process; the DVCQG simulator and the one-stop traffic run in
+the test process, the traffic retrying each call until the hub answers "00" like a real adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connectors.national_portal.simulator import DvcqgSimulator
+from connectors.one_stop.simulator import OneStopTraffic
+from tests.integration.test_status_flow import sim_steps, wait_until
+from tests.support import ONESTOP_PASSWORD, ONESTOP_USER, PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class HubProcess:
+    def __init__(self, config_path: Path, log_path: Path) -> None:
+        self.config_path = config_path
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "run", "-c", str(self.config_path)],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(30)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
+    process = HubProcess(tmp_path / "hub.yaml", tmp_path / "hub.log")
+    yield process
+    if process.proc is not None and process.proc.poll() is None:
+        process.proc.kill()
+        process.proc.wait(10)
+
+
+async def test_sigkill_mid_stream_loses_nothing_acknowledged(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str, hub_process: HubProcess
+) -> None:
+    port = free_port()
+    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
+        overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, sim.url)
+        overrides["http"]["port"] = port
+        hub_process.config_path.write_text(yaml.safe_dump(overrides), encoding="utf-8")
+        hub_process.start()
+
+        traffic = OneStopTraffic(
+            f"http://127.0.0.1:{port}/dvcqg",
+            ONESTOP_USER,
+            ONESTOP_PASSWORD,
+            UNIT,
+            seed=21,
+            request_timeout_s=3,
+        )
+        run = asyncio.create_task(traffic.run(traffic.plan(60), rate_per_s=40))
+        rng = random.Random(4)
+        for _ in range(4):
+            await asyncio.sleep(rng.uniform(0.8, 2.0))
+            hub_process.kill()
+            await asyncio.sleep(rng.uniform(0.1, 0.5))
+            hub_process.start()
+        report = await asyncio.wait_for(run, 240)
+
+        newest, steps = report.expected_final_state()
+        expected = {code: str(r["TrangThaiHoSo"]) for code, r in newest.items()}
+        assert len(expected) == 60
+
+        def delivered() -> bool:
+            held = {c: str(d["TrangThaiHoSo"]) for c, d in sim.dossiers.items()}
+            return held == expected and steps <= sim_steps(sim)
+
+        try:
+            await wait_until(delivered, 90)
+        finally:
+            exit_code = hub_process.stop()
+        assert exit_code == 0, hub_process.log_path.read_text()[-3000:]
+        assert sim_steps(sim) == steps

@@ -1,0 +1,257 @@
+"""Dossier status sync end to end, in process: facade → store → RabbitMQ → DVCQG simulator.
+
+Real RabbitMQ node (session fixture), real loopback HTTP servers, the real hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from connectors.national_portal.simulator import DvcqgSimulator
+from connectors.one_stop.simulator import OneStopTraffic
+from hub.dlq import ParkingQueue
+from hub.runtime import Hub
+from tests.support import (
+    ONESTOP_PASSWORD,
+    ONESTOP_USER,
+    PORTAL_PASSWORD,
+    PORTAL_USER,
+    UNIT,
+    hub_config,
+)
+
+
+async def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[DvcqgSimulator]:
+    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as s:
+        yield s
+
+
+@pytest.fixture
+async def hub(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str, sim: DvcqgSimulator
+) -> AsyncIterator[Hub]:
+    async with Hub(hub_config(tmp_path, rabbit_url, broker_prefix, sim.url)) as h:
+        yield h
+
+
+def facade_url(hub: Hub) -> str:
+    return f"http://127.0.0.1:{hub.port}/dvcqg"
+
+
+class FacadeCaller:
+    """A bare one-stop adapter: logs in once, then posts what a test gives it."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.http = http
+        self.url = url
+        self.session = ""
+
+    async def login(self) -> None:
+        async with self.http.post(
+            self.url, json={"username": ONESTOP_USER, "password": ONESTOP_PASSWORD}
+        ) as r:
+            self.session = (await r.json())["session"]
+
+    async def call(self, service: str, **body: Any) -> tuple[int, dict[str, Any]]:
+        payload = {"service": service, "session": self.session, "madonvi": UNIT, **body}
+        async with self.http.post(self.url, json=payload) as r:
+            return r.status, await r.json()
+
+
+@pytest.fixture
+async def caller(hub: Hub) -> AsyncIterator[FacadeCaller]:
+    async with aiohttp.ClientSession() as http:
+        c = FacadeCaller(http, facade_url(hub))
+        await c.login()
+        yield c
+
+
+def expected_state(traffic_report: Any) -> tuple[dict[str, str], set[tuple[str, str, str, str]]]:
+    newest, steps = traffic_report.expected_final_state()
+    statuses = {code: str(record["TrangThaiHoSo"]) for code, record in newest.items()}
+    return statuses, steps
+
+
+def sim_steps(sim: DvcqgSimulator) -> set[tuple[str, str, str, str]]:
+    return {
+        (s["MaHoSo"], s["ThoiDiemXuLy"], s["TrangThai"], s["NoiDungXuLy"])
+        for steps in sim.steps.values()
+        for s in steps
+    }
+
+
+async def test_many_dossiers_reach_the_portal_newest_state_and_every_step_once(
+    hub: Hub, sim: DvcqgSimulator
+) -> None:
+    traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=7)
+    report = await traffic.run(traffic.plan(40))
+    statuses, steps = expected_state(report)
+    assert len(statuses) == 40
+    assert len(steps) >= 120  # several steps each
+
+    def portal_has_everything() -> bool:
+        held = {c: str(d["TrangThaiHoSo"]) for c, d in sim.dossiers.items()}
+        return held == statuses and sim_steps(sim) == steps
+
+    await wait_until(portal_has_everything)
+    assert all(count == 1 for count in sim.step_receipts.values()), "a step was sent twice"
+    # The hub's own look-up answers from its store with the same newest state.
+    code, status = next(iter(statuses.items()))
+    async with aiohttp.ClientSession() as http:
+        c = FacadeCaller(http, facade_url(hub))
+        await c.login()
+        http_status, reply = await c.call("TraCuuHoSo", mahoso=code)
+    assert http_status == 200
+    assert reply["error_code"] == "00"
+    assert reply["data"]["TrangThaiHoSo"] == status
+    assert len(reply["data"]["QuaTrinhXuLy"]) == sum(1 for s in steps if s[0] == code)
+
+
+async def test_replayed_duplicated_and_shuffled_events_never_regress(
+    hub: Hub, sim: DvcqgSimulator, caller: FacadeCaller
+) -> None:
+    traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=11)
+    scripts = traffic.plan(15)
+    # Every record and step, each twice, in a random order: what a confused adapter might send.
+    records = [r for s in scripts for r, _ in s.steps] * 2
+    steps = [st for s in scripts for _, st in s.steps] * 2
+    rng = random.Random(3)
+    rng.shuffle(records)
+    rng.shuffle(steps)
+    for i in range(0, len(records), 25):
+        status, reply = await caller.call("DongBoHoSoMC", isUpdating="False", data=records[i : i + 25])
+        assert (status, reply["error_code"]) == (200, "00"), reply
+    for i in range(0, len(steps), 25):
+        status, reply = await caller.call("CapNhatTienDoHoSoMC", data=steps[i : i + 25])
+        assert (status, reply["error_code"]) == (200, "00"), reply
+
+    newest = {s.dossier_code: str(s.steps[-1][0]["TrangThaiHoSo"]) for s in scripts}
+    unique_steps = {
+        (st["MaHoSo"], st["ThoiDiemXuLy"], str(st["TrangThai"]), st["NoiDungXuLy"])
+        for s in scripts
+        for _, st in s.steps
+    }
+
+    def settled() -> bool:
+        held = {c: str(d["TrangThaiHoSo"]) for c, d in sim.dossiers.items()}
+        return held == newest and sim_steps(sim) == unique_steps
+
+    await wait_until(settled)
+    assert all(count == 1 for count in sim.step_receipts.values())
+    for code, status in newest.items():
+        view = await hub.store.dossier(code)  # type: ignore[union-attr]
+        assert view.snapshot is not None
+        assert str(int(view.snapshot.status)) == status
+        # Duplicates were recognised: history holds each distinct event once.
+        kinds = [h.kind for h in view.history]
+        script = next(s for s in scripts if s.dossier_code == code)
+        assert kinds.count("step") == len(script.steps)
+
+
+async def test_portal_outage_recovers_then_dead_letters_past_the_budget_and_replays(
+    hub: Hub, sim: DvcqgSimulator, caller: FacadeCaller
+) -> None:
+    traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=5)
+    first, second = traffic.plan(2)
+    # A short outage (503s, then time-outs) inside the retry budget: delivered on recovery.
+    sim.faults.mode = "http_503"
+    record, step = first.steps[0]
+    assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1]["error_code"] == "00"
+    assert (await caller.call("CapNhatTienDoHoSoMC", data=[step]))[1]["error_code"] == "00"
+    await asyncio.sleep(0.5)
+    sim.faults.mode = "timeout"
+    sim.faults.timeout_sleep_s = 5
+    await asyncio.sleep(0.5)
+    assert first.dossier_code not in sim.dossiers
+    sim.faults.mode = "ok"
+    await wait_until(lambda: first.dossier_code in sim.dossiers, 20)
+
+    # A long outage: the budget (three tiers) runs out and the message is parked with why.
+    sim.faults.mode = "http_503"
+    record, _ = second.steps[0]
+    assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1]["error_code"] == "00"
+    assert hub.broker is not None and hub.store is not None
+    parking = ParkingQueue(
+        hub.broker, hub.broker.topology.queues("national_portal", [0.3, 0.6, 1.0]), hub.store
+    )
+    parked: list[Any] = []
+
+    async def poll_parked() -> None:
+        while not parked:
+            parked.extend(await parking.browse())
+            await asyncio.sleep(0.2)
+
+    await asyncio.wait_for(poll_parked(), 30)
+    assert parked[0].body["dossier_code"] == second.dossier_code
+    assert "retry budget spent" in parked[0].reason
+    assert "503" in parked[0].reason or "circuit" in parked[0].reason.lower()
+    assert second.dossier_code not in sim.dossiers
+
+    sim.faults.mode = "ok"
+    await asyncio.sleep(1.2)  # let the breaker close
+    replayed = await parking.replay(lambda m: True, actor="tester")
+    assert replayed == 1
+    await wait_until(lambda: second.dossier_code in sim.dossiers, 20)
+    assert await parking.browse() == []
+    audit = await hub.store.audit_entries(10)
+    assert audit[0].action == "dlq.replay"
+    assert audit[0].actor == "tester"
+    assert audit[0].detail["dossier_code"] == second.dossier_code
+
+
+async def test_per_item_rejection_by_the_portal_is_parked_with_its_reason(
+    hub: Hub, sim: DvcqgSimulator, caller: FacadeCaller
+) -> None:
+    traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=9)
+    good, bad = traffic.plan(2)
+    sim.faults.reject = {bad.dossier_code: "07"}
+    records = [good.steps[0][0], bad.steps[0][0]]
+    assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=records))[1]["error_code"] == "00"
+    await wait_until(lambda: good.dossier_code in sim.dossiers)
+    assert hub.broker is not None and hub.store is not None
+    parking = ParkingQueue(
+        hub.broker, hub.broker.topology.queues("national_portal", [0.3, 0.6, 1.0]), hub.store
+    )
+    found: list[Any] = []
+
+    async def poll() -> None:
+        while not found:
+            found.extend(await parking.browse())
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(poll(), 10)
+    assert found[0].body["dossier_code"] == bad.dossier_code
+    assert "07" in found[0].reason
+    assert bad.dossier_code not in sim.dossiers
+    view = await hub.store.dossier(bad.dossier_code)
+    assert [d.outcome for d in view.deliveries] == ["refused"]
+
+
+async def test_expired_portal_session_is_renewed_without_losing_anything(
+    hub: Hub, sim: DvcqgSimulator, caller: FacadeCaller
+) -> None:
+    traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=13)
+    one, two = traffic.plan(2)
+    await caller.call("DongBoHoSoMC", isUpdating="False", data=[one.steps[0][0]])
+    await wait_until(lambda: one.dossier_code in sim.dossiers)
+    logins = sim.logins
+    sim.expire_sessions()
+    await caller.call("DongBoHoSoMC", isUpdating="False", data=[two.steps[0][0]])
+    await wait_until(lambda: two.dossier_code in sim.dossiers)
+    assert sim.logins == logins + 1

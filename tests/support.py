@@ -1,0 +1,66 @@
+"""Helpers shared by integration and end-to-end tests: a hub configuration for a test.
+
+Fakes do not live here: tests talk to a real RabbitMQ node and real loopback servers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hub.auth import hash_password, sha256_hex
+from hub.config import HubConfig, load_config
+
+UNIT = "000.00.41.H41"
+ONESTOP_USER, ONESTOP_PASSWORD, ONESTOP_TOKEN = "onestop", "onestop-password", "onestop-token"
+READER_TOKEN = "reader-token"  # may only look dossiers up
+PORTAL_USER, PORTAL_PASSWORD = "hub", "secret"
+ALL_PERMISSIONS = [
+    "facade.DongBoHoSoMC",
+    "facade.CapNhatTienDoHoSoMC",
+    "facade.TraCuuHoSo",
+    "events.write",
+    "portal.feed",
+]
+_HASH = hash_password(ONESTOP_PASSWORD)
+
+
+def hub_overrides(
+    tmp_path: Path, broker_url: str, prefix: str, portal_url: str, **portal: Any
+) -> dict[str, Any]:
+    return {
+        "broker": {"url": broker_url, "prefix": prefix},
+        "store": {"path": str(tmp_path / "hub.db"), "outbox_sweep_interval_s": 0.5},
+        "http": {"port": 0, "shutdown_timeout_s": 5},
+        "logging": {"level": "INFO"},
+        "sources": {
+            "onestop": {
+                "username": ONESTOP_USER,
+                "password_hash": _HASH,
+                "api_token_sha256": sha256_hex(ONESTOP_TOKEN),
+                "permissions": ALL_PERMISSIONS,
+                "units": [UNIT],
+            },
+            "reader": {
+                "api_token_sha256": sha256_hex(READER_TOKEN),
+                "permissions": ["facade.TraCuuHoSo"],
+            },
+        },
+        "connectors": {
+            "national_portal": {
+                "base_url": portal_url,
+                "username": PORTAL_USER,
+                "password": PORTAL_PASSWORD,
+                "linger_ms": 20,
+                "timeout_s": 2,
+                "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
+                "breaker": {"failure_threshold": 5, "recovery_s": 1},
+                "delay_tiers_s": [0.3, 0.6, 1.0],
+                **portal,
+            }
+        },
+    }
+
+
+def hub_config(tmp_path: Path, broker_url: str, prefix: str, portal_url: str, **portal: Any) -> HubConfig:
+    return load_config(None, hub_overrides(tmp_path, broker_url, prefix, portal_url, **portal))
