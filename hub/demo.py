@@ -86,8 +86,9 @@ async def run_demo(
         hub = await stack.enter_async_context(Hub(hub_config))
         base = f"http://127.0.0.1:{hub.port}"
         _print_urls(base, sim.url, broker_url, hub_config)
-        traffic = asyncio.create_task(_traffic(f"{base}{hub_config.facade.path}", dossiers,
-                                               rate_per_s, stop, sim))
+        traffic = asyncio.create_task(
+            _traffic(f"{base}{hub_config.facade.path}", dossiers, rate_per_s, stop, sim)
+        )
         await stop.wait()
         click.echo("\nstopping: traffic, hub, simulator, RabbitMQ …")
         await traffic

@@ -145,9 +145,8 @@ class Hub:
         site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
         await site.start()
         self._stack.push_async_callback(runner.cleanup)
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else cfg.http.port
+        addresses = runner.addresses
+        self.port = int(addresses[0][1]) if addresses else cfg.http.port
 
     async def _readyz(self, _: web.Request) -> web.Response:
         checks = {"store": "ok", "broker": "ok"}

@@ -62,5 +62,7 @@ def hub_overrides(
     }
 
 
-def hub_config(tmp_path: Path, broker_url: str, prefix: str, portal_url: str, **portal: Any) -> HubConfig:
+def hub_config(
+    tmp_path: Path, broker_url: str, prefix: str, portal_url: str, **portal: Any
+) -> HubConfig:
     return load_config(None, hub_overrides(tmp_path, broker_url, prefix, portal_url, **portal))

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import structlog
 
 from connectors.national_portal.client import CONNECTOR, ItemReply, PortalClient
 from connectors.national_portal.mapping import record_to_wire, step_to_wire
+from hub import metrics
 from hub.consumer import Envelope, Outcome
 from hub.errors import DestinationRejected, HubError, UndecodableMessage
 from hub.store.base import PortalDelivery, PortalWork, Store
@@ -64,7 +66,22 @@ class PortalSink:
         )
         for code, error in batch.failed.items():
             await self.store.record_delivery(code, CONNECTOR, "refused", error.message)
+        self._observe(batch)
         return [self._outcome(batch, e) for e in envelopes]
+
+    def _observe(self, batch: _Batch) -> None:
+        now = datetime.now(UTC)
+        for code in batch.records_sent | set(batch.sent_steps):
+            lag = (now - batch.work[code].changed_at).total_seconds()
+            metrics.DELIVERY_LAG.labels(CONNECTOR).observe(max(lag, 0.0))
+        if batch.records_sent or batch.sent_steps or batch.failed:
+            log.info(
+                "portal_batch_done",
+                connector=CONNECTOR,
+                records=len(batch.records_sent),
+                steps=sum(len(v) for v in batch.sent_steps.values()),
+                refused=len(batch.failed),
+            )
 
     def _outcome(self, batch: _Batch, envelope: Envelope) -> Outcome:
         code = dossier_code_of(envelope)

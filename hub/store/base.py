@@ -53,6 +53,7 @@ class PortalWork:
     record: DossierRecord | None  # None while no whole record has arrived
     portal_version: int
     portal_holds: bool
+    changed_at: datetime  # when the hub received the change this version carries
     steps: list[PendingStep] = field(default_factory=list)
 
     @property

@@ -50,6 +50,14 @@ from schemas.canonical import (
 log = structlog.get_logger(__name__)
 
 DOSSIER_CHANGED = "dossier.changed"
+_PORTAL_WORK_SQL = (
+    "SELECT code, version, record_json, portal_version, portal_holds, status, updated_at "
+    "FROM dossiers WHERE code IN ({marks})"
+)
+_PENDING_STEPS_SQL = (
+    "SELECT id, dossier_code, payload FROM dossier_events WHERE kind = 'step' "
+    "AND portal_sent_at IS NULL AND dossier_code IN ({marks}) ORDER BY occurred_at, id"
+)
 
 
 def _now_iso() -> str:
@@ -235,19 +243,11 @@ class SqliteStore:
     # -- DVCQG delivery -----------------------------------------------------------------------
 
     async def portal_work(self, codes: list[str]) -> dict[str, PortalWork]:
+        # Only "?" placeholders are interpolated; the codes travel as parameters.
         marks = ",".join("?" * len(codes))
         async with self._lock:
-            rows = await self._db.execute_fetchall(
-                f"SELECT code, version, record_json, portal_version, portal_holds, status "  # noqa: S608
-                f"FROM dossiers WHERE code IN ({marks})",
-                codes,
-            )
-            steps = await self._db.execute_fetchall(
-                f"SELECT id, dossier_code, payload FROM dossier_events WHERE kind = 'step' "  # noqa: S608
-                f"AND portal_sent_at IS NULL AND dossier_code IN ({marks}) "
-                f"ORDER BY occurred_at, id",
-                codes,
-            )
+            rows = await self._db.execute_fetchall(_PORTAL_WORK_SQL.format(marks=marks), codes)
+            steps = await self._db.execute_fetchall(_PENDING_STEPS_SQL.format(marks=marks), codes)
         pending: dict[str, list[PendingStep]] = {}
         for step_id, code, payload in steps:
             event = DossierEvent.model_validate_json(payload)
@@ -395,6 +395,7 @@ def _portal_work(row: Any, steps: list[PendingStep]) -> PortalWork:
         record=record,
         portal_version=row[3],
         portal_holds=bool(row[4]),
+        changed_at=datetime.fromisoformat(row[6]),
         steps=steps,
     )
 

@@ -23,7 +23,14 @@ import yaml
 from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.one_stop.simulator import OneStopTraffic
 from tests.integration.test_status_flow import sim_steps, wait_until
-from tests.support import ONESTOP_PASSWORD, ONESTOP_USER, PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
+from tests.support import (
+    ONESTOP_PASSWORD,
+    ONESTOP_USER,
+    PORTAL_PASSWORD,
+    PORTAL_USER,
+    UNIT,
+    hub_overrides,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -57,19 +57,61 @@ future = (NOW + timedelta(days=30)).strftime("%Y%m%d%H%M%S")
 BAD_ITEMS = [
     ("missing code", "DongBoHoSoMC", record(MaHoSo=None), "MaHoSo", "required"),
     ("malformed code", "DongBoHoSoMC", record(MaHoSo="HS-0001"), "MaHoSo", "does not look like"),
-    ("impossible day", "DongBoHoSoMC", record(MaHoSo="000.00.41.H41-221341-0001"), "MaHoSo", "impossible"),
-    ("unknown status", "DongBoHoSoMC", record(TrangThaiHoSo="42"), "TrangThaiHoSo", "unknown status"),
+    (
+        "impossible day",
+        "DongBoHoSoMC",
+        record(MaHoSo="000.00.41.H41-221341-0001"),
+        "MaHoSo",
+        "impossible",
+    ),
+    (
+        "unknown status",
+        "DongBoHoSoMC",
+        record(TrangThaiHoSo="42"),
+        "TrangThaiHoSo",
+        "unknown status",
+    ),
     ("wrong type", "DongBoHoSoMC", record(TaiLieuNop="not a list"), "TaiLieuNop", "list"),
-    ("12-hour date", "DongBoHoSoMC", record(NgayTiepNhan="2022100508:00PM"), "NgayTiepNhan", "yyyyMMddHHmmss"),
+    (
+        "12-hour date",
+        "DongBoHoSoMC",
+        record(NgayTiepNhan="2022100508:00PM"),
+        "NgayTiepNhan",
+        "yyyyMMddHHmmss",
+    ),
     ("future date", "DongBoHoSoMC", record(NgayTiepNhan=future), "NgayTiepNhan", "future"),
-    ("far due date", "DongBoHoSoMC", record(NgayHenTra="20990101000000"), "NgayHenTra", "five years"),
-    ("ancient date", "DongBoHoSoMC", record(NgayTiepNhan="19800101000000"), "NgayTiepNhan", "before"),
-    ("negative fee", "DongBoHoSoMC", record(DanhSachLePhi=[{"Gia": "-5"}]), "DanhSachLePhi.0.Gia", "amount"),
+    (
+        "far due date",
+        "DongBoHoSoMC",
+        record(NgayHenTra="20990101000000"),
+        "NgayHenTra",
+        "five years",
+    ),
+    (
+        "ancient date",
+        "DongBoHoSoMC",
+        record(NgayTiepNhan="19800101000000"),
+        "NgayTiepNhan",
+        "before",
+    ),
+    (
+        "negative fee",
+        "DongBoHoSoMC",
+        record(DanhSachLePhi=[{"Gia": "-5"}]),
+        "DanhSachLePhi.0.Gia",
+        "amount",
+    ),
     ("item not object", "DongBoHoSoMC", "a string", None, "JSON object"),
     ("step no time", "CapNhatTienDoHoSoMC", step(ThoiDiemXuLy=None), "ThoiDiemXuLy", "required"),
     ("step bad status", "CapNhatTienDoHoSoMC", step(TrangThai="x"), "TrangThai", "unknown status"),
     ("step future", "CapNhatTienDoHoSoMC", step(ThoiDiemXuLy=future), "ThoiDiemXuLy", "future"),
-    ("text too long", "CapNhatTienDoHoSoMC", step(NoiDungXuLy="x" * 5000), "NoiDungXuLy", "at most"),
+    (
+        "text too long",
+        "CapNhatTienDoHoSoMC",
+        step(NoiDungXuLy="x" * 5000),
+        "NoiDungXuLy",
+        "at most",
+    ),
 ]
 
 
@@ -131,7 +173,9 @@ async def test_request_level_errors_use_the_protocol_codes(
 
     async def post(body: Any, raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
         data = raw if raw is not None else json.dumps(body).encode()
-        async with caller.http.post(url, data=data, headers={"Content-Type": "application/json"}) as r:
+        async with caller.http.post(
+            url, data=data, headers={"Content-Type": "application/json"}
+        ) as r:
             return r.status, await r.json()
 
     s = caller.session
@@ -139,19 +183,108 @@ async def test_request_level_errors_use_the_protocol_codes(
         (None, b"{not json", 400, "01", "not valid JSON"),
         ([1, 2], None, 400, "01", "JSON object"),
         ({"service": "XoaHoSo", "session": s}, None, 400, "01", "unknown service"),
-        ({"service": "DongBoHoSoMC", "session": "forged", "madonvi": UNIT, "data": []}, None, 401, "401", "session"),
+        (
+            {"service": "DongBoHoSoMC", "session": "forged", "madonvi": UNIT, "data": []},
+            None,
+            401,
+            "401",
+            "session",
+        ),
         ({"service": "DongBoHoSoMC", "madonvi": UNIT, "data": []}, None, 401, "401", "session"),
-        ({"service": "DongBoHoSoMC", "session": s, "madonvi": UNIT, "data": {}}, None, 400, "01", "list"),
-        ({"service": "DongBoHoSoMC", "session": s, "madonvi": UNIT, "data": []}, None, 400, "01", "no item"),
-        ({"service": "DongBoHoSoMC", "session": s, "madonvi": UNIT, "isUpdating": "maybe", "data": [record()]}, None, 400, "01", "isUpdating"),
-        ({"service": "DongBoHoSoMC", "session": s, "madonvi": "H41", "data": [record()]}, None, 400, "01", "agency code"),
-        ({"service": "DongBoHoSoMC", "session": s, "madonvi": "000.00.42.H42", "data": [record()]}, None, 403, "03", "may not act"),
-        ({"service": "DongBoHoSoMC", "session": s, "madonvi": UNIT, "data": [record()] * 21}, None, 413, "01", "at most 20"),
-        ({"service": "DongBoHoSoMC", "session": s, "madonvi": UNIT, "data": [record(GhiChu="x" * 3000)] * 19, "pad": "y" * 200_000}, None, 413, "01", "larger than"),
-        ({"username": ONESTOP_USER, "password": "wrong"}, None, 401, -1, "wrong username or password"),
-        ({"username": "nobody", "password": ONESTOP_PASSWORD}, None, 401, -1, "wrong username or password"),
-        ({"service": "TraCuuHoSo", "session": s, "madonvi": UNIT, "mahoso": "bad"}, None, 400, "01", "does not look like"),
-        ({"service": "TraCuuHoSo", "session": s, "madonvi": UNIT, "mahoso": GOOD_CODE}, None, 200, "06", "unknown"),
+        (
+            {"service": "DongBoHoSoMC", "session": s, "madonvi": UNIT, "data": {}},
+            None,
+            400,
+            "01",
+            "list",
+        ),
+        (
+            {"service": "DongBoHoSoMC", "session": s, "madonvi": UNIT, "data": []},
+            None,
+            400,
+            "01",
+            "no item",
+        ),
+        (
+            {
+                "service": "DongBoHoSoMC",
+                "session": s,
+                "madonvi": UNIT,
+                "isUpdating": "maybe",
+                "data": [record()],
+            },
+            None,
+            400,
+            "01",
+            "isUpdating",
+        ),
+        (
+            {"service": "DongBoHoSoMC", "session": s, "madonvi": "H41", "data": [record()]},
+            None,
+            400,
+            "01",
+            "agency code",
+        ),
+        (
+            {
+                "service": "DongBoHoSoMC",
+                "session": s,
+                "madonvi": "000.00.42.H42",
+                "data": [record()],
+            },
+            None,
+            403,
+            "03",
+            "may not act",
+        ),
+        (
+            {"service": "DongBoHoSoMC", "session": s, "madonvi": UNIT, "data": [record()] * 21},
+            None,
+            413,
+            "01",
+            "at most 20",
+        ),
+        (
+            {
+                "service": "DongBoHoSoMC",
+                "session": s,
+                "madonvi": UNIT,
+                "data": [record(GhiChu="x" * 3000)] * 19,
+                "pad": "y" * 200_000,
+            },
+            None,
+            413,
+            "01",
+            "larger than",
+        ),
+        (
+            {"username": ONESTOP_USER, "password": "wrong"},
+            None,
+            401,
+            -1,
+            "wrong username or password",
+        ),
+        (
+            {"username": "nobody", "password": ONESTOP_PASSWORD},
+            None,
+            401,
+            -1,
+            "wrong username or password",
+        ),
+        (
+            {"service": "TraCuuHoSo", "session": s, "madonvi": UNIT, "mahoso": "bad"},
+            None,
+            400,
+            "01",
+            "does not look like",
+        ),
+        (
+            {"service": "TraCuuHoSo", "session": s, "madonvi": UNIT, "mahoso": GOOD_CODE},
+            None,
+            200,
+            "06",
+            "unknown",
+        ),
     ]
     for body, raw, http_status, code, words in cases:
         got_status, reply = await post(body, raw)
@@ -175,8 +308,11 @@ async def test_canonical_api_answers_per_item_and_checks_permissions(
         "kind": "record",
         "occurred_at": "2022-10-05T08:00:00+07:00",
         "status": "accepted",
-        "record": {"procedure_code": "1.000494", "owner_name": "Lê Văn Cường",
-                   "received_at": "2022-10-05T08:00:00+07:00"},
+        "record": {
+            "procedure_code": "1.000494",
+            "owner_name": "Lê Văn Cường",
+            "received_at": "2022-10-05T08:00:00+07:00",
+        },
     }
     events = [
         good,
@@ -188,7 +324,9 @@ async def test_canonical_api_answers_per_item_and_checks_permissions(
         "not an object",
         good,
     ]
-    async with caller.http.post(f"{base}/api/v1/dossier-events", json={"events": events}, headers=auth) as r:
+    async with caller.http.post(
+        f"{base}/api/v1/dossier-events", json={"events": events}, headers=auth
+    ) as r:
         assert r.status == 200
         reply = await r.json()
     outcomes = [(x["outcome"], (x["error"] or {}).get("code")) for x in reply["results"]]
@@ -210,7 +348,9 @@ async def test_canonical_api_answers_per_item_and_checks_permissions(
         ({"Authorization": "Bearer wrong"}, 401),
         ({"Authorization": f"Bearer {READER_TOKEN}"}, 403),
     ]:
-        async with caller.http.post(f"{base}/api/v1/dossier-events", json={"events": [good]}, headers=headers) as r:
+        async with caller.http.post(
+            f"{base}/api/v1/dossier-events", json={"events": [good]}, headers=headers
+        ) as r:
             assert r.status == status
         async with caller.http.get(f"{base}/api/v1/portal/dossier-changes", headers=headers) as r:
             assert r.status == status

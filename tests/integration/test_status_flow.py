@@ -135,7 +135,9 @@ async def test_replayed_duplicated_and_shuffled_events_never_regress(
     rng.shuffle(records)
     rng.shuffle(steps)
     for i in range(0, len(records), 25):
-        status, reply = await caller.call("DongBoHoSoMC", isUpdating="False", data=records[i : i + 25])
+        status, reply = await caller.call(
+            "DongBoHoSoMC", isUpdating="False", data=records[i : i + 25]
+        )
         assert (status, reply["error_code"]) == (200, "00"), reply
     for i in range(0, len(steps), 25):
         status, reply = await caller.call("CapNhatTienDoHoSoMC", data=steps[i : i + 25])
@@ -172,7 +174,9 @@ async def test_portal_outage_recovers_then_dead_letters_past_the_budget_and_repl
     # A short outage (503s, then time-outs) inside the retry budget: delivered on recovery.
     sim.faults.mode = "http_503"
     record, step = first.steps[0]
-    assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1]["error_code"] == "00"
+    assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1][
+        "error_code"
+    ] == "00"
     assert (await caller.call("CapNhatTienDoHoSoMC", data=[step]))[1]["error_code"] == "00"
     await asyncio.sleep(0.5)
     sim.faults.mode = "timeout"
@@ -185,8 +189,11 @@ async def test_portal_outage_recovers_then_dead_letters_past_the_budget_and_repl
     # A long outage: the budget (three tiers) runs out and the message is parked with why.
     sim.faults.mode = "http_503"
     record, _ = second.steps[0]
-    assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1]["error_code"] == "00"
-    assert hub.broker is not None and hub.store is not None
+    assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1][
+        "error_code"
+    ] == "00"
+    assert hub.broker is not None
+    assert hub.store is not None
     parking = ParkingQueue(
         hub.broker, hub.broker.topology.queues("national_portal", [0.3, 0.6, 1.0]), hub.store
     )
@@ -222,9 +229,12 @@ async def test_per_item_rejection_by_the_portal_is_parked_with_its_reason(
     good, bad = traffic.plan(2)
     sim.faults.reject = {bad.dossier_code: "07"}
     records = [good.steps[0][0], bad.steps[0][0]]
-    assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=records))[1]["error_code"] == "00"
+    assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=records))[1][
+        "error_code"
+    ] == "00"
     await wait_until(lambda: good.dossier_code in sim.dossiers)
-    assert hub.broker is not None and hub.store is not None
+    assert hub.broker is not None
+    assert hub.store is not None
     parking = ParkingQueue(
         hub.broker, hub.broker.topology.queues("national_portal", [0.3, 0.6, 1.0]), hub.store
     )
