@@ -171,18 +171,16 @@ def to_event(
     if incoming.kind == "record":
         if incoming.record is None:
             raise ValidationFailed("a record event needs record", field="record", code="missing")
-        fields = incoming.record.model_dump(exclude_none=True)
-        for name in ("received_at", "returned_at", "processing_ended_at"):
-            if name in fields:
-                validator.happened(fields[name], f"record.{name}", now)
-        if "due_at" in fields:
-            validator.due(fields["due_at"], "record.due_at", now)
+        fields = _checked_dates(
+            incoming.record.model_dump(exclude_none=True), "record", validator, now
+        )
         try:
             record = DossierRecord(dossier_code=code, status=status, **fields)
         except ValidationError as exc:
             raise _first_error(exc, "record.") from None
     else:
         details = incoming.step.model_dump(exclude_none=True) if incoming.step else {}
+        details = _checked_dates(details, "step", validator, now)
         step = ProcessingStep(dossier_code=code, status=status, processed_at=occurred_at, **details)
     return DossierEvent(
         event_id=incoming.event_id,
@@ -196,6 +194,20 @@ def to_event(
         record=record,
         step=step,
     )
+
+
+def _checked_dates(
+    fields: dict[str, Any], prefix: str, validator: Validator, now: datetime
+) -> dict[str, Any]:
+    """Deadlines may lie ahead; every other `*_at` is a moment that already happened."""
+    for name, value in fields.items():
+        if not name.endswith("_at"):
+            continue
+        if name == "due_at":
+            validator.due(value, f"{prefix}.{name}", now)
+        else:
+            validator.happened(value, f"{prefix}.{name}", now)
+    return fields
 
 
 def _status(incoming: DossierEventIn, table: StatusTable) -> tuple[DossierStatus, str | None]:

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connectors.national_portal.config import NationalPortalConfig
-from hub.config_blocks import AGENCY_CODE_RE, Section
+from hub.config_blocks import Section, is_agency_code
 from hub.errors import ConfigError
 
 Permission = Literal[
@@ -66,6 +66,14 @@ class ValidationConfig(Section):
     max_future_skew_s: float = Field(300.0, ge=0)
     earliest_year: int = Field(2000, ge=1990)
 
+    @model_validator(mode="after")
+    def _sequence_limits_ordered(self) -> ValidationConfig:
+        if self.dossier_sequence_digits_min > self.dossier_sequence_digits_max:
+            raise ValueError(
+                "dossier_sequence_digits_min must not exceed dossier_sequence_digits_max"
+            )
+        return self
+
 
 class FacadeConfig(Section):
     path: str = "/dvcqg"
@@ -90,7 +98,7 @@ class SourceConfig(Section):
     @classmethod
     def _units_are_agency_codes(cls, value: list[str]) -> list[str]:
         for unit in value:
-            if not AGENCY_CODE_RE.match(unit):
+            if not is_agency_code(unit):
                 raise ValueError(f"{unit!r} is not an agency code like 000.00.00.H41")
         return value
 

@@ -9,7 +9,13 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
-AGENCY_CODE_RE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+# ASCII digits only, matched whole (`fullmatch`): "$" would let a trailing newline through.
+AGENCY_CODE_RE = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}")
+
+
+def is_agency_code(value: object) -> bool:
+    """True for an agency code like 000.00.00.H41 (QCVN 102:2016)."""
+    return isinstance(value, str) and AGENCY_CODE_RE.fullmatch(value) is not None
 
 
 class Section(BaseModel):

@@ -40,7 +40,8 @@ SENSITIVE_KEYS = frozenset(
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Citizen ID (12 digits), old ID card (9 digits) and Vietnamese phone numbers.
-_ID_OR_PHONE = re.compile(r"(?<![\w.])(?:\+?84|0)?\d{9,11}(?![\w.])")
+# Not inside a word or a dotted number ("1.000494"); a sentence's full stop may follow.
+_ID_OR_PHONE = re.compile(r"(?<![\w.])(?:\+?84|0)?[0-9]{9,11}(?!\w|\.[0-9])")
 
 
 def mask_text(text: str) -> str:

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hub.config import ValidationConfig
-from hub.config_blocks import AGENCY_CODE_RE
+from hub.config_blocks import is_agency_code
 from hub.errors import ValidationFailed
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 WIRE_DATE_FORMAT = "%Y%m%d%H%M%S"
-_WIRE_DATE_RE = re.compile(r"^\d{14}$")
+_WIRE_DATE_RE = re.compile(r"[0-9]{14}")
 MAX_DUE_AHEAD = timedelta(days=5 * 366)
 
 
@@ -25,14 +25,17 @@ class Validator:
     def __init__(self, config: ValidationConfig) -> None:
         self.config = config
         lo, hi = config.dossier_sequence_digits_min, config.dossier_sequence_digits_max
+        # ASCII digits only, matched whole: "$" would accept a trailing newline.
         self._dossier_re = re.compile(
-            r"^(?P<agency>\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2})-(?P<day>\d{6})-\d{" + f"{lo},{hi}" + "}$"
+            r"(?P<agency>[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2})-(?P<day>[0-9]{6})-[0-9]{"
+            + f"{lo},{hi}"
+            + "}"
         )
 
     def dossier_code(self, value: object, field: str = "dossier_code") -> str:
         if not isinstance(value, str) or not value.strip():
             raise ValidationFailed("dossier code is missing", field=field, code="missing")
-        match = self._dossier_re.match(value)
+        match = self._dossier_re.fullmatch(value)
         if match is None:
             raise ValidationFailed(
                 f"dossier code {value!r} does not look like <agency code>-<yyMMdd>-<sequence>, "
@@ -51,7 +54,7 @@ class Validator:
         return value
 
     def agency_code(self, value: object, field: str) -> str:
-        if not isinstance(value, str) or not AGENCY_CODE_RE.match(value):
+        if not isinstance(value, str) or not is_agency_code(value):
             raise ValidationFailed(
                 f"{value!r} is not an agency code like 000.00.00.H41",
                 field=field,
@@ -61,7 +64,7 @@ class Validator:
 
     def wire_date(self, value: object, field: str) -> datetime:
         """Parse `yyyyMMddHHmmss` in Asia/Ho_Chi_Minh (the protocol's only date format)."""
-        if not isinstance(value, str) or not _WIRE_DATE_RE.match(value):
+        if not isinstance(value, str) or not _WIRE_DATE_RE.fullmatch(value):
             raise ValidationFailed(
                 f"{field} must be yyyyMMddHHmmss (24-hour clock), got {value!r}",
                 field=field,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from hub.config_blocks import AGENCY_CODE_RE, BreakerConfig, RetryConfig, Section
+from hub.config_blocks import BreakerConfig, RetryConfig, Section, is_agency_code
 
 
 class NationalPortalConfig(Section):
@@ -16,7 +16,7 @@ class NationalPortalConfig(Section):
     base_url: str = "http://127.0.0.1:8081/api"
     username: str = "hub"
     password: SecretStr = SecretStr("")
-    madonvi: str = Field("000.00.00.H41", pattern=AGENCY_CODE_RE.pattern)
+    madonvi: str = "000.00.00.H41"
     timeout_s: float = Field(10.0, gt=0)
     batch_size: int = Field(50, ge=1, le=1000)
     linger_ms: int = Field(200, ge=0)
@@ -26,6 +26,13 @@ class NationalPortalConfig(Section):
     breaker: BreakerConfig = BreakerConfig()
     delay_tiers_s: list[float] = Field(default_factory=lambda: [5.0, 30.0, 300.0, 1800.0])
     mapping: str = "national_portal"
+
+    @field_validator("madonvi")
+    @classmethod
+    def _unit_is_agency_code(cls, value: str) -> str:
+        if not is_agency_code(value):
+            raise ValueError(f"{value!r} is not an agency code like 000.00.00.H41")
+        return value
 
     @field_validator("delay_tiers_s")
     @classmethod

@@ -9,6 +9,7 @@ perform I/O beyond reading that file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -192,17 +193,34 @@ def _due(v: Validator, raw: str | None, field: str, now: datetime) -> datetime |
     return v.due(v.wire_date(raw, field), field, now)
 
 
+# Amounts in VND: plain digits, Vietnamese or English thousands groups ("1.200.000",
+# "1,200,000"), or a decimal with a zero fraction ("8000.0", as a JSON number arrives).
+_PLAIN = re.compile(r"[0-9]+")
+_GROUPED = re.compile(r"[0-9]{1,3}(?:([.,])[0-9]{3})(?:\1[0-9]{3})*")
+_DECIMAL = re.compile(r"([0-9]+)[.,]([0-9]{1,2})")
+
+
+def parse_vnd(raw: str, field: str) -> int:
+    """An amount in VND, or `ValidationFailed`: never guess a fraction or a sign."""
+    text = raw.strip()
+    if _PLAIN.fullmatch(text):
+        return int(text)
+    if _GROUPED.fullmatch(text):
+        return int(text.replace(".", "").replace(",", ""))
+    decimal = _DECIMAL.fullmatch(text)
+    if decimal and set(decimal.group(2)) == {"0"}:
+        return int(decimal.group(1))
+    raise ValidationFailed(
+        f"{field} must be a non-negative whole amount in VND, got {raw!r}",
+        field=field,
+        code="bad_amount",
+    )
+
+
 def _fee(fee: WireFee, index: int) -> Fee:
-    amount: int | None = None
+    amount = None
     if fee.Gia not in (None, ""):
-        text = str(fee.Gia).replace(",", "").replace(".", "")
-        if not text.isdigit():
-            raise ValidationFailed(
-                f"DanhSachLePhi.{index}.Gia must be a non-negative amount in VND, got {fee.Gia!r}",
-                field=f"DanhSachLePhi.{index}.Gia",
-                code="bad_amount",
-            )
-        amount = int(text)
+        amount = parse_vnd(str(fee.Gia), f"DanhSachLePhi.{index}.Gia")
     return Fee(
         name=fee.TenPhiLePhi,
         code=fee.MaPhiLePhi,
