@@ -83,9 +83,9 @@ async def caller(hub: Hub) -> AsyncIterator[FacadeCaller]:
 
 
 def expected_state(traffic_report: Any) -> tuple[dict[str, str], set[tuple[str, str, str, str]]]:
-    newest, steps = traffic_report.expected_final_state()
-    statuses = {code: str(record["TrangThaiHoSo"]) for code, record in newest.items()}
-    return statuses, steps
+    expected = traffic_report.expected_state()
+    statuses = {code: str(record["TrangThaiHoSo"]) for code, record in expected.records.items()}
+    return statuses, expected.steps
 
 
 def sim_steps(sim: DvcqgSimulator) -> set[tuple[str, str, str, str]]:
@@ -129,8 +129,8 @@ async def test_replayed_duplicated_and_shuffled_events_never_regress(
     traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=11)
     scripts = traffic.plan(15)
     # Every record and step, each twice, in a random order: what a confused adapter might send.
-    records = [r for s in scripts for r, _ in s.steps] * 2
-    steps = [st for s in scripts for _, st in s.steps] * 2
+    records = [r for s in scripts for r, _ in s.pairs] * 2
+    steps = [st for s in scripts for _, st in s.pairs] * 2
     rng = random.Random(3)
     rng.shuffle(records)
     rng.shuffle(steps)
@@ -143,11 +143,11 @@ async def test_replayed_duplicated_and_shuffled_events_never_regress(
         status, reply = await caller.call("CapNhatTienDoHoSoMC", data=steps[i : i + 25])
         assert (status, reply["error_code"]) == (200, "00"), reply
 
-    newest = {s.dossier_code: str(s.steps[-1][0]["TrangThaiHoSo"]) for s in scripts}
+    newest = {s.code: str(s.pairs[-1][0]["TrangThaiHoSo"]) for s in scripts}
     unique_steps = {
         (st["MaHoSo"], st["ThoiDiemXuLy"], str(st["TrangThai"]), st["NoiDungXuLy"])
         for s in scripts
-        for _, st in s.steps
+        for _, st in s.pairs
     }
 
     def settled() -> bool:
@@ -162,8 +162,8 @@ async def test_replayed_duplicated_and_shuffled_events_never_regress(
         assert str(int(view.snapshot.status)) == status
         # Duplicates were recognised: history holds each distinct event once.
         kinds = [h.kind for h in view.history]
-        script = next(s for s in scripts if s.dossier_code == code)
-        assert kinds.count("step") == len(script.steps)
+        script = next(s for s in scripts if s.code == code)
+        assert kinds.count("step") == len(script.pairs)
 
 
 async def test_portal_outage_recovers_then_dead_letters_past_the_budget_and_replays(
@@ -173,7 +173,7 @@ async def test_portal_outage_recovers_then_dead_letters_past_the_budget_and_repl
     first, second = traffic.plan(2)
     # A short outage (503s, then time-outs) inside the retry budget: delivered on recovery.
     sim.faults.mode = "http_503"
-    record, step = first.steps[0]
+    record, step = first.pairs[0]
     assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1][
         "error_code"
     ] == "00"
@@ -182,13 +182,13 @@ async def test_portal_outage_recovers_then_dead_letters_past_the_budget_and_repl
     sim.faults.mode = "timeout"
     sim.faults.timeout_sleep_s = 5
     await asyncio.sleep(0.5)
-    assert first.dossier_code not in sim.dossiers
+    assert first.code not in sim.dossiers
     sim.faults.mode = "ok"
-    await wait_until(lambda: first.dossier_code in sim.dossiers, 20)
+    await wait_until(lambda: first.code in sim.dossiers, 20)
 
     # A long outage: the budget (three tiers) runs out and the message is parked with why.
     sim.faults.mode = "http_503"
-    record, _ = second.steps[0]
+    record, _ = second.pairs[0]
     assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1][
         "error_code"
     ] == "00"
@@ -205,21 +205,21 @@ async def test_portal_outage_recovers_then_dead_letters_past_the_budget_and_repl
             await asyncio.sleep(0.2)
 
     await asyncio.wait_for(poll_parked(), 30)
-    assert parked[0].body["dossier_code"] == second.dossier_code
+    assert parked[0].body["dossier_code"] == second.code
     assert "retry budget spent" in parked[0].reason
     assert "503" in parked[0].reason or "circuit" in parked[0].reason.lower()
-    assert second.dossier_code not in sim.dossiers
+    assert second.code not in sim.dossiers
 
     sim.faults.mode = "ok"
     await asyncio.sleep(1.2)  # let the breaker close
     replayed = await parking.replay(lambda m: True, actor="tester")
     assert replayed == 1
-    await wait_until(lambda: second.dossier_code in sim.dossiers, 20)
+    await wait_until(lambda: second.code in sim.dossiers, 20)
     assert await parking.browse() == []
     audit = await hub.store.audit_entries(10)
     assert audit[0].action == "dlq.replay"
     assert audit[0].actor == "tester"
-    assert audit[0].detail["dossier_code"] == second.dossier_code
+    assert audit[0].detail["dossier_code"] == second.code
 
 
 async def test_per_item_rejection_by_the_portal_is_parked_with_its_reason(
@@ -227,12 +227,12 @@ async def test_per_item_rejection_by_the_portal_is_parked_with_its_reason(
 ) -> None:
     traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=9)
     good, bad = traffic.plan(2)
-    sim.faults.reject = {bad.dossier_code: "07"}
-    records = [good.steps[0][0], bad.steps[0][0]]
+    sim.faults.reject = {bad.code: "07"}
+    records = [good.pairs[0][0], bad.pairs[0][0]]
     assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=records))[1][
         "error_code"
     ] == "00"
-    await wait_until(lambda: good.dossier_code in sim.dossiers)
+    await wait_until(lambda: good.code in sim.dossiers)
     assert hub.broker is not None
     assert hub.store is not None
     parking = ParkingQueue(
@@ -246,10 +246,10 @@ async def test_per_item_rejection_by_the_portal_is_parked_with_its_reason(
             await asyncio.sleep(0.1)
 
     await asyncio.wait_for(poll(), 10)
-    assert found[0].body["dossier_code"] == bad.dossier_code
+    assert found[0].body["dossier_code"] == bad.code
     assert "07" in found[0].reason
-    assert bad.dossier_code not in sim.dossiers
-    view = await hub.store.dossier(bad.dossier_code)
+    assert bad.code not in sim.dossiers
+    view = await hub.store.dossier(bad.code)
     assert [d.outcome for d in view.deliveries] == ["refused"]
 
 
@@ -258,10 +258,10 @@ async def test_expired_portal_session_is_renewed_without_losing_anything(
 ) -> None:
     traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=13)
     one, two = traffic.plan(2)
-    await caller.call("DongBoHoSoMC", isUpdating="False", data=[one.steps[0][0]])
-    await wait_until(lambda: one.dossier_code in sim.dossiers)
+    await caller.call("DongBoHoSoMC", isUpdating="False", data=[one.pairs[0][0]])
+    await wait_until(lambda: one.code in sim.dossiers)
     logins = sim.logins
     sim.expire_sessions()
-    await caller.call("DongBoHoSoMC", isUpdating="False", data=[two.steps[0][0]])
-    await wait_until(lambda: two.dossier_code in sim.dossiers)
+    await caller.call("DongBoHoSoMC", isUpdating="False", data=[two.pairs[0][0]])
+    await wait_until(lambda: two.code in sim.dossiers)
     assert sim.logins == logins + 1
