@@ -21,6 +21,7 @@ This module must never interpret message bodies beyond the envelope.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import zlib
@@ -120,7 +121,9 @@ class BatchConsumer:
     async def stop(self, timeout_s: float = 15.0) -> None:
         """Stop taking messages, finish the ones held (up to `timeout_s`), close the channel."""
         if self._queue is not None and self._tag is not None:
-            await self._queue.cancel(self._tag)
+            # The broker may be gone already; stopping must not hang on it.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._queue.cancel(self._tag), 5)
             self._tag = None
         try:
             await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._lanes)), timeout_s)
@@ -131,7 +134,8 @@ class BatchConsumer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._channel is not None and not self._channel.is_closed:
             # Whatever was not settled goes back to the queue when the channel closes.
-            await self._channel.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._channel.close(), 5)
         log.info("consumer_stopped", connector=self.queues.connector, left=self.in_flight())
 
     def in_flight(self) -> int:

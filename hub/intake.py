@@ -73,6 +73,13 @@ class OutboxRelay:
         log.info("outbox_swept", published=published, pending=len(pending))
         return published
 
+    async def final_sweep(self) -> None:
+        """At shutdown: publish what is left if the broker is there; the rows stay if not."""
+        try:
+            await asyncio.wait_for(self.sweep(age_s=0), 10)
+        except Exception as exc:
+            log.warning("outbox_final_sweep_skipped", error=repr(exc))
+
     async def run(self) -> None:
         while True:
             try:

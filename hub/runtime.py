@@ -89,7 +89,7 @@ class Hub:
         await relay.sweep(age_s=0)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         stack.push_async_callback(_cancel, relay_task)
-        stack.push_async_callback(relay.sweep, 0)
+        stack.push_async_callback(relay.final_sweep)
         if cfg.connectors.national_portal.enabled:
             await self._start_portal(broker, store, codes)
         auth = Authenticator(cfg.sources, store, cfg.facade.session_ttl_s)

@@ -156,10 +156,11 @@ async def test_replayed_duplicated_and_shuffled_events_never_regress(
 
     await wait_until(settled)
     assert all(count == 1 for count in sim.step_receipts.values())
-    for code, status in newest.items():
-        view = await hub.store.dossier(code)  # type: ignore[union-attr]
+    assert hub.store is not None
+    for code, newest_status in newest.items():
+        view = await hub.store.dossier(code)
         assert view.snapshot is not None
-        assert str(int(view.snapshot.status)) == status
+        assert str(int(view.snapshot.status)) == newest_status
         # Duplicates were recognised: history holds each distinct event once.
         kinds = [h.kind for h in view.history]
         script = next(s for s in scripts if s.code == code)

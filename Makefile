@@ -1,0 +1,45 @@
+# Developer entry points. Every target that runs a tool bootstraps first (scripts/bootstrap.sh:
+# RabbitMQ, .venv, the project), so a fresh clone on Debian needs only `make test`.
+# Extra arguments: make test PYTEST_ARGS='-k flow -x'   make demo DEMO_ARGS='--dossiers 50'
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+BIN := .venv/bin
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+
+.PHONY: help setup demo test test-fast check fmt bench clean
+
+help: ## list the targets
+	@echo "make targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup: ## install what is missing: RabbitMQ, .venv, the project (idempotent)
+	@bash scripts/bootstrap.sh
+
+demo: setup ## run the whole flow locally (private RabbitMQ node, simulators, traffic)
+	$(BIN)/hub demo $(DEMO_ARGS)
+
+test: setup ## the whole test suite, slow end-to-end tests included
+	$(PYTEST) $(PYTEST_ARGS)
+
+test-fast: setup ## the test suite without the slow end-to-end tests
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
+
+check: setup ## formatting, lint and strict typing
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy --strict hub connectors schemas tests bench
+
+fmt: setup ## format the code and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup ## the benchmarks
+	$(BIN)/python -m bench
+
+clean: ## remove var/ (demo data) and caches
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist test-artifacts
+	find . -path ./.venv -prune -o -type d -name __pycache__ -exec rm -rf {} +

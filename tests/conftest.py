@@ -1,0 +1,50 @@
+"""Session-wide fixtures: one real RabbitMQ node shared by every test, isolated by name prefix.
+
+`rabbit_url` is the broker tests talk to. By default it belongs to a private node
+(`hub.rabbitmq_node.RabbitNode`) started once, lazily, in a temporary directory and stopped at
+the end of the session. Set `HUB_TEST_BROKER_URL` (e.g. `amqp://user:pass@host:5672/`) to run
+the tests against an existing broker instead; no node is started then, unless a test asks for
+`rabbit_node` itself (a test that needs to own the broker process).
+
+Tests sharing the broker never see each other's queues: each takes a unique `broker_prefix`.
+These fixtures must never touch a broker other than the one `rabbit_url` names.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from hub.rabbitmq_node import RabbitNode
+
+BROKER_URL_VAR = "HUB_TEST_BROKER_URL"
+
+
+@pytest.fixture(scope="session")
+def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
+    """A private RabbitMQ node for the whole session (started even if HUB_TEST_BROKER_URL)."""
+    node = RabbitNode(tmp_path_factory.mktemp("rabbitmq"))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbit_url(request: pytest.FixtureRequest) -> str:
+    """The broker's AMQP URL: HUB_TEST_BROKER_URL if set, else the private node's."""
+    external = os.environ.get(BROKER_URL_VAR)
+    if external:
+        return external
+    node: RabbitNode = request.getfixturevalue("rabbit_node")
+    return node.url
+
+
+@pytest.fixture
+def broker_prefix() -> str:
+    """A name prefix of its own for each test (valid as the hub's `broker.prefix`)."""
+    return f"t{secrets.token_hex(4)}"
