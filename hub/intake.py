@@ -11,6 +11,7 @@ This module must never validate: doors hand it canonical events only.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 
 import structlog
@@ -47,10 +48,15 @@ class Intake:
         failed = [r for r in results if isinstance(r, BaseException)]
         await self.store.outbox_done(done)
         if failed:
-            log.warning("outbox_publish_deferred", count=len(failed), error=str(failed[0]))
-        for r in failed:
-            if not isinstance(r, BrokerUnavailable):
-                raise r
+            # Committed is durable: the rows stay in the outbox and the relay publishes them
+            # later, so a publish failure never turns into an error for the sender.
+            unexpected = [r for r in failed if not isinstance(r, BrokerUnavailable)]
+            log.log(
+                logging.ERROR if unexpected else logging.WARNING,
+                "outbox_publish_deferred",
+                count=len(failed),
+                error=repr(failed[0]),
+            )
         return len(done)
 
 

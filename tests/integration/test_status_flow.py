@@ -8,16 +8,21 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from connectors.national_portal.mapping import InboundContext, record_event
 from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.one_stop.simulator import OneStopTraffic
 from hub.dlq import ParkingQueue
 from hub.runtime import Hub
+from hub.status_mapping import StatusTable
+from hub.store.sqlite import SqliteStore
+from hub.validation import Validator
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_USER,
@@ -266,3 +271,24 @@ async def test_expired_portal_session_is_renewed_without_losing_anything(
     await caller.call("DongBoHoSoMC", isUpdating="False", data=[two.pairs[0][0]])
     await wait_until(lambda: two.code in sim.dossiers)
     assert sim.logins == logins + 1
+
+
+async def test_events_committed_but_never_published_are_sent_after_a_restart(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str, sim: DvcqgSimulator
+) -> None:
+    config = hub_config(tmp_path, rabbit_url, broker_prefix, sim.url)
+    script = OneStopTraffic("http://unused", "u", "p", UNIT, seed=17).plan(1)[0]
+    ctx = InboundContext(
+        "onestop",
+        StatusTable.load(config.mappings_dir / "one_stop_generic.yaml"),
+        Validator(config.validation),
+        datetime.now(UTC),
+    )
+    # A previous process committed the item and answered "00", then died before publishing.
+    async with SqliteStore.open(config.store.path) as store:
+        outcome = await store.ingest([record_event(script.pairs[0][0], ctx)], datetime.now(UTC))
+        assert len(outcome.outbox) == 1
+    async with Hub(config) as hub:
+        await wait_until(lambda: script.code in sim.dossiers)
+        assert hub.store is not None
+        assert await hub.store.outbox_pending(0, 10) == []
