@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,6 +31,8 @@ from schemas.canonical import (
     content_id,
 )
 from schemas.national_portal import WireDossier, WireFee, WireStep
+
+WireT = TypeVar("WireT", WireDossier, WireStep)
 
 
 class PortalCodes(BaseModel):
@@ -74,14 +76,18 @@ def wire_error(exc: ValidationError) -> ValidationFailed:
     return ValidationFailed(f"{field}: {err['msg']}", field=field, code="wrong_type")
 
 
-def record_event(item: Any, ctx: InboundContext) -> DossierEvent:
-    """A `DongBoHoSoMC` item → a canonical event (raises `ValidationFailed`)."""
+def _parse(item: Any, model: type[WireT]) -> WireT:
     if not isinstance(item, dict):
         raise ValidationFailed("each item must be a JSON object", code="wrong_type")
     try:
-        wire = WireDossier.model_validate(item)
+        return model.model_validate(item)
     except ValidationError as exc:
         raise wire_error(exc) from None
+
+
+def record_event(item: Any, ctx: InboundContext) -> DossierEvent:
+    """A `DongBoHoSoMC` item → a canonical event (raises `ValidationFailed`)."""
+    wire = _parse(item, WireDossier)
     v, now = ctx.validator, ctx.now
     code = v.dossier_code(wire.MaHoSo, "MaHoSo")
     translation = ctx.table.translate(wire.TrangThaiHoSo, "TrangThaiHoSo")
@@ -147,12 +153,7 @@ def record_event(item: Any, ctx: InboundContext) -> DossierEvent:
 
 def step_event(item: Any, ctx: InboundContext) -> DossierEvent:
     """A `CapNhatTienDoHoSoMC` item → a canonical event (raises `ValidationFailed`)."""
-    if not isinstance(item, dict):
-        raise ValidationFailed("each item must be a JSON object", code="wrong_type")
-    try:
-        wire = WireStep.model_validate(item)
-    except ValidationError as exc:
-        raise wire_error(exc) from None
+    wire = _parse(item, WireStep)
     v, now = ctx.validator, ctx.now
     code = v.dossier_code(wire.MaHoSo, "MaHoSo")
     translation = ctx.table.translate(wire.TrangThai, "TrangThai")
