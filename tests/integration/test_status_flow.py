@@ -292,3 +292,22 @@ async def test_events_committed_but_never_published_are_sent_after_a_restart(
         await wait_until(lambda: script.code in sim.dossiers)
         assert hub.store is not None
         assert await hub.store.outbox_pending(0, 10) == []
+
+
+async def test_shutdown_finishes_the_batch_in_flight(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str, sim: DvcqgSimulator
+) -> None:
+    config = hub_config(tmp_path, rabbit_url, broker_prefix, sim.url)
+    script = OneStopTraffic("http://unused", "u", "p", UNIT, seed=19).plan(1)[0]
+    sim.faults.mode = "slow"
+    sim.faults.delay_s = 1.5
+    async with Hub(config) as hub, aiohttp.ClientSession() as http:
+        caller = FacadeCaller(http, facade_url(hub))
+        await caller.login()
+        await caller.call("DongBoHoSoMC", isUpdating="False", data=[script.pairs[0][0]])
+        await wait_until(lambda: sim.calls["DongBoHoSoMC"] > 0)
+        # Leaving the block stops the hub while DVCQG is still answering that call.
+    assert script.code in sim.dossiers
+    async with SqliteStore.open(config.store.path) as store:
+        work = await store.portal_work([script.code])
+    assert work[script.code].up_to_date, "the delivery was not recorded before shutdown"
