@@ -1,0 +1,246 @@
+"""`python -m bench` (`make bench`): one benchmark run, figures printed and saved.
+
+Starts ONE private RabbitMQ node under `var/bench/rabbitmq` for the whole run (unless
+`--broker-url` names a broker), measures the raw relay ceiling, then the hub end to end
+(throughput, latency at a fixed offered load, memory over a long stream), prints a table with
+each target beside its figure and writes everything to `var/bench/results.json`.
+`--quick` shrinks every size for a smoke run of about a minute.
+
+Whatever happens (a failed phase, Ctrl-C, SIGTERM) every process it started is stopped before
+it returns. This module must never write outside `var/bench/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import e2e, hubproc, relay, report, watch
+
+VAR = Path("var/bench")
+RESULTS = VAR / "results.json"
+DEFAULTS = {
+    "relay_messages": 20_000,
+    "throughput_events": 20_000,
+    "latency_seconds": 60.0,
+    "latency_rate": 200.0,
+    "soak_events": 100_000,
+}
+QUICK = {
+    "relay_messages": 5_000,
+    "throughput_events": 4_000,
+    "latency_seconds": 10.0,
+    "latency_rate": 200.0,
+    "soak_events": 15_000,
+}
+PHASES = ("relay", "throughput", "latency", "soak")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    relay_messages: int
+    throughput_events: int
+    latency_seconds: float
+    latency_rate: float
+    soak_events: int
+    callers: int
+    window: int
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a ~1 minute smoke run")
+    parser.add_argument("--broker-url", help="use this RabbitMQ instead of starting a node")
+    parser.add_argument("--relay-messages", type=int, help="messages relayed (default 20000)")
+    parser.add_argument("--throughput-events", type=int, help="events (default 20000)")
+    parser.add_argument("--latency-seconds", type=float, help="open-loop duration (default 60)")
+    parser.add_argument("--latency-rate", type=float, help="offered events/s (default 200)")
+    parser.add_argument("--soak-events", type=int, help="events of the RSS run (default 100000)")
+    parser.add_argument("--callers", type=int, default=4, help="concurrent facade callers")
+    parser.add_argument("--batch", type=int, default=50, help="items per facade call (max)")
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma-separated subset of {PHASES}"
+    )
+    parser.add_argument(
+        "--hub-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the hub's configuration, e.g. "
+        "connectors.national_portal.rate_limit_per_s=500 (repeatable)",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write JSON")
+    return parser.parse_args(argv)
+
+
+def sizes_from(args: argparse.Namespace) -> Sizes:
+    base = QUICK if args.quick else DEFAULTS
+
+    def pick(name: str) -> Any:
+        value = getattr(args, name)
+        return base[name] if value is None else value
+
+    return Sizes(
+        relay_messages=int(pick("relay_messages")),
+        throughput_events=int(pick("throughput_events")),
+        latency_seconds=float(pick("latency_seconds")),
+        latency_rate=float(pick("latency_rate")),
+        soak_events=int(pick("soak_events")),
+        callers=args.callers,
+        window=args.batch,
+    )
+
+
+def phases_from(args: argparse.Namespace) -> list[str]:
+    wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(wanted) - set(PHASES)
+    if unknown:
+        raise SystemExit(f"unknown phase(s) {sorted(unknown)}; choose from {PHASES}")
+    return [p for p in PHASES if p in wanted]
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _jobs(sizes: Sizes, options: e2e.E2eOptions) -> dict[str, Callable[[], Awaitable[Any]]]:
+    return {
+        "relay": lambda: _relay(options, sizes.relay_messages),
+        "throughput": lambda: e2e.measure_throughput(options, sizes.throughput_events),
+        "latency": lambda: e2e.measure_latency(options, sizes.latency_seconds, sizes.latency_rate),
+        "soak": lambda: e2e.measure_soak(options, sizes.soak_events),
+    }
+
+
+async def _relay(options: e2e.E2eOptions, count: int) -> dict[str, Any]:
+    meter = watch.cpu_meter(bench=[watch.process()])
+    meter.start()
+    result = await relay.run_relay(options.broker_url, options.run_id, count)
+    return {**result.as_dict(), "cpu_cores_used": meter.stop()}
+
+
+async def _phase(name: str, job: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    print(f"[bench] {name} …", flush=True)
+    started = time.perf_counter()
+    try:
+        outcome = await job()
+    except Exception as exc:  # a failed phase is reported; the others still run
+        print(f"[bench] {name} failed: {exc!r}", file=sys.stderr, flush=True)
+        return {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+    result = dict(outcome)
+    result["phase_seconds"] = round(time.perf_counter() - started, 1)
+    print(f"[bench] {name} done in {result['phase_seconds']}s", flush=True)
+    return result
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for text in args.hub_set:
+        try:
+            merged = hubproc.deep_merge(merged, hubproc.parse_override(text))
+        except (ValueError, yaml.YAMLError) as exc:
+            raise SystemExit(f"--hub-set: {exc}") from None
+    return merged
+
+
+async def run_all(
+    broker_url: str, sizes: Sizes, phases: list[str], overrides: dict[str, Any]
+) -> dict[str, Any]:
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    workdir = VAR / "run"
+    shutil.rmtree(workdir, ignore_errors=True)
+    run_id = f"b{secrets.token_hex(3)}"
+    options = e2e.E2eOptions(broker_url, workdir, run_id, sizes.callers, sizes.window, overrides)
+    results: dict[str, Any] = {
+        "started_at": e2e.now_stamp(),
+        "machine": machine(),
+        "sizes": sizes.__dict__,
+        "hub_overrides": overrides,
+        "queue_prefix": run_id,
+    }
+    jobs = _jobs(sizes, options)
+    started = time.perf_counter()
+    for name in phases:
+        results[name] = await _phase(name, jobs[name])
+    results["ratio_hub_to_relay"] = report.ratio(results)
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def _details(results: dict[str, Any]) -> str:
+    lines = []
+    for name in PHASES:
+        cpu = results.get(name, {}).get("cpu_cores_used")
+        if cpu:
+            used = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+            lines.append(f"  {name}: CPU cores used: {used}")
+    tput = results.get("throughput", {})
+    if "dvcqg" in tput:
+        lines.append(
+            f"  throughput: calls to DVCQG {tput['dvcqg']}; facade calls "
+            f"{tput['facade_calls']}; work-queue backlog when all accepted: "
+            f"{tput['work_queue_backlog_when_all_accepted']}"
+        )
+    return "\n".join(lines)
+
+
+def measure(broker_url: str, args: argparse.Namespace) -> int:
+    sizes, phases, output = sizes_from(args), phases_from(args), args.output
+    try:
+        results = asyncio.run(run_all(broker_url, sizes, phases, overrides_from(args)))
+    finally:
+        # Leaving the loop resets SIGTERM to its default; keep stopping cleanly after it.
+        signal.signal(signal.SIGTERM, _interrupt)
+    report.write(results, output)
+    print()
+    print(report.table(results))
+    print(_details(results))
+    print(f"\nresults written to {output} ({results['total_seconds']}s)")
+    return 1 if any("error" in results.get(p, {}) for p in phases) else 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    args = parse_args(argv)
+    # Refuse bad arguments before starting anything.
+    phases_from(args)
+    overrides_from(args)
+    try:
+        if args.broker_url:
+            return measure(args.broker_url, args)
+        from hub.rabbitmq_node import RabbitNode
+
+        print(f"[bench] starting a private RabbitMQ node under {VAR / 'rabbitmq'} …", flush=True)
+        with RabbitNode(VAR / "rabbitmq") as node:
+            return measure(node.url, args)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\n[bench] interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

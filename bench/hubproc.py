@@ -1,0 +1,195 @@
+"""The hub under test, as a real `hub run` process with a configuration written for one phase.
+
+`HubProcess` writes a YAML file (broker URL and a queue prefix of its own, SQLite store in a
+scratch folder, the DVCQG simulator's URL, a free port, logging at WARNING), starts
+`python -m hub.cli run -c <file>`, waits until `/readyz` says ready, and on leaving stops it
+with SIGTERM (SIGKILL if it does not stop in time). Credentials are throwaway values for this
+loopback benchmark.
+
+This module must never leave a hub process running, whatever happens to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import yaml
+
+from hub.auth import hash_password
+
+UNIT = "000.00.41.H41"
+SOURCE_USER, SOURCE_PASSWORD = "bench-onestop", "bench-onestop-password"
+PORTAL_USER, PORTAL_PASSWORD = "bench-hub", "bench-portal-password"
+FACADE_PATH = "/dvcqg"
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+
+
+class HubFailed(RuntimeError):
+    """The hub process did not start, or died."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def hub_settings(
+    workdir: Path, broker_url: str, prefix: str, portal_url: str, port: int
+) -> dict[str, Any]:
+    """The configuration tree: production defaults except where a benchmark must differ."""
+    return {
+        "instance": f"bench-{prefix}",
+        "broker": {"url": broker_url, "prefix": prefix},
+        "store": {"path": str(workdir / "hub.db")},
+        "http": {"host": "127.0.0.1", "port": port, "shutdown_timeout_s": 10},
+        "logging": {"level": "WARNING"},
+        "sources": {
+            "onestop": {
+                "username": SOURCE_USER,
+                "password_hash": hash_password(SOURCE_PASSWORD),
+                "permissions": ["facade.DongBoHoSoMC", "facade.CapNhatTienDoHoSoMC"],
+                "units": [UNIT],
+            }
+        },
+        "connectors": {
+            "national_portal": {
+                "base_url": portal_url,
+                "username": PORTAL_USER,
+                "password": PORTAL_PASSWORD,
+            }
+        },
+    }
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """`a.b.c=value` (value read as YAML) → `{"a": {"b": {"c": value}}}`."""
+    path, sep, raw = text.partition("=")
+    if not sep or not path.strip():
+        raise ValueError(f"expected KEY.PATH=VALUE, got {text!r}")
+    tree: dict[str, Any] = {}
+    node = tree
+    *parents, leaf = path.strip().split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = yaml.safe_load(raw)
+    return tree
+
+
+class HubProcess:
+    """`async with HubProcess(...) as hub:` then post to `hub.facade_url`."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        broker_url: str,
+        prefix: str,
+        portal_url: str,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        settings = hub_settings(workdir, broker_url, prefix, portal_url, self.port)
+        self.settings = deep_merge(settings, overrides or {})
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.facade_url = self.base_url + FACADE_PATH
+        self.log_path = workdir / "hub.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.exit_code: int | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the hub is not running"
+        return self.proc.pid
+
+    async def __aenter__(self) -> HubProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "hub.yaml"
+        config.write_text(yaml.safe_dump(self.settings, allow_unicode=True), encoding="utf-8")
+        self.proc = _spawn(config, self.log_path)
+        try:
+            await self._wait_ready()
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(self._stop))
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.shield(asyncio.to_thread(self._stop))
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise HubFailed(f"the hub exited with {self.proc.returncode}: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                self.check_alive()
+                if await _ready(http, self.base_url + "/readyz"):
+                    return
+                await asyncio.sleep(0.2)
+        raise HubFailed(f"the hub was not ready within {READY_TIMEOUT_S:.0f}s: {self.log_tail()}")
+
+    def _stop(self) -> None:
+        proc = self.proc
+        if proc is None or self.exit_code is not None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        self.exit_code = proc.returncode
+
+
+def _spawn(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "run", "-c", str(config)],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+async def _ready(http: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        return False
