@@ -23,6 +23,8 @@ from hub.config import SourceConfig
 from hub.store.base import Store
 
 _hasher = PasswordHasher()
+MAX_CACHED_SESSIONS = 10_000
+SESSION_RECHECK_S = 60.0  # re-read a cached session from the store after this long
 
 
 def hash_password(password: str) -> str:
@@ -51,6 +53,7 @@ class Authenticator:
         self.store = store
         self.session_ttl_s = session_ttl_s
         self._by_username = {s.username: n for n, s in sources.items() if s.username}
+        self._sessions: dict[str, tuple[str, float]] = {}  # token SHA-256 → (source, until)
 
     async def login(self, username: object, password: object) -> str | None:
         """A new session token, or None for unknown users and wrong passwords alike."""
@@ -62,17 +65,31 @@ class Authenticator:
         if not await asyncio.to_thread(_verify, stored, password):
             return None
         token = secrets.token_urlsafe(32)
-        await self.store.create_session(
-            sha256_hex(token), name or "", time.time() + self.session_ttl_s
-        )
+        expires_at = time.time() + self.session_ttl_s
+        await self.store.create_session(sha256_hex(token), name or "", expires_at)
+        self._remember(sha256_hex(token), name or "", expires_at)
         return token
 
     async def session(self, token: object) -> Principal | None:
         if not isinstance(token, str) or not token or len(token) > 200:
             return None
-        name = await self.store.session_source(sha256_hex(token), time.time())
+        digest, now = sha256_hex(token), time.time()
+        cached = self._sessions.get(digest)
+        if cached is not None and cached[1] > now:
+            name: str | None = cached[0]
+        else:
+            # Sessions survive restarts in the store; the cache spares it on every call.
+            found = await self.store.session_source(digest, now)
+            name = found[0] if found else None
+            if found:
+                self._remember(digest, found[0], min(found[1], now + SESSION_RECHECK_S))
         source = self.sources.get(name) if name else None
         return Principal(name, source) if name and source else None
+
+    def _remember(self, digest: str, name: str, until: float) -> None:
+        if len(self._sessions) >= MAX_CACHED_SESSIONS:
+            self._sessions.clear()
+        self._sessions[digest] = (name, until)
 
     def bearer(self, header: str | None) -> Principal | None:
         if not header or not header.startswith("Bearer "):

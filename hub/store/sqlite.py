@@ -17,6 +17,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -50,6 +51,22 @@ from schemas.canonical import (
 log = structlog.get_logger(__name__)
 
 DOSSIER_CHANGED = "dossier.changed"
+_KNOWN_KEYS_SQL = "SELECT idem_key FROM dossier_events WHERE idem_key IN ({marks})"
+_LOAD_ROWS_SQL = (
+    "SELECT code, status, status_key, record_json, record_key, version FROM dossiers "
+    "WHERE code IN ({marks})"
+)
+_INSERT_EVENT_SQL = (
+    "INSERT INTO dossier_events (idem_key, dossier_code, kind, status, occurred_at, "
+    "received_at, source_system, payload, applied) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+_UPSERT_DOSSIER_SQL = (
+    "INSERT INTO dossiers (code, status, status_key, record_json, record_key, version, "
+    "feed_seq, updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(code) DO UPDATE SET "
+    "status=excluded.status, status_key=excluded.status_key, "
+    "record_json=excluded.record_json, record_key=excluded.record_key, "
+    "version=excluded.version, feed_seq=excluded.feed_seq, updated_at=excluded.updated_at"
+)
 _PORTAL_WORK_SQL = (
     "SELECT code, version, record_json, portal_version, portal_holds, status, updated_at "
     "FROM dossiers WHERE code IN ({marks})"
@@ -139,89 +156,19 @@ class SqliteStore:
     # -- ingest -------------------------------------------------------------------------------
 
     async def ingest(self, events: list[DossierEvent], received_at: datetime) -> IngestOutcome:
-        results: list[IngestResult] = []
-        touched: dict[str, int] = {}
+        # Set-based: a handful of statements per batch, not per event, because each statement
+        # is a hop to aiosqlite's thread and the lock is held meanwhile.
+        keys = [e.idempotency_key for e in events]
+        codes = sorted({e.dossier_code for e in events})
         async with self._tx() as db:
-            states: dict[str, _Row] = {}
-            for event in events:
-                result = await self._ingest_one(db, event, received_at, states)
-                results.append(result)
-                if not result.duplicate:
-                    touched[event.dossier_code] = states[event.dossier_code].version
-            await self._save_states(db, states, received_at)
-            outbox = [await self._enqueue(db, code, version) for code, version in touched.items()]
-        return IngestOutcome(results=results, outbox=outbox)
-
-    async def _ingest_one(
-        self,
-        db: aiosqlite.Connection,
-        event: DossierEvent,
-        received_at: datetime,
-        states: dict[str, _Row],
-    ) -> IngestResult:
-        key = event.idempotency_key
-        known = await db.execute_fetchall("SELECT 1 FROM dossier_events WHERE idem_key = ?", (key,))
-        if known:
-            return IngestResult(key, duplicate=True, applied=False)
-        row = states.get(event.dossier_code) or await _load_row(db, event.dossier_code)
-        new_state, changed = apply(row.state, event)
-        if changed:
-            row = row.bump(new_state)
-        states[event.dossier_code] = row
-        await db.execute(
-            "INSERT INTO dossier_events (idem_key, dossier_code, kind, status, occurred_at, "
-            "received_at, source_system, payload, applied) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                key,
-                event.dossier_code,
-                event.kind,
-                int(event.status),
-                event.occurred_at.isoformat(),
-                received_at.isoformat(),
-                event.source_system,
-                event.model_dump_json(),
-                int(changed),
-            ),
-        )
-        return IngestResult(key, duplicate=False, applied=changed)
-
-    async def _save_states(
-        self, db: aiosqlite.Connection, states: dict[str, _Row], at: datetime
-    ) -> None:
-        for code, row in states.items():
-            if not row.dirty:
-                continue
-            seq_rows = await db.execute_fetchall(
-                "UPDATE feed_sequence SET seq = seq + 1 WHERE id = 1 RETURNING seq"
-            )
-            seq = next(iter(seq_rows))[0]
-            state = row.state
-            await db.execute(
-                "INSERT INTO dossiers (code, status, status_key, record_json, record_key, version,"
-                " feed_seq, updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(code) DO UPDATE SET "
-                "status=excluded.status, status_key=excluded.status_key, "
-                "record_json=excluded.record_json, record_key=excluded.record_key, "
-                "version=excluded.version, feed_seq=excluded.feed_seq, "
-                "updated_at=excluded.updated_at",
-                (
-                    code,
-                    int(state.status) if state.status else None,
-                    _key_json(state.status_key),
-                    state.record.model_dump_json() if state.record else None,
-                    _key_json(state.record_key),
-                    row.version,
-                    seq,
-                    at.isoformat(),
-                ),
-            )
-
-    async def _enqueue(self, db: aiosqlite.Connection, code: str, version: int) -> OutboxMessage:
-        body = {"dossier_code": code, "version": version}
-        rows = await db.execute_fetchall(
-            "INSERT INTO outbox (routing_key, body, created_at) VALUES (?,?,?) RETURNING id",
-            (DOSSIER_CHANGED, json.dumps(body), time.time()),
-        )
-        return OutboxMessage(id=next(iter(rows))[0], routing_key=DOSSIER_CHANGED, body=body)
+            known = await _fetch_in(db, _KNOWN_KEYS_SQL, keys)
+            rows = {r[0]: _row(r) for r in await _fetch_in(db, _LOAD_ROWS_SQL, codes)}
+            fold = _fold(events, {r[0] for r in known}, rows, received_at)
+            if fold.inserts:
+                await db.executemany(_INSERT_EVENT_SQL, fold.inserts)
+            await _save_states(db, [(c, r) for c, r in rows.items() if r.dirty], received_at)
+            outbox = await _enqueue(db, fold.touched)
+        return IngestOutcome(results=fold.results, outbox=outbox)
 
     # -- outbox -------------------------------------------------------------------------------
 
@@ -260,22 +207,27 @@ class SqliteStore:
             return
         at = _now_iso()
         async with self._tx() as db:
-            for d in deliveries:
-                await db.execute(
-                    "UPDATE dossiers SET portal_version = MAX(portal_version, ?), "
-                    "portal_holds = 1 WHERE code = ?",
-                    (d.version, d.dossier_code),
-                )
-                await db.executemany(
-                    "UPDATE dossier_events SET portal_sent_at = ? WHERE id = ?",
-                    [(at, i) for i in d.step_ids],
-                )
-                detail = f"version {d.version}" if d.version else f"{len(d.step_ids)} step(s)"
-                await db.execute(
-                    "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
-                    "VALUES (?, 'national_portal', 'delivered', ?, ?)",
-                    (d.dossier_code, detail, at),
-                )
+            await db.executemany(
+                "UPDATE dossiers SET portal_version = MAX(portal_version, ?), portal_holds = 1 "
+                "WHERE code = ?",
+                [(d.version, d.dossier_code) for d in deliveries],
+            )
+            await db.executemany(
+                "UPDATE dossier_events SET portal_sent_at = ? WHERE id = ?",
+                [(at, i) for d in deliveries for i in d.step_ids],
+            )
+            await db.executemany(
+                "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
+                "VALUES (?, 'national_portal', 'delivered', ?, ?)",
+                [
+                    (
+                        d.dossier_code,
+                        f"version {d.version}" if d.version else f"{len(d.step_ids)} step(s)",
+                        at,
+                    )
+                    for d in deliveries
+                ],
+            )
 
     async def record_delivery(self, code: str, connector: str, outcome: str, detail: str) -> None:
         async with self._tx() as db:
@@ -330,14 +282,14 @@ class SqliteStore:
                 "INSERT INTO sessions VALUES (?,?,?)", (token_sha256, source, expires_at)
             )
 
-    async def session_source(self, token_sha256: str, now: float) -> str | None:
+    async def session_source(self, token_sha256: str, now: float) -> tuple[str, float] | None:
         async with self._lock:
             rows = await self._db.execute_fetchall(
-                "SELECT source FROM sessions WHERE token_sha256 = ? AND expires_at > ?",
+                "SELECT source, expires_at FROM sessions WHERE token_sha256 = ? AND expires_at > ?",
                 (token_sha256, now),
             )
         row = next(iter(rows), None)
-        return str(row[0]) if row else None
+        return (str(row[0]), float(row[1])) if row else None
 
     async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
         async with self._tx() as db:
@@ -356,6 +308,97 @@ class SqliteStore:
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
 
 
+@dataclass
+class _Fold:
+    results: list[IngestResult] = field(default_factory=list)
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)
+    touched: dict[str, int] = field(default_factory=dict)  # dossier code → version
+
+
+def _fold(
+    events: list[DossierEvent], known: set[str], rows: dict[str, _Row], received_at: datetime
+) -> _Fold:
+    """Fold new events into the rows (in place); duplicates, also within the batch, skip."""
+    fold = _Fold()
+    seen = set(known)
+    for event in events:
+        key, code = event.idempotency_key, event.dossier_code
+        if key in seen:
+            fold.results.append(IngestResult(key, duplicate=True, applied=False))
+            continue
+        seen.add(key)
+        row = rows.get(code) or _Row(DossierState(), 0)
+        new_state, changed = apply(row.state, event)
+        rows[code] = row.bump(new_state) if changed else row
+        fold.touched[code] = rows[code].version
+        fold.results.append(IngestResult(key, duplicate=False, applied=changed))
+        fold.inserts.append(
+            (
+                key,
+                code,
+                event.kind,
+                int(event.status),
+                event.occurred_at.isoformat(),
+                received_at.isoformat(),
+                event.source_system,
+                event.model_dump_json(),
+                int(changed),
+            )
+        )
+    return fold
+
+
+async def _fetch_in(db: aiosqlite.Connection, sql: str, values: list[str]) -> list[Any]:
+    if not values:
+        return []
+    marks = ",".join("?" * len(values))
+    return list(await db.execute_fetchall(sql.format(marks=marks), values))
+
+
+async def _save_states(
+    db: aiosqlite.Connection, dirty: list[tuple[str, _Row]], at: datetime
+) -> None:
+    if not dirty:
+        return
+    rows = await db.execute_fetchall(
+        "UPDATE feed_sequence SET seq = seq + ? WHERE id = 1 RETURNING seq", (len(dirty),)
+    )
+    first = next(iter(rows))[0] - len(dirty) + 1
+    await db.executemany(
+        _UPSERT_DOSSIER_SQL,
+        [
+            (
+                code,
+                int(row.state.status) if row.state.status else None,
+                _key_json(row.state.status_key),
+                row.state.record.model_dump_json() if row.state.record else None,
+                _key_json(row.state.record_key),
+                row.version,
+                first + i,
+                at.isoformat(),
+            )
+            for i, (code, row) in enumerate(dirty)
+        ],
+    )
+
+
+async def _enqueue(db: aiosqlite.Connection, touched: dict[str, int]) -> list[OutboxMessage]:
+    if not touched:
+        return []
+    now = time.time()
+    bodies = [json.dumps({"dossier_code": c, "version": v}) for c, v in touched.items()]
+    values = ",".join("(?,?,?)" for _ in bodies)
+    params = [p for body in bodies for p in (DOSSIER_CHANGED, body, now)]
+    # RETURNING order is not guaranteed: read the body back with each id.
+    rows = await db.execute_fetchall(
+        f"INSERT INTO outbox (routing_key, body, created_at) VALUES {values} "  # noqa: S608
+        "RETURNING id, body",
+        params,
+    )
+    found = sorted((r[0], r[1]) for r in rows)
+    return [OutboxMessage(id=i, routing_key=DOSSIER_CHANGED, body=json.loads(b)) for i, b in found]
+
+
 class _Row:
     """A dossier row being folded within one transaction."""
 
@@ -368,21 +411,15 @@ class _Row:
         return _Row(state, self.version + 1, dirty=True)
 
 
-async def _load_row(db: aiosqlite.Connection, code: str) -> _Row:
-    rows = await db.execute_fetchall(
-        "SELECT status, status_key, record_json, record_key, version FROM dossiers WHERE code = ?",
-        (code,),
-    )
-    row = next(iter(rows), None)
-    if row is None:
-        return _Row(DossierState(), 0)
+def _row(row: Any) -> _Row:
+    """A `_LOAD_ROWS_SQL` row → the dossier's fold state."""
     state = DossierState(
-        status=DossierStatus(row[0]) if row[0] is not None else None,
-        status_key=_key_load(row[1]),
-        record=DossierRecord.model_validate_json(row[2]) if row[2] else None,
-        record_key=_key_load(row[3]),
+        status=DossierStatus(row[1]) if row[1] is not None else None,
+        status_key=_key_load(row[2]),
+        record=DossierRecord.model_validate_json(row[3]) if row[3] else None,
+        record_key=_key_load(row[4]),
     )
-    return _Row(state, row[4])
+    return _Row(state, row[5])
 
 
 def _portal_work(row: Any, steps: list[PendingStep]) -> PortalWork:
