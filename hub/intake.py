@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 
 import structlog
@@ -24,11 +25,24 @@ from schemas.canonical import DossierEvent
 
 log = structlog.get_logger(__name__)
 
+FORGET_INTERVAL_S = 0.25  # how often published outbox rows are deleted, in one transaction
+
 
 class Intake:
     def __init__(self, store: Store, broker: Broker | None) -> None:
         self.store = store
         self.broker = broker
+        # Published rows are deleted in bulk by `forget_published`, not one commit per call;
+        # a crash before that only republishes them, which delivery shrugs off.
+        self._published: list[int] = []
+
+    async def forget_published(self) -> None:
+        done, self._published = self._published, []
+        try:
+            await self.store.outbox_done(done)
+        except Exception:
+            self._published.extend(done)
+            raise
 
     async def accept(self, events: list[DossierEvent]) -> IngestOutcome:
         outcome = await self.store.ingest(events, datetime.now(UTC))
@@ -46,7 +60,7 @@ class Intake:
         )
         done = [m.id for m, r in zip(messages, results, strict=True) if r is None]
         failed = [r for r in results if isinstance(r, BaseException)]
-        await self.store.outbox_done(done)
+        self._published.extend(done)
         if failed:
             # Committed is durable: the rows stay in the outbox and the relay publishes them
             # later, so a publish failure never turns into an error for the sender.
@@ -69,6 +83,7 @@ class OutboxRelay:
         self.age_s = age_s
 
     async def sweep(self, age_s: float | None = None) -> int:
+        await self.intake.forget_published()
         pending = await self.intake.store.outbox_pending(
             self.age_s if age_s is None else age_s, limit=1000
         )
@@ -87,9 +102,14 @@ class OutboxRelay:
             log.warning("outbox_final_sweep_skipped", error=repr(exc))
 
     async def run(self) -> None:
+        next_sweep = time.monotonic() + self.interval_s
         while True:
             try:
-                await self.sweep()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.interval_s
+                    await self.sweep()
+                else:
+                    await self.intake.forget_published()
             except Exception:  # keep sweeping: one bad round must not end recovery
                 log.exception("outbox_sweep_failed")
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(FORGET_INTERVAL_S)
