@@ -290,13 +290,13 @@ async def test_events_committed_but_never_published_are_sent_after_a_restart(
         assert len(outcome.outbox) == 1
     async with Hub(config) as hub:
         await wait_until(lambda: script.code in sim.dossiers)
-        store = hub.store
-        assert store is not None
+        live = hub.store
+        assert live is not None
         for _ in range(100):  # published rows are deleted in bulk, a moment later
-            if await store.outbox_pending(0, 10) == []:
+            if await live.outbox_pending(0, 10) == []:
                 break
             await asyncio.sleep(0.05)
-        assert await store.outbox_pending(0, 10) == []
+        assert await live.outbox_pending(0, 10) == []
 
 
 async def test_shutdown_finishes_the_batch_in_flight(
