@@ -1,0 +1,82 @@
+"""The RabbitMQ topology on a real broker: idempotent declaration, delay tiers that return to
+the work queue, and the delivery limit that dead-letters a message into the parking queue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from hub.broker import Broker, ConnectorQueues, message
+from hub.config import BrokerConfig
+from hub.dlq import ParkingQueue
+from hub.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+async def broker(rabbit_url: str, broker_prefix: str) -> AsyncIterator[Broker]:
+    config = BrokerConfig.model_validate(
+        {"url": rabbit_url, "prefix": broker_prefix, "delivery_limit": 2}
+    )
+    async with Broker.connect(config, "topology-test") as b:
+        yield b
+
+
+async def declared(broker: Broker) -> ConnectorQueues:
+    queues = broker.topology.queues("demo", [0.3])
+    for _ in range(2):  # a second declaration with the same arguments is harmless
+        await broker.topology.declare(broker.channel, queues, ["dossier.#"])
+    return queues
+
+
+async def get_one(
+    broker: Broker, queue_name: str, timeout_s: float = 10
+) -> aio_pika.abc.AbstractIncomingMessage:
+    queue = await broker.channel.get_queue(queue_name, ensure=False)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = await queue.get(no_ack=False, fail=False)
+        if got is not None:
+            return got
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing arrived in {queue_name}")
+
+
+async def test_a_delay_tier_returns_the_message_to_the_work_queue(broker: Broker) -> None:
+    queues = await declared(broker)
+    tier, delay_s = queues.retry[0]
+    started = time.monotonic()
+    await broker.publish(
+        broker.channel.default_exchange, tier, message({"dossier_code": "x"}, "m-1", {})
+    )
+    got = await get_one(broker, queues.work)
+    assert time.monotonic() - started >= delay_s * 0.8
+    assert got.message_id == "m-1"
+    await got.ack()
+
+
+async def test_the_delivery_limit_parks_a_message_that_keeps_coming_back(
+    broker: Broker, tmp_path: Path
+) -> None:
+    queues = await declared(broker)
+    await broker.publish_event("dossier.changed", {"dossier_code": "poison"}, "m-2")
+    for _ in range(3):  # delivery_limit is 2: the third return dead-letters it
+        got = await get_one(broker, queues.work)
+        await got.nack(requeue=True)
+    async with SqliteStore.open(tmp_path / "hub.db") as store:
+        parking = ParkingQueue(broker, queues, store)
+        found: list[object] = []
+        deadline = time.monotonic() + 10
+        while not found and time.monotonic() < deadline:
+            found = list(await parking.browse())
+            await asyncio.sleep(0.05)
+        assert len(found) == 1
+        parked = await parking.browse()
+        assert parked[0].message_id == "m-2"
+        assert "delivery limit" in parked[0].reason
+        # Browsing leaves the message where it is.
+        assert len(await parking.browse()) == 1
