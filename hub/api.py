@@ -19,12 +19,12 @@ from pydantic import ValidationError
 
 from hub import metrics
 from hub.auth import Authenticator, Principal
-from hub.errors import HubError, ValidationFailed
+from hub.errors import HubError, StoreUnavailable, ValidationFailed
 from hub.httputil import BodyError, json_response, read_json_object
 from hub.intake import Intake
 from hub.status_mapping import StatusTable
 from hub.store.base import Store
-from hub.validation import Validator
+from hub.validation import Validator, item_error
 from schemas.api import (
     DossierEventIn,
     EventsResponse,
@@ -93,7 +93,8 @@ class EventsApi:
         for i, item in enumerate(items):
             try:
                 valid.append((i, to_event(item, who.name, table, self.validator, now)))
-            except ValidationFailed as exc:
+            except Exception as raw:  # every item failure stays that item's own
+                exc = item_error(raw)
                 error = ItemError(code=exc.code, field=exc.field, message=exc.message)
                 event_id = item.get("event_id") if isinstance(item, dict) else None
                 results[i] = ItemResultOut(
@@ -131,9 +132,13 @@ class EventsApi:
             limit = int(request.query.get("limit", "100"))
         except ValueError:
             return _error(400, "bad_query", "after and limit must be integers")
-        if after < 0 or not 1 <= limit <= MAX_FEED_LIMIT:
+        if not 0 <= after < 2**63 or not 1 <= limit <= MAX_FEED_LIMIT:
             return _error(400, "bad_query", f"after >= 0 and 1 <= limit <= {MAX_FEED_LIMIT}")
-        items = await self.store.changes_after(after, limit)
+        try:
+            items = await self.store.changes_after(after, limit)
+        except StoreUnavailable as exc:
+            log.error("feed_store_failed", error=exc.message)
+            return _error(503, "unavailable", "the hub cannot read its store now; retry")
         page = FeedPage(
             items=[
                 FeedItemOut(

@@ -39,6 +39,7 @@ ATTEMPT_HEADER = "x-hub-attempt"
 REASON_HEADER = "x-hub-reason"
 CONNECTOR_HEADER = "x-hub-connector"
 PARKED_AT_HEADER = "x-hub-parked-at"
+ERROR_CODE_HEADER = "x-hub-error-code"  # the destination's own refusal code, when it gave one
 PARKING_DELIVERY_LIMIT = 1_000_000
 
 

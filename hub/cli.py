@@ -138,10 +138,17 @@ async def _parking(config: HubConfig, connector: str) -> Any:
         yield ParkingQueue(broker, broker.topology.queues(connector, tiers), store)
 
 
-def _selector(ids: tuple[str, ...], all_: bool, reason: str | None) -> Callable[[Any], bool]:
-    if not ids and not all_ and not reason:
-        raise click.UsageError("name messages with --id, or use --reason or --all")
-    return lambda m: all_ or m.message_id in ids or bool(reason and reason in m.reason)
+def _selector(
+    ids: tuple[str, ...], all_: bool, reason: str | None, code: str | None
+) -> Callable[[Any], bool]:
+    if not ids and not all_ and not reason and not code:
+        raise click.UsageError("name messages with --id, or use --code, --reason or --all")
+    return lambda m: (
+        all_
+        or m.message_id in ids
+        or bool(code and m.code == code)
+        or bool(reason and reason in m.reason)
+    )
 
 
 @dlq.command("list")
@@ -156,7 +163,8 @@ def dlq_list(config_path: Path | None, connector: str) -> None:
             messages = await parking.browse()
         for m in messages:
             dossier = m.body.get("dossier_code", "")
-            click.echo(f"{m.message_id}\t{dossier}\t{m.parked_at}\t{mask_text(m.reason)}")
+            code = m.code or "-"
+            click.echo(f"{m.message_id}\t{dossier}\t{m.parked_at}\t{code}\t{mask_text(m.reason)}")
         click.echo(f"{len(messages)} parked message(s) in {connector}", err=True)
 
     _run(go())
@@ -184,6 +192,7 @@ def _act(action: str) -> Callable[..., None]:
     @CONFIG_OPTION
     @click.argument("connector")
     @click.option("--id", "ids", multiple=True, help="A message id (repeatable).")
+    @click.option("--code", default=None, help="Every message refused with exactly this code.")
     @click.option("--reason", default=None, help="Every message whose reason contains this.")
     @click.option("--all", "all_", is_flag=True, help="Every parked message.")
     @click.option("--actor", default=None, help="Who acts, for the audit log (default: you).")
@@ -191,11 +200,12 @@ def _act(action: str) -> Callable[..., None]:
         config_path: Path | None,
         connector: str,
         ids: tuple[str, ...],
+        code: str | None,
         reason: str | None,
         all_: bool,
         actor: str | None,
     ) -> None:
-        select = _selector(ids, all_, reason)
+        select = _selector(ids, all_, reason, code)
         who = actor or getpass.getuser()
 
         async def go() -> int:

@@ -62,7 +62,7 @@ class ValidationConfig(Section):
 
     dossier_sequence_digits_min: int = Field(3, ge=1, le=12)
     dossier_sequence_digits_max: int = Field(8, ge=1, le=12)
-    max_items_per_batch: int = Field(500, gt=0)
+    max_items_per_batch: int = Field(500, gt=0, le=5000)
     max_future_skew_s: float = Field(300.0, ge=0)
     earliest_year: int = Field(2000, ge=1990)
 

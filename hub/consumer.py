@@ -38,6 +38,7 @@ from hub import metrics
 from hub.broker import (
     ATTEMPT_HEADER,
     CONNECTOR_HEADER,
+    ERROR_CODE_HEADER,
     PARKED_AT_HEADER,
     REASON_HEADER,
     Broker,
@@ -108,14 +109,16 @@ class BatchConsumer:
         self._tag: str | None = None
 
     async def start(self) -> None:
-        prefetch = self.batch_size * len(self._lanes) * 2
+        prefetch = min(self.batch_size * len(self._lanes) * 2, 65_535)  # AMQP's field size
         self._channel = await self.broker.consumer_channel(prefetch)
         self._queue = await self._channel.get_queue(self.queues.work, ensure=False)
+        # Subscribe first: the lanes' queues already exist, and a failed subscription then
+        # leaves no task behind.
+        self._tag = await self._queue.consume(self._on_message)
         self._tasks = [
             asyncio.create_task(self._lane_loop(i), name=f"{self.queues.connector}-lane-{i}")
             for i in range(len(self._lanes))
         ]
-        self._tag = await self._queue.consume(self._on_message)
         log.info("consumer_started", connector=self.queues.connector, lanes=len(self._lanes))
 
     async def stop(self, timeout_s: float = 15.0) -> None:
@@ -158,6 +161,10 @@ class BatchConsumer:
             try:
                 await self._fill(lane, batch)
                 await self._process(batch)
+            except Exception:
+                # A lane must outlive any failure: its unsettled messages stay unacked and the
+                # broker redelivers them when their channel goes.
+                log.exception("lane_batch_failed", connector=self.queues.connector, lane=index)
             finally:
                 self._busy[index] = False
                 for _ in batch:
@@ -185,6 +192,9 @@ class BatchConsumer:
         except Exception as exc:  # a bug must not lose messages: retry them, then park
             log.exception("handler_crashed", connector=self.queues.connector)
             outcomes = [TransientError(f"handler crashed: {exc!r}")] * len(batch)
+        if len(outcomes) != len(batch):
+            log.error("handler_outcome_count_wrong", connector=self.queues.connector)
+            outcomes = [TransientError("handler returned a wrong number of outcomes")] * len(batch)
         for envelope, outcome in zip(batch, outcomes, strict=True):
             await self._settle(envelope, outcome)
 
@@ -195,7 +205,7 @@ class BatchConsumer:
                 await envelope.raw.ack()
                 metrics.MESSAGES.labels(connector, "done").inc()
             elif isinstance(outcome, PermanentError):
-                await self._park(envelope, outcome.message)
+                await self._park(envelope, outcome.message, getattr(outcome, "code", None))
             elif envelope.attempt < len(self.queues.retry):
                 await self._retry(envelope, outcome)
             else:
@@ -203,7 +213,11 @@ class BatchConsumer:
                 await self._park(envelope, f"retry budget spent ({tiers} tiers): {outcome.message}")
         except HubError as exc:
             log.warning("settle_failed", connector=connector, error=exc.message)
-            await envelope.raw.nack(requeue=True)
+            await _nack_quietly(envelope)
+        except Exception as exc:
+            # Typically the consumer channel closed under us (broker restart): the broker
+            # already took the message back and will redeliver it on the new channel.
+            log.warning("settle_abandoned", connector=connector, error=repr(exc))
 
     async def _retry(self, envelope: Envelope, error: HubError) -> None:
         queue, delay_s = self.queues.retry[envelope.attempt]
@@ -228,8 +242,9 @@ class BatchConsumer:
             reason=error.message,
         )
 
-    async def _park(self, envelope: Envelope, reason: str) -> None:
-        await self._publish_parked(envelope.body, envelope.message_id, envelope.headers, reason)
+    async def _park(self, envelope: Envelope, reason: str, code: str | None = None) -> None:
+        headers = {**envelope.headers, ERROR_CODE_HEADER: code} if code else envelope.headers
+        await self._publish_parked(envelope.body, envelope.message_id, headers, reason)
         await envelope.raw.ack()
 
     async def _park_raw(self, raw: AbstractIncomingMessage, reason: str) -> None:
@@ -264,6 +279,11 @@ class BatchConsumer:
             message_id=message_id,
             reason=reason,
         )
+
+
+async def _nack_quietly(envelope: Envelope) -> None:
+    with contextlib.suppress(Exception):
+        await envelope.raw.nack(requeue=True)
 
 
 def _parked_raw(raw: AbstractIncomingMessage, reason: str, connector: str) -> aio_pika.Message:

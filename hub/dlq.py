@@ -21,6 +21,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from hub.broker import (
     ATTEMPT_HEADER,
+    ERROR_CODE_HEADER,
     PARKED_AT_HEADER,
     REASON_HEADER,
     Broker,
@@ -35,6 +36,7 @@ REPLAYED_AT_HEADER = "x-hub-replayed-at"
 class ParkedMessage:
     message_id: str
     reason: str
+    code: str | None  # the destination's refusal code, when it gave one
     parked_at: str
     attempts: int
     body: dict[str, Any]
@@ -54,6 +56,7 @@ def _parked(raw: AbstractIncomingMessage) -> ParkedMessage:
     return ParkedMessage(
         message_id=raw.message_id or "",
         reason=str(reason or "unknown"),
+        code=str(headers[ERROR_CODE_HEADER]) if headers.get(ERROR_CODE_HEADER) else None,
         parked_at=str(headers.get(PARKED_AT_HEADER, "")),
         attempts=attempt if isinstance(attempt, int) else 0,
         body=body if isinstance(body, dict) else {"value": body},
@@ -80,14 +83,7 @@ class ParkingQueue:
 
     async def _act(self, select: Callable[[ParkedMessage], bool], actor: str, action: str) -> int:
         acted: list[ParkedMessage] = []
-        await self._walk(select, 10_000, acted, action)
-        for m in acted:
-            await self.store.audit(
-                actor,
-                action,
-                f"{self.queues.connector}:{m.message_id}",
-                {"reason": m.reason, "dossier_code": m.body.get("dossier_code")},
-            )
+        await self._walk(select, 10_000, acted, action, actor)
         return len(acted)
 
     async def _walk(
@@ -96,6 +92,7 @@ class ParkingQueue:
         limit: int,
         out: list[ParkedMessage],
         action: str | None,
+        actor: str = "",
     ) -> None:
         channel = await self.broker.connection.channel(publisher_confirms=True)
         try:
@@ -108,6 +105,13 @@ class ParkingQueue:
                 if action is None:
                     out.append(parked)
                 elif select(parked):
+                    # Audit before acting: an interrupted run never leaves an unaudited act.
+                    await self.store.audit(
+                        actor,
+                        action,
+                        f"{self.queues.connector}:{parked.message_id}",
+                        {"reason": parked.reason, "dossier_code": parked.body.get("dossier_code")},
+                    )
                     if action == "dlq.replay":
                         await self._republish(raw)
                     await raw.ack()

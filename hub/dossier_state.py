@@ -7,6 +7,8 @@ Pure logic, no I/O: the store calls `apply` inside its transaction. The rules (g
   latest date it vouches for (received, processing ended, returned). At the same moment a step
   outranks a record, and a higher status code breaks any remaining tie, so the outcome does not
   depend on arrival order.
+* A record with no date at all ranks below every dated event: it fills in a new dossier but
+  never rolls a known status back.
 * The descriptive fields come from the most advanced record by the same ordering; the status
   sent out is always the newest status, whichever kind of event brought it.
 
@@ -17,7 +19,7 @@ history by the store. This module must never read clocks or perform I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from schemas.canonical import DossierEvent, DossierRecord, DossierStatus
 
@@ -25,6 +27,7 @@ from schemas.canonical import DossierEvent, DossierRecord, DossierStatus
 _RANK = {"record": 0, "step": 1}
 
 OrderKey = tuple[datetime, int, int]
+_UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class DossierState:
 
 
 def order_key(event: DossierEvent) -> OrderKey:
+    if event.kind == "record" and event.record is not None and not event.record.progress_time():
+        # A record vouching for no date at all cannot say when it was true: it ranks below
+        # everything dated, so its arrival time can never roll a newer status back.
+        return (_UNDATED, _RANK[event.kind], int(event.status))
     return (event.occurred_at, _RANK[event.kind], int(event.status))
 
 

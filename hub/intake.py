@@ -98,6 +98,7 @@ class OutboxRelay:
         """At shutdown: publish what is left if the broker is there; the rows stay if not."""
         try:
             await asyncio.wait_for(self.sweep(age_s=0), 10)
+            await self.intake.forget_published()
         except Exception as exc:
             log.warning("outbox_final_sweep_skipped", error=repr(exc))
 

@@ -88,8 +88,9 @@ class Hub:
         # On start, publish whatever a previous run committed but never published.
         await relay.sweep(age_s=0)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-        stack.push_async_callback(_cancel, relay_task)
+        # Exit runs in reverse: the periodic relay stops first, then one last sweep.
         stack.push_async_callback(relay.final_sweep)
+        stack.push_async_callback(_cancel, relay_task)
         if cfg.connectors.national_portal.enabled:
             await self._start_portal(broker, store, codes)
         auth = Authenticator(cfg.sources, store, cfg.facade.session_ttl_s)

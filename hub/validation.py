@@ -11,6 +11,8 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from hub.config import ValidationConfig
 from hub.config_blocks import is_agency_code
 from hub.errors import ValidationFailed
@@ -19,6 +21,22 @@ VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 WIRE_DATE_FORMAT = "%Y%m%d%H%M%S"
 _WIRE_DATE_RE = re.compile(r"[0-9]{14}")
 MAX_DUE_AHEAD = timedelta(days=5 * 366)
+
+
+def item_error(exc: Exception) -> ValidationFailed:
+    """Any failure to read one item, as that item's own error (the batch goes on).
+
+    Doors call this for whatever escapes the mapping, so a case the checks did not foresee
+    still refuses one item instead of failing the whole call. The message never repeats the
+    value, which may be personal data.
+    """
+    if isinstance(exc, ValidationFailed):
+        return exc
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        return ValidationFailed(f"{field}: {err['msg']}", field=field, code="invalid")
+    return ValidationFailed(f"the item could not be read ({type(exc).__name__})", code="unreadable")
 
 
 class Validator:

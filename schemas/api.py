@@ -62,8 +62,12 @@ class DossierEventIn(_In):
     dossier_code: str = Field(max_length=100)
     kind: Literal["record", "step"]
     occurred_at: AwareDatetime = Field(description="when it happened, ISO 8601 with offset")
-    status: str | None = Field(None, description="canonical status name, e.g. processing")
-    vendor_status: str | None = Field(None, description="vendor code, translated by mappings/")
+    status: str | None = Field(
+        None, max_length=50, description="canonical status name, e.g. processing"
+    )
+    vendor_status: str | None = Field(
+        None, max_length=200, description="vendor code, translated by mappings/"
+    )
     record: RecordIn | None = Field(None, description="required when kind is record")
     step: StepIn | None = Field(None, description="optional details when kind is step")
 

@@ -21,7 +21,10 @@ def _to_str(value: Any) -> Any:
     return value
 
 
+# Limits match the canonical fields they feed (schemas/canonical.py), so a long value is
+# refused here, by its wire name, and not later.
 Scalar = Annotated[str | None, BeforeValidator(_to_str), Field(max_length=4000)]
+Short = Annotated[str | None, BeforeValidator(_to_str), Field(max_length=500)]
 RequiredScalar = Annotated[str, BeforeValidator(_to_str), Field(max_length=200)]
 
 
@@ -30,49 +33,49 @@ class _Wire(BaseModel):
 
 
 class WireAttachment(_Wire):
-    TepDinhKemId: Scalar = None
-    TenTepDinhKem: Scalar = None
-    IsDeleted: Scalar = None
-    MaThanhPhanHoSo: Scalar = None
+    TepDinhKemId: Short = None
+    TenTepDinhKem: Short = None
+    IsDeleted: Short = None
+    MaThanhPhanHoSo: Short = None
     DuongDanTaiTepTin: Scalar = None
 
 
 class WireFee(_Wire):
-    TenPhiLePhi: Scalar = None
-    MaPhiLePhi: Scalar = None
-    HinhThucThu: Scalar = None
-    Gia: Scalar = None
-    LoaiPhiLePhi: Scalar = None
+    TenPhiLePhi: Short = None
+    MaPhiLePhi: Short = None
+    HinhThucThu: Short = None
+    Gia: Short = None
+    LoaiPhiLePhi: Short = None
 
 
 class WireResultDocument(_Wire):
-    TenGiayTo: Scalar = None
-    MaThanhPhanHoSo: Scalar = None
-    GiayToId: Scalar = None
+    TenGiayTo: Short = None
+    MaThanhPhanHoSo: Short = None
+    GiayToId: Short = None
     DuongDanTepTinKetQua: Scalar = None
 
 
 class WireDossier(_Wire):
     MaHoSo: RequiredScalar
     TrangThaiHoSo: RequiredScalar
-    MaTTHC: Scalar = None
+    MaTTHC: Short = None
     TenTTHC: Scalar = None
-    MaLinhVuc: Scalar = None
+    MaLinhVuc: Short = None
     TenLinhVuc: Scalar = None
-    SoBienNhan: Scalar = None
-    ChuHoSo: Scalar = None
-    LoaiDoiTuong: Scalar = None
-    MaDoiTuong: Scalar = None
+    SoBienNhan: Short = None
+    ChuHoSo: Short = None
+    LoaiDoiTuong: Short = None
+    MaDoiTuong: Short = None
     ThongTinKhac: Scalar = None
-    Email: Scalar = None
-    Fax: Scalar = None
-    SoDienThoai: Scalar = None
+    Email: Short = None
+    Fax: Short = None
+    SoDienThoai: Short = None
     TrichYeuHoSo: Scalar = None
     NgayTiepNhan: Scalar = None
     NgayHenTra: Scalar = None
     NgayTra: Scalar = None
     ThongTinTra: Scalar = None
-    HinhThuc: Scalar = None
+    HinhThuc: Short = None
     NgayKetThucXuLy: Scalar = None
     DonViXuLy: Scalar = None
     GhiChu: Scalar = None
@@ -87,8 +90,8 @@ class WireStep(_Wire):
     MaHoSo: RequiredScalar
     TrangThai: RequiredScalar
     ThoiDiemXuLy: RequiredScalar
-    NguoiXuLy: Scalar = None
-    ChucDanh: Scalar = None
+    NguoiXuLy: Short = None
+    ChucDanh: Short = None
     PhongBanXuLy: Scalar = None
     NoiDungXuLy: Scalar = None
     NgayBatDau: Scalar = None

@@ -21,7 +21,7 @@ class NationalPortalConfig(Section):
     batch_size: int = Field(50, ge=1, le=1000)
     linger_ms: int = Field(200, ge=0)
     concurrency: int = Field(4, ge=1, le=64)
-    rate_limit_per_s: float = Field(50.0, gt=0, description="calls per second to DVCQG")
+    rate_limit_per_s: float = Field(50.0, ge=1, description="calls per second to DVCQG")
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     delay_tiers_s: list[float] = Field(default_factory=lambda: [5.0, 30.0, 300.0, 1800.0])

@@ -28,12 +28,12 @@ from connectors.national_portal.mapping import (
 )
 from hub import metrics
 from hub.auth import Authenticator, Principal
-from hub.errors import HubError, ValidationFailed
+from hub.errors import HubError, StoreUnavailable, ValidationFailed
 from hub.httputil import BodyError, json_response, read_json_object
 from hub.intake import Intake
 from hub.status_mapping import StatusTable
 from hub.store.base import DossierView, Store
-from hub.validation import Validator
+from hub.validation import Validator, item_error
 from schemas.canonical import DossierEvent, ProcessingStep
 
 log = structlog.get_logger(__name__)
@@ -61,6 +61,13 @@ class Facade:
         return [web.post(path, self.handle)]
 
     async def handle(self, request: web.Request) -> web.Response:
+        try:
+            return await self._handle(request)
+        except StoreUnavailable as exc:
+            log.error("facade_store_failed", error=exc.message)
+            return _reply(503, TRY_LATER, "the hub cannot reach its store now; repeat the call")
+
+    async def _handle(self, request: web.Request) -> web.Response:
         try:
             body = await read_json_object(request, self.max_body_bytes)
         except BodyError as exc:
@@ -131,7 +138,8 @@ class Facade:
         for i, item in enumerate(data):
             try:
                 valid.append((i, to_event(item, ctx)))
-            except ValidationFailed as exc:
+            except Exception as raw:  # every item failure stays that item's own
+                exc = item_error(raw)
                 results[i] = _item(item, ITEM_INVALID, exc.message, exc.field)
                 metrics.INBOUND_ITEMS.labels("facade", "refused").inc()
                 log.info("facade_item_refused", index=i, field=exc.field, reason=exc.message)

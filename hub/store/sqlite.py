@@ -12,6 +12,7 @@ This module must never decide business rules: folding events is `hub.dossier_sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -120,14 +121,25 @@ class SqliteStore:
         async with self._lock:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    await self._db.execute("ROLLBACK")
-                    raise
+                yield self._db
                 await self._db.execute("COMMIT")
+            except BaseException as exc:
+                # Also on cancellation or a failed COMMIT: never leave a transaction open,
+                # or every later write fails.
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        await self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreUnavailable(f"store transaction failed: {exc}") from exc
+                raise
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[None]:
+        async with self._lock:
+            try:
+                yield
             except sqlite3.Error as exc:
-                raise StoreUnavailable(f"store transaction failed: {exc}") from exc
+                raise StoreUnavailable(f"store read failed: {exc}") from exc
 
     async def _migrate(self) -> None:
         await self._db.execute(
@@ -150,7 +162,7 @@ class SqliteStore:
             log.info("store_migrated", version=version, migration=name)
 
     async def ping(self) -> None:
-        async with self._lock:
+        async with self._read():
             await self._db.execute_fetchall("SELECT 1")
 
     # -- ingest -------------------------------------------------------------------------------
@@ -173,7 +185,7 @@ class SqliteStore:
     # -- outbox -------------------------------------------------------------------------------
 
     async def outbox_pending(self, older_than_s: float, limit: int) -> list[OutboxMessage]:
-        async with self._lock:
+        async with self._read():
             rows = await self._db.execute_fetchall(
                 "SELECT id, routing_key, body FROM outbox WHERE created_at <= ? ORDER BY id "
                 "LIMIT ?",
@@ -192,7 +204,7 @@ class SqliteStore:
     async def portal_work(self, codes: list[str]) -> dict[str, PortalWork]:
         # Only "?" placeholders are interpolated; the codes travel as parameters.
         marks = ",".join("?" * len(codes))
-        async with self._lock:
+        async with self._read():
             rows = await self._db.execute_fetchall(_PORTAL_WORK_SQL.format(marks=marks), codes)
             steps = await self._db.execute_fetchall(_PENDING_STEPS_SQL.format(marks=marks), codes)
         pending: dict[str, list[PendingStep]] = {}
@@ -240,7 +252,7 @@ class SqliteStore:
     # -- reads --------------------------------------------------------------------------------
 
     async def dossier(self, code: str) -> DossierView:
-        async with self._lock:
+        async with self._read():
             rows = await self._db.execute_fetchall(
                 "SELECT code, status, status_key, version, record_json, updated_at, "
                 "portal_version FROM dossiers WHERE code = ?",
@@ -265,7 +277,7 @@ class SqliteStore:
         )
 
     async def changes_after(self, cursor: int, limit: int) -> list[FeedItem]:
-        async with self._lock:
+        async with self._read():
             rows = await self._db.execute_fetchall(
                 "SELECT code, status, status_key, version, record_json, updated_at, feed_seq "
                 "FROM dossiers WHERE feed_seq > ? ORDER BY feed_seq LIMIT ?",
@@ -283,7 +295,7 @@ class SqliteStore:
             )
 
     async def session_source(self, token_sha256: str, now: float) -> tuple[str, float] | None:
-        async with self._lock:
+        async with self._read():
             rows = await self._db.execute_fetchall(
                 "SELECT source, expires_at FROM sessions WHERE token_sha256 = ? AND expires_at > ?",
                 (token_sha256, now),
@@ -299,7 +311,7 @@ class SqliteStore:
             )
 
     async def audit_entries(self, limit: int) -> list[AuditEntry]:
-        async with self._lock:
+        async with self._read():
             rows = await self._db.execute_fetchall(
                 "SELECT id, at, actor, action, target, detail FROM audit_log ORDER BY id DESC "
                 "LIMIT ?",

@@ -101,6 +101,7 @@ BAD_ITEMS = [
         "DanhSachLePhi.0.Gia",
         "amount",
     ),
+    ("long name", "DongBoHoSoMC", record(ChuHoSo="Nguyễn " * 100), "ChuHoSo", "at most 500"),
     ("item not object", "DongBoHoSoMC", "a string", None, "JSON object"),
     ("step no time", "CapNhatTienDoHoSoMC", step(ThoiDiemXuLy=None), "ThoiDiemXuLy", "required"),
     ("step bad status", "CapNhatTienDoHoSoMC", step(TrangThai="x"), "TrangThai", "unknown status"),
@@ -356,8 +357,11 @@ async def test_canonical_api_answers_per_item_and_checks_permissions(
             assert r.status == status
     async with caller.http.post(f"{base}/api/v1/dossier-events", data=b"[", headers=auth) as r:
         assert r.status == 400
-    async with caller.http.get(f"{base}/api/v1/portal/dossier-changes?after=x", headers=auth) as r:
-        assert r.status == 400
+    for query in ("after=x", "after=-1", f"after={10**20}", "limit=0", "limit=5000"):
+        async with caller.http.get(
+            f"{base}/api/v1/portal/dossier-changes?{query}", headers=auth
+        ) as r:
+            assert r.status == 400, query
 
 
 async def test_facade_login_works_and_a_system_without_permission_is_forbidden(

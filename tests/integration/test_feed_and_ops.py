@@ -183,8 +183,8 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
                 "dlq",
                 "discard",
                 "national_portal",
-                "--id",
-                ids[second.code],
+                "--code",
+                "07",
                 "--actor",
                 "operator-binh",
             )

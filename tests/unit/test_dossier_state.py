@@ -208,3 +208,24 @@ def test_path_2_4_5_4_9_10_via_steps_ends_at_returned_in_every_order() -> None:
     finals = {fold(order).status for order in itertools.permutations(steps)}
     assert finals == {S.returned}
     assert fold(list(reversed(steps))).status_at == T0 + 5 * H
+
+
+def test_an_undated_record_arriving_late_never_rolls_the_status_back() -> None:
+    accepted = step_event(T0 + timedelta(hours=1), DossierStatus.accepted, "Tiếp nhận")
+    undated = DossierEvent(
+        event_id="record-undated",
+        source_system="onestop",
+        kind="record",
+        dossier_code=CODE,
+        status=DossierStatus.submitted,
+        occurred_at=T0 + timedelta(days=3),  # the hub's arrival time, later than the step
+        record=DossierRecord(dossier_code=CODE, status=DossierStatus.submitted, summary="x"),
+    )
+    state, _ = apply(DossierState(), accepted)
+    state, changed = apply(state, undated)
+    assert state.status == DossierStatus.accepted
+    assert state.record is not None  # its fields still fill in the dossier
+    assert changed
+    # And alone it still starts a dossier.
+    alone, _ = apply(DossierState(), undated)
+    assert alone.status == DossierStatus.submitted

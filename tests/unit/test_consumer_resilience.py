@@ -1,0 +1,73 @@
+"""The consumer wrapper outlives failures of the broker channel under it.
+
+A broker restart closes the consumer channel while a lane holds a batch: acking then raises.
+The lane must log, drop that envelope (the broker takes it back by itself) and go on with the
+next batch. The broker is not needed to show this: the messages here are stand-ins whose ack
+can fail, and only the wrapper's own logic runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any, cast
+
+from aio_pika.abc import AbstractIncomingMessage
+
+from hub.broker import Broker, ConnectorQueues
+from hub.consumer import BatchConsumer, Envelope, Outcome
+
+
+class StandInMessage:
+    def __init__(self, code: str, ack_fails: bool) -> None:
+        self.body = json.dumps({"dossier_code": code}).encode()
+        self.headers: dict[str, Any] = {}
+        self.message_id = f"m-{code}"
+        self.ack_fails = ack_fails
+        self.acked = False
+
+    async def ack(self) -> None:
+        if self.ack_fails:
+            raise RuntimeError("channel is closed")
+        self.acked = True
+
+    async def nack(self, requeue: bool = True) -> None:
+        raise RuntimeError("channel is closed")
+
+
+async def test_a_lane_survives_an_ack_on_a_closed_channel_and_a_handler_miscount() -> None:
+    handled: list[str] = []
+
+    async def handler(batch: Sequence[Envelope]) -> Sequence[Outcome]:
+        handled.extend(e.body["dossier_code"] for e in batch)
+        if any(e.body["dossier_code"] == "miscount" for e in batch):
+            return []  # a handler bug: no outcome at all
+        return [None] * len(batch)
+
+    queues = ConnectorQueues("demo", "demo.work", (("demo.retry.1", 1.0),), "demo.parking")
+    consumer = BatchConsumer(
+        cast(Broker, None),
+        queues,
+        handler,
+        lane_key=lambda e: "same lane",
+        batch_size=1,
+        linger_s=0,
+        lanes=1,
+    )
+    lane = asyncio.create_task(consumer._lane_loop(0))
+    first = StandInMessage("first", ack_fails=True)
+    miscount = StandInMessage("miscount", ack_fails=False)
+    second = StandInMessage("second", ack_fails=False)
+    for m in (first, miscount, second):
+        await consumer._on_message(cast(AbstractIncomingMessage, m))
+    for _ in range(200):
+        if second.acked:
+            break
+        await asyncio.sleep(0.01)
+    assert handled == ["first", "miscount", "second"]
+    assert second.acked
+    assert not first.acked
+    assert not lane.done(), "the lane died"
+    assert consumer.in_flight() == 0
+    lane.cancel()
