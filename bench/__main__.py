@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from bench import e2e, hubproc, relay, report, watch
+from hub.config import deep_merge
 
 VAR = Path("var/bench")
 RESULTS = VAR / "results.json"
@@ -155,7 +156,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for text in args.hub_set:
         try:
-            merged = hubproc.deep_merge(merged, hubproc.parse_override(text))
+            merged = deep_merge(merged, hubproc.parse_override(text))
         except (ValueError, yaml.YAMLError) as exc:
             raise SystemExit(f"--hub-set: {exc}") from None
     return merged

@@ -26,6 +26,7 @@ import aiohttp
 import yaml
 
 from hub.auth import hash_password
+from hub.config import deep_merge
 
 UNIT = "000.00.41.H41"
 SOURCE_USER, SOURCE_PASSWORD = "bench-onestop", "bench-onestop-password"
@@ -71,16 +72,6 @@ def hub_settings(
             }
         },
     }
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def parse_override(text: str) -> dict[str, Any]:

@@ -145,7 +145,7 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> H
     if path is not None:
         raw, lines = _read_yaml(path)
     if overrides:
-        raw = _deep_merge(raw, overrides)
+        raw = deep_merge(raw, overrides)
     try:
         return HubConfig(**raw)
     except ValidationError as exc:
@@ -204,11 +204,12 @@ def _describe(err: Any, where: str, lines: dict[tuple[str, ...], int]) -> str:
     return f"{place}: {dotted}: {message} (environment: {env_name})"
 
 
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` laid over `base`, nested mappings merged key by key."""
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
