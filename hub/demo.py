@@ -31,10 +31,13 @@ DEMO_UNIT = "000.00.41.H41"
 DEMO_USER, DEMO_PASSWORD, DEMO_TOKEN = "onestop-demo", "demo-password", "demo-token"
 PORTAL_USER, PORTAL_PASSWORD = "hub-demo", "portal-demo-password"
 VAR = Path("var")
+# The demo runs from a checkout: use its mapping files wherever the command is started.
+CHECKOUT_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
 
 
 def demo_overrides(broker_url: str, portal_url: str, port: int) -> dict[str, object]:
     return {
+        "mappings_dir": str(CHECKOUT_MAPPINGS if CHECKOUT_MAPPINGS.is_dir() else Path("mappings")),
         "broker": {"url": broker_url},
         "store": {"path": str(VAR / "demo" / "hub.db")},
         "http": {"port": port},
