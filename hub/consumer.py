@@ -141,6 +141,11 @@ class BatchConsumer:
                 await asyncio.wait_for(self._channel.close(), 5)
         log.info("consumer_stopped", connector=self.queues.connector, left=self.in_flight())
 
+    def is_ready(self) -> bool:
+        """Subscribed, on an open channel, with every lane alive."""
+        channel_open = self._channel is not None and not self._channel.is_closed
+        return channel_open and self._tag is not None and not any(t.done() for t in self._tasks)
+
     def in_flight(self) -> int:
         return sum(q.qsize() for q in self._lanes) + sum(self._busy)
 

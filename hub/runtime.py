@@ -58,6 +58,7 @@ class Hub:
         self.port: int = 0
         self.store: SqliteStore | None = None
         self.broker: Broker | None = None
+        self.consumers: dict[str, BatchConsumer] = {}
 
     async def __aenter__(self) -> Hub:
         try:
@@ -114,6 +115,7 @@ class Hub:
             lanes=pcfg.concurrency,
         )
         await consumer.start()
+        self.consumers[PORTAL] = consumer
         self._stack.push_async_callback(consumer.stop, self.config.http.shutdown_timeout_s)
 
     async def _start_http(
@@ -158,6 +160,8 @@ class Hub:
             checks["store"] = f"failing: {type(exc).__name__}"
         if self.broker is None or not self.broker.is_ready():
             checks["broker"] = "failing: not connected"
+        for name, consumer in self.consumers.items():
+            checks[f"consumer.{name}"] = "ok" if consumer.is_ready() else "failing: not consuming"
         ready = all(v == "ok" for v in checks.values())
         return json_response({"ready": ready, "checks": checks}, 200 if ready else 503)
 

@@ -95,7 +95,11 @@ async def test_health_readiness_metrics_and_openapi(
                 assert r.status == 200
             async with http.get(f"{base}/readyz") as r:
                 assert r.status == 200
-                assert (await r.json())["checks"] == {"store": "ok", "broker": "ok"}
+                assert (await r.json())["checks"] == {
+                    "store": "ok",
+                    "broker": "ok",
+                    "consumer.national_portal": "ok",
+                }
             caller = FacadeCaller(http, f"{base}/dvcqg")
             await caller.login()
             await caller.call("DongBoHoSoMC", isUpdating="False", data=[{"MaHoSo": "x"}])
@@ -111,7 +115,9 @@ async def test_health_readiness_metrics_and_openapi(
             await hub.broker.connection.close()
             async with http.get(f"{base}/readyz") as r:
                 assert r.status == 503
-                assert (await r.json())["checks"]["broker"].startswith("failing")
+                checks = (await r.json())["checks"]
+                assert checks["broker"].startswith("failing")
+                assert checks["consumer.national_portal"].startswith("failing")
 
 
 def hub_cli(config_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
