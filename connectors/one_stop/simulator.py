@@ -34,9 +34,11 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 import aiohttp
 
+# The key is DVCQG's: the expected state is judged the way the portal stores steps.
+from connectors.national_portal.simulator import StepKey, step_key
+
 T = TypeVar("T")
 Kind = Literal["new", "update", "step"]
-StepKey = tuple[str, str, str, str]
 Record = dict[str, Any]
 
 # Vietnam has kept UTC+7 without daylight saving since 1975; no tz database needed.
@@ -235,16 +237,6 @@ ENDED = frozenset({3, 7, 8, 9})
 
 def wire_date(moment: datetime) -> str:
     return moment.astimezone(VN_TZ).strftime(WIRE_DATE)
-
-
-def step_key(step: dict[str, Any]) -> StepKey:
-    """The natural key under which DVCQG stores a step once."""
-    return (
-        str(step.get("MaHoSo", "")),
-        str(step.get("ThoiDiemXuLy", "")),
-        str(step.get("TrangThai", "")),
-        str(step.get("NoiDungXuLy", "")),
-    )
 
 
 def _ascii(text: str) -> str:

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from connectors.national_portal.mapping import InboundContext, record_event
-from connectors.national_portal.simulator import DvcqgSimulator
+from connectors.national_portal.simulator import DvcqgSimulator, step_key
 from connectors.one_stop.simulator import OneStopTraffic
 from hub.dlq import ParkingQueue
 from hub.runtime import Hub
@@ -94,11 +94,7 @@ def expected_state(traffic_report: Any) -> tuple[dict[str, str], set[tuple[str, 
 
 
 def sim_steps(sim: DvcqgSimulator) -> set[tuple[str, str, str, str]]:
-    return {
-        (s["MaHoSo"], s["ThoiDiemXuLy"], s["TrangThai"], s["NoiDungXuLy"])
-        for steps in sim.steps.values()
-        for s in steps
-    }
+    return {step_key(s) for steps in sim.steps.values() for s in steps}
 
 
 async def test_many_dossiers_reach_the_portal_newest_state_and_every_step_once(
@@ -149,11 +145,7 @@ async def test_replayed_duplicated_and_shuffled_events_never_regress(
         assert (status, reply["error_code"]) == (200, "00"), reply
 
     newest = {s.code: str(s.pairs[-1][0]["TrangThaiHoSo"]) for s in scripts}
-    unique_steps = {
-        (st["MaHoSo"], st["ThoiDiemXuLy"], str(st["TrangThai"]), st["NoiDungXuLy"])
-        for s in scripts
-        for _, st in s.pairs
-    }
+    unique_steps = {step_key(st) for s in scripts for _, st in s.pairs}
 
     def settled() -> bool:
         held = {c: str(d["TrangThaiHoSo"]) for c, d in sim.dossiers.items()}
