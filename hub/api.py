@@ -44,6 +44,19 @@ def _error(status: int, error: str, message: str) -> web.Response:
     return json_response({"error": error, "message": message}, status)
 
 
+def authorize(
+    auth: Authenticator, request: web.Request, permission: str
+) -> Principal | web.Response:
+    """The calling system if its bearer token is valid and grants `permission`, else 401/403."""
+    who = auth.bearer(request.headers.get("Authorization"))
+    if who is None:
+        return _error(401, "unauthenticated", "send Authorization: Bearer <token>")
+    if not who.may(permission):
+        log.warning("api_forbidden", source=who.name, permission=permission)
+        return _error(403, "forbidden", f"system {who.name!r} lacks {permission!r}")
+    return who
+
+
 @dataclass
 class EventsApi:
     auth: Authenticator
@@ -60,13 +73,7 @@ class EventsApi:
         ]
 
     def _principal(self, request: web.Request, permission: str) -> Principal | web.Response:
-        who = self.auth.bearer(request.headers.get("Authorization"))
-        if who is None:
-            return _error(401, "unauthenticated", "send Authorization: Bearer <token>")
-        if not who.may(permission):
-            log.warning("api_forbidden", source=who.name, permission=permission)
-            return _error(403, "forbidden", f"system {who.name!r} lacks {permission!r}")
-        return who
+        return authorize(self.auth, request, permission)
 
     async def post_events(self, request: web.Request) -> web.Response:
         who = self._principal(request, "events.write")

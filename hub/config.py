@@ -11,13 +11,21 @@ This module must never open connections or start anything.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connectors.national_portal.config import NationalPortalConfig
+from connectors.webhook.config import SubscriberConfig
 from hub.config_blocks import Section, is_agency_code
 from hub.errors import ConfigError
 
@@ -27,6 +35,8 @@ Permission = Literal[
     "facade.TraCuuHoSo",
     "events.write",
     "portal.feed",
+    "procedures.read",
+    "procedures.sync",
 ]
 
 
@@ -107,6 +117,9 @@ class ConnectorsConfig(Section):
     national_portal: NationalPortalConfig = NationalPortalConfig()
 
 
+SubscriberName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
+
+
 class HubConfig(BaseSettings):
     """The whole tree. Build it with `load_config`, not directly."""
 
@@ -124,6 +137,7 @@ class HubConfig(BaseSettings):
     facade: FacadeConfig = FacadeConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     connectors: ConnectorsConfig = ConnectorsConfig()
+    subscribers: dict[SubscriberName, SubscriberConfig] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -6,8 +6,9 @@ This module must never import a connector (connectors import it).
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # ASCII digits only, matched whole (`fullmatch`): "$" would let a trailing newline through.
 AGENCY_CODE_RE = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}")
@@ -31,3 +32,14 @@ class RetryConfig(Section):
 class BreakerConfig(Section):
     failure_threshold: int = Field(5, ge=1)
     recovery_s: float = Field(30.0, gt=0)
+
+
+def _increasing(value: list[float]) -> list[float]:
+    if not value or any(t <= 0 for t in value) or value != sorted(value):
+        raise ValueError("delay tiers must be positive and increasing, e.g. [5, 30, 300]")
+    return value
+
+
+# Delays of a connector's retry queues, shortest first (`hub.broker.Topology`).
+DelayTiers = Annotated[list[float], AfterValidator(_increasing)]
+DEFAULT_DELAY_TIERS_S = (5.0, 30.0, 300.0, 1800.0)

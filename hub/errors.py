@@ -4,7 +4,7 @@ Every failure the hub reasons about is a `HubError`. The two branches decide wha
 message: a `TransientError` is retried (in process with tenacity, then through the delay
 queues), a `PermanentError` goes to the connector's parking queue with its reason. Library
 exceptions are translated into this tree in one function per adapter (for example
-`connectors.national_portal.client.translate_http_error`), never caught ad hoc in business code.
+`hub.resilience.translate_http_error`), never caught ad hoc in business code.
 
     HubError
     ├── ConfigError                 configuration is invalid (start-up refuses to go on)
@@ -94,3 +94,7 @@ class DestinationRejected(PermanentError):
 
 class UndecodableMessage(PermanentError):
     """A queued message whose body or headers the hub cannot read."""
+
+
+class SyncBusy(HubError):
+    """Another live process or task is running a catalogue sync; try again later."""

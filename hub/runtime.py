@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from types import TracebackType
 
 import aiohttp
@@ -19,11 +20,16 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from connectors.national_portal.catalogue import CatalogueClient
+from connectors.national_portal.catalogue_mapping import CatalogueCodes
 from connectors.national_portal.client import CONNECTOR as PORTAL
 from connectors.national_portal.client import PortalClient
 from connectors.national_portal.mapping import PortalCodes
 from connectors.national_portal.routes import Facade
 from connectors.national_portal.sink import PortalSink, dossier_code_of
+from connectors.webhook.client import WebhookClient
+from connectors.webhook.config import SubscriberConfig
+from connectors.webhook.sink import WebhookSink, subject_of
 from hub.api import EventsApi
 from hub.auth import Authenticator
 from hub.broker import Broker
@@ -32,6 +38,8 @@ from hub.consumer import BatchConsumer
 from hub.httputil import json_response
 from hub.intake import Intake, OutboxRelay
 from hub.openapi import openapi_document
+from hub.procedures.api import ProceduresApi
+from hub.procedures.sync import CatalogueSync
 from hub.status_mapping import StatusTable, load_tables
 from hub.store.sqlite import SqliteStore
 from hub.validation import Validator
@@ -41,14 +49,22 @@ log = structlog.get_logger(__name__)
 DOSSIER_ROUTING_KEYS = ["dossier.#"]
 
 
-def load_mappings(config: HubConfig) -> tuple[dict[str, StatusTable], PortalCodes]:
+@dataclass(frozen=True)
+class Mappings:
+    tables: dict[str, StatusTable]
+    portal: PortalCodes
+    catalogue: CatalogueCodes
+
+
+def load_mappings(config: HubConfig) -> Mappings:
     """Every mapping file the configuration names (raises `ConfigError` listing problems)."""
     names = {s.status_mapping for s in config.sources.values()} | {"one_stop_generic"}
-    tables = load_tables(config.mappings_dir, names)
-    codes = PortalCodes.load(
-        config.mappings_dir / f"{config.connectors.national_portal.mapping}.yaml"
+    pcfg = config.connectors.national_portal
+    return Mappings(
+        tables=load_tables(config.mappings_dir, names),
+        portal=PortalCodes.load(config.mappings_dir / f"{pcfg.mapping}.yaml"),
+        catalogue=CatalogueCodes.load(config.mappings_dir / f"{pcfg.catalogue.mapping}.yaml"),
     )
-    return tables, codes
 
 
 class Hub:
@@ -59,6 +75,7 @@ class Hub:
         self.store: SqliteStore | None = None
         self.broker: Broker | None = None
         self.consumers: dict[str, BatchConsumer] = {}
+        self.catalogue: CatalogueSync | None = None
 
     async def __aenter__(self) -> Hub:
         try:
@@ -80,7 +97,7 @@ class Hub:
 
     async def _start(self) -> None:
         cfg = self.config
-        tables, codes = load_mappings(cfg)
+        mappings = load_mappings(cfg)
         stack = self._stack
         self.store = store = await stack.enter_async_context(SqliteStore.open(cfg.store.path))
         self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))
@@ -92,18 +109,25 @@ class Hub:
         # Exit runs in reverse: the periodic relay stops first, then one last sweep.
         stack.push_async_callback(relay.final_sweep)
         stack.push_async_callback(_cancel, relay_task)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
         if cfg.connectors.national_portal.enabled:
-            await self._start_portal(broker, store, codes)
+            await self._start_portal(broker, store, mappings.portal, http)
+            if cfg.connectors.national_portal.catalogue.enabled:
+                self.catalogue = self._start_catalogue(intake, store, mappings, http)
+        for name, sub in cfg.subscribers.items():
+            if sub.enabled:
+                await self._start_subscriber(name, sub, broker, store, http)
         auth = Authenticator(cfg.sources, store, cfg.facade.session_ttl_s)
         validator = Validator(cfg.validation)
-        await self._start_http(auth, intake, store, validator, tables)
+        await self._start_http(auth, intake, store, validator, mappings.tables)
         log.info("hub_started", port=self.port, instance=cfg.instance)
 
-    async def _start_portal(self, broker: Broker, store: SqliteStore, codes: PortalCodes) -> None:
+    async def _start_portal(
+        self, broker: Broker, store: SqliteStore, codes: PortalCodes, http: aiohttp.ClientSession
+    ) -> None:
         pcfg = self.config.connectors.national_portal
         queues = broker.topology.queues(PORTAL, pcfg.delay_tiers_s)
         await broker.topology.declare(broker.channel, queues, DOSSIER_ROUTING_KEYS)
-        http = await self._stack.enter_async_context(aiohttp.ClientSession())
         client = PortalClient(pcfg, codes, http)
         consumer = BatchConsumer(
             broker,
@@ -114,9 +138,42 @@ class Hub:
             linger_s=pcfg.linger_ms / 1000,
             lanes=pcfg.concurrency,
         )
+        await self._run_consumer(PORTAL, consumer)
+
+    async def _run_consumer(self, name: str, consumer: BatchConsumer) -> None:
         await consumer.start()
-        self.consumers[PORTAL] = consumer
+        self.consumers[name] = consumer
         self._stack.push_async_callback(consumer.stop, self.config.http.shutdown_timeout_s)
+
+    def _start_catalogue(
+        self, intake: Intake, store: SqliteStore, mappings: Mappings, http: aiohttp.ClientSession
+    ) -> CatalogueSync:
+        sync = catalogue_sync(self.config, mappings, store, intake, http)
+        task = asyncio.create_task(sync.run_schedule(), name="catalogue-schedule")
+        self._stack.push_async_callback(_cancel, task)
+        return sync
+
+    async def _start_subscriber(
+        self,
+        name: str,
+        sub: SubscriberConfig,
+        broker: Broker,
+        store: SqliteStore,
+        http: aiohttp.ClientSession,
+    ) -> None:
+        client = WebhookClient(name, sub, http)
+        queues = broker.topology.queues(client.connector, sub.delay_tiers_s)
+        await broker.topology.declare(broker.channel, queues, sub.events)
+        consumer = BatchConsumer(
+            broker,
+            queues,
+            WebhookSink(client, store.procedures),
+            lane_key=subject_of,
+            batch_size=sub.batch_size,
+            linger_s=sub.linger_ms / 1000,
+            lanes=sub.concurrency,
+        )
+        await self._run_consumer(client.connector, consumer)
 
     async def _start_http(
         self,
@@ -131,10 +188,13 @@ class Hub:
         app = web.Application(client_max_size=limit)
         facade = Facade(auth, intake, store, validator, tables, limit)
         api = EventsApi(auth, intake, store, validator, tables, limit)
+        procedures = ProceduresApi(auth, store.procedures, self.catalogue, limit)
+        self._stack.push_async_callback(procedures.close)
         app.add_routes(
             [
                 *facade.routes(cfg.facade.path),
                 *api.routes(),
+                *procedures.routes(),
                 web.get("/healthz", _healthz),
                 web.get("/readyz", self._readyz),
                 web.get("/metrics", _metrics),
@@ -182,6 +242,23 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def catalogue_sync(
+    config: HubConfig,
+    mappings: Mappings,
+    store: SqliteStore,
+    intake: Intake,
+    http: aiohttp.ClientSession,
+) -> CatalogueSync:
+    """The catalogue sync with its own DVCQG client (own rate limit and session)."""
+    pcfg = config.connectors.national_portal
+    ccfg = pcfg.catalogue
+    client = PortalClient(
+        pcfg.model_copy(update={"rate_limit_per_s": ccfg.rate_limit_per_s}), mappings.portal, http
+    )
+    source = CatalogueClient(client, mappings.catalogue, ccfg.agency_code or pcfg.madonvi)
+    return CatalogueSync(source, store.procedures, intake.relay, ccfg)
 
 
 async def run_until_signalled(config: HubConfig) -> None:

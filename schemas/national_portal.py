@@ -104,3 +104,120 @@ class ItemResult(BaseModel):
     MaHoSo: str | None
     error_code: str
     message: str
+
+
+# -- the national procedure catalogue (LayDanhSachTTHC, LayThuTuc, LayDanhMuc…) -------------
+
+Long = Annotated[str | None, BeforeValidator(_to_str), Field(max_length=8000)]
+
+
+def _items() -> Any:
+    """A list field with the protocol's item limit (a fresh FieldInfo for each field)."""
+    return Field(default_factory=list, max_length=500)
+
+
+class WireCatalogueEntry(_Wire):
+    """One entry of `LayDanhSachTTHC`."""
+
+    MATTHC: Short = None
+    TENTTHC: Long = None
+
+
+class WireField(_Wire):
+    MALINHVUC: Short = None
+    TENLINHVUC: Short = None
+
+
+class WireAgency(_Wire):
+    MADONVI: Short = None
+    TENDONVI: Short = None
+    CAPDONVI: Short = None
+
+
+class WireLevel(_Wire):
+    TENCAP: Short = None
+
+
+class WireStepText(_Wire):
+    TENTRINHTU: Long = None
+
+
+class WireProcessCase(_Wire):
+    TRUONGHOP: Long = None
+    TRINHTU: list[WireStepText] = _items()
+
+
+class WireProcedureFee(_Wire):
+    MAPHILEPHI: Short = None
+    SOTIEN: Short = None
+    DONVI: Short = None
+    MOTA: Long = None
+
+
+class WireTimeLimit(_Wire):
+    THOIGIANGIAIQUYET: Short = None
+    DONVITINH: Short = None
+    MOTA: Long = None
+    PHILEPHI: list[WireProcedureFee] = _items()
+
+
+class WireChannel(_Wire):
+    KENH: Short = None
+    THOIGIAN: list[WireTimeLimit] = _items()
+
+
+class WireDocument(_Wire):
+    MAGIAYTO: Short = None
+    TENGIAYTO: Long = None
+    TENMAUDON: Short = None
+    URL: Short = None
+    SOBANCHINH: Short = None
+    SOBANSAO: Short = None
+
+
+class WireDocumentGroup(_Wire):
+    TRUONGHOP: Long = None
+    GIAYTO: list[WireDocument] = _items()
+
+
+class WireApplicant(_Wire):
+    TENDOITUONG: Short = None
+
+
+class WireResult(_Wire):
+    MAKETQUA: Short = None
+    TENKETQUA: Short = None
+
+
+class WireLegalBasis(_Wire):
+    SOVANBAN: Short = None
+    TENVANBAN: Long = None
+
+
+class WireProcedure(_Wire):
+    """One procedure record of `LayThuTuc` (PROTOCOL.md, "National procedure catalogue")."""
+
+    MATTHC: Short = None
+    TENTTHC: Long = None
+    LOAITTHC: Short = None
+    CAPTHUCHIEN: list[WireLevel] = _items()
+    LINHVUCTHUCHIEN: list[WireField] = _items()
+    TRINHTUTHUCHIEN: list[WireProcessCase] = _items()
+    CACHTHUCTHUCHIEN: list[WireChannel] = _items()
+    THANHPHANHOSO: list[WireDocumentGroup] = _items()
+    YEUCAU: Long = None
+    DOITUONGTHUCHIEN: list[WireApplicant] = _items()
+    KETQUATHUCHIEN: list[WireResult] = _items()
+    CANCUPHAPLY: list[WireLegalBasis] = _items()
+    COQUANTHUCHIEN: list[WireAgency] = _items()
+    COQUANCOTHAMQUYEN: list[WireAgency] = _items()
+    COQUANDUOCUYQUYEN: list[WireAgency] = _items()
+    COQUANPHOIHOP: list[WireAgency] = _items()
+    DIACHITIEPNHAN: Long = None
+    MUCDO: Short = None
+    COBUUCHINH: Short = None
+    THANHTOANTRUCTUYEN: Short = None
+    GUISMS: Short = None
+    MOTCUA: Short = None
+    LIENTHONG: Short = None
+    TRANGTHAI: Short = None

@@ -21,6 +21,8 @@ ALL_PERMISSIONS = [
     "facade.TraCuuHoSo",
     "events.write",
     "portal.feed",
+    "procedures.read",
+    "procedures.sync",
 ]
 _HASH = hash_password(ONESTOP_PASSWORD)
 
@@ -56,6 +58,8 @@ def hub_overrides(
                 "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
                 "breaker": {"failure_threshold": 5, "recovery_s": 1},
                 "delay_tiers_s": [0.3, 0.6, 1.0],
+                # Off unless a test turns it on: it would call the catalogue at start.
+                "catalogue": {"enabled": False},
                 **portal,
             }
         },

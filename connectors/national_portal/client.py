@@ -1,10 +1,9 @@
 """Talks to DVCQG: login, re-login when the session expires, push dossiers and steps.
 
-Each call passes, outermost first: tenacity (a few quick retries of `DestinationUnavailable`
-only), the circuit breaker (purgatory; an open circuit raises `CircuitOpen` at once, which the
-consumer wrapper turns into a delayed retry), the rate limiter (aiolimiter), then one HTTP
-exchange. Every aiohttp or protocol failure is translated into the hub's error tree in
-`translate_http_error` and `_check_reply`, and nowhere else.
+Each call passes through the connector's `hub.resilience.Guard` (retries of
+`DestinationUnavailable`, the circuit breaker, the rate limiter around each request), then one
+HTTP exchange. Every aiohttp or protocol failure is translated into the hub's error tree in
+`hub.resilience.translate_http_error` and `_check_reply`, and nowhere else.
 
 This module must never ack, store or decide what to send: `sink.py` does.
 """
@@ -14,30 +13,21 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
 import structlog
-from aiolimiter import AsyncLimiter
-from purgatory import AsyncCircuitBreakerFactory
-from purgatory.domain.model import OpenedState
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 from connectors.national_portal.config import NationalPortalConfig
 from connectors.national_portal.mapping import PortalCodes
 from hub import metrics
 from hub.errors import (
-    CircuitOpen,
     DestinationRejected,
     DestinationUnavailable,
     HubError,
-    PermanentError,
 )
+from hub.resilience import Guard, translate_http_error
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +38,14 @@ class SessionExpired(DestinationUnavailable):
     """The portal no longer accepts our session; log in again."""
 
 
+class ReplyNotJson(DestinationUnavailable):
+    """The portal answered 2xx with a body that is not JSON; `excerpt` is its start."""
+
+    def __init__(self, message: str, *, excerpt: str) -> None:
+        super().__init__(message, connector=CONNECTOR)
+        self.excerpt = excerpt
+
+
 @dataclass(frozen=True)
 class ItemReply:
     dossier_code: str | None
@@ -55,21 +53,12 @@ class ItemReply:
     message: str
 
 
-def translate_http_error(exc: BaseException) -> HubError:
-    """Every library exception of an HTTP exchange with DVCQG, most specific first."""
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return DestinationUnavailable(
-            f"HTTP {exc.status} from DVCQG", connector=CONNECTOR, http_status=exc.status
-        )
-    if isinstance(exc, aiohttp.ContentTypeError | json.JSONDecodeError | UnicodeDecodeError):
-        return DestinationUnavailable(f"DVCQG replied with no JSON: {exc}", connector=CONNECTOR)
-    if isinstance(exc, TimeoutError):
-        return DestinationUnavailable("DVCQG did not answer in time", connector=CONNECTOR)
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        return DestinationUnavailable(f"cannot reach DVCQG: {exc!r}", connector=CONNECTOR)
-    return DestinationUnavailable(
-        f"unexpected failure talking to DVCQG: {exc!r}", connector=CONNECTOR
-    )
+def _json_of(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        excerpt = raw[:300].decode("utf-8", errors="replace")
+        raise ReplyNotJson(f"DVCQG replied with no JSON: {exc}", excerpt=excerpt) from None
 
 
 class PortalClient:
@@ -81,16 +70,10 @@ class PortalClient:
         self.http = http
         self._session: str | None = None
         self._login_lock = asyncio.Lock()
-        self._limiter = AsyncLimiter(config.rate_limit_per_s, 1.0)
-        self.breakers = AsyncCircuitBreakerFactory(
-            default_threshold=config.breaker.failure_threshold,
-            default_ttl=config.breaker.recovery_s,
-            exclude=[PermanentError],
-        )
+        self.guard = Guard(CONNECTOR, config.retry, config.breaker, config.rate_limit_per_s)
 
     async def breaker_state(self) -> str:
-        breaker = await self.breakers.get_breaker(CONNECTOR)
-        return str(breaker.context.state)
+        return await self.guard.breaker_state()
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -110,35 +93,15 @@ class PortalClient:
         self, service: str, body: dict[str, Any], allow: set[str] | None = None
     ) -> dict[str, Any]:
         """One protocol call with retries, breaker, rate limit and re-login."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(DestinationUnavailable),
-            stop=stop_after_attempt(self.config.retry.attempts),
-            wait=wait_exponential(
-                multiplier=self.config.retry.initial_backoff_s, max=self.config.retry.max_backoff_s
-            ),
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    reply = await self._guarded(service, body, allow or set())
+            reply = await self.guard.call(
+                partial(self._with_session, service, body, allow or set())
+            )
         except HubError as exc:
             metrics.PORTAL_CALLS.labels(service, type(exc).__name__).inc()
             raise
         metrics.PORTAL_CALLS.labels(service, "ok").inc()
         return reply
-
-    # -- one attempt --------------------------------------------------------------------------
-
-    async def _guarded(self, service: str, body: dict[str, Any], allow: set[str]) -> dict[str, Any]:
-        try:
-            breaker = await self.breakers.get_breaker(CONNECTOR)
-            async with breaker:
-                metrics.CIRCUIT_OPEN.labels(CONNECTOR).set(0)
-                return await self._with_session(service, body, allow)
-        except OpenedState:
-            metrics.CIRCUIT_OPEN.labels(CONNECTOR).set(1)
-            raise CircuitOpen("DVCQG circuit is open", connector=CONNECTOR) from None
 
     async def _with_session(
         self, service: str, body: dict[str, Any], allow: set[str]
@@ -179,7 +142,7 @@ class PortalClient:
         return self._check_reply(service, reply, allow)
 
     async def _post(self, payload: dict[str, Any], expect_json_on_error: bool = False) -> Any:
-        async with self._limiter:
+        async with self.guard.limiter:
             try:
                 timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
                 async with self.http.post(
@@ -193,11 +156,11 @@ class PortalClient:
                             connector=CONNECTOR,
                             http_status=response.status,
                         )
-                    return await response.json(content_type=None)
+                    return _json_of(await response.read())
             except HubError:
                 raise
             except Exception as exc:
-                raise translate_http_error(exc) from exc
+                raise translate_http_error(exc, CONNECTOR, "DVCQG") from exc
 
     def _check_reply(self, service: str, reply: Any, allow: set[str]) -> dict[str, Any]:
         if not isinstance(reply, dict):

@@ -8,7 +8,47 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from hub.config_blocks import BreakerConfig, RetryConfig, Section, is_agency_code
+from hub.config_blocks import (
+    DEFAULT_DELAY_TIERS_S,
+    BreakerConfig,
+    DelayTiers,
+    RetryConfig,
+    Section,
+    is_agency_code,
+)
+
+
+class CatalogueConfig(Section):
+    """Sync of the national procedure catalogue (`connectors.national_portal.catalogue`)."""
+
+    enabled: bool = True
+    interval_s: float = Field(
+        6 * 3600.0, ge=0, description="a full sync this often; 0 = only on demand"
+    )
+    retry_failed_after_s: float = Field(
+        600.0, gt=0, description="after a sync that could not read the list, try again this soon"
+    )
+    concurrency: int = Field(4, ge=1, le=64, description="LayThuTuc calls in flight")
+    rate_limit_per_s: float = Field(20.0, gt=0, description="catalogue calls per second")
+    agency_code: str | None = Field(
+        None, description="agency code of the localized procedure codes; default madonvi"
+    )
+    heartbeat_s: float = Field(2.0, gt=0)
+    stale_after_s: float = Field(
+        30.0, gt=0, description="a run silent this long is taken over (its owner died)"
+    )
+    max_removal_share: float = Field(
+        0.2, ge=0, le=1, description="refuse to lock more than this share in one sync"
+    )
+    progress_every: int = Field(500, ge=1, description="log progress every N procedures")
+    mapping: str = "national_portal_catalogue"
+
+    @field_validator("agency_code")
+    @classmethod
+    def _is_agency(cls, value: str | None) -> str | None:
+        if value is not None and not is_agency_code(value):
+            raise ValueError(f"{value!r} is not an agency code like 000.00.00.H41")
+        return value
 
 
 class NationalPortalConfig(Section):
@@ -24,19 +64,13 @@ class NationalPortalConfig(Section):
     rate_limit_per_s: float = Field(50.0, ge=1, description="calls per second to DVCQG")
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
-    delay_tiers_s: list[float] = Field(default_factory=lambda: [5.0, 30.0, 300.0, 1800.0])
+    delay_tiers_s: DelayTiers = Field(default_factory=lambda: list(DEFAULT_DELAY_TIERS_S))
     mapping: str = "national_portal"
+    catalogue: CatalogueConfig = CatalogueConfig()
 
     @field_validator("madonvi")
     @classmethod
     def _unit_is_agency_code(cls, value: str) -> str:
         if not is_agency_code(value):
             raise ValueError(f"{value!r} is not an agency code like 000.00.00.H41")
-        return value
-
-    @field_validator("delay_tiers_s")
-    @classmethod
-    def _tiers_grow(cls, value: list[float]) -> list[float]:
-        if not value or any(t <= 0 for t in value) or value != sorted(value):
-            raise ValueError("delay tiers must be positive and increasing, e.g. [5, 30, 300]")
         return value

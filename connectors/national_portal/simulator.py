@@ -6,6 +6,13 @@ what it accepted in memory where a test can read it (`dossiers`, `steps`, counte
 a test or an operator inject faults: outages, timeouts, slow answers, per-dossier refusals and
 expired sessions, from Python (`sim.faults`) or over HTTP (`POST <url>/_sim/faults`).
 
+It also serves the national procedure catalogue (CSDL quốc gia về TTHC: `LayDanhSachTTHC`,
+`LayThuTuc`, `LayDanhMucLinhVuc`, `LayDanhMucCoQuan`) from `sim.catalogue` (see
+`sim_catalogue.py`): generated from a seed (`procedures=`, `--procedures`), changed by a test
+(added, withdrawn, renamed, fees revised) and able to answer one code with broken data, from
+Python or over HTTP (`POST <url>/_sim/catalogue`). `peak_in_flight` records how many
+`LayThuTuc` calls were open at once, so a test can check a caller's concurrency bound.
+
 It plays the external system honestly, so it must never import hub code, never bend its rules
 to suit the hub, and never be exposed beyond a test or demo machine (its credentials are
 throwaway and its `_sim` endpoints have no authentication).
@@ -22,6 +29,7 @@ import secrets
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import partial
@@ -30,6 +38,8 @@ from typing import Any, Literal, cast
 
 from aiohttp import web
 
+from connectors.national_portal.sim_catalogue import Catalogue, agency_list, field_list, generate
+
 Mode = Literal["ok", "http_503", "timeout", "slow", "lost_reply"]
 MODES: tuple[Mode, ...] = ("ok", "http_503", "timeout", "slow", "lost_reply")
 StepKey = tuple[str, str, str, str]
@@ -37,6 +47,9 @@ StepKey = tuple[str, str, str, str]
 BASE_PATH = "/api"
 OK, INVALID, PARTIAL = "00", "01", "02"
 ITEM_INVALID, ALREADY_HELD, NOT_HELD = "04", "05", "06"
+DOSSIER_SERVICES = ("DongBoHoSoMC", "CapNhatTienDoHoSoMC", "TraCuuHoSo")
+CATALOGUE_SERVICES = ("LayDanhSachTTHC", "LayThuTuc", "LayDanhMucLinhVuc", "LayDanhMucCoQuan")
+SERVICES = frozenset(DOSSIER_SERVICES + CATALOGUE_SERVICES)
 STATUSES = frozenset(str(n) for n in range(1, 11))
 DOSSIER_DATES = ("NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayKetThucXuLy")
 STEP_DATES = ("ThoiDiemXuLy", "NgayBatDau", "NgayKetThucTheoQuyDinh")
@@ -194,6 +207,9 @@ class DvcqgSimulator:
         username: str = "hub",
         password: str = "secret",  # noqa: S107 - a throwaway credential of a loopback fake
         session_ttl_s: float = 3600.0,
+        *,
+        procedures: int = 0,
+        catalogue_seed: int = 1,
     ) -> None:
         self.host, self.port = host, port
         self.username, self.password = username, password
@@ -206,6 +222,15 @@ class DvcqgSimulator:
         self.dossier_pushes: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         self.logins = 0
+        self.catalogue = Catalogue(generate(procedures, catalogue_seed) if procedures else None)
+        self.in_flight = 0  # LayThuTuc calls being handled now
+        self.peak_in_flight = 0  # the most at once since start or reset()
+        self._catalogue_services: dict[str, Callable[[dict[str, Any]], web.Response]] = {
+            "LayDanhSachTTHC": self._list_procedures,
+            "LayThuTuc": self._procedure,
+            "LayDanhMucLinhVuc": lambda _: self._reference(field_list()),
+            "LayDanhMucCoQuan": lambda _: self._reference(agency_list()),
+        }
         self._sessions: dict[str, float] = {}
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
@@ -231,6 +256,8 @@ class DvcqgSimulator:
         app.router.add_post(f"{BASE_PATH}/_sim/faults", self._set_faults)
         app.router.add_get(f"{BASE_PATH}/_sim/state", self._get_state)
         app.router.add_post(f"{BASE_PATH}/_sim/reset", self._reset)
+        app.router.add_post(f"{BASE_PATH}/_sim/catalogue", self._catalogue_op)
+        app.router.add_get(f"{BASE_PATH}/_sim/catalogue", self._get_catalogue)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -252,7 +279,7 @@ class DvcqgSimulator:
         self._sessions.clear()
 
     def reset(self) -> None:
-        """Forget every dossier, step, counter and fault (sessions stay valid)."""
+        """Forget every dossier, step, counter and fault (sessions and catalogue stay)."""
         self.faults = SimFaults()
         self.dossiers.clear()
         self.steps.clear()
@@ -260,6 +287,7 @@ class DvcqgSimulator:
         self.dossier_pushes.clear()
         self.calls.clear()
         self.logins = 0
+        self.peak_in_flight = self.in_flight
 
     def state(self) -> dict[str, Any]:
         total = sum(self.step_receipts.values())
@@ -273,6 +301,9 @@ class DvcqgSimulator:
                 "duplicates": total - len(self.step_receipts),
             },
             "faults": asdict(self.faults),
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+            "catalogue": self.catalogue.summary(),
             "dossier_count": len(self.dossiers),
             "dossiers": self.dossiers,
             "steps": self.steps,
@@ -300,11 +331,34 @@ class DvcqgSimulator:
         self.reset()
         return _json({"error_code": OK, "message": "state and faults cleared"})
 
+    async def _catalogue_op(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if body is None:
+            return _error(400, INVALID, "the body must be a JSON object")
+        try:
+            self.catalogue.apply(body)
+        except ValueError as exc:
+            return _error(400, INVALID, str(exc))
+        return _json({"error_code": OK, **self.catalogue.summary()})
+
+    async def _get_catalogue(self, request: web.Request) -> web.Response:
+        return _json(self.catalogue.summary())
+
     # -- the protocol ---------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         self._count(body)
+        if body is None or body.get("service") != "LayThuTuc":
+            return await self._respond(body)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._respond(body)
+        finally:
+            self.in_flight -= 1
+
+    async def _respond(self, body: dict[str, Any] | None) -> web.Response:
         mode = self.faults.mode
         if mode == "http_503":
             return web.Response(status=503, text="Service Unavailable")
@@ -344,7 +398,7 @@ class DvcqgSimulator:
     def _check_call(self, service: str, body: dict[str, Any]) -> web.Response | None:
         if not self._session_valid(body.get("session")):
             return _error(401, "401", "session missing, invalid or expired: log in again")
-        if service not in ("DongBoHoSoMC", "CapNhatTienDoHoSoMC", "TraCuuHoSo"):
+        if service not in SERVICES:
             return _error(400, INVALID, f"unknown service {service!r}")
         unit = body.get("madonvi")
         if not isinstance(unit, str) or not _AGENCY_RE.match(unit):
@@ -352,6 +406,9 @@ class DvcqgSimulator:
         return None
 
     def _dispatch(self, service: str, body: dict[str, Any]) -> web.Response:
+        catalogue_service = self._catalogue_services.get(service)
+        if catalogue_service is not None:
+            return catalogue_service(body)
         if service == "TraCuuHoSo":
             return self._lookup(body)
         data = body.get("data")
@@ -445,6 +502,24 @@ class DvcqgSimulator:
         data = {**dossier, "QuaTrinhXuLy": list(self.steps.get(code, []))}
         return _json({"error_code": OK, "message": "found", "data": data})
 
+    def _list_procedures(self, body: dict[str, Any]) -> web.Response:
+        listing = self.catalogue.listing()
+        return _json({"error_code": OK, "message": f"{len(listing)} procedures", "result": listing})
+
+    def _procedure(self, body: dict[str, Any]) -> web.Response:
+        code = _text(body.get("maTTHC"))
+        if code is None:
+            return _error(400, INVALID, "maTTHC is required")
+        reply = self.catalogue.lookup(code)
+        if reply is None:
+            return _error(200, NOT_HELD, f"procedure {code} not found")
+        if isinstance(reply, str):  # injected: the body exactly as given, JSON or not
+            return web.Response(text=reply, content_type="application/json")
+        return _json({"error_code": OK, "message": "found", "result": reply})
+
+    def _reference(self, items: list[dict[str, str]]) -> web.Response:
+        return _json({"error_code": OK, "message": f"{len(items)} items", "result": items})
+
     # -- helpers --------------------------------------------------------------------------------
 
     async def _body(self, request: web.Request) -> dict[str, Any] | None:
@@ -467,10 +542,20 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    sim = DvcqgSimulator(args.host, args.port, args.username, args.password, args.session_ttl)
+    sim = DvcqgSimulator(
+        args.host,
+        args.port,
+        args.username,
+        args.password,
+        args.session_ttl,
+        procedures=args.procedures,
+        catalogue_seed=args.catalogue_seed,
+    )
     async with sim:
         print(f"DVCQG simulator: POST {sim.url}  (user {sim.username})", flush=True)
         print(f"  faults: POST {sim.url}/_sim/faults   state: GET {sim.url}/_sim/state", flush=True)
+        count = len(sim.catalogue.records)
+        print(f"  catalogue: {count} procedures   POST/GET {sim.url}/_sim/catalogue", flush=True)
         await stop.wait()
     print("DVCQG simulator stopped", flush=True)
 
@@ -482,6 +567,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--username", default="hub")
     parser.add_argument("--password", default="secret")
     parser.add_argument("--session-ttl", type=float, default=3600.0)
+    parser.add_argument(
+        "--procedures", type=int, default=0, help="procedures to generate for the catalogue"
+    )
+    parser.add_argument(
+        "--catalogue-seed", type=int, default=1, help="seed of the generated catalogue"
+    )
     args = parser.parse_args(argv)
     asyncio.run(_serve(args))
 

@@ -42,6 +42,7 @@ from hub.store.base import (
     PortalDelivery,
     PortalWork,
 )
+from hub.store.procedures import SqliteProcedures
 from schemas.canonical import (
     DossierEvent,
     DossierRecord,
@@ -99,6 +100,7 @@ class SqliteStore:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        self.procedures = SqliteProcedures(self)
 
     @classmethod
     @asynccontextmanager

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 import structlog
 
 from hub.logs import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def _rebind_logging_after() -> Iterator[None]:
+    # These tests bind logging to capsys's stream, which closes after them; later tests
+    # (an in-process hub) must not write to it.
+    yield
+    configure_logging("INFO", "json")
 
 
 def test_structlog_events_are_json_with_personal_data_masked(
