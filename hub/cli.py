@@ -127,10 +127,15 @@ async def _parking(config: HubConfig, connector: str) -> Any:
     from hub.dlq import ParkingQueue
     from hub.store.sqlite import SqliteStore
 
-    connectors = config.connectors.model_dump()
-    if connector not in connectors:
-        raise HubError(f"unknown connector {connector!r}; known: {', '.join(connectors)}")
-    tiers = connectors[connector]["delay_tiers_s"]
+    tiers_by_connector = {
+        name: section["delay_tiers_s"] for name, section in config.connectors.model_dump().items()
+    }
+    for name, sub in config.subscribers.items():
+        tiers_by_connector[f"subscriber.{name}"] = sub.delay_tiers_s
+    if connector not in tiers_by_connector:
+        known = ", ".join(tiers_by_connector)
+        raise HubError(f"unknown connector {connector!r}; known: {known}")
+    tiers = tiers_by_connector[connector]
     async with (
         SqliteStore.open(config.store.path) as store,
         Broker.connect(config.broker, "hub-dlq") as broker,

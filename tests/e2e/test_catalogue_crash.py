@@ -1,0 +1,237 @@
+"""The catalogue sync under fire: the hub process is killed with SIGKILL twice in the middle of
+a full sync of the national catalogue, restarted each time, and the run is resumed, not
+restarted; every procedure is stored once and announced to the subscriber once.
+
+The hub runs as a real `hub run` process with the catalogue sync on its schedule; the DVCQG
+simulator (a slow portal, so that a sync lasts several seconds) and the subscriber run in the
+test process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from connectors.national_portal.simulator import DvcqgSimulator
+from connectors.webhook.simulator import WebhookReceiver
+from tests.e2e.test_crash_recovery import HubProcess, free_port
+from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, hub_overrides
+
+pytestmark = pytest.mark.slow
+
+CATALOGUE_SIZE = 1500
+LATENCY_S = 0.015  # per DVCQG call: 1,500 procedures at concurrency 4 take several seconds
+CONCURRENCY = 4
+STALE_AFTER_S = 3.0
+KILL_AT = (0.3, 0.65)  # share of the catalogue read (LayThuTuc calls) when each kill lands
+SUB_TOKEN = "sub-token"  # the loopback subscriber's throwaway credential
+AUTH = {"Authorization": f"Bearer {ONESTOP_TOKEN}"}
+
+
+@pytest.fixture
+def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
+    process = HubProcess(tmp_path / "hub.yaml", tmp_path / "hub.log")
+    yield process
+    if process.proc is not None and process.proc.poll() is None:
+        process.proc.kill()
+        process.proc.wait(10)
+
+
+def crash_overrides(
+    tmp_path: Path, rabbit_url: str, prefix: str, port: int, sim: str, subscriber: str
+) -> dict[str, Any]:
+    overrides = hub_overrides(
+        tmp_path,
+        rabbit_url,
+        prefix,
+        sim,
+        catalogue={
+            "enabled": True,
+            "interval_s": 86400,  # one full sync at start, no second one during the test
+            "concurrency": CONCURRENCY,
+            "rate_limit_per_s": 1000,
+            "heartbeat_s": 0.5,
+            "stale_after_s": STALE_AFTER_S,
+        },
+    )
+    overrides["http"]["port"] = port
+    overrides["subscribers"] = {
+        "one_stop": {
+            "url": subscriber,
+            "token": SUB_TOKEN,
+            "delay_tiers_s": [0.2, 0.4],
+            "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
+            "breaker": {"failure_threshold": 50, "recovery_s": 1},
+            "rate_limit_per_s": 1000,
+            "linger_ms": 10,
+        }
+    }
+    return overrides
+
+
+async def wait_for(check: Callable[[], bool], timeout_s: float, what: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout_s} s: {what()}")
+        await asyncio.sleep(0.02)
+
+
+class HubApi:
+    """The hub's procedure API, as the one-stop system reads it (`procedures.read`)."""
+
+    def __init__(self, http: aiohttp.ClientSession, port: int, log_path: Path) -> None:
+        self.http = http
+        self.base = f"http://127.0.0.1:{port}/api/v1"
+        self.log_path = log_path
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    async def get(self, path: str, timeout_s: float = 15) -> Any:
+        """GET a JSON answer, waiting for the hub to listen (it may be starting)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                async with self.http.get(self.base + path, headers=AUTH) as response:
+                    assert response.status == 200, (response.status, await response.text())
+                    return await response.json()
+            except aiohttp.ClientConnectionError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"the hub did not answer GET {path} within {timeout_s} s\n{self.log_tail()}"
+                    ) from None
+                await asyncio.sleep(0.1)
+
+    async def runs(self) -> list[dict[str, Any]]:
+        body = await self.get("/procedure-sync-runs")
+        items: list[dict[str, Any]] = body["items"]
+        return items
+
+    async def wait_run_done(self, timeout_s: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            runs = await self.runs()
+            if runs and all(r["state"] not in ("listing", "fetching") for r in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the sync did not finish within {timeout_s} s: {runs}\n{self.log_tail()}"
+                )
+            await asyncio.sleep(0.2)
+
+    async def all_procedures(self) -> list[dict[str, Any]]:
+        """Every procedure the hub holds, paged through with the exact cursor."""
+        items: list[dict[str, Any]] = []
+        cursor = 0
+        while True:
+            page = await self.get(f"/procedures?cursor={cursor}&limit=400")
+            if not page["items"]:
+                return items
+            items += page["items"]
+            assert page["next_cursor"] > cursor, page["next_cursor"]
+            cursor = page["next_cursor"]
+
+
+async def test_sigkill_mid_sync_resumes_the_same_run_and_announces_each_procedure_once(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str, hub_process: HubProcess
+) -> None:
+    started = time.monotonic()
+    port = free_port()
+    async with (
+        DvcqgSimulator(
+            username=PORTAL_USER, password=PORTAL_PASSWORD, procedures=CATALOGUE_SIZE
+        ) as sim,
+        WebhookReceiver(token=SUB_TOKEN) as receiver,
+        aiohttp.ClientSession() as http,
+    ):
+        sim.faults.mode = "slow"
+        sim.faults.delay_s = LATENCY_S
+        codes = set(sim.catalogue.records)
+        assert len(codes) == CATALOGUE_SIZE
+        overrides = crash_overrides(
+            tmp_path, rabbit_url, broker_prefix, port, sim.url, receiver.url
+        )
+        hub_process.config_path.write_text(yaml.safe_dump(overrides), encoding="utf-8")
+        api = HubApi(http, port, hub_process.log_path)
+
+        def fetched() -> int:
+            return sim.calls["LayThuTuc"]
+
+        async def read(share: float) -> None:
+            await wait_for(
+                lambda: fetched() >= share * CATALOGUE_SIZE,
+                30,
+                lambda: f"{share:.0%} of the catalogue read (read {fetched()})\n{api.log_tail()}",
+            )
+
+        hub_process.start()
+        run_id: int | None = None
+        kills: list[tuple[int, int]] = []  # (procedures read, events received) at each kill
+        for share in KILL_AT:
+            await read(share)
+            runs = await api.runs()
+            assert [r["state"] for r in runs] == ["fetching"], runs
+            run_id = run_id or runs[0]["id"]
+            assert runs[0]["id"] == run_id, f"a new run {runs[0]} instead of resuming {run_id}"
+            hub_process.kill()
+            kills.append((fetched(), len(receiver.events)))
+            assert fetched() < CATALOGUE_SIZE, "the sync ended before the kill: slow DVCQG down"
+            hub_process.start()
+
+        try:
+            # The restarted hub takes the run over once its dead owner has been silent for
+            # stale_after_s, and finishes it.
+            runs = await api.wait_run_done(45)
+            assert await receiver.wait_for(CATALOGUE_SIZE, 30, type="procedure.created"), (
+                f"the subscriber holds {len(receiver.events)} of {CATALOGUE_SIZE} events\n"
+                f"{api.log_tail()}"
+            )
+            # Nothing more is coming: no second announcement of anything.
+            assert not await receiver.wait_for(CATALOGUE_SIZE + 1, 1.0)
+            procedures = await api.all_procedures()
+        finally:
+            exit_code = hub_process.stop()
+        assert exit_code == 0, api.log_tail()
+
+    # The same run, resumed twice and finished; no second full run was started.
+    assert [(r["id"], r["kind"], r["state"]) for r in runs] == [(run_id, "full", "done")], runs
+    assert runs[0]["counts"] == {"created": CATALOGUE_SIZE}, runs[0]
+    # The national list was read once (the kills landed after it); each procedure was read
+    # about once: only the calls in flight at a kill (at most `concurrency`) are repeated.
+    assert sim.calls["LayDanhSachTTHC"] == 1, sim.calls
+    assert fetched() < 1.3 * CATALOGUE_SIZE, f"{fetched()} LayThuTuc calls: the sync restarted"
+
+    # Exactly one procedure.created per catalogue code, one event id per code.
+    assert {e["type"] for e in receiver.events} == {"procedure.created"}
+    assert len(receiver.events) == CATALOGUE_SIZE
+    ids_per_code = Counter(e["code"] for e in receiver.events)
+    assert set(ids_per_code) == codes
+    assert max(ids_per_code.values()) == 1, ids_per_code.most_common(3)
+    assert {e["version"] for e in receiver.events} == {1}
+
+    # Raw re-deliveries of the same event id. The hub records a delivery after the subscriber's
+    # 2xx, so an event posted just before a kill may be posted again after the restart (the
+    # subscriber de-duplicates on X-Hub-Event-Id, as the contract says). Only the posts in
+    # flight at a kill can repeat: at most the subscriber's lanes (4) per kill.
+    redelivered = sum(receiver.receipts.values()) - len(receiver.receipts)
+    assert redelivered <= CONCURRENCY * len(KILL_AT), receiver.duplicates()
+
+    # The store holds every procedure once, at version 1.
+    assert len(procedures) == CATALOGUE_SIZE
+    assert {p["code"] for p in procedures} == codes
+    assert {(p["version"], p["revision"], p["state"]) for p in procedures} == {(1, 0, "active")}
+
+    elapsed = time.monotonic() - started
+    print(
+        f"\ncatalogue crash: kills at (read, announced) {kills}; LayThuTuc calls {fetched()} "
+        f"for {CATALOGUE_SIZE}; re-deliveries {redelivered}; {elapsed:.1f} s"
+    )
