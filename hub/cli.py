@@ -1,4 +1,4 @@
-"""The `hub` command: run, demo, check-config, hash-secret and the dead-letter tools.
+"""The `hub` command: run, demo, check-config, hash-secret, the dead-letter tools, procedures.
 
 Every command takes `-c/--config` (a YAML file; `HUB_...` environment variables override it).
 Errors are printed as sentences an operator can act on, with exit status 1 for a problem in
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from hub.cli_procedures import procedures
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, HubError
 
@@ -231,6 +232,8 @@ def _act(action: str) -> Callable[..., None]:
 dlq.command("replay")(_act("replay"))
 dlq.command("discard")(_act("discard"))
 
+
+main.add_command(procedures)
 
 if __name__ == "__main__":
     main()

@@ -103,20 +103,23 @@ class Hub:
         self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))
         intake = Intake(store, broker)
         relay = OutboxRelay(intake, cfg.store.outbox_sweep_interval_s, cfg.store.outbox_sweep_age_s)
-        # On start, publish whatever a previous run committed but never published.
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        if cfg.connectors.national_portal.enabled:
+            await self._start_portal(broker, store, mappings.portal, http)
+        for name, sub in cfg.subscribers.items():
+            if sub.enabled:
+                await self._start_subscriber(name, sub, broker, store, http)
+        # Every queue is declared now: publish whatever a previous run committed but never
+        # published (earlier, its messages would have had nowhere to go).
         await relay.sweep(age_s=0)
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         # Exit runs in reverse: the periodic relay stops first, then one last sweep.
         stack.push_async_callback(relay.final_sweep)
         stack.push_async_callback(_cancel, relay_task)
-        http = await stack.enter_async_context(aiohttp.ClientSession())
-        if cfg.connectors.national_portal.enabled:
-            await self._start_portal(broker, store, mappings.portal, http)
-            if cfg.connectors.national_portal.catalogue.enabled:
-                self.catalogue = self._start_catalogue(intake, store, mappings, http)
-        for name, sub in cfg.subscribers.items():
-            if sub.enabled:
-                await self._start_subscriber(name, sub, broker, store, http)
+        pcfg = cfg.connectors.national_portal
+        if pcfg.enabled and pcfg.catalogue.enabled:
+            # Started last, stopped first: its outbox rows are swept at the next start.
+            self.catalogue = self._start_catalogue(intake, store, mappings, http)
         auth = Authenticator(cfg.sources, store, cfg.facade.session_ttl_s)
         validator = Validator(cfg.validation)
         await self._start_http(auth, intake, store, validator, mappings.tables)

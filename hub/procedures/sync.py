@@ -155,11 +155,10 @@ class CatalogueSync:
         """Finish an abandoned run if there is one, then the run asked for.
 
         A full sync asked for while an abandoned full run exists is that run, resumed.
-        Raises `SyncBusy` when another live process or task is syncing.
+        Waits while this process runs another; raises `SyncBusy` when another live process
+        is syncing.
         """
-        if self._running.locked():
-            raise SyncBusy("a catalogue sync is already running in this process")
-        async with self._running:
+        async with self._running:  # one run at a time in this process: wait for the other
             finished: list[SyncRun] = []
             stale = await self.store.claim_stale_run(self.owner, self.config.stale_after_s)
             if stale is not None:
