@@ -1,8 +1,10 @@
 """`hub demo`: the whole flow on one machine, with nothing to set up.
 
 Starts, in order: a private RabbitMQ node under `./var/rabbitmq` (unless a broker URL is
-configured), the DVCQG simulator, the hub (SQLite store under `./var/`), and a one-stop traffic
-generator driving the facade with realistic dossiers, round after round. Prints every URL.
+configured), the DVCQG simulator (with a national catalogue of 500 procedures), a one-stop
+receiver of the hub's events, the hub (SQLite store under `./var/`; it syncs the catalogue at
+start), and a one-stop traffic generator driving the facade with realistic dossiers, round
+after round. Prints every URL.
 Ctrl-C (or SIGTERM) stops the traffic, the hub, the simulator and the node, in that order,
 and leaves no process behind. Demo credentials are generated here and printed: they are for
 this loopback demo only. This module must never be used by `hub run`.
@@ -20,6 +22,7 @@ import structlog
 
 from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.one_stop.simulator import OneStopTraffic
+from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import hash_password, sha256_hex
 from hub.config import HubConfig, load_config
 from hub.rabbitmq_node import RabbitNode
@@ -30,12 +33,16 @@ log = structlog.get_logger(__name__)
 DEMO_UNIT = "000.00.41.H41"
 DEMO_USER, DEMO_PASSWORD, DEMO_TOKEN = "onestop-demo", "demo-password", "demo-token"
 PORTAL_USER, PORTAL_PASSWORD = "hub-demo", "portal-demo-password"
+SUBSCRIBER_TOKEN = "one-stop-demo-token"  # noqa: S105 - loopback demo only
+DEMO_PROCEDURES = 500
 VAR = Path("var")
 # The demo runs from a checkout: use its mapping files wherever the command is started.
 CHECKOUT_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
 
 
-def demo_overrides(broker_url: str, portal_url: str, port: int) -> dict[str, object]:
+def demo_overrides(
+    broker_url: str, portal_url: str, port: int, subscriber_url: str
+) -> dict[str, object]:
     return {
         "mappings_dir": str(CHECKOUT_MAPPINGS if CHECKOUT_MAPPINGS.is_dir() else Path("mappings")),
         "broker": {"url": broker_url},
@@ -53,6 +60,8 @@ def demo_overrides(broker_url: str, portal_url: str, port: int) -> dict[str, obj
                     "facade.TraCuuHoSo",
                     "events.write",
                     "portal.feed",
+                    "procedures.read",
+                    "procedures.sync",
                 ],
             }
         },
@@ -61,6 +70,15 @@ def demo_overrides(broker_url: str, portal_url: str, port: int) -> dict[str, obj
                 "base_url": portal_url,
                 "username": PORTAL_USER,
                 "password": PORTAL_PASSWORD,
+                "delay_tiers_s": [2.0, 10.0, 60.0],
+                # A full catalogue sync at start, then hourly.
+                "catalogue": {"interval_s": 3600, "concurrency": 4, "rate_limit_per_s": 50},
+            }
+        },
+        "subscribers": {
+            "one_stop": {
+                "url": subscriber_url,
+                "token": SUBSCRIBER_TOKEN,
                 "delay_tiers_s": [2.0, 10.0, 60.0],
             }
         },
@@ -82,13 +100,17 @@ async def run_demo(
             await asyncio.to_thread(node.start)
             stack.callback(node.stop)
             broker_url = node.url
-        sim = DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD)
+        sim = DvcqgSimulator(
+            username=PORTAL_USER, password=PORTAL_PASSWORD, procedures=DEMO_PROCEDURES
+        )
         await stack.enter_async_context(sim)
-        overrides = demo_overrides(broker_url, sim.url, port)
+        receiver = WebhookReceiver(token=SUBSCRIBER_TOKEN)
+        await stack.enter_async_context(receiver)
+        overrides = demo_overrides(broker_url, sim.url, port, receiver.url)
         hub_config = load_config(None, overrides)
         hub = await stack.enter_async_context(Hub(hub_config))
         base = f"http://127.0.0.1:{hub.port}"
-        _print_urls(base, sim.url, broker_url, hub_config)
+        _print_urls(base, sim.url, broker_url, hub_config, receiver.base_url)
         traffic = asyncio.create_task(
             _traffic(f"{base}{hub_config.facade.path}", dossiers, rate_per_s, stop, sim)
         )
@@ -114,7 +136,9 @@ async def _traffic(
         )
 
 
-def _print_urls(base: str, sim_url: str, broker_url: str, config: HubConfig) -> None:
+def _print_urls(
+    base: str, sim_url: str, broker_url: str, config: HubConfig, receiver_url: str
+) -> None:
     lines = [
         "",
         "The hub is running. Press Ctrl-C to stop everything.",
@@ -125,7 +149,11 @@ def _print_urls(base: str, sim_url: str, broker_url: str, config: HubConfig) -> 
         f"  OpenAPI                  GET  {base}/api/v1/openapi.json",
         f"  health / readiness       GET  {base}/healthz  {base}/readyz",
         f"  metrics                  GET  {base}/metrics",
+        f"  procedures (pull API)    GET  {base}/api/v1/procedures?limit=10  (Bearer {DEMO_TOKEN})",
+        f"  catalogue sync runs      GET  {base}/api/v1/procedure-sync-runs",
         f"  DVCQG simulator          POST {sim_url}  (state: GET {sim_url}/_sim/state)",
+        f"  DVCQG catalogue          GET  {sim_url}/_sim/catalogue",
+        f"  one-stop event receiver  GET  {receiver_url}/_sim/state",
         f"  RabbitMQ                 {broker_url.replace('guest:guest@', '')}",
         f"  store                    {config.store.path}",
         "",

@@ -16,6 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from hub.demo import DEMO_PROCEDURES
+
 pytestmark = pytest.mark.slow
 
 
@@ -50,6 +52,16 @@ def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
                 held = len(state.get("dossiers", {}))
                 time.sleep(0.5)
             assert held >= 10, log_path.read_text()[-2000:]
+            # The catalogue synced at start reaches the one-stop receiver, once per procedure.
+            receiver_url = _wait_for(log_path, r"one-stop event receiver\s+GET\s+(\S+)", 10)
+            created = 0
+            while time.monotonic() < deadline + 60 and created < DEMO_PROCEDURES:
+                with urllib.request.urlopen(receiver_url, timeout=5) as r:  # noqa: S310 - loopback
+                    receiver = json.loads(r.read())
+                created = receiver["types"].get("procedure.created", 0)
+                time.sleep(0.5)
+            assert created == DEMO_PROCEDURES, log_path.read_text()[-2000:]
+            assert receiver["receipts"]["duplicates"] == 0
         finally:
             demo.send_signal(signal.SIGINT)
             code = demo.wait(60)
