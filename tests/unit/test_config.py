@@ -236,4 +236,21 @@ def test_shipped_example_configuration_is_valid() -> None:
     config = load_config(ROOT / "config" / "hub.example.yaml")
     assert isinstance(config, HubConfig)
     assert config.instance == "hub-tinh-mau"
-    assert set(config.sources) == {"onestop", "portal_puller"}
+    assert set(config.sources) == {"onestop", "portal_puller", "sectoral_reader"}
+    assert config.subscribers["one_stop"].events == ["procedure.#"]
+    assert config.connectors.national_portal.catalogue.interval_s == 21600
+
+
+def test_subscriber_sections_are_checked() -> None:
+    bad = {
+        "subscribers": {
+            "One Stop": {"url": "ftp://x"},
+            "ok": {"url": "http://x", "events": ["procedure.#", "bad pattern!"]},
+        }
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, bad)
+    text = "\n".join(caught.value.problems)
+    assert "subscribers.One Stop" in text
+    assert "subscribers.ok.events" in text
+    assert "routing-key pattern" in text
