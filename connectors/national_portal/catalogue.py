@@ -12,8 +12,9 @@ This module must never store anything or decide a lifecycle rule.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 from pydantic import ValidationError
 
 from connectors.national_portal.catalogue_mapping import (
@@ -28,6 +29,7 @@ from schemas.national_portal import WireAgency, WireCatalogueEntry, WireField
 from schemas.procedure import Procedure
 
 EXCERPT_CHARS = 300
+log = structlog.get_logger(__name__)
 
 
 def _excerpt(value: Any) -> str:
@@ -42,6 +44,22 @@ def _entry_code(raw: Any) -> str:
         return (WireCatalogueEntry.model_validate(raw).MATTHC or "").strip()
     except ValidationError:
         return ""
+
+
+WireT = TypeVar("WireT", WireField, WireAgency)
+
+
+def _entries(model: type[WireT], reply: dict[str, Any], service: str) -> list[WireT]:
+    """The reply's well-formed entries; a malformed one is logged and skipped."""
+    entries: list[WireT] = []
+    for i, raw in enumerate(catalogue_entries(reply.get("result"))):
+        try:
+            entries.append(model.model_validate(raw))
+        except ValidationError as exc:
+            log.warning(
+                "catalogue_list_entry_skipped", service=service, index=i, error=str(exc)[:300]
+            )
+    return entries
 
 
 class CatalogueClient:
@@ -68,23 +86,19 @@ class CatalogueClient:
 
     async def fields(self) -> list[ListEntry]:
         reply = await self.client.call("LayDanhMucLinhVuc", {})
-        entries = []
-        for raw in catalogue_entries(reply.get("result")):
-            if isinstance(raw, dict):
-                item = WireField.model_validate(raw)
-                if item.MALINHVUC:
-                    entries.append(ListEntry(item.MALINHVUC, item.TENLINHVUC or ""))
-        return entries
+        return [
+            ListEntry(item.MALINHVUC, item.TENLINHVUC or "")
+            for item in _entries(WireField, reply, "LayDanhMucLinhVuc")
+            if item.MALINHVUC
+        ]
 
     async def agencies(self) -> list[ListEntry]:
         reply = await self.client.call("LayDanhMucCoQuan", {})
-        entries = []
-        for raw in catalogue_entries(reply.get("result")):
-            if isinstance(raw, dict):
-                item = WireAgency.model_validate(raw)
-                if item.MADONVI:
-                    entries.append(ListEntry(item.MADONVI, item.TENDONVI or "", item.CAPDONVI))
-        return entries
+        return [
+            ListEntry(item.MADONVI, item.TENDONVI or "", item.CAPDONVI)
+            for item in _entries(WireAgency, reply, "LayDanhMucCoQuan")
+            if item.MADONVI
+        ]
 
     async def fetch(self, code: str) -> Procedure | Refused:
         try:

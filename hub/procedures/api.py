@@ -188,3 +188,5 @@ class ProceduresApi:
             log.info("catalogue_sync_skipped", reason=str(exc))
         except HubError as exc:
             log.error("catalogue_sync_error", error=str(exc))
+        except Exception:
+            log.exception("catalogue_sync_crashed")

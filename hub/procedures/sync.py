@@ -357,6 +357,9 @@ class CatalogueSync:
                 log.info("catalogue_sync_skipped", reason=str(exc))
             except HubError as exc:
                 log.error("catalogue_sync_error", error=str(exc))
+            except Exception:
+                # A bug must not end the schedule for good: log it, try again later.
+                log.exception("catalogue_sync_crashed")
             await asyncio.sleep(check_s)
 
     async def _due(self) -> bool:

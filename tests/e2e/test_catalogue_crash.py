@@ -71,6 +71,7 @@ def crash_overrides(
             "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
             "breaker": {"failure_threshold": 50, "recovery_s": 1},
             "rate_limit_per_s": 1000,
+            "concurrency": CONCURRENCY,  # lanes: bounds the posts in flight at a kill
             "linger_ms": 10,
         }
     }
@@ -198,6 +199,11 @@ async def test_sigkill_mid_sync_resumes_the_same_run_and_announces_each_procedur
             # Nothing more is coming: no second announcement of anything.
             assert not await receiver.wait_for(CATALOGUE_SIZE + 1, 1.0)
             procedures = await api.all_procedures()
+            # Items are read in code order, so the procedures in flight at each kill (read
+            # again after the restart) are near the kill's count in the sorted codes.
+            ordered = sorted(codes)
+            near_kills = {c for read, _ in kills for c in ordered[max(read - 40, 0) : read + 10]}
+            details = {c: await api.get(f"/procedures/{c}") for c in sorted(near_kills)}
         finally:
             exit_code = hub_process.stop()
         assert exit_code == 0, api.log_tail()
@@ -209,6 +215,9 @@ async def test_sigkill_mid_sync_resumes_the_same_run_and_announces_each_procedur
     # about once: only the calls in flight at a kill (at most `concurrency`) are repeated.
     assert sim.calls["LayDanhSachTTHC"] == 1, sim.calls
     assert fetched() < 1.3 * CATALOGUE_SIZE, f"{fetched()} LayThuTuc calls: the sync restarted"
+    # Tighter: only what was in flight was read again (observed: exactly `concurrency` per
+    # kill); twice that leaves room for a retried call on a loaded machine.
+    assert fetched() <= CATALOGUE_SIZE + 2 * CONCURRENCY * len(KILL_AT), fetched()
 
     # Exactly one procedure.created per catalogue code, one event id per code.
     assert {e["type"] for e in receiver.events} == {"procedure.created"}
@@ -229,6 +238,13 @@ async def test_sigkill_mid_sync_resumes_the_same_run_and_announces_each_procedur
     assert len(procedures) == CATALOGUE_SIZE
     assert {p["code"] for p in procedures} == codes
     assert {(p["version"], p["revision"], p["state"]) for p in procedures} == {(1, 0, "active")}
+
+    # Around the kills, each procedure has one version and one change: the event announced.
+    event_of = {e["code"]: e["event_id"] for e in receiver.events}
+    for code, detail in details.items():
+        history = [(h["event_id"], h["type"]) for h in detail["history"]]
+        assert history == [(event_of[code], "procedure.created")], (code, detail["history"])
+        assert [v["version"] for v in detail["versions"]] == [1], (code, detail["versions"])
 
     elapsed = time.monotonic() - started
     print(

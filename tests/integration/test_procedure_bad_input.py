@@ -182,3 +182,19 @@ async def test_a_portal_outage_fails_the_run_cleanly(world: World, mode: str) ->
     assert "national list" in (runs[-1].detail or "")
     world.sim.faults.update({"mode": "ok"})
     await synced(world, CATALOGUE_SIZE)  # the next run is fine
+
+
+async def test_a_malformed_reference_list_entry_is_skipped(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.national_portal import simulator
+
+    good = {"MALINHVUC": "G09-TP01", "TENLINHVUC": "Hộ tịch"}
+    monkeypatch.setattr(
+        simulator,
+        "field_list",
+        lambda: [good, {"MALINHVUC": "X", "TENLINHVUC": "quá dài " * 100}, {"MALINHVUC": {}}],
+    )
+    await synced(world, CATALOGUE_SIZE)
+    _, fields = await world.get("/catalogue-lists/fields")
+    assert [f["code"] for f in fields["items"]] == ["G09-TP01"]
