@@ -11,6 +11,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from schemas.api import DossierEventIn, ErrorOut, EventsRequest, EventsResponse, FeedPage
+from schemas.procedure import Procedure
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -22,6 +23,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "bad request",
         401: "no or wrong token",
         403: "not permitted",
+        404: "no such procedure or version",
+        409: "a catalogue sync is already running, or the sync is disabled",
         413: "body or batch too large",
         503: "store unavailable; retry",
     }
@@ -37,8 +40,11 @@ def _errors(*codes: int) -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     _, defs = models_json_schema(
         [
-            (m, "validation")
-            for m in (DossierEventIn, EventsRequest, EventsResponse, FeedPage, ErrorOut)
+            *(
+                (m, "validation")
+                for m in (DossierEventIn, EventsRequest, EventsResponse, FeedPage, ErrorOut)
+            ),
+            (Procedure, "serialization"),
         ],
         ref_template="#/components/schemas/{model}",
     )
@@ -48,7 +54,8 @@ def openapi_document() -> dict[str, Any]:
             "title": "Public-service integration hub",
             "version": "1",
             "description": "Canonical dossier events in; the portal's change feed out. "
-            "The DVCQG-compatible facade is described in connectors/national_portal/PROTOCOL.md.",
+            "The DVCQG-compatible facade is described in connectors/national_portal/PROTOCOL.md. "
+            "Procedure master data: see README, 'How a procedure change travels'.",
         },
         "components": {
             "schemas": defs["$defs"],
@@ -92,6 +99,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **_procedure_paths(),
             "/healthz": {
                 "get": {
                     "summary": "The process is alive",
@@ -118,3 +126,82 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def _get(summary: str, description: str, params: list[dict[str, Any]], *errors: int) -> Any:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": description, "content": {"application/json": {}}},
+                **_errors(*errors),
+            },
+        }
+    }
+
+
+def _param(name: str, where: str, kind: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": {"type": kind, **extra},
+    }
+
+
+def _procedure_paths() -> dict[str, Any]:
+    code = _param("code", "path", "string", pattern=r"^[0-9]{1,2}\.[0-9]{6}$")
+    procedure = {"$ref": "#/components/schemas/Procedure"}
+    return {
+        "/api/v1/procedures": _get(
+            "Procedures changed after a time and/or a cursor (procedures.read)",
+            "items (code, version, revision, state, changed_at, cursor, procedure: "
+            "a Procedure) and next_cursor",
+            [
+                _param("changed_after", "query", "string", format="date-time"),
+                _param("cursor", "query", "integer", minimum=0),
+                _param("limit", "query", "integer", minimum=1, maximum=1000),
+            ],
+            400, 401, 403,
+        ),
+        "/api/v1/procedures/{code}": _get(
+            "One procedure: current record, versions, change history with diffs",
+            "the procedure",
+            [code],
+            400, 401, 403, 404,
+        ),
+        "/api/v1/procedures/{code}/versions/{version}": {
+            "get": {
+                "summary": "One version of a procedure",
+                "parameters": [code, _param("version", "path", "integer", minimum=1)],
+                "responses": {
+                    "200": {
+                        "description": "the version, its record under `procedure`",
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "properties": {"procedure": procedure}}}},
+                    },
+                    **_errors(400, 401, 403, 404),
+                },
+            }
+        },
+        "/api/v1/procedure-quarantine": _get(
+            "Catalogue records refused by validation, with field, reason and excerpt",
+            "items",
+            [_param("include_resolved", "query", "boolean")],
+            401, 403,
+        ),
+        "/api/v1/procedure-sync-runs": {
+            **_get("Recent catalogue sync runs", "items", [], 401, 403),
+            "post": {
+                "summary": "Start a catalogue sync: {} for all, {codes: [...]} for some",
+                "responses": {"202": {"description": "started"}, **_errors(400, 401, 403, 409)},
+            },
+        },
+        "/api/v1/catalogue-lists/{kind}": _get(
+            "The catalogue's reference lists (fields, agencies)",
+            "items (code, name, extra)",
+            [_param("kind", "path", "string", enum=["fields", "agencies"])],
+            401, 403, 404,
+        ),
+    }  # fmt: skip

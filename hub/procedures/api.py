@@ -53,7 +53,8 @@ def _changed_after(text: str | None) -> str | None:
     when = datetime.fromisoformat(text)
     if when.tzinfo is None:
         raise ValueError("changed_after needs a timezone, e.g. 2026-11-23T08:00:00+07:00")
-    return when.astimezone(UTC).isoformat()
+    # The store's own spelling (UTC, microseconds), so that text order is time order.
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass

@@ -395,7 +395,8 @@ async def _write(
     db: aiosqlite.Connection, t: Transition, run_id: int | None
 ) -> list[OutboxMessage]:
     now = datetime.now(UTC)
-    at = now.isoformat()
+    # Always with microseconds: `changed_after` compares these texts.
+    at = now.isoformat(timespec="microseconds")
     record_json = json.dumps(t.record, ensure_ascii=False)
     if t.lock_version is not None:
         await db.execute(

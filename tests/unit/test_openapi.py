@@ -1,0 +1,38 @@
+"""The OpenAPI document describes every route of the hub's JSON APIs, with its methods."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from hub.api import EventsApi
+from hub.openapi import openapi_document
+from hub.procedures.api import ProceduresApi
+
+
+def _routes() -> list[web.RouteDef]:
+    # Instances without their dependencies: only the route table is read.
+    return [*object.__new__(EventsApi).routes(), *object.__new__(ProceduresApi).routes()]
+
+
+def test_every_api_route_is_documented_with_its_method() -> None:
+    paths = openapi_document()["paths"]
+    routes = _routes()
+    assert routes
+    for route in routes:
+        assert route.path in paths, f"{route.method} {route.path} is missing from OpenAPI"
+        assert route.method.lower() in paths[route.path], f"{route.method} {route.path}"
+
+
+def test_path_parameters_are_declared() -> None:
+    for path, item in openapi_document()["paths"].items():
+        names = set(re.findall(r"{(\w+)}", path))
+        for operation in item.values():
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == names, path
+
+
+def test_the_procedure_model_is_a_component() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    assert {"Procedure", "ChannelTerms", "ProcedureFee"} <= set(schemas)
