@@ -23,8 +23,10 @@ def _to_str(value: Any) -> Any:
 
 # Limits match the canonical fields they feed (schemas/canonical.py), so a long value is
 # refused here, by its wire name, and not later.
-Scalar = Annotated[str | None, BeforeValidator(_to_str), Field(max_length=4000)]
-Short = Annotated[str | None, BeforeValidator(_to_str), Field(max_length=500)]
+# The limit sits on the string inside the optional: on the optional itself, pydantic applies it
+# to null too and fails with a TypeError instead of accepting the null.
+Scalar = Annotated[Annotated[str, Field(max_length=4000)] | None, BeforeValidator(_to_str)]
+Short = Annotated[Annotated[str, Field(max_length=500)] | None, BeforeValidator(_to_str)]
 RequiredScalar = Annotated[str, BeforeValidator(_to_str), Field(max_length=200)]
 
 
@@ -108,7 +110,7 @@ class ItemResult(BaseModel):
 
 # -- the national procedure catalogue (LayDanhSachTTHC, LayThuTuc, LayDanhMuc…) -------------
 
-Long = Annotated[str | None, BeforeValidator(_to_str), Field(max_length=8000)]
+Long = Annotated[Annotated[str, Field(max_length=8000)] | None, BeforeValidator(_to_str)]
 
 
 def _items() -> Any:
