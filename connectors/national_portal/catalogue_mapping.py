@@ -16,11 +16,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.national_portal.mapping import parse_vnd, wire_error
-from hub.errors import ConfigError, ValidationFailed
+from connectors.national_portal.mapping import load_code_table, parse_vnd, wire_error
+from hub.errors import ValidationFailed
 from schemas.national_portal import (
     WireAgency,
     WireChannel,
@@ -86,12 +85,7 @@ class CatalogueCodes(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> CatalogueCodes:
-        try:
-            return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}", [f"{path}: {exc.strerror}"]) from None
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise ConfigError(f"{path} is not a valid code table", [f"{path}: {exc}"]) from None
+        return load_code_table(cls, path)
 
 
 def procedure_from_wire(raw: object, codes: CatalogueCodes, agency_code: str) -> Procedure:

@@ -51,12 +51,20 @@ class PortalCodes(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> PortalCodes:
-        try:
-            return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}", [f"{path}: {exc.strerror}"]) from None
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise ConfigError(f"{path} is not a valid code table", [f"{path}: {exc}"]) from None
+        return load_code_table(cls, path)
+
+
+TableT = TypeVar("TableT", bound=BaseModel)
+
+
+def load_code_table(model: type[TableT], path: Path) -> TableT:
+    """A YAML code table of `mappings/`, validated; `ConfigError` says what is wrong."""
+    try:
+        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}", [f"{path}: {exc.strerror}"]) from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"{path} is not a valid code table", [f"{path}: {exc}"]) from None
 
 
 @dataclass(frozen=True)
