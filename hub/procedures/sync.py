@@ -247,17 +247,23 @@ class CatalogueSync:
                 return
             try:
                 outcome = await self._one(run_id, code)
-            except CircuitOpen as exc:
-                # The portal is down: stop asking; what is left stays pending for the next run.
-                stop.set()
-                reason.append(f"stopped early: {exc}")
-                log.warning("catalogue_sync_stopped", run_id=run_id, error=str(exc))
-                return
             except TransientError as exc:
+                if isinstance(exc, CircuitOpen):
+                    self._stop(run_id, stop, reason, exc)
+                    return
                 outcome = "failed"
                 await self.store.mark_item(run_id, code, ItemState.failed, "failed")
                 log.warning("catalogue_item_failed", run_id=run_id, code=code, error=str(exc))
+            except HubError as exc:  # a refused login, say: every other item would fail too
+                self._stop(run_id, stop, reason, exc)
+                return
             self._advance(progress, outcome, on_progress)
+
+    def _stop(self, run_id: int, stop: asyncio.Event, reason: list[str], exc: HubError) -> None:
+        """Stop asking the portal; what is left stays pending and the run ends partial."""
+        stop.set()
+        reason.append(f"stopped early: {exc}")
+        log.warning("catalogue_sync_stopped", run_id=run_id, error=str(exc))
 
     async def _one(self, run_id: int, code: str) -> str:
         fetched = await self.source.fetch(code)

@@ -198,3 +198,23 @@ async def test_a_malformed_reference_list_entry_is_skipped(
     await synced(world, CATALOGUE_SIZE)
     _, fields = await world.get("/catalogue-lists/fields")
     assert [f["code"] for f in fields["items"]] == ["G09-TP01"]
+
+
+async def test_a_refused_login_mid_run_stops_the_run_partial(world: World) -> None:
+    await synced(world, CATALOGUE_SIZE)
+    world.sim.catalogue.rename(sorted(world.sim.catalogue.records)[0], "Tên mới")
+    # The list is read, then the portal stops accepting the hub's credentials.
+    original = world.sim._procedure
+
+    def refuse_after_first(body: dict[str, Any]) -> Any:
+        world.sim.password = "changed-by-the-portal"
+        world.sim.expire_sessions()
+        return original(body)
+
+    world.sim._catalogue_services["LayThuTuc"] = refuse_after_first
+    runs = await world.sync.run()
+
+    assert runs[-1].state is RunState.partial
+    assert "stopped early" in (runs[-1].detail or "")
+    assert "login" in (runs[-1].detail or "")
+    assert runs[-1].counts.get("pending", 0) > 0  # left for the next sync
