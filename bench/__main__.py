@@ -2,8 +2,10 @@
 
 Starts ONE private RabbitMQ node under `var/bench/rabbitmq` for the whole run (unless
 `--broker-url` names a broker), measures the raw relay ceiling, then the hub end to end
-(throughput, latency at a fixed offered load, memory over a long stream), prints a table with
-each target beside its figure and writes everything to `var/bench/results.json`.
+(throughput, latency at a fixed offered load, memory over a long stream) and the national
+catalogue sync (`bench.catalogue`: wall time against the ideal its rate limit and concurrency
+allow, RSS, delivery to a subscriber, a no-change re-sync), prints a table with each target
+beside its figure and writes everything to `var/bench/results.json`.
 `--quick` shrinks every size for a smoke run of about a minute.
 
 Whatever happens (a failed phase, Ctrl-C, SIGTERM) every process it started is stopped before
@@ -28,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from bench import e2e, hubproc, relay, report, watch
+from bench import catalogue, e2e, hubproc, relay, report, watch
 from hub.config import deep_merge
 
 VAR = Path("var/bench")
@@ -39,6 +41,7 @@ DEFAULTS = {
     "latency_seconds": 60.0,
     "latency_rate": 200.0,
     "soak_events": 100_000,
+    "catalogue_procedures": 5_000,
 }
 QUICK = {
     "relay_messages": 5_000,
@@ -46,8 +49,9 @@ QUICK = {
     "latency_seconds": 10.0,
     "latency_rate": 200.0,
     "soak_events": 15_000,
+    "catalogue_procedures": 1_000,
 }
-PHASES = ("relay", "throughput", "latency", "soak")
+PHASES = ("relay", "throughput", "latency", "soak", "catalogue")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Sizes:
     latency_seconds: float
     latency_rate: float
     soak_events: int
+    catalogue_procedures: int
     callers: int
     window: int
 
@@ -70,6 +75,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-seconds", type=float, help="open-loop duration (default 60)")
     parser.add_argument("--latency-rate", type=float, help="offered events/s (default 200)")
     parser.add_argument("--soak-events", type=int, help="events of the RSS run (default 100000)")
+    parser.add_argument(
+        "--catalogue-procedures", type=int, help="procedures of the catalogue sync (default 5000)"
+    )
     parser.add_argument("--callers", type=int, default=4, help="concurrent facade callers")
     parser.add_argument("--batch", type=int, default=50, help="items per facade call (max)")
     parser.add_argument(
@@ -100,6 +108,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         latency_seconds=float(pick("latency_seconds")),
         latency_rate=float(pick("latency_rate")),
         soak_events=int(pick("soak_events")),
+        catalogue_procedures=int(pick("catalogue_procedures")),
         callers=args.callers,
         window=args.batch,
     )
@@ -128,6 +137,7 @@ def _jobs(sizes: Sizes, options: e2e.E2eOptions) -> dict[str, Callable[[], Await
         "throughput": lambda: e2e.measure_throughput(options, sizes.throughput_events),
         "latency": lambda: e2e.measure_latency(options, sizes.latency_seconds, sizes.latency_rate),
         "soak": lambda: e2e.measure_soak(options, sizes.soak_events),
+        "catalogue": lambda: catalogue.measure_catalogue(options, sizes.catalogue_procedures),
     }
 
 
@@ -202,6 +212,7 @@ def _details(results: dict[str, Any]) -> str:
             f"{tput['facade_calls']}; work-queue backlog when all accepted: "
             f"{tput['work_queue_backlog_when_all_accepted']}"
         )
+    lines += report.catalogue_details(results.get("catalogue", {}))
     return "\n".join(lines)
 
 

@@ -1,7 +1,9 @@
 """Turns one run's results into a readable table with each target beside its figure.
 
 The targets are the product's: hub throughput at least half the raw relay ceiling, p99 step
-latency under 500 ms at 200 events/s, peak RSS under 300 MB and flat over a long stream.
+latency under 500 ms at 200 events/s, peak RSS under 300 MB and flat over a long stream; a
+full catalogue sync within 20% of the ideal its rate limit and concurrency allow, and a
+no-change re-sync announcing nothing.
 This module must never measure anything: it only formats what the phases returned.
 """
 
@@ -16,6 +18,7 @@ P99_TARGET_MS = 500.0
 PEAK_RSS_TARGET_MB = 300.0
 FLAT_SLOPE_MB_PER_10K = 1.0
 MIN_EVENTS_TO_JUDGE_SLOPE = 50_000  # below this, a second-half slope is mostly noise
+CATALOGUE_RATIO_TARGET = 1.2
 
 Row = tuple[str, str, str, str]
 
@@ -101,6 +104,79 @@ def _soak_rows(soak: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _catalogue_setting_rows(name: str, figures: dict[str, Any]) -> list[Row]:
+    setting, full, again = figures["setting"], figures["full_sync"], figures["resync"]
+    ideal, ratio_ = figures["ideal"]["ideal_s"], full["ratio_to_ideal"]
+    rate = _num(setting["rate_limit_per_s"], "/s")
+    label = f"  {name.replace('_', '-')}: concurrency {setting['concurrency']}, rate {rate}"
+    peak = figures["rss"]["peak_full_sync_mb"]
+    produced = again["events_delivered"] + again["changes_counted"]
+    out: list[Row] = [
+        (f"{label}: wall", _num(full["wall_s"], " s", 2), f"ideal {_num(ideal, ' s', 2)}", ""),
+        (
+            "    wall / ideal",
+            _num(ratio_, "", 2),
+            f"<= {CATALOGUE_RATIO_TARGET}",
+            _verdict(ratio_ <= CATALOGUE_RATIO_TARGET),
+        ),
+    ]
+    if full["state"] != "done" or again["state"] != "done":
+        out.append(("    run states", f"{full['state']}, {again['state']}", "done", "MISS"))
+    delivered = full.get("all_created_delivered_after_post_s")
+    return [
+        *out,
+        ("    hub peak RSS", _num(peak, " MB", 1), f"< {PEAK_RSS_TARGET_MB:.0f} MB",
+         _verdict(peak is not None and peak < PEAK_RSS_TARGET_MB)),
+        ("    subscriber holds every created", _num(delivered, " s after POST", 2), "", ""),
+        ("    no-change re-sync: wall", _num(again["wall_s"], " s", 2), "", ""),
+        ("      re-sync / first sync", _num(again["ratio_to_first_sync"], "", 2), "", ""),
+        ("      events produced", _num(produced), "0", _verdict(produced == 0)),
+    ]  # fmt: skip
+
+
+def _catalogue_rows(cat: dict[str, Any]) -> list[Row]:
+    if "error" in cat:
+        return _failed("catalogue sync", cat)
+    title = (
+        f"catalogue sync: {_num(cat['procedures'])} procedures, "
+        f"{_num(cat['latency_ms'])} ms per DVCQG call"
+    )
+    out: list[Row] = [(title, "", "", "")]
+    for name, figures in cat["settings"].items():
+        out += _catalogue_setting_rows(name, figures)
+    return out
+
+
+def catalogue_details(cat: dict[str, Any]) -> list[str]:
+    """Lines under the table: what each catalogue sync asked of DVCQG and what it cost."""
+    if "settings" not in cat:
+        return []
+    sub = cat["subscriber_config"]
+    lines = [
+        f"  catalogue: subscriber one_stop concurrency {sub['concurrency']}, "
+        f"rate limit {sub['rate_limit_per_s']:.0f}/s"
+    ]
+    for name, figures in cat["settings"].items():
+        full, again, ideal = figures["full_sync"], figures["resync"], figures["ideal"]
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in figures["cpu_cores_used"].items())
+        lines += [
+            f"  catalogue {name}: ideal {ideal['ideal_s']} s = max(N/rate "
+            f"{ideal['rate_bound_s']} s, N*latency/concurrency {ideal['concurrency_bound_s']} s)"
+            f" + {ideal['sequential_calls_s']} s sequential calls ({ideal['bound']} bound); "
+            f"with the limiter's burst {ideal['ideal_with_burst_s']} s, ratio "
+            f"{full['ratio_to_ideal_with_burst']}",
+            f"    full sync: run {full['run_s']} s, {full['procedures_per_s']} procedures/s, "
+            f"worker cycle {full['worker_cycle_ms']} ms, DVCQG calls {full['dvcqg_calls']}, "
+            f"peak in flight {full['dvcqg_peak_in_flight']}, counts {full['counts']}",
+            f"    re-sync: wall / ideal {again['ratio_to_ideal']}, counts {again['counts']}, "
+            f"DVCQG calls {again['dvcqg_calls']}, worker cycle {again['worker_cycle_ms']} ms",
+            f"    CPU cores used (full sync): {cpu}; store {figures['store_mb']} MB; "
+            f"RSS idle {figures['rss']['idle_mb']} MB, re-sync peak "
+            f"{figures['rss']['peak_resync_mb']} MB",
+        ]
+    return lines
+
+
 def rows(results: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     if "relay" in results:
@@ -111,6 +187,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out += _latency_rows(results["latency"])
     if "soak" in results:
         out += _soak_rows(results["soak"])
+    if "catalogue" in results:
+        out += _catalogue_rows(results["catalogue"])
     return out
 
 
