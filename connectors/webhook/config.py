@@ -37,7 +37,7 @@ class SubscriberConfig(Section):
     concurrency: int = Field(4, ge=1, le=64, description="events in flight (one per procedure)")
     batch_size: int = Field(20, ge=1, le=500)
     linger_ms: int = Field(50, ge=0)
-    rate_limit_per_s: float = Field(50.0, gt=0)
+    rate_limit_per_s: float = Field(200.0, gt=0)
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     delay_tiers_s: DelayTiers = Field(default_factory=lambda: list(DEFAULT_DELAY_TIERS_S))
