@@ -65,7 +65,6 @@ class CatalogueCodes(BaseModel):
     online_levels: dict[str, OnlineLevel] = Field(default_factory=dict)
     true_values: list[str] = Field(default_factory=lambda: ["1", "true", "có"])
     published: list[str] = Field(default_factory=lambda: ["1"])
-    list_codes: list[str] = Field(default_factory=lambda: ["00"])
     not_found: str = "06"
 
     def unit(self, raw: str | None, field: str) -> TimeUnit:

@@ -29,7 +29,6 @@ from aiohttp import web
 
 from hub.api import authorize
 from hub.auth import Authenticator
-from hub.errors import HubError, SyncBusy
 from hub.httputil import BodyError, json_response, read_json_object
 from hub.procedures.sync import CatalogueSync
 from hub.store.procedures import SqliteProcedures
@@ -183,11 +182,4 @@ class ProceduresApi:
 
     async def _sync(self, codes: list[str] | None, source: str) -> None:
         assert self.sync is not None
-        try:
-            await self.sync.run(codes=codes, trigger=f"api:{source}")
-        except SyncBusy as exc:
-            log.info("catalogue_sync_skipped", reason=str(exc))
-        except HubError as exc:
-            log.error("catalogue_sync_error", error=str(exc))
-        except Exception:
-            log.exception("catalogue_sync_crashed")
+        await self.sync.run_logged(self.sync.run(codes=codes, trigger=f"api:{source}"))

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -354,19 +354,26 @@ class CatalogueSync:
         """In the hub: resume an abandoned run, and run a full sync every `interval_s`."""
         check_s = min(self.config.stale_after_s, 60.0)
         while True:
-            try:
-                if await self._due():
-                    await self.run(trigger="schedule")
-                else:
-                    await self._resume_abandoned()
-            except SyncBusy as exc:
-                log.info("catalogue_sync_skipped", reason=str(exc))
-            except HubError as exc:
-                log.error("catalogue_sync_error", error=str(exc))
-            except Exception:
-                # A bug must not end the schedule for good: log it, try again later.
-                log.exception("catalogue_sync_crashed")
+            await self.run_logged(self._scheduled())
             await asyncio.sleep(check_s)
+
+    async def _scheduled(self) -> None:
+        if await self._due():
+            await self.run(trigger="schedule")
+        else:
+            await self._resume_abandoned()
+
+    async def run_logged(self, work: Awaitable[Any]) -> None:
+        """Await a sync in the background (schedule, API): log its failure, never raise it."""
+        try:
+            await work
+        except SyncBusy as exc:
+            log.info("catalogue_sync_skipped", reason=str(exc))
+        except HubError as exc:
+            log.error("catalogue_sync_error", error=str(exc))
+        except Exception:
+            # A bug must not end the schedule for good: log it, try again later.
+            log.exception("catalogue_sync_crashed")
 
     async def _due(self) -> bool:
         if self.config.interval_s <= 0:

@@ -32,14 +32,6 @@ def _records() -> list[dict[str, Any]]:
     return [record_json(procedure_from_wire(r, CODES, UNIT)) for r in generate(40, seed=3).values()]
 
 
-def _with_fee(record: dict[str, Any]) -> dict[str, Any]:
-    for channel in record["channels"]:
-        for limit in channel["time_limits"]:
-            if limit["fees"]:
-                return record
-    pytest.skip("no generated record with a fee")  # pragma: no cover
-
-
 def test_the_generated_catalogue_maps_whole() -> None:
     records = _records()
     assert len(records) == 40
