@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import re
 import secrets
@@ -33,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import partial
-from types import TracebackType
 from typing import Any, Literal, cast
 
 from aiohttp import web
 
+from connectors.loopback import LoopbackServer
 from connectors.national_portal.sim_catalogue import Catalogue, agency_list, field_list, generate
 
 Mode = Literal["ok", "http_503", "timeout", "slow", "lost_reply"]
@@ -197,7 +196,7 @@ def _item_result(item: object, code: str, message: str) -> dict[str, Any]:
 # -- the simulator ------------------------------------------------------------------------------
 
 
-class DvcqgSimulator:
+class DvcqgSimulator(LoopbackServer):
     """DVCQG on loopback. `async with DvcqgSimulator() as sim:` then POST to `sim.url`."""
 
     def __init__(
@@ -211,10 +210,9 @@ class DvcqgSimulator:
         procedures: int = 0,
         catalogue_seed: int = 1,
     ) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.username, self.password = username, password
         self.session_ttl_s = session_ttl_s
-        self.url = ""
         self.faults = SimFaults()
         self.dossiers: dict[str, dict[str, Any]] = {}
         self.steps: dict[str, list[dict[str, Any]]] = {}
@@ -232,45 +230,23 @@ class DvcqgSimulator:
             "LayDanhMucCoQuan": lambda _: self._reference(agency_list()),
         }
         self._sessions: dict[str, float] = {}
-        self._runner: web.AppRunner | None = None
-        self._closing = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    async def __aenter__(self) -> DvcqgSimulator:
-        await self.start()
-        return self
+    max_body_bytes = MAX_BODY_BYTES
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+    @property
+    def url(self) -> str:
+        """Where the protocol is served (empty until started)."""
+        return f"{self.base_url}{BASE_PATH}" if self.base_url else ""
 
-    async def start(self) -> None:
-        self._closing = asyncio.Event()
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post(BASE_PATH, self._handle)
         app.router.add_post(f"{BASE_PATH}/_sim/faults", self._set_faults)
         app.router.add_get(f"{BASE_PATH}/_sim/state", self._get_state)
         app.router.add_post(f"{BASE_PATH}/_sim/reset", self._reset)
         app.router.add_post(f"{BASE_PATH}/_sim/catalogue", self._catalogue_op)
         app.router.add_get(f"{BASE_PATH}/_sim/catalogue", self._get_catalogue)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        port = self._runner.addresses[0][1]
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"http://{host}:{port}{BASE_PATH}"
-
-    async def stop(self) -> None:
-        # Wake handlers parked in a fault sleep so shutdown does not wait for them.
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     # -- control from Python --------------------------------------------------------------------
 
@@ -528,10 +504,6 @@ class DvcqgSimulator:
         except (ValueError, UnicodeDecodeError):
             return None
         return body if isinstance(body, dict) else None
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
 
 
 # -- standalone ---------------------------------------------------------------------------------

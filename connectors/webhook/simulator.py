@@ -26,17 +26,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import secrets
 import signal
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from types import TracebackType
 from typing import Any, Literal
 
 from aiohttp import web
+
+from connectors.loopback import LoopbackServer
 
 Mode = Literal["ok", "http_503", "timeout", "slow", "lost_reply", "reject"]
 MODES: tuple[Mode, ...] = ("ok", "http_503", "timeout", "slow", "lost_reply", "reject")
@@ -158,7 +158,7 @@ def _event_problem(body: dict[str, Any], request: web.Request) -> str | None:
 # -- the simulator ------------------------------------------------------------------------------
 
 
-class WebhookReceiver:
+class WebhookReceiver(LoopbackServer):
     """A subscriber on loopback. `async with WebhookReceiver() as receiver:` then POST to
     `receiver.url`; the `_sim` control endpoints live under `receiver.base_url`."""
 
@@ -171,53 +171,29 @@ class WebhookReceiver:
     ) -> None:
         if not path.startswith("/") or path.startswith(SIM_PREFIX):
             raise ValueError(f"path must start with '/' and not with {SIM_PREFIX!r}: {path!r}")
-        self.host, self.port, self.path, self.token = host, port, path, token
-        self.base_url = ""
-        self.url = ""
+        super().__init__(host, port)
+        self.path, self.token = path, token
         self.faults = SimFaults()
         self.events: list[dict[str, Any]] = []
         self.receipts: Counter[str] = Counter()
         self.requests = 0
         self.responses: Counter[int] = Counter()
         self._stored = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._closing = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    async def __aenter__(self) -> WebhookReceiver:
-        await self.start()
-        return self
+    max_body_bytes = MAX_BODY_BYTES
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+    @property
+    def url(self) -> str:
+        """Where the hub POSTs events (empty until started)."""
+        return f"{self.base_url}{self.path}" if self.base_url else ""
 
-    async def start(self) -> None:
-        self._closing = asyncio.Event()
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post(self.path, self._handle)
         app.router.add_post(f"{SIM_PREFIX}/faults", self._set_faults)
         app.router.add_get(f"{SIM_PREFIX}/state", self._get_state)
         app.router.add_post(f"{SIM_PREFIX}/reset", self._reset)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        port = self._runner.addresses[0][1]
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        self.base_url = f"http://{host}:{port}"
-        self.url = f"{self.base_url}{self.path}"
-
-    async def stop(self) -> None:
-        # Wake handlers parked in a fault sleep so shutdown does not wait for them.
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     # -- reading what arrived -------------------------------------------------------------------
 
@@ -373,10 +349,6 @@ class WebhookReceiver:
         except (ValueError, UnicodeDecodeError):
             return None
         return body if isinstance(body, dict) else None
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
 
 
 # -- standalone ---------------------------------------------------------------------------------

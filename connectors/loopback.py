@@ -1,0 +1,63 @@
+"""The lifecycle every loopback simulator shares: an aiohttp server on a free port.
+
+A simulator subclasses `LoopbackServer`, adds its routes in `routes(app)`, and gets
+`async with`, `start()` / `stop()`, `base_url` (http://host:port) and `_sleep`, a fault delay
+that `stop()` cuts short so shutdown never waits for a simulated time-out. It belongs to the
+simulators, which play external systems: it must never import hub code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+
+class LoopbackServer:
+    max_body_bytes = 4 * 1024 * 1024
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self._closing = asyncio.Event()
+        app = web.Application(client_max_size=self.max_body_bytes)
+        self.routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        port = self._runner.addresses[0][1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.base_url = f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        # Wake handlers parked in a fault sleep so shutdown does not wait for them.
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
