@@ -2,7 +2,8 @@
 
 A simulator subclasses `LoopbackServer`, adds its routes in `routes(app)`, and gets
 `async with`, `start()` / `stop()`, `base_url` (http://host:port) and `_sleep`, a fault delay
-that `stop()` cuts short so shutdown never waits for a simulated time-out. It belongs to the
+that `stop()` cuts short so shutdown never waits for a simulated time-out; `parse_seconds` and
+`parse_count` check the fault settings a test posts. It belongs to the
 simulators, which play external systems: it must never import hub code.
 """
 
@@ -61,3 +62,18 @@ class LoopbackServer:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+
+
+# -- parsing fault settings sent to `<url>/_sim/faults` -------------------------------------------
+
+
+def parse_seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"expected a non-negative number of seconds, got {value!r}")
+    return float(value)
+
+
+def parse_count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a non-negative integer, got {value!r}")
+    return value

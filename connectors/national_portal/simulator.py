@@ -36,7 +36,7 @@ from typing import Any, Literal, cast
 
 from aiohttp import web
 
-from connectors.loopback import LoopbackServer
+from connectors.loopback import LoopbackServer, parse_count, parse_seconds
 from connectors.national_portal.sim_catalogue import Catalogue, agency_list, field_list, generate
 
 Mode = Literal["ok", "http_503", "timeout", "slow", "lost_reply"]
@@ -99,18 +99,6 @@ def _parse_mode(value: object) -> Mode:
     return value
 
 
-def _parse_seconds(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"expected a non-negative number of seconds, got {value!r}")
-    return float(value)
-
-
-def _parse_count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"expected a non-negative integer, got {value!r}")
-    return value
-
-
 def _parse_reject(value: object) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and _ITEM_CODE_RE.match(v)
@@ -122,9 +110,9 @@ def _parse_reject(value: object) -> dict[str, str]:
 
 _FAULT_PARSERS: dict[str, Any] = {
     "mode": _parse_mode,
-    "delay_s": _parse_seconds,
-    "timeout_sleep_s": _parse_seconds,
-    "fail_next": _parse_count,
+    "delay_s": parse_seconds,
+    "timeout_sleep_s": parse_seconds,
+    "fail_next": parse_count,
     "reject": _parse_reject,
 }
 

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from connectors.loopback import LoopbackServer
+from connectors.loopback import LoopbackServer, parse_count, parse_seconds
 
 Mode = Literal["ok", "http_503", "timeout", "slow", "lost_reply", "reject"]
 MODES: tuple[Mode, ...] = ("ok", "http_503", "timeout", "slow", "lost_reply", "reject")
@@ -71,18 +71,6 @@ def _parse_mode(value: object) -> Mode:
     return value
 
 
-def _parse_seconds(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"expected a non-negative number of seconds, got {value!r}")
-    return float(value)
-
-
-def _parse_count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"expected a non-negative integer, got {value!r}")
-    return value
-
-
 def _parse_types(value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
         raise ValueError('reject_types must be a list of event types, e.g. ["procedure.locked"]')
@@ -91,9 +79,9 @@ def _parse_types(value: object) -> list[str]:
 
 _FAULT_PARSERS: dict[str, Any] = {
     "mode": _parse_mode,
-    "delay_s": _parse_seconds,
-    "timeout_sleep_s": _parse_seconds,
-    "fail_next": _parse_count,
+    "delay_s": parse_seconds,
+    "timeout_sleep_s": parse_seconds,
+    "fail_next": parse_count,
     "reject_types": _parse_types,
 }
 
