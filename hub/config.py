@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connectors.national_portal.config import NationalPortalConfig
+from connectors.payment_platform.config import PaymentPlatformConfig
 from connectors.webhook.config import SubscriberConfig
 from hub.config_blocks import Section, is_agency_code
 from hub.errors import ConfigError
@@ -37,6 +38,8 @@ Permission = Literal[
     "portal.feed",
     "procedures.read",
     "procedures.sync",
+    "payments.read",
+    "payments.reconcile",
 ]
 
 
@@ -115,6 +118,7 @@ class SourceConfig(Section):
 
 class ConnectorsConfig(Section):
     national_portal: NationalPortalConfig = NationalPortalConfig()
+    payment_platform: PaymentPlatformConfig = PaymentPlatformConfig()
 
 
 SubscriberName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
@@ -138,6 +142,24 @@ class HubConfig(BaseSettings):
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     connectors: ConnectorsConfig = ConnectorsConfig()
     subscribers: dict[SubscriberName, SubscriberConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _payments_have_a_destination(self) -> HubConfig:
+        pay = self.connectors.payment_platform
+        if not pay.enabled:
+            return self
+        sub = self.subscribers.get(pay.deliver_to)
+        if sub is None or not sub.enabled:
+            raise ValueError(
+                f"connectors.payment_platform.deliver_to names {pay.deliver_to!r}, which is not "
+                "an enabled subscriber (section subscribers)"
+            )
+        if not all(sub.receives(key) for key in ("payment.paid", "payment.failed")):
+            raise ValueError(
+                f"subscriber {pay.deliver_to!r} must receive payment.paid and payment.failed: "
+                "add payment.# to its events"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -35,6 +35,8 @@ SENSITIVE_KEYS = frozenset(
         "api_token",
         "password_hash",
         "api_token_sha256",
+        "thongtingiaodich",
+        "payer_info",
     }
 )
 

@@ -35,3 +35,13 @@ CIRCUIT_OPEN = Gauge(
     ["connector"],
 )
 OUTBOX_PENDING = Gauge("hub_outbox_pending", "Outbox rows waiting to be published")
+PAYMENT_CALLBACKS = Counter(
+    "hub_payment_callbacks_total",
+    "Payment platform callbacks by verdict (accepted, duplicate, refused) and refusal code",
+    ["verdict", "code"],
+)
+PAYMENT_CHECKS = Counter(
+    "hub_payment_status_checks_total",
+    "Status checks of pending transactions by result (paid, failed, pending, error)",
+    ["result"],
+)

@@ -27,6 +27,9 @@ from connectors.national_portal.client import PortalClient
 from connectors.national_portal.mapping import PortalCodes
 from connectors.national_portal.routes import Facade
 from connectors.national_portal.sink import PortalSink, dossier_code_of
+from connectors.payment_platform.client import PlatformClient
+from connectors.payment_platform.mapping import PaymentCodes
+from connectors.payment_platform.routes import CallbackDoor
 from connectors.webhook.client import WebhookClient
 from connectors.webhook.config import SubscriberConfig
 from connectors.webhook.sink import WebhookSink, subject_of
@@ -38,6 +41,9 @@ from hub.consumer import BatchConsumer
 from hub.httputil import json_response
 from hub.intake import Intake, OutboxRelay
 from hub.openapi import openapi_document
+from hub.payments.api import PaymentsApi
+from hub.payments.checks import StatusChecker
+from hub.payments.reconcile import Reconciler, run_daily
 from hub.procedures.api import ProceduresApi
 from hub.procedures.sync import CatalogueSync
 from hub.status_mapping import StatusTable, load_tables
@@ -54,16 +60,21 @@ class Mappings:
     tables: dict[str, StatusTable]
     portal: PortalCodes
     catalogue: CatalogueCodes
+    payments: PaymentCodes | None
 
 
 def load_mappings(config: HubConfig) -> Mappings:
     """Every mapping file the configuration names (raises `ConfigError` listing problems)."""
     names = {s.status_mapping for s in config.sources.values()} | {"one_stop_generic"}
     pcfg = config.connectors.national_portal
+    pay = config.connectors.payment_platform
     return Mappings(
         tables=load_tables(config.mappings_dir, names),
         portal=PortalCodes.load(config.mappings_dir / f"{pcfg.mapping}.yaml"),
         catalogue=CatalogueCodes.load(config.mappings_dir / f"{pcfg.catalogue.mapping}.yaml"),
+        payments=PaymentCodes.load(config.mappings_dir / f"{pay.mapping}.yaml")
+        if pay.enabled
+        else None,
     )
 
 
@@ -76,6 +87,7 @@ class Hub:
         self.broker: Broker | None = None
         self.consumers: dict[str, BatchConsumer] = {}
         self.catalogue: CatalogueSync | None = None
+        self.payments: Payments | None = None
 
     async def __aenter__(self) -> Hub:
         try:
@@ -120,8 +132,10 @@ class Hub:
         if pcfg.enabled and pcfg.catalogue.enabled:
             # Started last, stopped first: its outbox rows are swept at the next start.
             self.catalogue = self._start_catalogue(intake, store, mappings, http)
-        auth = Authenticator(cfg.sources, store, cfg.facade.session_ttl_s)
         validator = Validator(cfg.validation)
+        if mappings.payments is not None:
+            self.payments = self._start_payments(mappings.payments, store, intake, validator, http)
+        auth = Authenticator(cfg.sources, store, cfg.facade.session_ttl_s)
         await self._start_http(auth, intake, store, validator, mappings.tables)
         log.info("hub_started", port=self.port, instance=cfg.instance)
 
@@ -156,6 +170,24 @@ class Hub:
         self._stack.push_async_callback(_cancel, task)
         return sync
 
+    def _start_payments(
+        self,
+        codes: PaymentCodes,
+        store: SqliteStore,
+        intake: Intake,
+        validator: Validator,
+        http: aiohttp.ClientSession,
+    ) -> Payments:
+        payments = payment_parts(self.config, codes, store, intake, validator, http)
+        cfg = self.config.connectors.payment_platform
+        if cfg.status_check.enabled:
+            task = asyncio.create_task(payments.checker.run_schedule(), name="payment-checks")
+            self._stack.push_async_callback(_cancel, task)
+        if cfg.reconciliation.enabled:
+            task = asyncio.create_task(run_daily(payments.reconciler), name="reconciliation")
+            self._stack.push_async_callback(_cancel, task)
+        return payments
+
     async def _start_subscriber(
         self,
         name: str,
@@ -170,7 +202,7 @@ class Hub:
         consumer = BatchConsumer(
             broker,
             queues,
-            WebhookSink(client, store.procedures),
+            WebhookSink(client, store),
             lane_key=subject_of,
             batch_size=sub.batch_size,
             linger_s=sub.linger_ms / 1000,
@@ -193,11 +225,17 @@ class Hub:
         api = EventsApi(auth, intake, store, validator, tables, limit)
         procedures = ProceduresApi(auth, store.procedures, self.catalogue, limit)
         self._stack.push_async_callback(procedures.close)
+        pay = self.payments
+        payments_api = PaymentsApi(
+            auth, store.payments, pay.checker if pay else None, pay.reconciler if pay else None
+        )
         app.add_routes(
             [
                 *facade.routes(cfg.facade.path),
                 *api.routes(),
                 *procedures.routes(),
+                *payments_api.routes(),
+                *(pay.door.routes() if pay else []),
                 web.get("/healthz", _healthz),
                 web.get("/readyz", self._readyz),
                 web.get("/metrics", _metrics),
@@ -262,6 +300,34 @@ def catalogue_sync(
     )
     source = CatalogueClient(client, mappings.catalogue, ccfg.agency_code or pcfg.madonvi)
     return CatalogueSync(source, store.procedures, intake.relay, ccfg)
+
+
+@dataclass(frozen=True)
+class Payments:
+    door: CallbackDoor
+    checker: StatusChecker
+    reconciler: Reconciler
+
+
+def payment_parts(
+    config: HubConfig,
+    codes: PaymentCodes,
+    store: SqliteStore,
+    intake: Intake,
+    validator: Validator,
+    http: aiohttp.ClientSession,
+) -> Payments:
+    """The payment platform's door, status checker and reconciler, sharing one client."""
+    cfg = config.connectors.payment_platform
+    store.payments.subscriber = cfg.deliver_to
+    client = PlatformClient(cfg, http)
+    return Payments(
+        door=CallbackDoor(cfg, codes, validator, store.payments, intake),
+        checker=StatusChecker(
+            client, store.payments, codes, validator, intake.relay, cfg.status_check
+        ),
+        reconciler=Reconciler(cfg, client, store, codes, validator, intake.relay),
+    )
 
 
 async def run_until_signalled(config: HubConfig) -> None:

@@ -58,3 +58,19 @@ class SubscriberConfig(Section):
             if not _PATTERN.fullmatch(pattern):
                 raise ValueError(f"{pattern!r} is not a routing-key pattern like procedure.#")
         return value
+
+    def receives(self, routing_key: str) -> bool:
+        """True when one of `events` matches `routing_key` (AMQP topic rules)."""
+        return any(topic_matches(p.split("."), routing_key.split(".")) for p in self.events)
+
+
+def topic_matches(pattern: list[str], words: list[str]) -> bool:
+    """AMQP topic matching: `*` is one word, `#` zero or more."""
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(topic_matches(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return (head in ("*", words[0])) and topic_matches(rest, words[1:])

@@ -28,7 +28,9 @@ log = structlog.get_logger(__name__)
 class DeliveryLog(Protocol):
     async def delivered(self, subscriber: str, event_ids: list[str]) -> set[str]: ...
 
-    async def mark_delivered(self, subscriber: str, event_ids: list[str]) -> None: ...
+    async def mark_delivered(
+        self, subscriber: str, event_id: str, dossier_code: str | None, detail: str
+    ) -> None: ...
 
 
 def subject_of(envelope: Envelope) -> str:
@@ -83,7 +85,13 @@ class WebhookSink:
                 error=str(exc),
             )
             return exc
-        await self.deliveries.mark_delivered(self.client.name, [event_id])
+        dossier = envelope.body.get("dossier_code")
+        await self.deliveries.mark_delivered(
+            self.client.name,
+            event_id,
+            dossier if isinstance(dossier, str) else None,
+            f"{envelope.body.get('type', 'event')} {event_id}",
+        )
         done.add(event_id)
         self._observe(envelope, event_id)
         return None

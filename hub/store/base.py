@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from schemas.canonical import DossierEvent, DossierRecord, DossierSnapshot, ProcessingStep
+from schemas.payment import PaymentRecord
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class DossierView:
     portal_version: int
     history: list[HistoryEntry]
     deliveries: list[DeliveryEntry]
+    payments: list[PaymentRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -331,31 +331,6 @@ class SqliteProcedures:
             )
         return [ListEntry(r[0], r[1], r[2]) for r in rows]
 
-    # -- subscribers ----------------------------------------------------------------------------
-
-    async def delivered(self, subscriber: str, event_ids: list[str]) -> set[str]:
-        if not event_ids:
-            return set()
-        marks = ",".join("?" for _ in event_ids)
-        async with self._store._read():
-            rows = await _fetch(
-                self._store._db,
-                "SELECT event_id FROM subscriber_deliveries "  # noqa: S608
-                f"WHERE subscriber = ? AND event_id IN ({marks})",
-                [subscriber, *event_ids],
-            )
-        return {r[0] for r in rows}
-
-    async def mark_delivered(self, subscriber: str, event_ids: list[str]) -> None:
-        if not event_ids:
-            return
-        now = _now()
-        async with self._store._tx() as db:
-            await db.executemany(
-                "INSERT OR IGNORE INTO subscriber_deliveries VALUES (?,?,?)",
-                [(subscriber, e, now) for e in event_ids],
-            )
-
 
 async def _fetch(db: aiosqlite.Connection, sql: str, params: Any = ()) -> list[Any]:
     return list(await db.execute_fetchall(sql, params))

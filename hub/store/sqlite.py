@@ -42,6 +42,7 @@ from hub.store.base import (
     PortalDelivery,
     PortalWork,
 )
+from hub.store.payments import SqlitePayments
 from hub.store.procedures import SqliteProcedures
 from schemas.canonical import (
     DossierEvent,
@@ -101,6 +102,7 @@ class SqliteStore:
         self._db = db
         self._lock = asyncio.Lock()
         self.procedures = SqliteProcedures(self)
+        self.payments = SqlitePayments(self)
 
     @classmethod
     @asynccontextmanager
@@ -251,6 +253,37 @@ class SqliteStore:
                 (code, connector, outcome, detail[:2000], _now_iso()),
             )
 
+    # -- subscribers --------------------------------------------------------------------------
+
+    async def delivered(self, subscriber: str, event_ids: list[str]) -> set[str]:
+        """Which of `event_ids` the subscriber has confirmed (2xx) already."""
+        if not event_ids:
+            return set()
+        async with self._read():
+            rows = await self._db.execute_fetchall(
+                "SELECT event_id FROM subscriber_deliveries WHERE subscriber = ? "  # noqa: S608
+                f"AND event_id IN ({','.join('?' * len(event_ids))})",
+                [subscriber, *event_ids],
+            )
+        return {r[0] for r in rows}
+
+    async def mark_delivered(
+        self, subscriber: str, event_id: str, dossier_code: str | None, detail: str
+    ) -> None:
+        """Record a confirmed event; one about a dossier also joins the dossier's timeline."""
+        now = _now_iso()
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO subscriber_deliveries VALUES (?,?,?)",
+                (subscriber, event_id, now),
+            )
+            if dossier_code:
+                await db.execute(
+                    "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
+                    "VALUES (?, ?, 'delivered', ?, ?)",
+                    (dossier_code, f"subscriber.{subscriber}", detail[:2000], now),
+                )
+
     # -- reads --------------------------------------------------------------------------------
 
     async def dossier(self, code: str) -> DossierView:
@@ -276,6 +309,7 @@ class SqliteStore:
             portal_version=row["portal_version"] if row else 0,
             history=[_history(h) for h in history],
             deliveries=[DeliveryEntry(*d) for d in deliveries],
+            payments=await self.payments.for_dossiers([code]),
         )
 
     async def changes_after(self, cursor: int, limit: int) -> list[FeedItem]:

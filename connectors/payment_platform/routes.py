@@ -1,0 +1,153 @@
+"""The payment platform's door: the signed result callback.
+
+`POST <callback_path>` takes the platform's callback (JSON, or a form), checks it
+(`mapping.read_callback`: message type, partner, signature in constant time, 24-hour time
+inside the tolerance window, result code, amount, currency, reference) and that the
+reference names a dossier the hub knows, then stores the result and its event in one commit
+and only then answers `00`. A repeated callback is answered `00` and changes nothing. Anything
+refused is answered `99` with the reason, logged with personal data masked, and kept in the
+callback log operators read (`GET /api/v1/payments/callbacks`). A store failure answers `99`
+too, so the platform sends the callback again.
+
+This module must never put a refused callback into the store's ledger or a queue.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from connectors.payment_platform.config import PaymentPlatformConfig
+from connectors.payment_platform.mapping import CallbackContext, PaymentCodes, read_callback
+from connectors.payment_platform.signing import SIGNATURE_FIELD
+from hub import metrics
+from hub.errors import StoreUnavailable, ValidationFailed
+from hub.httputil import json_response
+from hub.intake import Intake
+from hub.masking import mask
+from hub.payments.ledger import Verdict
+from hub.store.payments import SqlitePayments
+from hub.validation import Validator, item_error
+
+log = structlog.get_logger(__name__)
+
+OK, ERROR = "00", "99"
+MAX_CALLBACK_BYTES = 64 * 1024
+_KEPT_FIELDS = 30  # of a refused body, at most this many fields, each cut to 200 characters
+
+
+def reply(code: str, message: str) -> web.Response:
+    """The protocol's reply: always HTTP 200, the verdict is `MaLoi`."""
+    return json_response({"MaLoi": code, "MoTaLoi": message})
+
+
+def loggable(fields: dict[str, Any]) -> dict[str, Any]:
+    """A callback as logs and operators may see it: masked, bounded, signature shortened."""
+    kept: dict[str, Any] = {}
+    for key, value in list(fields.items())[:_KEPT_FIELDS]:
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        kept[str(key)[:50]] = text[:200]
+    if isinstance(kept.get(SIGNATURE_FIELD), str):
+        kept[SIGNATURE_FIELD] = kept[SIGNATURE_FIELD][:8] + "…"
+    masked = mask(kept)
+    return masked if isinstance(masked, dict) else {}
+
+
+async def _fields(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
+        raise ValidationFailed(f"body larger than {MAX_CALLBACK_BYTES} bytes", code="too_large")
+    try:
+        raw = await request.content.read(MAX_CALLBACK_BYTES + 1)
+    except Exception:
+        raise ValidationFailed("the body could not be read", code="unreadable") from None
+    if len(raw) > MAX_CALLBACK_BYTES:
+        raise ValidationFailed(f"body larger than {MAX_CALLBACK_BYTES} bytes", code="too_large")
+    try:
+        text = raw.decode("utf-8")
+        if request.content_type == "application/x-www-form-urlencoded":
+            from urllib.parse import parse_qsl
+
+            return dict(parse_qsl(text, keep_blank_values=True))
+        body = json.loads(text)
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationFailed("the body is not JSON (nor a form)", code="unreadable") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object", code="unreadable")
+    return body
+
+
+@dataclass
+class CallbackDoor:
+    config: PaymentPlatformConfig
+    codes: PaymentCodes
+    validator: Validator
+    payments: SqlitePayments
+    intake: Intake
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(self.config.callback_path, self.handle)]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        fields: dict[str, Any] = {}
+        try:
+            fields = await _fields(request)
+            ctx = CallbackContext(self.config, self.codes, self.validator, datetime.now(UTC))
+            result = read_callback(fields, ctx)
+            if self.config.require_known_dossier and not await self.payments.known_dossiers(
+                [result.dossier_code]
+            ):
+                raise ValidationFailed(
+                    "MaThamChieu names a dossier the hub has never received",
+                    field="MaThamChieu",
+                    code="unknown_reference",
+                )
+        except StoreUnavailable as exc:
+            return self._store_failed(exc)
+        except Exception as exc:  # every other failure refuses this callback only
+            return await self._refuse(item_error(exc), fields)
+        masked = loggable(fields)
+        try:
+            recorded = await self.payments.record(result, masked)
+        except StoreUnavailable as exc:
+            return self._store_failed(exc)
+        bound = {
+            "dossier_code": result.dossier_code,
+            "transaction_id": result.transaction_id,
+            "outcome": result.outcome.value,
+        }
+        if recorded.verdict is Verdict.CONFLICT:
+            metrics.PAYMENT_CALLBACKS.labels("refused", "conflict").inc()
+            held = recorded.held
+            log.warning(
+                "payment_callback_conflict",
+                **bound,
+                held=held.outcome.value if held else None,
+                held_amount=held.amount_vnd if held else None,
+                amount=result.amount_vnd,
+            )
+            return reply(ERROR, "the platform already reported another result for MaGiaoDich")
+        await self.intake.relay(recorded.outbox)
+        verdict = "accepted" if recorded.verdict.changes else "duplicate"
+        metrics.PAYMENT_CALLBACKS.labels(verdict, "").inc()
+        log.info(f"payment_callback_{verdict}", **bound, amount=result.amount_vnd)
+        return reply(OK, "Thành công" if verdict == "accepted" else "Đã nhận trước đó")
+
+    async def _refuse(self, exc: ValidationFailed, fields: dict[str, Any]) -> web.Response:
+        masked = loggable(fields)
+        metrics.PAYMENT_CALLBACKS.labels("refused", exc.code).inc()
+        log.warning("payment_callback_refused", code=exc.code, reason=exc.message, body=masked)
+        key = (str(fields.get("MaGiaoDich") or ""), str(fields.get("MaThamChieu") or ""))
+        try:
+            await self.payments.refuse(exc.code, exc.message, masked, key)
+        except StoreUnavailable as err:
+            log.error("payment_refusal_not_logged", error=err.message)
+        return reply(ERROR, exc.message)
+
+    def _store_failed(self, exc: StoreUnavailable) -> web.Response:
+        log.error("payment_callback_store_failed", error=exc.message)
+        return reply(ERROR, "the hub cannot store the result now; send it again")
