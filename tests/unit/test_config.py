@@ -237,8 +237,37 @@ def test_shipped_example_configuration_is_valid() -> None:
     assert isinstance(config, HubConfig)
     assert config.instance == "hub-tinh-mau"
     assert set(config.sources) == {"onestop", "portal_puller", "sectoral_reader"}
-    assert config.subscribers["one_stop"].events == ["procedure.#"]
+    assert config.subscribers["one_stop"].events == ["procedure.#", "payment.#"]
     assert config.connectors.national_portal.catalogue.interval_s == 21600
+    pay = config.connectors.payment_platform
+    assert pay.status_check.min_age_s == 1800 and pay.status_check.max_age_s == 259200
+    assert pay.signatures.callbacks["KetQuaThanhToan"][0] == "LoaiBanTin"
+
+
+def test_the_payment_platform_needs_its_secret_and_a_destination(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    example = ROOT / "config" / "hub.example.yaml"
+    monkeypatch.setenv("HUB_CONNECTORS__PAYMENT_PLATFORM__ENABLED", "true")
+    with pytest.raises(ConfigError) as caught:
+        load_config(example)
+    assert "set partner_code and secret_key" in "\n".join(caught.value.problems)
+    monkeypatch.setenv("HUB_CONNECTORS__PAYMENT_PLATFORM__SECRET_KEY", "k")
+    assert load_config(example).connectors.payment_platform.enabled
+    monkeypatch.setenv("HUB_SUBSCRIBERS__ONE_STOP__EVENTS", '["procedure.#"]')
+    with pytest.raises(ConfigError) as caught:
+        load_config(example)
+    assert "add payment.# to its events" in "\n".join(caught.value.problems)
+    monkeypatch.setenv("HUB_CONNECTORS__PAYMENT_PLATFORM__DELIVER_TO", "nobody")
+    with pytest.raises(ConfigError) as caught:
+        load_config(example)
+    assert "not an enabled subscriber" in "\n".join(caught.value.problems)
+    monkeypatch.setenv(
+        "HUB_CONNECTORS__PAYMENT_PLATFORM__SIGNATURES__STATUS_REPLY", '["MaXacThuc"]'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(example)
+    assert "cannot be a signed field" in "\n".join(caught.value.problems)
 
 
 def test_subscriber_sections_are_checked() -> None:
