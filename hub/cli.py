@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from hub.cli_payments import payments
 from hub.cli_procedures import procedures
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, HubError
@@ -234,6 +235,7 @@ dlq.command("discard")(_act("discard"))
 
 
 main.add_command(procedures)
+main.add_command(payments)
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -74,35 +73,16 @@ def sync(config_path: Path | None, codes: tuple[str, ...]) -> None:
 
 
 async def _sync(config: Any, codes: list[str] | None) -> list[SyncRun]:
-    import aiohttp
-
-    from hub.broker import Broker
-    from hub.intake import Intake, OutboxRelay
-    from hub.runtime import catalogue_sync, load_mappings
-    from hub.store.sqlite import SqliteStore
+    from hub.runtime import catalogue_sync, load_mappings, standalone
 
     mappings = load_mappings(config)
-    async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(SqliteStore.open(config.store.path))
-        broker = None
-        try:
-            broker = await stack.enter_async_context(Broker.connect(config.broker, "hub-cli"))
-        except Exception as exc:  # any failure to connect: the outbox keeps the events
-            click.echo(
-                f"warning: no broker ({exc}); events stay in the outbox for the hub", err=True
-            )
-        http = await stack.enter_async_context(aiohttp.ClientSession())
-        intake = Intake(store, broker)
+    async with standalone(config, "hub-cli") as parts:
         bar = _Bar()
         try:
-            runs = await catalogue_sync(config, mappings, store, intake, http).run(
-                codes=codes, trigger="cli", on_progress=bar
-            )
+            sync = catalogue_sync(config, mappings, parts.store, parts.intake, parts.http)
+            return await sync.run(codes=codes, trigger="cli", on_progress=bar)
         finally:
             bar.close()
-        if broker is not None:
-            await OutboxRelay(intake, 1.0, 0.0).final_sweep()
-        return runs
 
 
 @procedures.command("show")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
@@ -328,6 +329,34 @@ def payment_parts(
         ),
         reconciler=Reconciler(cfg, client, store, codes, validator, intake.relay),
     )
+
+
+@dataclass(frozen=True)
+class Standalone:
+    store: SqliteStore
+    intake: Intake
+    http: aiohttp.ClientSession
+
+
+@contextlib.asynccontextmanager
+async def standalone(config: HubConfig, client_name: str) -> AsyncIterator[Standalone]:
+    """The store, the broker (if it answers) and an HTTP session, for a CLI command.
+
+    Events the command commits go through the store's outbox: published at the end if the
+    broker answered, otherwise left for the running hub's relay.
+    """
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(SqliteStore.open(config.store.path))
+        broker = None
+        try:
+            broker = await stack.enter_async_context(Broker.connect(config.broker, client_name))
+        except Exception as exc:  # any failure to connect: the outbox keeps the events
+            log.warning("cli_without_broker", error=str(exc))
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        intake = Intake(store, broker)
+        yield Standalone(store, intake, http)
+        if broker is not None:
+            await OutboxRelay(intake, 1.0, 0.0).final_sweep()
 
 
 async def run_until_signalled(config: HubConfig) -> None:

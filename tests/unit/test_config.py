@@ -240,7 +240,8 @@ def test_shipped_example_configuration_is_valid() -> None:
     assert config.subscribers["one_stop"].events == ["procedure.#", "payment.#"]
     assert config.connectors.national_portal.catalogue.interval_s == 21600
     pay = config.connectors.payment_platform
-    assert pay.status_check.min_age_s == 1800 and pay.status_check.max_age_s == 259200
+    assert pay.status_check.min_age_s == 1800
+    assert pay.status_check.max_age_s == 259200
     assert pay.signatures.callbacks["KetQuaThanhToan"][0] == "LoaiBanTin"
 
 

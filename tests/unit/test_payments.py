@@ -33,7 +33,7 @@ DOSSIER = "000.00.41.H41-261123-0001"
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 14:00 in Hanoi
 CODES = PaymentCodes.load(Path("mappings/payment_platform.yaml"))
 VALIDATOR = Validator(ValidationConfig())
-CONFIG = PaymentPlatformConfig(enabled=True, partner_code=PARTNER, secret_key=SECRET)  # type: ignore[arg-type]
+CONFIG = PaymentPlatformConfig(enabled=True, partner_code=PARTNER, secret_key=SECRET)
 
 
 def callback(secret: str = SECRET, **changes: str) -> dict[str, Any]:
