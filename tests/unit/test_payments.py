@@ -23,7 +23,7 @@ from connectors.webhook.config import topic_matches
 from hub.config import ValidationConfig
 from hub.errors import ValidationFailed
 from hub.payments.ledger import Verdict, decide, delivers
-from hub.payments.reconcile import expected_fee, next_run
+from hub.payments.reconcile import expected_fee, next_run, previous_day
 from hub.validation import VN_TZ, Validator
 from schemas.payment import PaymentOutcome, PaymentResult, PaymentSource
 
@@ -266,3 +266,8 @@ def test_topic_matching(pattern: str, key: str, matches: bool) -> None:
 
 def test_wire_time_is_24_hour_local() -> None:
     assert wire_time(datetime(2026, 11, 23, 7, 5, 9, tzinfo=UTC)) == "20261123140509"
+
+
+def test_the_day_reconciled_is_the_local_previous_day() -> None:
+    # 00:30 in Hanoi on the 23rd is still the 22nd in UTC: yesterday is the 22nd, locally.
+    assert previous_day(datetime(2026, 11, 22, 17, 30, tzinfo=UTC)).isoformat() == "2026-11-22"

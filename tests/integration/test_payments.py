@@ -1,0 +1,431 @@
+"""Payment results end to end: the payment platform simulator, a real RabbitMQ, the hub in
+process, and a loopback one-stop system that records every event it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from connectors.national_portal.simulator import DvcqgSimulator
+from connectors.payment_platform.simulator import PaymentPlatformSimulator, SimTransaction
+from connectors.webhook.simulator import WebhookReceiver
+from hub.config import load_config
+from hub.runtime import Hub
+from hub.store.sqlite import SqliteStore
+from hub.validation import VN_TZ
+from tests.support import (
+    ONESTOP_TOKEN,
+    PORTAL_PASSWORD,
+    PORTAL_USER,
+    READER_TOKEN,
+    UNIT,
+    hub_overrides,
+)
+
+PARTNER = "000.00.00.H41"
+SECRET = "khoa-doi-tac-thu-nghiem"
+SUB_TOKEN = "sub-token"
+FEE = 150_000
+
+
+@dataclass
+class PayWorld:
+    hub: Hub
+    platform: PaymentPlatformSimulator
+    receiver: WebhookReceiver
+    http: aiohttp.ClientSession
+    out: Path
+
+    @property
+    def store(self) -> SqliteStore:
+        assert self.hub.store is not None
+        return self.hub.store
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.hub.port}"
+
+    async def dossier(self, code: str, fees: list[int] | None = None) -> str:
+        """The one-stop system tells the hub about a dossier (with its fees, if any)."""
+        event = {
+            "event_id": f"ev-{code}",
+            "dossier_code": code,
+            "kind": "record",
+            "status": "payment_requested",
+            "occurred_at": (datetime.now(VN_TZ) - timedelta(days=2)).isoformat(),
+            "record": {
+                "procedure_name": "Cấp giấy phép xây dựng",
+                "fees": [{"name": "Lệ phí", "amount_vnd": a} for a in fees or []],
+            },
+        }
+        status, reply = await self.call("POST", "/api/v1/dossier-events", {"events": [event]})
+        assert status == 200, reply
+        assert reply["results"][0]["outcome"] == "accepted", reply
+        return code
+
+    async def call(
+        self, method: str, path: str, body: Any = None, token: str = ONESTOP_TOKEN
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.http.request(method, self.base + path, json=body, headers=headers) as r:
+            ctype = r.headers.get("Content-Type", "")
+            return r.status, await (r.json() if "json" in ctype else r.text())
+
+    async def paid_events(self, expected: int) -> list[dict[str, Any]]:
+        """Wait for `expected` payment events at the one-stop, then make sure no more come."""
+
+        def events() -> list[dict[str, Any]]:
+            return [e for e in self.receiver.events if e["type"].startswith("payment.")]
+
+        await wait_until(lambda: len(events()) >= expected, f"{expected} payment event(s)")
+        await asyncio.sleep(0.7)
+        assert len(events()) == expected, [e["payment"]["transaction_id"] for e in events()]
+        return events()
+
+
+async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def code(n: int, day: str = "261120") -> str:
+    return f"{UNIT}-{day}-{n:04d}"
+
+
+def payment_overrides(
+    tmp_path: Path,
+    rabbit_url: str,
+    prefix: str,
+    portal: DvcqgSimulator,
+    platform: PaymentPlatformSimulator,
+    receiver: WebhookReceiver,
+) -> dict[str, Any]:
+    overrides = hub_overrides(tmp_path, rabbit_url, prefix, portal.url)
+    overrides["sources"]["onestop"]["permissions"] += ["payments.read", "payments.reconcile"]
+    overrides["subscribers"] = {
+        "one_stop": {
+            "url": receiver.url,
+            "token": SUB_TOKEN,
+            "events": ["procedure.#", "payment.#"],
+            "delay_tiers_s": [0.2, 0.4],
+            "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
+            "breaker": {"failure_threshold": 50, "recovery_s": 1},
+            "linger_ms": 10,
+        }
+    }
+    overrides["connectors"]["payment_platform"] = {
+        "enabled": True,
+        "partner_code": PARTNER,
+        "secret_key": SECRET,
+        "base_url": platform.base_url,
+        "timeout_s": 2,
+        "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
+        # The tests run rounds themselves (POST /api/v1/payments/status-checks).
+        "status_check": {"enabled": False},
+        "reconciliation": {
+            "enabled": False,
+            "output_dir": str(tmp_path / "reconciliation"),
+            "pending_too_long_s": 3600,
+        },
+    }
+    return overrides
+
+
+@pytest.fixture
+async def world(tmp_path: Path, rabbit_url: str, broker_prefix: str) -> AsyncIterator[PayWorld]:
+    async with (
+        DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
+        WebhookReceiver(token=SUB_TOKEN) as receiver,
+        PaymentPlatformSimulator(partner_code=PARTNER, secret=SECRET) as platform,
+    ):
+        overrides = payment_overrides(
+            tmp_path, rabbit_url, broker_prefix, portal, platform, receiver
+        )
+        async with Hub(load_config(None, overrides)) as hub, aiohttp.ClientSession() as http:
+            path = hub.config.connectors.payment_platform.callback_path
+            platform.callback_url = f"http://127.0.0.1:{hub.port}{path}"
+            yield PayWorld(hub, platform, receiver, http, tmp_path / "reconciliation")
+
+
+def codes_of(replies: list[dict[str, Any]]) -> list[str]:
+    return [r["MaLoi"] for r in replies]
+
+
+async def test_a_paid_callback_sent_three_times_reaches_the_one_stop_once(world: PayWorld) -> None:
+    dossier = await world.dossier(code(1), fees=[FEE])
+    tx = world.platform.new_transaction(f"{dossier}-01", FEE)
+    tx.info = "Nguyen Van An, CCCD 001099012345, nop le phi"
+
+    replies = await world.platform.send_callback(tx, "triple")
+
+    assert codes_of(replies) == ["00", "00", "00"]
+    (event,) = await world.paid_events(1)
+    assert event["type"] == "payment.paid"
+    assert event["dossier_code"] == dossier
+    payment = event["payment"]
+    assert payment["transaction_id"] == tx.transaction_id
+    assert payment["reference"] == f"{dossier}-01"
+    assert payment["amount_vnd"] == FEE
+    assert payment["currency"] == "VND"
+    assert payment["outcome"] == "paid"
+    assert payment["bank"] == "VCB"
+    assert datetime.fromisoformat(payment["paid_at"]) == tx.at
+    assert world.receiver.receipts[event["event_id"]] == 1
+
+    # The dossier's history shows the payment and its delivery to the one-stop system.
+    async def acknowledged() -> bool:
+        view = await world.store.dossier(dossier)
+        return bool(view.payments) and view.payments[0].acknowledged_at is not None
+
+    for _ in range(100):
+        if await acknowledged():
+            break
+        await asyncio.sleep(0.05)
+    view = await world.store.dossier(dossier)
+    assert [p.result.transaction_id for p in view.payments] == [tx.transaction_id]
+    assert any(
+        d.connector == "subscriber.one_stop" and "payment.paid" in (d.detail or "")
+        for d in view.deliveries
+    )
+    status, log = await world.call("GET", "/api/v1/payments/callbacks")
+    assert status == 200
+    assert [c["verdict"] for c in log["callbacks"]] == ["duplicate", "duplicate", "accepted"]
+    assert "001099012345" not in str(log)
+    status, listed = await world.call("GET", f"/api/v1/payments?dossier_code={dossier}")
+    assert status == 200
+    assert listed["payments"][0]["acknowledged_at"] is not None
+    assert "001099012345" not in str(listed)
+
+
+async def test_a_late_callback_inside_the_window_is_accepted(world: PayWorld) -> None:
+    dossier = await world.dossier(code(2))
+    tx = world.platform.new_transaction(dossier, FEE, at=datetime.now(VN_TZ) - timedelta(hours=20))
+    world.platform.late_delay_s = 0.3
+    assert codes_of(await world.platform.send_callback(tx, "late")) == ["00"]
+    (event,) = await world.paid_events(1)
+    assert event["payment"]["transaction_id"] == tx.transaction_id
+
+
+async def test_a_pending_transaction_is_resolved_by_the_status_check(world: PayWorld) -> None:
+    hour_ago = datetime.now(VN_TZ) - timedelta(hours=1)
+    to_pay = world.platform.new_transaction(await world.dossier(code(3)), FEE, hour_ago, "3")
+    to_fail = world.platform.new_transaction(await world.dossier(code(4)), FEE, hour_ago, "3")
+    stays = world.platform.new_transaction(await world.dossier(code(5)), FEE, hour_ago, "3")
+    too_new = world.platform.new_transaction(await world.dossier(code(6)), FEE, state="3")
+    for tx in (to_pay, to_fail, stays, too_new):
+        assert codes_of(await world.platform.send_callback(tx)) == ["00"]
+    await asyncio.sleep(0.5)
+    assert not [e for e in world.receiver.events if e["type"].startswith("payment.")]
+
+    world.platform.set_state(to_pay.transaction_id, "1")
+    world.platform.set_state(to_fail.transaction_id, "4")
+    world.platform.set_state(too_new.transaction_id, "1")  # younger than 30 minutes: not asked
+    status, done = await world.call("POST", "/api/v1/payments/status-checks")
+
+    assert status == 200
+    assert (done["checked"], done["paid"], done["failed"], done["pending"]) == (3, 1, 1, 1)
+    events = await world.paid_events(2)
+    assert {(e["type"], e["payment"]["transaction_id"]) for e in events} == {
+        ("payment.paid", to_pay.transaction_id),
+        ("payment.failed", to_fail.transaction_id),
+    }
+    assert all(e["payment"]["source"] == "status_check" for e in events)
+    assert world.platform.checks_by_transaction[too_new.transaction_id] == 0
+
+    # The next round asks only about what is still pending, and changes nothing.
+    status, again = await world.call("POST", "/api/v1/payments/status-checks")
+    assert (again["checked"], again["pending"]) == (1, 1)
+    await world.paid_events(2)
+
+
+async def test_a_platform_outage_leaves_the_transaction_pending_for_the_next_round(
+    world: PayWorld,
+) -> None:
+    tx = world.platform.new_transaction(
+        await world.dossier(code(7)), FEE, datetime.now(VN_TZ) - timedelta(hours=2), "3"
+    )
+    assert codes_of(await world.platform.send_callback(tx)) == ["00"]
+    world.platform.set_state(tx.transaction_id, "1")
+    world.platform.faults.status_outage_remaining = 10
+    status, done = await world.call("POST", "/api/v1/payments/status-checks")
+    assert status == 200
+    assert (done["checked"], done["errors"]) == (0, 1)
+    world.platform.faults.status_outage_remaining = 0
+    world.platform.faults.bad_reply_signature = True  # a reply the hub cannot trust
+    status, done = await world.call("POST", "/api/v1/payments/status-checks")
+    assert (done["checked"], done["errors"]) == (0, 1)
+    assert "MaXacThuc" in done["problems"][0]
+    world.platform.faults.bad_reply_signature = False
+    status, done = await world.call("POST", "/api/v1/payments/status-checks")
+    assert (done["checked"], done["paid"]) == (1, 1)
+    await world.paid_events(1)
+
+
+BAD_VARIANTS = {
+    "bad_signature": "bad_signature",
+    "missing_signature": "missing",
+    "tampered": "bad_signature",
+    "twelve_hour": "bad_date",
+    "stale": "stale_time",
+    "non_numeric_amount": "bad_amount",
+    "foreign_currency": "bad_currency",
+    "unknown_reference": "unknown_reference",
+}
+
+
+async def test_bad_callbacks_are_refused_and_nothing_reaches_the_one_stop(
+    world: PayWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dossier = await world.dossier(code(8))
+    for variant in BAD_VARIANTS:
+        tx = world.platform.new_transaction(dossier, FEE)
+        tx.info = "Tran Thi Binh 0912345678"
+        replies = await world.platform.send_callback(tx, variant)  # type: ignore[arg-type]
+        assert codes_of(replies) == ["99"], (variant, replies)
+    # A well-formed reference whose dossier the hub never received.
+    stranger = world.platform.new_transaction(code(9), FEE)
+    assert codes_of(await world.platform.send_callback(stranger)) == ["99"]
+    # Not JSON at all, and a JSON array: refused, not crashed.
+    url = world.platform.callback_url or ""
+    async with world.http.post(url, data=b"{not json") as r:
+        assert (await r.json())["MaLoi"] == "99"
+    async with world.http.post(url, json=[1, 2]) as r:
+        assert (await r.json())["MaLoi"] == "99"
+    # A paid transaction later reported failed: a conflict, refused and kept as paid.
+    paid = world.platform.new_transaction(dossier, FEE)
+    assert codes_of(await world.platform.send_callback(paid)) == ["00"]
+    world.platform.set_state(paid.transaction_id, "4")
+    assert codes_of(await world.platform.send_callback(paid)) == ["99"]
+
+    (event,) = await world.paid_events(1)  # only the one good callback
+    assert event["payment"]["transaction_id"] == paid.transaction_id
+    status, log = await world.call("GET", "/api/v1/payments/callbacks?verdict=refused")
+    assert status == 200
+    refused = [c["code"] for c in reversed(log["callbacks"])]
+    assert refused == [
+        *BAD_VARIANTS.values(),
+        "unknown_reference",
+        "unreadable",
+        "unreadable",
+        "conflict",
+    ]
+    assert all(c["reason"] for c in log["callbacks"])
+    text = str(log) + capsys.readouterr().out
+    assert "0912345678" not in text
+    assert "Tran Thi Binh" not in text
+    assert SECRET not in text
+    view = await world.store.dossier(dossier)
+    assert [p.result.outcome.value for p in view.payments] == ["paid"]
+
+
+async def test_payment_reads_need_their_permission(world: PayWorld) -> None:
+    day = "/api/v1/payments/reconciliation?date=2026-11-20"
+    assert (await world.call("GET", day, token="nope"))[0] == 401
+    assert (await world.call("GET", day, token=READER_TOKEN))[0] == 403
+    assert (await world.call("POST", day, token=READER_TOKEN))[0] == 403
+    assert (await world.call("GET", "/api/v1/payments", token=READER_TOKEN))[0] == 403
+    assert (await world.call("GET", day))[0] == 404
+    assert (await world.call("GET", "/api/v1/payments/reconciliation?date=20.11.2026"))[0] == 400
+    assert (await world.call("GET", "/api/v1/payments"))[0] == 400
+    assert (await world.call("GET", "/api/v1/payments/callbacks?verdict=x"))[0] == 400
+
+
+async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: PayWorld) -> None:
+    today = datetime.now(VN_TZ).date()
+    day = today - timedelta(days=1)
+    at = datetime.combine(day, datetime.min.time(), VN_TZ) + timedelta(hours=10)
+    platform = world.platform
+
+    async def paid(
+        n: int, amount: int = FEE, fees: list[int] | None = None, ref: str = ""
+    ) -> SimTransaction:
+        dossier = code(n) if n in seeded else await world.dossier(code(n), fees)
+        seeded.add(n)
+        tx = platform.new_transaction(ref or dossier, amount, at + timedelta(minutes=n))
+        assert codes_of(await platform.send_callback(tx)) == ["00"]
+        return tx
+
+    seeded: set[int] = set()
+    clean = await paid(10, fees=[FEE])
+    amount = await paid(11)
+    dup_a = await paid(12, ref=code(12) + "-01")
+    dup_b = await paid(12, ref=code(12) + "-01")
+    await paid(13, amount=100_000, fees=[FEE])
+    unconfirmed = await paid(14)
+    disputed = await paid(15)
+    await world.paid_events(7)
+    # The one-stop system refuses the next payment: it is never acknowledged.
+    world.receiver.faults.reject_types = ["payment.paid"]
+    refused_before = world.receiver.requests
+    unacknowledged = await paid(16)
+    await wait_until(lambda: world.receiver.requests > refused_before, "the refusal")
+    world.receiver.faults.reject_types = []
+    # Pending since yesterday morning; the platform listing includes pending ones too.
+    await world.dossier(code(17))
+    pending = platform.new_transaction(code(17), FEE, at, "3")
+    assert codes_of(await platform.send_callback(pending)) == ["00"]
+    # Only the platform knows these two.
+    await world.dossier(code(18))
+    lost = platform.new_transaction(code(18), FEE, at + timedelta(hours=1))
+    dollars = platform.new_transaction(code(19), 10, at + timedelta(hours=2), currency="USD")
+    # What the platform says about the day differs from what it said in the callbacks.
+    amount.amount = 200_000
+    platform.set_state(disputed.transaction_id, "4")
+    platform.confirm_day(day, [t for t in platform.transactions.values() if t is not unconfirmed])
+
+    status, report = await world.call("POST", f"/api/v1/payments/reconciliation?date={day}")
+
+    assert status == 200, report
+    found = {(f["kind"], f["transaction_id"] or f["dossier_code"]) for f in report["findings"]}
+    assert found == {
+        ("amount_mismatch", amount.transaction_id),
+        ("duplicate", dup_a.transaction_id),
+        ("duplicate", dup_b.transaction_id),
+        ("fee_mismatch", code(13)),
+        ("unconfirmed_by_platform", unconfirmed.transaction_id),
+        ("status_mismatch", disputed.transaction_id),
+        ("missing_at_one_stop", unacknowledged.transaction_id),
+        ("pending_too_long", pending.transaction_id),
+        ("missing_at_hub", lost.transaction_id),
+        ("currency_mismatch", dollars.transaction_id),
+    }, report["findings"]
+    assert clean.transaction_id not in str(report["findings"])
+    assert len(report["findings"]) == len(found)
+    summary = report["summary"]
+    # Listed as paid: six of the callbacks (not the unconfirmed or disputed ones), the lost
+    # one and the one in dollars.
+    assert summary["platform_confirmed"] == 8
+    assert summary["findings"]["duplicate"] == 2
+    # The payment whose callback was lost is delivered now, once.
+    events = await world.paid_events(8)
+    assert events[-1]["payment"]["transaction_id"] == lost.transaction_id
+    assert events[-1]["payment"]["source"] == "reconciliation"
+
+    # Stored and served, as JSON and as CSV; written to files too.
+    status, stored = await world.call("GET", f"/api/v1/payments/reconciliation?date={day}")
+    assert status == 200
+    assert stored["findings"] == report["findings"]
+    status, text = await world.call("GET", f"/api/v1/payments/reconciliation?date={day}&format=csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {(r["kind"], r["transaction_id"] or r["dossier_code"]) for r in rows} == found
+    files = sorted(p.name for p in world.out.iterdir())
+    assert files == [f"reconciliation-{day}.csv", f"reconciliation-{day}.json"]
+
+    # Again: the lost payment is now known and acknowledged; nothing is delivered twice.
+    await asyncio.sleep(0.3)
+    status, again = await world.call("POST", f"/api/v1/payments/reconciliation?date={day}")
+    found_again = {(f["kind"], f["transaction_id"] or f["dossier_code"]) for f in again["findings"]}
+    assert found_again == found - {("missing_at_hub", lost.transaction_id)}
+    await world.paid_events(8)
