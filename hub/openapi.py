@@ -11,6 +11,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from schemas.api import DossierEventIn, ErrorOut, EventsRequest, EventsResponse, FeedPage
+from schemas.payment import PaymentRecord
 from schemas.procedure import Procedure
 
 
@@ -23,8 +24,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "bad request",
         401: "no or wrong token",
         403: "not permitted",
-        404: "no such procedure or version",
+        404: "no such procedure or version, or the day was never reconciled",
         409: "a catalogue sync is already running, or the sync is disabled",
+        502: "the payment platform failed or could not be trusted",
         413: "body or batch too large",
         503: "store unavailable; retry",
     }
@@ -45,6 +47,7 @@ def openapi_document() -> dict[str, Any]:
                 for m in (DossierEventIn, EventsRequest, EventsResponse, FeedPage, ErrorOut)
             ),
             (Procedure, "serialization"),
+            (PaymentRecord, "serialization"),
         ],
         ref_template="#/components/schemas/{model}",
     )
@@ -55,7 +58,9 @@ def openapi_document() -> dict[str, Any]:
             "version": "1",
             "description": "Canonical dossier events in; the portal's change feed out. "
             "The DVCQG-compatible facade is described in connectors/national_portal/PROTOCOL.md. "
-            "Procedure master data: see README, 'How a procedure change travels'.",
+            "Procedure master data: see README, 'How a procedure change travels'. "
+            "The payment platform's callback is described in "
+            "connectors/payment_platform/PROTOCOL.md.",
         },
         "components": {
             "schemas": defs["$defs"],
@@ -100,6 +105,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **_procedure_paths(),
+            **_payment_paths(),
             "/healthz": {
                 "get": {
                     "summary": "The process is alive",
@@ -204,4 +210,57 @@ def _procedure_paths() -> dict[str, Any]:
             [_param("kind", "path", "string", enum=["fields", "agencies"])],
             401, 403, 404,
         ),
+    }  # fmt: skip
+
+
+def _payment_paths() -> dict[str, Any]:
+    day = _param("date", "query", "string", format="date")
+    report = (
+        "the report: day, generated_at, summary (platform_confirmed, platform_total_vnd, "
+        "hub_paid, hub_total_vnd, acknowledged_by_one_stop, findings per kind) and findings "
+        "(kind, dossier_code, reference, transaction_id, hub_outcome, platform_outcome, "
+        "hub_amount_vnd, platform_amount_vnd, expected_vnd, currency, detail); "
+        "text/csv with format=csv"
+    )
+    fmt = _param("format", "query", "string", enum=["json", "csv"])
+    return {
+        "/api/v1/payments": _get(
+            "Payment transactions of a dossier or a local day (payments.read)",
+            "payments: PaymentRecord items, payer information masked",
+            [_param("dossier_code", "query", "string"), day],
+            400, 401, 403,
+        ),
+        "/api/v1/payments/callbacks": _get(
+            "The payment platform's callbacks, newest first: accepted, duplicate, refused",
+            "callbacks (id, at, verdict, code, reason, transaction_id, reference, body masked)",
+            [
+                _param("verdict", "query", "string", enum=["accepted", "duplicate", "refused"]),
+                _param("limit", "query", "integer", minimum=1, maximum=1000),
+            ],
+            400, 401, 403,
+        ),
+        "/api/v1/payments/reconciliation": {
+            **_get("The stored reconciliation report of a day", report, [day, fmt],
+                   400, 401, 403, 404),
+            "post": {
+                "summary": "Reconcile a day now (payments.reconcile)",
+                "parameters": [day, fmt],
+                "responses": {
+                    "200": {"description": report, "content": {"application/json": {}}},
+                    **_errors(400, 401, 403, 409, 502),
+                },
+            },
+        },
+        "/api/v1/payments/status-checks": {
+            "post": {
+                "summary": "Check pending transactions with the platform now (payments.reconcile)",
+                "responses": {
+                    "200": {
+                        "description": "checked, paid, failed, pending, errors, stopped, problems",
+                        "content": {"application/json": {}},
+                    },
+                    **_errors(401, 403, 409),
+                },
+            }
+        },
     }  # fmt: skip

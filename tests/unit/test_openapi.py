@@ -8,12 +8,17 @@ from aiohttp import web
 
 from hub.api import EventsApi
 from hub.openapi import openapi_document
+from hub.payments.api import PaymentsApi
 from hub.procedures.api import ProceduresApi
 
 
 def _routes() -> list[web.RouteDef]:
     # Instances without their dependencies: only the route table is read.
-    return [*object.__new__(EventsApi).routes(), *object.__new__(ProceduresApi).routes()]
+    return [
+        *object.__new__(EventsApi).routes(),
+        *object.__new__(ProceduresApi).routes(),
+        *object.__new__(PaymentsApi).routes(),
+    ]
 
 
 def test_every_api_route_is_documented_with_its_method() -> None:
@@ -35,4 +40,4 @@ def test_path_parameters_are_declared() -> None:
 
 def test_the_procedure_model_is_a_component() -> None:
     schemas = openapi_document()["components"]["schemas"]
-    assert {"Procedure", "ChannelTerms", "ProcedureFee"} <= set(schemas)
+    assert {"Procedure", "ChannelTerms", "ProcedureFee", "PaymentRecord"} <= set(schemas)
