@@ -2,9 +2,11 @@
 
 Starts, in order: a private RabbitMQ node under `./var/rabbitmq` (unless a broker URL is
 configured), the DVCQG simulator (with a national catalogue of 500 procedures), a one-stop
-receiver of the hub's events, the hub (SQLite store under `./var/`; it syncs the catalogue at
-start), and a one-stop traffic generator driving the facade with realistic dossiers, round
-after round. Prints every URL.
+receiver of the hub's events, the payment platform simulator, the hub (SQLite store under
+`./var/`; it syncs the catalogue at start), a one-stop traffic generator driving the facade
+with realistic dossiers, round after round, and the platform paying the fees of those
+dossiers (good, repeated, pending then resolved by status checks, and badly signed callbacks).
+Prints every URL.
 Ctrl-C (or SIGTERM) stops the traffic, the hub, the simulator and the node, in that order,
 and leaves no process behind. Demo credentials are generated here and printed: they are for
 this loopback demo only. This module must never be used by `hub run`.
@@ -13,15 +15,18 @@ this loopback demo only. This module must never be used by `hub run`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Literal
 
 import click
 import structlog
 
 from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.one_stop.simulator import OneStopTraffic
+from connectors.payment_platform.simulator import PaymentPlatformSimulator, Variant
 from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import hash_password, sha256_hex
 from hub.config import HubConfig, load_config
@@ -34,6 +39,18 @@ DEMO_UNIT = "000.00.41.H41"
 DEMO_USER, DEMO_PASSWORD, DEMO_TOKEN = "onestop-demo", "demo-password", "demo-token"
 PORTAL_USER, PORTAL_PASSWORD = "hub-demo", "portal-demo-password"
 SUBSCRIBER_TOKEN = "one-stop-demo-token"  # noqa: S105 - loopback demo only
+PAYMENT_PARTNER, PAYMENT_SECRET = "000.00.00.H41", "demo-payment-secret"
+DEMO_FEE = 150_000
+# What the demo platform sends, in turn: most callbacks are honest, some repeated, one in
+# six pending (a status check resolves it), one in six badly signed (refused, 99).
+PAYMENT_VARIANTS: tuple[Variant | Literal["pending"], ...] = (
+    "good",
+    "duplicate",
+    "pending",
+    "good",
+    "bad_signature",
+    "triple",
+)
 DEMO_PROCEDURES = 500
 VAR = Path("var")
 # The demo runs from a checkout: use its mapping files wherever the command is started.
@@ -41,7 +58,7 @@ CHECKOUT_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
 
 
 def demo_overrides(
-    broker_url: str, portal_url: str, port: int, subscriber_url: str
+    broker_url: str, portal_url: str, port: int, subscriber_url: str, platform_url: str
 ) -> dict[str, object]:
     return {
         "mappings_dir": str(CHECKOUT_MAPPINGS if CHECKOUT_MAPPINGS.is_dir() else Path("mappings")),
@@ -62,6 +79,8 @@ def demo_overrides(
                     "portal.feed",
                     "procedures.read",
                     "procedures.sync",
+                    "payments.read",
+                    "payments.reconcile",
                 ],
             }
         },
@@ -73,12 +92,22 @@ def demo_overrides(
                 "delay_tiers_s": [2.0, 10.0, 60.0],
                 # A full catalogue sync at start, then hourly.
                 "catalogue": {"interval_s": 3600, "concurrency": 4, "rate_limit_per_s": 50},
-            }
+            },
+            "payment_platform": {
+                "enabled": True,
+                "partner_code": PAYMENT_PARTNER,
+                "secret_key": PAYMENT_SECRET,
+                "base_url": platform_url,
+                # Pending payments are asked about after 5 seconds, not 30 minutes.
+                "status_check": {"interval_s": 5, "min_age_s": 5},
+                "reconciliation": {"output_dir": str(VAR / "demo" / "reconciliation")},
+            },
         },
         "subscribers": {
             "one_stop": {
                 "url": subscriber_url,
                 "token": SUBSCRIBER_TOKEN,
+                "events": ["procedure.#", "payment.#"],
                 "delay_tiers_s": [2.0, 10.0, 60.0],
             }
         },
@@ -106,17 +135,22 @@ async def run_demo(
         await stack.enter_async_context(sim)
         receiver = WebhookReceiver(token=SUBSCRIBER_TOKEN)
         await stack.enter_async_context(receiver)
-        overrides = demo_overrides(broker_url, sim.url, port, receiver.url)
+        platform = PaymentPlatformSimulator(partner_code=PAYMENT_PARTNER, secret=PAYMENT_SECRET)
+        await stack.enter_async_context(platform)
+        overrides = demo_overrides(broker_url, sim.url, port, receiver.url, platform.base_url)
         hub_config = load_config(None, overrides)
         hub = await stack.enter_async_context(Hub(hub_config))
         base = f"http://127.0.0.1:{hub.port}"
-        _print_urls(base, sim.url, broker_url, hub_config, receiver.base_url)
+        platform.callback_url = base + hub_config.connectors.payment_platform.callback_path
+        _print_urls(base, sim.url, broker_url, hub_config, receiver.base_url, platform.base_url)
         traffic = asyncio.create_task(
             _traffic(f"{base}{hub_config.facade.path}", dossiers, rate_per_s, stop, sim)
         )
+        payments = asyncio.create_task(_payments(platform, sim, stop))
         await stop.wait()
         click.echo("\nstopping: traffic, hub, simulator, RabbitMQ …")
         await traffic
+        await payments
     click.echo("demo stopped; nothing left running")
 
 
@@ -136,8 +170,37 @@ async def _traffic(
         )
 
 
+async def _payments(
+    platform: PaymentPlatformSimulator, sim: DvcqgSimulator, stop: asyncio.Event
+) -> None:
+    """The platform pays the fees of dossiers the portal has received, a few per second."""
+    paid: set[str] = set()
+    sent = 0
+    while not stop.is_set():
+        for code in [c for c in list(sim.dossiers) if c not in paid][:5]:
+            paid.add(code)
+            variant = PAYMENT_VARIANTS[sent % len(PAYMENT_VARIANTS)]
+            sent += 1
+            pending = variant == "pending"
+            tx = platform.new_transaction(f"{code}-01", DEMO_FEE, state="3" if pending else "1")
+            try:
+                await platform.send_callback(tx, "good" if variant == "pending" else variant)
+            except Exception as exc:  # the hub is stopping: the demo's own traffic ends too
+                log.warning("demo_payment_not_sent", error=repr(exc))
+            if pending:
+                platform.set_state(tx.transaction_id, "1")  # a status check will learn this
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+    log.info("demo_payments_stopped", sent=sent)
+
+
 def _print_urls(
-    base: str, sim_url: str, broker_url: str, config: HubConfig, receiver_url: str
+    base: str,
+    sim_url: str,
+    broker_url: str,
+    config: HubConfig,
+    receiver_url: str,
+    platform_url: str,
 ) -> None:
     lines = [
         "",
@@ -154,6 +217,10 @@ def _print_urls(
         f"  DVCQG simulator          POST {sim_url}  (state: GET {sim_url}/_sim/state)",
         f"  DVCQG catalogue          GET  {sim_url}/_sim/catalogue",
         f"  one-stop event receiver  GET  {receiver_url}/_sim/state",
+        f"  payment callbacks        POST {base}{config.connectors.payment_platform.callback_path}",
+        f"  payments of a dossier    GET  {base}/api/v1/payments?dossier_code=…",
+        f"  refused callbacks        GET  {base}/api/v1/payments/callbacks?verdict=refused",
+        f"  payment platform         GET  {platform_url}/_sim/state",
         f"  RabbitMQ                 {broker_url.replace('guest:guest@', '')}",
         f"  store                    {config.store.path}",
         "",

@@ -61,7 +61,18 @@ def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
                 created = receiver["types"].get("procedure.created", 0)
                 time.sleep(0.5)
             assert created == DEMO_PROCEDURES, log_path.read_text()[-2000:]
+            # Fees are paid on the simulated platform and reach the one-stop receiver: the
+            # honest and repeated callbacks at once, a pending one through a status check.
+            paid = 0
+            while time.monotonic() < deadline + 90 and paid < 5:
+                with urllib.request.urlopen(receiver_url, timeout=5) as r:  # noqa: S310 - loopback
+                    receiver = json.loads(r.read())
+                paid = receiver["types"].get("payment.paid", 0)
+                time.sleep(0.5)
+            assert paid >= 5, log_path.read_text()[-2000:]
             assert receiver["receipts"]["duplicates"] == 0
+            assert "payment_callback_refused" in log_path.read_text()  # the badly signed one
+            assert "payment_status_checked" in log_path.read_text()
         finally:
             demo.send_signal(signal.SIGINT)
             code = demo.wait(60)
