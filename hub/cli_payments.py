@@ -5,8 +5,8 @@ broker and payment platform, writes the report as CSV and JSON under
 `reconciliation.output_dir` (or `--out`), stores it for `GET /api/v1/payments/reconciliation`
 and prints its summary. A payment the platform confirmed but the hub never heard of is
 recorded and its event goes through the store's outbox (published now if the broker answers,
-otherwise by the running hub). Exit status 0 when there is no finding, 2 when there are
-findings, 1 when the day could not be reconciled.
+otherwise by the running hub). Exit status 0 when there is no finding, 3 when there are
+findings, 1 when the day could not be reconciled (2 is click's own: a usage error).
 This module must never print a secret or unmasked personal data.
 """
 
@@ -69,7 +69,7 @@ def reconcile(config_path: Path | None, day: str, out: Path | None) -> None:
     for path in report.get("files", []):
         click.echo(f"written: {path}", err=True)
     if any(summary["findings"].values()):
-        raise SystemExit(2)
+        raise SystemExit(3)
 
 
 async def _reconcile(config: Any, pay: Any, day: date) -> dict[str, Any]:

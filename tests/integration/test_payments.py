@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.payment_platform.simulator import PaymentPlatformSimulator, SimTransaction
@@ -45,6 +46,7 @@ class PayWorld:
     receiver: WebhookReceiver
     http: aiohttp.ClientSession
     out: Path
+    overrides: dict[str, Any]
 
     @property
     def store(self) -> SqliteStore:
@@ -156,7 +158,8 @@ async def world(tmp_path: Path, rabbit_url: str, broker_prefix: str) -> AsyncIte
         async with Hub(load_config(None, overrides)) as hub, aiohttp.ClientSession() as http:
             path = hub.config.connectors.payment_platform.callback_path
             platform.callback_url = f"http://127.0.0.1:{hub.port}{path}"
-            yield PayWorld(hub, platform, receiver, http, tmp_path / "reconciliation")
+            out = tmp_path / "reconciliation"
+            yield PayWorld(hub, platform, receiver, http, out, overrides)
 
 
 def codes_of(replies: list[dict[str, Any]]) -> list[str]:
@@ -429,3 +432,58 @@ async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: Pa
     found_again = {(f["kind"], f["transaction_id"] or f["dossier_code"]) for f in again["findings"]}
     assert found_again == found - {("missing_at_hub", lost.transaction_id)}
     await world.paid_events(8)
+
+
+async def test_an_operator_reconciles_a_day_from_the_command_line(
+    world: PayWorld, tmp_path: Path
+) -> None:
+    from tests.integration.test_procedure_cli import hub_cli
+
+    day = datetime.now(VN_TZ).date() - timedelta(days=1)
+    at = datetime.combine(day, datetime.min.time(), VN_TZ) + timedelta(hours=9)
+    clean = world.platform.new_transaction(await world.dossier(code(20)), FEE, at)
+    assert codes_of(await world.platform.send_callback(clean)) == ["00"]
+    await world.paid_events(1)
+    config_path = tmp_path / "hub-cli.yaml"
+    config_path.write_text(yaml.safe_dump(world.overrides, allow_unicode=True))
+    out_dir = tmp_path / "reports"
+
+    await asyncio.sleep(0.3)  # the acknowledgement is recorded after the receiver's 2xx
+    status, out, err = await hub_cli(
+        "payments", "reconcile", "--date", str(day), "-c", str(config_path), "--out", str(out_dir)
+    )
+    assert status == 0, out + err
+    assert f"{day}: platform confirmed 1 ({FEE} đồng), hub paid 1" in out
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        f"reconciliation-{day}.csv",
+        f"reconciliation-{day}.json",
+    ]
+
+    # A payment only the platform knows: listed, recorded, exit status 3.
+    lost = world.platform.new_transaction(await world.dossier(code(21)), FEE, at)
+    status, out, err = await hub_cli(
+        "payments", "reconcile", "--date", str(day), "-c", str(config_path), "--out", str(out_dir)
+    )
+    assert status == 3, out + err
+    assert "missing_at_hub: 1" in out
+    (event,) = [e for e in await world.paid_events(2) if e["payment"]["source"] == "reconciliation"]
+    assert event["payment"]["transaction_id"] == lost.transaction_id
+
+    status, out, err = await hub_cli(
+        "payments", "reconcile", "--date", "22/11", "-c", str(config_path)
+    )
+    assert status == 2
+    assert "is not a date" in err
+    bad = world.platform.new_transaction(code(22), FEE)
+    await world.platform.send_callback(bad, "tampered")
+    world.platform.faults.status_outage_remaining = 100  # listings answer 503 too
+    status, out, err = await hub_cli(
+        "payments", "reconcile", "--date", str(day), "-c", str(config_path)
+    )
+    assert status == 1, out + err
+    assert "error: HTTP 503 from the payment platform" in err
+    world.platform.faults.status_outage_remaining = 0
+    status, out, err = await hub_cli("payments", "callbacks", "--refused", "-c", str(config_path))
+    assert status == 0, err
+    assert "bad_signature" in out
+    assert bad.transaction_id in out
