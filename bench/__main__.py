@@ -4,7 +4,9 @@ Starts ONE private RabbitMQ node under `var/bench/rabbitmq` for the whole run (u
 `--broker-url` names a broker), measures the raw relay ceiling, then the hub end to end
 (throughput, latency at a fixed offered load, memory over a long stream) and the national
 catalogue sync (`bench.catalogue`: wall time against the ideal its rate limit and concurrency
-allow, RSS, delivery to a subscriber, a no-change re-sync), prints a table with each target
+allow, RSS, delivery to a subscriber, a no-change re-sync) and the payment platform's signed
+callbacks (`bench.payments`: callbacks/s durably accepted, reply latency, drain to the one-stop,
+RSS, beside the relay ceiling of the same run), prints a table with each target
 beside its figure and writes everything to `var/bench/results.json`.
 `--quick` shrinks every size for a smoke run of about a minute.
 
@@ -30,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from bench import catalogue, e2e, hubproc, relay, report, watch
+from bench import catalogue, e2e, hubproc, payments, relay, report, watch
 from hub.config import deep_merge
 
 VAR = Path("var/bench")
@@ -42,6 +44,7 @@ DEFAULTS = {
     "latency_rate": 200.0,
     "soak_events": 100_000,
     "catalogue_procedures": 5_000,
+    "payment_callbacks": 5_000,
 }
 QUICK = {
     "relay_messages": 5_000,
@@ -50,8 +53,9 @@ QUICK = {
     "latency_rate": 200.0,
     "soak_events": 15_000,
     "catalogue_procedures": 1_000,
+    "payment_callbacks": 1_000,
 }
-PHASES = ("relay", "throughput", "latency", "soak", "catalogue")
+PHASES = ("relay", "throughput", "latency", "soak", "catalogue", "payments")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,9 @@ class Sizes:
     latency_rate: float
     soak_events: int
     catalogue_procedures: int
+    payment_callbacks: int
+    payment_concurrency: int
+    payment_repeats: float
     callers: int
     window: int
 
@@ -77,6 +84,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak-events", type=int, help="events of the RSS run (default 100000)")
     parser.add_argument(
         "--catalogue-procedures", type=int, help="procedures of the catalogue sync (default 5000)"
+    )
+    parser.add_argument(
+        "--payment-callbacks", type=int, help="callbacks per payments variant (default 5000)"
+    )
+    parser.add_argument(
+        "--payment-concurrency", type=int, default=32, help="payment callbacks in flight"
+    )
+    parser.add_argument(
+        "--payment-repeats",
+        type=float,
+        default=0.1,
+        help="share of payment callbacks posted again in the duplicates variant (0: skip it)",
     )
     parser.add_argument("--callers", type=int, default=4, help="concurrent facade callers")
     parser.add_argument("--batch", type=int, default=50, help="items per facade call (max)")
@@ -109,6 +128,9 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         latency_rate=float(pick("latency_rate")),
         soak_events=int(pick("soak_events")),
         catalogue_procedures=int(pick("catalogue_procedures")),
+        payment_callbacks=int(pick("payment_callbacks")),
+        payment_concurrency=args.payment_concurrency,
+        payment_repeats=args.payment_repeats,
         callers=args.callers,
         window=args.batch,
     )
@@ -131,13 +153,16 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _jobs(sizes: Sizes, options: e2e.E2eOptions) -> dict[str, Callable[[], Awaitable[Any]]]:
+def _jobs(
+    sizes: Sizes, options: e2e.E2eOptions, results: dict[str, Any]
+) -> dict[str, Callable[[], Awaitable[Any]]]:
     return {
         "relay": lambda: _relay(options, sizes.relay_messages),
         "throughput": lambda: e2e.measure_throughput(options, sizes.throughput_events),
         "latency": lambda: e2e.measure_latency(options, sizes.latency_seconds, sizes.latency_rate),
         "soak": lambda: e2e.measure_soak(options, sizes.soak_events),
         "catalogue": lambda: catalogue.measure_catalogue(options, sizes.catalogue_procedures),
+        "payments": lambda: _payments(options, sizes, results.get("relay", {})),
     }
 
 
@@ -146,6 +171,26 @@ async def _relay(options: e2e.E2eOptions, count: int) -> dict[str, Any]:
     meter.start()
     result = await relay.run_relay(options.broker_url, options.run_id, count)
     return {**result.as_dict(), "cpu_cores_used": meter.stop()}
+
+
+async def _payments(
+    options: e2e.E2eOptions, sizes: Sizes, relay_phase: dict[str, Any]
+) -> dict[str, Any]:
+    """The payments phase beside a relay ceiling of this run: the relay phase's if it ran,
+    else one measured here first (with the hub not yet started)."""
+    if "messages_per_s" in relay_phase:
+        baseline = {**relay_phase, "source": "relay phase of this run"}
+    else:
+        print("[bench]   payments: relay baseline …", flush=True)
+        measured = await _relay(options, sizes.relay_messages)
+        baseline = {**measured, "source": "measured within the payments phase"}
+    return await payments.measure_payments(
+        options,
+        sizes.payment_callbacks,
+        sizes.payment_concurrency,
+        sizes.payment_repeats,
+        baseline,
+    )
 
 
 async def _phase(name: str, job: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
@@ -189,7 +234,7 @@ async def run_all(
         "hub_overrides": overrides,
         "queue_prefix": run_id,
     }
-    jobs = _jobs(sizes, options)
+    jobs = _jobs(sizes, options, results)
     started = time.perf_counter()
     for name in phases:
         results[name] = await _phase(name, jobs[name])
@@ -213,6 +258,7 @@ def _details(results: dict[str, Any]) -> str:
             f"{tput['work_queue_backlog_when_all_accepted']}"
         )
     lines += report.catalogue_details(results.get("catalogue", {}))
+    lines += report.payments_details(results.get("payments", {}))
     return "\n".join(lines)
 
 

@@ -3,7 +3,9 @@
 The targets are the product's: hub throughput at least half the raw relay ceiling, p99 step
 latency under 500 ms at 200 events/s, peak RSS under 300 MB and flat over a long stream; a
 full catalogue sync within 20% of the ideal its rate limit and concurrency allow, and a
-no-change re-sync announcing nothing.
+no-change re-sync announcing nothing. Payment callbacks have no target yet: their rate is shown
+beside the relay ceiling, every reply must be `00` and every transaction must reach the
+one-stop exactly once.
 This module must never measure anything: it only formats what the phases returned.
 """
 
@@ -177,6 +179,81 @@ def catalogue_details(cat: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _payment_variant_rows(label: str, v: dict[str, Any]) -> list[Row]:
+    once = v["events"]
+    exact = once["distinct_events"] == v["transactions"] and not once["extra"]
+    return [
+        (f"{label}: accepted", _num(v["callbacks_per_s"], " callbacks/s"), "", ""),
+        ("    00 reply p50", _num(v["p50_ms"], " ms", 1), "", ""),
+        ("    p95 / p99", f"{_num(v['p95_ms'], '', 1)} / {_num(v['p99_ms'], ' ms', 1)}", "", ""),
+        ("    replies not 00", _num(v["not_00"]), "0", _verdict(v["not_00"] == 0)),
+        (
+            "    drain to the one-stop",
+            f"{_num(v['drain_s'], ' s', 2)} ({_num(v['drain_after_last_reply_s'], ' s', 2)}"
+            " after the last reply)",
+            "",
+            "",
+        ),
+        (
+            "    payment.paid events held",
+            f"{_num(once['distinct_events'])} of {_num(v['transactions'])}",
+            "exactly once",
+            _verdict(exact),
+        ),
+    ]
+
+
+def _payments_rows(pay: dict[str, Any], relay_ran: bool) -> list[Row]:
+    if "error" in pay:
+        return _failed("payment callbacks", pay)
+    out: list[Row] = []
+    base = pay.get("relay_baseline") or {}
+    if not relay_ran and "messages_per_s" in base:
+        out.append(("raw relay ceiling", _num(base["messages_per_s"], " msg/s"), "(reference)", ""))
+    variants = pay["variants"]
+    title = f"payment callbacks, {_num(pay['callbacks'])} at {pay['concurrency']} in flight"
+    out += _payment_variant_rows(title, variants["unique"])
+    out.append(("    callbacks / raw ceiling", _num(pay["ratio_to_relay"], "", 3), "", ""))
+    rss = pay["rss"]
+    idle_peak = f"{_num(rss['idle_mb'], '', 1)} / {_num(rss['peak_mb'], ' MB', 1)}"
+    ok = rss["peak_mb"] < PEAK_RSS_TARGET_MB
+    out.append(
+        ("    hub RSS idle / peak", idle_peak, f"< {PEAK_RSS_TARGET_MB:.0f} MB", _verdict(ok))
+    )
+    if "duplicates" in variants:
+        share = f"{pay['repeat_share']:.0%}"
+        out += _payment_variant_rows(f"  with {share} posted twice", variants["duplicates"])
+    return out
+
+
+def payments_details(pay: dict[str, Any]) -> list[str]:
+    """Lines under the table: seeding, the subscriber's settings, CPU per variant."""
+    if "variants" not in pay:
+        return []
+    sub, seeding = pay["subscriber_config"], pay["seeding"]
+    base = pay.get("relay_baseline") or {}
+    lines = [
+        f"  payments: require_known_dossier {pay['require_known_dossier']}; subscriber one_stop "
+        f"concurrency {sub['concurrency']}, rate limit {sub['rate_limit_per_s']:.0f}/s; "
+        f"seeding {pay['callbacks']} dossiers took {seeding['accepted_s']} s "
+        f"({seeding['at_dvcqg_s']} s until DVCQG held them); relay baseline "
+        f"{base.get('messages_per_s')} msg/s ({base.get('source')})",
+    ]
+    for name, v in pay["variants"].items():
+        cpu = ", ".join(f"{k} {x:.2f}" for k, x in v["cpu_cores_used"].items())
+        repeat = v.get("repeat_latency")
+        repeats = (
+            f"; repeats p50 {repeat['p50_ms']} ms, p99 {repeat['p99_ms']} ms" if repeat else ""
+        )
+        lines.append(
+            f"    {name}: {v['callbacks_posted']} posts ({v['repeats_posted']} repeats) in "
+            f"{v['seconds']} s, max {v['max_ms']} ms, mean {v['mean_ms']} ms{repeats}; events "
+            f"held when all replied {v['events_held_when_all_replied']}; {v['events']}; "
+            f"CPU cores used: {cpu}; RSS peak {v['rss_peak_mb']} MB"
+        )
+    return lines
+
+
 def rows(results: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     if "relay" in results:
@@ -189,6 +266,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out += _soak_rows(results["soak"])
     if "catalogue" in results:
         out += _catalogue_rows(results["catalogue"])
+    if "payments" in results:
+        out += _payments_rows(results["payments"], "relay" in results)
     return out
 
 

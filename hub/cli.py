@@ -129,8 +129,12 @@ async def _parking(config: HubConfig, connector: str) -> Any:
     from hub.dlq import ParkingQueue
     from hub.store.sqlite import SqliteStore
 
+    # Connectors with queues of their own (the payment platform has none: its results travel
+    # on the subscriber's queues).
     tiers_by_connector = {
-        name: section["delay_tiers_s"] for name, section in config.connectors.model_dump().items()
+        name: section["delay_tiers_s"]
+        for name, section in config.connectors.model_dump().items()
+        if "delay_tiers_s" in section
     }
     for name, sub in config.subscribers.items():
         tiers_by_connector[f"subscriber.{name}"] = sub.delay_tiers_s
