@@ -3,7 +3,8 @@
 A simulator subclasses `LoopbackServer`, adds its routes in `routes(app)`, and gets
 `async with`, `start()` / `stop()`, `base_url` (http://host:port) and `_sleep`, a fault delay
 that `stop()` cuts short so shutdown never waits for a simulated time-out; `parse_seconds` and
-`parse_count` check the fault settings a test posts. It belongs to the
+`parse_count` check the fault settings a test posts; `serve_until_signalled` runs one as a
+standalone program until Ctrl-C. It belongs to the
 simulators, which play external systems: it must never import hub code.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Self
 
@@ -77,3 +80,21 @@ def parse_count(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"expected a non-negative integer, got {value!r}")
     return value
+
+
+# -- standalone -----------------------------------------------------------------------------------
+
+
+async def serve_until_signalled(
+    server: LoopbackServer, name: str, describe: Callable[[], Iterable[str]]
+) -> None:
+    """Serve until SIGINT or SIGTERM, printing `describe()`'s lines once started."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        for line in describe():
+            print(line, flush=True)
+        await stop.wait()
+    print(f"{name} stopped", flush=True)

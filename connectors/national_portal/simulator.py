@@ -25,7 +25,6 @@ import asyncio
 import json
 import re
 import secrets
-import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,7 +35,12 @@ from typing import Any, Literal, cast
 
 from aiohttp import web
 
-from connectors.loopback import LoopbackServer, parse_count, parse_seconds
+from connectors.loopback import (
+    LoopbackServer,
+    parse_count,
+    parse_seconds,
+    serve_until_signalled,
+)
 from connectors.national_portal.sim_catalogue import Catalogue, agency_list, field_list, generate
 
 Mode = Literal["ok", "http_503", "timeout", "slow", "lost_reply"]
@@ -498,10 +502,6 @@ class DvcqgSimulator(LoopbackServer):
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     sim = DvcqgSimulator(
         args.host,
         args.port,
@@ -511,13 +511,16 @@ async def _serve(args: argparse.Namespace) -> None:
         procedures=args.procedures,
         catalogue_seed=args.catalogue_seed,
     )
-    async with sim:
-        print(f"DVCQG simulator: POST {sim.url}  (user {sim.username})", flush=True)
-        print(f"  faults: POST {sim.url}/_sim/faults   state: GET {sim.url}/_sim/state", flush=True)
+
+    def describe() -> list[str]:
         count = len(sim.catalogue.records)
-        print(f"  catalogue: {count} procedures   POST/GET {sim.url}/_sim/catalogue", flush=True)
-        await stop.wait()
-    print("DVCQG simulator stopped", flush=True)
+        return [
+            f"DVCQG simulator: POST {sim.url}  (user {sim.username})",
+            f"  faults: POST {sim.url}/_sim/faults   state: GET {sim.url}/_sim/state",
+            f"  catalogue: {count} procedures   POST/GET {sim.url}/_sim/catalogue",
+        ]
+
+    await serve_until_signalled(sim, "DVCQG simulator", describe)
 
 
 def main(argv: list[str] | None = None) -> None:

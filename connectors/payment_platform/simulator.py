@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import random
-import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -30,7 +29,12 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import web
 
-from connectors.loopback import LoopbackServer, parse_count, parse_seconds
+from connectors.loopback import (
+    LoopbackServer,
+    parse_count,
+    parse_seconds,
+    serve_until_signalled,
+)
 from connectors.payment_platform.config import PaymentPlatformConfig, Signatures
 from connectors.payment_platform.signing import SIGNATURE_FIELD, sign, verify
 
@@ -542,19 +546,18 @@ async def _read_json(request: web.Request) -> Any:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     sim = PaymentPlatformSimulator(args.partner_code, args.secret, host=args.host, port=args.port)
     sim.callback_url = args.callback_url
-    async with sim:
+
+    def describe() -> list[str]:
         base = sim.base_url  # the secret is never printed
-        print(f"payment platform simulator: {base}  (partner {sim.partner_code})", flush=True)
-        print(f"  status: POST {sim.status_path}  listing: POST {sim.reconciliation_path}")
-        print(f"  callbacks to {sim.callback_url}  control: {base}/_sim/...", flush=True)
-        await stop.wait()
-    print("payment platform simulator stopped", flush=True)
+        return [
+            f"payment platform simulator: {base}  (partner {sim.partner_code})",
+            f"  status: POST {sim.status_path}  listing: POST {sim.reconciliation_path}",
+            f"  callbacks to {sim.callback_url}  control: {base}/_sim/...",
+        ]
+
+    await serve_until_signalled(sim, "payment platform simulator", describe)
 
 
 def main(argv: list[str] | None = None) -> None:

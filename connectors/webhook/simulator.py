@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import secrets
-import signal
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -36,7 +35,12 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from connectors.loopback import LoopbackServer, parse_count, parse_seconds
+from connectors.loopback import (
+    LoopbackServer,
+    parse_count,
+    parse_seconds,
+    serve_until_signalled,
+)
 
 Mode = Literal["ok", "http_503", "timeout", "slow", "lost_reply", "reject"]
 MODES: tuple[Mode, ...] = ("ok", "http_503", "timeout", "slow", "lost_reply", "reject")
@@ -343,16 +347,16 @@ class WebhookReceiver(LoopbackServer):
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with WebhookReceiver(args.host, args.port, args.path, args.token) as receiver:
-        print(f"webhook receiver: POST {receiver.url}  (Bearer token set)", flush=True)
+    receiver = WebhookReceiver(args.host, args.port, args.path, args.token)
+
+    def describe() -> list[str]:
         base = receiver.base_url
-        print(f"  faults: POST {base}/_sim/faults   state: GET {base}/_sim/state", flush=True)
-        await stop.wait()
-    print("webhook receiver stopped", flush=True)
+        return [
+            f"webhook receiver: POST {receiver.url}  (Bearer token set)",
+            f"  faults: POST {base}/_sim/faults   state: GET {base}/_sim/state",
+        ]
+
+    await serve_until_signalled(receiver, "webhook receiver", describe)
 
 
 def main(argv: list[str] | None = None) -> None:
