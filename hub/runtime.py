@@ -180,6 +180,7 @@ class Hub:
         http: aiohttp.ClientSession,
     ) -> Payments:
         payments = payment_parts(self.config, codes, store, intake, validator, http)
+        self._stack.push_async_callback(payments.door.close)
         cfg = self.config.connectors.payment_platform
         if cfg.status_check.enabled:
             task = asyncio.create_task(payments.checker.run_schedule(), name="payment-checks")

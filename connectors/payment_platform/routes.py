@@ -4,18 +4,21 @@
 (`mapping.read_callback`: message type, partner, signature in constant time, 24-hour time
 inside the tolerance window, result code, amount, currency, reference) and that the
 reference names a dossier the hub knows, then stores the result and its event in one commit
-and only then answers `00`. A repeated callback is answered `00` and changes nothing. Anything
-refused is answered `99` with the reason, logged with personal data masked, and kept in the
-callback log operators read (`GET /api/v1/payments/callbacks`). A store failure answers `99`
-too, so the platform sends the callback again.
+and only then answers `00`. The event is published in the background (the outbox relay
+publishes it later if the broker is slow or away), so the platform never waits on RabbitMQ.
+A repeated callback is answered `00` and changes nothing. Anything refused is answered `99`
+with the reason, logged with personal data masked, and kept in the callback log operators
+read (`GET /api/v1/payments/callbacks`). A store failure answers `99` too, so the platform
+sends the callback again.
 
 This module must never put a refused callback into the store's ledger or a queue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,6 +91,7 @@ class CallbackDoor:
     validator: Validator
     payments: SqlitePayments
     intake: Intake
+    _relays: set[asyncio.Task[int]] = field(default_factory=set)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(self.config.callback_path, self.handle)]
@@ -131,11 +135,19 @@ class CallbackDoor:
                 amount=result.amount_vnd,
             )
             return reply(ERROR, "the platform already reported another result for MaGiaoDich")
-        await self.intake.relay(recorded.outbox)
+        if recorded.outbox:
+            task = asyncio.create_task(self.intake.relay(recorded.outbox))
+            self._relays.add(task)
+            task.add_done_callback(self._relays.discard)
         verdict = "accepted" if recorded.verdict.changes else "duplicate"
         metrics.PAYMENT_CALLBACKS.labels(verdict, "").inc()
         log.info(f"payment_callback_{verdict}", **bound, amount=result.amount_vnd)
         return reply(OK, "Thành công" if verdict == "accepted" else "Đã nhận trước đó")
+
+    async def close(self) -> None:
+        """At shutdown: let publishes in flight finish (their rows stay in the outbox if not)."""
+        if self._relays:
+            await asyncio.wait(self._relays, timeout=5)
 
     async def _refuse(self, exc: ValidationFailed, fields: dict[str, Any]) -> web.Response:
         masked = loggable(fields)
