@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,6 @@ STALE_AFTER_S = 3.0
 KILL_AT = (0.3, 0.65)  # share of the catalogue read (LayThuTuc calls) when each kill lands
 SUB_TOKEN = "sub-token"  # the loopback subscriber's throwaway credential
 AUTH = {"Authorization": f"Bearer {ONESTOP_TOKEN}"}
-
-
-@pytest.fixture
-def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
-    process = HubProcess(tmp_path / "hub.yaml", tmp_path / "hub.log")
-    yield process
-    if process.proc is not None and process.proc.poll() is None:
-        process.proc.kill()
-        process.proc.wait(10)
 
 
 def crash_overrides(

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -67,15 +66,6 @@ class HubProcess:
             self.proc.send_signal(signal.SIGTERM)
             return self.proc.wait(30)
         return self.proc.returncode
-
-
-@pytest.fixture
-def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
-    process = HubProcess(tmp_path / "hub.yaml", tmp_path / "hub.log")
-    yield process
-    if process.proc is not None and process.proc.poll() is None:
-        process.proc.kill()
-        process.proc.wait(10)
 
 
 async def test_sigkill_mid_stream_loses_nothing_acknowledged(

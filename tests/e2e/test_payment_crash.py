@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,15 +59,6 @@ FAIL_FIRST = 12  # its first answers are HTTP 503: a few deliveries go to a dela
 PACE_PER_S = 15  # round 1's callbacks per second: the first kill lands after ~1 s
 AUTH = {"Authorization": f"Bearer {ONESTOP_TOKEN}"}
 RETRY_SCHEDULED = '"event": "message_retry_scheduled"'  # a delivery sent to a delay tier
-
-
-@pytest.fixture
-def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
-    process = HubProcess(tmp_path / "hub.yaml", tmp_path / "hub.log")
-    yield process
-    if process.proc is not None and process.proc.poll() is None:
-        process.proc.kill()
-        process.proc.wait(10)
 
 
 @dataclass
