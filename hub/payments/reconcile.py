@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -410,14 +410,25 @@ def next_run(now: datetime, run_at: str) -> datetime:
     return candidate
 
 
+class Reconciles(Protocol):
+    config: PaymentPlatformConfig
+
+    async def run(self, day: date, now: datetime | None = None) -> dict[str, Any]: ...
+
+
 async def run_daily(
-    reconciler: Reconciler, retry_after_s: float = 600.0, attempts: int = 6
+    reconciler: Reconciles,
+    retry_after_s: float = 600.0,
+    attempts: int = 6,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """Every day at `run_at`, reconcile the previous day; a failed run is tried again."""
+    """Every day at `run_at`, reconcile the previous day; a failed run is tried again
+    `attempts` times, `retry_after_s` apart, then left to the operator (logged)."""
     cfg = reconciler.config.reconciliation
     while True:
-        at = next_run(datetime.now(UTC), cfg.run_at)
-        await asyncio.sleep(max((at - datetime.now(UTC)).total_seconds(), 0))
+        at = next_run(clock(), cfg.run_at)
+        await sleep(max((at - clock()).total_seconds(), 0))
         day = previous_day(at)
         for attempt in range(1, attempts + 1):
             try:
@@ -427,4 +438,4 @@ async def run_daily(
                 log.error(
                     "reconciliation_failed", day=day.isoformat(), attempt=attempt, error=repr(exc)
                 )
-                await asyncio.sleep(retry_after_s)
+                await sleep(retry_after_s)

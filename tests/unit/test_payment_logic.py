@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from connectors.webhook.config import topic_matches
 from hub.config import ValidationConfig
 from hub.errors import ValidationFailed
 from hub.payments.ledger import Verdict, decide, delivers
-from hub.payments.reconcile import expected_fee, next_run, previous_day
+from hub.payments.reconcile import expected_fee, next_run, previous_day, run_daily
 from hub.validation import VN_TZ, Validator
 from schemas.payment import PaymentOutcome, PaymentResult, PaymentSource
 
@@ -271,3 +272,31 @@ def test_wire_time_is_24_hour_local() -> None:
 def test_the_day_reconciled_is_the_local_previous_day() -> None:
     # 00:30 in Hanoi on the 23rd is still the 22nd in UTC: yesterday is the 22nd, locally.
     assert previous_day(datetime(2026, 11, 22, 17, 30, tzinfo=UTC)).isoformat() == "2026-11-22"
+
+
+async def test_the_daily_reconciliation_waits_for_run_at_and_retries_a_failed_run() -> None:
+    """The schedule's logic, with a recorded clock and sleep (no waiting)."""
+    now = [datetime(2026, 11, 23, 0, 0, tzinfo=VN_TZ)]  # midnight in Hanoi
+    sleeps: list[float] = []
+    days: list[str] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += timedelta(seconds=seconds)
+        if len(sleeps) == 4:
+            raise asyncio.CancelledError  # end the endless schedule here
+
+    class Flaky:
+        config = CONFIG
+
+        async def run(self, day: Any, now: datetime | None = None) -> dict[str, Any]:
+            days.append(day.isoformat())
+            if len(days) == 1:
+                raise RuntimeError("the platform is down")
+            return {}
+
+    with pytest.raises(asyncio.CancelledError):
+        await run_daily(Flaky(), retry_after_s=600, clock=lambda: now[0], sleep=sleep)
+    # 90 minutes until 01:30; the run fails; 10 minutes; it succeeds; the next day's 01:30.
+    assert sleeps[:3] == [5400, 600, 86400 - 600]
+    assert days == ["2026-11-22", "2026-11-22", "2026-11-23"]
