@@ -3,7 +3,8 @@
 A simulator subclasses `LoopbackServer`, adds its routes in `routes(app)`, and gets
 `async with`, `start()` / `stop()`, `base_url` (http://host:port) and `_sleep`, a fault delay
 that `stop()` cuts short so shutdown never waits for a simulated time-out; `parse_seconds` and
-`parse_count` check the fault settings a test posts; `serve_until_signalled` runs one as a
+`parse_count` check the fault settings a test posts, `read_json` and `read_json_object` read
+request bodies without raising; `serve_until_signalled` runs one as a
 standalone program until Ctrl-C. It belongs to the
 simulators, which play external systems: it must never import hub code.
 """
@@ -15,7 +16,7 @@ import contextlib
 import signal
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -65,6 +66,23 @@ class LoopbackServer:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+
+
+# -- reading request bodies -----------------------------------------------------------------------
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body, or None when it is not JSON."""
+    try:
+        return await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any] | None:
+    """The request's JSON object, or None when the body is not one."""
+    body = await read_json(request)
+    return body if isinstance(body, dict) else None
 
 
 # -- parsing fault settings sent to `<url>/_sim/faults` -------------------------------------------

@@ -39,6 +39,7 @@ from connectors.loopback import (
     LoopbackServer,
     parse_count,
     parse_seconds,
+    read_json_object,
     serve_until_signalled,
 )
 from connectors.national_portal.sim_catalogue import Catalogue, agency_list, field_list, generate
@@ -280,7 +281,7 @@ class DvcqgSimulator(LoopbackServer):
     # -- control over HTTP ----------------------------------------------------------------------
 
     async def _set_faults(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await read_json_object(request)
         if body is None:
             return _error(400, INVALID, "the body must be a JSON object")
         expire = body.pop("expire_sessions", False)
@@ -300,7 +301,7 @@ class DvcqgSimulator(LoopbackServer):
         return _json({"error_code": OK, "message": "state and faults cleared"})
 
     async def _catalogue_op(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await read_json_object(request)
         if body is None:
             return _error(400, INVALID, "the body must be a JSON object")
         try:
@@ -315,7 +316,7 @@ class DvcqgSimulator(LoopbackServer):
     # -- the protocol ---------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await read_json_object(request)
         self._count(body)
         if body is None or body.get("service") != "LayThuTuc":
             return await self._respond(body)
@@ -487,15 +488,6 @@ class DvcqgSimulator(LoopbackServer):
 
     def _reference(self, items: list[dict[str, str]]) -> web.Response:
         return _json({"error_code": OK, "message": f"{len(items)} items", "result": items})
-
-    # -- helpers --------------------------------------------------------------------------------
-
-    async def _body(self, request: web.Request) -> dict[str, Any] | None:
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return body if isinstance(body, dict) else None
 
 
 # -- standalone ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from connectors.loopback import (
     LoopbackServer,
     parse_count,
     parse_seconds,
+    read_json,
     serve_until_signalled,
 )
 from connectors.payment_platform.config import PaymentPlatformConfig, Signatures
@@ -457,7 +458,7 @@ class PaymentPlatformSimulator(LoopbackServer):
         if self.faults.status_outage_remaining > 0:
             self.faults.status_outage_remaining -= 1
             return web.Response(status=503, text="Service Unavailable")
-        body = await _read_json(request)
+        body = await read_json(request)
         if not isinstance(body, dict):
             return _json({"MaLoi": BAD_REQUEST, "MoTaLoi": "Yêu cầu không hợp lệ"}, 400)
         # The partner code says whose secret to check with, so it comes first.
@@ -520,7 +521,7 @@ def _control(handler: ControlHandler) -> Callable[[web.Request], Awaitable[web.R
     """A `/_sim` endpoint: the JSON body in, `{"status": "ok", …}` out, errors as HTTP codes."""
 
     async def endpoint(request: web.Request) -> web.Response:
-        body = await _read_json(request) if request.can_read_body else None
+        body = await read_json(request) if request.can_read_body else None
         try:
             return _json({"status": "ok", **await handler(body)})
         except LookupError as exc:
@@ -533,13 +534,6 @@ def _control(handler: ControlHandler) -> Callable[[web.Request], Awaitable[web.R
             return _json({"error": "hub_unreachable", "message": type(exc).__name__}, 502)
 
     return endpoint
-
-
-async def _read_json(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 # -- standalone --------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from connectors.loopback import (
     LoopbackServer,
     parse_count,
     parse_seconds,
+    read_json_object,
     serve_until_signalled,
 )
 
@@ -244,7 +245,7 @@ class WebhookReceiver(LoopbackServer):
     # -- control over HTTP ----------------------------------------------------------------------
 
     async def _set_faults(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await read_json_object(request)
         if body is None:
             return _bad_request("the body must be a JSON object")
         try:
@@ -296,7 +297,7 @@ class WebhookReceiver(LoopbackServer):
         if request.content_type != "application/json":
             message = f"Content-Type must be application/json, got {request.content_type!r}"
             return _json({"error": "unsupported_media_type", "message": message}, 415)
-        body = await self._body(request)
+        body = await read_json_object(request)
         if body is None:
             return _bad_request("the body must be a JSON object")
         problem = _event_problem(body, request)
@@ -332,15 +333,6 @@ class WebhookReceiver(LoopbackServer):
         self._stored.set()
         self._stored = asyncio.Event()
         return False
-
-    # -- helpers --------------------------------------------------------------------------------
-
-    async def _body(self, request: web.Request) -> dict[str, Any] | None:
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return body if isinstance(body, dict) else None
 
 
 # -- standalone ---------------------------------------------------------------------------------
