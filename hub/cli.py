@@ -35,12 +35,12 @@ CONFIG_OPTION = click.option(
 )
 
 
-def _load(config_path: Path | None) -> HubConfig:
+def _load(config_path: Path | None, overrides: dict[str, Any] | None = None) -> HubConfig:
     from hub.logs import configure_logging
     from hub.runtime import load_mappings
 
     try:
-        config = load_config(config_path)
+        config = load_config(config_path, overrides)
         load_mappings(config)
     except ConfigError as exc:
         click.echo(f"error: {exc.message}", err=True)

@@ -12,11 +12,17 @@ This module must never print a secret or unmasked personal data.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from hub.runtime import Payments
+
+T = TypeVar("T")
 
 
 @click.group("payments")
@@ -50,12 +56,10 @@ def reconcile(config_path: Path | None, day: str, out: Path | None) -> None:
         raise click.BadParameter(
             f"{day!r} is not a date like 2026-11-22", param_hint="--date"
         ) from None
-    config = _load(config_path)
-    pay = _enabled(config)
-    if out is not None:
-        recon = pay.reconciliation.model_copy(update={"output_dir": str(out)})
-        pay = pay.model_copy(update={"reconciliation": recon})
-    report = _run(_reconcile(config, pay, when))
+    folder = {"reconciliation": {"output_dir": str(out)}} if out is not None else {}
+    config = _load(config_path, {"connectors": {"payment_platform": folder}})
+    _enabled(config)
+    report = _run(_with_parts(config, lambda parts: parts.reconciler.run(when)))
     summary = report["summary"]
     click.echo(
         f"{report['day']}: platform confirmed {summary['platform_confirmed']} "
@@ -72,20 +76,18 @@ def reconcile(config_path: Path | None, day: str, out: Path | None) -> None:
         raise SystemExit(3)
 
 
-async def _reconcile(config: Any, pay: Any, day: date) -> dict[str, Any]:
+async def _with_parts(config: Any, act: Callable[[Payments], Awaitable[T]]) -> T:
+    """Run `act` on the payment parts, with the store, broker and HTTP of a CLI command."""
     from hub.runtime import load_mappings, payment_parts, standalone
     from hub.validation import Validator
 
     codes = load_mappings(config).payments
-    assert codes is not None
-    config = config.model_copy(
-        update={"connectors": config.connectors.model_copy(update={"payment_platform": pay})}
-    )
+    assert codes is not None  # _enabled checked it
     async with standalone(config, "hub-cli") as parts:
         validator = Validator(config.validation)
-        found = payment_parts(config, codes, parts.store, parts.intake, validator, parts.http)
-        report: dict[str, Any] = await found.reconciler.run(day)
-        return report
+        return await act(
+            payment_parts(config, codes, parts.store, parts.intake, validator, parts.http)
+        )
 
 
 @payments.command("check")
@@ -97,18 +99,7 @@ def check(config_path: Path | None) -> None:
     config = _load(config_path)
     _enabled(config)
 
-    async def go() -> Any:
-        from hub.runtime import load_mappings, payment_parts, standalone
-        from hub.validation import Validator
-
-        codes = load_mappings(config).payments
-        assert codes is not None
-        async with standalone(config, "hub-cli") as parts:
-            validator = Validator(config.validation)
-            found = payment_parts(config, codes, parts.store, parts.intake, validator, parts.http)
-            return await found.checker.run_once()
-
-    done = _run(go())
+    done = _run(_with_parts(config, lambda parts: parts.checker.run_once()))
     click.echo(
         f"checked {done.checked}: paid {done.paid}, failed {done.failed}, "
         f"still pending {done.pending}, errors {done.errors}"

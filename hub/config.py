@@ -11,7 +11,7 @@ This module must never open connections or start anything.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -41,6 +41,7 @@ Permission = Literal[
     "payments.read",
     "payments.reconcile",
 ]
+ALL_PERMISSIONS: tuple[Permission, ...] = get_args(Permission)
 
 
 class HttpConfig(Section):

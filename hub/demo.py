@@ -29,7 +29,7 @@ from connectors.one_stop.simulator import OneStopTraffic
 from connectors.payment_platform.simulator import PaymentPlatformSimulator, Variant
 from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import hash_password, sha256_hex
-from hub.config import HubConfig, load_config
+from hub.config import ALL_PERMISSIONS, HubConfig, load_config
 from hub.rabbitmq_node import RabbitNode
 from hub.runtime import Hub
 
@@ -71,17 +71,7 @@ def demo_overrides(
                 "password_hash": hash_password(DEMO_PASSWORD),
                 "api_token_sha256": sha256_hex(DEMO_TOKEN),
                 "status_mapping": "one_stop_generic",
-                "permissions": [
-                    "facade.DongBoHoSoMC",
-                    "facade.CapNhatTienDoHoSoMC",
-                    "facade.TraCuuHoSo",
-                    "events.write",
-                    "portal.feed",
-                    "procedures.read",
-                    "procedures.sync",
-                    "payments.read",
-                    "payments.reconcile",
-                ],
+                "permissions": list(ALL_PERMISSIONS),
             }
         },
         "connectors": {

@@ -9,21 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from hub.auth import hash_password, sha256_hex
-from hub.config import HubConfig, load_config
+from hub.config import ALL_PERMISSIONS, HubConfig, load_config
 
 UNIT = "000.00.41.H41"
 ONESTOP_USER, ONESTOP_PASSWORD, ONESTOP_TOKEN = "onestop", "onestop-password", "onestop-token"
 READER_TOKEN = "reader-token"  # may only look dossiers up
 PORTAL_USER, PORTAL_PASSWORD = "hub", "secret"
-ALL_PERMISSIONS = [
-    "facade.DongBoHoSoMC",
-    "facade.CapNhatTienDoHoSoMC",
-    "facade.TraCuuHoSo",
-    "events.write",
-    "portal.feed",
-    "procedures.read",
-    "procedures.sync",
-]
 _HASH = hash_password(ONESTOP_PASSWORD)
 
 
@@ -40,7 +31,7 @@ def hub_overrides(
                 "username": ONESTOP_USER,
                 "password_hash": _HASH,
                 "api_token_sha256": sha256_hex(ONESTOP_TOKEN),
-                "permissions": ALL_PERMISSIONS,
+                "permissions": list(ALL_PERMISSIONS),
                 "units": [UNIT],
             },
             "reader": {

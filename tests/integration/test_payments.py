@@ -115,7 +115,6 @@ def payment_overrides(
     receiver: WebhookReceiver,
 ) -> dict[str, Any]:
     overrides = hub_overrides(tmp_path, rabbit_url, prefix, portal.url)
-    overrides["sources"]["onestop"]["permissions"] += ["payments.read", "payments.reconcile"]
     overrides["subscribers"] = {
         "one_stop": {
             "url": receiver.url,
