@@ -305,12 +305,8 @@ class Reconciler:
             {r.result.dossier_code for r in hub.values() if r.result.outcome is PaymentOutcome.PAID}
         )
         for code in dossiers:
-            paid = [
-                r.result
-                for r in await self.store.payments.for_dossiers([code])
-                if r.result.outcome is PaymentOutcome.PAID
-            ]
-            view = await self.store.dossier(code)
+            view = await self.store.dossier(code)  # its record and every payment of it
+            paid = [p.result for p in view.payments if p.result.outcome is PaymentOutcome.PAID]
             record = view.snapshot.record if view.snapshot else None
             procedure = None
             if record is not None and record.procedure_code:
