@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from connectors.ministry.config import MinistryConfig
 from connectors.national_portal.config import NationalPortalConfig
 from connectors.payment_platform.config import PaymentPlatformConfig
 from connectors.webhook.config import SubscriberConfig
@@ -40,6 +41,8 @@ Permission = Literal[
     "procedures.sync",
     "payments.read",
     "payments.reconcile",
+    "ministries.read",
+    "ministries.poll",
 ]
 ALL_PERMISSIONS: tuple[Permission, ...] = get_args(Permission)
 
@@ -143,6 +146,7 @@ class HubConfig(BaseSettings):
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     connectors: ConnectorsConfig = ConnectorsConfig()
     subscribers: dict[SubscriberName, SubscriberConfig] = Field(default_factory=dict)
+    ministries: dict[SubscriberName, MinistryConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _payments_have_a_destination(self) -> HubConfig:
@@ -160,6 +164,19 @@ class HubConfig(BaseSettings):
                 f"subscriber {pay.deliver_to!r} must receive payment.paid and payment.failed: "
                 "add payment.# to its events"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _ministry_results_have_a_destination(self) -> HubConfig:
+        for name, ministry in self.ministries.items():
+            if not ministry.enabled or (ministry.poll is None and ministry.push is None):
+                continue
+            key = f"ministry.result.{name}"
+            if not any(s.enabled and s.receives(key) for s in self.subscribers.values()):
+                raise ValueError(
+                    f"ministries.{name} takes results, but no enabled subscriber receives {key}: "
+                    "add ministry.# to the one-stop system's events (section subscribers)"
+                )
         return self
 
     @classmethod

@@ -16,6 +16,8 @@ exceptions are translated into this tree in one function per adapter (for exampl
     │   └── StoreUnavailable        the store failed a read or a commit
     └── PermanentError              retrying cannot help: park the message with its reason
         ├── DestinationRejected     the destination refused the item by its business rules
+        ├── UnreadableReply         a reply the hub must not or cannot read (bad XML, entities,
+        │                           oversized, not what the WSDL says)
         └── UndecodableMessage      a queued message the hub cannot read (a bug or tampering)
 
 This module must never import anything from the rest of the hub.
@@ -90,6 +92,15 @@ class DestinationRejected(PermanentError):
         super().__init__(message, connector=connector)
         self.dossier_code = dossier_code
         self.code = code
+
+
+class UnreadableReply(PermanentError):
+    """A destination's reply that is refused unread or cannot be understood; `reason` is a
+    stable machine code (invalid_xml, entities, oversized, wsdl_mismatch, invalid_json)."""
+
+    def __init__(self, message: str, *, connector: str | None = None, reason: str) -> None:
+        super().__init__(message, connector=connector)
+        self.reason = reason
 
 
 class UndecodableMessage(PermanentError):

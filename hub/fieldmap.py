@@ -33,7 +33,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import jmespath
 import yaml
@@ -94,10 +94,16 @@ class _Compiled:
 class FieldMap:
     """A validated mapping file, its expressions compiled once."""
 
-    def __init__(self, source: str, spec: _File, fields: dict[str, _Compiled]) -> None:
+    def __init__(
+        self,
+        source: str,
+        name: str,
+        tables: dict[str, dict[str, Any]],
+        fields: dict[str, _Compiled],
+    ) -> None:
         self.source = source
-        self.name = spec.name
-        self.tables = spec.tables
+        self.name = name
+        self.tables = tables
         self._fields = fields
 
     @property
@@ -106,33 +112,20 @@ class FieldMap:
 
     @classmethod
     def load(cls, path: Path) -> FieldMap:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}", [f"{path}: {exc.strerror}"]) from None
-        return cls.parse(text, str(path))
+        return cls.parse(read_file(path), str(path))
 
     @classmethod
     def parse(cls, text: str, source: str = "mapping") -> FieldMap:
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source} is not valid YAML", [f"{source}: {exc}"]) from None
-        lines = _lines(node)
-        try:
-            spec = _File.model_validate(raw)
-        except ValidationError as exc:
-            found = [_where(source, lines, err["loc"], err["msg"]) for err in exc.errors()]
-            raise ConfigError(f"{len(found)} problem(s) in {source}", found) from None
+        raw, where = read_yaml(text, source)
+        spec = validate(_File, raw, source, where)
         problems: list[str] = []
-        fields: dict[str, _Compiled] = {}
-        for target, field in spec.fields.items():
-            where = partial(_where, source, lines)
-            fields[target] = _compile(target, field, spec.tables, where, problems)
+        fields = compile_fields(source, spec.name, spec.fields, spec.tables, where, problems)
         if problems:
             raise ConfigError(f"{len(problems)} problem(s) in {source}", problems)
-        return cls(source, spec, fields)
+        return fields
+
+    def spec(self, target: str) -> FieldSpec:
+        return self._fields[target].spec
 
     def apply(self, document: Any) -> dict[str, Any]:
         """The target fields read from `document`; `ValidationFailed` names the first bad one."""
@@ -168,21 +161,72 @@ class FieldMap:
         return codes[key]
 
 
+Where = Callable[[tuple[str, ...], str], str]
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(text: str, source: str) -> tuple[Any, Where]:
+    """The YAML document and a `where(loc, message)` that prefixes `file:line: key.path`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML", [f"{source}: {exc}"]) from None
+    return raw, partial(_where, source, _lines(node))
+
+
+def read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}", [f"{path}: {exc.strerror}"]) from None
+
+
+def validate(model: type[M], raw: Any, source: str, where: Where) -> M:
+    """`model` built from `raw`; every pydantic error located, all raised at once."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        found = [where(tuple(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]
+        raise ConfigError(f"{len(found)} problem(s) in {source}", found) from None
+
+
+def compile_path(
+    expression: str, at: tuple[str, ...], where: Where, problems: list[str]
+) -> ParsedResult | None:
+    try:
+        return jmespath.compile(expression)
+    except JMESPathError as exc:
+        problems.append(where(at, f"not a JMESPath expression: {exc}"))
+        return None
+
+
+def compile_fields(
+    source: str,
+    name: str,
+    specs: dict[str, FieldSpec],
+    tables: dict[str, dict[str, Any]],
+    where: Where,
+    problems: list[str],
+    at: tuple[str, ...] = ("fields",),
+) -> FieldMap:
+    """A `FieldMap` of `specs` (found under `at` in the file); mistakes go to `problems`."""
+    fields = {t: _compile(t, f, tables, where, problems, (*at, t)) for t, f in specs.items()}
+    return FieldMap(source, name, tables, fields)
+
+
 def _compile(
     target: str,
     field: FieldSpec,
     tables: dict[str, dict[str, Any]],
-    where: Callable[[tuple[str, ...], str], str],
+    where: Where,
     problems: list[str],
+    at: tuple[str, ...],
 ) -> _Compiled:
     """One field checked against the rest of the file; each mistake appended to `problems`."""
-    at = ("fields", target)
     expression = None
     if field.path is not None:
-        try:
-            expression = jmespath.compile(field.path)
-        except JMESPathError as exc:
-            problems.append(where((*at, "path"), f"not a JMESPath expression: {exc}"))
+        expression = compile_path(field.path, (*at, "path"), where, problems)
     if field.table is not None and field.table not in tables:
         problems.append(where((*at, "table"), f"no table {field.table!r} under tables"))
     if field.format is not None:

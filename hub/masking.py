@@ -37,6 +37,13 @@ SENSITIVE_KEYS = frozenset(
         "api_token_sha256",
         "thongtingiaodich",
         "payer_info",
+        # ministry systems' own names for the applicant (hộ tịch, đăng ký kinh doanh, đất đai)
+        "nguoiyeucau",
+        "hoten",
+        "sodinhdanh",
+        "nguoinop",
+        "sogiayto",
+        "chusudung",
     }
 )
 

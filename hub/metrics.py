@@ -45,3 +45,18 @@ PAYMENT_CHECKS = Counter(
     "Status checks of pending transactions by result (paid, failed, pending, error)",
     ["result"],
 )
+MINISTRY_RESULTS = Counter(
+    "hub_ministry_results_total",
+    "Results from ministry systems by system and verdict (accepted, duplicate, quarantined)",
+    ["system", "verdict"],
+)
+MINISTRY_HANDOFFS = Counter(
+    "hub_ministry_handoffs_total",
+    "Dossiers handed off to ministry systems by system and outcome (submitted, refused, failed)",
+    ["system", "outcome"],
+)
+MINISTRY_POLLS = Counter(
+    "hub_ministry_polls_total",
+    "Poll rounds of ministry systems by system and outcome (ok, failed)",
+    ["system", "outcome"],
+)

@@ -24,9 +24,11 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "bad request",
         401: "no or wrong token",
         403: "not permitted",
-        404: "no such procedure or version, or the day was never reconciled",
-        409: "a catalogue sync is already running, or the sync is disabled",
-        502: "the payment platform failed or could not be trusted",
+        404: "no such procedure, version, ministry system, or the day was never reconciled",
+        409: "a catalogue sync is already running, the sync is disabled, or the system is "
+        "not polled",
+        422: "the results are not where the system's mapping file says",
+        502: "the payment platform or the ministry system failed or could not be trusted",
         413: "body or batch too large",
         503: "store unavailable; retry",
     }
@@ -106,6 +108,7 @@ def openapi_document() -> dict[str, Any]:
             },
             **_procedure_paths(),
             **_payment_paths(),
+            **_ministry_paths(),
             "/healthz": {
                 "get": {
                     "summary": "The process is alive",
@@ -260,6 +263,65 @@ def _payment_paths() -> dict[str, Any]:
                         "content": {"application/json": {}},
                     },
                     **_errors(401, 403, 409),
+                },
+            }
+        },
+    }  # fmt: skip
+
+
+def _ministry_paths() -> dict[str, Any]:
+    system = _param("system", "path", "string")
+    limit = _param("limit", "query", "integer", minimum=1, maximum=1000)
+    outcomes = (
+        "accepted, duplicate, quarantined (counts) and items: one per result in order, with "
+        "index, verdict (accepted | duplicate | quarantined), result_id, dossier_code, and for "
+        "a quarantined one its code (unknown_dossier, missing, unknown_code, wrong_type, "
+        "not_an_object, ...) and reason"
+    )
+    return {
+        "/api/v1/ministries": _get(
+            "Configured ministry systems (ministries.read)",
+            "systems: system, name, kind, procedures, handoff, poll, push, cursor, circuit",
+            [],
+            401, 403,
+        ),
+        "/api/v1/ministries/quarantine": _get(
+            "Results the hub refused to forward, newest first (ministries.read)",
+            "quarantine: id, system, via, code, reason, dossier_code, item (masked), first_at, "
+            "last_at, seen",
+            [_param("system", "query", "string"), limit],
+            400, 401, 403, 404,
+        ),
+        "/api/v1/ministries/{system}/handoffs": _get(
+            "Dossiers handed off to a system, newest first (ministries.read)",
+            "handoffs: system, dossier_code, procedure_code, status, reference, submitted_at",
+            [system, limit],
+            400, 401, 403, 404,
+        ),
+        "/api/v1/ministries/{system}/poll": {
+            "post": {
+                "summary": "Poll a system for results now (ministries.poll)",
+                "parameters": [system],
+                "responses": {
+                    "200": {
+                        "description": "system, pages, results (per verdict), cursor, error",
+                        "content": {"application/json": {}},
+                    },
+                    **_errors(401, 403, 404, 409, 502),
+                },
+            }
+        },
+        "/api/v1/ministries/{system}/results": {
+            "post": {
+                "summary": "A ministry system pushes its results, in its own JSON",
+                "description": "Authenticated with the system's own credential "
+                "(ministries.<system>.push: a bearer token, or HMAC-SHA256 signed headers); "
+                "the body's shape is the system's mapping file's.",
+                "parameters": [system],
+                "requestBody": {"content": {"application/json": {}}},
+                "responses": {
+                    "200": {"description": outcomes, "content": {"application/json": {}}},
+                    **_errors(400, 401, 404, 413, 422, 503),
                 },
             }
         },

@@ -21,6 +21,12 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from connectors.ministry.client import open_client
+from connectors.ministry.config import MinistryConfig
+from connectors.ministry.mapping import MinistryMapping, load_for
+from connectors.ministry.routes import PushEntry, ResultsDoor
+from connectors.ministry.sink import HandoffSink
+from connectors.ministry.soap import wsdl_problems
 from connectors.national_portal.catalogue import CatalogueClient
 from connectors.national_portal.catalogue_mapping import CatalogueCodes
 from connectors.national_portal.client import CONNECTOR as PORTAL
@@ -39,8 +45,12 @@ from hub.auth import Authenticator
 from hub.broker import Broker
 from hub.config import HubConfig
 from hub.consumer import BatchConsumer
+from hub.errors import ConfigError
 from hub.httputil import json_response
 from hub.intake import Intake, OutboxRelay
+from hub.ministries.api import MinistriesApi, System
+from hub.ministries.intake import ResultIntake
+from hub.ministries.poller import ResultPoller
 from hub.openapi import openapi_document
 from hub.payments.api import PaymentsApi
 from hub.payments.checks import StatusChecker
@@ -48,7 +58,7 @@ from hub.payments.reconcile import Reconciler, run_daily
 from hub.procedures.api import ProceduresApi
 from hub.procedures.sync import CatalogueSync
 from hub.status_mapping import StatusTable, load_tables
-from hub.store.sqlite import SqliteStore
+from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore
 from hub.validation import Validator
 
 log = structlog.get_logger(__name__)
@@ -62,6 +72,7 @@ class Mappings:
     portal: PortalCodes
     catalogue: CatalogueCodes
     payments: PaymentCodes | None
+    ministries: dict[str, MinistryMapping]
 
 
 def load_mappings(config: HubConfig) -> Mappings:
@@ -76,7 +87,26 @@ def load_mappings(config: HubConfig) -> Mappings:
         payments=PaymentCodes.load(config.mappings_dir / f"{pay.mapping}.yaml")
         if pay.enabled
         else None,
+        ministries=load_ministry_mappings(config),
     )
+
+
+def load_ministry_mappings(config: HubConfig) -> dict[str, MinistryMapping]:
+    """Each enabled ministry system's mapping (and WSDL file), every problem of all at once."""
+    out: dict[str, MinistryMapping] = {}
+    problems: list[str] = []
+    for name, ministry in config.ministries.items():
+        if not ministry.enabled:
+            continue
+        try:
+            out[name] = load_for(name, ministry, config.mappings_dir)
+        except ConfigError as exc:
+            problems += exc.problems
+        if ministry.kind == "soap":
+            problems += wsdl_problems(name, ministry, config.mappings_dir)
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) with the ministry systems", problems)
+    return out
 
 
 class Hub:
@@ -89,6 +119,8 @@ class Hub:
         self.consumers: dict[str, BatchConsumer] = {}
         self.catalogue: CatalogueSync | None = None
         self.payments: Payments | None = None
+        self.ministries: dict[str, System] = {}
+        self._pushes: dict[str, PushEntry] = {}
 
     async def __aenter__(self) -> Hub:
         try:
@@ -122,6 +154,8 @@ class Hub:
         for name, sub in cfg.subscribers.items():
             if sub.enabled:
                 await self._start_subscriber(name, sub, broker, store, http)
+        for name, mapping in mappings.ministries.items():
+            await self._start_ministry(name, mapping, broker, store, intake, http)
         # Every queue is declared now: publish whatever a previous run committed but never
         # published (earlier, its messages would have had nowhere to go).
         await relay.sweep(age_s=0)
@@ -129,6 +163,10 @@ class Hub:
         # Exit runs in reverse: the periodic relay stops first, then one last sweep.
         stack.push_async_callback(relay.final_sweep)
         stack.push_async_callback(_cancel, relay_task)
+        for system in self.ministries.values():
+            if system.poller is not None:
+                task = asyncio.create_task(system.poller.run_schedule(), name="ministry-poll")
+                stack.push_async_callback(_cancel, task)
         pcfg = cfg.connectors.national_portal
         if pcfg.enabled and pcfg.catalogue.enabled:
             # Started last, stopped first: its outbox rows are swept at the next start.
@@ -157,6 +195,40 @@ class Hub:
             lanes=pcfg.concurrency,
         )
         await self._run_consumer(PORTAL, consumer)
+
+    async def _start_ministry(
+        self,
+        name: str,
+        mapping: MinistryMapping,
+        broker: Broker,
+        store: SqliteStore,
+        intake: Intake,
+        http: aiohttp.ClientSession,
+    ) -> None:
+        """One ministry system: its client, hand-off queue, result intake, poller, push door."""
+        cfg: MinistryConfig = self.config.ministries[name]
+        client = await open_client(name, cfg, http, self.config.mappings_dir)
+        self._stack.push_async_callback(client.close)
+        if cfg.submit is not None:
+            queues = broker.topology.queues(client.connector, cfg.delay_tiers_s)
+            await broker.topology.declare(broker.channel, queues, [DOSSIER_CHANGED])
+            consumer = BatchConsumer(
+                broker,
+                queues,
+                HandoffSink(client, cfg, mapping, store, store.ministries),
+                lane_key=dossier_code_of,
+                batch_size=cfg.batch_size,
+                linger_s=cfg.linger_ms / 1000,
+                lanes=cfg.concurrency,
+            )
+            await self._run_consumer(client.connector, consumer)
+        results = ResultIntake(name, mapping, store, intake.relay)
+        poller = None
+        if cfg.poll is not None:
+            poller = ResultPoller(client, mapping, results, store.ministries, cfg.poll)
+        if cfg.push is not None:
+            self._pushes[name] = PushEntry(cfg.push, mapping, results)
+        self.ministries[name] = System(cfg, client, poller)
 
     async def _run_consumer(self, name: str, consumer: BatchConsumer) -> None:
         await consumer.start()
@@ -227,6 +299,8 @@ class Hub:
         api = EventsApi(auth, intake, store, validator, tables, limit)
         procedures = ProceduresApi(auth, store.procedures, self.catalogue, limit)
         self._stack.push_async_callback(procedures.close)
+        ministries = MinistriesApi(auth, store.ministries, self.ministries)
+        door = ResultsDoor(self._pushes, limit)
         pay = self.payments
         payments_api = PaymentsApi(
             auth, store.payments, pay.checker if pay else None, pay.reconciler if pay else None
@@ -237,6 +311,8 @@ class Hub:
                 *api.routes(),
                 *procedures.routes(),
                 *payments_api.routes(),
+                *ministries.routes(),
+                *door.routes(),
                 *(pay.door.routes() if pay else []),
                 web.get("/healthz", _healthz),
                 web.get("/readyz", self._readyz),

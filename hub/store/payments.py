@@ -128,14 +128,7 @@ class SqlitePayments:
             await _log_callback(db, "refused", code, reason, key[0], key[1], callback)
 
     async def known_dossiers(self, codes: list[str]) -> set[str]:
-        if not codes:
-            return set()
-        async with self._store._read():
-            rows = await self._store._db.execute_fetchall(
-                f"SELECT code FROM dossiers WHERE code IN ({','.join('?' * len(codes))})",  # noqa: S608
-                codes,
-            )
-        return {r[0] for r in rows}
+        return await self._store.known_dossiers(codes)
 
     async def pending(
         self, older_than: datetime, newer_than: datetime, limit: int

@@ -42,6 +42,7 @@ from hub.store.base import (
     PortalDelivery,
     PortalWork,
 )
+from hub.store.ministries import SqliteMinistries
 from hub.store.payments import SqlitePayments
 from hub.store.procedures import SqliteProcedures
 from schemas.canonical import (
@@ -103,6 +104,7 @@ class SqliteStore:
         self._lock = asyncio.Lock()
         self.procedures = SqliteProcedures(self)
         self.payments = SqlitePayments(self)
+        self.ministries = SqliteMinistries(self)
 
     @classmethod
     @asynccontextmanager
@@ -172,19 +174,18 @@ class SqliteStore:
     # -- ingest -------------------------------------------------------------------------------
 
     async def ingest(self, events: list[DossierEvent], received_at: datetime) -> IngestOutcome:
-        # Set-based: a handful of statements per batch, not per event, because each statement
-        # is a hop to aiosqlite's thread and the lock is held meanwhile.
-        keys = [e.idempotency_key for e in events]
-        codes = sorted({e.dossier_code for e in events})
         async with self._tx() as db:
-            known = await _fetch_in(db, _KNOWN_KEYS_SQL, keys)
-            rows = {r[0]: _row(r) for r in await _fetch_in(db, _LOAD_ROWS_SQL, codes)}
-            fold = _fold(events, {r[0] for r in known}, rows, received_at)
-            if fold.inserts:
-                await db.executemany(_INSERT_EVENT_SQL, fold.inserts)
-            await _save_states(db, [(c, r) for c, r in rows.items() if r.dirty], received_at)
-            outbox = await _enqueue(db, fold.touched)
-        return IngestOutcome(results=fold.results, outbox=outbox)
+            return await ingest_in(db, events, received_at)
+
+    async def known_dossiers(self, codes: list[str]) -> set[str]:
+        """Which of `codes` the hub has received a dossier event for."""
+        if not codes:
+            return set()
+        async with self._read():
+            rows = await _fetch_in(
+                self._db, "SELECT code FROM dossiers WHERE code IN ({marks})", codes
+            )
+        return {r[0] for r in rows}
 
     # -- outbox -------------------------------------------------------------------------------
 
@@ -312,6 +313,17 @@ class SqliteStore:
             payments=await self.payments.for_dossiers([code]),
         )
 
+    async def snapshots(self, codes: list[str]) -> dict[str, DossierSnapshot]:
+        """The newest state of each of `codes` the hub holds."""
+        async with self._read():
+            rows = await _fetch_in(
+                self._db,
+                "SELECT code, status, status_key, version, record_json, updated_at FROM dossiers "
+                "WHERE status IS NOT NULL AND code IN ({marks})",
+                codes,
+            )
+        return {r["code"]: _snapshot(r) for r in rows}
+
     async def changes_after(self, cursor: int, limit: int) -> list[FeedItem]:
         async with self._read():
             rows = await self._db.execute_fetchall(
@@ -354,6 +366,24 @@ class SqliteStore:
                 (limit,),
             )
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
+
+
+async def ingest_in(
+    db: aiosqlite.Connection, events: list[DossierEvent], received_at: datetime
+) -> IngestOutcome:
+    """Fold `events` in, inside the caller's transaction; the outbox rows it wrote."""
+    # Set-based: a handful of statements per batch, not per event, because each statement
+    # is a hop to aiosqlite's thread and the lock is held meanwhile.
+    keys = [e.idempotency_key for e in events]
+    codes = sorted({e.dossier_code for e in events})
+    known = await _fetch_in(db, _KNOWN_KEYS_SQL, keys)
+    rows = {r[0]: _row(r) for r in await _fetch_in(db, _LOAD_ROWS_SQL, codes)}
+    fold = _fold(events, {r[0] for r in known}, rows, received_at)
+    if fold.inserts:
+        await db.executemany(_INSERT_EVENT_SQL, fold.inserts)
+    await _save_states(db, [(c, r) for c, r in rows.items() if r.dirty], received_at)
+    outbox = await _enqueue(db, fold.touched)
+    return IngestOutcome(results=fold.results, outbox=outbox)
 
 
 @dataclass

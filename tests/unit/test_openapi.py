@@ -6,7 +6,9 @@ import re
 
 from aiohttp import web
 
+from connectors.ministry.routes import ResultsDoor
 from hub.api import EventsApi
+from hub.ministries.api import MinistriesApi
 from hub.openapi import openapi_document
 from hub.payments.api import PaymentsApi
 from hub.procedures.api import ProceduresApi
@@ -18,6 +20,8 @@ def _routes() -> list[web.RouteDef]:
         *object.__new__(EventsApi).routes(),
         *object.__new__(ProceduresApi).routes(),
         *object.__new__(PaymentsApi).routes(),
+        *object.__new__(MinistriesApi).routes(),
+        *object.__new__(ResultsDoor).routes(),
     ]
 
 

@@ -1,0 +1,201 @@
+"""How the hub authenticates to a ministry's REST API, and checks a ministry's pushes.
+
+One `RequestAuth` per system, chosen by `rest.auth.kind`:
+
+* `oauth2`: client credentials. The token is fetched from `token_url` (client authenticated by
+  HTTP Basic, or by `client_id`/`client_secret` in the form), cached, and fetched again
+  `refresh_margin_s` before it expires, or at once after the API answers 401.
+* `bearer`: a static token (optional) and extra headers.
+* `hmac`: each request signed. Headers `X-Api-Key: <key_id>`, `X-Timestamp: <unix seconds>`,
+  `X-Signature: hex(HMAC-SHA256(secret, canonical))` (header names configurable), where
+  `canonical = METHOD "\\n" PATH_AND_QUERY "\\n" TIMESTAMP "\\n" hex(SHA-256(body))`.
+
+`verify_hmac` checks the same scheme on a push (constant-time compare, `max_skew_s` window).
+This module must never log a secret or a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+import aiohttp
+
+from connectors.ministry.config import BearerAuth, HmacAuth, OAuth2Auth, RestAuth
+from hub.errors import DestinationRejected, DestinationUnavailable, HubError
+from hub.resilience import translate_http_error
+
+
+class RequestAuth(Protocol):
+    async def headers(self, method: str, path_qs: str, body: bytes) -> dict[str, str]: ...
+
+    def invalidate(self) -> None:
+        """Forget a cached credential (the API answered 401)."""
+
+
+class NoAuth:
+    async def headers(self, method: str, path_qs: str, body: bytes) -> dict[str, str]:
+        return {}
+
+    def invalidate(self) -> None:
+        return None
+
+
+class StaticBearer:
+    def __init__(self, config: BearerAuth) -> None:
+        self.config = config
+
+    async def headers(self, method: str, path_qs: str, body: bytes) -> dict[str, str]:
+        out = {k: v.get_secret_value() for k, v in self.config.headers.items()}
+        if self.config.token is not None:
+            out["Authorization"] = f"Bearer {self.config.token.get_secret_value()}"
+        return out
+
+    def invalidate(self) -> None:
+        return None
+
+
+def canonical_string(method: str, path_qs: str, timestamp: str, body: bytes) -> bytes:
+    digest = hashlib.sha256(body).hexdigest()
+    return f"{method.upper()}\n{path_qs}\n{timestamp}\n{digest}".encode()
+
+
+def hmac_signature(secret: str, method: str, path_qs: str, timestamp: str, body: bytes) -> str:
+    message = canonical_string(method, path_qs, timestamp, body)
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+class HmacSigner:
+    def __init__(self, config: HmacAuth) -> None:
+        self.config = config
+
+    async def headers(self, method: str, path_qs: str, body: bytes) -> dict[str, str]:
+        cfg = self.config
+        timestamp = str(int(time.time()))
+        signature = hmac_signature(cfg.secret.get_secret_value(), method, path_qs, timestamp, body)
+        return {
+            cfg.key_header: cfg.key_id,
+            cfg.timestamp_header: timestamp,
+            cfg.signature_header: signature,
+        }
+
+    def invalidate(self) -> None:
+        return None
+
+
+def verify_hmac(
+    config: HmacAuth,
+    method: str,
+    path_qs: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float | None = None,
+) -> str | None:
+    """None when the request is signed right; otherwise why not (never the expected value)."""
+    key, stamp, given = (
+        headers.get(config.key_header),
+        headers.get(config.timestamp_header),
+        headers.get(config.signature_header),
+    )
+    if not key or not stamp or not given:
+        return "missing signature headers"
+    if not hmac.compare_digest(key.encode(), config.key_id.encode()):
+        return "unknown key id"
+    try:
+        skew = abs((time.time() if now is None else now) - int(stamp))
+    except ValueError:
+        return "timestamp is not unix seconds"
+    if skew > config.max_skew_s:
+        return "timestamp outside the allowed window"
+    expected = hmac_signature(config.secret.get_secret_value(), method, path_qs, stamp, body)
+    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
+        return "signature does not match"
+    return None
+
+
+class OAuth2ClientCredentials:
+    def __init__(
+        self, config: OAuth2Auth, http: aiohttp.ClientSession, connector: str, timeout_s: float
+    ) -> None:
+        self.config = config
+        self.http = http
+        self.connector = connector
+        self.timeout_s = timeout_s
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def headers(self, method: str, path_qs: str, body: bytes) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await self._current()}"}
+
+    def invalidate(self) -> None:
+        self._token = None
+
+    async def _current(self) -> str:
+        async with self._lock:  # one token request at a time, shared by every call
+            if self._token is None or time.monotonic() >= self._expires_at:
+                self._token, lifetime_s = await self._fetch()
+                margin = min(self.config.refresh_margin_s, lifetime_s / 2)
+                self._expires_at = time.monotonic() + lifetime_s - margin
+            return self._token
+
+    async def _fetch(self) -> tuple[str, float]:
+        cfg = self.config
+        form = {"grant_type": "client_credentials"}
+        if cfg.scope:
+            form["scope"] = cfg.scope
+        basic = None
+        if cfg.client_auth == "basic":
+            basic = aiohttp.BasicAuth(cfg.client_id, cfg.client_secret.get_secret_value())
+        else:
+            form |= {
+                "client_id": cfg.client_id,
+                "client_secret": cfg.client_secret.get_secret_value(),
+            }
+        try:
+            async with self.http.post(
+                cfg.token_url,
+                data=form,
+                auth=basic,
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            ) as response:
+                if response.status != 200:
+                    self._refused(response.status)
+                reply = await response.json(content_type=None)
+        except HubError:
+            raise
+        except Exception as exc:
+            raise translate_http_error(exc, self.connector, "the token endpoint") from exc
+        token = reply.get("access_token") if isinstance(reply, dict) else None
+        if not isinstance(token, str) or not token:
+            raise DestinationUnavailable(
+                "the token endpoint answered without an access_token", connector=self.connector
+            )
+        lifetime = reply.get("expires_in", 300)
+        return token, float(lifetime) if isinstance(lifetime, int | float) else 300.0
+
+    def _refused(self, status: int) -> None:
+        message = f"the token endpoint answered HTTP {status}"
+        if status in (400, 401, 403):
+            raise DestinationRejected(
+                f"{message}: check client_id and client_secret",
+                connector=self.connector,
+                code=str(status),
+            )
+        raise DestinationUnavailable(message, connector=self.connector, http_status=status)
+
+
+def request_auth(
+    config: RestAuth | None, http: aiohttp.ClientSession, connector: str, timeout_s: float
+) -> RequestAuth:
+    if isinstance(config, OAuth2Auth):
+        return OAuth2ClientCredentials(config, http, connector, timeout_s)
+    if isinstance(config, BearerAuth):
+        return StaticBearer(config)
+    if isinstance(config, HmacAuth):
+        return HmacSigner(config)
+    return NoAuth()

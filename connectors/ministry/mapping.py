@@ -1,0 +1,312 @@
+"""A ministry system's mapping file: its messages ⇄ the hub's canonical models.
+
+One YAML file per system in `mappings/` (`ministry_<system>.yaml`):
+
+```yaml
+name: Đăng ký kinh doanh
+submit:                       # the hub's dossier record → the system's submit request
+  accepted: "MaLoi == '00'"   # JMESPath over the reply: true = accepted (absent: any reply)
+  reference: MaBienNhan       # the system's receipt number, kept with the hand-off
+  reason: MoTaLoi             # why it refused, shown to operators
+  fields:                     # target names; a dot nests (ThongTinHoSo.SoHoSo)
+    MaHoSo: {path: dossier_code}
+    NgayTiepNhan: {path: received_at, type: datetime, default: null}
+results:                      # one result of the system → the hub's MinistryResult
+  items: DanhSachKetQua.KetQua   # where a poll reply lists its results
+  cursor: MocTiepTheo            # where it says the next cursor
+  more: null                     # optional: true while more pages wait
+  push_items: ketQua             # where a pushed body lists its results (absent: the body)
+  fields:
+    result_id:    {path: MaKetQua}
+    dossier_code: {path: MaHoSo}
+    status:       {path: TrangThai, table: status}
+    occurred_at:  {path: ThoiGian, type: datetime, format: "%d/%m/%Y %H:%M:%S"}
+tables:
+  status: {DA_CAP_GCN: processed, TU_CHOI: stopped}
+```
+
+Submit fields read the dossier record as JSON (`schemas.canonical.DossierRecord` field names).
+Result fields must be `MinistryResult` fields; `dossier_code`, `status` and `occurred_at` are
+required, and a status table's values must be canonical status names (or numbers). Without a
+`result_id`, a result's id is the SHA-256 of its content, so a repeated result is still one.
+`load` reports every mistake in the file at once, each with its line. This module must never
+do I/O beyond reading the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jmespath.parser import ParsedResult
+from pydantic import Field
+from pydantic import ValidationError as PydanticValidationError
+
+from connectors.ministry.config import MinistryConfig
+from hub.config_blocks import Section
+from hub.errors import ConfigError, ValidationFailed
+from hub.fieldmap import (
+    FieldMap,
+    FieldSpec,
+    Where,
+    compile_fields,
+    compile_path,
+    read_file,
+    read_yaml,
+    validate,
+)
+from schemas.canonical import DossierStatus, content_id
+from schemas.ministry import MinistryResult
+
+RESULT_FIELDS = frozenset(MinistryResult.model_fields) - {"system"}
+REQUIRED_RESULT_FIELDS = ("dossier_code", "status", "occurred_at")
+_STATUS_NAMES = ", ".join(s.name for s in DossierStatus)
+
+
+class _Submit(Section):
+    accepted: str | None = None
+    reference: str | None = None
+    reason: str | None = None
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+
+
+class _Results(Section):
+    items: str | None = None
+    cursor: str | None = None
+    more: str | None = None
+    push_items: str | None = None
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+
+
+class _File(Section):
+    name: str = ""
+    description: str = ""
+    submit: _Submit | None = None
+    results: _Results | None = None
+    tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    accepted: bool
+    reference: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    cursor: str | None
+    more: bool
+
+
+class MinistryMapping:
+    def __init__(
+        self,
+        source: str,
+        name: str,
+        submit: FieldMap | None,
+        results: FieldMap | None,
+        paths: dict[str, ParsedResult | None],
+    ) -> None:
+        self.source = source
+        self.name = name
+        self.submit = submit
+        self.results = results
+        self._paths = paths
+
+    @classmethod
+    def load(cls, path: Path) -> MinistryMapping:
+        return cls.parse(read_file(path), str(path))
+
+    @classmethod
+    def parse(cls, text: str, source: str = "mapping") -> MinistryMapping:
+        raw, where = read_yaml(text, source)
+        spec = validate(_File, raw, source, where)
+        problems: list[str] = []
+        if spec.submit is None and spec.results is None:
+            problems.append(where((), "give a submit section, a results section, or both"))
+        submit = results = None
+        paths: dict[str, ParsedResult | None] = {}
+        if spec.submit is not None:
+            submit = compile_fields(
+                source, spec.name, spec.submit.fields, spec.tables, where, problems, ("submit",)
+            )
+            paths |= _paths(
+                spec.submit, ("accepted", "reference", "reason"), "submit", where, problems
+            )
+        if spec.results is not None:
+            results = compile_fields(
+                source, spec.name, spec.results.fields, spec.tables, where, problems, ("results",)
+            )
+            names = ("items", "cursor", "more", "push_items")
+            paths |= _paths(spec.results, names, "results", where, problems)
+            problems += _check_results(spec, where)
+        if problems:
+            raise ConfigError(f"{len(problems)} problem(s) in {source}", problems)
+        return cls(source, spec.name, submit, results, paths)
+
+    # -- hand-off -------------------------------------------------------------------------------
+
+    def submit_request(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The submit request for a dossier record; `ValidationFailed` names a missing field."""
+        if self.submit is None:
+            raise ValidationFailed("the mapping has no submit section", code="no_submit")
+        return _nest(self.submit.apply(record))
+
+    def submit_outcome(self, reply: Any) -> SubmitOutcome:
+        accepted = self._search("submit.accepted", reply, default=True)
+        reference = self._search("submit.reference", reply)
+        reason = self._search("submit.reason", reply)
+        return SubmitOutcome(
+            accepted=accepted is True,
+            reference=None if reference is None else str(reference)[:200],
+            reason=None if reason is None else str(reason)[:500],
+        )
+
+    # -- results --------------------------------------------------------------------------------
+
+    def page(self, reply: Any) -> Page:
+        """The results, next cursor and whether more wait, in one poll reply."""
+        items = self._search("results.items", reply, default=reply)
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            items = [items]  # one result serialized as an object rather than a list of one
+        cursor = self._search("results.cursor", reply)
+        more = self._search("results.more", reply)
+        return Page(items, None if cursor is None else str(cursor), more is True)
+
+    def pushed_items(self, body: Any) -> list[Any]:
+        items = self._search("results.push_items", body, default=body)
+        if not isinstance(items, list):
+            raise ValidationFailed(
+                "the body does not hold a list of results where the mapping says",
+                field="results.push_items",
+                code="not_a_list",
+            )
+        return items
+
+    def result(self, system: str, item: Any) -> MinistryResult:
+        """One result item mapped; `ValidationFailed` (field and code) when it cannot be."""
+        if self.results is None:
+            raise ValidationFailed("the mapping has no results section", code="no_results")
+        if not isinstance(item, dict):
+            raise ValidationFailed("a result must be an object", code="not_an_object")
+        fields = self.results.apply(item)
+        if fields.get("result_id") is None:
+            fields["result_id"] = content_id(jsonable(item))
+        fields["status"] = _status(fields["status"])
+        try:
+            return MinistryResult(system=system, **fields)
+        except PydanticValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ValidationFailed(f"{where}: {err['msg']}", field=where, code="invalid") from None
+
+    def has_path(self, name: str) -> bool:
+        return self._paths.get(name) is not None
+
+    def _search(self, name: str, document: Any, default: Any = None) -> Any:
+        expression = self._paths.get(name)
+        return default if expression is None else expression.search(document)
+
+
+def _paths(
+    section: Section, names: tuple[str, ...], at: str, where: Where, problems: list[str]
+) -> dict[str, ParsedResult | None]:
+    out: dict[str, ParsedResult | None] = {}
+    for name in names:
+        text = getattr(section, name)
+        if text is not None:
+            out[f"{at}.{name}"] = compile_path(text, (at, name), where, problems)
+    return out
+
+
+def _check_results(spec: _File, where: Where) -> list[str]:
+    assert spec.results is not None
+    fields = spec.results.fields
+    problems = [
+        where(("results", "fields", t), f"not a result field; use one of {sorted(RESULT_FIELDS)}")
+        for t in fields
+        if t not in RESULT_FIELDS
+    ]
+    problems += [
+        where(("results", "fields"), f"{t} is required")
+        for t in REQUIRED_RESULT_FIELDS
+        if t not in fields
+    ]
+    table = fields["status"].table if "status" in fields else None
+    if table is not None and table in spec.tables:
+        for code, value in spec.tables[table].items():
+            try:
+                _status(value)
+            except ValidationFailed:
+                problems.append(
+                    where(
+                        ("tables", table, str(code)),
+                        f"{value!r} is not a dossier status ({_STATUS_NAMES})",
+                    )
+                )
+    return problems
+
+
+def _status(value: Any) -> DossierStatus:
+    try:
+        if isinstance(value, str) and not value.strip().isdigit():
+            return DossierStatus[value.strip()]
+        return DossierStatus(int(value))
+    except (KeyError, ValueError, TypeError):
+        raise ValidationFailed(
+            f"{value!r} is not a dossier status", field="status", code="unknown_status"
+        ) from None
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"A.B": 1, "A.C": 2, "D": 3} → {"A": {"B": 1, "C": 2}, "D": 3}; None values left out."""
+    out: dict[str, Any] = {}
+    for target, value in flat.items():
+        if value is None:
+            continue
+        *parents, leaf = target.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def jsonable(value: Any) -> Any:
+    """A zeep/JSON value as plain JSON types (anything else as its text), for hashing."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def mapping_path(name: str, mappings_dir: Path) -> Path:
+    """`ministries.<s>.mapping`: a name in mappings_dir, or a path (with / or .yaml)."""
+    if "/" in name or name.endswith((".yaml", ".yml")):
+        return Path(name)
+    return mappings_dir / f"{name}.yaml"
+
+
+def load_for(system: str, config: MinistryConfig, mappings_dir: Path) -> MinistryMapping:
+    """The system's mapping file, checked against what its configuration asks of it."""
+    path = mapping_path(config.mapping, mappings_dir)
+    mapping = MinistryMapping.load(path)
+    problems = []
+    at = f"ministries.{system}"
+    if config.submit is not None and mapping.submit is None:
+        problems.append(f"{at}.submit is set, but {path} has no submit section")
+    if (config.poll or config.push) and mapping.results is None:
+        problems.append(f"{at} takes results (poll or push), but {path} has no results section")
+    if config.poll is not None and not mapping.has_path("results.items"):
+        problems.append(f"{at}.poll is set, but {path} does not say results.items")
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) with ministry system {system}", problems)
+    return mapping

@@ -1,0 +1,104 @@
+"""The door ministry systems push their results through.
+
+`POST /api/v1/ministries/{system}/results`, in the system's own JSON (its mapping file's
+`results.push_items` says where the list is). Each system authenticates with its own
+credential (`ministries.<system>.push`): a bearer token whose SHA-256 is configured, or an
+HMAC-signed request (`connectors.ministry.auth.verify_hmac`). The answer is 200 with one
+outcome per item (`accepted`, `duplicate`, or `quarantined` with its code and reason), so a
+bad item never spoils its neighbours; 400 for a body that is not JSON, 401 for a wrong
+credential, 404 for a system that does not push, 413 for an oversized body, 422 when the
+results are not where the mapping says, 503 when the store cannot commit (push again).
+This module must never map a result itself: the intake does.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from connectors.ministry.auth import verify_hmac
+from connectors.ministry.config import PushConfig
+from connectors.ministry.mapping import MinistryMapping
+from hub.auth import sha256_hex
+from hub.errors import StoreUnavailable, TransientError, ValidationFailed
+from hub.httputil import json_response
+from hub.ministries.intake import ResultIntake
+
+log = structlog.get_logger(__name__)
+
+PATH = "/api/v1/ministries/{system}/results"
+MAX_ITEMS = 1000
+
+
+def _error(status: int, error: str, message: str) -> web.Response:
+    return json_response({"error": error, "message": message}, status)
+
+
+@dataclass(frozen=True)
+class PushEntry:
+    config: PushConfig
+    mapping: MinistryMapping
+    intake: ResultIntake
+
+
+class ResultsDoor:
+    def __init__(self, systems: dict[str, PushEntry], max_body_bytes: int) -> None:
+        self.systems = systems
+        self.max_body_bytes = max_body_bytes
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(PATH, self.push)]
+
+    async def push(self, request: web.Request) -> web.Response:
+        system = request.match_info["system"]
+        entry = self.systems.get(system)
+        if entry is None:
+            return _error(404, "unknown_system", f"no ministry system {system[:50]!r} pushes here")
+        body = await request.content.read(self.max_body_bytes + 1)
+        if len(body) > self.max_body_bytes:
+            return _error(413, "too_large", f"the body is larger than {self.max_body_bytes} bytes")
+        if (why := _unauthenticated(entry.config, request, body)) is not None:
+            log.warning("ministry_push_unauthenticated", system=system, reason=why)
+            return _error(401, "unauthenticated", why)
+        try:
+            document = json.loads(body)
+            items = entry.mapping.pushed_items(document)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "invalid_json", "the body is not JSON")
+        except ValidationFailed as exc:
+            return _error(422, exc.code, exc.message)
+        if len(items) > MAX_ITEMS:
+            return _error(413, "too_many", f"push at most {MAX_ITEMS} results at a time")
+        try:
+            outcomes = await entry.intake.accept(items, "push")
+        except (StoreUnavailable, TransientError) as exc:
+            return _error(503, "unavailable", f"{exc.message}; push again")
+        counts = Counter(o.verdict for o in outcomes)
+        return json_response(
+            {
+                "accepted": counts["accepted"],
+                "duplicate": counts["duplicate"],
+                "quarantined": counts["quarantined"],
+                "items": [o.as_dict() for o in outcomes],
+            }
+        )
+
+
+def _unauthenticated(config: PushConfig, request: web.Request, body: bytes) -> str | None:
+    """None when the request carries the system's credential; otherwise why not."""
+    if config.hmac is not None:
+        return verify_hmac(config.hmac, request.method, request.path_qs, request.headers, body)
+    assert config.token_sha256 is not None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return "send Authorization: Bearer <token>"
+    expected = config.token_sha256.get_secret_value().lower()
+    if not hmac.compare_digest(sha256_hex(token.strip()).encode(), expected.encode()):
+        return "the token is not this system's"
+    return None

@@ -1,0 +1,272 @@
+"""Talks to a ministry system's SOAP service with zeep's asynchronous transport (httpx).
+
+The WSDL is read once at start, from a file or a URL (zeep reads WSDLs synchronously, so it
+runs on a worker thread); `soap.address` overrides the address it names. Replies are guarded
+before zeep parses them: a reply larger than `max_reply_bytes` is refused while it streams in,
+and one that declares a DTD or entities (`<!DOCTYPE`, `<!ENTITY`: billion laughs, external
+references) is refused unread. zeep then parses strictly, with DTDs, entities and external
+references forbidden, and checks the reply against the WSDL.
+
+Every zeep and httpx exception is translated in `_translate`, most specific first: a SOAP
+Server (Receiver) fault, 408/429/5xx, timeouts and connection failures are transient; a
+Client (Sender) fault or another HTTP status is the system refusing; invalid XML, entities, an
+oversized reply or a reply that does not match the WSDL is an `UnreadableReply`. This module
+must never decide what to send or what a reply means: the mapping does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+import zeep
+import zeep.exceptions
+import zeep.helpers
+from zeep.transports import AsyncTransport
+from zeep.wsse.username import UsernameToken
+
+from connectors.ministry.config import MinistryConfig, SoapConfig
+from hub.errors import (
+    ConfigError,
+    DestinationRejected,
+    DestinationUnavailable,
+    HubError,
+    UnreadableReply,
+)
+from hub.resilience import Guard
+
+log = structlog.get_logger(__name__)
+
+_RETRYABLE = frozenset({408, 425, 429})
+_DECLARATIONS = (b"<!DOCTYPE", b"<!ENTITY")
+_SCAN_BYTES = 64 * 1024  # a declaration must come before the root element
+
+
+class _RefusedReply(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class GuardedTransport(AsyncTransport):
+    """zeep's async transport, reading replies with a size cap and refusing declarations."""
+
+    def __init__(self, max_reply_bytes: int, timeout_s: float, wsdl_timeout_s: float) -> None:
+        super().__init__(timeout=wsdl_timeout_s, operation_timeout=timeout_s)  # type: ignore[no-untyped-call]
+        self.max_reply_bytes = max_reply_bytes
+
+    async def post(self, address: str, message: bytes, headers: dict[str, str]) -> httpx.Response:
+        async with self.client.stream("POST", address, content=message, headers=headers) as reply:
+            body = bytearray()
+            async for chunk in reply.aiter_bytes():
+                body += chunk
+                if len(body) > self.max_reply_bytes:
+                    raise _RefusedReply(
+                        "oversized", f"reply larger than {self.max_reply_bytes} bytes"
+                    )
+            head = bytes(body[:_SCAN_BYTES]).upper()
+            if any(d in head for d in _DECLARATIONS):
+                raise _RefusedReply("entities", "reply declares a DTD or entities")
+            kept = {
+                k: v
+                for k, v in reply.headers.items()
+                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+            }
+            return httpx.Response(reply.status_code, headers=kept, content=bytes(body))
+
+
+def wsdl_location(config: SoapConfig, mappings_dir: Path) -> str:
+    """A URL as is; a relative path from mappings_dir if it is there, else as given."""
+    if config.wsdl.startswith(("http://", "https://")):
+        return config.wsdl
+    path = Path(config.wsdl)
+    if not path.is_absolute() and (mappings_dir / path).is_file():
+        path = mappings_dir / path
+    if not path.is_file():
+        raise ConfigError(f"WSDL not found: {config.wsdl}", [f"soap.wsdl: no file {path}"])
+    return str(path)
+
+
+class SoapClient:
+    """One system's SOAP client. A WSDL fetched by URL that cannot be read at start is read
+    again at the next call (the system is treated as unavailable until then), so a ministry
+    that is down when the hub starts does not stop the hub."""
+
+    def __init__(
+        self, system: str, config: MinistryConfig, guard: Guard, mappings_dir: Path
+    ) -> None:
+        assert config.soap is not None
+        self.system = system
+        self.connector = guard.name
+        self.config = config
+        self.soap: SoapConfig = config.soap
+        self.guard = guard
+        self.location = wsdl_location(self.soap, mappings_dir)
+        self.transport = GuardedTransport(
+            config.max_reply_bytes, config.timeout_s, self.soap.wsdl_timeout_s
+        )
+        self._service: Any = None
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        """Read the WSDL now; `ConfigError` if it is a file that zeep cannot use."""
+        try:
+            await self._ensure()
+        except DestinationUnavailable:
+            if not self.location.startswith(("http://", "https://")):
+                raise
+            log.warning("ministry_wsdl_deferred", connector=self.connector, wsdl=self.location)
+
+    async def _ensure(self) -> Any:
+        async with self._lock:
+            if self._service is None:
+                self._service = await self._read_wsdl()
+            return self._service
+
+    async def _read_wsdl(self) -> Any:
+        soap = self.soap
+        settings = zeep.Settings(
+            strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+        wsse = None
+        if soap.wsse is not None:
+            wsse = UsernameToken(soap.wsse.username, soap.wsse.password.get_secret_value())  # type: ignore[no-untyped-call]
+        try:
+            client = await asyncio.to_thread(
+                zeep.AsyncClient,
+                self.location,
+                wsse=wsse,
+                transport=self.transport,
+                settings=settings,
+            )
+            return _service(client, soap)
+        except (httpx.HTTPError, OSError, zeep.exceptions.TransportError) as exc:
+            raise DestinationUnavailable(
+                f"cannot read the WSDL of {self.system} at {self.location}: {exc!r}",
+                connector=self.connector,
+            ) from None
+        except Exception as exc:
+            raise ConfigError(
+                f"the WSDL of ministry system {self.system} is not usable",
+                [f"ministries.{self.system}.soap.wsdl ({self.location}): {exc}"],
+            ) from None
+
+    async def operations(self) -> set[str]:
+        service = await self._ensure()
+        return set(service._binding._operations)
+
+    async def submit(self, request: dict[str, Any]) -> Any:
+        assert self.config.submit is not None
+        return await self.call(self.config.submit.operation, request)
+
+    async def poll(self, params: dict[str, Any]) -> Any:
+        assert self.config.poll is not None
+        return await self.call(self.config.poll.operation, params)
+
+    async def call(self, operation: str, params: dict[str, Any]) -> Any:
+        return await self.guard.call(partial(self._call, operation, params))
+
+    async def close(self) -> None:
+        await self.transport.aclose()  # type: ignore[no-untyped-call]
+
+    async def _call(self, operation: str, params: dict[str, Any]) -> Any:
+        service = await self._ensure()
+        async with self.guard.limiter:
+            try:
+                reply = await service[operation](**params)
+            except Exception as exc:
+                raise self._translate(exc) from exc
+        return zeep.helpers.serialize_object(reply, target_cls=dict)  # type: ignore[no-untyped-call]
+
+    def _translate(self, exc: BaseException) -> HubError:
+        """Every zeep and httpx exception of one call, most specific first."""
+        name, connector = self.system, self.connector
+        if isinstance(exc, HubError):
+            return exc
+        if isinstance(exc, _RefusedReply):
+            return UnreadableReply(
+                f"{name}: {exc}; refused unread", connector=connector, reason=exc.reason
+            )
+        if isinstance(exc, zeep.exceptions.Fault):
+            return _fault(exc, name, connector)
+        if isinstance(exc, zeep.exceptions.DTDForbidden | zeep.exceptions.EntitiesForbidden):
+            return UnreadableReply(f"{name}: {exc}", connector=connector, reason="entities")
+        if isinstance(exc, zeep.exceptions.XMLSyntaxError):
+            return UnreadableReply(
+                f"{name} replied with invalid XML: {exc}", connector=connector, reason="invalid_xml"
+            )
+        if isinstance(exc, zeep.exceptions.TransportError):
+            return _http_status(exc.status_code, name, connector)
+        if isinstance(exc, zeep.exceptions.Error | TypeError | ValueError):
+            # XMLParseError, ValidationError, UnexpectedElementError, a missing argument...
+            return UnreadableReply(
+                f"{name}: the exchange does not match the WSDL: {exc}",
+                connector=connector,
+                reason="wsdl_mismatch",
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return DestinationUnavailable(f"{name} did not answer in time", connector=connector)
+        if isinstance(exc, httpx.HTTPError | OSError):
+            return DestinationUnavailable(f"cannot reach {name}: {exc!r}", connector=connector)
+        return DestinationUnavailable(
+            f"unexpected failure talking to {name}: {exc!r}", connector=connector
+        )
+
+
+def _service(client: Any, soap: SoapConfig | None) -> Any:
+    assert soap is not None
+    service = client.bind(soap.service, soap.port)
+    if soap.address is None:
+        return service
+    return client.create_service(service._binding.name, soap.address)
+
+
+def _fault(exc: zeep.exceptions.Fault, name: str, connector: str) -> HubError:
+    code = str(exc.code or "")
+    message = f"{name} answered a SOAP fault {code}: {exc.message}"[:500]
+    if code.rsplit(":", 1)[-1] in ("Server", "Receiver"):
+        return DestinationUnavailable(message, connector=connector)
+    return DestinationRejected(message, connector=connector, code=code or "fault")
+
+
+def _http_status(status: int, name: str, connector: str) -> HubError:
+    if status >= 500 or status in _RETRYABLE:
+        return DestinationUnavailable(
+            f"{name} answered HTTP {status}", connector=connector, http_status=status
+        )
+    return DestinationRejected(
+        f"{name} refused with HTTP {status}", connector=connector, code=str(status)
+    )
+
+
+def wsdl_problems(system: str, config: MinistryConfig, mappings_dir: Path) -> list[str]:
+    """For a WSDL file: the configured operations that it does not have (checked at start).
+
+    A WSDL fetched by URL is checked when it is first read instead.
+    """
+    assert config.soap is not None
+    at = f"ministries.{system}"
+    try:
+        location = wsdl_location(config.soap, mappings_dir)
+    except ConfigError as exc:
+        return [f"{at}.{p}" for p in exc.problems]
+    if location.startswith(("http://", "https://")):
+        return []
+    settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True)
+    try:
+        client = zeep.Client(location, settings=settings)  # type: ignore[no-untyped-call]
+        service = _service(client, config.soap)
+    except Exception as exc:
+        return [f"{at}.soap.wsdl: {location} is not a usable WSDL: {exc}"]
+    known = set(service._binding._operations)
+    wanted = [("submit", config.submit), ("poll", config.poll)]
+    return [
+        f"{at}.{name}.operation: {section.operation!r} is not an operation of {location} "
+        f"(it has {', '.join(sorted(known))})"
+        for name, section in wanted
+        if section is not None and section.operation not in known
+    ]

@@ -1,0 +1,1 @@
+"""Sectoral ministry systems: hand-off of dossiers, intake of their results, polling."""
