@@ -88,6 +88,14 @@ def check_config(config_path: Path | None) -> None:
         click.echo(f"  source {name}: status table {source.status_mapping}; may {perms}")
         if source.password_hash is None and source.api_token_sha256 is None:
             click.echo(f"  warning: source {name} has no credentials and cannot call", err=True)
+    for name, ministry in sorted(config.ministries.items()):
+        if not ministry.enabled:
+            continue
+        ways = [w for w, on in (("poll", ministry.poll), ("push", ministry.push)) if on]
+        click.echo(
+            f"  ministry {name}: {ministry.kind}, mapping {ministry.mapping}; hands off "
+            f"{len(ministry.procedures)} procedure(s); results by {' and '.join(ways) or 'none'}"
+        )
     if config.broker.url is None:
         click.echo("  note: broker.url is empty: `hub run` needs it, `hub demo` starts a node")
 
