@@ -76,7 +76,9 @@ class GuardedTransport(AsyncTransport):
                 for k, v in reply.headers.items()
                 if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
             }
-            return httpx.Response(reply.status_code, headers=kept, content=bytes(body))
+            return httpx.Response(
+                reply.status_code, headers=kept, content=bytes(body), request=reply.request
+            )
 
 
 def wsdl_location(config: SoapConfig, mappings_dir: Path) -> str:
@@ -222,7 +224,8 @@ def _service(client: Any, soap: SoapConfig | None) -> Any:
     service = client.bind(soap.service, soap.port)
     if soap.address is None:
         return service
-    return client.create_service(service._binding.name, soap.address)
+    # AsyncClient.create_service would return a synchronous proxy: build the right kind.
+    return type(service)(client, service._binding, address=soap.address)
 
 
 def _fault(exc: zeep.exceptions.Fault, name: str, connector: str) -> HubError:

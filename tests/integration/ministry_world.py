@@ -1,0 +1,158 @@
+"""The ministry test world: a real RabbitMQ, the hub in process, the DVCQG simulator, a
+loopback one-stop system, and the ministry simulators (SOAP business registration, REST
+civil status, and a third system built from test data only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from connectors.national_portal.simulator import DvcqgSimulator
+from connectors.webhook.simulator import WebhookReceiver
+from hub.runtime import Hub
+from hub.store.sqlite import SqliteStore
+from hub.validation import VN_TZ
+from tests.support import ONESTOP_TOKEN, UNIT, hub_overrides
+
+ROOT = Path(__file__).resolve().parents[2]
+LAND_DIR = ROOT / "tests" / "data" / "ministry_land"
+SUB_TOKEN = "sub-token"
+WSSE_USER, WSSE_PASSWORD = "hub-tinh", "mat-khau-wsse"
+BUSINESS_PROCEDURE = "1.001612"
+CIVIL_PROCEDURE = "1.000894"
+LAND_PROCEDURE = "1.004227"
+FAST = {
+    "timeout_s": 2,
+    "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
+    "breaker": {"failure_threshold": 50, "recovery_s": 1},
+    "delay_tiers_s": [0.3, 0.6],
+    "linger_ms": 10,
+}
+
+
+def code(n: int, day: str = "261123") -> str:
+    return f"{UNIT}-{day}-{n:04d}"
+
+
+def base_overrides(
+    tmp_path: Path, rabbit_url: str, prefix: str, portal: DvcqgSimulator, one_stop: WebhookReceiver
+) -> dict[str, Any]:
+    overrides = hub_overrides(tmp_path, rabbit_url, prefix, portal.url)
+    overrides["subscribers"] = {
+        "one_stop": {
+            "url": one_stop.url,
+            "token": SUB_TOKEN,
+            "events": ["ministry.#"],
+            **FAST,
+        }
+    }
+    overrides["ministries"] = {}
+    return overrides
+
+
+def business_section(sim_url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Đăng ký kinh doanh",
+        "kind": "soap",
+        "mapping": "ministry_business_registration",
+        "procedures": [BUSINESS_PROCEDURE],
+        "soap": {
+            "wsdl": "ministries/business_registration.wsdl",
+            "address": sim_url,
+            "wsse": {"username": WSSE_USER, "password": WSSE_PASSWORD},
+        },
+        "submit": {"operation": "NopHoSo"},
+        "poll": {
+            "operation": "LayDanhSachKetQua",
+            "params": {"TuMoc": "$cursor", "SoLuong": "$limit"},
+            "interval_s": 0.3,
+            "page_size": 50,
+            "first_cursor": "0",
+        },
+        **FAST,
+        **extra,
+    }
+
+
+@dataclass
+class World:
+    hub: Hub
+    portal: DvcqgSimulator
+    one_stop: WebhookReceiver
+    http: aiohttp.ClientSession
+
+    @property
+    def store(self) -> SqliteStore:
+        assert self.hub.store is not None
+        return self.hub.store
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.hub.port}"
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str = ONESTOP_TOKEN,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        sent = {"Authorization": f"Bearer {token}", **(headers or {})}
+        async with self.http.request(method, self.base + path, json=body, headers=sent) as r:
+            ctype = r.headers.get("Content-Type", "")
+            return r.status, await (r.json() if "json" in ctype else r.text())
+
+    async def dossiers(self, codes: list[str], procedure: str, status: str = "accepted") -> None:
+        """The one-stop system tells the hub about dossiers of `procedure`."""
+        at = datetime.now(VN_TZ) - timedelta(hours=1)
+        events = [
+            {
+                "event_id": f"ev-{c}-{status}",
+                "dossier_code": c,
+                "kind": "record",
+                "status": status,
+                "occurred_at": at.isoformat(),
+                "record": {
+                    "procedure_code": procedure,
+                    "procedure_name": "Đăng ký",
+                    "owner_name": "Nguyễn Văn An",
+                    "applicant_id": "001099012345",
+                    "summary": "Công ty TNHH Ánh Dương",
+                    "received_at": at.isoformat(),
+                },
+            }
+            for c in codes
+        ]
+        for start in range(0, len(events), 100):
+            status_code, reply = await self.call(
+                "POST", "/api/v1/dossier-events", {"events": events[start : start + 100]}
+            )
+            assert status_code == 200, reply
+            assert all(r["outcome"] == "accepted" for r in reply["results"]), reply
+
+    def results_at_one_stop(self, system: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.one_stop.events
+            if e["type"] == "ministry.result" and (system is None or e["system"] == system)
+        ]
+
+    def portal_steps(self, dossier: str, source_status: int) -> list[dict[str, Any]]:
+        return [
+            s for s in self.portal.steps.get(dossier, []) if s.get("TrangThai") == source_status
+        ]
+
+
+async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
