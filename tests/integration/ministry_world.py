@@ -145,10 +145,10 @@ class World:
             if e["type"] == "ministry.result" and (system is None or e["system"] == system)
         ]
 
-    def portal_steps(self, dossier: str, source_status: int) -> list[dict[str, Any]]:
-        return [
-            s for s in self.portal.steps.get(dossier, []) if s.get("TrangThai") == source_status
-        ]
+    def portal_steps(self, dossier: str, status: int) -> list[dict[str, Any]]:
+        """The processing steps DVCQG holds for `dossier` with status `status`."""
+        steps = self.portal.steps.get(dossier, [])
+        return [s for s in steps if str(s.get("TrangThai")) == str(status)]
 
 
 async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
