@@ -17,11 +17,13 @@ This module must never log a secret or a token.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import time
 from collections.abc import Mapping
 from typing import Protocol
+from urllib.parse import quote_plus
 
 import aiohttp
 
@@ -148,9 +150,9 @@ class OAuth2ClientCredentials:
         form = {"grant_type": "client_credentials"}
         if cfg.scope:
             form["scope"] = cfg.scope
-        basic = None
+        headers = {}
         if cfg.client_auth == "basic":
-            basic = aiohttp.BasicAuth(cfg.client_id, cfg.client_secret.get_secret_value())
+            headers["Authorization"] = _basic(cfg.client_id, cfg.client_secret.get_secret_value())
         else:
             form |= {
                 "client_id": cfg.client_id,
@@ -160,7 +162,7 @@ class OAuth2ClientCredentials:
             async with self.http.post(
                 cfg.token_url,
                 data=form,
-                auth=basic,
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             ) as response:
                 if response.status != 200:
@@ -187,6 +189,12 @@ class OAuth2ClientCredentials:
                 code=str(status),
             )
         raise DestinationUnavailable(message, connector=self.connector, http_status=status)
+
+
+def _basic(client_id: str, secret: str) -> str:
+    """HTTP Basic client authentication; RFC 6749 §2.3.1 form-encodes both parts first."""
+    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
 
 
 def request_auth(

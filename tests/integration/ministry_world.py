@@ -156,3 +156,40 @@ async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20
     while not check():
         assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.05)
+
+
+PUSH_TOKEN = "day-la-token-day-ket-qua"
+CLIENT_ID, CLIENT_SECRET = "hub-hotich", "bi-mat-hotich"
+HMAC_KEY, HMAC_SECRET = "hub-key", "bi-mat-hmac"
+
+
+def civil_section(base_url: str, auth: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Hộ tịch",
+        "kind": "rest",
+        "mapping": "ministry_civil_status",
+        "procedures": [CIVIL_PROCEDURE],
+        "rest": {"base_url": base_url, "auth": auth},
+        "submit": {"operation": "POST /api/hotich/v1/ho-so"},
+        **FAST,
+        **extra,
+    }
+
+
+def oauth2(base_url: str, client_auth: str = "basic") -> dict[str, Any]:
+    return {
+        "kind": "oauth2",
+        "token_url": f"{base_url}/oauth2/token",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "client_auth": client_auth,
+    }
+
+
+HMAC_AUTH = {"kind": "hmac", "key_id": HMAC_KEY, "secret": HMAC_SECRET}
+REST_POLL = {
+    "operation": "GET /api/hotich/v1/ket-qua",
+    "params": {"sau": "$cursor", "soLuong": "$limit"},
+    "interval_s": 0.3,
+    "page_size": 20,
+}
