@@ -95,12 +95,12 @@ class DestinationRejected(PermanentError):
 
 
 class UnreadableReply(PermanentError):
-    """A destination's reply that is refused unread or cannot be understood; `reason` is a
+    """A destination's reply that is refused unread or cannot be understood; `code` is a
     stable machine code (invalid_xml, entities, oversized, wsdl_mismatch, invalid_json)."""
 
-    def __init__(self, message: str, *, connector: str | None = None, reason: str) -> None:
+    def __init__(self, message: str, *, connector: str | None = None, code: str) -> None:
         super().__init__(message, connector=connector)
-        self.reason = reason
+        self.code = code
 
 
 class UndecodableMessage(PermanentError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 
@@ -41,3 +42,13 @@ def dumps(obj: Any) -> str:
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)
+
+
+async def read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it grows past `limit` bytes (the rest unread)."""
+    body = bytearray()
+    while chunk := await stream.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)

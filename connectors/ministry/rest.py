@@ -20,7 +20,7 @@ import aiohttp
 from connectors.ministry.auth import RequestAuth, request_auth
 from connectors.ministry.config import MinistryConfig, RestConfig, rest_operation
 from hub.errors import DestinationRejected, DestinationUnavailable, HubError, UnreadableReply
-from hub.httputil import dumps
+from hub.httputil import dumps, read_capped
 from hub.resilience import Guard, translate_http_error
 
 _RETRYABLE = frozenset({408, 425, 429})
@@ -88,12 +88,12 @@ class RestClient:
 
     async def _body(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self.config.max_reply_bytes
-        raw = await response.content.read(limit + 1)
-        if len(raw) > limit:
+        raw = await read_capped(response.content, limit)
+        if raw is None:
             raise UnreadableReply(
                 f"{self.system} replied with more than {limit} bytes; refused unread",
                 connector=self.connector,
-                reason="oversized",
+                code="oversized",
             )
         return raw
 
@@ -119,5 +119,5 @@ class RestClient:
             raise UnreadableReply(
                 f"{self.system} replied with something that is not JSON: {detail[:100]!r}",
                 connector=self.connector,
-                reason="invalid_json",
+                code="invalid_json",
             ) from None

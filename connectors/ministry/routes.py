@@ -26,7 +26,7 @@ from connectors.ministry.config import PushConfig
 from connectors.ministry.mapping import MinistryMapping
 from hub.auth import sha256_hex
 from hub.errors import StoreUnavailable, TransientError, ValidationFailed
-from hub.httputil import json_response
+from hub.httputil import json_response, read_capped
 from hub.ministries.intake import ResultIntake
 
 log = structlog.get_logger(__name__)
@@ -59,8 +59,8 @@ class ResultsDoor:
         entry = self.systems.get(system)
         if entry is None:
             return _error(404, "unknown_system", f"no ministry system {system[:50]!r} pushes here")
-        body = await request.content.read(self.max_body_bytes + 1)
-        if len(body) > self.max_body_bytes:
+        body = await read_capped(request.content, self.max_body_bytes)
+        if body is None:
             return _error(413, "too_large", f"the body is larger than {self.max_body_bytes} bytes")
         if (why := _unauthenticated(entry.config, request, body)) is not None:
             log.warning("ministry_push_unauthenticated", system=system, reason=why)

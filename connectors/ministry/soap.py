@@ -191,25 +191,12 @@ class SoapClient:
             return exc
         if isinstance(exc, _RefusedReply):
             return UnreadableReply(
-                f"{name}: {exc}; refused unread", connector=connector, reason=exc.reason
+                f"{name}: {exc}; refused unread", connector=connector, code=exc.reason
             )
-        if isinstance(exc, zeep.exceptions.Fault):
-            return _fault(exc, name, connector)
-        if isinstance(exc, zeep.exceptions.DTDForbidden | zeep.exceptions.EntitiesForbidden):
-            return UnreadableReply(f"{name}: {exc}", connector=connector, reason="entities")
-        if isinstance(exc, zeep.exceptions.XMLSyntaxError):
-            return UnreadableReply(
-                f"{name} replied with invalid XML: {exc}", connector=connector, reason="invalid_xml"
-            )
-        if isinstance(exc, zeep.exceptions.TransportError):
-            return _http_status(exc.status_code, name, connector)
-        if isinstance(exc, zeep.exceptions.Error | TypeError | ValueError):
-            # XMLParseError, ValidationError, UnexpectedElementError, a missing argument...
-            return UnreadableReply(
-                f"{name}: the exchange does not match the WSDL: {exc}",
-                connector=connector,
-                reason="wsdl_mismatch",
-            )
+        if isinstance(exc, zeep.exceptions.Error):
+            return _zeep_error(exc, name, connector)
+        if isinstance(exc, TypeError | ValueError):  # arguments the WSDL does not take
+            return _mismatch(exc, name, connector)
         if isinstance(exc, httpx.TimeoutException):
             return DestinationUnavailable(f"{name} did not answer in time", connector=connector)
         if isinstance(exc, httpx.HTTPError | OSError):
@@ -217,6 +204,33 @@ class SoapClient:
         return DestinationUnavailable(
             f"unexpected failure talking to {name}: {exc!r}", connector=connector
         )
+
+
+def _zeep_error(exc: zeep.exceptions.Error, name: str, connector: str) -> HubError:
+    if isinstance(exc, zeep.exceptions.Fault):
+        return _fault(exc, name, connector)
+    if isinstance(exc, zeep.exceptions.DTDForbidden | zeep.exceptions.EntitiesForbidden):
+        return UnreadableReply(f"{name}: {exc}", connector=connector, code="entities")
+    if isinstance(exc, zeep.exceptions.XMLSyntaxError) or (
+        # zeep's word for a 2xx body it could not parse as XML
+        isinstance(exc, zeep.exceptions.TransportError) and 200 <= exc.status_code < 300
+    ):
+        return UnreadableReply(
+            f"{name} replied with invalid XML: {str(exc)[:200]}",
+            connector=connector,
+            code="invalid_xml",
+        )
+    if isinstance(exc, zeep.exceptions.TransportError):
+        return _http_status(exc.status_code, name, connector)
+    return _mismatch(exc, name, connector)  # XMLParseError, ValidationError, ...
+
+
+def _mismatch(exc: Exception, name: str, connector: str) -> HubError:
+    return UnreadableReply(
+        f"{name}: the exchange does not match the WSDL: {exc}",
+        connector=connector,
+        code="wsdl_mismatch",
+    )
 
 
 def _service(client: Any, soap: SoapConfig | None) -> Any:
