@@ -146,6 +146,9 @@ async def _parking(config: HubConfig, connector: str) -> Any:
     }
     for name, sub in config.subscribers.items():
         tiers_by_connector[f"subscriber.{name}"] = sub.delay_tiers_s
+    for name, ministry in config.ministries.items():
+        if ministry.submit is not None:  # only hand-offs travel on a ministry's own queues
+            tiers_by_connector[f"ministry.{name}"] = ministry.delay_tiers_s
     if connector not in tiers_by_connector:
         known = ", ".join(tiers_by_connector)
         raise HubError(f"unknown connector {connector!r}; known: {known}")

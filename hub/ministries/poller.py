@@ -12,6 +12,7 @@ was: nothing is skipped, and results read again are duplicates. The schedule run
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +92,9 @@ class ResultPoller:
                 log.warning("ministry_poll_failed", system=self.system, error=exc.message)
                 return report
             metrics.MINISTRY_POLLS.labels(self.system, "ok").inc()
-            log.info("ministry_polled", **report.as_dict())
+            # A round that found nothing is the common case: not worth a line at info level.
+            level = logging.INFO if report.verdicts else logging.DEBUG
+            log.log(level, "ministry_polled", **report.as_dict())
             return report
 
     async def _page(self, cursor: str, report: PollReport) -> tuple[str, bool]:

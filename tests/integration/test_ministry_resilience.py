@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from connectors.ministry.rest_simulator import CivilStatusSimulator
 from connectors.ministry.soap_simulator import BusinessRegistrationSimulator, SoapSimulator
@@ -40,6 +41,7 @@ from tests.integration.ministry_world import (
     oauth2,
     wait_until,
 )
+from tests.integration.test_feed_and_ops import hub_cli
 from tests.support import PORTAL_PASSWORD, PORTAL_USER
 
 BUSINESS = "business_registration"
@@ -66,6 +68,8 @@ async def start(
                 for k, s in sims.items()
             }
             overrides["ministries"] = sections(urls)
+            # Also as a file, for the tests that run `hub` commands against this hub.
+            (tmp_path / "hub.yaml").write_text(yaml.safe_dump(overrides), encoding="utf-8")
             hub = await stack.enter_async_context(Hub(load_config(None, overrides)))
             http = await stack.enter_async_context(aiohttp.ClientSession())
             return World(hub, portal, one_stop, http)
@@ -365,7 +369,7 @@ async def test_one_system_down_never_holds_up_another_and_recovery_delivers_ever
 
 
 async def test_hand_offs_are_parked_after_the_retry_budget_and_replayed_once(
-    start: Callable[..., Any],
+    start: Callable[..., Any], tmp_path: Path
 ) -> None:
     world, business, _ = await _two_worlds(start, {"delay_tiers_s": [0.2, 0.4]})
     soap_codes = [code(i) for i in range(1, 4)]
@@ -375,12 +379,11 @@ async def test_hand_offs_are_parked_after_the_retry_budget_and_replayed_once(
     assert all("retry budget spent" in m.reason and "503" in m.reason for m in found)
 
     business.faults.mode = "ok"
-    assert world.hub.broker is not None
-    queues = world.hub.broker.topology.queues(f"ministry.{BUSINESS}", [])
-    replayed = await ParkingQueue(world.hub.broker, queues, world.store).replay(
-        lambda _: True, "test"
+    replay = await asyncio.to_thread(
+        hub_cli, tmp_path / "hub.yaml", "dlq", "replay", f"ministry.{BUSINESS}", "--all"
     )
-    assert replayed == 3
+    assert replay.returncode == 0, replay.stderr
+    assert "replayed 3 message" in replay.stdout
     await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, "the results")
     assert sorted(business.accepted) == soap_codes
     assert len(business.submissions) == 3

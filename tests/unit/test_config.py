@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError
@@ -237,7 +238,11 @@ def test_shipped_example_configuration_is_valid() -> None:
     assert isinstance(config, HubConfig)
     assert config.instance == "hub-tinh-mau"
     assert set(config.sources) == {"onestop", "portal_puller", "sectoral_reader"}
-    assert config.subscribers["one_stop"].events == ["procedure.#", "payment.#"]
+    assert config.subscribers["one_stop"].events == ["procedure.#", "payment.#", "ministry.#"]
+    assert {n: m.kind for n, m in config.ministries.items()} == {
+        "business_registration": "soap",
+        "civil_status": "rest",
+    }
     assert config.connectors.national_portal.catalogue.interval_s == 21600
     pay = config.connectors.payment_platform
     assert pay.status_check.min_age_s == 1800
@@ -284,3 +289,24 @@ def test_subscriber_sections_are_checked() -> None:
     assert "subscribers.One Stop" in text
     assert "subscribers.ok.events" in text
     assert "routing-key pattern" in text
+
+
+def test_the_example_ministry_systems_are_valid_once_enabled(tmp_path: Path) -> None:
+    from hub.runtime import load_ministry_mappings
+
+    text = (ROOT / "config" / "hub.example.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    for section in raw["ministries"].values():
+        section["enabled"] = True
+    raw["ministries"]["civil_status"]["push"]["token_sha256"] = "ab" * 32
+    raw["mappings_dir"] = str(ROOT / "mappings")
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    mappings = load_ministry_mappings(load_config(path))
+    assert set(mappings) == {"business_registration", "civil_status"}
+    # Without a subscriber for their results, the configuration is refused.
+    raw["subscribers"]["one_stop"]["events"] = ["procedure.#", "payment.#"]
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "ministry.result.business_registration" in str(caught.value.problems)
