@@ -3,7 +3,8 @@
 A simulator subclasses `LoopbackServer`, adds its routes in `routes(app)`, and gets
 `async with`, `start()` / `stop()`, `base_url` (http://host:port) and `_sleep`, a fault delay
 that `stop()` cuts short so shutdown never waits for a simulated time-out; `parse_seconds` and
-`parse_count` check the fault settings a test posts, `read_json` and `read_json_object` read
+`parse_count` check the fault settings a test posts, `apply_changes` applies them all or
+nothing, `control_routes` serves the usual `/_sim/faults`, `/_sim/state` and `/_sim/reset`, `read_json` and `read_json_object` read
 request bodies without raising; `serve_until_signalled` runs one as a
 standalone program until Ctrl-C. It belongs to the
 simulators, which play external systems: it must never import hub code.
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from aiohttp import web
 
@@ -83,6 +86,68 @@ async def read_json_object(request: web.Request) -> dict[str, Any] | None:
     """The request's JSON object, or None when the body is not one."""
     body = await read_json(request)
     return body if isinstance(body, dict) else None
+
+
+# -- fault settings and the `_sim` control endpoints ----------------------------------------------
+
+
+def apply_changes(
+    target: object, changes: dict[str, Any], parsers: Mapping[str, Callable[[object], object]]
+) -> None:
+    """Set the fields in `changes` on `target`, each checked by its parser; all or nothing
+    (`ValueError` naming unknown fields or the first bad value)."""
+    unknown = set(changes) - set(parsers)
+    if unknown:
+        raise ValueError(f"unknown fault fields {sorted(unknown)}")
+    parsed = {name: parsers[name](value) for name, value in changes.items()}
+    for name, value in parsed.items():
+        setattr(target, name, value)
+
+
+class Controlled(Protocol):
+    """A simulator with faults to set, a state to read and a reset, over `/_sim/...`."""
+
+    @property
+    def faults(self) -> Any: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def reset(self) -> None: ...
+
+
+def control_routes(app: web.Application, sim: Controlled, prefix: str = "/_sim") -> None:
+    """`POST <prefix>/faults` (a JSON object of fault fields), `GET <prefix>/state`,
+    `POST <prefix>/reset`; errors as `{"error": "bad_request", "message": ...}` with 400."""
+
+    def answer(payload: dict[str, Any], status: int = 200) -> web.Response:
+        return web.json_response(payload, status=status, dumps=_dumps)
+
+    async def set_faults(request: web.Request) -> web.Response:
+        body = await read_json_object(request)
+        if body is None:
+            return answer(
+                {"error": "bad_request", "message": "the body must be a JSON object"}, 400
+            )
+        try:
+            sim.faults.update(body)
+        except ValueError as exc:
+            return answer({"error": "bad_request", "message": str(exc)}, 400)
+        return answer({"status": "ok", "faults": asdict(sim.faults)})
+
+    async def get_state(_: web.Request) -> web.Response:
+        return answer(sim.state())
+
+    async def reset(_: web.Request) -> web.Response:
+        sim.reset()
+        return answer({"status": "ok", "message": "state, counters and faults cleared"})
+
+    app.router.add_post(f"{prefix}/faults", set_faults)
+    app.router.add_get(f"{prefix}/state", get_state)
+    app.router.add_post(f"{prefix}/reset", reset)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 # -- parsing fault settings sent to `<url>/_sim/faults` -------------------------------------------

@@ -49,6 +49,8 @@ from yarl import URL
 
 from connectors.loopback import (
     LoopbackServer,
+    apply_changes,
+    control_routes,
     parse_count,
     parse_seconds,
     read_json_object,
@@ -196,12 +198,7 @@ class SimFaults:
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply the fields present in `changes`; all or nothing (raises ValueError)."""
-        unknown = set(changes) - set(_FAULT_PARSERS)
-        if unknown:
-            raise ValueError(f"unknown fault fields {sorted(unknown)}")
-        parsed = {name: _FAULT_PARSERS[name](value) for name, value in changes.items()}
-        for name, value in parsed.items():
-            setattr(self, name, value)
+        apply_changes(self, changes, _FAULT_PARSERS)
 
 
 @dataclass
@@ -350,9 +347,7 @@ class CivilStatusSimulator(LoopbackServer):
         app.router.add_post(OAUTH_PATH, self._token)
         app.router.add_post(SUBMIT_PATH, self._api("submit", self._submit))
         app.router.add_get(RESULTS_PATH, self._api("results", self._results))
-        app.router.add_post(f"{SIM_PREFIX}/faults", self._set_faults)
-        app.router.add_get(f"{SIM_PREFIX}/state", self._get_state)
-        app.router.add_post(f"{SIM_PREFIX}/reset", self._reset)
+        control_routes(app, self, SIM_PREFIX)
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10.0))
@@ -659,25 +654,6 @@ class CivilStatusSimulator(LoopbackServer):
             key_id, secret = self.push_hmac_key_id, self.push_hmac_secret
             headers |= hmac_headers("POST", path_qs, body, key_id, secret, now=self.clock())
         return headers
-
-    # -- control over HTTP ----------------------------------------------------------------------
-
-    async def _set_faults(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request)
-        if body is None:
-            return _json({"error": "bad_request", "message": "the body must be a JSON object"}, 400)
-        try:
-            self.faults.update(body)
-        except ValueError as exc:
-            return _json({"error": "bad_request", "message": str(exc)}, 400)
-        return _json({"status": "ok", "faults": asdict(self.faults)})
-
-    async def _get_state(self, request: web.Request) -> web.Response:
-        return _json(self.state())
-
-    async def _reset(self, request: web.Request) -> web.Response:
-        self.reset()
-        return _json({"status": "ok", "message": "submissions, results, counters, faults cleared"})
 
 
 # -- standalone -----------------------------------------------------------------------------------

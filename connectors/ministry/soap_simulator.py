@@ -41,7 +41,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from lxml import etree
 
-from connectors.loopback import LoopbackServer, read_json_object, serve_until_signalled
+from connectors.loopback import (
+    LoopbackServer,
+    control_routes,
+    serve_until_signalled,
+)
 from connectors.ministry.soap_xml import (
     CONTENT_TYPE,
     PASSWORD_TEXT,
@@ -144,9 +148,7 @@ class SoapSimulator(LoopbackServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_get(self.path, self._get_wsdl)
         app.router.add_post(self.path, self._soap)
-        app.router.add_post(f"{SIM_PREFIX}/faults", self._set_faults)
-        app.router.add_get(f"{SIM_PREFIX}/state", self._get_state)
-        app.router.add_post(f"{SIM_PREFIX}/reset", self._reset)
+        control_routes(app, self, SIM_PREFIX)
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -171,25 +173,6 @@ class SoapSimulator(LoopbackServer):
         self.wsse_failures = 0
         self.handler_errors.clear()
         self.peak_in_flight = self.in_flight
-
-    # -- control over HTTP ------------------------------------------------------------------------
-
-    async def _set_faults(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request)
-        if body is None:
-            return _json({"error": "bad_request", "message": "the body must be a JSON object"}, 400)
-        try:
-            self.faults.update(body)
-        except ValueError as exc:
-            return _json({"error": "bad_request", "message": str(exc)}, 400)
-        return _json({"status": "ok", "faults": asdict(self.faults)})
-
-    async def _get_state(self, request: web.Request) -> web.Response:
-        return _json(self.state())
-
-    async def _reset(self, request: web.Request) -> web.Response:
-        self.reset()
-        return _json({"status": "ok", "message": "state, counters and faults cleared"})
 
     # -- the service ------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 
 from lxml import etree
 
-from connectors.loopback import parse_count, parse_seconds
+from connectors.loopback import apply_changes, parse_count, parse_seconds
 
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
@@ -306,12 +306,7 @@ class SimFaults:
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply the fields present in `changes`; all or nothing (raises ValueError)."""
-        unknown = set(changes) - set(_FAULT_PARSERS)
-        if unknown:
-            raise ValueError(f"unknown fault fields {sorted(unknown)}")
-        parsed = {name: _FAULT_PARSERS[name](value) for name, value in changes.items()}
-        for name, value in parsed.items():
-            setattr(self, name, value)
+        apply_changes(self, changes, _FAULT_PARSERS)
 
     def take(self) -> Mode:
         """The mode for one SOAP POST, counting it against `count`."""

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from connectors.loopback import (
     LoopbackServer,
+    apply_changes,
     parse_count,
     parse_seconds,
     read_json,
@@ -188,12 +189,7 @@ class SimFaults:
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply the fields present in `changes`; all or nothing (raises ValueError)."""
-        unknown = set(changes) - set(_FAULT_PARSERS)
-        if unknown:
-            raise ValueError(f"unknown fault fields {sorted(unknown)}")
-        parsed = {name: _FAULT_PARSERS[name](value) for name, value in changes.items()}
-        for name, value in parsed.items():
-            setattr(self, name, value)
+        apply_changes(self, changes, _FAULT_PARSERS)
 
 
 @dataclass
