@@ -6,7 +6,9 @@ Starts ONE private RabbitMQ node under `var/bench/rabbitmq` for the whole run (u
 catalogue sync (`bench.catalogue`: wall time against the ideal its rate limit and concurrency
 allow, RSS, delivery to a subscriber, a no-change re-sync) and the payment platform's signed
 callbacks (`bench.payments`: callbacks/s durably accepted, reply latency, drain to the one-stop,
-RSS, beside the relay ceiling of the same run), prints a table with each target
+RSS, beside the relay ceiling of the same run) and the ministry connectors (`bench.ministries`:
+SOAP hand-offs/s through the hub beside a raw zeep client, and the latency a pushed result
+adds on its way to the one-stop beside a direct post), prints a table with each target
 beside its figure and writes everything to `var/bench/results.json`.
 `--quick` shrinks every size for a smoke run of about a minute.
 
@@ -32,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from bench import catalogue, e2e, hubproc, payments, relay, report, watch
+from bench import catalogue, e2e, hubproc, ministries, payments, relay, report, watch
 from hub.config import deep_merge
 
 VAR = Path("var/bench")
@@ -45,6 +47,8 @@ DEFAULTS = {
     "soak_events": 100_000,
     "catalogue_procedures": 5_000,
     "payment_callbacks": 5_000,
+    "ministry_dossiers": 2_000,
+    "ministry_pushes": 1_000,
 }
 QUICK = {
     "relay_messages": 5_000,
@@ -54,8 +58,10 @@ QUICK = {
     "soak_events": 15_000,
     "catalogue_procedures": 1_000,
     "payment_callbacks": 1_000,
+    "ministry_dossiers": 500,
+    "ministry_pushes": 200,
 }
-PHASES = ("relay", "throughput", "latency", "soak", "catalogue", "payments")
+PHASES = ("relay", "throughput", "latency", "soak", "catalogue", "payments", "ministries")
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,9 @@ class Sizes:
     payment_callbacks: int
     payment_concurrency: int
     payment_repeats: float
+    ministry_dossiers: int
+    ministry_pushes: int
+    ministry_concurrency: int
     callers: int
     window: int
 
@@ -96,6 +105,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=0.1,
         help="share of payment callbacks posted again in the duplicates variant (0: skip it)",
+    )
+    parser.add_argument(
+        "--ministry-dossiers", type=int, help="SOAP hand-offs, hub and raw (default 2000)"
+    )
+    parser.add_argument(
+        "--ministry-pushes", type=int, help="ministry results pushed one at a time (default 1000)"
+    )
+    parser.add_argument(
+        "--ministry-concurrency",
+        type=int,
+        default=16,
+        help="SOAP hand-offs in flight (the hub's ministry concurrency and the raw client's)",
     )
     parser.add_argument("--callers", type=int, default=4, help="concurrent facade callers")
     parser.add_argument("--batch", type=int, default=50, help="items per facade call (max)")
@@ -131,6 +152,9 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         payment_callbacks=int(pick("payment_callbacks")),
         payment_concurrency=args.payment_concurrency,
         payment_repeats=args.payment_repeats,
+        ministry_dossiers=int(pick("ministry_dossiers")),
+        ministry_pushes=int(pick("ministry_pushes")),
+        ministry_concurrency=args.ministry_concurrency,
         callers=args.callers,
         window=args.batch,
     )
@@ -163,6 +187,9 @@ def _jobs(
         "soak": lambda: e2e.measure_soak(options, sizes.soak_events),
         "catalogue": lambda: catalogue.measure_catalogue(options, sizes.catalogue_procedures),
         "payments": lambda: _payments(options, sizes, results.get("relay", {})),
+        "ministries": lambda: ministries.measure_ministries(
+            options, sizes.ministry_dossiers, sizes.ministry_pushes, sizes.ministry_concurrency
+        ),
     }
 
 
@@ -259,6 +286,7 @@ def _details(results: dict[str, Any]) -> str:
         )
     lines += report.catalogue_details(results.get("catalogue", {}))
     lines += report.payments_details(results.get("payments", {}))
+    lines += report.ministries_details(results.get("ministries", {}))
     return "\n".join(lines)
 
 

@@ -5,7 +5,9 @@ latency under 500 ms at 200 events/s, peak RSS under 300 MB and flat over a long
 full catalogue sync within 20% of the ideal its rate limit and concurrency allow, and a
 no-change re-sync announcing nothing. Payment callbacks have no target yet: their rate is shown
 beside the relay ceiling, every reply must be `00` and every transaction must reach the
-one-stop exactly once.
+one-stop exactly once. Ministry connectors have no target yet either: SOAP hand-offs per
+second are shown beside a raw zeep client's calls per second, and a pushed result's latency to
+the one-stop beside the same event posted directly, with the difference.
 This module must never measure anything: it only formats what the phases returned.
 """
 
@@ -253,6 +255,58 @@ def payments_details(pay: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _triple(lat: dict[str, Any], unit: str = " ms") -> str:
+    return " / ".join(_num(lat.get(k), "", 1) for k in ("p50_ms", "p95_ms", "p99_ms")) + unit
+
+
+def _ministries_rows(mins: dict[str, Any]) -> list[Row]:
+    if "error" in mins:
+        return _failed("ministry connectors", mins)
+    soap, push = mins["soap"], mins["push"]
+    hub, raw = soap["hub"], soap["raw"]
+    title = f"SOAP hand-offs, {_num(hub['dossiers'])} at {mins['concurrency']} in flight: hub"
+    peak = mins["rss"]["peak_mb"]
+    return [
+        (title, _num(hub["round_trips_per_s"], " round trips/s"), "", ""),
+        ("    raw zeep client, same simulator", _num(raw["calls_per_s"], " calls/s"),
+         "(reference)", ""),
+        ("    hub / raw", _num(soap["ratio_hub_to_raw"], "", 2), "", ""),
+        (f"ministry result push → one-stop, {_num(push['pushes'])} one at a time",
+         "p50 / p95 / p99", "", ""),
+        ("    through the hub", _triple(push["hub_to_event"]), "", ""),
+        ("    posted directly to the receiver", _triple(push["raw_to_event"]), "(reference)", ""),
+        ("    added by the hub", _triple(push["added_ms"]), "", ""),
+        ("    hub RSS start / peak", f"{_num(mins['rss']['after_start_mb'], '', 1)} / "
+         f"{_num(peak, ' MB', 1)}", f"< {PEAK_RSS_TARGET_MB:.0f} MB",
+         _verdict(peak < PEAK_RSS_TARGET_MB)),
+    ]  # fmt: skip
+
+
+def ministries_details(mins: dict[str, Any]) -> list[str]:
+    """Lines under the table: settings, what the simulator saw, CPU per measurement."""
+    if "soap" not in mins:
+        return []
+    hub, raw, push = mins["soap"]["hub"], mins["soap"]["raw"], mins["push"]
+    settings = mins["settings"]
+
+    def cpu(figures: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v:.2f}" for k, v in figures["cpu_cores_used"].items())
+
+    return [
+        f"  ministries: settings {settings}",
+        f"    SOAP through the hub: {hub['seconds']} s (dossiers posted in {hub['posted_s']} s), "
+        f"NopHoSo calls {hub['nophoso_calls']} ({hub['calls_beyond_one_per_dossier']} beyond one "
+        f"per dossier), simulator peak in flight {hub['simulator_peak_in_flight']}; "
+        f"CPU cores used: {cpu(hub)}; RSS peak {hub['rss_peak_mb']} MB",
+        f"    SOAP raw: {raw['seconds']} s, replies {raw['replies']}, simulator peak in flight "
+        f"{raw['simulator_peak_in_flight']}; CPU cores used: {cpu(raw)}",
+        f"    push: hub reply p50 / p95 / p99 {_triple(push['hub_reply'])}; max through the hub "
+        f"{push['hub_to_event']['max_ms']} ms, direct {push['raw_to_event']['max_ms']} ms; "
+        f"CPU cores used (through the hub): {cpu(push)}; duplicate receipts "
+        f"{mins['duplicate_receipts']}",
+    ]
+
+
 def rows(results: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     if "relay" in results:
@@ -267,6 +321,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out += _catalogue_rows(results["catalogue"])
     if "payments" in results:
         out += _payments_rows(results["payments"], "relay" in results)
+    if "ministries" in results:
+        out += _ministries_rows(results["ministries"])
     return out
 
 
