@@ -325,27 +325,30 @@ def _two_systems(business_extra: dict[str, Any]) -> Sections:
 
 
 async def _two_worlds(
-    start: Callable[..., Any], business_extra: dict[str, Any]
+    start: Callable[..., Any], business_extra: dict[str, Any], outage: str = "http_503"
 ) -> tuple[World, BusinessRegistrationSimulator, CivilStatusSimulator]:
     business = BusinessRegistrationSimulator(username=WSSE_USER, password=WSSE_PASSWORD)
     civil = CivilStatusSimulator(
         client_id=CLIENT_ID, client_secret=CLIENT_SECRET, push_token=PUSH_TOKEN, push_interval_s=0.1
     )
-    business.faults.mode = "http_503"  # down from the start, until a test says otherwise
+    business.faults.mode = outage  # type: ignore[assignment]  # down until a test says otherwise
     world: World = await start({"br": business, "cs": civil}, _two_systems(business_extra))
     civil.push_url = world.base + "/api/v1/ministries/civil_status/results"
     return world, business, civil
 
 
+@pytest.mark.parametrize("outage", ["http_503", "timeout"])
 async def test_one_system_down_never_holds_up_another_and_recovery_delivers_everything(
-    start: Callable[..., Any],
+    start: Callable[..., Any], outage: str
 ) -> None:
     world, business, civil = await _two_worlds(
         start,
         {
+            "timeout_s": 0.5,
             "delay_tiers_s": [0.5, 1, 2, 4, 8],
             "breaker": {"failure_threshold": 3, "recovery_s": 0.5},
         },
+        outage,
     )
     soap_codes = [code(i) for i in range(1, 11)]
     rest_codes = [code(i) for i in range(11, 21)]
@@ -354,7 +357,7 @@ async def test_one_system_down_never_holds_up_another_and_recovery_delivers_ever
 
     # Every civil-status dossier goes out and comes back while business registration is down.
     await wait_until(lambda: len(world.results_at_one_stop("civil_status")) == 10, "REST results")
-    assert business.faulted["http_503"] > 0
+    assert business.faulted[outage] > 0
     assert business.accepted == {}
     assert world.results_at_one_stop(BUSINESS) == []
 
