@@ -2,12 +2,15 @@
 
 Starts, in order: a private RabbitMQ node under `./var/rabbitmq` (unless a broker URL is
 configured), the DVCQG simulator (with a national catalogue of 500 procedures), a one-stop
-receiver of the hub's events, the payment platform simulator, the hub (SQLite store under
-`./var/`; it syncs the catalogue at start), a one-stop traffic generator driving the facade
-with realistic dossiers, round after round, and the platform paying the fees of those
-dossiers (good, repeated, pending then resolved by status checks, and badly signed callbacks).
+receiver of the hub's events, the payment platform simulator, the two worked-example ministry
+systems (business registration over SOAP, polled; civil status over REST, pushing), the hub
+(SQLite store under `./var/`; it syncs the catalogue at start), a one-stop traffic generator
+driving the facade with realistic dossiers, round after round, each round also bringing
+accepted dossiers of the ministries' procedures through the canonical API (the hub hands them
+off and their results come back), and the platform paying the fees of those dossiers (good,
+repeated, pending then resolved by status checks, and badly signed callbacks).
 Prints every URL.
-Ctrl-C (or SIGTERM) stops the traffic, the hub, the simulator and the node, in that order,
+Ctrl-C (or SIGTERM) stops the traffic, the hub, the simulators and the node, in that order,
 and leaves no process behind. Demo credentials are generated here and printed: they are for
 this loopback demo only. This module must never be used by `hub run`.
 """
@@ -18,12 +21,17 @@ import asyncio
 import contextlib
 import signal
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import aiohttp
 import click
 import structlog
 
+from connectors.ministry.rest_simulator import CivilStatusSimulator
+from connectors.ministry.soap_simulator import BusinessRegistrationSimulator
 from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.one_stop.simulator import OneStopTraffic
 from connectors.payment_platform.simulator import PaymentPlatformSimulator, Variant
@@ -32,6 +40,7 @@ from hub.auth import hash_password, sha256_hex
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
 from hub.rabbitmq_node import RabbitNode
 from hub.runtime import Hub
+from hub.validation import VN_TZ
 
 log = structlog.get_logger(__name__)
 
@@ -52,14 +61,62 @@ PAYMENT_VARIANTS: tuple[Variant | Literal["pending"], ...] = (
     "triple",
 )
 DEMO_PROCEDURES = 500
+# The two worked-example ministry systems (config/hub.example.yaml) and the procedures they
+# decide. Their credentials keep to letters and dashes: OAuth2 client credentials are
+# form-encoded before HTTP Basic (RFC 6749 §2.3.1).
+BUSINESS_PROCEDURE, CIVIL_PROCEDURE = "1.001612", "1.000894"
+WSSE_USER, WSSE_PASSWORD = "hub-tinh-demo", "wsse-demo-password"
+CIVIL_CLIENT_ID, CIVIL_CLIENT_SECRET = "hub-hotich-demo", "civil-demo-client-secret"
+CIVIL_PUSH_TOKEN = "civil-demo-push-token"  # noqa: S105 - loopback demo only
+# Each traffic round also brings one accepted dossier of each ministry procedure per this
+# many dossiers (at least one, at most the cap), through the canonical API.
+DOSSIERS_PER_MINISTRY_DOSSIER, MAX_PER_MINISTRY_PROCEDURE = 10, 50
+MINISTRY_DOSSIERS: dict[str, tuple[str, str]] = {  # procedure → its name, a summary
+    BUSINESS_PROCEDURE: ("Đăng ký thành lập doanh nghiệp", "Công ty TNHH Thương mại Ánh Dương"),
+    CIVIL_PROCEDURE: ("Đăng ký kết hôn", "Đăng ký kết hôn tại UBND phường Bến Nghé"),
+}
+APPLICANTS = ("Nguyễn Văn An", "Trần Thị Bình", "Lê Minh Cường", "Phạm Ngọc Hà", "Võ Thanh Sơn")
 VAR = Path("var")
 # The demo runs from a checkout: use its mapping files wherever the command is started.
 CHECKOUT_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
+DELAY_TIERS_S = [2.0, 10.0, 60.0]
 
 
-def demo_overrides(
-    broker_url: str, portal_url: str, port: int, subscriber_url: str, platform_url: str
-) -> dict[str, object]:
+@dataclass(frozen=True)
+class Simulators:
+    """The systems around the hub, each started on loopback."""
+
+    portal: DvcqgSimulator
+    receiver: WebhookReceiver
+    platform: PaymentPlatformSimulator
+    business: BusinessRegistrationSimulator
+    civil: CivilStatusSimulator
+
+
+async def start_simulators(stack: AsyncExitStack) -> Simulators:
+    """Every simulator, started; `stack` stops them. Civil status pushes once given its
+    `push_url`, which the hub has only once it is up."""
+    sims = Simulators(
+        portal=DvcqgSimulator(
+            username=PORTAL_USER, password=PORTAL_PASSWORD, procedures=DEMO_PROCEDURES
+        ),
+        receiver=WebhookReceiver(token=SUBSCRIBER_TOKEN),
+        platform=PaymentPlatformSimulator(partner_code=PAYMENT_PARTNER, secret=PAYMENT_SECRET),
+        business=BusinessRegistrationSimulator(username=WSSE_USER, password=WSSE_PASSWORD),
+        civil=CivilStatusSimulator(
+            auth="oauth2",
+            client_id=CIVIL_CLIENT_ID,
+            client_secret=CIVIL_CLIENT_SECRET,
+            client_auth="basic",
+            push_token=CIVIL_PUSH_TOKEN,
+        ),
+    )
+    for sim in (sims.portal, sims.receiver, sims.platform, sims.business, sims.civil):
+        await stack.enter_async_context(sim)
+    return sims
+
+
+def demo_overrides(broker_url: str, port: int, sims: Simulators) -> dict[str, object]:
     return {
         "mappings_dir": str(CHECKOUT_MAPPINGS if CHECKOUT_MAPPINGS.is_dir() else Path("mappings")),
         "broker": {"url": broker_url},
@@ -76,10 +133,10 @@ def demo_overrides(
         },
         "connectors": {
             "national_portal": {
-                "base_url": portal_url,
+                "base_url": sims.portal.url,
                 "username": PORTAL_USER,
                 "password": PORTAL_PASSWORD,
-                "delay_tiers_s": [2.0, 10.0, 60.0],
+                "delay_tiers_s": DELAY_TIERS_S,
                 # A full catalogue sync at start, then hourly.
                 "catalogue": {"interval_s": 3600, "concurrency": 4, "rate_limit_per_s": 50},
             },
@@ -87,19 +144,67 @@ def demo_overrides(
                 "enabled": True,
                 "partner_code": PAYMENT_PARTNER,
                 "secret_key": PAYMENT_SECRET,
-                "base_url": platform_url,
+                "base_url": sims.platform.base_url,
                 # Pending payments are asked about after 5 seconds, not 30 minutes.
                 "status_check": {"interval_s": 5, "min_age_s": 5},
                 "reconciliation": {"output_dir": str(VAR / "demo" / "reconciliation")},
             },
         },
+        "ministries": ministry_sections(sims),
         "subscribers": {
             "one_stop": {
-                "url": subscriber_url,
+                "url": sims.receiver.url,
                 "token": SUBSCRIBER_TOKEN,
-                "events": ["procedure.#", "payment.#"],
-                "delay_tiers_s": [2.0, 10.0, 60.0],
+                "events": ["procedure.#", "payment.#", "ministry.#"],
+                "delay_tiers_s": DELAY_TIERS_S,
             }
+        },
+    }
+
+
+def ministry_sections(sims: Simulators) -> dict[str, object]:
+    """The two worked examples of config/hub.example.yaml, pointed at the simulators."""
+    civil_url = sims.civil.base_url
+    return {
+        "business_registration": {
+            "name": "Đăng ký kinh doanh",
+            "kind": "soap",
+            "mapping": "ministry_business_registration",
+            "procedures": [BUSINESS_PROCEDURE],
+            "soap": {
+                "wsdl": "ministries/business_registration.wsdl",
+                "address": sims.business.url,
+                "wsse": {"username": WSSE_USER, "password": WSSE_PASSWORD},
+            },
+            "submit": {"operation": "NopHoSo"},
+            # Asked every few seconds, not every 30.
+            "poll": {
+                "operation": "LayDanhSachKetQua",
+                "params": {"TuMoc": "$cursor", "SoLuong": "$limit"},
+                "interval_s": 3,
+                "first_cursor": "0",
+            },
+            "delay_tiers_s": DELAY_TIERS_S,
+        },
+        "civil_status": {
+            "name": "Hộ tịch",
+            "kind": "rest",
+            "mapping": "ministry_civil_status",
+            "procedures": [CIVIL_PROCEDURE],
+            "rest": {
+                "base_url": civil_url,
+                "auth": {
+                    "kind": "oauth2",
+                    "token_url": f"{civil_url}/oauth2/token",
+                    "client_id": CIVIL_CLIENT_ID,
+                    "client_secret": CIVIL_CLIENT_SECRET,
+                    "client_auth": "basic",
+                },
+            },
+            "submit": {"operation": "POST /api/hotich/v1/ho-so"},
+            # It pushes its results to the hub with this bearer token.
+            "push": {"token_sha256": sha256_hex(CIVIL_PUSH_TOKEN)},
+            "delay_tiers_s": DELAY_TIERS_S,
         },
     }
 
@@ -119,45 +224,103 @@ async def run_demo(
             await asyncio.to_thread(node.start)
             stack.callback(node.stop)
             broker_url = node.url
-        sim = DvcqgSimulator(
-            username=PORTAL_USER, password=PORTAL_PASSWORD, procedures=DEMO_PROCEDURES
-        )
-        await stack.enter_async_context(sim)
-        receiver = WebhookReceiver(token=SUBSCRIBER_TOKEN)
-        await stack.enter_async_context(receiver)
-        platform = PaymentPlatformSimulator(partner_code=PAYMENT_PARTNER, secret=PAYMENT_SECRET)
-        await stack.enter_async_context(platform)
-        overrides = demo_overrides(broker_url, sim.url, port, receiver.url, platform.base_url)
-        hub_config = load_config(None, overrides)
+        sims = await start_simulators(stack)
+        hub_config = load_config(None, demo_overrides(broker_url, port, sims))
         hub = await stack.enter_async_context(Hub(hub_config))
         base = f"http://127.0.0.1:{hub.port}"
-        platform.callback_url = base + hub_config.connectors.payment_platform.callback_path
-        _print_urls(base, sim.url, broker_url, hub_config, receiver.base_url, platform.base_url)
+        sims.platform.callback_url = base + hub_config.connectors.payment_platform.callback_path
+        sims.civil.push_url = f"{base}/api/v1/ministries/civil_status/results"
+        _print_urls(base, broker_url, hub_config, sims)
         traffic = asyncio.create_task(
-            _traffic(f"{base}{hub_config.facade.path}", dossiers, rate_per_s, stop, sim)
+            _traffic(base, hub_config.facade.path, dossiers, rate_per_s, stop, sims.portal)
         )
-        payments = asyncio.create_task(_payments(platform, sim, stop))
+        payments = asyncio.create_task(_payments(sims.platform, sims.portal, stop))
         await stop.wait()
-        click.echo("\nstopping: traffic, hub, simulator, RabbitMQ …")
+        click.echo("\nstopping: traffic, hub, simulators, RabbitMQ …")
         await traffic
         await payments
     click.echo("demo stopped; nothing left running")
 
 
 async def _traffic(
-    url: str, dossiers: int, rate_per_s: float, stop: asyncio.Event, sim: DvcqgSimulator
+    base: str,
+    facade_path: str,
+    dossiers: int,
+    rate_per_s: float,
+    stop: asyncio.Event,
+    sim: DvcqgSimulator,
 ) -> None:
     round_no = 0
-    while not stop.is_set():
-        generator = OneStopTraffic(url, DEMO_USER, DEMO_PASSWORD, DEMO_UNIT, seed=round_no)
-        report = await generator.run(generator.plan(dossiers), rate_per_s=rate_per_s, stop=stop)
-        round_no += 1
-        log.info(
-            "demo_traffic_round",
-            round=round_no,
-            acknowledged=len(report.acknowledged_steps),
-            dossiers_at_portal=len(sim.dossiers),
-        )
+    per_procedure = max(1, dossiers // DOSSIERS_PER_MINISTRY_DOSSIER)
+    per_procedure = min(per_procedure, MAX_PER_MINISTRY_PROCEDURE)
+    # Codes carry the start time: a demo started again on the same store sends new dossiers,
+    # not ones it handed off before.
+    started = datetime.now(VN_TZ)
+    async with aiohttp.ClientSession() as http:
+        while not stop.is_set():
+            events = ministry_dossier_events(started, round_no, per_procedure)
+            await _send_events(http, f"{base}/api/v1/dossier-events", events)
+            generator = OneStopTraffic(
+                base + facade_path, DEMO_USER, DEMO_PASSWORD, DEMO_UNIT, seed=round_no
+            )
+            report = await generator.run(generator.plan(dossiers), rate_per_s=rate_per_s, stop=stop)
+            round_no += 1
+            log.info(
+                "demo_traffic_round",
+                round=round_no,
+                acknowledged=len(report.acknowledged_steps),
+                ministry_dossiers=len(events),
+                dossiers_at_portal=len(sim.dossiers),
+            )
+
+
+def ministry_dossier_events(
+    started: datetime, round_no: int, per_procedure: int
+) -> list[dict[str, object]]:
+    """Accepted dossiers of the ministries' procedures, as the one-stop's canonical events:
+    the hub hands each off to the system that decides its procedure."""
+    at = datetime.now(VN_TZ)
+    first = round_no * per_procedure * len(MINISTRY_DOSSIERS)
+    events: list[dict[str, object]] = []
+    for k in range(per_procedure):
+        for j, (procedure, (name, summary)) in enumerate(MINISTRY_DOSSIERS.items()):
+            number = (first + k * len(MINISTRY_DOSSIERS) + j) % 9999 + 1
+            code = f"{DEMO_UNIT}-{started:%y%m%d}-{started:%H%M}{number:04d}"
+            record = {
+                "procedure_code": procedure,
+                "procedure_name": name,
+                "owner_name": APPLICANTS[number % len(APPLICANTS)],
+                "applicant_id": f"0790{number:08d}",
+                "summary": summary,
+                "received_at": at.isoformat(),
+            }
+            events.append(
+                {
+                    "event_id": f"demo-{code}-accepted",
+                    "dossier_code": code,
+                    "kind": "record",
+                    "status": "accepted",
+                    "occurred_at": at.isoformat(),
+                    "record": record,
+                }
+            )
+    return events
+
+
+async def _send_events(
+    http: aiohttp.ClientSession, url: str, events: list[dict[str, object]]
+) -> None:
+    headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+    try:
+        async with http.post(url, json={"events": events}, headers=headers) as response:
+            reply = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.warning("demo_ministry_dossiers_not_sent", error=repr(exc))
+        return
+    results = reply.get("results", []) if isinstance(reply, dict) else []
+    refused = [r for r in results if r.get("outcome") != "accepted"]
+    if response.status != 200 or refused:
+        log.warning("demo_ministry_dossiers_refused", status=response.status, refused=refused)
 
 
 async def _payments(
@@ -184,14 +347,9 @@ async def _payments(
     log.info("demo_payments_stopped", sent=sent)
 
 
-def _print_urls(
-    base: str,
-    sim_url: str,
-    broker_url: str,
-    config: HubConfig,
-    receiver_url: str,
-    platform_url: str,
-) -> None:
+def _print_urls(base: str, broker_url: str, config: HubConfig, sims: Simulators) -> None:
+    portal, business, civil = sims.portal.url, sims.business, sims.civil.base_url
+    business_state, civil_state = f"{business.base_url}/_sim/state", f"{civil}/_sim/state"
     lines = [
         "",
         "The hub is running. Press Ctrl-C to stop everything.",
@@ -204,13 +362,19 @@ def _print_urls(
         f"  metrics                  GET  {base}/metrics",
         f"  procedures (pull API)    GET  {base}/api/v1/procedures?limit=10  (Bearer {DEMO_TOKEN})",
         f"  catalogue sync runs      GET  {base}/api/v1/procedure-sync-runs",
-        f"  DVCQG simulator          POST {sim_url}  (state: GET {sim_url}/_sim/state)",
-        f"  DVCQG catalogue          GET  {sim_url}/_sim/catalogue",
-        f"  one-stop event receiver  GET  {receiver_url}/_sim/state",
+        f"  DVCQG simulator          POST {portal}  (state: GET {portal}/_sim/state)",
+        f"  DVCQG catalogue          GET  {portal}/_sim/catalogue",
+        f"  one-stop event receiver  GET  {sims.receiver.base_url}/_sim/state",
         f"  payment callbacks        POST {base}{config.connectors.payment_platform.callback_path}",
         f"  payments of a dossier    GET  {base}/api/v1/payments?dossier_code=…",
         f"  refused callbacks        GET  {base}/api/v1/payments/callbacks?verdict=refused",
-        f"  payment platform         GET  {platform_url}/_sim/state",
+        f"  payment platform         GET  {sims.platform.base_url}/_sim/state",
+        f"  ministry systems         GET  {base}/api/v1/ministries  (Bearer {DEMO_TOKEN})",
+        f"  ministry hand-offs       GET  {base}/api/v1/ministries/<system>/handoffs",
+        f"  ministry results (push)  POST {sims.civil.push_url}",
+        f"  business registration    POST {business.url}  (state: GET {business_state})",
+        f"  its WSDL (SOAP)          GET  {business.wsdl_url}",
+        f"  civil status (REST)      POST {civil}/api/hotich/v1/ho-so  (state: GET {civil_state})",
         f"  RabbitMQ                 {broker_url.replace('guest:guest@', '')}",
         f"  store                    {config.store.path}",
         "",

@@ -1,5 +1,6 @@
 """`hub demo` as a newcomer runs it: it starts everything, traffic reaches the DVCQG
-simulator through the hub, and Ctrl-C stops it all with nothing left running."""
+simulator through the hub, the ministry systems' results come back, and Ctrl-C stops it all
+with nothing left running."""
 
 from __future__ import annotations
 
@@ -11,14 +12,22 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from hub.demo import DEMO_PROCEDURES
+from hub.demo import DEMO_PROCEDURES, DEMO_UNIT
 
 pytestmark = pytest.mark.slow
+
+# Each ministry system of the demo, and where the demo prints its simulator's state.
+SYSTEMS = {
+    "business_registration": r"business registration\s+POST \S+\s+\(state: GET ([^\s)]+)",
+    "civil_status": r"civil status \(REST\)\s+POST \S+\s+\(state: GET ([^\s)]+)",
+}
 
 
 def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -73,6 +82,26 @@ def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
             assert receiver["receipts"]["duplicates"] == 0
             assert "payment_callback_refused" in log_path.read_text()  # the badly signed one
             assert "payment_status_checked" in log_path.read_text()
+            # The demo's accepted dossiers of the ministries' procedures are handed off, and
+            # their results (polled over SOAP, pushed over REST) reach the one-stop receiver,
+            # once each (so do those of traffic dossiers handed off while still accepted).
+            results: list[dict[str, Any]] = []
+            systems: Counter[str] = Counter()
+            while time.monotonic() < deadline + 150 and min(systems[s] for s in SYSTEMS) < 2:
+                receiver = _get_json(receiver_url)
+                results = [e for e in receiver["events"] if e["type"] == "ministry.result"]
+                systems = Counter(
+                    e["system"] for e in results if e["dossier_code"].startswith(f"{DEMO_UNIT}-")
+                )
+                time.sleep(0.5)
+            assert min(systems[s] for s in SYSTEMS) >= 2, (systems, log_path.read_text()[-2000:])
+            assert receiver["receipts"]["duplicates"] == 0
+            assert len({(e["system"], e["dossier_code"]) for e in results}) == len(results)
+            assert {e["status_name"] for e in results} == {"processed"}
+            for system, pattern in SYSTEMS.items():
+                state = _get_json(_wait_for(log_path, pattern, 10))
+                decided = {e["dossier_code"] for e in results if e["system"] == system}
+                assert decided <= set(state["accepted"]), (system, decided, state["accepted"])
         finally:
             demo.send_signal(signal.SIGINT)
             code = demo.wait(60)
@@ -86,6 +115,11 @@ def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
         if str(tmp_path) in " ".join(p.info["cmdline"] or []) or p.info["cwd"] == str(tmp_path)
     ]
     assert leftovers == []
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback
+        return json.loads(r.read())
 
 
 def _wait_for(path: Path, pattern: str, timeout_s: float) -> str:
