@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal, get_args
+from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -260,7 +261,8 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
         client_id, sep, client_secret = base64.b64decode(encoded.strip()).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return (client_id, client_secret) if sep else None
+    # RFC 6749 §2.3.1: both parts are form-encoded before they are joined.
+    return (unquote_plus(client_id), unquote_plus(client_secret)) if sep else None
 
 
 def _bearer(request: web.Request) -> str:

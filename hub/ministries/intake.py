@@ -1,10 +1,11 @@
 """Taking a batch of results from a ministry system, pushed or polled.
 
-Each item is mapped on its own (`MinistryMapping.result`); one that cannot be mapped, or that
-names a dossier the hub has never received, is quarantined with its reason (personal data
-masked) and never forwarded, while the rest of the batch goes on. The good ones are committed
-together (`SqliteMinistries.record_results`, with the poll cursor when there is one) and only
-then published; a result the hub already has is a duplicate and changes nothing.
+Each item is mapped on its own (`MinistryMapping.result`); one that cannot be mapped, that
+names a dossier the hub has never received, or that reuses the id of an earlier result about
+another dossier (a ministry's numbering started again), is quarantined with its reason
+(personal data masked) and never forwarded, while the rest of the batch goes on. The good ones
+are committed together (`SqliteMinistries.record_results`, with the poll cursor when there is
+one) and only then published; a result the hub already has is a duplicate and changes nothing.
 This module must never talk to a ministry system: the door and the poller bring the items.
 """
 
@@ -78,11 +79,15 @@ class ResultIntake:
                 f"no dossier {result.dossier_code} has reached the hub",
                 result,
             )
-        outcomes |= await self._record(good, cursor)
+        outcomes |= await self._record(good, cursor, items, via)
         return [outcomes[i] for i in range(len(items))]
 
     async def _record(
-        self, good: list[tuple[int, MinistryResult]], cursor: str | None
+        self,
+        good: list[tuple[int, MinistryResult]],
+        cursor: str | None,
+        items: list[Any],
+        via: str,
     ) -> dict[int, ItemOutcome]:
         if not good and cursor is None:
             return {}
@@ -91,6 +96,13 @@ class ResultIntake:
         await self.relay(recorded.outbox)
         out: dict[int, ItemOutcome] = {}
         for index, result in good:
+            earlier = recorded.conflicts.get((result.event_id, result.dossier_code))
+            if earlier is not None:
+                reason = f"result id {result.result_id} was used before for dossier {earlier}"
+                out[index] = await self._quarantine(
+                    index, items[index], via, "conflicting_id", reason, result
+                )
+                continue
             verdict: Verdict = "accepted" if result.event_id in recorded.new else "duplicate"
             metrics.MINISTRY_RESULTS.labels(self.system, verdict).inc()
             log.info(

@@ -62,6 +62,8 @@ class Recorded:
     ingest: IngestOutcome
     new: set[str]  # event ids of results seen for the first time
     outbox: list[OutboxMessage]  # dossier changes and ministry.result events, to publish
+    # (event id, dossier code) → the other dossier an earlier result of that id named
+    conflicts: dict[tuple[str, str], str]
 
 
 class SqliteMinistries:
@@ -114,6 +116,8 @@ class SqliteMinistries:
 
         received = datetime.now(UTC)
         async with self._store._tx() as db:
+            conflicts = await _conflicts(db, results)
+            results = [r for r in results if (r.event_id, r.dossier_code) not in conflicts]
             ingest = await ingest_in(db, [r.to_event() for r in results], received)
             new = {
                 r.event_id
@@ -124,7 +128,7 @@ class SqliteMinistries:
             outbox = ingest.outbox + await _enqueue_results(db, system, fresh)
             if cursor is not None:
                 await _save_cursor(db, system, cursor)
-        return Recorded(ingest, new, outbox)
+        return Recorded(ingest, new, outbox, conflicts)
 
     async def cursor(self, system: str) -> str | None:
         async with self._store._read():
@@ -182,6 +186,29 @@ class SqliteMinistries:
             Quarantined(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9])
             for r in rows
         ]
+
+
+async def _conflicts(
+    db: aiosqlite.Connection, results: list[MinistryResult]
+) -> dict[tuple[str, str], str]:
+    """Results reusing the id of an earlier one (held, or before them in the batch) about
+    another dossier: (event id, dossier code) → the other dossier. Never a mere duplicate."""
+    if not results:
+        return {}
+    keys = sorted({r.to_event().idempotency_key for r in results})
+    rows = await db.execute_fetchall(
+        "SELECT idem_key, dossier_code FROM dossier_events "  # noqa: S608
+        f"WHERE idem_key IN ({','.join('?' * len(keys))})",
+        keys,
+    )
+    held: dict[str, str] = {key: code for key, code in rows}
+    found: dict[tuple[str, str], str] = {}
+    for result in results:
+        key = result.to_event().idempotency_key
+        earlier = held.setdefault(key, result.dossier_code)
+        if earlier != result.dossier_code:
+            found[(result.event_id, result.dossier_code)] = earlier
+    return found
 
 
 async def _save_cursor(db: aiosqlite.Connection, system: str, cursor: str) -> None:

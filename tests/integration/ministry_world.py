@@ -159,7 +159,7 @@ async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20
 
 
 PUSH_TOKEN = "day-la-token-day-ket-qua"
-CLIENT_ID, CLIENT_SECRET = "hub-hotich", "bi-mat-hotich"
+CLIENT_ID, CLIENT_SECRET = "hub-hotich", "bí mật:hộ+tịch/2026"  # characters Basic must encode
 HMAC_KEY, HMAC_SECRET = "hub-key", "bi-mat-hmac"
 
 

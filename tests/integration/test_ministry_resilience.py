@@ -390,3 +390,33 @@ async def test_hand_offs_are_parked_after_the_retry_budget_and_replayed_once(
     await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, "the results")
     assert sorted(business.accepted) == soap_codes
     assert len(business.submissions) == 3
+
+
+async def test_a_result_id_reused_for_another_dossier_is_quarantined_not_dropped(
+    start: Callable[..., Any],
+) -> None:
+    sim = CivilStatusSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    world: World = await start(
+        {"cs": sim},
+        lambda urls: {
+            "civil_status": civil_section(
+                urls["cs"], auth=oauth2(urls["cs"]), push={"token_sha256": sha256_hex(PUSH_TOKEN)}
+            )
+        },
+    )
+    path = "/api/v1/ministries/civil_status/results"
+    await world.dossiers([code(1), code(2)], CIVIL_PROCEDURE, status="processing")
+    first = {"id": "KQ-1", "maHoSo": code(1), "trangThai": "DA_DANG_KY",
+             "thoiDiem": "2026-11-23T10:00:00+07:00"}  # fmt: skip
+    reused = {**first, "maHoSo": code(2)}  # the ministry's numbering started again
+    status, reply = await world.call("POST", path, {"ketQua": [first]}, token=PUSH_TOKEN)
+    assert reply["accepted"] == 1
+    status, reply = await world.call("POST", path, {"ketQua": [first, reused]}, token=PUSH_TOKEN)
+    assert status == 200, reply
+    assert [(i["verdict"], i.get("code")) for i in reply["items"]] == [
+        ("duplicate", None),
+        ("quarantined", "conflicting_id"),
+    ]
+    assert code(1) in reply["items"][1]["reason"]
+    status, listed = await world.call("GET", "/api/v1/ministries/quarantine")
+    assert [q["dossier_code"] for q in listed["quarantine"]] == [code(2)]
