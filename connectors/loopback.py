@@ -1,13 +1,13 @@
 """The lifecycle every loopback simulator shares: an aiohttp server on a free port.
 
-A simulator subclasses `LoopbackServer`, adds its routes in `routes(app)`, and gets
-`async with`, `start()` / `stop()`, `base_url` (http://host:port) and `_sleep`, a fault delay
-that `stop()` cuts short so shutdown never waits for a simulated time-out; `parse_seconds` and
+A simulator subclasses `LoopbackServer`, adds its routes in `routes(app)`, and gets `async
+with`, `start()` / `stop()`, `base_url` (http://host:port) and `_sleep`, a fault delay that
+`stop()` cuts short so shutdown never waits for a simulated time-out; `parse_seconds` and
 `parse_count` check the fault settings a test posts, `apply_changes` applies them all or
-nothing, `control_routes` serves the usual `/_sim/faults`, `/_sim/state` and `/_sim/reset`, `read_json` and `read_json_object` read
-request bodies without raising; `serve_until_signalled` runs one as a
-standalone program until Ctrl-C. It belongs to the
-simulators, which play external systems: it must never import hub code.
+nothing, `control_routes` serves the usual `/_sim/faults`, `/_sim/state` and `/_sim/reset`,
+`read_json` and `read_json_object` read request bodies without raising; `serve_until_signalled`
+runs one as a standalone program until Ctrl-C. It belongs to the simulators, which play
+external systems: it must never import hub code.
 """
 
 from __future__ import annotations
