@@ -54,6 +54,7 @@ from bench.e2e import E2eOptions
 from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, HubProcess
 from bench.payments import latency_ms
 from bench.watch import RssSampler, cpu_meter, process
+from connectors.ministry import examples
 from connectors.ministry.config import MinistryConfig
 from connectors.ministry.rest_simulator import CivilStatusSimulator
 from connectors.ministry.soap_simulator import DKKD_WSDL, VN_TZ, BusinessRegistrationSimulator
@@ -64,7 +65,6 @@ from hub.auth import sha256_hex
 from hub.config import deep_merge
 
 SOAP_SYSTEM, REST_SYSTEM = "business_registration", "civil_status"
-BUSINESS_PROCEDURE, CIVIL_PROCEDURE = "1.001612", "1.000894"
 WSSE_USER, WSSE_PASSWORD = "bench-hub", "bench-wsse-password"
 RATE_LIMIT_PER_S = 10_000.0  # far above what the loopback simulator can answer
 SUBSCRIBER = "one_stop"
@@ -110,27 +110,22 @@ def hub_overrides(
             SUBSCRIBER: {"url": receiver_url, "token": tokens["receiver"], "events": ["ministry.#"]}
         },
         "ministries": {
-            SOAP_SYSTEM: {
-                "name": "Đăng ký kinh doanh",
-                "kind": "soap",
-                "mapping": "ministry_business_registration",
-                "procedures": [BUSINESS_PROCEDURE],
-                "soap": {
-                    "wsdl": "ministries/business_registration.wsdl",
-                    "address": soap_url,
-                    "wsse": {"username": WSSE_USER, "password": WSSE_PASSWORD},
-                },
-                "submit": {"operation": "NopHoSo"},
-                "concurrency": concurrency,
-                "rate_limit_per_s": RATE_LIMIT_PER_S,
-            },
-            REST_SYSTEM: {
-                "name": "Hộ tịch",
-                "kind": "rest",
-                "mapping": "ministry_civil_status",
-                "rest": {"base_url": civil_url},
-                "push": {"token_sha256": sha256_hex(tokens["push"])},
-            },
+            SOAP_SYSTEM: examples.business_registration(
+                soap_url,
+                WSSE_USER,
+                WSSE_PASSWORD,
+                poll_interval_s=None,
+                concurrency=concurrency,
+                rate_limit_per_s=RATE_LIMIT_PER_S,
+            ),
+            # Results only: the bench pushes them itself, nothing is handed off.
+            REST_SYSTEM: examples.civil_status(
+                civil_url,
+                None,
+                procedures=[],
+                submit=None,
+                push={"token_sha256": sha256_hex(tokens["push"])},
+            ),
         },
     }
 
@@ -171,7 +166,7 @@ def soap_request(code: str, received_at: datetime) -> dict[str, Any]:
     """`NopHoSo` as the hub's mapping builds it from a seeded dossier (`_dossier_event`)."""
     return {
         "MaHoSo": code,
-        "MaTTHC": BUSINESS_PROCEDURE,
+        "MaTTHC": examples.BUSINESS_PROCEDURE,
         "TenDoanhNghiep": "Công ty TNHH Ánh Dương",
         "NguoiNop": "Nguyễn Văn An",
         "SoGiayTo": "001099012345",
@@ -364,7 +359,7 @@ async def hand_offs(
     first_sample = len(sampler.samples)
     cpu.start()
     started = time.perf_counter()
-    await rig.post_dossiers(codes, BUSINESS_PROCEDURE)
+    await rig.post_dossiers(codes, examples.BUSINESS_PROCEDURE)
     posted = time.perf_counter()
     done = await _wait_until(
         lambda: len(sim.accepted) - before_accepted, len(codes), rig.hub, "SOAP hand-offs"
@@ -536,7 +531,7 @@ async def _push_round(
     """Seed the dossiers results are pushed for, wait until DVCQG holds them and the `earlier`
     ones (so the portal connector is idle), then time the pushes."""
     codes = dossier_codes(DAY["push"], pushes + WARM_UP_PUSHES)
-    await rig.post_dossiers(codes, CIVIL_PROCEDURE)
+    await rig.post_dossiers(codes, examples.CIVIL_PROCEDURE)
     wanted = set(codes) | set(earlier)
     await _wait_until(
         lambda: len(wanted & sims.portal.dossiers.keys()), len(wanted), rig.hub, "DVCQG"

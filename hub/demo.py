@@ -30,6 +30,7 @@ import aiohttp
 import click
 import structlog
 
+from connectors.ministry import examples
 from connectors.ministry.rest_simulator import CivilStatusSimulator
 from connectors.ministry.soap_simulator import BusinessRegistrationSimulator
 from connectors.national_portal.simulator import DvcqgSimulator
@@ -64,7 +65,7 @@ DEMO_PROCEDURES = 500
 # The two worked-example ministry systems (config/hub.example.yaml) and the procedures they
 # decide. Their credentials keep to letters and dashes: OAuth2 client credentials are
 # form-encoded before HTTP Basic (RFC 6749 §2.3.1).
-BUSINESS_PROCEDURE, CIVIL_PROCEDURE = "1.001612", "1.000894"
+BUSINESS_PROCEDURE, CIVIL_PROCEDURE = examples.BUSINESS_PROCEDURE, examples.CIVIL_PROCEDURE
 WSSE_USER, WSSE_PASSWORD = "hub-tinh-demo", "wsse-demo-password"
 CIVIL_CLIENT_ID, CIVIL_CLIENT_SECRET = "hub-hotich-demo", "civil-demo-client-secret"
 CIVIL_PUSH_TOKEN = "civil-demo-push-token"  # noqa: S105 - loopback demo only
@@ -166,46 +167,21 @@ def ministry_sections(sims: Simulators) -> dict[str, object]:
     """The two worked examples of config/hub.example.yaml, pointed at the simulators."""
     civil_url = sims.civil.base_url
     return {
-        "business_registration": {
-            "name": "Đăng ký kinh doanh",
-            "kind": "soap",
-            "mapping": "ministry_business_registration",
-            "procedures": [BUSINESS_PROCEDURE],
-            "soap": {
-                "wsdl": "ministries/business_registration.wsdl",
-                "address": sims.business.url,
-                "wsse": {"username": WSSE_USER, "password": WSSE_PASSWORD},
-            },
-            "submit": {"operation": "NopHoSo"},
-            # Asked every few seconds, not every 30.
-            "poll": {
-                "operation": "LayDanhSachKetQua",
-                "params": {"TuMoc": "$cursor", "SoLuong": "$limit"},
-                "interval_s": 3,
-                "first_cursor": "0",
-            },
-            "delay_tiers_s": DELAY_TIERS_S,
-        },
-        "civil_status": {
-            "name": "Hộ tịch",
-            "kind": "rest",
-            "mapping": "ministry_civil_status",
-            "procedures": [CIVIL_PROCEDURE],
-            "rest": {
-                "base_url": civil_url,
-                "auth": {
-                    "kind": "oauth2",
-                    "token_url": f"{civil_url}/oauth2/token",
-                    "client_id": CIVIL_CLIENT_ID,
-                    "client_secret": CIVIL_CLIENT_SECRET,
-                    "client_auth": "basic",
-                },
-            },
-            "submit": {"operation": "POST /api/hotich/v1/ho-so"},
-            # It pushes its results to the hub with this bearer token.
-            "push": {"token_sha256": sha256_hex(CIVIL_PUSH_TOKEN)},
-            "delay_tiers_s": DELAY_TIERS_S,
-        },
+        # Asked every few seconds, not every 30.
+        "business_registration": examples.business_registration(
+            sims.business.url,
+            WSSE_USER,
+            WSSE_PASSWORD,
+            poll_interval_s=3,
+            delay_tiers_s=DELAY_TIERS_S,
+        ),
+        # It pushes its results to the hub with its bearer token.
+        "civil_status": examples.civil_status(
+            civil_url,
+            examples.oauth2(civil_url, CIVIL_CLIENT_ID, CIVIL_CLIENT_SECRET),
+            push={"token_sha256": sha256_hex(CIVIL_PUSH_TOKEN)},
+            delay_tiers_s=DELAY_TIERS_S,
+        ),
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from connectors.ministry import examples
 from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.webhook.simulator import WebhookReceiver
 from hub.runtime import Hub
@@ -25,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LAND_DIR = ROOT / "tests" / "data" / "ministry_land"
 SUB_TOKEN = "sub-token"
 WSSE_USER, WSSE_PASSWORD = "hub-tinh", "mat-khau-wsse"
-BUSINESS_PROCEDURE = "1.001612"
-CIVIL_PROCEDURE = "1.000894"
+BUSINESS_PROCEDURE = examples.BUSINESS_PROCEDURE
+CIVIL_PROCEDURE = examples.CIVIL_PROCEDURE
 LAND_PROCEDURE = "1.004227"
 FAST = {
     "timeout_s": 2,
@@ -58,27 +59,11 @@ def base_overrides(
 
 
 def business_section(sim_url: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "Đăng ký kinh doanh",
-        "kind": "soap",
-        "mapping": "ministry_business_registration",
-        "procedures": [BUSINESS_PROCEDURE],
-        "soap": {
-            "wsdl": "ministries/business_registration.wsdl",
-            "address": sim_url,
-            "wsse": {"username": WSSE_USER, "password": WSSE_PASSWORD},
-        },
-        "submit": {"operation": "NopHoSo"},
-        "poll": {
-            "operation": "LayDanhSachKetQua",
-            "params": {"TuMoc": "$cursor", "SoLuong": "$limit"},
-            "interval_s": 0.3,
-            "page_size": 50,
-            "first_cursor": "0",
-        },
-        **FAST,
-        **extra,
-    }
+    section = examples.business_registration(
+        sim_url, WSSE_USER, WSSE_PASSWORD, poll_interval_s=0.3, **(FAST | extra)
+    )
+    section["poll"]["page_size"] = 50
+    return section
 
 
 @dataclass
@@ -164,26 +149,11 @@ HMAC_KEY, HMAC_SECRET = "hub-key", "bi-mat-hmac"
 
 
 def civil_section(base_url: str, auth: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "Hộ tịch",
-        "kind": "rest",
-        "mapping": "ministry_civil_status",
-        "procedures": [CIVIL_PROCEDURE],
-        "rest": {"base_url": base_url, "auth": auth},
-        "submit": {"operation": "POST /api/hotich/v1/ho-so"},
-        **FAST,
-        **extra,
-    }
+    return examples.civil_status(base_url, auth, **(FAST | extra))
 
 
 def oauth2(base_url: str, client_auth: str = "basic") -> dict[str, Any]:
-    return {
-        "kind": "oauth2",
-        "token_url": f"{base_url}/oauth2/token",
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "client_auth": client_auth,
-    }
+    return examples.oauth2(base_url, CLIENT_ID, CLIENT_SECRET, client_auth)
 
 
 HMAC_AUTH = {"kind": "hmac", "key_id": HMAC_KEY, "secret": HMAC_SECRET}
