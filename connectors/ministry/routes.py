@@ -25,7 +25,7 @@ from connectors.ministry.auth import verify_hmac
 from connectors.ministry.config import PushConfig
 from connectors.ministry.mapping import MinistryMapping
 from hub.auth import sha256_hex
-from hub.errors import StoreUnavailable, TransientError, ValidationFailed
+from hub.errors import TransientError, ValidationFailed
 from hub.httputil import json_response, read_capped
 from hub.ministries.intake import ResultIntake
 
@@ -76,7 +76,7 @@ class ResultsDoor:
             return _error(413, "too_many", f"push at most {MAX_ITEMS} results at a time")
         try:
             outcomes = await entry.intake.accept(items, "push")
-        except (StoreUnavailable, TransientError) as exc:
+        except TransientError as exc:  # the store (or the broker) failed: push again
             return _error(503, "unavailable", f"{exc.message}; push again")
         counts = Counter(o.verdict for o in outcomes)
         return json_response(
