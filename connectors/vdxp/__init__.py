@@ -1,0 +1,1 @@
+"""The document interchange axis (VDXP): edXML documents and status messages."""
