@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any, Protocol
 
 import aiohttp
 import structlog
@@ -44,7 +45,7 @@ from hub.api import EventsApi
 from hub.auth import Authenticator
 from hub.broker import Broker
 from hub.config import HubConfig
-from hub.consumer import BatchConsumer
+from hub.consumer import BatchConsumer, BatchHandler, Envelope
 from hub.errors import ConfigError
 from hub.httputil import json_response
 from hub.intake import Intake, OutboxRelay
@@ -64,6 +65,22 @@ from hub.validation import Validator
 log = structlog.get_logger(__name__)
 
 DOSSIER_ROUTING_KEYS = ["dossier.#"]
+
+
+class QueueSection(Protocol):
+    """What a connector's configuration says about its queue and consumer."""
+
+    @property
+    def delay_tiers_s(self) -> list[float]: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+    @property
+    def linger_ms(self) -> int: ...
+
+    @property
+    def concurrency(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -163,10 +180,9 @@ class Hub:
         # Exit runs in reverse: the periodic relay stops first, then one last sweep.
         stack.push_async_callback(relay.final_sweep)
         stack.push_async_callback(_cancel, relay_task)
-        for system in self.ministries.values():
+        for name, system in self.ministries.items():
             if system.poller is not None:
-                task = asyncio.create_task(system.poller.run_schedule(), name="ministry-poll")
-                stack.push_async_callback(_cancel, task)
+                self._background(system.poller.run_schedule(), f"ministry-poll-{name}")
         pcfg = cfg.connectors.national_portal
         if pcfg.enabled and pcfg.catalogue.enabled:
             # Started last, stopped first: its outbox rows are swept at the next start.
@@ -182,19 +198,9 @@ class Hub:
         self, broker: Broker, store: SqliteStore, codes: PortalCodes, http: aiohttp.ClientSession
     ) -> None:
         pcfg = self.config.connectors.national_portal
-        queues = broker.topology.queues(PORTAL, pcfg.delay_tiers_s)
-        await broker.topology.declare(broker.channel, queues, DOSSIER_ROUTING_KEYS)
         client = PortalClient(pcfg, codes, http)
-        consumer = BatchConsumer(
-            broker,
-            queues,
-            PortalSink(client, store),
-            lane_key=dossier_code_of,
-            batch_size=pcfg.batch_size,
-            linger_s=pcfg.linger_ms / 1000,
-            lanes=pcfg.concurrency,
-        )
-        await self._run_consumer(PORTAL, consumer)
+        sink = PortalSink(client, store)
+        await self._consume(broker, PORTAL, pcfg, DOSSIER_ROUTING_KEYS, sink, dossier_code_of)
 
     async def _start_ministry(
         self,
@@ -210,18 +216,10 @@ class Hub:
         client = await open_client(name, cfg, http, self.config.mappings_dir)
         self._stack.push_async_callback(client.close)
         if cfg.submit is not None:
-            queues = broker.topology.queues(client.connector, cfg.delay_tiers_s)
-            await broker.topology.declare(broker.channel, queues, [DOSSIER_CHANGED])
-            consumer = BatchConsumer(
-                broker,
-                queues,
-                HandoffSink(client, cfg, mapping, store, store.ministries),
-                lane_key=dossier_code_of,
-                batch_size=cfg.batch_size,
-                linger_s=cfg.linger_ms / 1000,
-                lanes=cfg.concurrency,
+            sink = HandoffSink(client, cfg, mapping, store, store.ministries)
+            await self._consume(
+                broker, client.connector, cfg, [DOSSIER_CHANGED], sink, dossier_code_of
             )
-            await self._run_consumer(client.connector, consumer)
         results = ResultIntake(name, mapping, store, intake.relay)
         poller = None
         if cfg.poll is not None:
@@ -230,17 +228,41 @@ class Hub:
             self._pushes[name] = PushEntry(cfg.push, mapping, results)
         self.ministries[name] = System(cfg, client, poller)
 
-    async def _run_consumer(self, name: str, consumer: BatchConsumer) -> None:
+    async def _consume(
+        self,
+        broker: Broker,
+        connector: str,
+        section: QueueSection,
+        routing_keys: list[str],
+        sink: BatchHandler,
+        lane_key: Callable[[Envelope], str],
+    ) -> None:
+        """The connector's queues declared and bound, and its consumer running until exit."""
+        queues = broker.topology.queues(connector, section.delay_tiers_s)
+        await broker.topology.declare(broker.channel, queues, routing_keys)
+        consumer = BatchConsumer(
+            broker,
+            queues,
+            sink,
+            lane_key=lane_key,
+            batch_size=section.batch_size,
+            linger_s=section.linger_ms / 1000,
+            lanes=section.concurrency,
+        )
         await consumer.start()
-        self.consumers[name] = consumer
+        self.consumers[connector] = consumer
         self._stack.push_async_callback(consumer.stop, self.config.http.shutdown_timeout_s)
+
+    def _background(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """A task that runs until exit, when it is cancelled (in reverse order of start)."""
+        task = asyncio.create_task(coro, name=name)
+        self._stack.push_async_callback(_cancel, task)
 
     def _start_catalogue(
         self, intake: Intake, store: SqliteStore, mappings: Mappings, http: aiohttp.ClientSession
     ) -> CatalogueSync:
         sync = catalogue_sync(self.config, mappings, store, intake, http)
-        task = asyncio.create_task(sync.run_schedule(), name="catalogue-schedule")
-        self._stack.push_async_callback(_cancel, task)
+        self._background(sync.run_schedule(), "catalogue-schedule")
         return sync
 
     def _start_payments(
@@ -255,11 +277,9 @@ class Hub:
         self._stack.push_async_callback(payments.door.close)
         cfg = self.config.connectors.payment_platform
         if cfg.status_check.enabled:
-            task = asyncio.create_task(payments.checker.run_schedule(), name="payment-checks")
-            self._stack.push_async_callback(_cancel, task)
+            self._background(payments.checker.run_schedule(), "payment-checks")
         if cfg.reconciliation.enabled:
-            task = asyncio.create_task(run_daily(payments.reconciler), name="reconciliation")
-            self._stack.push_async_callback(_cancel, task)
+            self._background(run_daily(payments.reconciler), "reconciliation")
         return payments
 
     async def _start_subscriber(
@@ -271,18 +291,8 @@ class Hub:
         http: aiohttp.ClientSession,
     ) -> None:
         client = WebhookClient(name, sub, http)
-        queues = broker.topology.queues(client.connector, sub.delay_tiers_s)
-        await broker.topology.declare(broker.channel, queues, sub.events)
-        consumer = BatchConsumer(
-            broker,
-            queues,
-            WebhookSink(client, store),
-            lane_key=subject_of,
-            batch_size=sub.batch_size,
-            linger_s=sub.linger_ms / 1000,
-            lanes=sub.concurrency,
-        )
-        await self._run_consumer(client.connector, consumer)
+        sink = WebhookSink(client, store)
+        await self._consume(broker, client.connector, sub, sub.events, sink, subject_of)
 
     async def _start_http(
         self,
