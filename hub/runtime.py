@@ -92,8 +92,12 @@ class Mappings:
     ministries: dict[str, MinistryMapping]
 
 
-def load_mappings(config: HubConfig) -> Mappings:
-    """Every mapping file the configuration names (raises `ConfigError` listing problems)."""
+def load_mappings(config: HubConfig, check_wsdls: bool = True) -> Mappings:
+    """Every mapping file the configuration names (raises `ConfigError` listing problems).
+
+    The hub itself passes `check_wsdls=False`: its SOAP clients read and check each WSDL as
+    they start, so it is not parsed twice.
+    """
     names = {s.status_mapping for s in config.sources.values()} | {"one_stop_generic"}
     pcfg = config.connectors.national_portal
     pay = config.connectors.payment_platform
@@ -104,11 +108,13 @@ def load_mappings(config: HubConfig) -> Mappings:
         payments=PaymentCodes.load(config.mappings_dir / f"{pay.mapping}.yaml")
         if pay.enabled
         else None,
-        ministries=load_ministry_mappings(config),
+        ministries=load_ministry_mappings(config, check_wsdls),
     )
 
 
-def load_ministry_mappings(config: HubConfig) -> dict[str, MinistryMapping]:
+def load_ministry_mappings(
+    config: HubConfig, check_wsdls: bool = True
+) -> dict[str, MinistryMapping]:
     """Each enabled ministry system's mapping (and WSDL file), every problem of all at once."""
     out: dict[str, MinistryMapping] = {}
     problems: list[str] = []
@@ -119,7 +125,7 @@ def load_ministry_mappings(config: HubConfig) -> dict[str, MinistryMapping]:
             out[name] = load_for(name, ministry, config.mappings_dir)
         except ConfigError as exc:
             problems += exc.problems
-        if ministry.kind == "soap":
+        if check_wsdls and ministry.kind == "soap":
             problems += wsdl_problems(name, ministry, config.mappings_dir)
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) with the ministry systems", problems)
@@ -159,7 +165,7 @@ class Hub:
 
     async def _start(self) -> None:
         cfg = self.config
-        mappings = load_mappings(cfg)
+        mappings = load_mappings(cfg, check_wsdls=False)
         stack = self._stack
         self.store = store = await stack.enter_async_context(SqliteStore.open(cfg.store.path))
         self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))

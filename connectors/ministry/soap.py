@@ -115,7 +115,8 @@ class SoapClient:
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
-        """Read the WSDL now; `ConfigError` if it is a file that zeep cannot use."""
+        """Read the WSDL now; `ConfigError` if zeep cannot use it or it lacks an operation the
+        configuration names (a URL that does not answer is read again at the first call)."""
         try:
             await self._ensure()
         except DestinationUnavailable:
@@ -145,7 +146,7 @@ class SoapClient:
                 transport=self.transport,
                 settings=settings,
             )
-            return _service(client, soap)
+            service = _service(client, soap)
         except (httpx.HTTPError, OSError, zeep.exceptions.TransportError) as exc:
             raise DestinationUnavailable(
                 f"cannot read the WSDL of {self.system} at {self.location}: {exc!r}",
@@ -156,10 +157,9 @@ class SoapClient:
                 f"the WSDL of ministry system {self.system} is not usable",
                 [f"ministries.{self.system}.soap.wsdl ({self.location}): {exc}"],
             ) from None
-
-    async def operations(self) -> set[str]:
-        service = await self._ensure()
-        return set(service._binding._operations)
+        if missing := missing_operations(self.system, self.config, service, self.location):
+            raise ConfigError(f"the WSDL of ministry system {self.system} does not fit", missing)
+        return service
 
     async def submit(self, request: dict[str, Any]) -> Any:
         assert self.config.submit is not None
@@ -176,7 +176,11 @@ class SoapClient:
         await self.transport.aclose()  # type: ignore[no-untyped-call]
 
     async def _call(self, operation: str, params: dict[str, Any]) -> Any:
-        service = await self._ensure()
+        try:
+            service = await self._ensure()
+        except ConfigError as exc:  # a WSDL URL first read now, that does not fit
+            detail = "; ".join(exc.problems) or exc.message
+            raise DestinationRejected(detail, connector=self.connector, code="wsdl") from None
         async with self.guard.limiter:
             try:
                 reply = await service[operation](**params)
@@ -261,10 +265,8 @@ def _http_status(status: int, name: str, connector: str) -> HubError:
 
 
 def wsdl_problems(system: str, config: MinistryConfig, mappings_dir: Path) -> list[str]:
-    """For a WSDL file: the configured operations that it does not have (checked at start).
-
-    A WSDL fetched by URL is checked when it is first read instead.
-    """
+    """For `hub check-config`: what is wrong with the system's WSDL file (missing, unusable,
+    lacking a configured operation). A WSDL URL is checked when the hub first reads it."""
     assert config.soap is not None
     at = f"ministries.{system}"
     try:
@@ -279,11 +281,18 @@ def wsdl_problems(system: str, config: MinistryConfig, mappings_dir: Path) -> li
         service = _service(client, config.soap)
     except Exception as exc:
         return [f"{at}.soap.wsdl: {location} is not a usable WSDL: {exc}"]
+    return missing_operations(system, config, service, location)
+
+
+def missing_operations(
+    system: str, config: MinistryConfig, service: Any, location: str
+) -> list[str]:
+    """The configured submit and poll operations the bound service does not have."""
     known = set(service._binding._operations)
     wanted = [("submit", config.submit), ("poll", config.poll)]
     return [
-        f"{at}.{name}.operation: {section.operation!r} is not an operation of {location} "
-        f"(it has {', '.join(sorted(known))})"
+        f"ministries.{system}.{name}.operation: {section.operation!r} is not an operation of "
+        f"{location} (it has {', '.join(sorted(known))})"
         for name, section in wanted
         if section is not None and section.operation not in known
     ]

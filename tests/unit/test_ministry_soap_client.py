@@ -1,0 +1,77 @@
+"""The SOAP client reads and checks its WSDL once: from a file or a URL, now or at first call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.ministry import examples
+from connectors.ministry.config import MinistryConfig
+from connectors.ministry.soap import SoapClient, wsdl_problems
+from connectors.ministry.soap_simulator import BusinessRegistrationSimulator
+from hub.config_blocks import BreakerConfig, RetryConfig
+from hub.errors import ConfigError, DestinationRejected, DestinationUnavailable
+from hub.resilience import Guard
+
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+
+
+def _config(address: str, **soap: Any) -> MinistryConfig:
+    section = examples.business_registration(address, "u", "p", timeout_s=1)
+    section["soap"] |= soap
+    return MinistryConfig.model_validate(section)
+
+
+def _client(config: MinistryConfig) -> SoapClient:
+    guard = Guard("ministry.t", RetryConfig(attempts=1), BreakerConfig(), 100.0)
+    return SoapClient("t", config, guard, MAPPINGS)
+
+
+def _wrong_operation(config: MinistryConfig) -> MinistryConfig:
+    assert config.submit is not None
+    submit = config.submit.model_copy(update={"operation": "NopHoSoX"})
+    return config.model_copy(update={"submit": submit})
+
+
+async def test_a_wsdl_file_lacking_an_operation_stops_the_start_and_check_config() -> None:
+    config = _wrong_operation(_config("http://127.0.0.1:9/ws"))
+    (problem,) = wsdl_problems("t", config, MAPPINGS)
+    assert "'NopHoSoX' is not an operation" in problem
+    client = _client(config)
+    with pytest.raises(ConfigError) as caught:
+        await client.load()
+    assert caught.value.problems == [problem]
+    await client.close()
+
+
+async def test_a_wsdl_url_is_read_at_start_and_checked_too() -> None:
+    async with BusinessRegistrationSimulator(username="u", password="p") as sim:
+        good = _client(_config(sim.url, wsdl=sim.wsdl_url))
+        await good.load()
+        reply = await good.submit({"MaHoSo": "H-1", "MaTTHC": examples.BUSINESS_PROCEDURE})
+        assert reply["MaLoi"] == "00"
+        await good.close()
+        bad = _client(_wrong_operation(_config(sim.url, wsdl=sim.wsdl_url)))
+        with pytest.raises(ConfigError):
+            await bad.load()
+        await bad.close()
+
+
+async def test_a_wsdl_url_that_does_not_answer_is_read_at_the_first_call() -> None:
+    async with BusinessRegistrationSimulator(username="u", password="p") as sim:
+        wsdl_url = sim.wsdl_url
+    # The simulator has stopped: the start goes on, the first call finds the system down.
+    client = _client(_wrong_operation(_config("http://127.0.0.1:9/ws", wsdl=wsdl_url)))
+    await client.load()
+    with pytest.raises(DestinationUnavailable):
+        await client.submit({"MaHoSo": "H-1"})
+    await client.close()
+    async with BusinessRegistrationSimulator(username="u", password="p") as sim:
+        late = _client(_wrong_operation(_config(sim.url, wsdl=sim.wsdl_url)))
+        sim.faults.mode = "http_503"  # the WSDL is never faulted, only POSTs
+        with pytest.raises(DestinationRejected) as caught:
+            await late.submit({"MaHoSo": "H-1"})  # read now: it lacks NopHoSoX
+        assert "NopHoSoX" in caught.value.message
+        await late.close()
