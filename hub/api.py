@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from hub import metrics
 from hub.auth import Authenticator, Principal
 from hub.errors import HubError, StoreUnavailable, ValidationFailed
-from hub.httputil import BodyError, json_response, read_json_object
+from hub.httputil import BodyError, error_response, json_response, read_json_object
 from hub.intake import Intake
 from hub.status_mapping import StatusTable
 from hub.store.base import Store
@@ -40,20 +40,16 @@ log = structlog.get_logger(__name__)
 MAX_FEED_LIMIT = 1000
 
 
-def _error(status: int, error: str, message: str) -> web.Response:
-    return json_response({"error": error, "message": message}, status)
-
-
 def authorize(
     auth: Authenticator, request: web.Request, permission: str
 ) -> Principal | web.Response:
     """The calling system if its bearer token is valid and grants `permission`, else 401/403."""
     who = auth.bearer(request.headers.get("Authorization"))
     if who is None:
-        return _error(401, "unauthenticated", "send Authorization: Bearer <token>")
+        return error_response(401, "unauthenticated", "send Authorization: Bearer <token>")
     if not who.may(permission):
         log.warning("api_forbidden", source=who.name, permission=permission)
-        return _error(403, "forbidden", f"system {who.name!r} lacks {permission!r}")
+        return error_response(403, "forbidden", f"system {who.name!r} lacks {permission!r}")
     return who
 
 
@@ -82,14 +78,16 @@ class EventsApi:
         try:
             body = await read_json_object(request, self.max_body_bytes)
         except BodyError as exc:
-            return _error(exc.status, "bad_body", exc.message)
+            return error_response(exc.status, "bad_body", exc.message)
         items = body.get("events")
         if not isinstance(items, list):
-            return _error(400, "bad_body", "events must be a list")
+            return error_response(400, "bad_body", "events must be a list")
         try:
             self.validator.batch_size(len(items))
         except ValidationFailed as exc:
-            return _error(413 if exc.code == "batch_too_large" else 400, exc.code, exc.message)
+            return error_response(
+                413 if exc.code == "batch_too_large" else 400, exc.code, exc.message
+            )
         return await self._accept(who, items)
 
     async def _accept(self, who: Principal, items: list[Any]) -> web.Response:
@@ -116,7 +114,7 @@ class EventsApi:
                 outcome = await self.intake.accept([e for _, e in valid])
             except HubError as exc:
                 log.error("api_store_failed", error=exc.message)
-                return _error(503, "unavailable", "the hub cannot store events now; retry")
+                return error_response(503, "unavailable", "the hub cannot store events now; retry")
             for (i, event), res in zip(valid, outcome.results, strict=True):
                 label = "duplicate" if res.duplicate else "accepted"
                 metrics.INBOUND_ITEMS.labels("api", label).inc()
@@ -138,14 +136,16 @@ class EventsApi:
             after = int(request.query.get("after", "0") or "0")
             limit = int(request.query.get("limit", "100"))
         except ValueError:
-            return _error(400, "bad_query", "after and limit must be integers")
+            return error_response(400, "bad_query", "after and limit must be integers")
         if not 0 <= after < 2**63 or not 1 <= limit <= MAX_FEED_LIMIT:
-            return _error(400, "bad_query", f"after >= 0 and 1 <= limit <= {MAX_FEED_LIMIT}")
+            return error_response(
+                400, "bad_query", f"after >= 0 and 1 <= limit <= {MAX_FEED_LIMIT}"
+            )
         try:
             items = await self.store.changes_after(after, limit)
         except StoreUnavailable as exc:
             log.error("feed_store_failed", error=exc.message)
-            return _error(503, "unavailable", "the hub cannot read its store now; retry")
+            return error_response(503, "unavailable", "the hub cannot read its store now; retry")
         page = FeedPage(
             items=[
                 FeedItemOut(

@@ -44,6 +44,11 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)
 
 
+def error_response(status: int, error: str, message: str) -> web.Response:
+    """The APIs' one error shape: `{"error": <stable code>, "message": <a sentence>}`."""
+    return json_response({"error": error, "message": message}, status)
+
+
 async def read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes | None:
     """The whole body, or None as soon as it grows past `limit` bytes (the rest unread)."""
     body = bytearray()

@@ -26,17 +26,13 @@ from connectors.ministry.config import PushConfig
 from connectors.ministry.mapping import MinistryMapping
 from hub.auth import sha256_hex
 from hub.errors import TransientError, ValidationFailed
-from hub.httputil import json_response, read_capped
+from hub.httputil import error_response, json_response, read_capped
 from hub.ministries.intake import ResultIntake
 
 log = structlog.get_logger(__name__)
 
 PATH = "/api/v1/ministries/{system}/results"
 MAX_ITEMS = 1000
-
-
-def _error(status: int, error: str, message: str) -> web.Response:
-    return json_response({"error": error, "message": message}, status)
 
 
 @dataclass(frozen=True)
@@ -58,26 +54,30 @@ class ResultsDoor:
         system = request.match_info["system"]
         entry = self.systems.get(system)
         if entry is None:
-            return _error(404, "unknown_system", f"no ministry system {system[:50]!r} pushes here")
+            return error_response(
+                404, "unknown_system", f"no ministry system {system[:50]!r} pushes here"
+            )
         body = await read_capped(request.content, self.max_body_bytes)
         if body is None:
-            return _error(413, "too_large", f"the body is larger than {self.max_body_bytes} bytes")
+            return error_response(
+                413, "too_large", f"the body is larger than {self.max_body_bytes} bytes"
+            )
         if (why := _unauthenticated(entry.config, request, body)) is not None:
             log.warning("ministry_push_unauthenticated", system=system, reason=why)
-            return _error(401, "unauthenticated", why)
+            return error_response(401, "unauthenticated", why)
         try:
             document = json.loads(body)
             items = entry.mapping.pushed_items(document)
         except (ValueError, UnicodeDecodeError):
-            return _error(400, "invalid_json", "the body is not JSON")
+            return error_response(400, "invalid_json", "the body is not JSON")
         except ValidationFailed as exc:
-            return _error(422, exc.code, exc.message)
+            return error_response(422, exc.code, exc.message)
         if len(items) > MAX_ITEMS:
-            return _error(413, "too_many", f"push at most {MAX_ITEMS} results at a time")
+            return error_response(413, "too_many", f"push at most {MAX_ITEMS} results at a time")
         try:
             outcomes = await entry.intake.accept(items, "push")
         except TransientError as exc:  # the store (or the broker) failed: push again
-            return _error(503, "unavailable", f"{exc.message}; push again")
+            return error_response(503, "unavailable", f"{exc.message}; push again")
         counts = Counter(o.verdict for o in outcomes)
         return json_response(
             {

@@ -23,21 +23,17 @@ from connectors.ministry.client import MinistryClient
 from connectors.ministry.config import MinistryConfig
 from hub.api import authorize
 from hub.auth import Authenticator
-from hub.httputil import json_response
+from hub.httputil import error_response, json_response
 from hub.ministries.poller import ResultPoller
 from hub.store.ministries import SqliteMinistries
 
 MAX_LIMIT = 1000
 
 
-def _error(status: int, error: str, message: str) -> web.Response:
-    return json_response({"error": error, "message": message}, status)
-
-
 def _limit(request: web.Request) -> int | web.Response:
     text = request.query.get("limit", "100")
     if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        return _error(400, "bad_limit", f"limit must be 1..{MAX_LIMIT}")
+        return error_response(400, "bad_limit", f"limit must be 1..{MAX_LIMIT}")
     return int(text)
 
 
@@ -66,7 +62,7 @@ class MinistriesApi:
         name = request.match_info["system"]
         system = self.systems.get(name)
         if system is None:
-            return _error(404, "unknown_system", f"no ministry system {name[:50]!r}")
+            return error_response(404, "unknown_system", f"no ministry system {name[:50]!r}")
         return name, system
 
     async def list_systems(self, request: web.Request) -> web.Response:
@@ -106,7 +102,7 @@ class MinistriesApi:
             return limit
         system = request.query.get("system") or None
         if system is not None and system not in self.systems:
-            return _error(404, "unknown_system", f"no ministry system {system[:50]!r}")
+            return error_response(404, "unknown_system", f"no ministry system {system[:50]!r}")
         rows = await self.ministries.quarantined(system, limit)
         return json_response({"quarantine": [asdict(r) for r in rows]})
 
@@ -117,6 +113,8 @@ class MinistriesApi:
             return found
         name, system = found
         if system.poller is None:
-            return _error(409, "not_polled", f"ministry system {name} is not polled (no poll)")
+            return error_response(
+                409, "not_polled", f"ministry system {name} is not polled (no poll)"
+            )
         report = await system.poller.poll_once()
         return json_response(report.as_dict(), 200 if report.error is None else 502)

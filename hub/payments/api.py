@@ -24,7 +24,7 @@ from aiohttp import web
 from hub.api import authorize
 from hub.auth import Authenticator
 from hub.errors import HubError
-from hub.httputil import json_response
+from hub.httputil import error_response, json_response
 from hub.masking import mask
 from hub.payments.checks import StatusChecker
 from hub.payments.reconcile import Reconciler, to_csv
@@ -37,18 +37,14 @@ MAX_LIMIT = 1000
 VERDICTS = ("accepted", "duplicate", "refused")
 
 
-def _error(status: int, error: str, message: str) -> web.Response:
-    return json_response({"error": error, "message": message}, status)
-
-
 def _day(request: web.Request) -> date | web.Response:
     text = request.query.get("date")
     if not text:
-        return _error(400, "missing_date", "give ?date=YYYY-MM-DD")
+        return error_response(400, "missing_date", "give ?date=YYYY-MM-DD")
     try:
         return date.fromisoformat(text)
     except ValueError:
-        return _error(400, "bad_date", f"date must be YYYY-MM-DD, got {text[:40]!r}")
+        return error_response(400, "bad_date", f"date must be YYYY-MM-DD, got {text[:40]!r}")
 
 
 def payment_json(record: PaymentRecord) -> dict[str, Any]:
@@ -85,7 +81,9 @@ class PaymentsApi:
                 return day
             records = await self.payments.on_day(day.isoformat())
         else:
-            return _error(400, "missing_filter", "give ?dossier_code=<code> or ?date=YYYY-MM-DD")
+            return error_response(
+                400, "missing_filter", "give ?dossier_code=<code> or ?date=YYYY-MM-DD"
+            )
         return json_response({"payments": [payment_json(r) for r in records]})
 
     async def callbacks(self, request: web.Request) -> web.Response:
@@ -93,13 +91,13 @@ class PaymentsApi:
             return denied
         verdict = request.query.get("verdict")
         if verdict is not None and verdict not in VERDICTS:
-            return _error(400, "bad_verdict", f"verdict must be one of {list(VERDICTS)}")
+            return error_response(400, "bad_verdict", f"verdict must be one of {list(VERDICTS)}")
         try:
             limit = int(request.query.get("limit", "100"))
         except ValueError:
-            return _error(400, "bad_limit", "limit must be a whole number")
+            return error_response(400, "bad_limit", "limit must be a whole number")
         if not 1 <= limit <= MAX_LIMIT:
-            return _error(400, "bad_limit", f"limit must be between 1 and {MAX_LIMIT}")
+            return error_response(400, "bad_limit", f"limit must be between 1 and {MAX_LIMIT}")
         rows = await self.payments.callbacks(verdict, limit)
         return json_response({"callbacks": [r.__dict__ for r in rows]})
 
@@ -110,7 +108,7 @@ class PaymentsApi:
             return day
         report = await self.payments.report(day.isoformat())
         if report is None:
-            return _error(
+            return error_response(
                 404,
                 "not_reconciled",
                 f"{day} has not been reconciled; POST this path or run "
@@ -125,11 +123,11 @@ class PaymentsApi:
         if isinstance(day := _day(request), web.Response):
             return day
         if self.reconciler is None:
-            return _error(409, "disabled", "the payment platform connector is not enabled")
+            return error_response(409, "disabled", "the payment platform connector is not enabled")
         try:
             report = await self.reconciler.run(day)
         except HubError as exc:
-            return _error(502, "platform_failed", exc.message)
+            return error_response(502, "platform_failed", exc.message)
         log.info("reconciliation_requested", source=who.name, day=day.isoformat())
         return self._render(request, report)
 
@@ -138,7 +136,7 @@ class PaymentsApi:
         if isinstance(who, web.Response):
             return who
         if self.checker is None:
-            return _error(409, "disabled", "the payment platform connector is not enabled")
+            return error_response(409, "disabled", "the payment platform connector is not enabled")
         done = await self.checker.run_once()
         log.info("status_checks_requested", source=who.name, checked=done.checked)
         return json_response(done.__dict__)

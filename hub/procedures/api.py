@@ -29,7 +29,7 @@ from aiohttp import web
 
 from hub.api import authorize
 from hub.auth import Authenticator
-from hub.httputil import BodyError, json_response, read_json_object
+from hub.httputil import BodyError, error_response, json_response, read_json_object
 from hub.procedures.sync import CatalogueSync
 from hub.store.procedures import SqliteProcedures
 
@@ -39,10 +39,6 @@ MAX_LIMIT = 1000
 MAX_SYNC_CODES = 1000
 _CODE = re.compile(r"[0-9]{1,2}\.[0-9]{6}")
 _LISTS = {"fields": "field", "agencies": "agency"}
-
-
-def _error(status: int, error: str, message: str) -> web.Response:
-    return json_response({"error": error, "message": message}, status)
 
 
 def _changed_after(text: str | None) -> str | None:
@@ -83,9 +79,11 @@ class ProceduresApi:
             cursor = int(request.query.get("cursor", "0"))
             limit = int(request.query.get("limit", "100"))
         except ValueError as exc:
-            return _error(400, "bad_query", f"{exc} (changed_after: ISO time; cursor, limit: n)")
+            return error_response(
+                400, "bad_query", f"{exc} (changed_after: ISO time; cursor, limit: n)"
+            )
         if not 0 <= cursor < 2**63 or not 1 <= limit <= MAX_LIMIT:
-            return _error(400, "bad_query", f"cursor >= 0 and 1 <= limit <= {MAX_LIMIT}")
+            return error_response(400, "bad_query", f"cursor >= 0 and 1 <= limit <= {MAX_LIMIT}")
         rows = await self.store.changed(cursor, after, limit)
         return json_response(
             {
@@ -99,10 +97,10 @@ class ProceduresApi:
             return denied
         code = request.match_info["code"]
         if not _CODE.fullmatch(code):
-            return _error(400, "bad_code", "a procedure code looks like 1.000494")
+            return error_response(400, "bad_code", "a procedure code looks like 1.000494")
         row = await self.store.procedure(code)
         if row is None:
-            return _error(404, "not_found", f"no procedure {code} in the hub")
+            return error_response(404, "not_found", f"no procedure {code} in the hub")
         versions = await self.store.versions(code)
         changes = await self.store.changes(code)
         return json_response(
@@ -120,10 +118,10 @@ class ProceduresApi:
         try:
             number = int(request.match_info["version"])
         except ValueError:
-            return _error(400, "bad_version", "a version is a whole number")
+            return error_response(400, "bad_version", "a version is a whole number")
         found = [v for v in await self.store.versions(code) if v.version == number]
         if not found:
-            return _error(404, "not_found", f"no version {number} of procedure {code}")
+            return error_response(404, "not_found", f"no version {number} of procedure {code}")
         return json_response({"code": code, **found[0].as_json()})
 
     async def quarantine(self, request: web.Request) -> web.Response:
@@ -143,7 +141,7 @@ class ProceduresApi:
             return denied
         kind = _LISTS.get(request.match_info["kind"])
         if kind is None:
-            return _error(404, "not_found", f"lists are: {', '.join(_LISTS)}")
+            return error_response(404, "not_found", f"lists are: {', '.join(_LISTS)}")
         entries = await self.store.catalogue_list(kind)
         return json_response(
             {"items": [{"code": e.code, "name": e.name, "extra": e.extra} for e in entries]}
@@ -154,20 +152,22 @@ class ProceduresApi:
         if isinstance(who, web.Response):
             return who
         if self.sync is None:
-            return _error(409, "disabled", "the catalogue sync is not enabled in this hub")
+            return error_response(409, "disabled", "the catalogue sync is not enabled in this hub")
         try:
             body = await read_json_object(request, self.max_body_bytes)
         except BodyError as exc:
-            return _error(exc.status, "bad_body", exc.message)
+            return error_response(exc.status, "bad_body", exc.message)
         codes = body.get("codes")
         if codes is not None and not (
             isinstance(codes, list)
             and 0 < len(codes) <= MAX_SYNC_CODES
             and all(isinstance(c, str) and _CODE.fullmatch(c) for c in codes)
         ):
-            return _error(400, "bad_codes", f"codes: 1 to {MAX_SYNC_CODES} codes like 1.000494")
+            return error_response(
+                400, "bad_codes", f"codes: 1 to {MAX_SYNC_CODES} codes like 1.000494"
+            )
         if self.sync.busy:
-            return _error(409, "busy", "a catalogue sync is already running")
+            return error_response(409, "busy", "a catalogue sync is already running")
         task = asyncio.create_task(self._sync(codes, who.name), name="catalogue-sync-api")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

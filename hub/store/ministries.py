@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hub.store.base import IngestOutcome, OutboxMessage
+from hub.store.base import OutboxMessage
 from schemas.ministry import MinistryResult
 
 if TYPE_CHECKING:
@@ -59,7 +59,6 @@ class Quarantined:
 
 @dataclass(frozen=True)
 class Recorded:
-    ingest: IngestOutcome
     new: set[str]  # event ids of results seen for the first time
     outbox: list[OutboxMessage]  # dossier changes and ministry.result events, to publish
     # (event id, dossier code) → the other dossier an earlier result of that id named
@@ -128,7 +127,7 @@ class SqliteMinistries:
             outbox = ingest.outbox + await _enqueue_results(db, system, fresh)
             if cursor is not None:
                 await _save_cursor(db, system, cursor)
-        return Recorded(ingest, new, outbox, conflicts)
+        return Recorded(new, outbox, conflicts)
 
     async def cursor(self, system: str) -> str | None:
         async with self._store._read():
