@@ -48,6 +48,11 @@ BUSINESS = "business_registration"
 Sections = Callable[[dict[str, str]], dict[str, Any]]  # simulator URLs → ministries section
 
 
+def civil_pushing(url: str) -> dict[str, Any]:
+    """Civil status at `url` (OAuth2), pushing its results with PUSH_TOKEN."""
+    return civil_section(url, auth=oauth2(url), push={"token_sha256": sha256_hex(PUSH_TOKEN)})
+
+
 @pytest.fixture
 async def start(
     tmp_path: Path, rabbit_url: str, broker_prefix: str
@@ -258,13 +263,7 @@ async def test_bad_pushes_get_clear_errors_and_good_items_beside_them_go_on(
     sim = CivilStatusSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     world: World = await start(
         {"cs": sim},
-        lambda urls: {
-            "civil_status": civil_section(
-                urls["cs"],
-                auth=oauth2(urls["cs"]),
-                push={"token_sha256": sha256_hex(PUSH_TOKEN)},
-            )
-        },
+        lambda urls: {"civil_status": civil_pushing(urls["cs"])},
     )
     path = "/api/v1/ministries/civil_status/results"
     await world.dossiers([code(1)], CIVIL_PROCEDURE, status="processing")
@@ -316,11 +315,7 @@ async def test_bad_pushes_get_clear_errors_and_good_items_beside_them_go_on(
 def _two_systems(business_extra: dict[str, Any]) -> Sections:
     return lambda urls: {
         BUSINESS: business_section(urls["br"], **business_extra),
-        "civil_status": civil_section(
-            urls["cs"],
-            auth=oauth2(urls["cs"]),
-            push={"token_sha256": sha256_hex(PUSH_TOKEN)},
-        ),
+        "civil_status": civil_pushing(urls["cs"]),
     }
 
 
@@ -398,11 +393,7 @@ async def test_a_result_id_reused_for_another_dossier_is_quarantined_not_dropped
     sim = CivilStatusSimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     world: World = await start(
         {"cs": sim},
-        lambda urls: {
-            "civil_status": civil_section(
-                urls["cs"], auth=oauth2(urls["cs"]), push={"token_sha256": sha256_hex(PUSH_TOKEN)}
-            )
-        },
+        lambda urls: {"civil_status": civil_pushing(urls["cs"])},
     )
     path = "/api/v1/ministries/civil_status/results"
     await world.dossiers([code(1), code(2)], CIVIL_PROCEDURE, status="processing")
