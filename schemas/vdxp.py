@@ -6,7 +6,9 @@ the VDXP connector maps them once into canonical models and they travel no furth
 
 Texts are kept exactly as sent (no trimming), and an empty element counts as absent, so every
 text field is either None or at least one character. Times without an offset are Vietnam time
-(UTC+7), as the axis writes them. Attachment content is held as bytes, decoded once.
+(UTC+7), as the axis writes them. Attachment content is held as bytes, decoded once; a document
+whose attachments are too large for memory is described by `EdocManifest` (header, trace and the
+manifest's `AttachmentReference`s) while the edXML codec keeps the content in files.
 
 This module must never depend on XML, a transport, the store or configuration.
 """
@@ -200,6 +202,38 @@ class EdocDocument(_Model):
 
     @model_validator(mode="after")
     def _unique_attachment_ids(self) -> EdocDocument:
+        ids = [attachment.attachment_id for attachment in self.attachments]
+        if len(ids) != len(set(ids)):
+            raise ValueError("attachment ids (ContentId) must be unique")
+        return self
+
+    @property
+    def document_id(self) -> str:
+        return self.header.document_id
+
+
+class AttachmentReference(_Model):
+    """One manifest entry (edXMLBody/edXMLManifest/Reference) without its content: what is known
+    of an attachment whose content is kept elsewhere (a spooled attachment keeps it in a file).
+    The fields are those of `Attachment`, `size_bytes` required: it is the content's length."""
+
+    attachment_id: Id  # ContentId
+    name: ShortText  # AttachmentName
+    content_type: ShortText  # ContentType
+    description: Text | None = None  # Description
+    size_bytes: ByteCount  # Size (as in Attachment: checked against the content when read)
+
+
+class EdocManifest(_Model):
+    """A whole edXML document without its attachment content: header, trace and manifest. It
+    holds what `EdocDocument` holds but the content, under the same rules."""
+
+    header: MessageHeader  # edXMLHeader/MessageHeader
+    trace: TraceHeaderList  # edXMLHeader/TraceHeaderList
+    attachments: tuple[AttachmentReference, ...] = ()  # edXMLBody/edXMLManifest
+
+    @model_validator(mode="after")
+    def _unique_attachment_ids(self) -> EdocManifest:
         ids = [attachment.attachment_id for attachment in self.attachments]
         if len(ids) != len(set(ids)):
             raise ValueError("attachment ids (ContentId) must be unique")

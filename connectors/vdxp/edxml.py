@@ -1,9 +1,9 @@
-"""edXML on the wire: build and parse documents and status messages, hardened.
+"""edXML on the wire: build and parse documents and status messages, hardened, streamed.
 
-`EdxmlCodec` turns the wire models of `schemas.vdxp` into edXML bytes and back. The namespace
-is configuration (the axis versions differ: `NS_QCVN_102_2016`, `NS_GO_VN_EDOC`, …); the
-shape is the same in every namespace. Every element is qualified with the configured namespace
-(written with the prefix `edXML`; any prefix, or none, is read):
+`EdxmlCodec` turns the wire models of `schemas.vdxp` into edXML and back. The namespace is
+configuration (the axis versions differ: `NS_QCVN_102_2016`, `NS_GO_VN_EDOC`, …); the shape is
+the same in every namespace. Every element is qualified with the configured namespace (written
+with the prefix `edXML`; any prefix, or none, is read):
 
     edXMLEnvelope
     ├── edXMLHeader
@@ -28,13 +28,62 @@ Dates are ISO `yyyy-mm-dd`, times ISO 8601 (no offset means Vietnam time). Attac
 travels base64 inside the XML, joined to its manifest entry on ContentId; the MIME-part variant
 of QCVN 102 (content in separate parts referenced by `cid:`) is the axis client's business.
 
-Parsing refuses, before any model is built: input over `max_bytes`; any DOCTYPE or ENTITY
-declaration (checked in the raw bytes before lxml sees them, and again after parsing); the
-wrong namespace; bad XML; an attachment over `max_attachment_bytes` (checked on the declared
-size and the base64 length before decoding); a status code outside the table; a required
-element that is missing. Each refusal is an `EdxmlError` with a stable `code`. Building refuses
-what parsing would refuse. libxml2 without `huge_tree` also caps one text node at 10 MB, so one
-attachment is capped near 7.5 MB whatever the settings (streaming is later work).
+Two ways in and out, over one reader and one writer:
+
+- in memory, `build_document`/`parse_document` (`EdocDocument`, content as bytes) and
+  `build_status`/`parse_status`, for what fits in memory;
+- streamed, `write_document`/`read_document` (`SpooledDocument`: each attachment's content is
+  a file) and `read_status`, so that large attachments are never held whole.
+
+Reading. The input is read in chunks of `CHUNK_BYTES` and fed to lxml's feed parser, whose
+events go to a parser target (`_Reader`), not to a tree. Everything but attachment content
+(the *frame*: headers, manifest, ContentIds) is built by an `etree.TreeBuilder` into a small
+tree, read with the `_Part` tables. The text of edXMLBody/AttachmentEncoded/Attachment/
+ContentTransferEncoded never reaches that tree: as libxml2 delivers it, in pieces of at most a
+chunk, it goes through an incremental base64 decoder (pieces split anywhere, whitespace
+anywhere) into a sink: a new file in the spool directory for `read_document` (unique names
+from `tempfile`, never from the document), a buffer for `parse_document`. Memory for
+attachments is O(chunk). libxml2 caps a text node at 10 MB when it builds a tree
+(XML_MAX_TEXT_LENGTH, `huge_tree` off), which capped one attachment near 7.5 MB; a target
+builds no node and the cap does not apply (libxml2 2.14: a 27 MB base64 text arrives in
+pieces of at most one fed chunk; tests/unit/test_edxml_streaming.py reads a 20 MB attachment),
+so `max_bytes` and `max_attachment_bytes` are the limits. libxml2's other limits stay on
+(names, attribute values, depth 256).
+
+Writing. The frame is built with lxml as one tree whose ContentTransferEncoded elements hold
+random placeholders, then serialized; its bytes are written around the placeholders, each
+replaced by its attachment's base64, encoded from the content in pieces of `ENCODE_BYTES` (a
+multiple of 3: the pieces join into one unbroken base64 text, byte for byte what
+`base64.b64encode` of the whole gives). The output's length is known before the first byte is
+written, so an output over `max_bytes` is refused before writing.
+
+Reading refuses, before any model is built, each with a stable `EdxmlError.code`:
+
+- `too_large`: input over `max_bytes`, counted while reading (at most `max_bytes` + 1 bytes
+  are read); a frame over `MAX_FRAME_CHARS` characters of text or `MAX_FRAME_ELEMENTS`
+  elements; more than `MAX_ATTACHMENTS` attachments. The last three keep a `max_bytes` raised
+  for large attachments from also admitting a huge tree in memory or thousands of files;
+- `entities`: any DOCTYPE or ENTITY declaration, found in the raw bytes before the parser sees
+  them (each chunk is searched together with the end of the one before, so a declaration split
+  across chunks is found), and any DOCTYPE that reaches the parser anyway (the target refuses);
+- `wrong_namespace`: a root in another namespace (the rest is then parsed for well-formedness
+  only, nothing built or kept, so that bad XML is `malformed` whatever its namespace, as it
+  was before streaming);
+- `malformed`: bad or truncated XML, a root other than edXMLEnvelope, an element inside
+  ContentTransferEncoded, content that is not base64, an attachment encoded twice or with no
+  manifest entry, a Size other than the decoded size, a value of the wrong type. One kind of
+  bad XML goes unseen: lxml does not tell a parser target of the namespace errors libxml2
+  reports without stopping, so an element with an undeclared prefix is read as in no
+  namespace (ignored, or `wrong_namespace` at the root) where a tree parser says `malformed`;
+- `attachment_too_large`: an attachment over `max_attachment_bytes`, checked on the declared
+  Size when its Reference ends (before the content, in the standard's order) and on the
+  decoded byte count while decoding;
+- `unknown_status`: a status code outside the table; `missing_field`: a required element.
+
+A document with two faults is refused for the first the reader reaches (a declared Size over
+the limit, say, before a truncation further on; a tree parser used to name bad XML first). On
+any refusal (any exception) `read_document` removes the files it created. A status message is
+read the same way, its body (if any) skipped. Writing refuses what reading would refuse.
 
 This module must never resolve entities, load a DTD, touch the network, or import hub code
 (the axis simulator uses it too): the VDXP client translates `EdxmlError` into the hub's tree.
@@ -42,24 +91,43 @@ This module must never resolve entities, load a DTD, touch the network, or impor
 
 from __future__ import annotations
 
-import base64
 import binascii
-from collections.abc import Iterable, Iterator
+import io
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from typing import Any, Literal, TypeVar
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, TypeVar, cast
 
 from lxml import etree
 from pydantic import BaseModel, ValidationError
 
-from schemas.vdxp import Attachment, EdocDocument, StatusCode, StatusMessage
+from schemas.vdxp import (
+    Attachment,
+    AttachmentReference,
+    EdocDocument,
+    EdocManifest,
+    MessageHeader,
+    StatusCode,
+    StatusMessage,
+    TraceHeaderList,
+)
 
 NS_QCVN_102_2016 = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 NS_GO_VN_EDOC = "http://www.go.vn/eDoc"
 KNOWN_NAMESPACES = (NS_QCVN_102_2016, NS_GO_VN_EDOC)
 PREFIX = "edXML"
+
+CHUNK_BYTES = 64 * 1024  # read from the source, fed to the parser, at a time
+ENCODE_BYTES = 57 * 1024  # content encoded at a time when writing (a multiple of 3)
+MAX_FRAME_CHARS = 4 * 1024 * 1024  # text outside attachment content (the model's texts are short)
+MAX_FRAME_ELEMENTS = 100_000  # elements in a document (a To is up to 8: thousands of recipients)
+MAX_ATTACHMENTS = 1_000  # attachments in a document (one file each when spooled)
 
 EdxmlErrorCode = Literal[
     "entities",
@@ -207,11 +275,78 @@ _STATUS = (
 )
 
 
+# -- spooled documents ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpooledAttachment:
+    """An attachment whose content is the file `path` (the decoded bytes, `size_bytes` of
+    them), never held in memory; the other fields are its manifest entry, as in
+    `schemas.vdxp.Attachment`."""
+
+    attachment_id: str
+    name: str
+    content_type: str
+    description: str | None
+    size_bytes: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class SpooledDocument:
+    """An edXML document whose attachments are files: what `read_document` gives and
+    `write_document` takes. The files are the holder's: the codec never removes a file it
+    returned, nor one it was given."""
+
+    header: MessageHeader
+    trace: TraceHeaderList
+    attachments: tuple[SpooledAttachment, ...] = ()
+
+    @property
+    def document_id(self) -> str:
+        return self.header.document_id
+
+
+def spooled_from(doc: EdocDocument, spool_dir: Path) -> SpooledDocument:
+    """`doc` with each attachment's content written to a new file in `spool_dir` (tests, small
+    documents); the files are the caller's."""
+    spool = _Files(spool_dir)
+    try:
+        attachments = []
+        for attachment in doc.attachments:
+            content = spool.open()
+            content.sink.write(attachment.content)
+            spool.close(content)
+            attachments.append(_spooled(attachment, content))
+    except BaseException:
+        spool.remove()
+        raise
+    return SpooledDocument(doc.header, doc.trace, tuple(attachments))
+
+
+def loaded(doc: SpooledDocument) -> EdocDocument:
+    """`doc` with each attachment's content read into memory (tests, small documents)."""
+    attachments = tuple(
+        Attachment(
+            attachment_id=attachment.attachment_id,
+            name=attachment.name,
+            content_type=attachment.content_type,
+            description=attachment.description,
+            size_bytes=attachment.size_bytes,
+            content=attachment.path.read_bytes(),
+        )
+        for attachment in doc.attachments
+    )
+    return EdocDocument(header=doc.header, trace=doc.trace, attachments=attachments)
+
+
 # -- the codec ------------------------------------------------------------------------------------
 
 
 class EdxmlCodec:
-    """Builds and parses edXML in one configured namespace, within configured sizes."""
+    """Builds and parses edXML in one configured namespace, within configured sizes: in memory
+    (`build_*`, `parse_*`) or streamed (`write_document`, `read_*`), through one reader and one
+    writer."""
 
     def __init__(self, namespace: str, max_bytes: int, max_attachment_bytes: int) -> None:
         if not namespace:
@@ -223,126 +358,538 @@ class EdxmlCodec:
         self.max_attachment_bytes = max_attachment_bytes
         self._tree = _Tree(namespace)
 
+    # -- in memory --------------------------------------------------------------------------------
+
     def build_document(self, doc: EdocDocument) -> bytes:
-        for attachment in doc.attachments:
-            self._check_attachment(attachment.attachment_id, attachment.size_bytes)
-        root, header = self._envelope()
-        with _writing():
-            self._tree.write(self._tree.sub(header, "MessageHeader"), doc.header, _MESSAGE_HEADER)
-            self._tree.write(self._tree.sub(header, "TraceHeaderList"), doc.trace, _TRACE)
-            self._write_body(root, doc.attachments)
-        return self._serialized(root)
+        """`doc` through the streamed writer, into memory."""
+        out = io.BytesIO()
+        self._write(doc.header, doc.trace, doc.attachments, out)
+        return out.getvalue()
 
     def parse_document(self, data: bytes) -> EdocDocument:
-        root = self._parse(data)
-        header = self._tree.required(root, "edXMLHeader")
-        message = self._tree.required(header, "MessageHeader")
-        trace = self._tree.required(header, "TraceHeaderList")
-        fields = {
-            "header": self._tree.read(message, _MESSAGE_HEADER),
-            "trace": self._tree.read(trace, _TRACE),
-            "attachments": self._read_body(root),
-        }
+        """`data` through the streamed reader, attachment content decoded into buffers."""
+        fields = self._read_document(io.BytesIO(data), _Buffers())
+        for entry in fields["attachments"]:
+            entry["content"] = entry["content"].read()
         return _validated(EdocDocument, fields)
 
     def build_status(self, msg: StatusMessage) -> bytes:
         root, header = self._envelope()
         with _writing():
             self._tree.write(self._tree.sub(header, "Status"), msg, _STATUS)
-        return self._serialized(root)
+        data = _serialized(root)
+        if len(data) > self.max_bytes:
+            raise EdxmlError("too_large", f"{len(data)} bytes built, the limit is {self.max_bytes}")
+        return data
 
     def parse_status(self, data: bytes) -> StatusMessage:
-        root = self._parse(data)
+        return self.read_status(io.BytesIO(data))
+
+    # -- streamed ---------------------------------------------------------------------------------
+
+    def write_document(self, doc: SpooledDocument, out: BinaryIO) -> int:
+        """Write the edXML of `doc` to `out`, base64-encoding each attachment from its file in
+        pieces of `ENCODE_BYTES`; the number of bytes written. Refuses what `read_document`
+        would refuse, before writing anything; a file whose length is not its `size_bytes` is
+        refused too (`malformed`), and if it changes while being written, the refusal comes
+        with `out` holding part of the document, for the caller to discard."""
+        references = [_reference_fields(attachment) for attachment in doc.attachments]
+        _validated(
+            EdocManifest, {"header": doc.header, "trace": doc.trace, "attachments": references}
+        )
+        for attachment in doc.attachments:
+            length = attachment.path.stat().st_size
+            if length != attachment.size_bytes:
+                raise EdxmlError(
+                    "malformed",
+                    f"attachment {attachment.attachment_id[:100]!r}: size_bytes "
+                    f"{attachment.size_bytes} != file length {length}",
+                )
+        return self._write(doc.header, doc.trace, doc.attachments, out)
+
+    def read_document(self, source: BinaryIO, spool_dir: Path) -> SpooledDocument:
+        """Parse the edXML read from `source` in chunks of `CHUNK_BYTES`, each attachment's
+        content decoded as it arrives into a new file in `spool_dir` (a directory that must
+        exist; names from `tempfile`, never from the document). On any refusal or other error
+        the files created are removed; on success they are the caller's."""
+        if not spool_dir.is_dir():
+            raise NotADirectoryError(f"the spool directory {spool_dir} does not exist")
+        spool = _Files(spool_dir)
+        try:
+            doc = self._spooled_document(self._read_document(source, spool))
+        except BaseException:
+            spool.remove()
+            raise
+        # Every content is an attachment of `doc` or a refusal, so this removes nothing; it is
+        # here so that a file could not be left behind if that ever stopped being true.
+        spool.remove(keep={attachment.path for attachment in doc.attachments})
+        return doc
+
+    def read_status(self, source: BinaryIO) -> StatusMessage:
+        """Parse a status message read from `source` in chunks (any attachment content in it
+        is skipped, neither decoded nor kept)."""
+        root = _parse_hardened(self._chunks(source), self._reader(None))
         status = self._tree.required(self._tree.required(root, "edXMLHeader"), "Status")
         fields = self._tree.read(status, _STATUS)
         if "status_code" in fields:
             fields["status_code"] = _status_code(fields["status_code"])
         return _validated(StatusMessage, fields)
 
-    # -- envelope ---------------------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------------------
 
-    def _envelope(self) -> tuple[etree._Element, etree._Element]:
-        root = etree.Element(self._tree.tag("edXMLEnvelope"), nsmap={PREFIX: self.namespace})
-        return root, self._tree.sub(root, "edXMLHeader")
+    def _reader(self, spool: _Spool | None) -> _Reader:
+        return _Reader(self._tree, self.max_attachment_bytes, spool)
 
-    def _serialized(self, root: etree._Element) -> bytes:
-        data = etree.tostring(root, xml_declaration=True, encoding="utf-8")
-        if len(data) > self.max_bytes:
-            raise EdxmlError("too_large", f"{len(data)} bytes built, the limit is {self.max_bytes}")
-        return data
+    def _chunks(self, source: BinaryIO) -> Iterator[bytes]:
+        """`source` in chunks, each searched for declarations (with the end of the chunk
+        before) before the parser sees it; no more than `max_bytes` + 1 bytes are read."""
+        guard = _DeclarationGuard()
+        total = 0
+        while chunk := source.read(min(CHUNK_BYTES, self.max_bytes + 1 - total)):
+            total += len(chunk)
+            if total > self.max_bytes:
+                raise EdxmlError(
+                    "too_large", f"{total} bytes read so far, the limit is {self.max_bytes}"
+                )
+            guard.check(chunk)
+            yield chunk
 
-    def _parse(self, data: bytes) -> etree._Element:
-        if len(data) > self.max_bytes:
-            raise EdxmlError("too_large", f"{len(data)} bytes, the limit is {self.max_bytes}")
-        _refuse_declarations(data)
-        root = _parse_hardened(data)
-        found = etree.QName(root).namespace
-        if found != self.namespace:
-            raise EdxmlError(
-                "wrong_namespace", f"expected namespace {self.namespace!r}, found {found!r}"
-            )
-        if etree.QName(root).localname != "edXMLEnvelope":
-            raise EdxmlError("malformed", f"the root is {etree.QName(root).localname}")
-        return root
+    def _read_document(self, source: BinaryIO, spool: _Spool) -> dict[str, Any]:
+        """The document's raw fields; each attachment entry's "content" is its `_Content`."""
+        reader = self._reader(spool)
+        root = _parse_hardened(self._chunks(source), reader)
+        header = self._tree.required(root, "edXMLHeader")
+        message = self._tree.required(header, "MessageHeader")
+        trace = self._tree.required(header, "TraceHeaderList")
+        return {
+            "header": self._tree.read(message, _MESSAGE_HEADER),
+            "trace": self._tree.read(trace, _TRACE),
+            "attachments": self._read_body(root, reader.contents),
+        }
 
-    # -- attachments ------------------------------------------------------------------------------
-
-    def _check_attachment(self, content_id: str, size_bytes: int) -> None:
-        if size_bytes > self.max_attachment_bytes:
-            raise EdxmlError(
-                "attachment_too_large",
-                f"attachment {content_id[:100]!r} has {size_bytes} bytes, "
-                f"the limit is {self.max_attachment_bytes}",
-            )
-
-    def _write_body(self, root: etree._Element, attachments: Iterable[Attachment]) -> None:
-        tree = self._tree
-        body = tree.sub(root, "edXMLBody")
-        manifest = tree.sub(body, "edXMLManifest")
-        encoded = tree.sub(body, "AttachmentEncoded")
-        for attachment in attachments:
-            tree.write(tree.sub(manifest, "Reference"), attachment, _REFERENCE)
-            item = tree.sub(encoded, "Attachment")
-            tree.sub(item, "ContentId", attachment.attachment_id)
-            content = base64.b64encode(attachment.content).decode("ascii")
-            tree.sub(item, "ContentTransferEncoded", content)
-
-    def _read_body(self, root: etree._Element) -> list[dict[str, Any]]:
+    def _read_body(
+        self, root: etree._Element, decoded: dict[etree._Element, _Content]
+    ) -> list[dict[str, Any]]:
         body = self._tree.only(root, "edXMLBody")
         if body is None:
             return []
         manifest = self._tree.only(body, "edXMLManifest")
         references = [] if manifest is None else self._tree.children(manifest, "Reference")
         entries = [self._tree.read(reference, _REFERENCE) for reference in references]
-        for entry in entries:
-            self._check_declared_size(entry)
-        return _joined(entries, self._contents(body))
+        for entry in entries:  # again: a manifest after the content was not checked yet
+            _check_declared_size(entry, self.max_attachment_bytes)
+        return _joined(entries, self._contents(body, decoded))
 
-    def _check_declared_size(self, entry: dict[str, Any]) -> None:
-        declared = entry.get("size_bytes")
-        if isinstance(declared, str) and declared.isascii() and declared.isdigit():
-            size = self.max_attachment_bytes + 1 if len(declared) > 18 else int(declared)
-            self._check_attachment(str(entry.get("attachment_id")), size)
-
-    def _contents(self, body: etree._Element) -> dict[str, bytes]:
+    def _contents(
+        self, body: etree._Element, decoded: dict[etree._Element, _Content]
+    ) -> dict[str, _Content]:
         encoded = self._tree.only(body, "AttachmentEncoded")
         items = [] if encoded is None else self._tree.children(encoded, "Attachment")
-        contents: dict[str, bytes] = {}
+        contents: dict[str, _Content] = {}
         for item in items:
             content_id = self._tree.required_text(item, "ContentId")
             if content_id in contents:
                 raise EdxmlError("malformed", f"attachment {content_id!r} is encoded twice")
-            contents[content_id] = self._decoded(content_id, item)
+            contents[content_id] = decoded[self._tree.required(item, "ContentTransferEncoded")]
         return contents
 
-    def _decoded(self, content_id: str, item: etree._Element) -> bytes:
-        text = self._tree.required(item, "ContentTransferEncoded").text or ""
-        compact = "".join(text.split())
-        self._check_attachment(content_id, _decoded_length(compact))
+    def _spooled_document(self, fields: dict[str, Any]) -> SpooledDocument:
+        """The model of a document read into files: validated as `EdocManifest` (the rules of
+        `EdocDocument` but the content), each Size checked against the decoded length."""
+        contents: list[_Content] = []
+        for entry in fields["attachments"]:
+            contents.append(entry.pop("content"))
+            entry.setdefault("size_bytes", contents[-1].size)  # as Attachment fills it
+        manifest = _validated(EdocManifest, fields)
+        for index, (reference, content) in enumerate(
+            zip(manifest.attachments, contents, strict=True)
+        ):
+            if reference.size_bytes != content.size:
+                raise EdxmlError(
+                    "malformed",
+                    f"EdocManifest.attachments.{index}: size_bytes {reference.size_bytes} "
+                    f"!= content length {content.size}",
+                )
+        attachments = tuple(
+            _spooled(reference, content)
+            for reference, content in zip(manifest.attachments, contents, strict=True)
+        )
+        return SpooledDocument(manifest.header, manifest.trace, attachments)
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def _envelope(self) -> tuple[etree._Element, etree._Element]:
+        root = etree.Element(self._tree.tag("edXMLEnvelope"), nsmap={PREFIX: self.namespace})
+        return root, self._tree.sub(root, "edXMLHeader")
+
+    def _write(
+        self,
+        header: MessageHeader,
+        trace: TraceHeaderList,
+        attachments: Sequence[Attachment | SpooledAttachment],
+        out: BinaryIO,
+    ) -> int:
+        """The document written to `out`: the frame's bytes around each attachment's base64,
+        streamed from its content; the number of bytes written."""
+        for attachment in attachments:
+            _check_attachment(
+                attachment.attachment_id, attachment.size_bytes, self.max_attachment_bytes
+            )
+        frame, placeholder = self._frame(header, trace, attachments)
+        total = (
+            len(frame)
+            - len(placeholder) * len(attachments)
+            + sum(_encoded_length(attachment.size_bytes) for attachment in attachments)
+        )
+        if total > self.max_bytes:
+            raise EdxmlError("too_large", f"{total} bytes built, the limit is {self.max_bytes}")
+        pieces = frame.split(placeholder)
+        out.write(pieces[0])
+        for attachment, piece in zip(attachments, pieces[1:], strict=True):
+            with _opened(attachment) as content:
+                _copy_base64(content, out, attachment)
+            out.write(piece)
+        return total
+
+    def _frame(
+        self,
+        header: MessageHeader,
+        trace: TraceHeaderList,
+        attachments: Sequence[Attachment | SpooledAttachment],
+    ) -> tuple[bytes, bytes]:
+        """The document serialized with a placeholder for each attachment's base64, and the
+        placeholder (random, so no text of the document can be taken for one)."""
+        tree = self._tree
+        root, head = self._envelope()
+        with _writing():
+            tree.write(tree.sub(head, "MessageHeader"), header, _MESSAGE_HEADER)
+            tree.write(tree.sub(head, "TraceHeaderList"), trace, _TRACE)
+            body = tree.sub(root, "edXMLBody")
+            manifest = tree.sub(body, "edXMLManifest")
+            encoded = tree.sub(body, "AttachmentEncoded")
+            slots = []
+            for attachment in attachments:
+                tree.write(tree.sub(manifest, "Reference"), attachment, _REFERENCE)
+                item = tree.sub(encoded, "Attachment")
+                tree.sub(item, "ContentId", attachment.attachment_id)
+                slots.append(tree.sub(item, "ContentTransferEncoded", ""))
+        while True:
+            placeholder = f"edxml-content-{uuid.uuid4().hex}"
+            for slot in slots:
+                slot.text = placeholder
+            frame = _serialized(root)
+            if frame.count(placeholder.encode("ascii")) == len(slots):
+                return frame, placeholder.encode("ascii")
+
+
+# -- reading: the parser target -------------------------------------------------------------------
+
+
+@dataclass
+class _Content:
+    """One attachment's decoded content, as the reader leaves it: `size` bytes in `sink`, a
+    buffer (still open, `path` None) or the file `path` (closed)."""
+
+    sink: BinaryIO
+    path: Path | None
+    size: int = 0
+
+    def read(self) -> bytes:
+        self.sink.seek(0)
+        return self.sink.read()
+
+
+class _Spool:
+    """Where the reader puts attachment content: a new `_Content` per attachment."""
+
+    def open(self) -> _Content:
+        raise NotImplementedError
+
+    def close(self, content: _Content) -> None:
+        """The content is complete."""
+
+
+class _Buffers(_Spool):
+    """Content in memory (`parse_document`)."""
+
+    def open(self) -> _Content:
+        return _Content(io.BytesIO(), None)
+
+
+class _Files(_Spool):
+    """Content in new files of one directory, named by `tempfile` (unique, owner-only); the
+    files created are remembered, to be removed when the document is refused."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.created: list[_Content] = []
+
+    def open(self) -> _Content:
+        handle, name = tempfile.mkstemp(prefix="edxml-", suffix=".attachment", dir=self.directory)
+        content = _Content(os.fdopen(handle, "wb"), Path(name))
+        self.created.append(content)
+        return content
+
+    def close(self, content: _Content) -> None:
+        content.sink.close()
+
+    def remove(self, keep: Collection[Path] = ()) -> None:
+        """Each file created but those in `keep` closed (if a refusal left it open) and
+        removed."""
+        for content in self.created:
+            if content.path is not None and content.path not in keep:
+                content.sink.close()
+                content.path.unlink(missing_ok=True)
+
+
+class _Reader:
+    """The parser target. Elements go to an `etree.TreeBuilder`, which builds the frame (a
+    small tree: everything but attachment content); the text of each edXMLBody/
+    AttachmentEncoded/Attachment/ContentTransferEncoded goes instead through a `_Base64Decoder`
+    into a new `_Content` of `spool` (`contents` maps that element of the tree to it), or
+    nowhere when there is no spool (a status message). Refusals are raised from the parser's
+    callbacks, which stops the parser."""
+
+    def __init__(self, tree: _Tree, max_attachment_bytes: int, spool: _Spool | None) -> None:
+        self._tree = tree
+        self._max_attachment_bytes = max_attachment_bytes
+        self._spool = spool
+        self._builder = etree.TreeBuilder()
+        # lxml's TreeBuilder returns the element it opens or closes (as ElementTree's does);
+        # types-lxml says None.
+        self._start = cast("Callable[[str, dict[str, str]], etree._Element]", self._builder.start)
+        self._end = cast("Callable[[str], etree._Element]", self._builder.end)
+        self._path: list[str] = []
+        self._content_path = [
+            tree.tag(name)
+            for name in (
+                "edXMLEnvelope",
+                "edXMLBody",
+                "AttachmentEncoded",
+                "Attachment",
+                "ContentTransferEncoded",
+            )
+        ]
+        self._attachment_path = self._content_path[:-1]
+        self._reference_path = [
+            tree.tag(name) for name in ("edXMLEnvelope", "edXMLBody", "edXMLManifest", "Reference")
+        ]
+        self._attachment: etree._Element | None = None  # the Attachment being read
+        self._decoder: _Base64Decoder | None = None  # in a ContentTransferEncoded, spooling
+        self._skipping = False  # in a ContentTransferEncoded, no spool
+        self._elements = 0
+        self._chars = 0
+        self.contents: dict[etree._Element, _Content] = {}
+        self.failure: Exception | None = None  # raised in a callback
+        self.foreign: EdxmlError | None = None  # the root is in another namespace
+
+    # lxml's target interface. An exception raised in a callback stops the parser, and lxml
+    # raises it from `feed`, but not always: raised at the root's start, it can come out as
+    # lxml's own "missing toplevel element". So it is also kept in `failure`, which
+    # `_parse_hardened` prefers.
+
+    def start(self, tag: str, attrib: dict[str, str], /) -> None:
+        with self._failing():
+            self._on_start(tag)
+
+    def data(self, text: str, /) -> None:
+        with self._failing():
+            self._on_data(text)
+
+    def end(self, tag: str, /) -> None:
+        with self._failing():
+            self._on_end(tag)
+
+    def doctype(
+        self, root_tag: str | None, public_id: str | None, system_id: str | None, /
+    ) -> None:
+        with self._failing():
+            raise EdxmlError("entities", "a DOCTYPE reached the parser (the byte check missed it)")
+
+    def comment(self, text: str, /) -> None:
+        """Comments are dropped."""
+
+    def pi(self, target: str, data: str, /) -> None:
+        """Processing instructions are dropped."""
+
+    def start_ns(self, prefix: str, uri: str, /) -> None:
+        """Namespace declarations need no event: tags come qualified."""
+
+    def end_ns(self, prefix: str, /) -> None:
+        """Namespace declarations need no event: tags come qualified."""
+
+    def close(self) -> etree._Element | None:
+        """The frame's root; None when the root is in another namespace (nothing built)."""
+        return None if self.foreign is not None else self._builder.close()
+
+    # the events. A root in another namespace is refused (`foreign`) once the input has
+    # proved to be well-formed XML, as bad XML is `malformed` whatever its namespace; until
+    # then nothing is built, counted or decoded.
+
+    @contextmanager
+    def _failing(self) -> Iterator[None]:
         try:
-            return base64.b64decode(compact, validate=True)
-        except binascii.Error as exc:
-            raise EdxmlError("malformed", f"attachment {content_id!r} is not base64") from exc
+            yield
+        except ValueError as exc:  # a name lxml cannot make a tag of ("e:"): bad XML
+            error = EdxmlError("malformed", f"not well-formed XML: {exc}")
+            self.failure = self.failure or error
+            raise error from exc
+        except Exception as exc:
+            self.failure = self.failure or exc  # the first is the cause
+            raise
+
+    def _on_start(self, tag: str) -> None:
+        if self.foreign is not None or (not self._path and self._is_foreign(tag)):
+            return
+        if self._decoder is not None or self._skipping:
+            raise EdxmlError("malformed", "an element inside ContentTransferEncoded")
+        self._elements += 1
+        if self._elements > MAX_FRAME_ELEMENTS:
+            raise EdxmlError("too_large", f"more than {MAX_FRAME_ELEMENTS} elements")
+        if not self._path and etree.QName(tag).localname != "edXMLEnvelope":
+            raise EdxmlError("malformed", f"the root is {etree.QName(tag).localname}")
+        self._path.append(tag)
+        element = self._start(tag, {})  # attributes are never read: not kept
+        if self._path == self._attachment_path:
+            self._attachment = element
+        elif self._path == self._content_path:
+            self._open_content()
+
+    def _on_data(self, text: str) -> None:
+        if self.foreign is not None:
+            return
+        if self._decoder is not None:
+            self._decoder.feed(text)
+        elif not self._skipping:
+            self._chars += len(text)
+            if self._chars > MAX_FRAME_CHARS:
+                raise EdxmlError(
+                    "too_large",
+                    f"more than {MAX_FRAME_CHARS} characters of text outside attachment content",
+                )
+            self._builder.data(text)
+
+    def _on_end(self, tag: str) -> None:
+        if self.foreign is not None:
+            return
+        element = self._end(tag)
+        if self._path == self._content_path:
+            self._close_content(element)
+        elif self._path == self._reference_path and self._spool is not None:
+            _check_declared_size(self._tree.read(element, _REFERENCE), self._max_attachment_bytes)
+        self._path.pop()
+
+    def _is_foreign(self, root: str) -> bool:
+        found = etree.QName(root).namespace
+        if found != self._tree.namespace:
+            self.foreign = EdxmlError(
+                "wrong_namespace", f"expected namespace {self._tree.namespace!r}, found {found!r}"
+            )
+        return self.foreign is not None
+
+    # attachment content
+
+    def _open_content(self) -> None:
+        if self._spool is None:
+            self._skipping = True
+            return
+        if len(self.contents) >= MAX_ATTACHMENTS:
+            raise EdxmlError("too_large", f"more than {MAX_ATTACHMENTS} attachments")
+        content = self._spool.open()
+        self._decoder = _Base64Decoder(content, self._max_attachment_bytes, self._label())
+
+    def _close_content(self, element: etree._Element) -> None:
+        if self._spool is None or self._decoder is None:
+            self._skipping = False
+            return
+        content = self._decoder.finish()
+        self._spool.close(content)
+        self.contents[element] = content
+        self._decoder = None
+
+    def _label(self) -> str:
+        """The attachment's ContentId if it came before the content, else its position."""
+        found = (
+            None if self._attachment is None else self._attachment.find(self._tree.tag("ContentId"))
+        )
+        if found is not None and found.text:
+            return found.text
+        return f"#{len(self.contents) + 1}"
+
+
+class _Base64Decoder:
+    """Base64 text in pieces split anywhere, with whitespace anywhere, decoded into a
+    `_Content` as it comes and refused past `limit` decoded bytes. It accepts exactly what
+    `base64.b64decode(text, validate=True)` accepts once the whitespace is removed, and gives
+    the same bytes: quanta decode strictly as they complete; the padding ends the text (only
+    more "=" may follow), and must complete the last quantum (any number of "=" may follow a
+    complete one, as b64decode allows). Holds fewer than four characters between pieces."""
+
+    def __init__(self, content: _Content, limit: int, label: str) -> None:
+        self._content = content
+        self._limit = limit
+        self._label = label
+        self._pending = ""  # the start of the next quantum, fewer than 4 characters
+        self._data = False  # a character other than "=" was seen
+        self._padding = 0  # the "=" seen so far
+
+    def feed(self, text: str) -> None:
+        compact = "".join(text.split())
+        if not compact:
+            return
+        if self._padding:
+            head, tail = "", compact
+        else:
+            head, equals, tail = compact.partition("=")
+            tail = equals + tail
+        if tail.strip("="):
+            raise self._refused("text after the padding")
+        self._padding += len(tail)
+        if head:
+            self._data = True
+            quanta = self._pending + head
+            cut = len(quanta) - len(quanta) % 4
+            self._pending = quanta[cut:]
+            if cut:
+                self._decode(quanta[:cut])
+
+    def finish(self) -> _Content:
+        if self._padding and not self._data:
+            raise self._refused("it starts with padding")
+        needed = {0: self._padding, 2: 2, 3: 1}.get(len(self._pending))
+        if needed != self._padding:
+            raise self._refused("its length or padding is wrong")
+        if self._pending:
+            self._decode(self._pending + "=" * needed)
+        return self._content
+
+    def _decode(self, quanta: str) -> None:
+        try:
+            raw = binascii.a2b_base64(quanta.encode("ascii"), strict_mode=True)
+        except (UnicodeEncodeError, binascii.Error) as exc:
+            raise self._refused(str(exc)) from exc
+        size = self._content.size + len(raw)
+        _check_attachment(self._label, size, self._limit, exact=False)
+        self._content.sink.write(raw)
+        self._content.size = size
+
+    def _refused(self, why: str) -> EdxmlError:
+        return EdxmlError("malformed", f"attachment {self._label[:100]!r} is not base64: {why}")
+
+
+class _DeclarationGuard:
+    """Refuses a DOCTYPE or ENTITY declaration in raw bytes fed in chunks, one split across
+    chunks included: each chunk is searched together with the end of the one before."""
+
+    _KEEP = max(len(marker) for marker in _FORBIDDEN) - 1
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def check(self, chunk: bytes) -> None:
+        window = self._tail + chunk
+        _refuse_declarations(window)
+        self._tail = window[-self._KEEP :]
 
 
 # -- element helpers ------------------------------------------------------------------------------
@@ -384,7 +931,7 @@ class _Tree:
             raise EdxmlError("missing_field", f"{name} in {_name(parent)} is empty")
         return text
 
-    def write(self, parent: etree._Element, model: BaseModel, shape: tuple[_Part, ...]) -> None:
+    def write(self, parent: etree._Element, model: object, shape: tuple[_Part, ...]) -> None:
         for part in shape:
             value = getattr(model, part.field)
             items = value if part.many else () if value is None else (value,)
@@ -440,7 +987,7 @@ def _writing() -> Iterator[None]:
         raise EdxmlError("malformed", f"cannot be written as XML: {exc}") from exc
 
 
-# -- parsing --------------------------------------------------------------------------------------
+# -- parsing and writing helpers ------------------------------------------------------------------
 
 
 def _refuse_declarations(data: bytes) -> None:
@@ -449,10 +996,12 @@ def _refuse_declarations(data: bytes) -> None:
         raise EdxmlError("entities", "DOCTYPE and ENTITY declarations are not accepted")
 
 
-def _parse_hardened(data: bytes) -> etree._Element:
-    """`data` parsed with no DTD, no entities, no network and libxml2's size limits on; a
-    document that still carries a DTD (the byte check was fooled) is refused."""
+def _parse_hardened(chunks: Iterable[bytes], target: _Reader) -> etree._Element:
+    """`chunks` fed to lxml's parser with no DTD, no entities, no network and libxml2's size
+    limits on, its events going to `target`; the frame's root. A DOCTYPE that reaches the
+    parser (the byte check was fooled) is refused by the target."""
     parser = etree.XMLParser(
+        target=target,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -462,22 +1011,38 @@ def _parse_hardened(data: bytes) -> etree._Element:
         remove_pis=True,
     )
     try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
+        for chunk in chunks:
+            parser.feed(chunk)
+        root = parser.close()
+    except etree.LxmlError as exc:
+        if target.failure is not None:
+            raise target.failure from None
         raise EdxmlError("malformed", f"not well-formed XML: {exc}") from exc
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise EdxmlError("entities", "DOCTYPE and ENTITY declarations are not accepted")
+    if target.foreign is not None:  # refused now that the input is known to be XML
+        raise target.foreign
+    if root is None:  # not reached: a target without a foreign root returns one
+        raise EdxmlError("malformed", "no root element")
     return root
 
 
-def _decoded_length(compact: str) -> int:
-    """The length base64 text decodes to (exact when it is valid), known before decoding."""
-    padding = len(compact) - len(compact.rstrip("="))
-    return len(compact) * 3 // 4 - padding
+def _check_attachment(content_id: str, size_bytes: int, limit: int, exact: bool = True) -> None:
+    if size_bytes > limit:
+        raise EdxmlError(
+            "attachment_too_large",
+            f"attachment {content_id[:100]!r} has {size_bytes}{'' if exact else ' or more'} "
+            f"bytes, the limit is {limit}",
+        )
 
 
-def _joined(entries: list[dict[str, Any]], contents: dict[str, bytes]) -> list[dict[str, Any]]:
+def _check_declared_size(entry: dict[str, Any], limit: int) -> None:
+    """A manifest entry's Size (raw text) against the limit, before any content is decoded."""
+    declared = entry.get("size_bytes")
+    if isinstance(declared, str) and declared.isascii() and declared.isdigit():
+        size = limit + 1 if len(declared) > 18 else int(declared)
+        _check_attachment(str(entry.get("attachment_id")), size, limit)
+
+
+def _joined(entries: list[dict[str, Any]], contents: dict[str, _Content]) -> list[dict[str, Any]]:
     """Each manifest entry with its content; content without an entry is refused."""
     for entry in entries:
         content_id = entry.get("attachment_id")
@@ -487,6 +1052,73 @@ def _joined(entries: list[dict[str, Any]], contents: dict[str, bytes]) -> list[d
     if contents:
         raise EdxmlError("malformed", f"content without a manifest entry: {sorted(contents)}")
     return entries
+
+
+def _serialized(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+def _encoded_length(size_bytes: int) -> int:
+    """The length of the base64 of `size_bytes` bytes (unbroken, padded)."""
+    return (size_bytes + 2) // 3 * 4
+
+
+def _opened(attachment: Attachment | SpooledAttachment) -> BinaryIO:
+    if isinstance(attachment, Attachment):
+        return io.BytesIO(attachment.content)
+    return attachment.path.open("rb")
+
+
+def _copy_base64(
+    source: BinaryIO, out: BinaryIO, attachment: Attachment | SpooledAttachment
+) -> None:
+    """`attachment`'s content from `source` to `out` as one unbroken base64 text, encoded in
+    pieces of `ENCODE_BYTES`; content longer or shorter than its `size_bytes` is refused."""
+    remaining = attachment.size_bytes
+    carry = b""  # fewer than 3 bytes, when `source` returns a piece that is not a multiple of 3
+    while piece := source.read(min(ENCODE_BYTES, remaining + 1)):
+        if len(piece) > remaining:
+            raise _changed(attachment)
+        remaining -= len(piece)
+        data = carry + piece if carry else piece
+        cut = len(data) - len(data) % 3
+        carry = data[cut:]
+        out.write(binascii.b2a_base64(data[:cut], newline=False))
+    if remaining:
+        raise _changed(attachment)
+    if carry:
+        out.write(binascii.b2a_base64(carry, newline=False))
+
+
+def _changed(attachment: Attachment | SpooledAttachment) -> EdxmlError:
+    return EdxmlError(
+        "malformed",
+        f"attachment {attachment.attachment_id[:100]!r} is no longer {attachment.size_bytes} "
+        "bytes long (it changed while being written)",
+    )
+
+
+def _reference_fields(attachment: SpooledAttachment) -> dict[str, Any]:
+    return {
+        "attachment_id": attachment.attachment_id,
+        "name": attachment.name,
+        "content_type": attachment.content_type,
+        "description": attachment.description,
+        "size_bytes": attachment.size_bytes,
+    }
+
+
+def _spooled(reference: AttachmentReference | Attachment, content: _Content) -> SpooledAttachment:
+    if content.path is None:
+        raise ValueError("content in memory is not spooled")
+    return SpooledAttachment(
+        attachment_id=reference.attachment_id,
+        name=reference.name,
+        content_type=reference.content_type,
+        description=reference.description,
+        size_bytes=reference.size_bytes,
+        path=content.path,
+    )
 
 
 def _status_code(text: str) -> StatusCode:

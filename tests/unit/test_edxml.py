@@ -3,7 +3,9 @@
 The samples under tests/data/edxml are written by hand in both known namespaces (prefixed,
 unprefixed, default namespace) and must parse to the values asserted here. Hypothesis checks
 that build-then-parse gives back the same model, Vietnamese and awkward text included. Every
-refusal the codec promises is provoked once and checked by its stable code.
+refusal the codec promises is provoked once and checked by its stable code. These are the
+in-memory functions; the streamed ones, over the same reader and writer, are checked in
+test_edxml_streaming.py (which reuses the strategies and helpers here).
 """
 
 from __future__ import annotations
@@ -431,10 +433,11 @@ def test_a_utf16_doctype_is_refused() -> None:
     assert refusal(codec().parse_status, text.encode("utf-16")).code == "entities"
 
 
-def test_a_dtd_past_the_byte_check_is_refused_after_parsing() -> None:
+def test_a_dtd_past_the_byte_check_is_refused_by_the_parser() -> None:
     data = b'<!DOCTYPE r [<!ENTITY e "expanded">]><r>&e;</r>'
-    error = refusal(_parse_hardened, data)
+    error = refusal(_parse_hardened, [data], codec()._reader(None))
     assert error.code == "entities"
+    assert "reached the parser" in error.message
 
 
 def test_too_large_is_refused_and_the_limit_is_inclusive() -> None:
@@ -522,8 +525,8 @@ def test_attachment_over_the_declared_size_limit_is_refused() -> None:
     assert "cv-123.txt" in error.message
 
 
-def test_attachment_over_the_limit_is_refused_before_decoding_without_a_size() -> None:
-    data = sample("document_go_vn.xml")  # no Size: the base64 length decides
+def test_attachment_over_the_limit_without_a_size_is_refused_on_its_decoded_length() -> None:
+    data = sample("document_go_vn.xml")  # no Size: the length decoded so far decides
     assert codec(NS_GO_VN_EDOC, max_att=27).parse_document(data).attachments[0].size_bytes == 27
     assert (
         refusal(codec(NS_GO_VN_EDOC, max_att=26).parse_document, data).code
