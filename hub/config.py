@@ -27,9 +27,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from connectors.ministry.config import MinistryConfig
 from connectors.national_portal.config import NationalPortalConfig
 from connectors.payment_platform.config import PaymentPlatformConfig
+from connectors.vdxp.config import VdxpConfig
 from connectors.webhook.config import SubscriberConfig
 from hub.config_blocks import Section, is_agency_code
 from hub.errors import ConfigError
+from schemas.interagency import DOCUMENT_EVENT as VDXP_DOCUMENT_EVENT
+from schemas.interagency import STATUS_EVENT as VDXP_STATUS_EVENT
 
 Permission = Literal[
     "facade.DongBoHoSoMC",
@@ -43,6 +46,9 @@ Permission = Literal[
     "payments.reconcile",
     "ministries.read",
     "ministries.poll",
+    "vdxp.read",
+    "vdxp.send",
+    "vdxp.poll",
 ]
 ALL_PERMISSIONS: tuple[Permission, ...] = get_args(Permission)
 
@@ -123,6 +129,7 @@ class SourceConfig(Section):
 class ConnectorsConfig(Section):
     national_portal: NationalPortalConfig = NationalPortalConfig()
     payment_platform: PaymentPlatformConfig = PaymentPlatformConfig()
+    vdxp: VdxpConfig = VdxpConfig()
 
 
 SubscriberName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
@@ -177,6 +184,24 @@ class HubConfig(BaseSettings):
                     f"ministries.{name} takes results, but no enabled subscriber receives {key}: "
                     "add ministry.# to the one-stop system's events (section subscribers)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _axis_has_a_destination(self) -> HubConfig:
+        axis = self.connectors.vdxp
+        if not axis.enabled:
+            return self
+        sub = self.subscribers.get(axis.deliver_to)
+        if sub is None or not sub.enabled:
+            raise ValueError(
+                f"connectors.vdxp.deliver_to names {axis.deliver_to!r}, which is not an enabled "
+                "subscriber (section subscribers)"
+            )
+        if not all(sub.receives(key) for key in (VDXP_DOCUMENT_EVENT, VDXP_STATUS_EVENT)):
+            raise ValueError(
+                f"subscriber {axis.deliver_to!r} must receive {VDXP_DOCUMENT_EVENT} and "
+                f"{VDXP_STATUS_EVENT}: add vdxp.# to its events"
+            )
         return self
 
     @classmethod

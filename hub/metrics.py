@@ -60,3 +60,17 @@ MINISTRY_POLLS = Counter(
     "Poll rounds of ministry systems by system and outcome (ok, failed)",
     ["system", "outcome"],
 )
+VDXP_ITEMS = Counter(
+    "hub_vdxp_items_total",
+    "Items taken from the document axis by message type (edoc, status) and verdict "
+    "(accepted, duplicate, refused)",
+    ["messagetype", "verdict"],
+)
+VDXP_SENT = Counter(
+    "hub_vdxp_sent_total",
+    "Documents sent on the axis by outcome (sent, refused, failed)",
+    ["outcome"],
+)
+VDXP_POLLS = Counter(
+    "hub_vdxp_polls_total", "Poll rounds of the document axis by outcome (ok, failed)", ["outcome"]
+)

@@ -24,13 +24,18 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "bad request",
         401: "no or wrong token",
         403: "not permitted",
-        404: "no such procedure, version, ministry system, or the day was never reconciled",
+        404: "no such procedure, version, ministry system, transfer, document or attachment, "
+        "or the day was never reconciled",
+        410: "the attachment's file is no longer in the spool",
+        415: "send application/json or multipart/form-data",
         409: "a catalogue sync is already running, the sync is disabled, or the system is "
         "not polled",
-        422: "the results are not where the system's mapping file says",
-        502: "the payment platform or the ministry system failed or could not be trusted",
+        422: "the results are not where the system's mapping file says; or a transfer names a "
+        "dossier the hub does not hold (unknown_dossier) or an agency not on the axis "
+        "(unknown_organ)",
+        502: "the payment platform, the ministry system or the axis failed or could not be trusted",
         413: "body or batch too large",
-        503: "store unavailable; retry",
+        503: "store unavailable, or the axis's agency list cannot be read yet; retry",
     }
     return {
         str(c): {
@@ -109,6 +114,7 @@ def openapi_document() -> dict[str, Any]:
             **_procedure_paths(),
             **_payment_paths(),
             **_ministry_paths(),
+            **_vdxp_paths(),
             "/healthz": {
                 "get": {
                     "summary": "The process is alive",
@@ -322,6 +328,117 @@ def _ministry_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": outcomes, "content": {"application/json": {}}},
                     **_errors(400, 401, 404, 413, 422, 503),
+                },
+            }
+        },
+    }  # fmt: skip
+
+
+VERDICTS = ("accepted", "duplicate", "refused")
+
+
+def _vdxp_paths() -> dict[str, Any]:
+    limit = _param("limit", "query", "integer", minimum=1, maximum=1000)
+    document = (
+        "document_id, direction (in | out), transfer_id, dossier_code, from_organ, to_organs, "
+        "code, subject, business_type, attachments (attachment_id, name, content_type, "
+        "size_bytes, description), state (queued | sent | refused | received), axis_id, detail, "
+        "created_at, updated_at"
+    )
+    with_statuses = (
+        document + ", statuses (from_organ, status, description, occurred_at, "
+        "received_at) in the order they happened"
+    )
+    transfer = (
+        "An InterAgencyTransfer (transfer_id, dossier_code, to: agency codes, subject, "
+        "code_number, code_notation, document_type, document_type_name, content, "
+        "promulgation_place, signer_competence, signer_position, signer_name, due_date, "
+        "steering_type, attachments: name, content_type, description). As JSON, each "
+        "attachment also carries content_base64; as multipart/form-data, a first part named "
+        "transfer holds the JSON and one file part follows per attachment."
+    )
+    return {
+        "/api/v1/vdxp": _get(
+            "The document axis connector's state (vdxp.read)",
+            "organ_id, axis, circuit, agencies, last_poll, last_error",
+            [],
+            401, 403,
+        ),
+        "/api/v1/vdxp/transfers": {
+            "post": {
+                "summary": "Send a dossier to other agencies over the axis (vdxp.send)",
+                "description": transfer,
+                "requestBody": {
+                    "content": {"application/json": {}, "multipart/form-data": {}}
+                },
+                "responses": {
+                    "202": {
+                        "description": "queued durably: " + document + ", created: true",
+                        "content": {"application/json": {}},
+                    },
+                    "200": {
+                        "description": "a transfer id the hub holds: the same answer, "
+                        "created: false; nothing is sent again",
+                        "content": {"application/json": {}},
+                    },
+                    **_errors(400, 401, 403, 413, 415, 422, 503),
+                },
+            }
+        },
+        "/api/v1/vdxp/transfers/{transfer_id}": _get(
+            "One transfer and its statuses (vdxp.read)",
+            with_statuses,
+            [_param("transfer_id", "path", "string")],
+            401, 403, 404,
+        ),
+        "/api/v1/vdxp/document": _get(
+            "One document, sent or received, and its statuses (vdxp.read)",
+            with_statuses,
+            [_param("document_id", "query", "string")],
+            401, 403, 404,
+        ),
+        "/api/v1/vdxp/documents": _get(
+            "Documents, newest first (vdxp.read)",
+            "documents: " + document,
+            [
+                _param("direction", "query", "string", enum=["in", "out"]),
+                _param("dossier_code", "query", "string"),
+                limit,
+            ],
+            400, 401, 403,
+        ),
+        "/api/v1/vdxp/attachment": {
+            "get": {
+                "summary": "One attachment's file, streamed (vdxp.read)",
+                "parameters": [
+                    _param("document_id", "query", "string"),
+                    _param("attachment_id", "query", "string"),
+                ],
+                "responses": {
+                    "200": {"description": "the file, in its content type"},
+                    **_errors(401, 403, 404, 410),
+                },
+            }
+        },
+        "/api/v1/vdxp/intake": _get(
+            "Items taken from the axis, newest first (vdxp.read)",
+            "items: transport_id, messagetype (edoc | status), from_organ, verdict "
+            "(accepted | duplicate | refused), code and reason of a refusal (malformed, "
+            "entities, wrong_namespace, too_large, attachment_too_large, unknown_status, "
+            "missing_field, unknown_organ, not_addressed, unknown_document), document_id, "
+            "taken_at, acked_at",
+            [_param("verdict", "query", "string", enum=list(VERDICTS)), limit],
+            400, 401, 403,
+        ),
+        "/api/v1/vdxp/poll": {
+            "post": {
+                "summary": "Take what waits on the axis now (vdxp.poll)",
+                "responses": {
+                    "200": {
+                        "description": "taken (count per verdict), error",
+                        "content": {"application/json": {}},
+                    },
+                    **_errors(401, 403, 502),
                 },
             }
         },

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -38,6 +39,11 @@ from connectors.national_portal.sink import PortalSink, dossier_code_of
 from connectors.payment_platform.client import PlatformClient
 from connectors.payment_platform.mapping import PaymentCodes
 from connectors.payment_platform.routes import CallbackDoor
+from connectors.vdxp.client import CONNECTOR as CONNECTOR_VDXP
+from connectors.vdxp.client import AxisClient
+from connectors.vdxp.config import VdxpConfig
+from connectors.vdxp.edxml import EdxmlCodec
+from connectors.vdxp.mapping import StatusPolicy
 from connectors.webhook.client import WebhookClient
 from connectors.webhook.config import SubscriberConfig
 from connectors.webhook.sink import WebhookSink, subject_of
@@ -60,7 +66,12 @@ from hub.procedures.api import ProceduresApi
 from hub.procedures.sync import CatalogueSync
 from hub.status_mapping import StatusTable, load_tables
 from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore
+from hub.store.vdxp import SEND_ROUTING_KEY
 from hub.validation import Validator
+from hub.vdxp.agencies import AgencyDirectory
+from hub.vdxp.api import VdxpApi
+from hub.vdxp.intake import AxisIntake
+from hub.vdxp.outbound import SendSink, TransferDesk, lane_of
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +101,7 @@ class Mappings:
     catalogue: CatalogueCodes
     payments: PaymentCodes | None
     ministries: dict[str, MinistryMapping]
+    vdxp: StatusPolicy | None
 
 
 def load_mappings(config: HubConfig, check_wsdls: bool = True) -> Mappings:
@@ -101,6 +113,7 @@ def load_mappings(config: HubConfig, check_wsdls: bool = True) -> Mappings:
     names = {s.status_mapping for s in config.sources.values()} | {"one_stop_generic"}
     pcfg = config.connectors.national_portal
     pay = config.connectors.payment_platform
+    axis = config.connectors.vdxp
     return Mappings(
         tables=load_tables(config.mappings_dir, names),
         portal=PortalCodes.load(config.mappings_dir / f"{pcfg.mapping}.yaml"),
@@ -109,6 +122,9 @@ def load_mappings(config: HubConfig, check_wsdls: bool = True) -> Mappings:
         if pay.enabled
         else None,
         ministries=load_ministry_mappings(config, check_wsdls),
+        vdxp=StatusPolicy.load(config.mappings_dir / f"{axis.mapping}.yaml")
+        if axis.enabled
+        else None,
     )
 
 
@@ -144,6 +160,7 @@ class Hub:
         self.payments: Payments | None = None
         self.ministries: dict[str, System] = {}
         self._pushes: dict[str, PushEntry] = {}
+        self.axis: Axis | None = None
 
     async def __aenter__(self) -> Hub:
         try:
@@ -179,6 +196,8 @@ class Hub:
                 await self._start_subscriber(name, sub, broker, store, http)
         for name, mapping in mappings.ministries.items():
             await self._start_ministry(name, mapping, broker, store, intake, http)
+        if mappings.vdxp is not None:
+            self.axis = await self._start_axis(mappings.vdxp, broker, store, intake, http)
         # Every queue is declared now: publish whatever a previous run committed but never
         # published (earlier, its messages would have had nowhere to go).
         await relay.sweep(age_s=0)
@@ -233,6 +252,22 @@ class Hub:
         if cfg.push is not None:
             self._pushes[name] = PushEntry(cfg.push, mapping, results)
         self.ministries[name] = System(cfg, client, poller)
+
+    async def _start_axis(
+        self,
+        policy: StatusPolicy,
+        broker: Broker,
+        store: SqliteStore,
+        intake: Intake,
+        http: aiohttp.ClientSession,
+    ) -> Axis:
+        """The document axis: its client, send queue, intake and transfer desk."""
+        axis = axis_parts(self.config.connectors.vdxp, policy, store, intake, http)
+        sink = SendSink(axis.client, store, axis.config.spool_dir)
+        await self._consume(broker, CONNECTOR_VDXP, axis.config, [SEND_ROUTING_KEY], sink, lane_of)
+        # Every queue its items lead to is declared by now (subscribers, DVCQG).
+        self._background(axis.intake.run_schedule(), "vdxp-poll")
+        return axis
 
     async def _consume(
         self,
@@ -317,6 +352,19 @@ class Hub:
         self._stack.push_async_callback(procedures.close)
         ministries = MinistriesApi(auth, store.ministries, self.ministries)
         door = ResultsDoor(self._pushes, limit)
+        axis_api = (
+            VdxpApi(
+                auth,
+                self.axis.config,
+                store.vdxp,
+                self.axis.client,
+                self.axis.desk,
+                self.axis.intake,
+                limit,
+            )
+            if self.axis
+            else None
+        )
         pay = self.payments
         payments_api = PaymentsApi(
             auth, store.payments, pay.checker if pay else None, pay.reconciler if pay else None
@@ -329,6 +377,7 @@ class Hub:
                 *payments_api.routes(),
                 *ministries.routes(),
                 *door.routes(),
+                *(axis_api.routes() if axis_api else []),
                 *(pay.door.routes() if pay else []),
                 web.get("/healthz", _healthz),
                 web.get("/readyz", self._readyz),
@@ -421,6 +470,36 @@ def payment_parts(
             client, store.payments, codes, validator, intake.relay, cfg.status_check
         ),
         reconciler=Reconciler(cfg, client, store, codes, validator, intake.relay),
+    )
+
+
+@dataclass(frozen=True)
+class Axis:
+    config: VdxpConfig
+    client: AxisClient
+    intake: AxisIntake
+    desk: TransferDesk
+
+
+def axis_parts(
+    config: VdxpConfig,
+    policy: StatusPolicy,
+    store: SqliteStore,
+    intake: Intake,
+    http: aiohttp.ClientSession,
+) -> Axis:
+    """The axis's client, intake and transfer desk, sharing one agency directory. Files a
+    stopped run left half-written in the spool (downloads, staged uploads) are removed."""
+    for leftover in ("incoming", "staging"):
+        shutil.rmtree(config.spool_dir / leftover, ignore_errors=True)
+    client = AxisClient(config, http)
+    codec = EdxmlCodec(config.namespace, config.max_document_bytes, config.max_attachment_bytes)
+    agencies = AgencyDirectory(client, config.agencies_refresh_s)
+    return Axis(
+        config=config,
+        client=client,
+        intake=AxisIntake(client, config, codec, store, intake.relay, agencies, policy),
+        desk=TransferDesk(config, codec, store, intake.relay, agencies),
     )
 
 

@@ -45,6 +45,7 @@ from hub.store.base import (
 from hub.store.ministries import SqliteMinistries
 from hub.store.payments import SqlitePayments
 from hub.store.procedures import SqliteProcedures
+from hub.store.vdxp import SqliteVdxp
 from schemas.canonical import (
     DossierEvent,
     DossierRecord,
@@ -105,6 +106,7 @@ class SqliteStore:
         self.procedures = SqliteProcedures(self)
         self.payments = SqlitePayments(self)
         self.ministries = SqliteMinistries(self)
+        self.vdxp = SqliteVdxp(self)
 
     @classmethod
     @asynccontextmanager

@@ -238,7 +238,12 @@ def test_shipped_example_configuration_is_valid() -> None:
     assert isinstance(config, HubConfig)
     assert config.instance == "hub-tinh-mau"
     assert set(config.sources) == {"onestop", "portal_puller", "sectoral_reader"}
-    assert config.subscribers["one_stop"].events == ["procedure.#", "payment.#", "ministry.#"]
+    assert config.subscribers["one_stop"].events == [
+        "procedure.#",
+        "payment.#",
+        "ministry.#",
+        "vdxp.#",
+    ]
     assert {n: m.kind for n, m in config.ministries.items()} == {
         "business_registration": "soap",
         "civil_status": "rest",

@@ -12,6 +12,7 @@ from hub.ministries.api import MinistriesApi
 from hub.openapi import openapi_document
 from hub.payments.api import PaymentsApi
 from hub.procedures.api import ProceduresApi
+from hub.vdxp.api import VdxpApi
 
 
 def _routes() -> list[web.RouteDef]:
@@ -22,6 +23,7 @@ def _routes() -> list[web.RouteDef]:
         *object.__new__(PaymentsApi).routes(),
         *object.__new__(MinistriesApi).routes(),
         *object.__new__(ResultsDoor).routes(),
+        *object.__new__(VdxpApi).routes(),
     ]
 
 

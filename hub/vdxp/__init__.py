@@ -1,0 +1,1 @@
+"""The document axis inside the hub: intake, transfers and the operators' API."""

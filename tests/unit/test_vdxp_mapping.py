@@ -1,0 +1,202 @@
+"""The axis connector's pure parts: configuration, signing, the status policy file, links."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.vdxp.config import DossierLink, VdxpConfig
+from connectors.vdxp.mapping import (
+    StatusPolicy,
+    code_text,
+    document_id_for,
+    dossier_in,
+    transfer_document,
+)
+from connectors.vdxp.protocol import SignatureError, SigningScheme, body_sha256
+from hub.config import load_config
+from hub.errors import ConfigError
+from schemas.canonical import DossierStatus
+from schemas.interagency import DocumentStatus, InterAgencyTransfer
+from schemas.vdxp import DocumentCode, StatusCode
+
+ROOT = Path(__file__).resolve().parents[2]
+ORGAN = "000.00.00.H41"
+ENABLED: dict[str, Any] = {
+    "enabled": True,
+    "system_id": "hub-nghe-an",
+    "secret": "bi-mat",
+    "organ_id": ORGAN,
+}
+
+
+def _transfer(**extra: Any) -> InterAgencyTransfer:
+    return InterAgencyTransfer.model_validate(
+        {
+            "transfer_id": "lt-0001",
+            "dossier_code": f"{ORGAN}-261123-0001",
+            "to": ["000.00.00.G12"],
+            "subject": "Chuyển hồ sơ liên thông",
+            "code_number": "12",
+            "code_notation": "UBND-VP",
+            **extra,
+        }
+    )
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def test_an_enabled_axis_needs_its_identity_and_secret() -> None:
+    with pytest.raises(ValueError, match="system_id, organ_id, secret not set"):
+        VdxpConfig(enabled=True)
+    with pytest.raises(ValueError, match="not an agency code"):
+        VdxpConfig.model_validate({**ENABLED, "accept_for": ["H41"]})
+    with pytest.raises(ValueError, match="cannot exceed"):
+        VdxpConfig.model_validate({**ENABLED, "max_document_bytes": 10, "max_attachment_bytes": 20})
+    assert VdxpConfig.model_validate(ENABLED).own_organs == {ORGAN}
+
+
+def test_the_dossier_link_needs_a_named_group() -> None:
+    with pytest.raises(ValueError, match="group named dossier"):
+        DossierLink(pattern=r"[0-9]+")
+
+
+def test_an_enabled_axis_needs_a_subscriber_for_its_events() -> None:
+    subscriber = {"url": "http://127.0.0.1:1/events", "events": ["payment.#"]}
+    raw = {"connectors": {"vdxp": ENABLED}, "subscribers": {"one_stop": subscriber}}
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, raw)
+    assert "add vdxp.# to its events" in str(caught.value.problems)
+    raw["subscribers"]["one_stop"]["events"] = ["vdxp.#"]
+    assert load_config(None, raw).connectors.vdxp.enabled
+    raw["connectors"]["vdxp"] = {**ENABLED, "deliver_to": "nobody"}
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, raw)
+    assert "not an enabled subscriber" in str(caught.value.problems)
+
+
+# -- signing ------------------------------------------------------------------------------------
+
+
+def test_a_signed_request_verifies_and_any_change_is_refused() -> None:
+    scheme = SigningScheme()
+    digest = body_sha256(b'{"messagetype":"edoc"}')
+    headers = scheme.headers("hub", "s3cret", "post", "/getEdoc", digest, now=1_000_000)
+
+    def secrets(system: str) -> str | None:
+        return {"hub": "s3cret"}.get(system)
+
+    def nobody(system: str) -> str | None:
+        return None
+
+    def other(system: str) -> str | None:
+        return "other"
+
+    assert scheme.verify(headers, secrets, "POST", "/getEdoc", digest, now=1_000_010) == "hub"
+    cases = [
+        (headers, secrets, "POST", "/getEdocList", digest, 1_000_010, "does not match"),
+        (headers, secrets, "POST", "/getEdoc", body_sha256(b"{}"), 1_000_010, "does not match"),
+        (headers, other, "POST", "/getEdoc", digest, 1_000_010, "does not match"),
+        (headers, nobody, "POST", "/getEdoc", digest, 1_000_010, "unknown system"),
+        (headers, secrets, "POST", "/getEdoc", digest, 1_000_400, "away from now"),
+        ({}, secrets, "POST", "/getEdoc", digest, 1_000_010, "missing signing headers"),
+    ]
+    for given, secret_of, method, path, body, now, reason in cases:
+        with pytest.raises(SignatureError, match=reason):
+            scheme.verify(given, secret_of, method, path, body, now)
+
+
+def test_the_canonical_string_follows_the_configured_components() -> None:
+    scheme = SigningScheme(components=("timestamp", "system", "path"), separator="|")
+    assert scheme.canonical("POST", "/sendEdoc", "17", "hub", "ab") == "17|hub|/sendEdoc"
+
+
+# -- the status policy file ----------------------------------------------------------------------
+
+
+def test_the_shipped_policy_keeps_the_dossier_status_for_every_code() -> None:
+    policy = StatusPolicy.load(ROOT / "mappings" / "vdxp.yaml")
+    assert {policy.step_status(code) for code in StatusCode} == {"keep"}
+
+
+def test_policy_mistakes_are_named_with_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "vdxp.yaml"
+    path.write_text('dossier_status:\n  "01": keep\n  "07": keep\n  "06": 11\n  "05": 9\n')
+    with pytest.raises(ConfigError) as caught:
+        StatusPolicy.load(path)
+    problems = caught.value.problems
+    assert len(problems) == 2
+    assert ":3:" in problems[0]
+    assert "not an edXML StatusCode" in problems[0]
+    assert ":4:" in problems[1]
+    assert "neither keep nor" in problems[1]
+    path.write_text('dossier_status:\n  "06": 9\n  5: keep\n')
+    policy = StatusPolicy.load(path)
+    assert policy.step_status(StatusCode.completed) is DossierStatus.processed
+    assert policy.step_status(StatusCode.processing) == "keep"
+    path.write_text("statuses: {}\n")
+    with pytest.raises(ConfigError, match="no dossier_status table"):
+        StatusPolicy.load(path)
+
+
+# -- transfers and links ---------------------------------------------------------------------
+
+
+def test_a_transfer_becomes_a_new_document_from_the_province() -> None:
+    config = VdxpConfig.model_validate({**ENABLED, "organ_name": "UBND tỉnh Nghệ An"})
+    transfer = _transfer(signer_name="Nguyễn Văn B", due_date="2026-12-01")
+    now = datetime(2026, 11, 23, 18, 30, tzinfo=UTC)  # 01:30 on the 24th in Vietnam
+    document_id = document_id_for(config, transfer, now)
+    assert document_id == f"{ORGAN},2026/11/24,lt-0001"
+    doc = transfer_document(config, transfer, (), document_id, now)
+    header = doc.header
+    assert header.from_org.organ_id == ORGAN
+    assert header.from_org.organ_name == "UBND tỉnh Nghệ An"
+    assert [o.organ_id for o in header.to_orgs] == ["000.00.00.G12"]
+    assert code_text(header.code) == "12/UBND-VP"
+    assert header.signer is not None
+    assert header.signer.full_name == "Nguyễn Văn B"
+    assert header.promulgation.date.isoformat() == "2026-11-24"
+    assert doc.trace.business.doc_type == 0
+    assert doc.document_id == document_id
+
+
+def test_a_document_names_its_dossier_where_the_link_says() -> None:
+    config = VdxpConfig.model_validate(ENABLED)
+    header = transfer_document(
+        config,
+        _transfer(subject="Trả kết quả hồ sơ 000.00.53.H48-220921-0099 của công dân"),
+        (),
+        "d",
+        datetime.now(UTC),
+    ).header
+    assert dossier_in(header, config.dossier_link) == "000.00.53.H48-220921-0099"
+    assert dossier_in(header, DossierLink(fields=["content"])) is None
+    assert code_text(DocumentCode(number="7")) == "7"
+
+
+def test_a_status_is_one_step_of_its_dossier_with_a_stable_key() -> None:
+    status = DocumentStatus(
+        document_id="d-1",
+        dossier_code=f"{ORGAN}-261123-0001",
+        from_organ="000.00.00.G12",
+        from_name="Bộ Tư pháp",
+        status=StatusCode.accepted,
+        description="Số đến 15",
+        occurred_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+    )
+    event = status.to_event(DossierStatus.processing)
+    assert event.kind == "step"
+    assert event.status is DossierStatus.processing
+    assert event.step is not None
+    assert event.step.content == "Bộ Tư pháp: Đã tiếp nhận (Số đến 15)"
+    assert event.event_id == status.key == status.model_copy().key
+    later = status.model_copy(update={"occurred_at": datetime(2026, 11, 23, 9, 1, tzinfo=UTC)})
+    assert later.key != status.key
+    message = status.to_message()
+    assert message["type"] == "vdxp.status"
+    assert message["status"] == "03"
