@@ -96,6 +96,12 @@ def check_config(config_path: Path | None) -> None:
             f"  ministry {name}: {ministry.kind}, mapping {ministry.mapping}; hands off "
             f"{len(ministry.procedures)} procedure(s); results by {' and '.join(ways) or 'none'}"
         )
+    axis = config.connectors.vdxp
+    if axis.enabled:
+        click.echo(
+            f"  document axis: {axis.base_url} as {axis.organ_id}, namespace {axis.namespace}; "
+            f"statuses by mapping {axis.mapping}; events to {axis.deliver_to}"
+        )
     if config.broker.url is None:
         click.echo("  note: broker.url is empty: `hub run` needs it, `hub demo` starts a node")
 
