@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 import structlog
 
 from connectors.vdxp.client import AxisClient, ListedItem
-from connectors.vdxp.config import VdxpConfig
+from connectors.vdxp.config import AxisPollConfig, VdxpConfig
 from connectors.vdxp.edxml import EdxmlCodec, EdxmlError, SpooledDocument
 from connectors.vdxp.mapping import StatusPolicy, code_text, dossier_in, status_of
 from connectors.vdxp.protocol import MessageType
@@ -115,12 +115,9 @@ class AxisIntake:
         failures = 0
         while True:
             report = await self.poll_once()
-            if report.error is None:
-                failures = 0
-                wait = cfg.interval_s
-            else:
-                failures += 1
-                wait = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (failures - 1))
+            failures = 0 if report.error is None else failures + 1
+            wait = next_wait_s(cfg, failures)
+            if failures:
                 log.warning("vdxp_poll_backoff", wait_s=wait, failures=failures)
             await asyncio.sleep(wait)
 
@@ -398,6 +395,14 @@ class AxisIntake:
             code=refusal.code,
             reason=refusal.reason,
         )
+
+
+def next_wait_s(poll: AxisPollConfig, failures: int) -> float:
+    """The wait before the next round: the interval after a good round, else a back-off
+    doubling from `backoff_initial_s` up to `backoff_max_s`."""
+    if failures == 0:
+        return poll.interval_s
+    return float(min(poll.backoff_max_s, poll.backoff_initial_s * 2 ** min(failures - 1, 30)))
 
 
 def _fail_reason(code: str | None, reason: str | None) -> str:
