@@ -15,6 +15,7 @@ This module must never talk to the axis or the store.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from connectors.vdxp.config import DossierLink, VdxpConfig
 from connectors.vdxp.edxml import SpooledAttachment, SpooledDocument
 from hub.errors import ConfigError
 from hub.fieldmap import read_yaml
-from hub.store.vdxp import StepStatus
+from hub.store.vdxp import StepStatus, StoredAttachment
 from schemas.canonical import DossierStatus
 from schemas.interagency import DocumentStatus, InterAgencyTransfer
 from schemas.vdxp import (
@@ -85,6 +86,21 @@ def transfer_document(
         business=Business(doc_type=BusinessDocType.new, document_id=document_id),
     )
     return SpooledDocument(header=header, trace=trace, attachments=attachments)
+
+
+def stored_attachments(attachments: Iterable[SpooledAttachment]) -> list[StoredAttachment]:
+    """What the store keeps of spooled attachments: their files by name within the folder."""
+    return [
+        StoredAttachment(
+            attachment_id=a.attachment_id,
+            name=a.name,
+            content_type=a.content_type,
+            size_bytes=a.size_bytes,
+            file=a.path.name,
+            description=a.description,
+        )
+        for a in attachments
+    ]
 
 
 def code_text(code: DocumentCode) -> str:

@@ -39,13 +39,19 @@ import structlog
 from connectors.vdxp.client import AxisClient, ListedItem
 from connectors.vdxp.config import AxisPollConfig, VdxpConfig
 from connectors.vdxp.edxml import EdxmlCodec, EdxmlError, SpooledDocument
-from connectors.vdxp.mapping import StatusPolicy, code_text, dossier_in, status_of
+from connectors.vdxp.mapping import (
+    StatusPolicy,
+    code_text,
+    dossier_in,
+    status_of,
+    stored_attachments,
+)
 from connectors.vdxp.protocol import MessageType
 from hub import metrics
 from hub.errors import HubError, UnreadableReply
 from hub.store.base import OutboxMessage
 from hub.store.sqlite import SqliteStore
-from hub.store.vdxp import DocumentRow, StoredAttachment, Taken
+from hub.store.vdxp import DocumentRow, Taken
 from hub.vdxp.agencies import AgencyDirectory
 from schemas.interagency import DOCUMENT_EVENT, SOURCE_SYSTEM
 from schemas.vdxp import StatusMessage
@@ -131,6 +137,9 @@ class AxisIntake:
                 await self._statuses(report)
             except HubError as exc:
                 report.error = exc.message
+            except Exception as exc:  # never let the schedule die: the next round tries again
+                log.exception("vdxp_poll_crashed")
+                report.error = f"unexpected {type(exc).__name__}: {exc}"[:500]
             self.last_round = datetime.now(UTC)
             self.last_error = report.error
             metrics.VDXP_POLLS.labels("ok" if report.error is None else "failed").inc()
@@ -225,17 +234,7 @@ class AxisIntake:
             code=code_text(header.code),
             subject=header.subject,
             business_type=int(doc.trace.business.doc_type),
-            attachments=[
-                StoredAttachment(
-                    attachment_id=a.attachment_id,
-                    name=a.name,
-                    content_type=a.content_type,
-                    size_bytes=a.size_bytes,
-                    file=a.path.name,
-                    description=a.description,
-                )
-                for a in doc.attachments
-            ],
+            attachments=stored_attachments(doc.attachments),
             folder=folder,
             state="received",
             axis_id=item.transport_id,

@@ -30,13 +30,18 @@ import structlog
 from connectors.vdxp.client import AxisClient
 from connectors.vdxp.config import VdxpConfig
 from connectors.vdxp.edxml import EdxmlCodec, EdxmlError, SpooledAttachment, SpooledDocument
-from connectors.vdxp.mapping import code_text, document_id_for, transfer_document
+from connectors.vdxp.mapping import (
+    code_text,
+    document_id_for,
+    stored_attachments,
+    transfer_document,
+)
 from hub import metrics
 from hub.consumer import Envelope, Outcome
 from hub.errors import DestinationRejected, HubError, PermanentError, ValidationFailed
 from hub.store.base import OutboxMessage
 from hub.store.sqlite import SqliteStore
-from hub.store.vdxp import DocumentRow, StoredAttachment
+from hub.store.vdxp import DocumentRow
 from hub.vdxp.agencies import AgencyDirectory
 from schemas.interagency import InterAgencyTransfer, TransferAttachment
 
@@ -174,17 +179,7 @@ class TransferDesk:
             code=code_text(doc.header.code),
             subject=transfer.subject,
             business_type=int(doc.trace.business.doc_type),
-            attachments=[
-                StoredAttachment(
-                    attachment_id=a.attachment_id,
-                    name=a.name,
-                    content_type=a.content_type,
-                    size_bytes=a.size_bytes,
-                    file=a.path.name,
-                    description=a.description,
-                )
-                for a in spooled
-            ],
+            attachments=stored_attachments(spooled),
             folder=folder,
             state="queued",
         )
