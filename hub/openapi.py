@@ -28,8 +28,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         "or the day was never reconciled",
         410: "the attachment's file is no longer in the spool",
         415: "send application/json or multipart/form-data",
-        409: "a catalogue sync is already running, the sync is disabled, or the system is "
-        "not polled",
+        409: "a catalogue sync is already running, the sync is disabled, the system is "
+        "not polled, or the same transfer is being accepted by another request",
         422: "the results are not where the system's mapping file says; or a transfer names a "
         "dossier the hub does not hold (unknown_dossier) or an agency not on the axis "
         "(unknown_organ)",
@@ -381,7 +381,7 @@ def _vdxp_paths() -> dict[str, Any]:
                         "created: false; nothing is sent again",
                         "content": {"application/json": {}},
                     },
-                    **_errors(400, 401, 403, 413, 415, 422, 503),
+                    **_errors(400, 401, 403, 409, 413, 415, 422, 503),
                 },
             }
         },

@@ -7,8 +7,8 @@
   to disk (each within `max_attachment_bytes`; their file name and content type are used
   unless the JSON's `attachments` list, one entry per file part, says otherwise). 202 with
   the DocumentId once the transfer is durable; 200 with the same answer for a transfer id
-  the hub holds; 422 for an unknown dossier or agency; 503 when the agency list cannot be
-  read yet.
+  the hub holds; 422 for an unknown dossier or agency; 409 while the same transfer id is
+  being accepted by another request; 503 when the agency list cannot be read yet.
 * `GET /api/v1/vdxp/transfers/{transfer_id}`, `GET /api/v1/vdxp/document?document_id=`:
   one document, its state and its statuses in the order they happened (`vdxp.read`).
 * `GET /api/v1/vdxp/documents?direction=in|out&dossier_code=&limit=`: newest first.
@@ -52,6 +52,7 @@ from schemas.interagency import InterAgencyTransfer
 MAX_LIMIT = 1000
 CHUNK = 64 * 1024
 VERDICTS = ("accepted", "duplicate", "refused")
+_REFUSAL_STATUS = {"unknown_dossier": 422, "unknown_organ": 422, "in_progress": 409}
 
 
 class _TooLarge(Exception):
@@ -99,7 +100,7 @@ class VdxpApi:
         except _TooLarge as exc:
             return error_response(413, "too_large", str(exc))
         except ValidationFailed as exc:
-            status = 422 if exc.code in ("unknown_dossier", "unknown_organ") else 400
+            status = _REFUSAL_STATUS.get(exc.code or "", 400)
             return error_response(status, exc.code or "invalid", exc.message)
         except HubError as exc:
             return error_response(503, "axis_unavailable", exc.message)

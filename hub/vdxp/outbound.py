@@ -84,6 +84,7 @@ class TransferDesk:
         self.store = store
         self.relay = relay
         self.agencies = agencies
+        self._busy: set[str] = set()
 
     def staging(self, transfer_id: str) -> Path:
         """A fresh folder for the attachments of one request."""
@@ -100,14 +101,24 @@ class TransferDesk:
     async def accept(
         self, transfer: InterAgencyTransfer, files: list[StagedFile], staging: Path
     ) -> Accepted:
-        """`ValidationFailed` (code unknown_dossier, unknown_organ, invalid) for a transfer
-        the hub will not send; the staging folder is gone either way."""
+        """`ValidationFailed` (code unknown_dossier, unknown_organ, invalid, in_progress) for
+        a transfer the hub will not send; the staging folder is gone either way."""
+        tid = transfer.transfer_id
         try:
-            held = await self.store.vdxp.transfer(transfer.transfer_id)
+            held = await self.store.vdxp.transfer(tid)
             if held is not None:
                 return Accepted(held, created=False)
-            await self._check(transfer)
-            row = await self._prepare(transfer, files, staging)
+            if tid in self._busy:  # the same transfer sent twice at once: its folder is shared
+                raise ValidationFailed(
+                    f"transfer {tid} is being accepted right now; send it again to see it",
+                    code="in_progress",
+                )
+            self._busy.add(tid)
+            try:
+                await self._check(transfer)
+                row = await self._prepare(transfer, files, staging)
+            finally:
+                self._busy.discard(tid)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         row, outbox = await self.store.vdxp.create_transfer(row)

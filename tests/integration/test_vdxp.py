@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -232,6 +233,23 @@ async def test_transfers_the_hub_will_not_send_are_refused_at_the_door(world: Ax
     ) as response:
         assert response.status == 415
     assert world.axis.sent == []
+
+
+async def test_the_same_transfer_posted_at_once_is_queued_and_sent_once(world: AxisWorld) -> None:
+    dossier = await known_dossier(world, 8)
+    attachment = {"a.pdf": os.urandom(300 * KB)}
+    replies = await asyncio.gather(
+        *(world.transfer("lt-0008", dossier, attachment) for _ in range(4))
+    )
+    statuses = [status for status, _ in replies]
+    assert statuses.count(202) == 1, replies
+    assert set(statuses) <= {200, 202, 409}, replies
+    assert len({r["document_id"] for s, r in replies if s in (200, 202)}) == 1
+    await wait_until(lambda: len(world.axis.sent) == 1, "the document on the axis")
+    await world.poll()
+    assert world.axis.sent[0].times_sent == 1
+    [sent] = world.codec.parse_document(world.axis.sent[0].body).attachments
+    assert sent.content == attachment["a.pdf"]
 
 
 async def test_a_large_attachment_travels_as_multipart(world: AxisWorld) -> None:
