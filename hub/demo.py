@@ -8,7 +8,10 @@ systems (business registration over SOAP, polled; civil status over REST, pushin
 driving the facade with realistic dossiers, round after round, each round also bringing
 accepted dossiers of the ministries' procedures through the canonical API (the hub hands them
 off and their results come back), and the platform paying the fees of those dossiers (good,
-repeated, pending then resolved by status checks, and badly signed callbacks).
+repeated, pending then resolved by status checks, and badly signed callbacks). The document
+axis (VDXP) simulator carries, each round, one inter-agency transfer of a dossier from the hub
+to a ministry (which answers with its statuses) and one document from a provincial department
+naming a dossier the hub holds.
 Prints every URL.
 Ctrl-C (or SIGTERM) stops the traffic, the hub, the simulators and the node, in that order,
 and leaves no process behind. Demo credentials are generated here and printed: they are for
@@ -18,6 +21,7 @@ this loopback demo only. This module must never be used by `hub run`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import signal
 from contextlib import AsyncExitStack
@@ -36,6 +40,7 @@ from connectors.ministry.soap_simulator import BusinessRegistrationSimulator
 from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.one_stop.simulator import OneStopTraffic
 from connectors.payment_platform.simulator import PaymentPlatformSimulator, Variant
+from connectors.vdxp.simulator import AxisSimulator
 from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import hash_password, sha256_hex
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
@@ -76,6 +81,18 @@ MINISTRY_DOSSIERS: dict[str, tuple[str, str]] = {  # procedure → its name, a s
     BUSINESS_PROCEDURE: ("Đăng ký thành lập doanh nghiệp", "Công ty TNHH Thương mại Ánh Dương"),
     CIVIL_PROCEDURE: ("Đăng ký kết hôn", "Đăng ký kết hôn tại UBND phường Bến Nghé"),
 }
+# The document axis (VDXP): the hub is one system on it, as the demo's unit. The ministry
+# answers every document it receives with its statuses (01, 03, 05, 06, one a second); the
+# department sends the hub a document about a dossier each round.
+AXIS_SECRET = "demo-axis-secret"  # noqa: S105 - loopback demo only
+AXIS_MINISTRY, AXIS_DEPARTMENT = "000.00.00.G12", "000.00.12.H41"
+AXIS_AGENCIES = {
+    DEMO_UNIT: "Trung tâm Phục vụ hành chính công tỉnh Nghệ An",
+    AXIS_MINISTRY: "Bộ Tư pháp",
+    AXIS_DEPARTMENT: "Sở Tài nguyên và Môi trường tỉnh Nghệ An",
+}
+AXIS_STATUS_DELAY_S = 1.0
+AXIS_ATTACHMENT_BYTES = 2048
 APPLICANTS = ("Nguyễn Văn An", "Trần Thị Bình", "Lê Minh Cường", "Phạm Ngọc Hà", "Võ Thanh Sơn")
 VAR = Path("var")
 # The demo runs from a checkout: use its mapping files wherever the command is started.
@@ -92,6 +109,7 @@ class Simulators:
     platform: PaymentPlatformSimulator
     business: BusinessRegistrationSimulator
     civil: CivilStatusSimulator
+    axis: AxisSimulator
 
 
 async def start_simulators(stack: AsyncExitStack) -> Simulators:
@@ -111,8 +129,14 @@ async def start_simulators(stack: AsyncExitStack) -> Simulators:
             client_auth="basic",
             push_token=CIVIL_PUSH_TOKEN,
         ),
+        axis=AxisSimulator(
+            systems={DEMO_UNIT: AXIS_SECRET},
+            agencies=[{"organId": k, "organName": v} for k, v in AXIS_AGENCIES.items()],
+            responders=[AXIS_MINISTRY],
+            faults={"status_delay_s": AXIS_STATUS_DELAY_S},
+        ),
     )
-    for sim in (sims.portal, sims.receiver, sims.platform, sims.business, sims.civil):
+    for sim in (sims.portal, sims.receiver, sims.platform, sims.business, sims.civil, sims.axis):
         await stack.enter_async_context(sim)
     return sims
 
@@ -150,13 +174,25 @@ def demo_overrides(broker_url: str, port: int, sims: Simulators) -> dict[str, ob
                 "status_check": {"interval_s": 5, "min_age_s": 5},
                 "reconciliation": {"output_dir": str(VAR / "demo" / "reconciliation")},
             },
+            "vdxp": {
+                "enabled": True,
+                "base_url": sims.axis.base_url,
+                "system_id": DEMO_UNIT,
+                "secret": AXIS_SECRET,
+                "organ_id": DEMO_UNIT,
+                "organ_name": AXIS_AGENCIES[DEMO_UNIT],
+                "spool_dir": str(VAR / "demo" / "vdxp"),
+                # Asked every 2 seconds, not every 15.
+                "poll": {"interval_s": 2, "backoff_initial_s": 2, "backoff_max_s": 30},
+                "delay_tiers_s": DELAY_TIERS_S,
+            },
         },
         "ministries": ministry_sections(sims),
         "subscribers": {
             "one_stop": {
                 "url": sims.receiver.url,
                 "token": SUBSCRIBER_TOKEN,
-                "events": ["procedure.#", "payment.#", "ministry.#"],
+                "events": ["procedure.#", "payment.#", "ministry.#", "vdxp.#"],
                 "delay_tiers_s": DELAY_TIERS_S,
             }
         },
@@ -208,7 +244,7 @@ async def run_demo(
         sims.civil.push_url = f"{base}/api/v1/ministries/civil_status/results"
         _print_urls(base, broker_url, hub_config, sims)
         traffic = asyncio.create_task(
-            _traffic(base, hub_config.facade.path, dossiers, rate_per_s, stop, sims.portal)
+            _traffic(base, hub_config.facade.path, dossiers, rate_per_s, stop, sims)
         )
         payments = asyncio.create_task(_payments(sims.platform, sims.portal, stop))
         await stop.wait()
@@ -224,7 +260,7 @@ async def _traffic(
     dossiers: int,
     rate_per_s: float,
     stop: asyncio.Event,
-    sim: DvcqgSimulator,
+    sims: Simulators,
 ) -> None:
     round_no = 0
     per_procedure = max(1, dossiers // DOSSIERS_PER_MINISTRY_DOSSIER)
@@ -236,6 +272,7 @@ async def _traffic(
         while not stop.is_set():
             events = ministry_dossier_events(started, round_no, per_procedure)
             await _send_events(http, f"{base}/api/v1/dossier-events", events)
+            await _axis_round(http, base, sims.axis, events, round_no)
             generator = OneStopTraffic(
                 base + facade_path, DEMO_USER, DEMO_PASSWORD, DEMO_UNIT, seed=round_no
             )
@@ -246,7 +283,8 @@ async def _traffic(
                 round=round_no,
                 acknowledged=len(report.acknowledged_steps),
                 ministry_dossiers=len(events),
-                dossiers_at_portal=len(sim.dossiers),
+                dossiers_at_portal=len(sims.portal.dossiers),
+                axis_documents_sent=len(sims.axis.sent),
             )
 
 
@@ -254,8 +292,10 @@ def ministry_dossier_events(
     started: datetime, round_no: int, per_procedure: int
 ) -> list[dict[str, object]]:
     """Accepted dossiers of the ministries' procedures, as the one-stop's canonical events:
-    the hub hands each off to the system that decides its procedure."""
-    at = datetime.now(VN_TZ)
+    the hub hands each off to the system that decides its procedure. Stamped to the whole
+    second, as the ministry simulators stamp their results: a result in the same second must
+    not count as older than the acceptance it answers."""
+    at = datetime.now(VN_TZ).replace(microsecond=0)
     first = round_no * per_procedure * len(MINISTRY_DOSSIERS)
     events: list[dict[str, object]] = []
     for k in range(per_procedure):
@@ -299,6 +339,76 @@ async def _send_events(
         log.warning("demo_ministry_dossiers_refused", status=response.status, refused=refused)
 
 
+async def _axis_round(
+    http: aiohttp.ClientSession,
+    base: str,
+    axis: AxisSimulator,
+    events: list[dict[str, object]],
+    round_no: int,
+) -> None:
+    """The round's document axis traffic, about dossiers the hub now holds: the one-stop
+    hands the first to the ministry (a transfer through the hub; its statuses come back), and
+    the department sends the hub a document naming the last (the hub links it)."""
+    first, last = str(events[0]["dossier_code"]), str(events[-1]["dossier_code"])
+    note = f"Hồ sơ {first}: tờ khai và giấy tờ kèm theo (bản điện tử, demo)"
+    attachment = b"%PDF-1.4\n% " + note.encode() + b"\n%%EOF\n"  # small, PDF-looking
+    transfer = {
+        "transfer_id": f"lt-{first}",
+        "dossier_code": first,
+        "to": [AXIS_MINISTRY],
+        "subject": f"V/v chuyển hồ sơ {first} để xác minh, cho ý kiến",
+        "code_number": str(round_no + 1),
+        "code_notation": "TTPVHCC-LT",
+        "promulgation_place": "Nghệ An",
+        "attachments": [
+            {
+                "name": "to-khai.pdf",
+                "content_type": "application/pdf",
+                "content_base64": base64.b64encode(attachment).decode("ascii"),
+            }
+        ],
+    }
+    headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+    try:
+        async with http.post(
+            f"{base}/api/v1/vdxp/transfers", json=transfer, headers=headers
+        ) as response:
+            reply = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.warning("demo_axis_transfer_not_sent", dossier_code=first, error=repr(exc))
+    else:
+        if response.status in (200, 202) and isinstance(reply, dict):
+            log.info(
+                "demo_axis_transfer",
+                dossier_code=first,
+                document_id=reply.get("document_id"),
+                to=AXIS_MINISTRY,
+            )
+        else:
+            log.warning(
+                "demo_axis_transfer_refused",
+                dossier_code=first,
+                status=response.status,
+                reply=reply,
+            )
+    try:
+        (item,) = axis.generate_documents(
+            DEMO_UNIT,
+            AXIS_DEPARTMENT,
+            attachment_bytes=AXIS_ATTACHMENT_BYTES,
+            subject=f"V/v bổ sung giấy tờ cho hồ sơ {last}",
+        )
+    except ValueError as exc:
+        log.warning("demo_axis_document_not_generated", dossier_code=last, error=repr(exc))
+        return
+    log.info(
+        "demo_axis_document",
+        dossier_code=last,
+        document_id=item.document_id,
+        from_organ=AXIS_DEPARTMENT,
+    )
+
+
 async def _payments(
     platform: PaymentPlatformSimulator, sim: DvcqgSimulator, stop: asyncio.Event
 ) -> None:
@@ -325,6 +435,7 @@ async def _payments(
 
 def _print_urls(base: str, broker_url: str, config: HubConfig, sims: Simulators) -> None:
     portal, business, civil = sims.portal.url, sims.business, sims.civil.base_url
+    axis = sims.axis.base_url
     business_state, civil_state = f"{business.base_url}/_sim/state", f"{civil}/_sim/state"
     lines = [
         "",
@@ -351,6 +462,12 @@ def _print_urls(base: str, broker_url: str, config: HubConfig, sims: Simulators)
         f"  business registration    POST {business.url}  (state: GET {business_state})",
         f"  its WSDL (SOAP)          GET  {business.wsdl_url}",
         f"  civil status (REST)      POST {civil}/api/hotich/v1/ho-so  (state: GET {civil_state})",
+        f"  document axis (VDXP)     GET  {base}/api/v1/vdxp  (Bearer {DEMO_TOKEN})",
+        f"  inter-agency transfers   POST {base}/api/v1/vdxp/transfers  (Bearer {DEMO_TOKEN})",
+        f"  axis documents           GET  {base}/api/v1/vdxp/documents?direction=in",
+        f"  axis intake              GET  {base}/api/v1/vdxp/intake?verdict=refused",
+        f"  document axis simulator  POST {axis}  (state: GET {axis}/_sim/state)",
+        f"  documents on the axis    GET  {axis}/_sim/sent",
         f"  RabbitMQ                 {broker_url.replace('guest:guest@', '')}",
         f"  store                    {config.store.path}",
         "",

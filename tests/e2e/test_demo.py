@@ -1,6 +1,6 @@
 """`hub demo` as a newcomer runs it: it starts everything, traffic reaches the DVCQG
-simulator through the hub, the ministry systems' results come back, and Ctrl-C stops it all
-with nothing left running."""
+simulator through the hub, the ministry systems' results come back, transfers and documents
+travel over the document axis, and Ctrl-C stops it all with nothing left running."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from hub.demo import DEMO_PROCEDURES, DEMO_UNIT
+from hub.demo import AXIS_DEPARTMENT, AXIS_MINISTRY, DEMO_PROCEDURES, DEMO_UNIT
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +28,8 @@ SYSTEMS = {
     "business_registration": r"business registration\s+POST \S+\s+\(state: GET ([^\s)]+)",
     "civil_status": r"civil status \(REST\)\s+POST \S+\s+\(state: GET ([^\s)]+)",
 }
+# What the ministry on the document axis answers to each transfer, in order.
+AXIS_STATUSES = ["01", "03", "05", "06"]
 
 
 def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -102,6 +104,21 @@ def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
                 state = _get_json(_wait_for(log_path, pattern, 10))
                 decided = {e["dossier_code"] for e in results if e["system"] == system}
                 assert decided <= set(state["accepted"]), (system, decided, state["accepted"])
+            # Each round hands a demo dossier to the ministry over the document axis (its
+            # statuses come back) and the department sends the hub a document naming one:
+            # both reach the one-stop receiver, linked to their dossier, each event once.
+            complete: set[str] = set()
+            documents: list[dict[str, Any]] = []
+            while time.monotonic() < deadline + 180 and not (complete and documents):
+                receiver = _get_json(receiver_url)
+                complete, documents = _axis_events(receiver["events"])
+                time.sleep(0.5)
+            assert complete, (receiver["types"], log_path.read_text()[-2000:])
+            assert documents, (receiver["types"], log_path.read_text()[-2000:])
+            axis_ids = [e["event_id"] for e in receiver["events"] if e["type"].startswith("vdxp.")]
+            assert len(axis_ids) == len(set(axis_ids))
+            assert not set(axis_ids) & set(receiver["duplicated_events"])
+            assert receiver["receipts"]["duplicates"] == 0
         finally:
             demo.send_signal(signal.SIGINT)
             code = demo.wait(60)
@@ -115,6 +132,28 @@ def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
         if str(tmp_path) in " ".join(p.info["cmdline"] or []) or p.info["cwd"] == str(tmp_path)
     ]
     assert leftovers == []
+
+
+def _axis_events(events: list[dict[str, Any]]) -> tuple[set[str], list[dict[str, Any]]]:
+    """(the transfers whose every status reached the receiver, the documents received from
+    the department), each linked to a demo dossier; a status arriving twice fails."""
+    statuses: defaultdict[str, list[str]] = defaultdict(list)
+    for e in events:
+        if e["type"] == "vdxp.status" and e["from_organ"] == AXIS_MINISTRY:
+            assert e["dossier_code"].startswith(f"{DEMO_UNIT}-"), e
+            assert e["document_id"].startswith(f"{DEMO_UNIT},"), e
+            statuses[e["document_id"]].append(e["status"])
+    assert all(len(codes) == len(set(codes)) for codes in statuses.values()), statuses
+    complete = {d for d, codes in statuses.items() if sorted(codes) == AXIS_STATUSES}
+    documents = [
+        e
+        for e in events
+        if e["type"] == "vdxp.document"
+        and e["from_organ"] == AXIS_DEPARTMENT
+        and (e["dossier_code"] or "").startswith(f"{DEMO_UNIT}-")
+        and len(e["attachments"]) == 1
+    ]
+    return complete, documents
 
 
 def _get_json(url: str) -> Any:
