@@ -25,6 +25,7 @@ Switches (`AxisFaults`, set in the constructor or over `POST /_sim/faults`):
 - `slow_s`: every protocol call waits that long first;
 - failures, which `count` limits (after that many hits they all turn off; 0: until changed):
   `outage` (every protocol call 503), `fail_acks` (updateStatus 500, the item stays),
+  `refuse_acks` (updateStatus 400 `refused`, the item stays: an axis that will not take it),
   `truncate_edoc` (getEdoc serves the first half of the bytes), `refuse_send` (sendEdoc 400
   `refused` with `refuse_reason`), `drop_after_send` (sendEdoc stores and delivers, then
   answers 500, or with `drop_by_closing` closes the connection: a lost reply).
@@ -129,7 +130,14 @@ DESCRIPTIONS: dict[str, str] = {
     "16": "Từ chối lấy lại/cập nhật văn bản",
 }
 CLERK = StaffInfo(department="Văn thư", staff="Nguyễn Thị Lan")
-_FAILURES = ("outage", "fail_acks", "truncate_edoc", "refuse_send", "drop_after_send")
+_FAILURES = (
+    "outage",
+    "fail_acks",
+    "refuse_acks",
+    "truncate_edoc",
+    "refuse_send",
+    "drop_after_send",
+)
 
 _dumps = partial(json.dumps, ensure_ascii=False, default=str)
 
@@ -187,6 +195,7 @@ _FAULT_PARSERS: dict[str, Callable[[object], object]] = {
     "slow_s": parse_seconds,
     "outage": _parse_flag,
     "fail_acks": _parse_flag,
+    "refuse_acks": _parse_flag,
     "truncate_edoc": _parse_flag,
     "refuse_send": _parse_flag,
     "refuse_reason": _parse_reason,
@@ -199,7 +208,8 @@ _FAULT_PARSERS: dict[str, Callable[[object], object]] = {
 @dataclass
 class AxisFaults:
     """How the axis behaves; see the module docstring. `count`: how many hits of the failure
-    switches (outage, fail_acks, truncate_edoc, refuse_send, drop_after_send) before they all
+    switches (outage, fail_acks, refuse_acks, truncate_edoc, refuse_send, drop_after_send)
+    before they all
     turn off; 0 = until changed."""
 
     status_sequence: list[str] = field(default_factory=lambda: list(DEFAULT_SEQUENCE))
@@ -209,6 +219,7 @@ class AxisFaults:
     slow_s: float = 0.0
     outage: bool = False
     fail_acks: bool = False
+    refuse_acks: bool = False
     truncate_edoc: bool = False
     refuse_send: bool = False
     refuse_reason: str = "Trục từ chối nhận văn bản (giả lập)"
@@ -591,6 +602,11 @@ class AxisSimulator(LoopbackServer):
         if self._hit("fail_acks"):
             self.acks_refused += 1
             return _refuse(500, "internal", "the acknowledgement was not recorded (simulated)")
+        if self._hit("refuse_acks"):
+            self.acks_refused += 1
+            return _refuse(
+                400, "refused", "the axis will not take this acknowledgement (simulated)"
+            )
         del self.inboxes[system][item.doc_id]
         ack = AckRecord(item.doc_id, system, item.messagetype, item.from_org, status, reason)
         ack.document_id, ack.status_code = self._described(item)

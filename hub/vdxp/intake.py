@@ -46,9 +46,9 @@ from connectors.vdxp.mapping import (
     status_of,
     stored_attachments,
 )
-from connectors.vdxp.protocol import MessageType
+from connectors.vdxp.protocol import AckStatus, MessageType
 from hub import metrics
-from hub.errors import HubError, UnreadableReply
+from hub.errors import DestinationRejected, HubError, UnreadableReply
 from hub.store.base import OutboxMessage
 from hub.store.sqlite import SqliteStore
 from hub.store.vdxp import DocumentRow, Taken
@@ -364,17 +364,29 @@ class AxisIntake:
         report.count("acknowledged_again")
         return True
 
+    async def _ack(self, item: ListedItem, status: AckStatus, reason: str | None = None) -> None:
+        """Acknowledge, then note it. An axis that cannot be reached ends the round (the item
+        is acknowledged again next round); one that refuses the acknowledgement (an item it
+        no longer holds, say) is logged and the round goes on, so one such item never stops
+        the intake."""
+        try:
+            await self.client.ack(item.transport_id, status, reason)
+        except DestinationRejected as exc:
+            log.warning(
+                "vdxp_ack_refused", transport_id=item.transport_id, status=status, error=exc.message
+            )
+            return
+        await self.vdxp.acked(item.transport_id)
+
     async def _ack_again(self, item: ListedItem, taken: Taken) -> None:
         if taken.verdict == "refused":
-            await self.client.ack(item.transport_id, "fail", _fail_reason(taken.code, taken.reason))
+            await self._ack(item, "fail", _fail_reason(taken.code, taken.reason))
         else:
-            await self.client.ack(item.transport_id, "done")
-        await self.vdxp.acked(item.transport_id)
+            await self._ack(item, "done")
         log.info("vdxp_acknowledged_again", transport_id=item.transport_id, verdict=taken.verdict)
 
     async def _ack_done(self, item: ListedItem, verdict: str, report: RoundReport) -> None:
-        await self.client.ack(item.transport_id, "done")
-        await self.vdxp.acked(item.transport_id)
+        await self._ack(item, "done")
         metrics.VDXP_ITEMS.labels(item.messagetype, verdict).inc()
         report.count(verdict)
 
@@ -382,8 +394,7 @@ class AxisIntake:
         await self.vdxp.refused(
             item.transport_id, item.messagetype, item.from_organ, refusal.code, refusal.reason
         )
-        await self.client.ack(item.transport_id, "fail", _fail_reason(refusal.code, refusal.reason))
-        await self.vdxp.acked(item.transport_id)
+        await self._ack(item, "fail", _fail_reason(refusal.code, refusal.reason))
         metrics.VDXP_ITEMS.labels(item.messagetype, "refused").inc()
         report.count("refused")
         log.warning(

@@ -175,6 +175,23 @@ async def test_the_hub_keeps_sending_and_taking_across_axis_faults(world: AxisWo
     assert taken[0]["acked_at"]
 
 
+async def test_an_acknowledgement_the_axis_refuses_does_not_stop_the_intake(
+    world: AxisWorld,
+) -> None:
+    world.axis.faults.update({"refuse_acks": True})
+    items = world.axis.generate_documents(HUB_ORGAN, DEPARTMENT, count=3, attachment_bytes=10)
+    await wait_until(lambda: len(world.at_one_stop("vdxp.document")) == 3, "all three documents")
+    report = await world.poll()  # refused acknowledgements never end a round
+    assert report == {"taken": {"acknowledged_again": 3}, "error": None}
+    assert world.acks() == []
+    # Taken by the axis later: acknowledged again, nothing forwarded again.
+    world.axis.faults.update({"refuse_acks": False})
+    await wait_until(lambda: len(world.acks("done")) == 3, "the acknowledgements")
+    assert {a.doc_id for a in world.acks("done")} == {i.doc_id for i in items}
+    await world.poll()
+    assert len(world.at_one_stop("vdxp.document")) == 3
+
+
 async def test_a_transfer_the_axis_refuses_is_parked_with_its_reason(world: AxisWorld) -> None:
     dossier = await known_dossier(world, 4)
     world.axis.faults.update({"refuse_send": True, "refuse_reason": "sai định dạng"})
