@@ -108,7 +108,9 @@ class VdxpConfig(Section):
     concurrency: int = Field(2, ge=1, le=32, description="documents being sent at once")
     batch_size: int = Field(4, ge=1, le=100)
     linger_ms: int = Field(0, ge=0)
-    rate_limit_per_s: float = Field(10.0, gt=0, description="calls to the axis per second")
+    rate_limit_per_s: float = Field(
+        50.0, gt=0, description="calls to the axis per second (a received item costs two)"
+    )
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     delay_tiers_s: DelayTiers = Field(default_factory=lambda: list(DEFAULT_DELAY_TIERS_S))

@@ -145,6 +145,8 @@ _FORBIDDEN = tuple(
     for marker in ("<!DOCTYPE", "<!ENTITY")
     for encoding in ("utf-8", "utf-16-le", "utf-16-be")
 )
+# Every declaration starts with "<!" (no case to fold): most chunks are ruled out by these.
+_OPENERS = tuple("<!".encode(encoding) for encoding in ("utf-8", "utf-16-le", "utf-16-be"))
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -991,6 +993,8 @@ def _writing() -> Iterator[None]:
 
 
 def _refuse_declarations(data: bytes) -> None:
+    if not any(opener in data for opener in _OPENERS):
+        return
     upper = data.upper()
     if any(marker in upper for marker in _FORBIDDEN):
         raise EdxmlError("entities", "DOCTYPE and ENTITY declarations are not accepted")

@@ -25,6 +25,7 @@ module must never build edXML or decide where events go: the codec and the store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -75,6 +76,7 @@ class Refused(Exception):
 class RoundReport:
     taken: dict[str, int] = field(default_factory=dict)  # verdict → count
     error: str | None = None
+    full: bool = False  # stopped at max_items with more waiting: the next round starts at once
 
     def count(self, verdict: str) -> None:
         self.taken[verdict] = self.taken.get(verdict, 0) + 1
@@ -112,20 +114,27 @@ class AxisIntake:
         self.last_round: datetime | None = None
         self.last_error: str | None = None
         self._round_lock = asyncio.Lock()
+        self._more_waiting = asyncio.Event()
 
     # -- rounds ---------------------------------------------------------------------------------
 
     async def run_schedule(self) -> None:
-        """Rounds forever: every `poll.interval_s`, or after a doubling back-off on failure."""
+        """Rounds forever: every `poll.interval_s`, at once after a round that stopped at
+        `poll.max_items` (a backlog drains at full speed), or after a doubling back-off when
+        the axis fails."""
         cfg = self.config.poll
         failures = 0
         while True:
+            self._more_waiting.clear()
             report = await self.poll_once()
             failures = 0 if report.error is None else failures + 1
             wait = next_wait_s(cfg, failures)
             if failures:
                 log.warning("vdxp_poll_backoff", wait_s=wait, failures=failures)
-            await asyncio.sleep(wait)
+            elif report.full:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._more_waiting.wait(), wait)
 
     async def poll_once(self) -> RoundReport:
         """One round (rounds never overlap); the error that ended it early, if any."""
@@ -140,6 +149,8 @@ class AxisIntake:
             except Exception as exc:  # never let the schedule die: the next round tries again
                 log.exception("vdxp_poll_crashed")
                 report.error = f"unexpected {type(exc).__name__}: {exc}"[:500]
+            if report.full and report.error is None:
+                self._more_waiting.set()  # a round asked for by hand wakes the schedule too
             self.last_round = datetime.now(UTC)
             self.last_error = report.error
             metrics.VDXP_POLLS.labels("ok" if report.error is None else "failed").inc()
@@ -149,25 +160,31 @@ class AxisIntake:
                 log.info("vdxp_poll", taken=report.taken)
             return report
 
-    async def _pages(self, messagetype: MessageType) -> AsyncIterator[list[ListedItem]]:
-        """Pages of waiting items, up to `max_items`. Items stay listed until acknowledged,
-        so each page is asked for after the one before it was taken."""
+    async def _pages(
+        self, messagetype: MessageType, report: RoundReport
+    ) -> AsyncIterator[list[ListedItem]]:
+        """Pages of waiting items, up to `max_items` (then `report.full`). Items stay listed
+        until acknowledged, so each page is asked for after the one before it was taken."""
         cfg = self.config.poll
         seen: set[str] = set()
-        while len(seen) < cfg.max_items:
-            page = await self.client.list(messagetype, min(cfg.limit, cfg.max_items - len(seen)))
+        while True:
+            if len(seen) >= cfg.max_items:
+                report.full = True
+                return
+            asked = min(cfg.limit, cfg.max_items - len(seen))
+            page = await self.client.list(messagetype, asked)
             fresh = [i for i in page if i.transport_id not in seen]
             if not fresh:
                 return
             seen.update(i.transport_id for i in fresh)
             yield fresh
-            if len(page) < cfg.limit:
+            if len(page) < asked:
                 return
 
     # -- documents ------------------------------------------------------------------------------
 
     async def _documents(self, report: RoundReport) -> None:
-        async for page in self._pages("edoc"):
+        async for page in self._pages("edoc", report):
             for item in page:
                 await self._take_document(item, report)
 
@@ -286,7 +303,7 @@ class AxisIntake:
     # -- statuses -------------------------------------------------------------------------------
 
     async def _statuses(self, report: RoundReport) -> None:
-        async for page in self._pages("status"):
+        async for page in self._pages("status", report):
             await self._status_page(page, report)
 
     async def _status_page(self, page: list[ListedItem], report: RoundReport) -> None:

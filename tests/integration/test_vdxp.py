@@ -192,6 +192,20 @@ async def test_an_acknowledgement_the_axis_refuses_does_not_stop_the_intake(
     assert len(world.at_one_stop("vdxp.document")) == 3
 
 
+async def test_a_backlog_drains_in_rounds_back_to_back(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str
+) -> None:
+    """A round stops at max_items; the next starts at once, not after interval_s."""
+    poll = {"interval_s": 60, "limit": 4, "max_items": 5, "backoff_initial_s": 0.2}
+    async with axis_world(tmp_path, rabbit_url, broker_prefix, poll=poll) as world:
+        await asyncio.sleep(0.3)  # the first round (nothing waiting) is over: next in 60 s
+        world.axis.generate_documents(HUB_ORGAN, DEPARTMENT, count=12, attachment_bytes=10)
+        report = await world.poll()
+        assert report["taken"] == {"accepted": 5}
+        await wait_until(lambda: len(world.acks("done")) == 12, "the backlog", timeout_s=10)
+        assert len(world.at_one_stop("vdxp.document")) <= 12
+
+
 async def test_a_transfer_the_axis_refuses_is_parked_with_its_reason(world: AxisWorld) -> None:
     dossier = await known_dossier(world, 4)
     world.axis.faults.update({"refuse_send": True, "refuse_reason": "sai định dạng"})
