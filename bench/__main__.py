@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from bench import catalogue, e2e, hubproc, ministries, payments, relay, report, watch
+from bench import catalogue, e2e, hubproc, ministries, payments, relay, report, vdxp, watch
 from hub.config import deep_merge
 
 VAR = Path("var/bench")
@@ -61,7 +61,7 @@ QUICK = {
     "ministry_dossiers": 500,
     "ministry_pushes": 200,
 }
-PHASES = ("relay", "throughput", "latency", "soak", "catalogue", "payments", "ministries")
+PHASES = ("relay", "throughput", "latency", "soak", "catalogue", "payments", "ministries", "vdxp")
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,7 @@ def _jobs(
         "ministries": lambda: ministries.measure_ministries(
             options, sizes.ministry_dossiers, sizes.ministry_pushes, sizes.ministry_concurrency
         ),
+        "vdxp": lambda: vdxp.measure_vdxp(options),
     }
 
 
