@@ -31,7 +31,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,6 @@ import yaml
 from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.vdxp.simulator import AxisSimulator
 from connectors.webhook.simulator import WebhookReceiver
-from hub.validation import VN_TZ
 from tests.e2e.test_catalogue_crash import HubApi, wait_for
 from tests.e2e.test_crash_recovery import HubProcess, free_port
 from tests.e2e.test_payment_crash import tail, wait_ready
@@ -52,11 +50,11 @@ from tests.integration.vdxp_world import (
     DEPARTMENT,
     HUB_ORGAN,
     MINISTRY,
-    PROCEDURE,
     SECRET,
     axis_section,
+    dossier_event,
 )
-from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
+from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, hub_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -180,21 +178,7 @@ def spool_files(spool: Path) -> tuple[set[str], list[str]]:
 
 async def seed_dossier(world: CrashWorld, n: int) -> str:
     """A dossier the one-stop system told the hub about (status processing)."""
-    code = f"{UNIT}-261123-{n:04d}"
-    at = datetime.now(VN_TZ) - timedelta(hours=1)
-    event = {
-        "event_id": f"ev-{code}",
-        "dossier_code": code,
-        "kind": "record",
-        "status": "processing",
-        "occurred_at": at.isoformat(),
-        "record": {
-            "procedure_code": PROCEDURE,
-            "procedure_name": "Đăng ký khai sinh",
-            "owner_name": "Nguyễn Văn An",
-            "received_at": at.isoformat(),
-        },
-    }
+    code, event = dossier_event(n)
     status, reply = await world.post("/api/v1/dossier-events", {"events": [event]})
     assert status == 200, reply
     assert reply["results"][0]["outcome"] == "accepted", reply

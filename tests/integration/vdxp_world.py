@@ -135,11 +135,11 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: floa
         await asyncio.sleep(0.05)
 
 
-async def known_dossier(world: World, n: int) -> str:
-    """A dossier the one-stop system has told the hub about, status processing."""
+def dossier_event(n: int) -> tuple[str, dict[str, Any]]:
+    """Dossier number `n` as the one-stop system's canonical event (status processing)."""
     code = f"{UNIT}-261123-{n:04d}"
     at = datetime.now(VN_TZ) - timedelta(hours=1)
-    event = {
+    return code, {
         "event_id": f"ev-{code}",
         "dossier_code": code,
         "kind": "record",
@@ -152,10 +152,15 @@ async def known_dossier(world: World, n: int) -> str:
             "received_at": at.isoformat(),
         },
     }
+
+
+async def known_dossier(world: World, n: int) -> str:
+    """A dossier the one-stop system has told the hub about."""
+    code, event = dossier_event(n)
     status, reply = await world.call("POST", "/api/v1/dossier-events", {"events": [event]})
     assert status == 200, reply
     assert reply["results"][0]["outcome"] == "accepted", reply
     return code
 
 
-__all__ = ["AxisWorld", "axis_world", "known_dossier", "until", "wait_until"]
+__all__ = ["AxisWorld", "axis_world", "dossier_event", "known_dossier", "until", "wait_until"]
