@@ -12,12 +12,15 @@ This module must never leave a hub process running, whatever happens to the call
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -184,3 +187,33 @@ async def _ready(http: aiohttp.ClientSession, url: str) -> bool:
             return response.status == 200
     except (aiohttp.ClientError, TimeoutError, OSError):
         return False
+
+
+@asynccontextmanager
+async def child_process(
+    module: str, spec: dict[str, Any], log_path: Path
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.subprocess.Process]]:
+    """`python -m <module>` given `spec` as JSON on its stdin, for a baseline measured in a
+    process of its own: its stdout to read, the process; waited for on the way out, killed
+    if it is still running when the caller fails."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+        )
+    try:
+        assert child.stdin is not None
+        assert child.stdout is not None
+        child.stdin.write(json.dumps(spec).encode())
+        child.stdin.write_eof()
+        yield child.stdout, child
+        await child.wait()
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()

@@ -51,7 +51,7 @@ from typing import Any
 import aiohttp
 
 from bench.e2e import E2eOptions
-from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, HubProcess
+from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, HubProcess, child_process
 from bench.payments import latency_ms
 from bench.watch import RssSampler, cpu_meter, process
 from connectors.ministry import examples
@@ -235,27 +235,8 @@ async def soap_ceiling(
         "warm_up": dossier_codes(DAY["raw_warm"], min(WARM_UP_HANDOFFS, count)),
         "codes": codes,
     }
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.ministries",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
-        )
-    try:
-        assert child.stdin is not None
-        assert child.stdout is not None
-        child.stdin.write(json.dumps(spec).encode())
-        child.stdin.write_eof()
-        result, cpu_share, peak = await _follow_child(child.stdout, child.pid, sim)
-        await child.wait()
-    finally:
-        if child.returncode is None:
-            child.kill()
-            await child.wait()
+    async with child_process("bench.ministries", spec, log_path) as (out, child):
+        result, cpu_share, peak = await _follow_child(out, child.pid, sim)
     if child.returncode != 0 or result is None:
         raise MinistryBenchFailed(
             f"the raw SOAP client exited with {child.returncode}: {_tail(log_path)}"
