@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 import yaml
@@ -91,37 +91,48 @@ def parse_override(text: str) -> dict[str, Any]:
     return tree
 
 
-class HubProcess:
-    """`async with HubProcess(...) as hub:` then post to `hub.facade_url`."""
+class ServedProcess:
+    """A child process serving HTTP on loopback, on a free port: started, waited for until
+    `ready_path` answers 200, and stopped with SIGTERM (SIGKILL if it does not stop)
+    whatever happens. Subclasses give `command()` and may `prepare()` files first."""
 
-    def __init__(
-        self,
-        workdir: Path,
-        broker_url: str,
-        prefix: str,
-        portal_url: str,
-        overrides: dict[str, Any] | None = None,
-    ) -> None:
+    name = "the process"
+    ready_path = "/readyz"
+    ready_timeout_s = READY_TIMEOUT_S
+    failure: type[Exception] = RuntimeError
+
+    def __init__(self, workdir: Path, log_name: str) -> None:
         self.workdir = workdir
         self.port = free_port()
-        settings = hub_settings(workdir, broker_url, prefix, portal_url, self.port)
-        self.settings = deep_merge(settings, overrides or {})
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.facade_url = self.base_url + FACADE_PATH
-        self.log_path = workdir / "hub.log"
+        self.log_path = workdir / log_name
         self.proc: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Write what the command needs (nothing by default)."""
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with self.log_path.open("ab") as log:
+            return subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
     @property
     def pid(self) -> int:
-        assert self.proc is not None, "the hub is not running"
+        assert self.proc is not None, f"{self.name} is not running"
         return self.proc.pid
 
-    async def __aenter__(self) -> HubProcess:
+    async def __aenter__(self) -> Self:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        config = self.workdir / "hub.yaml"
-        config.write_text(yaml.safe_dump(self.settings, allow_unicode=True), encoding="utf-8")
-        self.proc = _spawn(config, self.log_path)
+        self.prepare()
+        self.proc = self._spawn()
         try:
             await self._wait_ready()
         except BaseException:
@@ -139,7 +150,7 @@ class HubProcess:
 
     def check_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
-            raise HubFailed(f"the hub exited with {self.proc.returncode}: {self.log_tail()}")
+            raise self.failure(f"{self.name} exited with {self.proc.returncode}: {self.log_tail()}")
 
     def log_tail(self, chars: int = 2000) -> str:
         try:
@@ -148,14 +159,16 @@ class HubProcess:
             return ""
 
     async def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        deadline = time.monotonic() + self.ready_timeout_s
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
                 self.check_alive()
-                if await _ready(http, self.base_url + "/readyz"):
+                if await _ready(http, self.base_url + self.ready_path):
                     return
                 await asyncio.sleep(0.2)
-        raise HubFailed(f"the hub was not ready within {READY_TIMEOUT_S:.0f}s: {self.log_tail()}")
+        raise self.failure(
+            f"{self.name} was not ready within {self.ready_timeout_s:.0f}s: {self.log_tail()}"
+        )
 
     def _stop(self) -> None:
         proc = self.proc
@@ -171,14 +184,32 @@ class HubProcess:
         self.exit_code = proc.returncode
 
 
-def _spawn(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "run", "-c", str(config)],
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+class HubProcess(ServedProcess):
+    """`async with HubProcess(...) as hub:` then post to `hub.facade_url`."""
+
+    name = "the hub"
+    failure = HubFailed
+
+    def __init__(
+        self,
+        workdir: Path,
+        broker_url: str,
+        prefix: str,
+        portal_url: str,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(workdir, "hub.log")
+        settings = hub_settings(workdir, broker_url, prefix, portal_url, self.port)
+        self.settings = deep_merge(settings, overrides or {})
+        self.facade_url = self.base_url + FACADE_PATH
+        self.config_path = workdir / "hub.yaml"
+
+    def prepare(self) -> None:
+        text = yaml.safe_dump(self.settings, allow_unicode=True)
+        self.config_path.write_text(text, encoding="utf-8")
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "hub.cli", "run", "-c", str(self.config_path)]
 
 
 async def _ready(http: aiohttp.ClientSession, url: str) -> bool:

@@ -63,13 +63,10 @@ This module must never change the hub's code or its production defaults beyond w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -77,7 +74,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -88,8 +84,8 @@ from bench.hubproc import (
     PORTAL_USER,
     UNIT,
     HubProcess,
+    ServedProcess,
     child_process,
-    free_port,
 )
 from bench.watch import MB, RssSampler, cpu_meter, process
 from connectors.national_portal.simulator import DvcqgSimulator
@@ -196,22 +192,16 @@ def _mb(value: float | None) -> float | None:
 # -- the axis simulator, a process of its own -----------------------------------------------------
 
 
-class AxisProcess:
-    """`python -m connectors.vdxp.simulator` with the bench's systems and agencies, on a free
-    port; stopped with SIGTERM (SIGKILL if it does not stop) whatever happens."""
+class AxisProcess(ServedProcess):
+    """`python -m connectors.vdxp.simulator` with the bench's systems and agencies."""
+
+    name = "the axis simulator"
+    ready_path = "/_sim/state"
+    ready_timeout_s = AXIS_READY_S
+    failure = VdxpBenchFailed
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / "axis.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.exit_code: int | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None, "the axis is not running"
-        return self.proc.pid
+        super().__init__(workdir, "axis.log")
 
     def command(self) -> list[str]:
         args = [sys.executable, "-m", "connectors.vdxp.simulator"]
@@ -220,64 +210,6 @@ class AxisProcess:
         for organ, name in AGENCY_NAMES.items():
             args += ["--agency", f"{organ}={name}"]
         return [*args, "--responder", RESPONDER]
-
-    async def __aenter__(self) -> AxisProcess:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = _spawn(self.command(), self.log_path)
-        try:
-            await self._wait_ready()
-        except BaseException:
-            await asyncio.shield(asyncio.to_thread(self._stop))
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.shield(asyncio.to_thread(self._stop))
-
-    def check_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise VdxpBenchFailed(
-                f"the axis simulator exited with {self.proc.returncode}: {_tail(self.log_path)}"
-            )
-
-    async def _wait_ready(self) -> None:
-        deadline = time.monotonic() + AXIS_READY_S
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                self.check_alive()
-                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                    async with http.get(
-                        self.base_url + "/_sim/state", timeout=aiohttp.ClientTimeout(total=2)
-                    ) as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(0.2)
-        raise VdxpBenchFailed(f"the axis simulator did not start: {_tail(self.log_path)}")
-
-    def _stop(self) -> None:
-        proc = self.proc
-        if proc is None or self.exit_code is not None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        self.exit_code = proc.returncode
-
-
-def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            command, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-        )
 
 
 class Axis:
