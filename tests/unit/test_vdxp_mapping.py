@@ -209,3 +209,30 @@ def test_a_failing_axis_is_polled_with_a_doubling_back_off() -> None:
     poll = AxisPollConfig(interval_s=15, backoff_initial_s=5, backoff_max_s=60)
     assert [next_wait_s(poll, n) for n in range(6)] == [15, 5, 10, 20, 40, 60]
     assert next_wait_s(poll, 10_000) == 60
+
+
+def test_check_config_names_the_axis_and_a_broken_status_policy(tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+    from click.testing import CliRunner
+
+    from hub.cli import main
+
+    mappings = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", mappings)
+    subscriber = {"url": "http://127.0.0.1:1/events", "events": ["vdxp.#"]}
+    raw = {
+        "mappings_dir": str(mappings),
+        "connectors": {"vdxp": ENABLED},
+        "subscribers": {"one_stop": subscriber},
+    }
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"document axis: http://127.0.0.1:8097 as {ORGAN}" in result.output
+    (mappings / "vdxp.yaml").write_text('dossier_status:\n  "01": keep\n  "99": keep\n')
+    result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
+    assert result.exit_code == 1
+    assert "vdxp.yaml:3:" in result.output
