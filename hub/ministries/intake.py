@@ -11,7 +11,6 @@ This module must never talk to a ministry system: the door and the poller bring 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -21,7 +20,7 @@ from connectors.ministry.mapping import MinistryMapping, jsonable
 from hub import metrics
 from hub.errors import ValidationFailed
 from hub.masking import mask
-from hub.store.base import OutboxMessage
+from hub.store.base import Relay
 from hub.store.sqlite import SqliteStore
 from schemas.canonical import content_id
 from schemas.ministry import MinistryResult
@@ -29,7 +28,6 @@ from schemas.ministry import MinistryResult
 log = structlog.get_logger(__name__)
 
 Verdict = Literal["accepted", "duplicate", "quarantined"]
-Relay = Callable[[list[OutboxMessage]], Awaitable[int]]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ This module must never decide the ledger's rules (`hub.payments.ledger`) or spea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -24,13 +23,11 @@ from connectors.payment_platform.config import StatusCheckConfig
 from connectors.payment_platform.mapping import PaymentCodes, read_status
 from hub import metrics
 from hub.errors import CircuitOpen, HubError
-from hub.store.base import OutboxMessage
+from hub.store.base import Relay
 from hub.store.payments import SqlitePayments
 from hub.validation import Validator, item_error
 
 log = structlog.get_logger(__name__)
-
-Relay = Callable[[list[OutboxMessage]], Awaitable[int]]
 
 
 @dataclass

@@ -42,14 +42,13 @@ import structlog
 from connectors.payment_platform.client import PlatformClient
 from connectors.payment_platform.config import PaymentPlatformConfig
 from connectors.payment_platform.mapping import PaymentCodes, read_listed
-from hub.store.base import OutboxMessage
+from hub.store.base import Relay
 from hub.store.sqlite import SqliteStore
 from hub.validation import VN_TZ, Validator, item_error
 from schemas.payment import PaymentOutcome, PaymentRecord, PaymentResult
 
 log = structlog.get_logger(__name__)
 
-Relay = Callable[[list[OutboxMessage]], Awaitable[int]]
 KINDS = (
     "missing_at_hub",
     "missing_at_one_stop",

@@ -9,6 +9,7 @@ interleave inside one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -31,6 +32,10 @@ class OutboxMessage:
     id: int
     routing_key: str
     body: dict[str, Any]
+
+
+# Publishes committed outbox rows (`hub.intake.Intake.relay`); the number published.
+Relay = Callable[[list[OutboxMessage]], Awaitable[int]]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +50,7 @@ from connectors.vdxp.mapping import (
 from connectors.vdxp.protocol import AckStatus, MessageType
 from hub import metrics
 from hub.errors import DestinationRejected, HubError, UnreadableReply
-from hub.store.base import OutboxMessage
+from hub.store.base import Relay
 from hub.store.sqlite import SqliteStore
 from hub.store.vdxp import DocumentRow, Taken
 from hub.vdxp.agencies import AgencyDirectory
@@ -59,7 +59,6 @@ from schemas.vdxp import StatusMessage
 
 log = structlog.get_logger(__name__)
 
-Relay = Callable[[list[OutboxMessage]], Awaitable[int]]
 ATTACHMENT_PATH = "/api/v1/vdxp/attachment"
 
 

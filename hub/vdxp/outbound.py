@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +39,7 @@ from connectors.vdxp.mapping import (
 from hub import metrics
 from hub.consumer import Envelope, Outcome
 from hub.errors import DestinationRejected, HubError, PermanentError, ValidationFailed
-from hub.store.base import OutboxMessage
+from hub.store.base import Relay
 from hub.store.sqlite import SqliteStore
 from hub.store.vdxp import DocumentRow
 from hub.vdxp.agencies import AgencyDirectory
@@ -47,7 +47,6 @@ from schemas.interagency import InterAgencyTransfer, TransferAttachment
 
 log = structlog.get_logger(__name__)
 
-Relay = Callable[[list[OutboxMessage]], Awaitable[int]]
 EDXML_FILE = "document.edxml"
 
 
