@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from enum import IntEnum, StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -193,25 +193,6 @@ class Attachment(_Model):
         return self
 
 
-class EdocDocument(_Model):
-    """A whole edXML document: header, trace and attachments."""
-
-    header: MessageHeader  # edXMLHeader/MessageHeader
-    trace: TraceHeaderList  # edXMLHeader/TraceHeaderList
-    attachments: tuple[Attachment, ...] = ()  # edXMLBody
-
-    @model_validator(mode="after")
-    def _unique_attachment_ids(self) -> EdocDocument:
-        ids = [attachment.attachment_id for attachment in self.attachments]
-        if len(ids) != len(set(ids)):
-            raise ValueError("attachment ids (ContentId) must be unique")
-        return self
-
-    @property
-    def document_id(self) -> str:
-        return self.header.document_id
-
-
 class AttachmentReference(_Model):
     """One manifest entry (edXMLBody/edXMLManifest/Reference) without its content: what is known
     of an attachment whose content is kept elsewhere (a spooled attachment keeps it in a file).
@@ -224,16 +205,15 @@ class AttachmentReference(_Model):
     size_bytes: ByteCount  # Size (as in Attachment: checked against the content when read)
 
 
-class EdocManifest(_Model):
-    """A whole edXML document without its attachment content: header, trace and manifest. It
-    holds what `EdocDocument` holds but the content, under the same rules."""
+class _WholeDocument(_Model):
+    """Header, trace and attachments (with their content or without), attachment ids unique."""
 
     header: MessageHeader  # edXMLHeader/MessageHeader
     trace: TraceHeaderList  # edXMLHeader/TraceHeaderList
-    attachments: tuple[AttachmentReference, ...] = ()  # edXMLBody/edXMLManifest
+    attachments: tuple[Attachment | AttachmentReference, ...] = ()  # edXMLBody
 
     @model_validator(mode="after")
-    def _unique_attachment_ids(self) -> EdocManifest:
+    def _unique_attachment_ids(self) -> Self:
         ids = [attachment.attachment_id for attachment in self.attachments]
         if len(ids) != len(set(ids)):
             raise ValueError("attachment ids (ContentId) must be unique")
@@ -242,6 +222,19 @@ class EdocManifest(_Model):
     @property
     def document_id(self) -> str:
         return self.header.document_id
+
+
+class EdocDocument(_WholeDocument):
+    """A whole edXML document: header, trace and attachments with their content."""
+
+    attachments: tuple[Attachment, ...] = ()  # edXMLBody
+
+
+class EdocManifest(_WholeDocument):
+    """A whole edXML document without its attachment content: header, trace and manifest,
+    under the same rules as `EdocDocument`."""
+
+    attachments: tuple[AttachmentReference, ...] = ()  # edXMLBody/edXMLManifest
 
 
 class StatusCode(StrEnum):

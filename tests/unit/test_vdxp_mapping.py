@@ -236,3 +236,23 @@ def test_check_config_names_the_axis_and_a_broken_status_policy(tmp_path: Path) 
     result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
     assert result.exit_code == 1
     assert "vdxp.yaml:3:" in result.output
+
+
+def test_a_document_with_or_without_content_refuses_repeated_attachment_ids() -> None:
+    from pydantic import ValidationError
+
+    from schemas.vdxp import Attachment, AttachmentReference, EdocDocument, EdocManifest
+
+    config = VdxpConfig.model_validate(ENABLED)
+    doc = transfer_document(config, _transfer(), (), "d-1", datetime.now(UTC))
+    parts = {"header": doc.header, "trace": doc.trace}
+    full = Attachment(attachment_id="a", name="a.pdf", content_type="application/pdf", content=b"x")
+    ref = AttachmentReference(
+        attachment_id="a", name="a.pdf", content_type="application/pdf", size_bytes=1
+    )
+    assert EdocDocument(**parts, attachments=(full,)).document_id == "d-1"
+    assert EdocManifest(**parts, attachments=(ref,)).document_id == "d-1"
+    with pytest.raises(ValidationError, match="must be unique"):
+        EdocDocument(**parts, attachments=(full, full))
+    with pytest.raises(ValidationError, match="must be unique"):
+        EdocManifest(**parts, attachments=(ref, ref))
