@@ -20,6 +20,7 @@ Only features of RabbitMQ 3.10 and later are used. This module must never ack a 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ REASON_HEADER = "x-hub-reason"
 CONNECTOR_HEADER = "x-hub-connector"
 PARKED_AT_HEADER = "x-hub-parked-at"
 ERROR_CODE_HEADER = "x-hub-error-code"  # the destination's own refusal code, when it gave one
+QUEUED_AT_HEADER = "x-hub-queued-at"  # unix time the message first entered a queue
 PARKING_DELIVERY_LIMIT = 1_000_000
 
 
@@ -181,7 +183,10 @@ class Broker:
 
 
 def message(body: dict[str, Any], message_id: str, headers: dict[str, Any]) -> aio_pika.Message:
-    """A persistent JSON message, the only shape the hub publishes."""
+    """A persistent JSON message, the only shape the hub publishes. It keeps the time it first
+    entered a queue across retries (`x-hub-queued-at`), for the dashboard's oldest-waiting age."""
+    if QUEUED_AT_HEADER not in headers:
+        headers = {**headers, QUEUED_AT_HEADER: time.time()}
     return aio_pika.Message(
         json.dumps(body, ensure_ascii=False).encode(),
         content_type="application/json",

@@ -126,6 +126,35 @@ class SourceConfig(Section):
         return value
 
 
+Role = Literal["viewer", "operator", "admin"]
+
+
+class OperatorUser(Section):
+    """A person who uses the dashboard and the admin API (not a source system)."""
+
+    password_hash: SecretStr = Field(description="argon2 hash of the password (`hub hash-secret`)")
+    role: Role = "viewer"
+
+
+class DashboardConfig(Section):
+    """The operators' dashboard (`/dashboard/`) and admin API (`/api/v1/admin/`)."""
+
+    enabled: bool = True
+    users: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,40}$")], OperatorUser
+    ] = Field(default_factory=dict)
+    session_ttl_s: float = Field(8 * 3600.0, gt=0)
+    cookie_secure: bool = True
+    max_failed_logins: int = Field(5, ge=1)
+    lockout_s: float = Field(900.0, ge=0)
+    failed_login_delay_s: float = Field(1.0, ge=0, le=30)
+    refresh_s: float = Field(5.0, ge=1)
+    sample_interval_s: float = Field(60.0, gt=0)
+    samples_keep_days: float = Field(14.0, gt=0)
+    lag_window_h: float = Field(24.0, gt=0)
+    overview_cache_s: float = Field(2.0, ge=0)
+
+
 class ConnectorsConfig(Section):
     national_portal: NationalPortalConfig = NationalPortalConfig()
     payment_platform: PaymentPlatformConfig = PaymentPlatformConfig()
@@ -154,6 +183,7 @@ class HubConfig(BaseSettings):
     connectors: ConnectorsConfig = ConnectorsConfig()
     subscribers: dict[SubscriberName, SubscriberConfig] = Field(default_factory=dict)
     ministries: dict[SubscriberName, MinistryConfig] = Field(default_factory=dict)
+    dashboard: DashboardConfig = DashboardConfig()
 
     @model_validator(mode="after")
     def _payments_have_a_destination(self) -> HubConfig:

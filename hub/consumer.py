@@ -40,12 +40,14 @@ from hub.broker import (
     CONNECTOR_HEADER,
     ERROR_CODE_HEADER,
     PARKED_AT_HEADER,
+    QUEUED_AT_HEADER,
     REASON_HEADER,
     Broker,
     ConnectorQueues,
     message,
 )
 from hub.errors import HubError, PermanentError, TransientError, UndecodableMessage
+from hub.watch import ConnectorStats
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +83,8 @@ class Envelope:
 
 Outcome = HubError | None
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[Sequence[Outcome]]]
+# Writes a hop of a dossier's timeline: (dossier code, connector, outcome, detail).
+Journal = Callable[[str, str, str, str], Awaitable[None]]
 
 
 class BatchConsumer:
@@ -94,8 +98,11 @@ class BatchConsumer:
         batch_size: int,
         linger_s: float,
         lanes: int,
+        journal: Journal | None = None,
     ) -> None:
         self.broker = broker
+        self.journal = journal
+        self.stats = ConnectorStats()
         self.queues = queues
         self.handler = handler
         self.lane_key = lane_key
@@ -155,6 +162,10 @@ class BatchConsumer:
         except UndecodableMessage as exc:
             await self._park_raw(raw, exc.message)
             return
+        queued_at = envelope.headers.get(QUEUED_AT_HEADER)
+        self.stats.took(
+            id(envelope), float(queued_at) if isinstance(queued_at, int | float) else None
+        )
         lane = zlib.crc32(self.lane_key(envelope).encode()) % len(self._lanes)
         self._lanes[lane].put_nowait(envelope)
 
@@ -172,7 +183,8 @@ class BatchConsumer:
                 log.exception("lane_batch_failed", connector=self.queues.connector, lane=index)
             finally:
                 self._busy[index] = False
-                for _ in batch:
+                for envelope in batch:
+                    self.stats.released(id(envelope))  # settled or not, no longer held here
                     lane.task_done()
 
     async def _fill(self, lane: asyncio.Queue[Envelope], batch: list[Envelope]) -> None:
@@ -205,24 +217,45 @@ class BatchConsumer:
 
     async def _settle(self, envelope: Envelope, outcome: Outcome) -> None:
         connector = self.queues.connector
+        kind, reason = "done", ""
         try:
             if outcome is None:
                 await envelope.raw.ack()
                 metrics.MESSAGES.labels(connector, "done").inc()
             elif isinstance(outcome, PermanentError):
-                await self._park(envelope, outcome.message, getattr(outcome, "code", None))
+                kind, reason = "parked", outcome.message
+                await self._park(envelope, reason, getattr(outcome, "code", None))
             elif envelope.attempt < len(self.queues.retry):
+                kind, reason = "retry", outcome.message
                 await self._retry(envelope, outcome)
             else:
                 tiers = len(self.queues.retry)
-                await self._park(envelope, f"retry budget spent ({tiers} tiers): {outcome.message}")
+                kind, reason = "parked", f"retry budget spent ({tiers} tiers): {outcome.message}"
+                await self._park(envelope, reason)
         except HubError as exc:
             log.warning("settle_failed", connector=connector, error=exc.message)
+            self.stats.released(id(envelope))
             await _nack_quietly(envelope)
+            return
         except Exception as exc:
             # Typically the consumer channel closed under us (broker restart): the broker
             # already took the message back and will redeliver it on the new channel.
             log.warning("settle_abandoned", connector=connector, error=repr(exc))
+            self.stats.released(id(envelope))
+            return
+        code = envelope.body.get("dossier_code")
+        code = code if isinstance(code, str) else None
+        self.stats.settled(id(envelope), kind, reason, envelope.message_id, code)
+        if kind != "done" and code and self.journal is not None:
+            await self._journal(code, kind, reason)
+
+    async def _journal(self, code: str, kind: str, reason: str) -> None:
+        """The retry or parking in the dossier's timeline; a failure here is only logged."""
+        assert self.journal is not None
+        try:
+            await self.journal(code, self.queues.connector, kind, reason)
+        except Exception as exc:
+            log.warning("journal_failed", connector=self.queues.connector, error=repr(exc))
 
     async def _retry(self, envelope: Envelope, error: HubError) -> None:
         queue, delay_s = self.queues.retry[envelope.attempt]
@@ -260,6 +293,7 @@ class BatchConsumer:
                 _parked_raw(raw, reason, self.queues.connector),
             )
             await raw.ack()
+            self.stats.settled(0, "parked", reason, raw.message_id or "")
         except HubError:
             await raw.nack(requeue=True)
 

@@ -58,7 +58,10 @@ class PortalSink:
         # Save what DVCQG confirmed before the next call, so a failure there does not make
         # the records go out again.
         await self.store.portal_delivered(
-            [PortalDelivery(c, batch.work[c].version, []) for c in sorted(batch.records_sent)]
+            [
+                PortalDelivery(c, batch.work[c].version, [], batch.work[c].status_at)
+                for c in sorted(batch.records_sent)
+            ]
         )
         await self._push_steps(batch, due)
         await self.store.portal_delivered(

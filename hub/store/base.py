@@ -61,6 +61,7 @@ class PortalWork:
     portal_holds: bool
     changed_at: datetime  # when the hub received the change this version carries
     steps: list[PendingStep] = field(default_factory=list)
+    status_at: datetime | None = None  # the status's own time (the one-stop's clock)
 
     @property
     def up_to_date(self) -> bool:
@@ -74,6 +75,7 @@ class PortalDelivery:
     dossier_code: str
     version: int  # 0 when only steps were confirmed
     step_ids: list[int]
+    status_at: datetime | None = None  # the status time of the confirmed version
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiosqlite
 import structlog
@@ -42,10 +44,12 @@ from hub.store.base import (
     PortalDelivery,
     PortalWork,
 )
+from hub.store.dashboard import SqliteDashboard
 from hub.store.ministries import SqliteMinistries
 from hub.store.payments import SqlitePayments
 from hub.store.procedures import SqliteProcedures
 from hub.store.vdxp import SqliteVdxp
+from hub.synclag import bucket_of
 from schemas.canonical import (
     DossierEvent,
     DossierRecord,
@@ -73,13 +77,39 @@ _UPSERT_DOSSIER_SQL = (
     "version=excluded.version, feed_seq=excluded.feed_seq, updated_at=excluded.updated_at"
 )
 _PORTAL_WORK_SQL = (
-    "SELECT code, version, record_json, portal_version, portal_holds, status, updated_at "
-    "FROM dossiers WHERE code IN ({marks})"
+    "SELECT code, version, record_json, portal_version, portal_holds, status, updated_at, "
+    "status_key FROM dossiers WHERE code IN ({marks})"
 )
 _PENDING_STEPS_SQL = (
     "SELECT id, dossier_code, payload FROM dossier_events WHERE kind = 'step' "
     "AND portal_sent_at IS NULL AND dossier_code IN ({marks}) ORDER BY occurred_at, id"
 )
+
+
+async def _count_lag(db: aiosqlite.Connection, confirmed: list[PortalDelivery], now: float) -> None:
+    """Each status change DVCQG confirms for the first time, into the sync-lag histogram."""
+    buckets: dict[int, int] = {}
+    for d in confirmed:
+        if d.status_at is None:
+            continue
+        status_at = d.status_at.timestamp()
+        cursor = await db.execute(
+            "UPDATE dossiers SET portal_status_at = ? WHERE code = ? "
+            "AND (portal_status_at IS NULL OR portal_status_at < ?)",
+            (status_at, d.dossier_code, status_at),
+        )
+        if cursor.rowcount == 1:
+            bucket = bucket_of(now - status_at)
+            buckets[bucket] = buckets.get(bucket, 0) + 1
+    await db.executemany(
+        "INSERT INTO sync_lag (minute, bucket, n) VALUES (?,?,?) "
+        "ON CONFLICT (minute, bucket) DO UPDATE SET n = n + excluded.n",
+        [(int(now // 60), b, n) for b, n in buckets.items()],
+    )
+
+
+def _readonly_uri(path: Path) -> str:
+    return f"file:{quote(os.path.abspath(path))}?mode=ro"
 
 
 def _now_iso() -> str:
@@ -107,6 +137,7 @@ class SqliteStore:
         self.payments = SqlitePayments(self)
         self.ministries = SqliteMinistries(self)
         self.vdxp = SqliteVdxp(self)
+        self.dashboard = SqliteDashboard(self)
 
     @classmethod
     @asynccontextmanager
@@ -121,6 +152,20 @@ class SqliteStore:
             store = cls(db)
             await store._migrate()
             yield store
+        finally:
+            await db.close()
+
+    @classmethod
+    @asynccontextmanager
+    async def open_reader(cls, path: Path) -> AsyncIterator[SqliteStore]:
+        """A second, read-only connection to a store another connection has opened (and
+        migrated): the dashboard reads through it, so its queries never wait for the hub's
+        writes, nor the writes for them (WAL lets readers and the writer run side by side)."""
+        db = await aiosqlite.connect(_readonly_uri(path), uri=True, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA busy_timeout=5000")
+            yield cls(db)
         finally:
             await db.close()
 
@@ -224,13 +269,15 @@ class SqliteStore:
     async def portal_delivered(self, deliveries: list[PortalDelivery]) -> None:
         if not deliveries:
             return
-        at = _now_iso()
+        now = time.time()
+        at = datetime.fromtimestamp(now, UTC).isoformat()
         async with self._tx() as db:
             await db.executemany(
                 "UPDATE dossiers SET portal_version = MAX(portal_version, ?), portal_holds = 1 "
                 "WHERE code = ?",
                 [(d.version, d.dossier_code) for d in deliveries],
             )
+            await _count_lag(db, [d for d in deliveries if d.version], now)
             await db.executemany(
                 "UPDATE dossier_events SET portal_sent_at = ? WHERE id = ?",
                 [(at, i) for d in deliveries for i in d.step_ids],
@@ -514,6 +561,7 @@ def _portal_work(row: Any, steps: list[PendingStep]) -> PortalWork:
         portal_holds=bool(row[4]),
         changed_at=datetime.fromisoformat(row[6]),
         steps=steps,
+        status_at=key[0] if (key := _key_load(row[7])) else None,
     )
 
 

@@ -1,0 +1,206 @@
+"""The dashboard's half of the SQLite store: completeness, lag, samples, searches, log-ins.
+
+Reads here run on whichever connection the `SqliteStore` holds; the hub gives the dashboard a
+second, read-only one (`SqliteStore.open_reader`), so these queries never queue behind the
+hub's writes. Every query is bounded by an index and a limit, so a page costs the same with a
+thousand dossiers or a million: counts use the partial index of unconfirmed dossiers, searches
+are range scans of the primary key, the lag is read from per-minute histograms. Writes
+(samples, log-in failures) go through the writing store. This module must never interpolate a
+value into SQL.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.store.sqlite import SqliteStore
+
+
+@dataclass(frozen=True)
+class Completeness:
+    dossiers: int
+    unconfirmed: int
+
+    @property
+    def confirmed(self) -> int:
+        return self.dossiers - self.unconfirmed
+
+    @property
+    def ratio(self) -> float | None:
+        return self.confirmed / self.dossiers if self.dossiers else None
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float
+    connector: str
+    done: int
+    retried: int
+    parked: int
+    queue_depth: int | None
+    dead_letters: int | None
+    last_success: float | None
+
+
+@dataclass(frozen=True)
+class LoginState:
+    failures: int
+    last_failure: float
+    locked_until: float
+
+
+@dataclass(frozen=True)
+class DossierHit:
+    code: str
+    status: int | None
+    updated_at: str
+
+
+class SqliteDashboard:
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    async def _rows(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        async with self._store._read():
+            return list(await self._store._db.execute_fetchall(sql, params))
+
+    # -- the two numbers ------------------------------------------------------------------------
+
+    async def completeness(self) -> Completeness:
+        """Dossiers the hub holds a state for, and those whose newest state DVCQG has not
+        confirmed: a version ahead of what it confirmed, or a step it has not confirmed."""
+        total = await self._rows("SELECT COUNT(*) FROM dossiers WHERE version > 0")
+        behind = await self._rows(
+            "SELECT COUNT(*) FROM ("
+            "SELECT code FROM dossiers WHERE portal_version < version "
+            "UNION SELECT dossier_code FROM dossier_events "
+            "WHERE kind = 'step' AND portal_sent_at IS NULL)"
+        )
+        return Completeness(int(total[0][0]), int(behind[0][0]))
+
+    async def lag_histogram(self, since: float) -> dict[int, int]:
+        rows = await self._rows(
+            "SELECT bucket, SUM(n) FROM sync_lag WHERE minute >= ? GROUP BY bucket",
+            (int(since // 60),),
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    async def lag_minutes(self, since: float) -> list[tuple[int, int, int]]:
+        """(minute, bucket, count) since a time, for the lag chart."""
+        rows = await self._rows(
+            "SELECT minute, bucket, n FROM sync_lag WHERE minute >= ? ORDER BY minute",
+            (int(since // 60),),
+        )
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    async def oldest_unconfirmed(self) -> str | None:
+        """When the hub received the oldest change DVCQG has not confirmed yet."""
+        rows = await self._rows(
+            "SELECT MIN(updated_at) FROM dossiers WHERE portal_version < version"
+        )
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
+    # -- connector samples ----------------------------------------------------------------------
+
+    async def add_samples(self, samples: list[Sample], keep_s: float) -> None:
+        async with self._store._tx() as db:
+            await db.executemany(
+                "INSERT OR REPLACE INTO connector_samples VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        s.at,
+                        s.connector,
+                        s.done,
+                        s.retried,
+                        s.parked,
+                        s.queue_depth,
+                        s.dead_letters,
+                        s.last_success,
+                    )
+                    for s in samples
+                ],
+            )
+            await db.execute("DELETE FROM connector_samples WHERE at < ?", (time.time() - keep_s,))
+            await db.execute(
+                "DELETE FROM sync_lag WHERE minute < ?", (int((time.time() - keep_s) // 60),)
+            )
+
+    async def samples(self, connector: str, since: float) -> list[Sample]:
+        rows = await self._rows(
+            "SELECT at, connector, done, retried, parked, queue_depth, dead_letters, last_success "
+            "FROM connector_samples WHERE connector = ? AND at >= ? ORDER BY at",
+            (connector, since),
+        )
+        return [Sample(*r) for r in rows]
+
+    async def last_successes(self) -> dict[str, float]:
+        """Each connector's last success recorded in a sample (it outlives a restart)."""
+        rows = await self._rows(
+            "SELECT connector, MAX(last_success) FROM connector_samples GROUP BY connector"
+        )
+        return {str(r[0]): float(r[1]) for r in rows if r[1] is not None}
+
+    # -- searches -------------------------------------------------------------------------------
+
+    async def search_dossiers(self, prefix: str, limit: int) -> list[DossierHit]:
+        """Dossiers whose code starts with `prefix`: a range scan of the primary key (no LIKE,
+        so no pattern characters to escape)."""
+        rows = await self._rows(
+            "SELECT code, status, updated_at FROM dossiers WHERE code >= ? AND code < ? "
+            "ORDER BY code LIMIT ?",
+            (prefix, prefix + "\U0010ffff", limit),
+        )
+        return [DossierHit(str(r[0]), r[1], str(r[2])) for r in rows]
+
+    async def audit_page(self, before_id: int | None, limit: int) -> list[Any]:
+        rows = await self._rows(
+            "SELECT id, at, actor, action, target, detail FROM audit_log WHERE id < ? "
+            "ORDER BY id DESC LIMIT ?",
+            (before_id if before_id is not None else 2**63 - 1, limit),
+        )
+        return rows
+
+    # -- log-ins --------------------------------------------------------------------------------
+
+    async def login_state(self, username: str) -> LoginState | None:
+        rows = await self._rows(
+            "SELECT failures, last_failure, locked_until FROM operator_logins WHERE username = ?",
+            (username,),
+        )
+        return LoginState(int(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
+
+    async def login_failed(
+        self, username: str, now: float, window_s: float, max_failures: int, lock_s: float
+    ) -> LoginState:
+        """Count a failure (failures older than the window start the count again); the one
+        that reaches `max_failures` locks the name for `lock_s`."""
+        async with self._store._tx() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT failures, last_failure, locked_until FROM operator_logins "
+                    "WHERE username = ?",
+                    (username,),
+                )
+            )
+            failures = int(rows[0][0]) if rows and now - rows[0][1] <= window_s else 0
+            failures += 1
+            locked_until = rows[0][2] if rows else 0.0
+            if failures >= max_failures:
+                locked_until, failures = now + lock_s, 0
+            await db.execute(
+                "INSERT OR REPLACE INTO operator_logins VALUES (?,?,?,?)",
+                (username, failures, now, locked_until),
+            )
+        return LoginState(failures, now, locked_until)
+
+    async def login_succeeded(self, username: str) -> None:
+        async with self._store._tx() as db:
+            await db.execute("DELETE FROM operator_logins WHERE username = ?", (username,))
+
+    async def end_sessions(self, source: str) -> int:
+        async with self._store._tx() as db:
+            cursor = await db.execute("DELETE FROM sessions WHERE source = ?", (source,))
+            return int(cursor.rowcount)
