@@ -62,7 +62,7 @@ class Authenticator:
         if source is None or source.password_hash is None or not isinstance(password, str):
             return None
         stored = source.password_hash.get_secret_value()
-        if not await asyncio.to_thread(_verify, stored, password):
+        if not await asyncio.to_thread(verify_password, stored, password):
             return None
         token = secrets.token_urlsafe(32)
         expires_at = time.time() + self.session_ttl_s
@@ -102,7 +102,8 @@ class Authenticator:
         return None
 
 
-def _verify(stored: str, password: str) -> bool:
+def verify_password(stored: str, password: str) -> bool:
+    """Whether `password` matches the argon2 hash `stored` (False for a malformed hash)."""
     try:
         return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

@@ -10,7 +10,9 @@ This module must never change a message's body.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ from hub.broker import (
     ATTEMPT_HEADER,
     ERROR_CODE_HEADER,
     PARKED_AT_HEADER,
+    QUEUED_AT_HEADER,
     REASON_HEADER,
     Broker,
     ConnectorQueues,
@@ -76,15 +79,19 @@ class ParkingQueue:
         return found
 
     async def replay(self, select: Callable[[ParkedMessage], bool], actor: str) -> int:
-        return await self._act(select, actor, "dlq.replay")
+        return len(await self.act(select, actor, "dlq.replay"))
 
     async def discard(self, select: Callable[[ParkedMessage], bool], actor: str) -> int:
-        return await self._act(select, actor, "dlq.discard")
+        return len(await self.act(select, actor, "dlq.discard"))
 
-    async def _act(self, select: Callable[[ParkedMessage], bool], actor: str, action: str) -> int:
+    async def act(
+        self, select: Callable[[ParkedMessage], bool], actor: str, action: str
+    ) -> list[ParkedMessage]:
+        """Replay (`dlq.replay`) or discard (`dlq.discard`) every parked message `select`
+        takes; the messages acted on."""
         acted: list[ParkedMessage] = []
         await self._walk(select, 10_000, acted, action, actor)
-        return len(acted)
+        return acted
 
     async def _walk(
         self,
@@ -116,9 +123,21 @@ class ParkingQueue:
                         await self._republish(raw)
                     await raw.ack()
                     out.append(parked)
+                    await self._journal(parked, action, actor)
         finally:
             # Closing returns every message we did not ack to the queue, in place.
             await channel.close()
+
+    async def _journal(self, parked: ParkedMessage, action: str, actor: str) -> None:
+        """The replay or discard in the dossier's timeline (after the act: the audit log
+        already holds it, so a failure here loses no record of it)."""
+        code = parked.body.get("dossier_code")
+        if isinstance(code, str) and code:
+            outcome = "replayed" if action == "dlq.replay" else "discarded"
+            with contextlib.suppress(Exception):
+                await self.store.record_delivery(
+                    code, self.queues.connector, outcome, f"by {actor}: {parked.reason}"
+                )
 
     async def _republish(self, raw: AbstractIncomingMessage) -> None:
         headers = {
@@ -127,6 +146,7 @@ class ParkingQueue:
             if k not in (ATTEMPT_HEADER, "x-death", "x-delivery-count")
         }
         headers[REPLAYED_AT_HEADER] = datetime.now(UTC).isoformat()
+        headers[QUEUED_AT_HEADER] = time.time()  # it waits again from now
         message = aio_pika.Message(
             raw.body,
             content_type=raw.content_type,

@@ -52,6 +52,12 @@ from hub.auth import Authenticator
 from hub.broker import Broker
 from hub.config import HubConfig
 from hub.consumer import BatchConsumer, BatchHandler, Envelope
+from hub.dashboard import flows as dashboard_flows
+from hub.dashboard.access import OperatorAccess
+from hub.dashboard.api import AdminApi
+from hub.dashboard.board import Board, QueueProbe, Sampler, Watched
+from hub.dashboard.pages import Pages
+from hub.dlq import ParkingQueue
 from hub.errors import ConfigError
 from hub.httputil import json_response
 from hub.intake import Intake, OutboxRelay
@@ -64,6 +70,7 @@ from hub.payments.checks import StatusChecker
 from hub.payments.reconcile import Reconciler, run_daily
 from hub.procedures.api import ProceduresApi
 from hub.procedures.sync import CatalogueSync
+from hub.resilience import Guard
 from hub.status_mapping import StatusTable, load_tables
 from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore
 from hub.store.vdxp import SEND_ROUTING_KEY
@@ -161,6 +168,8 @@ class Hub:
         self.ministries: dict[str, System] = {}
         self._pushes: dict[str, PushEntry] = {}
         self.axis: Axis | None = None
+        self.watched: list[Watched] = []
+        self.board: Board | None = None
 
     async def __aenter__(self) -> Hub:
         try:
@@ -225,7 +234,9 @@ class Hub:
         pcfg = self.config.connectors.national_portal
         client = PortalClient(pcfg, codes, http)
         sink = PortalSink(client, store)
-        await self._consume(broker, PORTAL, pcfg, DOSSIER_ROUTING_KEYS, sink, dossier_code_of)
+        await self._consume(
+            broker, PORTAL, pcfg, DOSSIER_ROUTING_KEYS, sink, dossier_code_of, client.guard
+        )
 
     async def _start_ministry(
         self,
@@ -243,7 +254,13 @@ class Hub:
         if cfg.submit is not None:
             sink = HandoffSink(client, cfg, mapping, store, store.ministries)
             await self._consume(
-                broker, client.connector, cfg, [DOSSIER_CHANGED], sink, dossier_code_of
+                broker,
+                client.connector,
+                cfg,
+                [DOSSIER_CHANGED],
+                sink,
+                dossier_code_of,
+                client.guard,
             )
         results = ResultIntake(name, mapping, store, intake.relay)
         poller = None
@@ -264,7 +281,15 @@ class Hub:
         """The document axis: its client, send queue, intake and transfer desk."""
         axis = axis_parts(self.config.connectors.vdxp, policy, store, intake, http)
         sink = SendSink(axis.client, store, axis.config.spool_dir)
-        await self._consume(broker, CONNECTOR_VDXP, axis.config, [SEND_ROUTING_KEY], sink, lane_of)
+        await self._consume(
+            broker,
+            CONNECTOR_VDXP,
+            axis.config,
+            [SEND_ROUTING_KEY],
+            sink,
+            lane_of,
+            axis.client.guard,
+        )
         # Every queue its items lead to is declared by now (subscribers, DVCQG).
         self._background(axis.intake.run_schedule(), "vdxp-poll")
         return axis
@@ -277,6 +302,7 @@ class Hub:
         routing_keys: list[str],
         sink: BatchHandler,
         lane_key: Callable[[Envelope], str],
+        guard: Guard | None = None,
     ) -> None:
         """The connector's queues declared and bound, and its consumer running until exit."""
         queues = broker.topology.queues(connector, section.delay_tiers_s)
@@ -289,9 +315,12 @@ class Hub:
             batch_size=section.batch_size,
             linger_s=section.linger_ms / 1000,
             lanes=section.concurrency,
+            journal=self.store.record_delivery if self.store else None,
         )
         await consumer.start()
         self.consumers[connector] = consumer
+        parking = ParkingQueue(broker, queues, self.store) if self.store else None
+        self.watched.append(Watched(connector, guard, consumer, queues, parking))
         self._stack.push_async_callback(consumer.stop, self.config.http.shutdown_timeout_s)
 
     def _background(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -333,7 +362,9 @@ class Hub:
     ) -> None:
         client = WebhookClient(name, sub, http)
         sink = WebhookSink(client, store)
-        await self._consume(broker, client.connector, sub, sub.events, sink, subject_of)
+        await self._consume(
+            broker, client.connector, sub, sub.events, sink, subject_of, client.guard
+        )
 
     async def _start_http(
         self,
@@ -365,6 +396,7 @@ class Hub:
             if self.axis
             else None
         )
+        dashboard = await self._start_dashboard(store) if cfg.dashboard.enabled else []
         pay = self.payments
         payments_api = PaymentsApi(
             auth, store.payments, pay.checker if pay else None, pay.reconciler if pay else None
@@ -379,6 +411,7 @@ class Hub:
                 *door.routes(),
                 *(axis_api.routes() if axis_api else []),
                 *(pay.door.routes() if pay else []),
+                *dashboard,
                 web.get("/healthz", _healthz),
                 web.get("/readyz", self._readyz),
                 web.get("/metrics", _metrics),
@@ -394,6 +427,33 @@ class Hub:
         self._stack.push_async_callback(runner.cleanup)
         addresses = runner.addresses
         self.port = int(addresses[0][1]) if addresses else cfg.http.port
+
+    async def _start_dashboard(self, store: SqliteStore) -> list[web.AbstractRouteDef]:
+        """The board over a read-only connection, its sampler, and the pages' and admin API's
+        routes."""
+        cfg = self.config.dashboard
+        reader = await self._stack.enter_async_context(
+            SqliteStore.open_reader(self.config.store.path)
+        )
+        assert self.broker is not None
+        if self.payments is not None:
+            payment_guard = self.payments.checker.client.guard
+            self.watched.append(Watched("payment_platform", payment_guard))
+        flows = {"procedures": dashboard_flows.procedures(reader)}
+        if self.payments is not None:
+            flows["payments"] = dashboard_flows.payments(reader)
+        if self.ministries:
+            flows["ministries"] = dashboard_flows.ministries(reader, self.ministries)
+        if self.axis is not None:
+            flows["vdxp"] = dashboard_flows.vdxp(reader, self.axis.intake, self.axis.client.guard)
+        self.board = board = Board(cfg, reader, QueueProbe(self.broker), self.watched, flows)
+        await board.start()
+        self._background(Sampler(board, store).run(), "dashboard-sampler")
+        access = OperatorAccess(cfg, store, reader)
+        return [
+            *Pages(access, board, store, cfg.refresh_s).routes(),
+            *AdminApi(access, board, store).routes(),
+        ]
 
     async def _readyz(self, _: web.Request) -> web.Response:
         checks = {"store": "ok", "broker": "ok"}

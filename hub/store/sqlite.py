@@ -90,8 +90,8 @@ async def _count_lag(db: aiosqlite.Connection, confirmed: list[PortalDelivery], 
     """Each status change DVCQG confirms for the first time, into the sync-lag histogram."""
     buckets: dict[int, int] = {}
     for d in confirmed:
-        if d.status_at is None:
-            continue
+        if d.status_at is None or d.status_at.year < 2000:
+            continue  # an undated record carries no change time to measure from
         status_at = d.status_at.timestamp()
         cursor = await db.execute(
             "UPDATE dossiers SET portal_status_at = ? WHERE code = ? "
@@ -390,6 +390,10 @@ class SqliteStore:
             await db.execute(
                 "INSERT INTO sessions VALUES (?,?,?)", (token_sha256, source, expires_at)
             )
+
+    async def end_session(self, token_sha256: str) -> None:
+        async with self._tx() as db:
+            await db.execute("DELETE FROM sessions WHERE token_sha256 = ?", (token_sha256,))
 
     async def session_source(self, token_sha256: str, now: float) -> tuple[str, float] | None:
         async with self._read():

@@ -1,0 +1,154 @@
+"""Who is using the dashboard: operators' log-in, sessions, CSRF tokens and roles.
+
+Operators are configured under `dashboard.users` with an argon2 hash and a role:
+
+* viewer: reads every page but the audit log;
+* operator: also replays and discards dead letters, and reads the audit log;
+* admin: also unlocks users and ends their sessions.
+
+A log-in sets the cookie `hub_session` (HttpOnly, SameSite=Strict, Secure unless
+`dashboard.cookie_secure` is off) holding a random token; the store keeps only its SHA-256, so
+sessions survive a restart. Every state-changing request must carry the session's CSRF token,
+an HMAC of the session token (header `X-CSRF-Token`, or the form field `csrf_token`): a forged
+page cannot read it. Each failed log-in answers after `failed_login_delay_s`, and
+`max_failed_logins` failures within `lockout_s` lock the name for `lockout_s`; unknown names
+cost the same time as known ones. This module must never log a password, a token or a hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+
+from hub.auth import hash_password, sha256_hex, verify_password
+from hub.config import DashboardConfig, Role
+from hub.store.sqlite import SqliteStore
+
+COOKIE = "hub_session"
+LOGIN_COOKIE = "hub_login"  # double-submit token of the log-in form
+CSRF_HEADER = "X-CSRF-Token"
+SESSION_PREFIX = "operator:"
+
+Ability = Literal["read", "audit.read", "dlq.act", "users.manage"]
+ROLES_ABLE: dict[Ability, frozenset[str]] = {
+    "read": frozenset({"viewer", "operator", "admin"}),
+    "audit.read": frozenset({"operator", "admin"}),
+    "dlq.act": frozenset({"operator", "admin"}),
+    "users.manage": frozenset({"admin"}),
+}
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))  # unknown names cost a verify too
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    role: Role
+    token: str  # the session token, to derive the CSRF token; never shown
+
+    def may(self, ability: Ability) -> bool:
+        return self.role in ROLES_ABLE[ability]
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.token)
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    operator: Operator | None
+    expires_at: float = 0.0
+    locked_until: float = 0.0  # > now: refused because the name is locked
+
+
+def csrf_token(session_token: str) -> str:
+    return hmac.new(session_token.encode(), b"hub-csrf", hashlib.sha256).hexdigest()
+
+
+class OperatorAccess:
+    def __init__(self, config: DashboardConfig, store: SqliteStore, reader: SqliteStore) -> None:
+        self.config = config
+        self.store = store  # the writing store: sessions, log-in failures, audit
+        self.reader = reader  # session look-ups, so a page never waits for the hub's writes
+
+    async def login(self, username: object, password: object, client: str) -> LoginResult:
+        """The operator on success; otherwise `operator` is None, after the configured delay."""
+        now = time.time()
+        name = username[:64] if isinstance(username, str) else ""
+        user = self.config.users.get(name)
+        state = await self.store.dashboard.login_state(name) if user else None
+        if state is not None and state.locked_until > now:
+            await self.store.audit(
+                name, "login.refused", "dashboard", {"reason": "locked", "client": client}
+            )
+            await asyncio.sleep(self.config.failed_login_delay_s)
+            return LoginResult(None, locked_until=state.locked_until)
+        stored = user.password_hash.get_secret_value() if user else _DUMMY_HASH
+        ok = isinstance(password, str) and await asyncio.to_thread(
+            verify_password, stored, password
+        )
+        if user is None or not ok:
+            return await self._failed(name, user is not None, client, now)
+        await self.store.dashboard.login_succeeded(name)
+        token = secrets.token_urlsafe(32)
+        expires_at = now + self.config.session_ttl_s
+        await self.store.create_session(sha256_hex(token), SESSION_PREFIX + name, expires_at)
+        await self.store.audit(name, "login", "dashboard", {"role": user.role, "client": client})
+        return LoginResult(Operator(name, user.role, token), expires_at)
+
+    async def _failed(self, name: str, known: bool, client: str, now: float) -> LoginResult:
+        locked_until = 0.0
+        if known:
+            state = await self.store.dashboard.login_failed(
+                name,
+                now,
+                self.config.lockout_s,
+                self.config.max_failed_logins,
+                self.config.lockout_s,
+            )
+            locked_until = state.locked_until if state.locked_until > now else 0.0
+        detail = {"reason": "bad_credentials", "client": client, "known_user": known}
+        if locked_until:
+            detail["locked_until"] = locked_until
+        await self.store.audit(name or "?", "login.failed", "dashboard", detail)
+        await asyncio.sleep(self.config.failed_login_delay_s)
+        return LoginResult(None, locked_until=locked_until)
+
+    async def operator(self, request: web.Request) -> Operator | None:
+        """The operator whose session cookie the request carries, if it is valid."""
+        token = request.cookies.get(COOKIE)
+        if not token or len(token) > 200:
+            return None
+        found = await self.reader.session_source(sha256_hex(token), time.time())
+        if found is None or not found[0].startswith(SESSION_PREFIX):
+            return None
+        name = found[0][len(SESSION_PREFIX) :]
+        user = self.config.users.get(name)
+        return Operator(name, user.role, token) if user else None
+
+    async def logout(self, operator: Operator) -> None:
+        await self.store.end_session(sha256_hex(operator.token))
+        await self.store.audit(operator.name, "logout", "dashboard", {})
+
+    def csrf_ok(self, operator: Operator, given: str | None) -> bool:
+        return bool(given) and hmac.compare_digest(str(given), operator.csrf)
+
+    def set_cookie(self, response: web.StreamResponse, operator: Operator) -> None:
+        response.set_cookie(
+            COOKIE,
+            operator.token,
+            max_age=int(self.config.session_ttl_s),
+            path="/",
+            httponly=True,
+            secure=self.config.cookie_secure,
+            samesite="Strict",
+        )
+
+    def clear_cookie(self, response: web.StreamResponse) -> None:
+        response.del_cookie(COOKIE, path="/")

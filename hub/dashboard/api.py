@@ -1,0 +1,273 @@
+"""The admin API: everything the dashboard shows and does, as JSON, with the same roles.
+
+Log in with `POST /api/v1/admin/session` ({"username", "password"}): the answer sets the
+session cookie and returns the CSRF token, which every POST and DELETE must send back in
+`X-CSRF-Token`. Errors have the hub's one shape, `{"error": <code>, "message": <sentence>}`:
+400 bad input, 401 no session or bad credentials, 403 `forbidden` (role) or `csrf`,
+404 `unknown_*` or `gone`, 429 `locked`.
+Refused actions and every act are written to the audit log with who, what and when. This
+module must never act before the role and the CSRF token are checked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from hub.dashboard import checks
+from hub.dashboard.access import CSRF_HEADER, Ability, Operator, OperatorAccess
+from hub.dashboard.board import Board, UnknownConnector
+from hub.httputil import BodyError, error_response, json_response, read_json_object
+from hub.store.sqlite import SqliteStore
+
+PREFIX = "/api/v1/admin"
+MAX_BODY = 256_000
+ACTIONS = {"replay": "dlq.replay", "discard": "dlq.discard"}
+
+
+def client_of(request: web.Request) -> str:
+    return request.remote or "?"
+
+
+async def denied(
+    store: SqliteStore, operator: Operator, what: str, reason: str, request: web.Request
+) -> None:
+    """A refused attempt, in the audit log."""
+    await store.audit(
+        operator.name,
+        "denied",
+        what,
+        {"reason": reason, "role": operator.role, "path": request.path[:200]},
+    )
+
+
+@dataclass
+class AdminApi:
+    access: OperatorAccess
+    board: Board
+    store: SqliteStore  # the writing store, for the audit log
+
+    def routes(self) -> list[web.RouteDef]:
+        p = PREFIX
+        return [
+            web.post(f"{p}/session", self.login),
+            web.delete(f"{p}/session", self.logout),
+            web.get(f"{p}/overview", self.overview),
+            web.get(f"{p}/connectors/{{name}}", self.connector),
+            web.get(f"{p}/dossiers", self.search),
+            web.get(f"{p}/dossiers/{{code}}", self.dossier),
+            web.get(f"{p}/dead-letters", self.dead_letters),
+            web.get(f"{p}/dead-letters/{{connector}}/{{message_id}}", self.dead_letter),
+            web.post(f"{p}/dead-letters/{{connector}}/{{action}}", self.act),
+            web.get(f"{p}/audit", self.audit),
+            web.get(f"{p}/users", self.users),
+            web.post(f"{p}/users/{{name}}/unlock", self.unlock),
+            *(web.get(f"{p}/{flow}", self.flow) for flow in FLOWS),
+        ]
+
+    async def _who(
+        self, request: web.Request, ability: Ability, acting: bool = False
+    ) -> Operator | web.Response:
+        operator = await self.access.operator(request)
+        if operator is None:
+            return error_response(401, "unauthenticated", f"log in first: POST {PREFIX}/session")
+        if acting and not self.access.csrf_ok(operator, request.headers.get(CSRF_HEADER)):
+            await denied(self.store, operator, request.path[:200], "csrf", request)
+            return error_response(
+                403, "csrf", f"send the session's CSRF token in the {CSRF_HEADER} header"
+            )
+        if not operator.may(ability):
+            if acting:
+                await denied(self.store, operator, request.path[:200], "role", request)
+            return error_response(
+                403, "forbidden", f"the role {operator.role!r} may not do this ({ability})"
+            )
+        return operator
+
+    async def login(self, request: web.Request) -> web.Response:
+        try:
+            body = await read_json_object(request, 10_000)
+        except BodyError as exc:
+            return error_response(exc.status, "bad_body", exc.message)
+        result = await self.access.login(
+            body.get("username"), body.get("password"), client_of(request)
+        )
+        if result.operator is None:
+            if result.locked_until:
+                response = error_response(
+                    429, "locked", "too many failed log-ins: this user is locked for a while"
+                )
+                wait = max(1, int(result.locked_until - time.time()))
+                response.headers["Retry-After"] = str(wait)
+                return response
+            return error_response(401, "bad_credentials", "wrong user name or password")
+        op = result.operator
+        response = json_response(
+            {
+                "user": op.name,
+                "role": op.role,
+                "csrf_token": op.csrf,
+                "expires_at": result.expires_at,
+            }
+        )
+        self.access.set_cookie(response, op)
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read", acting=True), web.Response):
+            return who
+        await self.access.logout(who)
+        response = web.Response(status=204)
+        self.access.clear_cookie(response)
+        return response
+
+    async def overview(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read"), web.Response):
+            return who
+        return json_response(await self.board.overview())
+
+    async def connector(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read"), web.Response):
+            return who
+        try:
+            hours = checks.number("hours", request.query.get("hours"), 24, 0.1, 24 * 14)
+            return json_response(await self.board.connector(request.match_info["name"], hours))
+        except checks.BadInput as exc:
+            return error_response(400, "bad_query", exc.message)
+        except UnknownConnector:
+            return _unknown_connector(request.match_info["name"])
+
+    async def search(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read"), web.Response):
+            return who
+        try:
+            text = checks.search_text(request.query.get("q"))
+        except checks.BadInput as exc:
+            return error_response(400, "bad_query", exc.message)
+        return json_response({"items": await self.board.search(text)})
+
+    async def dossier(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read"), web.Response):
+            return who
+        code = checks.code(request.match_info["code"])
+        found = await self.board.dossier(code) if code else None
+        if found is None:
+            return error_response(404, "unknown_dossier", "the hub holds no dossier with this code")
+        return json_response(found)
+
+    async def dead_letters(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read"), web.Response):
+            return who
+        q = request.query
+        try:
+            items = await self.board.dead_letters(
+                q.get("connector") or None,
+                checks.reason(q.get("reason")),
+                checks.moment("since", q.get("since")),
+                checks.moment("until", q.get("until")),
+                int(checks.number("limit", q.get("limit"), 200, 1, 1000)),
+            )
+        except checks.BadInput as exc:
+            return error_response(400, "bad_query", exc.message)
+        except UnknownConnector:
+            return _unknown_connector(q.get("connector", ""))
+        return json_response({"items": items})
+
+    async def dead_letter(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read"), web.Response):
+            return who
+        connector, message_id = request.match_info["connector"], request.match_info["message_id"]
+        try:
+            found = await self.board.dead_letter(connector, message_id)
+        except UnknownConnector:
+            return _unknown_connector(connector)
+        if found is None:
+            return error_response(404, "gone", "no such message is parked (replayed or discarded?)")
+        return json_response(found)
+
+    async def act(self, request: web.Request) -> web.Response:
+        action = ACTIONS.get(request.match_info["action"])
+        if action is None:
+            return error_response(404, "unknown_action", "use replay or discard")
+        if isinstance(who := await self._who(request, "dlq.act", acting=True), web.Response):
+            return who
+        connector = request.match_info["connector"]
+        try:
+            body = await read_json_object(request, MAX_BODY)
+            ids = checks.message_ids(body.get("message_ids"))
+            done, missing = await self.board.act_on_dead_letters(connector, ids, action, who.name)
+        except BodyError as exc:
+            return error_response(exc.status, "bad_body", exc.message)
+        except checks.BadInput as exc:
+            return error_response(400, "bad_body", exc.message)
+        except UnknownConnector:
+            return _unknown_connector(connector)
+        if not done:
+            await self.store.audit(
+                who.name, f"{action}.missing", connector, {"message_ids": ids[:50]}
+            )
+            return error_response(
+                404, "gone", "none of these messages is parked any more: nothing was done"
+            )
+        return json_response({"done": done, "missing": missing})
+
+    async def audit(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "audit.read"), web.Response):
+            return who
+        try:
+            limit = int(checks.number("limit", request.query.get("limit"), 100, 1, 500))
+            before = request.query.get("before")
+            before_id = int(checks.number("before", before, 0, 1, 2**62)) if before else None
+        except checks.BadInput as exc:
+            return error_response(400, "bad_query", exc.message)
+        return json_response({"items": await self.board.audit(before_id, limit)})
+
+    async def users(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "users.manage"), web.Response):
+            return who
+        return json_response({"items": await user_rows(self.access)})
+
+    async def unlock(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "users.manage", acting=True), web.Response):
+            return who
+        name = request.match_info["name"]
+        if name not in self.access.config.users:
+            return error_response(404, "unknown_user", "no such dashboard user")
+        await unlock_user(self.access, who, name)
+        return json_response({"unlocked": name})
+
+    async def flow(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read"), web.Response):
+            return who
+        return json_response(await self.board.flow(request.path.rsplit("/", 1)[-1]))
+
+
+FLOWS = ("procedures", "payments", "ministries", "vdxp")
+
+
+async def user_rows(access: OperatorAccess) -> list[dict[str, Any]]:
+    out = []
+    for name, user in sorted(access.config.users.items()):
+        state = await access.store.dashboard.login_state(name)
+        locked = state is not None and state.locked_until > time.time()
+        out.append(
+            {
+                "name": name,
+                "role": user.role,
+                "locked": locked,
+                "failures": state.failures if state else 0,
+            }
+        )
+    return out
+
+
+async def unlock_user(access: OperatorAccess, who: Operator, name: str) -> None:
+    await access.store.audit(who.name, "user.unlock", name, {})
+    await access.store.dashboard.login_succeeded(name)
+
+
+def _unknown_connector(name: str) -> web.Response:
+    return error_response(404, "unknown_connector", f"no connector is named {name[:100]!r}")

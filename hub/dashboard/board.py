@@ -1,0 +1,488 @@
+"""What the dashboard shows, gathered once for the pages and the admin API alike.
+
+Sources, cheapest first: each consumer's in-memory `ConnectorStats` (throughput, error rate,
+last success, recent failures, the oldest message it holds), each connector's circuit breaker,
+the broker's message counts (passive declares on a channel of the board's own), and the store
+through its read-only connection (completeness, lag, samples, dossiers, flows). The overview
+is computed at most once per `dashboard.overview_cache_s`, however many operators watch it.
+
+A connector's state, most serious first:
+
+* `circuit_open`: its circuit breaker refuses calls;
+* `down`: its consumer is not consuming, or everything it settled in the last five minutes
+  failed;
+* `degraded`: the breaker is half open, more than 5 % of what it settled failed, or its oldest
+  waiting message is older than `STALE_S`;
+* `up` otherwise.
+
+"Oldest waiting" is the age (since it first entered a queue, retries included) of the oldest
+message the consumer holds; when it holds none while its queue is not empty, the age of the
+last one it took. The broker itself cannot say how old the head of a queue is without taking
+it, which would count as a delivery. This module must never change what it reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractChannel
+
+from hub.broker import Broker, ConnectorQueues
+from hub.config import DashboardConfig
+from hub.consumer import BatchConsumer
+from hub.dashboard.timeline import status_name, timeline
+from hub.dlq import ParkedMessage, ParkingQueue
+from hub.masking import mask, mask_text
+from hub.resilience import Guard
+from hub.store.dashboard import Sample
+from hub.store.sqlite import SqliteStore
+from hub.synclag import percentiles
+
+log = structlog.get_logger(__name__)
+
+STALE_S = 300.0
+DEGRADED_ERROR_RATE = 0.05
+MAX_BROWSE = 1000  # parked messages read per connector for the dead-letter page
+
+
+@dataclass
+class Watched:
+    """One connector the dashboard watches: a queue consumer, or only a circuit breaker."""
+
+    name: str
+    guard: Guard | None
+    consumer: BatchConsumer | None = None
+    queues: ConnectorQueues | None = None
+    parking: ParkingQueue | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one parking walk at a time
+
+
+class UnknownConnector(LookupError):
+    pass
+
+
+def connector_state(
+    circuit: str,
+    consuming: bool,
+    error_rate: float | None,
+    done_per_min: float,
+    oldest_s: float | None,
+) -> str:
+    if circuit == "opened":
+        return "circuit_open"
+    if not consuming or (error_rate == 1.0 and done_per_min == 0):
+        return "down"
+    if (
+        circuit.startswith("half")
+        or (error_rate or 0) > DEGRADED_ERROR_RATE
+        or (oldest_s or 0) > STALE_S
+    ):
+        return "degraded"
+    return "up"
+
+
+class QueueProbe:
+    """Message counts of queues, by passive declares on a channel of its own (a declare of a
+    missing queue closes the channel; the next count opens another)."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._channel: AbstractChannel | None = None
+        self._lock = asyncio.Lock()
+
+    async def count(self, queue: str) -> int | None:
+        async with self._lock:
+            try:
+                if self._channel is None or self._channel.is_closed:
+                    self._channel = await self.broker.connection.channel()
+                declared = await self._channel.declare_queue(queue, passive=True)
+                result = declared.declaration_result
+                return int(result.message_count or 0)
+            except Exception as exc:  # a missing queue or a broker away: unknown, not fatal
+                log.debug("queue_count_failed", queue=queue, error=repr(exc))
+                self._channel = None
+                return None
+
+
+class Board:
+    def __init__(
+        self,
+        config: DashboardConfig,
+        reader: SqliteStore,
+        probe: QueueProbe | None,
+        watched: list[Watched],
+        flows: dict[str, Callable[[], Awaitable[dict[str, Any]]]] | None = None,
+    ) -> None:
+        self.config = config
+        self.reader = reader
+        self.probe = probe
+        self.watched = {w.name: w for w in watched}
+        self.flows = flows or {}
+        self._overview: tuple[float, dict[str, Any]] | None = None
+        self._overview_lock = asyncio.Lock()
+        self._last_successes: dict[str, float] = {}
+
+    async def start(self) -> None:
+        """What outlives a restart: each connector's last success from the samples."""
+        with contextlib.suppress(Exception):
+            self._last_successes = await self.reader.dashboard.last_successes()
+
+    # -- overview -------------------------------------------------------------------------------
+
+    async def overview(self) -> dict[str, Any]:
+        async with self._overview_lock:
+            cached = self._overview
+            if cached and time.monotonic() - cached[0] < self.config.overview_cache_s:
+                return cached[1]
+            data = await self._compute_overview()
+            self._overview = (time.monotonic(), data)
+            return data
+
+    async def _compute_overview(self) -> dict[str, Any]:
+        now = time.time()
+        completeness = await self.reader.dashboard.completeness()
+        lag = await self.lag(now - self.config.lag_window_h * 3600)
+        cards = [await self.card(w) for w in self.watched.values()]
+        return {
+            "generated_at": _iso(now),
+            "completeness": {
+                "dossiers": completeness.dossiers,
+                "confirmed": completeness.confirmed,
+                "unconfirmed": completeness.unconfirmed,
+                "ratio": completeness.ratio,
+            },
+            "lag": {"window_h": self.config.lag_window_h, **lag},
+            "connectors": cards,
+        }
+
+    async def lag(self, since: float) -> dict[str, Any]:
+        counts = await self.reader.dashboard.lag_histogram(since)
+        found = percentiles(counts, (0.5, 0.95))
+        return {"samples": sum(counts.values()), "p50_s": found[0.5], "p95_s": found[0.95]}
+
+    async def card(self, w: Watched) -> dict[str, Any]:
+        circuit = await w.guard.breaker_state() if w.guard else "closed"
+        card: dict[str, Any] = {
+            "name": w.name,
+            "kind": "queue" if w.consumer else "calls",
+            "circuit": circuit,
+            "last_success_at": None,
+            "throughput_per_min": None,
+            "error_rate": None,
+            "queue_depth": None,
+            "oldest_waiting_s": None,
+            "dead_letters": None,
+            "retried": None,
+            "parked": None,
+        }
+        if w.consumer is None or w.queues is None:
+            card["state"] = "circuit_open" if circuit == "opened" else "up"
+            return card
+        stats = w.consumer.stats
+        per_min, error_rate = stats.rates()
+        depth = await self._depth(w.queues)
+        total_depth = None if depth is None else depth + w.consumer.in_flight()
+        oldest = stats.oldest_held_age_s()
+        if oldest is None and total_depth and stats.last_taken_queued_at is not None:
+            oldest = max(0.0, time.time() - stats.last_taken_queued_at)
+        last = stats.last_success_at or self._last_successes.get(w.name)
+        card.update(
+            last_success_at=_iso(last) if last else None,
+            throughput_per_min=round(per_min, 2),
+            error_rate=None if error_rate is None else round(error_rate, 4),
+            queue_depth=total_depth,
+            oldest_waiting_s=None if oldest is None else round(oldest, 1),
+            dead_letters=await self._count(w.queues.parking),
+            retried=stats.retried,
+            parked=stats.parked,
+        )
+        card["state"] = connector_state(circuit, w.consumer.is_ready(), error_rate, per_min, oldest)
+        return card
+
+    async def _depth(self, queues: ConnectorQueues) -> int | None:
+        counts = [await self._count(queues.work)] + [await self._count(q) for q, _ in queues.retry]
+        return None if any(c is None for c in counts) else sum(c or 0 for c in counts)
+
+    async def _count(self, queue: str) -> int | None:
+        return await self.probe.count(queue) if self.probe else None
+
+    # -- one connector --------------------------------------------------------------------------
+
+    def watched_named(self, name: str) -> Watched:
+        found = self.watched.get(name)
+        if found is None:
+            raise UnknownConnector(name)
+        return found
+
+    async def connector(self, name: str, hours: float) -> dict[str, Any]:
+        w = self.watched_named(name)
+        now = time.time()
+        since = now - hours * 3600
+        samples = await self.reader.dashboard.samples(name, since)
+        failures = list(w.consumer.stats.failures) if w.consumer else []
+        out = {
+            "card": await self.card(w),
+            "hours": hours,
+            "series": _series(samples, self.config.sample_interval_s),
+            "recent_failures": [
+                {
+                    "at": _iso(f.at),
+                    "outcome": f.outcome,
+                    "reason": mask_text(f.reason),
+                    "message_id": f.message_id,
+                    "dossier_code": f.dossier_code,
+                }
+                for f in failures
+            ],
+            "lag_series": [],
+        }
+        if name == "national_portal":
+            out["lag_series"] = await self._lag_series(since, now)
+        return out
+
+    async def _lag_series(self, since: float, now: float, points: int = 48) -> list[dict[str, Any]]:
+        rows = await self.reader.dashboard.lag_minutes(since)
+        step = max(60.0, (now - since) / points)
+        grouped: dict[int, dict[int, int]] = {}
+        for minute, bucket, n in rows:
+            slot = int((minute * 60 - since) // step)
+            counts = grouped.setdefault(slot, {})
+            counts[bucket] = counts.get(bucket, 0) + n
+        out = []
+        for slot in sorted(grouped):
+            found = percentiles(grouped[slot], (0.5, 0.95))
+            out.append(
+                {
+                    "at": _iso(since + slot * step),
+                    "p50_s": found[0.5],
+                    "p95_s": found[0.95],
+                    "samples": sum(grouped[slot].values()),
+                }
+            )
+        return out
+
+    # -- dossiers -------------------------------------------------------------------------------
+
+    async def search(self, prefix: str, limit: int = 50) -> list[dict[str, Any]]:
+        hits = await self.reader.dashboard.search_dossiers(prefix, limit)
+        return [
+            {"code": h.code, "status": status_name(h.status), "updated_at": h.updated_at}
+            for h in hits
+        ]
+
+    async def dossier(self, code: str) -> dict[str, Any] | None:
+        view = await self.reader.dossier(code)
+        if view.snapshot is None and not view.history and not view.deliveries:
+            return None
+        snap = view.snapshot
+        return {
+            "code": code,
+            "status": status_name(int(snap.status)) if snap else None,
+            "status_at": snap.status_at.isoformat() if snap else None,
+            "version": snap.version if snap else 0,
+            "portal_version": view.portal_version,
+            "portal_confirmed": bool(snap) and view.portal_version >= (snap.version if snap else 0),
+            "record": mask(snap.record.model_dump(mode="json")) if snap and snap.record else None,
+            "timeline": [h.as_json() for h in timeline(view)],
+        }
+
+    # -- dead letters ---------------------------------------------------------------------------
+
+    def parking_of(self, name: str) -> Watched:
+        w = self.watched_named(name)
+        if w.parking is None:
+            raise UnknownConnector(name)
+        return w
+
+    async def dead_letters(
+        self,
+        connector: str | None,
+        reason: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        names = [connector] if connector else [n for n, w in self.watched.items() if w.parking]
+        out: list[dict[str, Any]] = []
+        for name in names:
+            w = self.parking_of(name)
+            assert w.parking is not None
+            async with w.lock:
+                parked = await w.parking.browse(MAX_BROWSE)
+            for m in parked:
+                if _matches(m, reason, since, until):
+                    out.append(_parked_row(name, m))
+        out.sort(key=lambda r: r["parked_at"], reverse=True)
+        return out[:limit]
+
+    async def dead_letter(self, connector: str, message_id: str) -> dict[str, Any] | None:
+        w = self.parking_of(connector)
+        assert w.parking is not None
+        async with w.lock:
+            parked = await w.parking.browse(MAX_BROWSE)
+        for m in parked:
+            if m.message_id == message_id:
+                return {
+                    **_parked_row(connector, m),
+                    "body": mask(m.body),
+                    "headers": mask(m.headers),
+                }
+        return None
+
+    async def act_on_dead_letters(
+        self, connector: str, message_ids: list[str], action: str, actor: str
+    ) -> tuple[list[str], list[str]]:
+        """Replay or discard the named parked messages: (done, missing)."""
+        w = self.parking_of(connector)
+        assert w.parking is not None
+        wanted = set(message_ids)
+        async with w.lock:
+            acted = await w.parking.act(lambda m: m.message_id in wanted, actor, action)
+        done = [m.message_id for m in acted]
+        self._overview = None  # the counts changed
+        return done, [i for i in message_ids if i not in set(done)]
+
+    # -- flows ----------------------------------------------------------------------------------
+
+    async def flow(self, name: str) -> dict[str, Any]:
+        source = self.flows.get(name)
+        if source is None:
+            return {"enabled": False}
+        return {"enabled": True, **mask(await source())}
+
+    async def audit(self, before: int | None, limit: int) -> list[dict[str, Any]]:
+        rows = await self.reader.dashboard.audit_page(before, limit)
+        return [
+            {
+                "id": r[0],
+                "at": r[1],
+                "actor": r[2],
+                "action": r[3],
+                "target": r[4],
+                "detail": mask(json.loads(r[5] or "{}")),
+            }
+            for r in rows
+        ]
+
+
+class Sampler:
+    """Every `sample_interval_s`, one row per queue connector into the store: what it settled
+    since the last row, its queue depth and dead letters. The charts draw these rows."""
+
+    def __init__(self, board: Board, writer: SqliteStore) -> None:
+        self.board = board
+        self.writer = writer
+        self._last: dict[str, tuple[int, int, int]] = {}
+
+    async def sample_once(self) -> None:
+        now = time.time()
+        rows = []
+        for w in self.board.watched.values():
+            if w.consumer is None or w.queues is None:
+                continue
+            s = w.consumer.stats
+            before = self._last.get(w.name, (0, 0, 0))
+            self._last[w.name] = (s.done, s.retried, s.parked)
+            depth = await self.board._depth(w.queues)
+            rows.append(
+                Sample(
+                    at=now,
+                    connector=w.name,
+                    done=s.done - before[0],
+                    retried=s.retried - before[1],
+                    parked=s.parked - before[2],
+                    queue_depth=None if depth is None else depth + w.consumer.in_flight(),
+                    dead_letters=await self.board._count(w.queues.parking),
+                    last_success=s.last_success_at,
+                )
+            )
+        keep_s = self.board.config.samples_keep_days * 86400
+        await self.writer.dashboard.add_samples(rows, keep_s)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.board.config.sample_interval_s)
+            try:
+                await self.sample_once()
+            except Exception as exc:  # a missed sample is a gap in a chart, nothing more
+                log.warning("dashboard_sample_failed", error=repr(exc))
+
+
+def _series(samples: list[Sample], interval_s: float) -> list[dict[str, Any]]:
+    out = []
+    previous: float | None = None
+    for s in samples:
+        span_min = ((s.at - previous) if previous else interval_s) / 60
+        previous = s.at
+        settled = s.done + s.retried + s.parked
+        out.append(
+            {
+                "at": _iso(s.at),
+                "throughput_per_min": round(s.done / span_min, 2) if span_min > 0 else None,
+                "errors_per_min": round((s.retried + s.parked) / span_min, 2)
+                if span_min > 0
+                else None,
+                "error_rate": round((s.retried + s.parked) / settled, 4) if settled else None,
+                "queue_depth": s.queue_depth,
+                "dead_letters": s.dead_letters,
+            }
+        )
+    return out
+
+
+def _matches(
+    m: ParkedMessage, reason: str | None, since: datetime | None, until: datetime | None
+) -> bool:
+    if reason and reason.casefold() not in (m.reason + " " + (m.code or "")).casefold():
+        return False
+    if since or until:
+        try:
+            at = datetime.fromisoformat(m.parked_at)
+        except ValueError:
+            return False
+        if since and at < since:
+            return False
+        if until and at > until:
+            return False
+    return True
+
+
+def _parked_row(connector: str, m: ParkedMessage) -> dict[str, Any]:
+    code = m.body.get("dossier_code")
+    return {
+        "connector": connector,
+        "message_id": m.message_id,
+        "reason": mask_text(m.reason),
+        "code": m.code,
+        "parked_at": m.parked_at,
+        "attempts": m.attempts,
+        "dossier_code": code if isinstance(code, str) else None,
+    }
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+
+def recent_days(today: date, n: int) -> list[str]:
+    return [(today - timedelta(days=i)).isoformat() for i in range(n)]
+
+
+def plain(value: Any) -> Any:
+    """A store row (dataclass, pydantic model, or one with `as_json`) as JSON-ready data."""
+    if hasattr(value, "as_json"):
+        return value.as_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value

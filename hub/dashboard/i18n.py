@@ -1,0 +1,36 @@
+"""The dashboard's words in Vietnamese (the default) and English.
+
+Catalogues are `locale/<lang>.yaml`, flat maps of key to text, with the same keys in every
+language (a unit test holds them to it). A missing key shows the key itself rather than fail.
+The language is the `hub_lang` cookie, set by `?lang=` on any page.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+import yaml
+
+LANGUAGES = ("vi", "en")
+DEFAULT = "vi"
+COOKIE = "hub_lang"
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    text = (resources.files("hub.dashboard") / "locale" / f"{lang}.yaml").read_text("utf-8")
+    data = yaml.safe_load(text) or {}
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def pick(requested: str | None, cookie: str | None) -> str:
+    for lang in (requested, cookie):
+        if lang in LANGUAGES:
+            return str(lang)
+    return DEFAULT
+
+
+def translate(lang: str, key: str, **values: object) -> str:
+    text = catalogue(lang).get(key) or catalogue(DEFAULT).get(key) or key
+    return text.format(**values) if values else text

@@ -1,0 +1,113 @@
+"""A dossier's journey through the hub as one ordered list of hops, for the dossier page.
+
+Built from what the store keeps of a dossier (`DossierView`): each accepted event gives the
+hops "received" (from which system), "mapped" (the vendor's status and the canonical one it
+became) and "queued" (sent on, or kept as late history when a newer state was already held);
+DVCQG's confirmation of a step gives "portal_confirmed"; every line of the delivery journal
+gives its own hop (delivered, refused, retry, parked, replayed, discarded) with the connector;
+payments give "payment". Payloads are masked here, before anything leaves the hub. Pure logic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.masking import mask, mask_text
+from hub.store.base import DossierView
+from schemas.canonical import DossierStatus
+
+
+@dataclass(frozen=True)
+class Hop:
+    at: str
+    kind: str
+    actor: str  # the system or connector the hop is about
+    label: str  # a short English description (pages translate the kind)
+    detail: str = ""
+    payload: Any = None  # masked
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "kind": self.kind,
+            "actor": self.actor,
+            "label": self.label,
+            "detail": self.detail,
+            "payload": self.payload,
+        }
+
+
+def status_name(code: int | None) -> str:
+    try:
+        return DossierStatus(code).name if code is not None else "-"
+    except ValueError:
+        return str(code)
+
+
+def timeline(view: DossierView) -> list[Hop]:
+    hops: list[Hop] = []
+    for h in view.history:
+        event = h.event
+        name = status_name(h.status)
+        hops.append(
+            Hop(
+                h.received_at,
+                "received",
+                h.source_system,
+                f"{h.kind} from {h.source_system}",
+                f"event {event.get('event_id', '?')}, happened {h.occurred_at}",
+                mask(event),
+            )
+        )
+        vendor = event.get("vendor_status")
+        mapped = f"{vendor} → {name}" if vendor else name
+        if event.get("sub_status"):
+            mapped += f" ({event['sub_status']})"
+        hops.append(Hop(h.received_at, "mapped", "hub", mapped))
+        if h.applied:
+            hops.append(Hop(h.received_at, "queued", "hub", "queued for delivery"))
+        else:
+            hops.append(
+                Hop(h.received_at, "late", "hub", "kept in history only: a newer state is held")
+            )
+        if h.portal_sent_at:
+            hops.append(
+                Hop(
+                    h.portal_sent_at,
+                    "portal_confirmed",
+                    "national_portal",
+                    "DVCQG confirmed the step",
+                )
+            )
+    for d in view.deliveries:
+        hops.append(
+            Hop(
+                d.at,
+                d.outcome,
+                d.connector,
+                f"{d.outcome} at {d.connector}",
+                mask_text(d.detail or ""),
+            )
+        )
+    for p in view.payments:
+        r = p.result
+        hops.append(
+            Hop(
+                p.updated_at.isoformat(),
+                "payment",
+                str(r.source),
+                f"payment {r.outcome} {r.amount_vnd:,} {r.currency}",
+                f"transaction {r.transaction_id}, reference {r.reference}",
+            )
+        )
+    return sorted(hops, key=_when)
+
+
+def _when(hop: Hop) -> datetime:
+    try:
+        at = datetime.fromisoformat(hop.at)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

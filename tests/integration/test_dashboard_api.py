@@ -1,0 +1,302 @@
+"""The admin API for every action and every role, and the pages behind it, against a real hub
+(RabbitMQ, DVCQG's simulator): log-in and lock-out, CSRF, roles, dead letters replayed,
+discarded and gone, dossier search and timeline, bad and malicious input, the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.dashboard_world import (
+    PASSWORDS,
+    USERS,
+    DashboardWorld,
+    Session,
+    dashboard_world,
+    record_event,
+)
+
+CODE = "000.00.41.H41-261123-{:04d}"
+
+
+@pytest.fixture
+async def world(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str
+) -> AsyncIterator[DashboardWorld]:
+    async with dashboard_world(tmp_path, rabbit_url, broker_prefix) as w:
+        yield w
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)
+
+
+async def audit_actions(world: DashboardWorld) -> list[tuple[str, str]]:
+    admin = await world.operator("admin")
+    status, reply = await admin.call("GET", "/api/v1/admin/audit?limit=500")
+    assert status == 200
+    return [(e["actor"], e["action"]) for e in reply["items"]]
+
+
+async def test_log_in_lock_out_unlock_and_log_out(world: DashboardWorld) -> None:
+    anon = await world.client()
+    assert (await anon.call("GET", "/api/v1/admin/overview"))[0] == 401
+    assert (await anon.call("GET", "/dashboard/"))[0] == 200  # the log-in page, after redirect
+
+    wrong = {"username": USERS["operator"], "password": "not-it"}
+    for _ in range(2):
+        status, reply = await anon.call("POST", "/api/v1/admin/session", wrong)
+        assert (status, reply["error"]) == (401, "bad_credentials")
+    status, reply = await anon.call("POST", "/api/v1/admin/session", wrong)  # the third locks
+    assert (status, reply["error"]) == (429, "locked")
+    right = {"username": USERS["operator"], "password": PASSWORDS["operator"]}
+    status, reply = await anon.call("POST", "/api/v1/admin/session", right)
+    assert (status, reply["error"]) == (429, "locked")  # even the right password
+    status, reply = await anon.call("POST", "/api/v1/admin/session", {"username": "nobody"})
+    assert (status, reply["error"]) == (401, "bad_credentials")
+    status, _ = await anon.call("POST", "/api/v1/admin/session", {"username": ["x"], "password": 1})
+    assert status == 401
+
+    viewer = await world.operator("viewer")
+    status, reply = await viewer.call("POST", f"/api/v1/admin/users/{USERS['operator']}/unlock")
+    assert (status, reply["error"]) == (403, "forbidden")
+    admin = await world.operator("admin")
+    status, users = await admin.call("GET", "/api/v1/admin/users")
+    assert {u["name"]: u["locked"] for u in users["items"]}[USERS["operator"]] is True
+    assert (await admin.call("POST", "/api/v1/admin/users/ghost/unlock"))[0] == 404
+    status, _ = await admin.call("POST", f"/api/v1/admin/users/{USERS['operator']}/unlock")
+    assert status == 200
+    operator = await world.operator("operator")  # unlocked: logs in again
+    assert (await operator.call("GET", "/api/v1/admin/overview"))[0] == 200
+
+    assert (await operator.call("DELETE", "/api/v1/admin/session", csrf="forged"))[0] == 403
+    assert (await operator.call("DELETE", "/api/v1/admin/session"))[0] == 204
+    assert (await operator.call("GET", "/api/v1/admin/overview"))[0] == 401
+
+    actions = await audit_actions(world)
+    assert actions.count((USERS["operator"], "login.failed")) == 3
+    assert (USERS["operator"], "login.refused") in actions
+    assert ("nobody", "login.failed") in actions
+    assert (USERS["viewer"], "denied") in actions
+    assert (USERS["admin"], "user.unlock") in actions
+    assert (USERS["operator"], "logout") in actions
+
+
+async def park_two(world: DashboardWorld, operator: Session) -> list[dict[str, Any]]:
+    """Two dossiers DVCQG refuses for good: parked in the national_portal parking queue."""
+    codes = [CODE.format(1), CODE.format(2)]
+    world.sim.faults.reject = dict.fromkeys(codes, "05")
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    await world.post_events([record_event(c, f"ev-{c}", "accepted", now) for c in codes])
+    found: list[dict[str, Any]] = []
+
+    async def parked() -> bool:
+        status, reply = await operator.call(
+            "GET", "/api/v1/admin/dead-letters?connector=national_portal"
+        )
+        found[:] = reply["items"] if status == 200 else []
+        return len(found) == 2
+
+    await eventually(parked)
+    return found
+
+
+async def test_dead_letters_replayed_discarded_and_gone_by_role(world: DashboardWorld) -> None:
+    operator = await world.operator("operator")
+    viewer = await world.operator("viewer")
+    parked = await park_two(world, operator)
+    first, second = parked
+    assert {p["dossier_code"] for p in parked} == {CODE.format(1), CODE.format(2)}
+
+    # Inspect: the body is shown with personal data masked.
+    status, message = await viewer.call(
+        "GET", f"/api/v1/admin/dead-letters/national_portal/{first['message_id']}"
+    )
+    assert status == 200
+    assert message["body"]["dossier_code"] == first["dossier_code"]
+    assert (await viewer.call("GET", "/api/v1/admin/dead-letters/national_portal/nope"))[0] == 404
+    assert (await viewer.call("GET", "/api/v1/admin/dead-letters?connector=nope"))[0] == 404
+
+    # Filters: by reason and by time; a bad time is a 400.
+    path = "/api/v1/admin/dead-letters?connector=national_portal"
+    assert len((await viewer.call("GET", f"{path}&reason=no-such-reason"))[1]["items"]) == 0
+    reason = first["reason"].split()[0]
+    assert len((await viewer.call("GET", f"{path}&reason={reason}"))[1]["items"]) == 2
+    future = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    assert (await viewer.call("GET", f"{path}&since={future}"))[1]["items"] == []
+    assert (await viewer.call("GET", f"{path}&until={future}"))[1]["items"] != []
+    assert (await viewer.call("GET", f"{path}&since=yesterday"))[0] == 400
+
+    ids = {"message_ids": [first["message_id"]]}
+    replay = "/api/v1/admin/dead-letters/national_portal/replay"
+    # A viewer is refused; so is an operator without or with a forged CSRF token.
+    status, reply = await viewer.call("POST", replay, ids)
+    assert (status, reply["error"]) == (403, "forbidden")
+    status, reply = await operator.call("POST", replay, ids, csrf="")
+    assert (status, reply["error"]) == (403, "csrf")
+    status, reply = await operator.call("POST", replay, ids, csrf=viewer.csrf)
+    assert (status, reply["error"]) == (403, "csrf")
+    assert (await operator.call("POST", replay, {"message_ids": "x"}))[0] == 400
+    assert (await operator.call("POST", replay, {"message_ids": ["\x00"]}))[0] == 400
+    assert len((await viewer.call("GET", path))[1]["items"]) == 2  # nothing was done
+
+    # The operator replays the first once DVCQG accepts it: it is delivered.
+    world.sim.faults.reject = {second["dossier_code"]: "05"}
+    status, reply = await operator.call(
+        "POST", replay, {"message_ids": [first["message_id"], "gone-id"]}
+    )
+    assert status == 200
+    assert reply == {"done": [first["message_id"]], "missing": ["gone-id"]}
+    await eventually(lambda: _true(first["dossier_code"] in world.sim.dossiers))
+
+    # Discard the second; replaying it afterwards finds nothing: 404 gone, audited.
+    discard = "/api/v1/admin/dead-letters/national_portal/discard"
+    status, reply = await operator.call("POST", discard, {"message_ids": [second["message_id"]]})
+    assert status == 200
+    assert reply["done"] == [second["message_id"]]
+    status, reply = await operator.call("POST", replay, {"message_ids": [second["message_id"]]})
+    assert (status, reply["error"]) == (404, "gone")
+    assert (await operator.call("POST", "/api/v1/admin/dead-letters/national_portal/eat", ids))[
+        0
+    ] == 404
+    assert (await viewer.call("GET", path))[1]["items"] == []
+    assert second["dossier_code"] not in world.sim.dossiers
+
+    # The first dossier's timeline: received, mapped, queued, parked, replayed, delivered.
+    status, dossier = await viewer.call("GET", f"/api/v1/admin/dossiers/{first['dossier_code']}")
+    kinds = [h["kind"] for h in dossier["timeline"]]
+    for kind in ("received", "mapped", "queued", "refused", "parked", "replayed", "delivered"):
+        assert kind in kinds, kinds
+    assert kinds.index("parked") < kinds.index("replayed") < kinds.index("delivered")
+    assert dossier["portal_confirmed"] is True
+    received = next(h for h in dossier["timeline"] if h["kind"] == "received")
+    shown = str(received["payload"])
+    assert "0912345678" not in shown
+    assert "Nguyễn Văn An" not in shown
+
+    actions = await audit_actions(world)
+    op = USERS["operator"]
+    assert (op, "dlq.replay") in actions
+    assert (op, "dlq.discard") in actions
+    assert (op, "dlq.replay.missing") in actions
+    assert actions.count((op, "denied")) == 2  # the two CSRF refusals
+    assert (USERS["viewer"], "denied") in actions
+
+
+def _true(value: bool) -> Awaitable[bool]:
+    future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+async def test_search_timeline_and_malicious_input(world: DashboardWorld) -> None:
+    viewer = await world.operator("viewer")
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    codes = [CODE.format(i) for i in range(10, 14)]
+    await world.post_events([record_event(c, f"ev-{c}", "accepted", at) for c in codes])
+    await eventually(lambda: _true(all(c in world.sim.dossiers for c in codes)))
+
+    status, reply = await viewer.call("GET", "/api/v1/admin/dossiers?q=000.00.41.H41-261123-001")
+    assert status == 200
+    assert [i["code"] for i in reply["items"]] == codes
+    for nasty in ("<script>alert(1)</script>", "' OR 1=1 --", "%' OR '1'='1", "000.00.41.H41-26%"):
+        status, reply = await viewer.call("GET", "/api/v1/admin/dossiers?" + _q(nasty))
+        assert (status, reply["items"]) == (200, [])
+    for bad in ("", "x" * 65, "\x00abc"):
+        status, reply = await viewer.call("GET", "/api/v1/admin/dossiers?" + _q(bad))
+        assert (status, reply["error"]) == (400, "bad_query")
+    status, reply = await viewer.call("GET", "/api/v1/admin/dossiers/000.00.41.H41-000000-9999")
+    assert (status, reply["error"]) == (404, "unknown_dossier")
+
+    # The pages escape what was typed, and say so clearly.
+    status, html = await viewer.call(
+        "GET", "/dashboard/dossiers?" + _q("<script>alert(1)</script>")
+    )
+    assert status == 200
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;" in html
+    status, html = await viewer.call("GET", "/dashboard/dossiers/000.00.41.H41-000000-9999")
+    assert status == 404
+    assert 'data-testid="not-found"' in html
+    status, html = await viewer.call("GET", "/dashboard/dossiers?" + _q(codes[0]))
+    assert status == 200
+    assert 'data-testid="timeline"' in html
+    assert "0912345678" not in html
+
+
+def _q(text: str) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({"q": text})
+
+
+async def test_every_page_and_route_by_role(world: DashboardWorld) -> None:
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    await world.post_events([record_event(CODE.format(20), "ev-p", "accepted", at)])
+    await eventually(lambda: _true(CODE.format(20) in world.sim.dossiers))
+    sessions = {role: await world.operator(role) for role in PASSWORDS}
+    pages = [
+        "/dashboard/",
+        "/dashboard/connectors/national_portal",
+        "/dashboard/dossiers",
+        "/dashboard/dead-letters",
+        "/dashboard/procedures",
+        "/dashboard/payments",
+        "/dashboard/ministries",
+        "/dashboard/vdxp",
+    ]
+    api = [
+        "/api/v1/admin/overview",
+        "/api/v1/admin/connectors/national_portal",
+        "/api/v1/admin/dead-letters",
+        "/api/v1/admin/procedures",
+        "/api/v1/admin/payments",
+        "/api/v1/admin/ministries",
+        "/api/v1/admin/vdxp",
+    ]
+    for role, session in sessions.items():
+        for path in pages + api:
+            status, _ = await session.call("GET", path)
+            assert status == 200, (role, path, status)
+        audit_ok = role != "viewer"
+        assert (await session.call("GET", "/dashboard/audit"))[0] == (200 if audit_ok else 403)
+        assert (await session.call("GET", "/api/v1/admin/audit"))[0] == (200 if audit_ok else 403)
+        users_ok = role == "admin"
+        assert (await session.call("GET", "/dashboard/users"))[0] == (200 if users_ok else 403)
+        assert (await session.call("GET", "/api/v1/admin/users"))[0] == (200 if users_ok else 403)
+    viewer = sessions["viewer"]
+    assert (await viewer.call("GET", "/api/v1/admin/connectors/nope"))[0] == 404
+    assert (await viewer.call("GET", "/api/v1/admin/connectors/national_portal?hours=x"))[0] == 400
+    status, overview = await viewer.call("GET", "/api/v1/admin/overview")
+    card = next(c for c in overview["connectors"] if c["name"] == "national_portal")
+    assert card["state"] == "up"
+    assert card["queue_depth"] == 0
+    assert card["dead_letters"] == 0
+    assert card["last_success_at"] is not None
+    assert card["throughput_per_min"] > 0
+    assert overview["completeness"] == {
+        "dossiers": 1,
+        "confirmed": 1,
+        "unconfirmed": 0,
+        "ratio": 1.0,
+    }
+
+    # Vietnamese by default, English on request (and remembered).
+    status, html = await viewer.call("GET", "/dashboard/")
+    assert '<html lang="vi">' in html
+    assert "Tổng quan" in html
+    status, html = await viewer.call("GET", "/dashboard/?lang=en")
+    assert '<html lang="en">' in html
+    assert "Overview" in html
+    status, html = await viewer.call("GET", "/dashboard/payments")
+    assert '<html lang="en">' in html
+    assert 'data-testid="flow-off"' in html
