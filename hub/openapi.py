@@ -36,6 +36,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         502: "the payment platform, the ministry system or the axis failed or could not be trusted",
         413: "body or batch too large",
         503: "store unavailable, or the axis's agency list cannot be read yet; retry",
+        429: "too many failed log-ins: the user is locked for a while (Retry-After)",
     }
     return {
         str(c): {
@@ -71,7 +72,11 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {
             "schemas": defs["$defs"],
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "hub_session"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+            },
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -115,6 +120,7 @@ def openapi_document() -> dict[str, Any]:
             **_payment_paths(),
             **_ministry_paths(),
             **_vdxp_paths(),
+            **_admin_paths(),
             "/healthz": {
                 "get": {
                     "summary": "The process is alive",
@@ -443,3 +449,153 @@ def _vdxp_paths() -> dict[str, Any]:
             }
         },
     }  # fmt: skip
+
+
+def _admin_paths() -> dict[str, Any]:
+    """The operators' admin API: a session cookie from `POST /api/v1/admin/session`; every
+    POST and DELETE also sends the session's CSRF token in `X-CSRF-Token`. Roles: viewer
+    (read), operator (also dead-letter actions and the audit log), admin (also users)."""
+    read: list[dict[str, list[str]]] = [{"session": []}]
+    act: list[dict[str, list[str]]] = [{"session": [], "csrf": []}]
+
+    def get(summary: str, description: str, params: list[dict[str, Any]], *errors: int) -> Any:
+        item = _get(summary, description, params, 401, *errors)
+        item["get"]["security"] = read
+        return item
+
+    def post(summary: str, body: str, params: list[dict[str, Any]], *errors: int) -> Any:
+        return {
+            "summary": summary,
+            "security": act,
+            "parameters": params,
+            "requestBody": {"description": body, "content": {"application/json": {}}},
+            "responses": {
+                "200": {"description": "done", "content": {"application/json": {}}},
+                **_errors(401, 403, *errors),
+            },
+        }
+
+    connector = _param("connector", "path", "string")
+    card = (
+        "name, kind (queue | calls), state (up | degraded | down | circuit_open), circuit, "
+        "last_success_at, throughput_per_min, error_rate, queue_depth, oldest_waiting_s, "
+        "dead_letters, retried, parked"
+    )
+    parked = "connector, message_id, reason, code, parked_at, attempts, dossier_code"
+    ids = 'JSON {"message_ids": [...]} (1 to 1000 ids)'
+    flows = {
+        f"/api/v1/admin/{flow}": get(
+            f"The {flow} page's data (viewer)",
+            "enabled, facts {name: value}, tables [{key, columns, rows}], personal data masked",
+            [],
+        )
+        for flow in ("procedures", "payments", "ministries", "vdxp")
+    }
+    return {
+        "/api/v1/admin/session": {
+            "post": {
+                "summary": "Log in: sets the session cookie, returns the CSRF token",
+                "security": [],
+                "requestBody": {
+                    "description": 'JSON {"username", "password"}',
+                    "content": {"application/json": {}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "user, role, csrf_token, expires_at (unix time)",
+                        "content": {"application/json": {}},
+                    },
+                    **_errors(400, 401, 429),
+                },
+            },
+            "delete": {
+                "summary": "Log out",
+                "security": act,
+                "responses": {"204": {"description": "logged out"}, **_errors(401, 403)},
+            },
+        },
+        "/api/v1/admin/overview": get(
+            "Sync completeness, sync lag and one card per connector (viewer)",
+            "generated_at, completeness {dossiers, confirmed, unconfirmed, ratio}, lag "
+            f"{{window_h, samples, p50_s, p95_s}}, connectors [{card}]",
+            [],
+        ),
+        "/api/v1/admin/connectors/{name}": get(
+            "One connector: its card, samples over time, recent failures (viewer)",
+            "card, hours, series [at, throughput_per_min, errors_per_min, error_rate, "
+            "queue_depth, dead_letters], lag_series [at, p50_s, p95_s, samples] (DVCQG), "
+            "recent_failures [at, outcome, reason, message_id, dossier_code]",
+            [
+                _param("name", "path", "string"),
+                _param("hours", "query", "number", minimum=0.1, maximum=336),
+            ],
+            400,
+            404,
+        ),
+        "/api/v1/admin/dossiers": get(
+            "Dossiers whose code starts with q (viewer)",
+            "items [code, status, updated_at], at most 50",
+            [_param("q", "query", "string", minLength=1, maxLength=64)],
+            400,
+        ),
+        "/api/v1/admin/dossiers/{code}": get(
+            "A dossier's state and timeline of every hop, personal data masked (viewer)",
+            "code, status, status_at, version, portal_version, portal_confirmed, record, "
+            "timeline [at, kind, actor, label, detail, payload]",
+            [_param("code", "path", "string")],
+            404,
+        ),
+        "/api/v1/admin/dead-letters": get(
+            "Parked messages, newest first, filtered (viewer)",
+            f"items [{parked}]",
+            [
+                _param("connector", "query", "string"),
+                _param("reason", "query", "string", maxLength=200),
+                _param("since", "query", "string", format="date-time"),
+                _param("until", "query", "string", format="date-time"),
+                _param("limit", "query", "integer", minimum=1, maximum=1000),
+            ],
+            400,
+            404,
+        ),
+        "/api/v1/admin/dead-letters/{connector}/{message_id}": get(
+            "One parked message, body and headers masked (viewer)",
+            f"{parked}, body, headers",
+            [connector, _param("message_id", "path", "string")],
+            404,
+        ),
+        "/api/v1/admin/dead-letters/{connector}/{action}": {
+            "post": post(
+                "Replay or discard parked messages (operator); audited",
+                ids,
+                [connector, _param("action", "path", "string", enum=["replay", "discard"])],
+                400,
+                404,
+            )
+        },
+        "/api/v1/admin/audit": get(
+            "The audit log, newest first (operator)",
+            "items [id, at, actor, action, target, detail]",
+            [
+                _param("limit", "query", "integer", minimum=1, maximum=500),
+                _param("before", "query", "integer", minimum=1),
+            ],
+            400,
+            403,
+        ),
+        "/api/v1/admin/users": get(
+            "Dashboard users, their roles and lock-outs (admin)",
+            "items [name, role, locked, failures]",
+            [],
+            403,
+        ),
+        "/api/v1/admin/users/{name}/unlock": {
+            "post": post(
+                "Unlock a user locked out by failed log-ins (admin); audited",
+                "none",
+                [_param("name", "path", "string")],
+                404,
+            )
+        },
+        **flows,
+    }

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from connectors.ministry.routes import ResultsDoor
 from hub.api import EventsApi
+from hub.dashboard.api import AdminApi
 from hub.ministries.api import MinistriesApi
 from hub.openapi import openapi_document
 from hub.payments.api import PaymentsApi
@@ -24,6 +25,7 @@ def _routes() -> list[web.RouteDef]:
         *object.__new__(MinistriesApi).routes(),
         *object.__new__(ResultsDoor).routes(),
         *object.__new__(VdxpApi).routes(),
+        *object.__new__(AdminApi).routes(),
     ]
 
 

@@ -1,0 +1,192 @@
+"""The dashboard's pure parts: lag histograms, connector stats and state, charts, input checks,
+the dossier timeline, and the two language catalogues."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub.dashboard import checks, i18n
+from hub.dashboard.board import connector_state
+from hub.dashboard.charts import line_chart, nice_max
+from hub.dashboard.timeline import timeline
+from hub.store.base import DeliveryEntry, DossierView, HistoryEntry
+from hub.synclag import RATIO, bucket_of, bucket_value_s, percentiles
+from hub.watch import ConnectorStats
+
+
+@given(st.floats(min_value=0.002, max_value=10 * 86400))
+def test_a_lag_reads_back_within_half_a_bucket(lag_s: float) -> None:
+    value = bucket_value_s(bucket_of(lag_s))
+    assert lag_s / math.sqrt(RATIO) * 0.999 <= value <= lag_s * math.sqrt(RATIO) * 1.001
+
+
+def test_sub_millisecond_and_negative_lags_are_bucket_zero() -> None:
+    assert bucket_of(0.0005) == bucket_of(-3) == 0
+    assert bucket_value_s(0) == 0.0
+
+
+def test_percentiles_are_nearest_rank_of_the_histogram() -> None:
+    rng = random.Random(7)
+    lags = [rng.uniform(0.1, 600) for _ in range(1001)]
+    counts: dict[int, int] = {}
+    for lag in lags:
+        counts[bucket_of(lag)] = counts.get(bucket_of(lag), 0) + 1
+    found = percentiles(counts, (0.5, 0.95, 1.0))
+    ordered = sorted(lags)
+    for q in (0.5, 0.95, 1.0):
+        exact = ordered[math.ceil(q * len(ordered)) - 1]
+        value = found[q]
+        assert value is not None
+        assert abs(value - exact) / exact <= math.sqrt(RATIO) - 1 + 1e-9
+    assert percentiles({}, (0.5,)) == {0.5: None}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_connector_stats_count_rates_failures_and_the_oldest_held() -> None:
+    clock = Clock()
+    stats = ConnectorStats(clock)
+    stats.took(1, clock.now - 30)
+    stats.took(2, None)
+    clock.now += 60
+    assert stats.oldest_held_age_s() == pytest.approx(90)
+    stats.settled(1, "done")
+    stats.settled(2, "parked", "refused: 0912345678", "m-2", "CODE")
+    assert stats.oldest_held_age_s() is None
+    per_min, error_rate = stats.rates()
+    assert (stats.done, stats.parked, error_rate) == (1, 1, 0.5)
+    assert per_min == pytest.approx(1.0)
+    assert stats.failures[0].message_id == "m-2"
+    assert stats.last_success_at == clock.now
+    clock.now += 600  # outside the window: the rates forget, the totals do not
+    assert stats.rates() == (0.0, None)
+    stats.took(3, None)
+    stats.released(3)
+    assert stats.oldest_held_age_s() is None
+
+
+@pytest.mark.parametrize(
+    ("circuit", "consuming", "error_rate", "per_min", "oldest", "state"),
+    [
+        ("closed", True, None, 0.0, None, "up"),
+        ("closed", True, 0.01, 50.0, 2.0, "up"),
+        ("opened", True, None, 0.0, None, "circuit_open"),
+        ("closed", False, None, 0.0, None, "down"),
+        ("closed", True, 1.0, 0.0, None, "down"),
+        ("half-opened", True, None, 1.0, None, "degraded"),
+        ("closed", True, 0.2, 10.0, None, "degraded"),
+        ("closed", True, 0.0, 10.0, 600.0, "degraded"),
+    ],
+)
+def test_connector_state(
+    circuit: str,
+    consuming: bool,
+    error_rate: float | None,
+    per_min: float,
+    oldest: float | None,
+    state: str,
+) -> None:
+    assert connector_state(circuit, consuming, error_rate, per_min, oldest) == state
+
+
+def test_charts_escape_labels_and_break_lines_at_gaps() -> None:
+    svg = line_chart("<b>t</b>", [("a&b", [("x<1", 1.0), ("x2", None), ("x3", 3.0), ("x4", 4.0)])])
+    assert "<b>" not in svg
+    assert "&lt;b&gt;" in svg
+    assert "a&amp;b" in svg
+    assert svg.count("<polyline") == 1  # x3–x4; x1 alone is a dot
+    assert svg.count("<circle") == 1
+    assert line_chart("empty", []).startswith("<svg")
+    assert [nice_max(v) for v in (0, 0.7, 3, 11, 480)] == [1, 1, 5, 20, 500]
+
+
+@pytest.mark.parametrize("text", ["", " ", "x" * 65, "a\x00b", "\u202e"])
+def test_search_text_refuses_nonsense(text: str) -> None:
+    with pytest.raises(checks.BadInput):
+        checks.search_text(text)
+
+
+def test_input_checks() -> None:
+    assert checks.search_text(" 000.00 ") == "000.00"
+    assert checks.message_ids(["a", "a", "b"]) == ["a", "b"]
+    for bad in ([], "a", [1], ["x" * 201], ["ok"] * 1001):
+        with pytest.raises(checks.BadInput):
+            checks.message_ids(bad)
+    assert checks.moment("since", "2026-11-23T08:00") == datetime(2026, 11, 23, 8, tzinfo=UTC)
+    with pytest.raises(checks.BadInput):
+        checks.moment("since", "tomorrow")
+    with pytest.raises(checks.BadInput):
+        checks.number("hours", "1e9", 24, 0.1, 336)
+    assert checks.code("x" * 101) is None
+
+
+def test_the_timeline_orders_hops_and_masks_payloads() -> None:
+    event = {
+        "event_id": "e1",
+        "vendor_status": "TIEP_NHAN",
+        "record": {"owner_name": "Nguyễn Văn An", "phone": "0912345678"},
+    }
+    view = DossierView(
+        snapshot=None,
+        portal_version=0,
+        history=[
+            HistoryEntry(
+                1, "record", 2, "t", "2026-11-23T01:00:00+00:00", "onestop", True, None, event
+            ),
+            HistoryEntry(
+                2,
+                "step",
+                1,
+                "t",
+                "2026-11-23T01:05:00+00:00",
+                "onestop",
+                False,
+                "2026-11-23T01:06:00+00:00",
+                {"event_id": "e2"},
+            ),
+        ],
+        deliveries=[
+            DeliveryEntry(
+                "national_portal", "parked", "refused 0912345678", "2026-11-23T01:02:00+00:00"
+            ),
+            DeliveryEntry("national_portal", "delivered", "version 1", "2026-11-23T01:04:00+00:00"),
+        ],
+    )
+    hops = timeline(view)
+    assert [h.kind for h in hops] == [
+        "received",
+        "mapped",
+        "queued",
+        "parked",
+        "delivered",
+        "received",
+        "mapped",
+        "late",
+        "portal_confirmed",
+    ]
+    assert hops[1].label == "TIEP_NHAN → accepted"
+    shown = repr([h.as_json() for h in hops])
+    assert "0912345678" not in shown
+    assert "Nguyễn Văn An" not in shown
+
+
+def test_both_languages_have_the_same_words() -> None:
+    vi, en = i18n.catalogue("vi"), i18n.catalogue("en")
+    assert set(vi) == set(en)
+    assert i18n.pick(None, None) == "vi"
+    assert i18n.pick("en", "vi") == "en"
+    assert i18n.pick("xx", "en") == "en"
+    assert i18n.translate("en", "login.locked", minutes=5).endswith("5 minutes.")
+    assert i18n.translate("vi", "no.such.key") == "no.such.key"
