@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bring a fresh Debian machine (or container) to where `make test` and `make demo` run:
-# RabbitMQ, the virtualenv, and this project installed in it with its dev extras.
+# RabbitMQ, Chromium (for the browser tests), the virtualenv, and this project installed in it
+# with its dev extras.
 # Idempotent and silent when nothing is missing; works without root when nothing is missing.
 # It must never upgrade or remove packages, start a system RabbitMQ service, or touch
 # anything else outside this repository.
@@ -9,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 RABBITMQ_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server
+CHROMIUM=/usr/bin/chromium
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.installed
@@ -39,6 +41,12 @@ apt_install() {
 
 if [[ ! -x $RABBITMQ_SERVER ]]; then
   apt_install rabbitmq-server
+fi
+
+# The browser tests (tests/browser/) drive Debian's Chromium through Playwright, never a
+# browser Playwright downloads itself; DejaVu gives the screenshots readable Vietnamese text.
+if [[ ! -x $CHROMIUM ]]; then
+  apt_install chromium fonts-dejavu-core
 fi
 
 if [[ ! -x $VENV/bin/python ]]; then

@@ -464,7 +464,7 @@ def _parked_row(connector: str, m: ParkedMessage) -> dict[str, Any]:
         "reason": mask_text(m.reason),
         "code": m.code,
         "parked_at": m.parked_at,
-        "attempts": m.attempts,
+        "attempts": m.attempts + 1,  # the first try and each retry tier
         "dossier_code": code if isinstance(code, str) else None,
     }
 

@@ -29,6 +29,7 @@ from hub.dashboard.charts import line_chart
 from hub.store.sqlite import SqliteStore
 
 BASE = "/dashboard"
+FLASH_COOKIE = "hub_flash"
 NAV = (
     ("overview", f"{BASE}/"),
     ("dossiers", f"{BASE}/dossiers"),
@@ -131,15 +132,18 @@ class Pages:
         **context: Any,
     ) -> web.Response:
         lang = self._lang(request)
+        other = "en" if lang == "vi" else "vi"
 
         def t(key: str, **values: object) -> str:
             return i18n.translate(lang, key, **values)
 
-        flash = context.pop("flash", None) or _flash_from_query(request, t)
+        flash = context.pop("flash", None) or _flash_from_cookie(request, t)
+        query = {k: v for k, v in request.query.items() if k != "lang"}
+        switch_url = request.path + "?" + urlencode({**query, "lang": other})
         html = _env.get_template(template).render(
             t=t,
             lang=lang,
-            other_lang="en" if lang == "vi" else "vi",
+            switch_url=switch_url,
             path=request.path,
             query=request.query_string,
             user=operator,
@@ -158,6 +162,8 @@ class Pages:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
+        if FLASH_COOKIE in request.cookies:
+            response.del_cookie(FLASH_COOKIE, path=BASE)
         if request.query.get("lang") in i18n.LANGUAGES:
             response.set_cookie(
                 i18n.COOKIE, lang, max_age=365 * 86400, path="/", samesite="Lax", httponly=True
@@ -425,7 +431,7 @@ class Pages:
             )
             done, missing = await self.board.act_on_dead_letters(connector, ids, action, who.name)
         except checks.BadInput:
-            raise web.HTTPSeeOther(back + "&flash=none_selected") from None
+            raise self._flashed(back, "none_selected") from None
         except UnknownConnector:
             return self._not_found(request, who, "connector.unknown")
         if not done:
@@ -433,13 +439,22 @@ class Pages:
                 who.name, f"{action}.missing", connector, {"message_ids": ids[:50]}
             )
         verb = request.match_info["action"]
-        raise web.HTTPSeeOther(
-            back
-            + "&"
-            + urlencode(
-                {"flash": verb if done else "gone", "n": len(done), "missing": len(missing)}
-            )
+        raise self._flashed(back, verb if done else "gone", len(done), len(missing))
+
+    def _flashed(self, to: str, key: str, n: int = 0, missing: int = 0) -> web.HTTPSeeOther:
+        """A redirect whose next page says what happened: the message travels in a cookie the
+        hub sets (not in the URL, so a link cannot fake one) and the next page clears."""
+        response = web.HTTPSeeOther(to)
+        response.set_cookie(
+            FLASH_COOKIE,
+            f"{key}:{n}:{missing}",
+            max_age=60,
+            path=BASE,
+            httponly=True,
+            samesite="Strict",
+            secure=self.access.config.cookie_secure,
         )
+        return response
 
     async def audit(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "audit.read"), web.Response):
@@ -465,7 +480,7 @@ class Pages:
         if name not in self.access.config.users:
             return self._not_found(request, acting[0], "user.unknown")
         await unlock_user(self.access, acting[0], name)
-        raise web.HTTPSeeOther(f"{BASE}/users?flash=unlocked")
+        raise self._flashed(f"{BASE}/users", "unlocked")
 
     async def flow(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request), web.Response):
@@ -480,13 +495,12 @@ class Pages:
         )
 
 
-def _flash_from_query(request: web.Request, t: Callable[..., str]) -> tuple[str, str] | None:
-    key = request.query.get("flash")
+def _flash_from_cookie(request: web.Request, t: Callable[..., str]) -> tuple[str, str] | None:
+    key, _, counts = request.cookies.get(FLASH_COOKIE, "").partition(":")
     if key not in ("replay", "discard", "gone", "none_selected", "unlocked"):
         return None
     try:
-        n = int(request.query.get("n", "0"))
-        missing = int(request.query.get("missing", "0"))
+        n, missing = (int(x) for x in counts.split(":"))
     except ValueError:
         n = missing = 0
     text = t(f"flash.{key}", n=n)

@@ -56,7 +56,7 @@ def timeline(view: DossierView) -> list[Hop]:
                 h.received_at,
                 "received",
                 h.source_system,
-                f"{h.kind} from {h.source_system}",
+                f"{h.kind} event",
                 f"event {event.get('event_id', '?')}, happened {h.occurred_at}",
                 mask(event),
             )
@@ -87,7 +87,7 @@ def timeline(view: DossierView) -> list[Hop]:
                 d.at,
                 d.outcome,
                 d.connector,
-                f"{d.outcome} at {d.connector}",
+                d.outcome,
                 mask_text(d.detail or ""),
             )
         )

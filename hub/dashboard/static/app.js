@@ -63,9 +63,7 @@ function applyOverview(data) {
     setText(el, "[data-field=error_rate]", percent(card.error_rate));
     setText(el, "[data-field=queue_depth]", number(card.queue_depth));
     setText(el, "[data-field=oldest_waiting]", duration(card.oldest_waiting_s));
-    const dead = el.querySelector("[data-field=dead_letters]");
-    if (dead) setText(dead.querySelector("a") ? dead : el, dead.querySelector("a")
-      ? "a" : "[data-field=dead_letters]", number(card.dead_letters));
+    setText(el, "[data-field=dead_letters] a", number(card.dead_letters));
   }
 }
 

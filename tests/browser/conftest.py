@@ -1,0 +1,213 @@
+"""Fixtures of the browser tests: headless Chromium driven by Playwright, and one running hub.
+
+The browser is Debian's `chromium` (/usr/bin/chromium, installed by scripts/bootstrap.sh),
+started once per session; Playwright's own browser downloads are never used. Each test gets a
+fresh browser context (no cookies shared between tests) and a page; when the test ends the page
+is saved as `test-artifacts/screenshots/<test name>.png` (`<test name>-failed.png` when the
+test failed), and `shoot(page, step)` saves intermediate steps beside it.
+
+The hub runs in process, as in the integration tests: the session's RabbitMQ node, the DVCQG
+simulator on loopback, and the dashboard with one viewer and one operator. It is shared by the
+tests of a module; each test uses dossier codes of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator, Generator, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from connectors.national_portal.simulator import DvcqgSimulator
+from hub.auth import hash_password
+from hub.config import load_config
+from hub.runtime import Hub
+from hub.validation import VN_TZ
+from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+VIEWER, VIEWER_PASSWORD = "victor", "viewer-password"
+OPERATOR, OPERATOR_PASSWORD = "alice", "operator-password"
+PORTAL = "national_portal"
+ACTION_TIMEOUT_MS = 10_000
+
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+# -- screenshots --------------------------------------------------------------------------------
+
+
+def _current_test() -> str:
+    """The running test's name (with its parameters), from PYTEST_CURRENT_TEST."""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "unknown::unknown (call)")
+    name = current.rsplit("::", 1)[-1].rsplit(" (", 1)[0]
+    return re.sub(r"[^A-Za-z0-9_.\-\[\]]", "_", name)
+
+
+async def shoot(page: Page, step: str = "") -> Path:
+    """Save a full-page screenshot as `<test name>[-<step>].png`; returns its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / (f"{_current_test()}-{step}.png" if step else f"{_current_test()}.png")
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the item, so a fixture's teardown knows how the test went."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    reports = request.node.stash.get(_REPORTS, {})
+    return any(r.failed for r in reports.values())
+
+
+# -- the browser --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/bootstrap.sh (as root) to install it")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
+    """Headless system Chromium for the whole session (no sandbox: the tests may run as root)."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(chromium_path), headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A page in a fresh context; saved as a screenshot when the test ends, failed or not."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    tab = await context.new_page()
+    try:
+        yield tab
+    finally:
+        try:
+            await shoot(tab, "failed" if _failed(request) else "")
+        finally:
+            await context.close()
+
+
+# -- the hub ------------------------------------------------------------------------------------
+
+
+@dataclass
+class DashboardWorld:
+    """The running hub, its DVCQG simulator and a plain HTTP client for the APIs."""
+
+    hub: Hub
+    sim: DvcqgSimulator
+    http: aiohttp.ClientSession
+    base: str
+    _numbers: Iterator[int]
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def new_code(self) -> str:
+        """A dossier code no other test of the session uses."""
+        return f"{UNIT}-{datetime.now(VN_TZ):%y%m%d}-{next(self._numbers):04d}"
+
+    async def post_events(self, *events: dict[str, Any]) -> dict[str, Any]:
+        """POST canonical events as the one-stop system; every one must be accepted."""
+        async with self.http.post(
+            self.url("/api/v1/dossier-events"),
+            json={"events": list(events)},
+            headers={"Authorization": f"Bearer {ONESTOP_TOKEN}"},
+        ) as r:
+            reply: dict[str, Any] = await r.json()
+            assert r.status == 200, reply
+        assert reply["rejected"] == 0, reply
+        return reply
+
+    async def admin_login(self, username: str, password: str) -> dict[str, str]:
+        """Log in to the admin API; returns the headers (cookie, CSRF token) of the session."""
+        async with self.http.post(
+            self.url("/api/v1/admin/session"), json={"username": username, "password": password}
+        ) as r:
+            body = await r.json()
+            assert r.status == 200, body
+            session = r.cookies["hub_session"].value
+        return {"Cookie": f"hub_session={session}", "X-CSRF-Token": body["csrf_token"]}
+
+    async def dead_letters(self, headers: dict[str, str], connector: str) -> list[dict[str, Any]]:
+        async with self.http.get(
+            self.url(f"/api/v1/admin/dead-letters?connector={connector}"), headers=headers
+        ) as r:
+            body = await r.json()
+            assert r.status == 200, body
+        items: list[dict[str, Any]] = body["items"]
+        return items
+
+
+def record_event(code: str, status: str = "accepted", **extra: Any) -> dict[str, Any]:
+    """The one-stop system's canonical record event for dossier `code`."""
+    at = datetime.now(VN_TZ) - timedelta(minutes=5)
+    return {
+        "event_id": f"ev-{code}-{status}-{secrets.token_hex(3)}",
+        "dossier_code": code,
+        "kind": "record",
+        "status": status,
+        "occurred_at": at.isoformat(),
+        "record": {
+            "procedure_code": "1.000894",
+            "procedure_name": "Đăng ký khai sinh",
+            "owner_name": "Nguyễn Văn An",
+            "received_at": at.isoformat(),
+        },
+        **extra,
+    }
+
+
+def dashboard_section() -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "users": {
+            VIEWER: {"password_hash": hash_password(VIEWER_PASSWORD), "role": "viewer"},
+            OPERATOR: {"password_hash": hash_password(OPERATOR_PASSWORD), "role": "operator"},
+        },
+        "refresh_s": 1,  # the overview polls fast enough for a test to see numbers move
+        "overview_cache_s": 0.5,
+        "sample_interval_s": 1,
+        "failed_login_delay_s": 0.2,
+    }
+
+
+@pytest.fixture(scope="module")
+async def world(
+    tmp_path_factory: pytest.TempPathFactory, rabbit_url: str
+) -> AsyncIterator[DashboardWorld]:
+    tmp = tmp_path_factory.mktemp("dashboard")
+    prefix = f"t{secrets.token_hex(4)}"
+    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
+        overrides = hub_overrides(tmp, rabbit_url, prefix, sim.url)
+        overrides["dashboard"] = dashboard_section()
+        async with Hub(load_config(None, overrides)) as hub, aiohttp.ClientSession() as http:
+            yield DashboardWorld(hub, sim, http, f"http://127.0.0.1:{hub.port}", count(9001))
