@@ -52,6 +52,12 @@ log = structlog.get_logger(__name__)
 
 DEMO_UNIT = "000.00.41.H41"
 DEMO_USER, DEMO_PASSWORD, DEMO_TOKEN = "onestop-demo", "demo-password", "demo-token"
+# The dashboard's demo operators, one per role: (user, password).
+DEMO_OPERATORS = {
+    "viewer": ("xem", "demo-xem"),
+    "operator": ("vanhanh", "demo-vanhanh"),
+    "admin": ("quantri", "demo-quantri"),
+}
 PORTAL_USER, PORTAL_PASSWORD = "hub-demo", "portal-demo-password"
 SUBSCRIBER_TOKEN = "one-stop-demo-token"  # noqa: S105 - loopback demo only
 PAYMENT_PARTNER, PAYMENT_SECRET = "000.00.00.H41", "demo-payment-secret"
@@ -147,6 +153,13 @@ def demo_overrides(broker_url: str, port: int, sims: Simulators) -> dict[str, ob
         "broker": {"url": broker_url},
         "store": {"path": str(VAR / "demo" / "hub.db")},
         "http": {"port": port},
+        "dashboard": {
+            "users": {
+                user: {"password_hash": hash_password(password), "role": role}
+                for role, (user, password) in DEMO_OPERATORS.items()
+            },
+            "sample_interval_s": 10,
+        },
         "sources": {
             "onestop_demo": {
                 "username": DEMO_USER,
@@ -440,6 +453,10 @@ def _print_urls(base: str, broker_url: str, config: HubConfig, sims: Simulators)
     lines = [
         "",
         "The hub is running. Press Ctrl-C to stop everything.",
+        f"  dashboard                {base}/dashboard/  ("
+        + ", ".join(f"{role} {u} / {p}" for role, (u, p) in DEMO_OPERATORS.items())
+        + ")",
+        f"  admin API                POST {base}/api/v1/admin/session  (then /api/v1/admin/…)",
         f"  DVCQG-compatible facade  POST {base}{config.facade.path}"
         f"  (user {DEMO_USER}, password {DEMO_PASSWORD})",
         f"  canonical API            POST {base}/api/v1/dossier-events  (Bearer {DEMO_TOKEN})",

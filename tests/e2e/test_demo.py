@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from hub.demo import AXIS_DEPARTMENT, AXIS_MINISTRY, DEMO_PROCEDURES, DEMO_UNIT
+from hub.demo import AXIS_DEPARTMENT, AXIS_MINISTRY, DEMO_OPERATORS, DEMO_PROCEDURES, DEMO_UNIT
 
 pytestmark = pytest.mark.slow
 
@@ -119,6 +119,12 @@ def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
             assert len(axis_ids) == len(set(axis_ids))
             assert not set(axis_ids) & set(receiver["duplicated_events"])
             assert receiver["receipts"]["duplicates"] == 0
+            # The dashboard: the demo operator logs in and sees every connector's card.
+            dashboard = _wait_for(log_path, r"dashboard\s+(\S+)/dashboard/", 10)
+            overview = _dashboard_overview(dashboard, *DEMO_OPERATORS["operator"])
+            names = {c["name"] for c in overview["connectors"]}
+            assert {"national_portal", "vdxp", "payment_platform"} <= names, names
+            assert overview["completeness"]["dossiers"] >= 10
         finally:
             demo.send_signal(signal.SIGINT)
             code = demo.wait(60)
@@ -169,3 +175,20 @@ def _wait_for(path: Path, pattern: str, timeout_s: float) -> str:
             return match.group(1)
         time.sleep(0.2)
     raise AssertionError(f"{pattern!r} never appeared:\n{path.read_text()[-2000:]}")
+
+
+def _dashboard_overview(base: str, user: str, password: str) -> dict[str, Any]:
+    """Log in to the admin API and read the overview, with the session cookie."""
+    login = urllib.request.Request(  # noqa: S310 - loopback
+        f"{base}/api/v1/admin/session",
+        data=json.dumps({"username": user, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(login, timeout=10) as r:  # noqa: S310 - loopback
+        cookie = r.headers["Set-Cookie"].split(";")[0]
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{base}/api/v1/admin/overview", headers={"Cookie": cookie}
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 - loopback
+        data: dict[str, Any] = json.loads(r.read())
+    return data
