@@ -116,6 +116,12 @@ async def test_rest_hand_off_with_oauth2_basic_and_results_pushed_with_a_token(
     assert status == 200, reply
     assert (reply["accepted"], reply["duplicate"]) == (0, 3)
     assert len(world.results_at_one_stop(SYSTEM)) == 3
+    # The dashboard's ministry page: the system, its circuit and its hand-offs.
+    assert world.hub.board is not None
+    page = await world.hub.board.flow("ministries")
+    tables = {t["key"]: t["rows"] for t in page["tables"]}
+    assert [(r["system"], r["circuit"]) for r in tables["systems"]] == [(SYSTEM, "closed")]
+    assert {r["dossier_code"] for r in tables["handoffs"]} == set(sim.accepted)
 
 
 async def test_rest_hand_off_with_oauth2_form_renews_an_expired_token_and_polls_results(

@@ -330,6 +330,12 @@ async def test_bad_callbacks_are_refused_and_nothing_reaches_the_one_stop(
     assert SECRET not in text
     view = await world.store.dossier(dossier)
     assert [p.result.outcome.value for p in view.payments] == ["paid"]
+    # The dashboard's payments page lists the same refusals, masked.
+    assert world.hub.board is not None
+    page = await world.hub.board.flow("payments")
+    (callbacks,) = [t["rows"] for t in page["tables"] if t["key"] == "callbacks"]
+    assert [c["code"] for c in reversed(callbacks) if c["verdict"] == "refused"] == refused
+    assert "0912345678" not in str(page)
 
 
 async def test_payment_reads_need_their_permission(world: PayWorld) -> None:

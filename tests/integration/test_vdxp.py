@@ -394,3 +394,12 @@ async def _bad_items(world: AxisWorld) -> None:
     folders = {p.name for p in (spool / "in").iterdir()}
     assert len(folders) == 2  # the template and the good document
     assert not any((spool / "incoming").iterdir())
+    # The dashboard's document-axis page shows the same, read through its own connection.
+    assert world.hub.board is not None
+    page = await world.hub.board.flow("vdxp")
+    tables = {t["key"]: t["rows"] for t in page["tables"]}
+    assert {r["code"] for r in tables["intake"] if r["verdict"] == "refused"} == set(
+        expected.values()
+    )
+    assert {r["document_id"] for r in tables["documents"]} == set(delivered)
+    assert page["facts"]["last_round"] is not None
