@@ -11,6 +11,7 @@ import asyncio
 import getpass
 import json
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -102,6 +103,15 @@ def check_config(config_path: Path | None) -> None:
             f"  document axis: {axis.base_url} as {axis.organ_id}, namespace {axis.namespace}; "
             f"statuses by mapping {axis.mapping}; events to {axis.deliver_to}"
         )
+    board = config.dashboard
+    if board.enabled:
+        roles = Counter(u.role for u in board.users.values())
+        who = ", ".join(f"{n} {r}(s)" for r, n in sorted(roles.items())) or "no users"
+        click.echo(f"  dashboard: /dashboard/ and /api/v1/admin/; {who}")
+        if not board.users:
+            click.echo("  warning: dashboard.users is empty: nobody can log in", err=True)
+        if not board.cookie_secure:
+            click.echo("  warning: dashboard.cookie_secure is off: serve it over HTTPS", err=True)
     if config.broker.url is None:
         click.echo("  note: broker.url is empty: `hub run` needs it, `hub demo` starts a node")
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import math
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub.cli import main
 from hub.dashboard import checks, i18n
 from hub.dashboard.board import connector_state
 from hub.dashboard.charts import line_chart, nice_max
@@ -18,6 +22,8 @@ from hub.dashboard.timeline import timeline
 from hub.store.base import DeliveryEntry, DossierView, HistoryEntry
 from hub.synclag import RATIO, bucket_of, bucket_value_s, percentiles
 from hub.watch import ConnectorStats
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @given(st.floats(min_value=0.002, max_value=10 * 86400))
@@ -190,3 +196,28 @@ def test_both_languages_have_the_same_words() -> None:
     assert i18n.pick("xx", "en") == "en"
     assert i18n.translate("en", "login.locked", minutes=5).endswith("5 minutes.")
     assert i18n.translate("vi", "no.such.key") == "no.such.key"
+
+
+def test_check_config_names_the_dashboard_users_and_warns(tmp_path: Path) -> None:
+    raw = {
+        "mappings_dir": str(ROOT / "mappings"),
+        "dashboard": {
+            "users": {
+                "an": {"password_hash": "$argon2id$x", "role": "operator"},
+                "binh": {"password_hash": "$argon2id$y", "role": "viewer"},
+            }
+        },
+    }
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "dashboard: /dashboard/ and /api/v1/admin/; 1 operator(s), 1 viewer(s)" in result.output
+    raw["dashboard"] = {"users": {}, "cookie_secure": False}
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
+    assert "nobody can log in" in result.output
+    assert "cookie_secure is off" in result.output
+    raw["dashboard"] = {"users": {"x": {"password_hash": "h", "role": "root"}}}
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert CliRunner().invoke(main, ["check-config", "-c", str(path)]).exit_code == 1
