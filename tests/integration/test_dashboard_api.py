@@ -4,51 +4,30 @@ discarded and gone, dossier search and timeline, bad and malicious input, the au
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.integration.dashboard_world import (
     PASSWORDS,
     USERS,
     DashboardWorld,
     Session,
-    dashboard_world,
+    eventually,
     record_event,
 )
 
 CODE = "000.00.41.H41-261123-{:04d}"
 
 
-@pytest.fixture
-async def world(
-    tmp_path: Path, rabbit_url: str, broker_prefix: str
-) -> AsyncIterator[DashboardWorld]:
-    async with dashboard_world(tmp_path, rabbit_url, broker_prefix) as w:
-        yield w
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
-
-
-async def audit_actions(world: DashboardWorld) -> list[tuple[str, str]]:
-    admin = await world.operator("admin")
+async def audit_actions(dash: DashboardWorld) -> list[tuple[str, str]]:
+    admin = await dash.operator("admin")
     status, reply = await admin.call("GET", "/api/v1/admin/audit?limit=500")
     assert status == 200
     return [(e["actor"], e["action"]) for e in reply["items"]]
 
 
-async def test_log_in_lock_out_unlock_and_log_out(world: DashboardWorld) -> None:
-    anon = await world.client()
+async def test_log_in_lock_out_unlock_and_log_out(dash: DashboardWorld) -> None:
+    anon = await dash.client()
     assert (await anon.call("GET", "/api/v1/admin/overview"))[0] == 401
     assert (await anon.call("GET", "/dashboard/"))[0] == 200  # the log-in page, after redirect
 
@@ -66,23 +45,23 @@ async def test_log_in_lock_out_unlock_and_log_out(world: DashboardWorld) -> None
     status, _ = await anon.call("POST", "/api/v1/admin/session", {"username": ["x"], "password": 1})
     assert status == 401
 
-    viewer = await world.operator("viewer")
+    viewer = await dash.operator("viewer")
     status, reply = await viewer.call("POST", f"/api/v1/admin/users/{USERS['operator']}/unlock")
     assert (status, reply["error"]) == (403, "forbidden")
-    admin = await world.operator("admin")
+    admin = await dash.operator("admin")
     status, users = await admin.call("GET", "/api/v1/admin/users")
     assert {u["name"]: u["locked"] for u in users["items"]}[USERS["operator"]] is True
     assert (await admin.call("POST", "/api/v1/admin/users/ghost/unlock"))[0] == 404
     status, _ = await admin.call("POST", f"/api/v1/admin/users/{USERS['operator']}/unlock")
     assert status == 200
-    operator = await world.operator("operator")  # unlocked: logs in again
+    operator = await dash.operator("operator")  # unlocked: logs in again
     assert (await operator.call("GET", "/api/v1/admin/overview"))[0] == 200
 
     assert (await operator.call("DELETE", "/api/v1/admin/session", csrf="forged"))[0] == 403
     assert (await operator.call("DELETE", "/api/v1/admin/session"))[0] == 204
     assert (await operator.call("GET", "/api/v1/admin/overview"))[0] == 401
 
-    actions = await audit_actions(world)
+    actions = await audit_actions(dash)
     assert actions.count((USERS["operator"], "login.failed")) == 3
     assert (USERS["operator"], "login.refused") in actions
     assert ("nobody", "login.failed") in actions
@@ -91,12 +70,12 @@ async def test_log_in_lock_out_unlock_and_log_out(world: DashboardWorld) -> None
     assert (USERS["operator"], "logout") in actions
 
 
-async def park_two(world: DashboardWorld, operator: Session) -> list[dict[str, Any]]:
+async def park_two(dash: DashboardWorld, operator: Session) -> list[dict[str, Any]]:
     """Two dossiers DVCQG refuses for good: parked in the national_portal parking queue."""
     codes = [CODE.format(1), CODE.format(2)]
-    world.sim.faults.reject = dict.fromkeys(codes, "05")
+    dash.sim.faults.reject = dict.fromkeys(codes, "05")
     now = datetime.now(UTC) - timedelta(minutes=1)
-    await world.post_events([record_event(c, f"ev-{c}", "accepted", now) for c in codes])
+    await dash.post_events([record_event(c, f"ev-{c}", "accepted", now) for c in codes])
     found: list[dict[str, Any]] = []
 
     async def parked() -> bool:
@@ -110,10 +89,10 @@ async def park_two(world: DashboardWorld, operator: Session) -> list[dict[str, A
     return found
 
 
-async def test_dead_letters_replayed_discarded_and_gone_by_role(world: DashboardWorld) -> None:
-    operator = await world.operator("operator")
-    viewer = await world.operator("viewer")
-    parked = await park_two(world, operator)
+async def test_dead_letters_replayed_discarded_and_gone_by_role(dash: DashboardWorld) -> None:
+    operator = await dash.operator("operator")
+    viewer = await dash.operator("viewer")
+    parked = await park_two(dash, operator)
     first, second = parked
     assert {p["dossier_code"] for p in parked} == {CODE.format(1), CODE.format(2)}
 
@@ -150,13 +129,13 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(world: Dashboard
     assert len((await viewer.call("GET", path))[1]["items"]) == 2  # nothing was done
 
     # The operator replays the first once DVCQG accepts it: it is delivered.
-    world.sim.faults.reject = {second["dossier_code"]: "05"}
+    dash.sim.faults.reject = {second["dossier_code"]: "05"}
     status, reply = await operator.call(
         "POST", replay, {"message_ids": [first["message_id"], "gone-id"]}
     )
     assert status == 200
     assert reply == {"done": [first["message_id"]], "missing": ["gone-id"]}
-    await eventually(lambda: _true(first["dossier_code"] in world.sim.dossiers))
+    await eventually(lambda: first["dossier_code"] in dash.sim.dossiers)
 
     # Discard the second; replaying it afterwards finds nothing: 404 gone, audited.
     discard = "/api/v1/admin/dead-letters/national_portal/discard"
@@ -169,7 +148,7 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(world: Dashboard
         0
     ] == 404
     assert (await viewer.call("GET", path))[1]["items"] == []
-    assert second["dossier_code"] not in world.sim.dossiers
+    assert second["dossier_code"] not in dash.sim.dossiers
 
     # The first dossier's timeline: received, mapped, queued, parked, replayed, delivered.
     status, dossier = await viewer.call("GET", f"/api/v1/admin/dossiers/{first['dossier_code']}")
@@ -183,7 +162,7 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(world: Dashboard
     assert "0912345678" not in shown
     assert "Nguyễn Văn An" not in shown
 
-    actions = await audit_actions(world)
+    actions = await audit_actions(dash)
     op = USERS["operator"]
     assert (op, "dlq.replay") in actions
     assert (op, "dlq.discard") in actions
@@ -192,18 +171,12 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(world: Dashboard
     assert (USERS["viewer"], "denied") in actions
 
 
-def _true(value: bool) -> Awaitable[bool]:
-    future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    future.set_result(value)
-    return future
-
-
-async def test_search_timeline_and_malicious_input(world: DashboardWorld) -> None:
-    viewer = await world.operator("viewer")
+async def test_search_timeline_and_malicious_input(dash: DashboardWorld) -> None:
+    viewer = await dash.operator("viewer")
     at = datetime.now(UTC) - timedelta(minutes=5)
     codes = [CODE.format(i) for i in range(10, 14)]
-    await world.post_events([record_event(c, f"ev-{c}", "accepted", at) for c in codes])
-    await eventually(lambda: _true(all(c in world.sim.dossiers for c in codes)))
+    await dash.post_events([record_event(c, f"ev-{c}", "accepted", at) for c in codes])
+    await eventually(lambda: all(c in dash.sim.dossiers for c in codes))
 
     status, reply = await viewer.call("GET", "/api/v1/admin/dossiers?q=000.00.41.H41-261123-001")
     assert status == 200
@@ -239,11 +212,11 @@ def _q(text: str) -> str:
     return urlencode({"q": text})
 
 
-async def test_every_page_and_route_by_role(world: DashboardWorld) -> None:
+async def test_every_page_and_route_by_role(dash: DashboardWorld) -> None:
     at = datetime.now(UTC) - timedelta(minutes=1)
-    await world.post_events([record_event(CODE.format(20), "ev-p", "accepted", at)])
-    await eventually(lambda: _true(CODE.format(20) in world.sim.dossiers))
-    sessions = {role: await world.operator(role) for role in PASSWORDS}
+    await dash.post_events([record_event(CODE.format(20), "ev-p", "accepted", at)])
+    await eventually(lambda: CODE.format(20) in dash.sim.dossiers)
+    sessions = {role: await dash.operator(role) for role in PASSWORDS}
     pages = [
         "/dashboard/",
         "/dashboard/connectors/national_portal",

@@ -11,29 +11,16 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from hub.synclag import RATIO
-from tests.integration.dashboard_world import DashboardWorld, dashboard_world, record_event
-from tests.integration.test_dashboard_api import eventually
+from tests.integration.dashboard_world import DashboardWorld, eventually, record_event
 
 CODE = "000.00.41.H41-261124-{:04d}"
 N = 40
 REFUSED = 4  # the last four: DVCQG refuses them for good
 HALF_BUCKET = math.sqrt(RATIO)  # the histogram's worst error either side
-
-
-@pytest.fixture
-async def world(
-    tmp_path: Path, rabbit_url: str, broker_prefix: str
-) -> AsyncIterator[DashboardWorld]:
-    async with dashboard_world(tmp_path, rabbit_url, broker_prefix) as w:
-        yield w
 
 
 def nearest_rank(values: list[float], q: float) -> float:
@@ -52,23 +39,23 @@ def step_event(code: str, event_id: str, status: str, at: datetime) -> dict[str,
     }
 
 
-async def test_completeness_and_lag_match_a_known_traffic_run(world: DashboardWorld) -> None:
-    viewer = await world.operator("viewer")
+async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWorld) -> None:
+    viewer = await dash.operator("viewer")
     codes = [CODE.format(i) for i in range(N)]
-    world.sim.faults.reject = dict.fromkeys(codes[N - REFUSED :], "99")
+    dash.sim.faults.reject = dict.fromkeys(codes[N - REFUSED :], "99")
     offsets_s = {code: 10.0 * (i + 1) for i, code in enumerate(codes)}  # 10 s … 400 s
 
     # Whole seconds: the one-stop's times travel to the second.
     posted = time.time()
     now = datetime.fromtimestamp(math.floor(posted), UTC)
-    await world.post_events(
+    await dash.post_events(
         [
             record_event(c, f"r-{c}", "accepted", now - timedelta(seconds=offsets_s[c]))
             for c in codes
         ]
     )
     accepted = codes[: N - REFUSED]
-    await eventually(lambda: _done(all(c in world.sim.dossiers for c in accepted)))
+    await eventually(lambda: all(c in dash.sim.dossiers for c in accepted))
     held = time.time()
 
     async def overview() -> dict[str, Any]:
@@ -98,7 +85,7 @@ async def test_completeness_and_lag_match_a_known_traffic_run(world: DashboardWo
         assert low / HALF_BUCKET <= data["lag"][key] <= (low + slack) * HALF_BUCKET, (q, data)
 
     # Sending the same states again counts nothing twice.
-    await world.post_events(
+    await dash.post_events(
         [
             record_event(c, f"r-{c}", "accepted", now - timedelta(seconds=offsets_s[c]))
             for c in codes
@@ -109,19 +96,19 @@ async def test_completeness_and_lag_match_a_known_traffic_run(world: DashboardWo
 
     # DVCQG down: ten dossiers move on; they are unconfirmed until it is back, then each new
     # status counts once more.
-    world.sim.faults.mode = "http_503"
+    dash.sim.faults.mode = "http_503"
     moved = accepted[:10]
     changed_at = datetime.fromtimestamp(math.floor(time.time()), UTC)
-    await world.post_events([step_event(c, f"s-{c}", "processing", changed_at) for c in moved])
+    await dash.post_events([step_event(c, f"s-{c}", "processing", changed_at) for c in moved])
     await eventually(lambda: settled(REFUSED + 10))
     ratio = (await overview())["completeness"]["ratio"]
     assert ratio == (N - REFUSED - 10) / N
     outage_s = 3.0
     await asyncio.sleep(outage_s)
-    world.sim.faults.mode = "ok"
+    dash.sim.faults.mode = "ok"
     # The test's retry tiers are short (seconds): the outage outlasted them, so the changes
     # were parked. The operator replays them, as after any real outage.
-    operator = await world.operator("operator")
+    operator = await dash.operator("operator")
     status, reply = await operator.call(
         "GET", "/api/v1/admin/dead-letters?connector=national_portal&reason=retry budget"
     )
@@ -135,9 +122,3 @@ async def test_completeness_and_lag_match_a_known_traffic_run(world: DashboardWo
     data = await overview()
     assert data["lag"]["samples"] == N - REFUSED + 10
     assert data["completeness"]["ratio"] == (N - REFUSED) / N
-
-
-def _done(value: bool) -> asyncio.Future[bool]:
-    future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    future.set_result(value)
-    return future
