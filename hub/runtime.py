@@ -54,7 +54,7 @@ from hub.config import HubConfig
 from hub.consumer import BatchConsumer, BatchHandler, Envelope
 from hub.dashboard import flows as dashboard_flows
 from hub.dashboard.access import OperatorAccess
-from hub.dashboard.api import AdminApi
+from hub.dashboard.api import AdminApi, unavailable
 from hub.dashboard.board import Board, QueueProbe, Sampler, Watched
 from hub.dashboard.pages import Pages
 from hub.dlq import ParkingQueue
@@ -376,7 +376,7 @@ class Hub:
     ) -> None:
         cfg = self.config
         limit = cfg.http.max_body_bytes
-        app = web.Application(client_max_size=limit)
+        app = web.Application(client_max_size=limit, middlewares=[unavailable])
         facade = Facade(auth, intake, store, validator, tables, limit)
         api = EventsApi(auth, intake, store, validator, tables, limit)
         procedures = ProceduresApi(auth, store.procedures, self.catalogue, limit)

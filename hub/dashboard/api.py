@@ -15,17 +15,37 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from hub.dashboard import checks
 from hub.dashboard.access import CSRF_HEADER, Ability, Operator, OperatorAccess
 from hub.dashboard.board import Board, UnknownConnector
+from hub.errors import BrokerUnavailable, StoreUnavailable
 from hub.httputil import BodyError, error_response, json_response, read_json_object
 from hub.store.sqlite import SqliteStore
+
+log = structlog.get_logger(__name__)
 
 PREFIX = "/api/v1/admin"
 MAX_BODY = 256_000
 ACTIONS = {"replay": "dlq.replay", "discard": "dlq.discard"}
+
+
+@web.middleware
+async def unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The dashboard and admin API answer 503 with a sentence, not a crash, while the store or
+    the broker cannot answer (other routes handle their own errors)."""
+    try:
+        return await handler(request)
+    except (StoreUnavailable, BrokerUnavailable) as exc:
+        if not request.path.startswith(("/dashboard", PREFIX)):
+            raise
+        log.error("dashboard_unavailable", path=request.path, error=exc.message)
+        return error_response(
+            503, "unavailable", "the hub cannot read its store or broker now; try again shortly"
+        )
 
 
 def client_of(request: web.Request) -> str:

@@ -10,15 +10,19 @@ from pathlib import Path
 
 import pytest
 import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.cli import main
 from hub.dashboard import checks, i18n
+from hub.dashboard.api import unavailable
 from hub.dashboard.board import connector_state
 from hub.dashboard.charts import line_chart, nice_max
 from hub.dashboard.timeline import timeline
+from hub.errors import StoreUnavailable
 from hub.store.base import DeliveryEntry, DossierView, HistoryEntry
 from hub.synclag import RATIO, bucket_of, bucket_value_s, percentiles
 from hub.watch import ConnectorStats
@@ -221,3 +225,16 @@ def test_check_config_names_the_dashboard_users_and_warns(tmp_path: Path) -> Non
     raw["dashboard"] = {"users": {"x": {"password_hash": "h", "role": "root"}}}
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     assert CliRunner().invoke(main, ["check-config", "-c", str(path)]).exit_code == 1
+
+
+async def test_a_store_outage_answers_503_on_the_dashboard_only() -> None:
+    async def broken(_: web.Request) -> web.Response:
+        raise StoreUnavailable("store read failed: disk I/O error")
+
+    app = web.Application(middlewares=[unavailable])
+    app.add_routes([web.get("/dashboard/", broken), web.get("/api/v1/other", broken)])
+    async with TestClient(TestServer(app)) as client:
+        r = await client.get("/dashboard/")
+        assert r.status == 503
+        assert (await r.json())["error"] == "unavailable"
+        assert (await client.get("/api/v1/other")).status == 500
