@@ -9,7 +9,11 @@ callbacks (`bench.payments`: callbacks/s durably accepted, reply latency, drain 
 RSS, beside the relay ceiling of the same run) and the ministry connectors (`bench.ministries`:
 SOAP hand-offs/s through the hub beside a raw zeep client, and the latency a pushed result
 adds on its way to the one-stop beside a direct post), prints a table with each target
-beside its figure and writes everything to `var/bench/results.json`.
+beside its figure and writes everything to `var/bench/results.json`. The `dashboard` phase
+(`bench.dashboard`: page times on a generated store of 1M dossiers and 10M history rows, and
+message processing with and without operators watching) runs only when named in `--phases`:
+its store takes several minutes to generate the first time and about 25 GB (twice that while
+the phase runs on a copy).
 `--quick` shrinks every size for a smoke run of about a minute.
 
 Whatever happens (a failed phase, Ctrl-C, SIGTERM) every process it started is stopped before
@@ -34,7 +38,18 @@ from typing import Any
 
 import yaml
 
-from bench import catalogue, e2e, hubproc, ministries, payments, relay, report, vdxp, watch
+from bench import (
+    catalogue,
+    dashboard,
+    e2e,
+    hubproc,
+    ministries,
+    payments,
+    relay,
+    report,
+    vdxp,
+    watch,
+)
 from hub.config import deep_merge
 
 VAR = Path("var/bench")
@@ -49,6 +64,12 @@ DEFAULTS = {
     "payment_callbacks": 5_000,
     "ministry_dossiers": 2_000,
     "ministry_pushes": 1_000,
+    "dashboard_dossiers": dashboard.DashboardSizes().dossiers,
+    "dashboard_events": dashboard.DashboardSizes().events,
+    "dashboard_repeats": dashboard.DashboardSizes().repeats,
+    "dashboard_warm_up": dashboard.DashboardSizes().warm_up,
+    "dashboard_round_events": dashboard.DashboardSizes().round_events,
+    "dashboard_dead_letters": dashboard.DashboardSizes().dead_letters,
 }
 QUICK = {
     "relay_messages": 5_000,
@@ -60,8 +81,25 @@ QUICK = {
     "payment_callbacks": 1_000,
     "ministry_dossiers": 500,
     "ministry_pushes": 200,
+    "dashboard_dossiers": dashboard.DashboardSizes.quick().dossiers,
+    "dashboard_events": dashboard.DashboardSizes.quick().events,
+    "dashboard_repeats": dashboard.DashboardSizes.quick().repeats,
+    "dashboard_warm_up": dashboard.DashboardSizes.quick().warm_up,
+    "dashboard_round_events": dashboard.DashboardSizes.quick().round_events,
+    "dashboard_dead_letters": dashboard.DashboardSizes.quick().dead_letters,
 }
-PHASES = ("relay", "throughput", "latency", "soak", "catalogue", "payments", "ministries", "vdxp")
+PHASES = (
+    "relay",
+    "throughput",
+    "latency",
+    "soak",
+    "catalogue",
+    "payments",
+    "ministries",
+    "vdxp",
+    "dashboard",
+)
+DEFAULT_PHASES = tuple(p for p in PHASES if p != "dashboard")  # dashboard: when named
 
 
 @dataclass(frozen=True)
@@ -80,6 +118,32 @@ class Sizes:
     ministry_concurrency: int
     callers: int
     window: int
+    dashboard_dossiers: int
+    dashboard_events: int
+    dashboard_repeats: int
+    dashboard_warm_up: int
+    dashboard_round_events: int
+    dashboard_dead_letters: int
+    dashboard_cycles: int
+    dashboard_operators: int
+    dashboard_poll_s: float
+    dashboard_dossier_s: float
+    dashboard_store_max_age_h: float
+
+    def dashboard(self) -> dashboard.DashboardSizes:
+        return dashboard.DashboardSizes(
+            dossiers=self.dashboard_dossiers,
+            events=self.dashboard_events,
+            repeats=self.dashboard_repeats,
+            warm_up=self.dashboard_warm_up,
+            round_events=self.dashboard_round_events,
+            cycles=self.dashboard_cycles,
+            operators=self.dashboard_operators,
+            poll_s=self.dashboard_poll_s,
+            dossier_s=self.dashboard_dossier_s,
+            dead_letters=self.dashboard_dead_letters,
+            max_age_h=self.dashboard_store_max_age_h,
+        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -118,10 +182,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=16,
         help="SOAP hand-offs in flight (the hub's ministry concurrency and the raw client's)",
     )
+    _dashboard_arguments(parser)
     parser.add_argument("--callers", type=int, default=4, help="concurrent facade callers")
     parser.add_argument("--batch", type=int, default=50, help="items per facade call (max)")
     parser.add_argument(
-        "--phases", default=",".join(PHASES), help=f"comma-separated subset of {PHASES}"
+        "--phases",
+        default=",".join(DEFAULT_PHASES),
+        help=f"comma-separated subset of {PHASES} (default: all but dashboard)",
     )
     parser.add_argument(
         "--hub-set",
@@ -133,6 +200,57 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write JSON")
     return parser.parse_args(argv)
+
+
+def _dashboard_arguments(parser: argparse.ArgumentParser) -> None:
+    full = dashboard.DashboardSizes()
+    group = parser.add_argument_group("dashboard phase")
+    group.add_argument(
+        "--dashboard-dossiers", type=int, help=f"dossiers of the generated store ({full.dossiers})"
+    )
+    group.add_argument(
+        "--dashboard-events", type=int, help=f"history rows of the generated store ({full.events})"
+    )
+    group.add_argument(
+        "--dashboard-repeats", type=int, help=f"timed requests per route ({full.repeats})"
+    )
+    group.add_argument(
+        "--dashboard-round-events",
+        type=int,
+        help=f"events per processing round ({full.round_events})",
+    )
+    group.add_argument(
+        "--dashboard-dead-letters",
+        type=int,
+        help=f"messages parked for the dead-letter page ({full.dead_letters})",
+    )
+    group.add_argument(
+        "--dashboard-cycles",
+        type=int,
+        default=full.cycles,
+        help="processing rounds A B C (no operators, typical pages, long histories) this often",
+    )
+    group.add_argument(
+        "--dashboard-operators", type=int, default=full.operators, help="simulated operators"
+    )
+    group.add_argument(
+        "--dashboard-poll-s",
+        type=float,
+        default=full.poll_s,
+        help="each operator polls /api/v1/admin/overview this often",
+    )
+    group.add_argument(
+        "--dashboard-dossier-s",
+        type=float,
+        default=full.dossier_s,
+        help="each operator opens a dossier page this often",
+    )
+    group.add_argument(
+        "--dashboard-store-max-age-h",
+        type=float,
+        default=full.max_age_h,
+        help="reuse a generated store younger than this (its recent rows age)",
+    )
 
 
 def sizes_from(args: argparse.Namespace) -> Sizes:
@@ -157,6 +275,17 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         ministry_concurrency=args.ministry_concurrency,
         callers=args.callers,
         window=args.batch,
+        dashboard_dossiers=int(pick("dashboard_dossiers")),
+        dashboard_events=int(pick("dashboard_events")),
+        dashboard_repeats=int(pick("dashboard_repeats")),
+        dashboard_warm_up=int(base["dashboard_warm_up"]),
+        dashboard_round_events=int(pick("dashboard_round_events")),
+        dashboard_dead_letters=int(pick("dashboard_dead_letters")),
+        dashboard_cycles=args.dashboard_cycles,
+        dashboard_operators=args.dashboard_operators,
+        dashboard_poll_s=args.dashboard_poll_s,
+        dashboard_dossier_s=args.dashboard_dossier_s,
+        dashboard_store_max_age_h=args.dashboard_store_max_age_h,
     )
 
 
@@ -191,6 +320,7 @@ def _jobs(
             options, sizes.ministry_dossiers, sizes.ministry_pushes, sizes.ministry_concurrency
         ),
         "vdxp": lambda: vdxp.measure_vdxp(options),
+        "dashboard": lambda: dashboard.measure_dashboard(options, sizes.dashboard()),
     }
 
 
