@@ -541,8 +541,10 @@ def _admin_paths() -> dict[str, Any]:
         "/api/v1/admin/dossiers/{code}": get(
             "A dossier's state and timeline of every hop, personal data masked (viewer)",
             "code, status, status_at, version, portal_version, portal_confirmed, record, "
-            "timeline [at, kind, actor, label, detail, payload]",
-            [_param("code", "path", "string")],
+            "timeline [at, kind, actor, label, detail, payload] (one page: 300 hops, page 0 the "
+            "newest), timeline_total, timeline_first, timeline_page, timeline_pages",
+            [_param("code", "path", "string"), _param("page", "query", "integer", minimum=0)],
+            400,
             404,
         ),
         "/api/v1/admin/dead-letters": get(

@@ -173,7 +173,11 @@ class AdminApi:
         if isinstance(who := await self._who(request, "read"), web.Response):
             return who
         code = checks.code(request.match_info["code"])
-        found = await self.board.dossier(code) if code else None
+        try:
+            page = int(checks.number("page", request.query.get("page"), 0, 0, 10**6))
+        except checks.BadInput as exc:
+            return error_response(400, "bad_query", exc.message)
+        found = await self.board.dossier(code, page) if code else None
         if found is None:
             return error_response(404, "unknown_dossier", "the hub holds no dossier with this code")
         return json_response(found)

@@ -39,7 +39,7 @@ from aio_pika.abc import AbstractChannel
 from hub.broker import Broker, ConnectorQueues
 from hub.config import DashboardConfig
 from hub.consumer import BatchConsumer
-from hub.dashboard.timeline import status_name, timeline
+from hub.dashboard.timeline import status_name, timeline_page
 from hub.dlq import ParkedMessage, ParkingQueue
 from hub.masking import mask, mask_text
 from hub.resilience import Guard
@@ -52,6 +52,7 @@ log = structlog.get_logger(__name__)
 STALE_S = 300.0
 DEGRADED_ERROR_RATE = 0.05
 MAX_BROWSE = 1000  # parked messages read per connector for the dead-letter page
+TIMELINE_PAGE = 300  # hops per page of a dossier's timeline (about a hundred events)
 
 
 @dataclass
@@ -279,11 +280,14 @@ class Board:
             for h in hits
         ]
 
-    async def dossier(self, code: str) -> dict[str, Any] | None:
+    async def dossier(
+        self, code: str, page: int = 0, size: int = TIMELINE_PAGE
+    ) -> dict[str, Any] | None:
         view = await self.reader.dossier(code)
         if view.snapshot is None and not view.history and not view.deliveries:
             return None
         snap = view.snapshot
+        shown = timeline_page(view, size, page)
         return {
             "code": code,
             "status": status_name(int(snap.status)) if snap else None,
@@ -292,7 +296,11 @@ class Board:
             "portal_version": view.portal_version,
             "portal_confirmed": bool(snap) and view.portal_version >= (snap.version if snap else 0),
             "record": mask(snap.record.model_dump(mode="json")) if snap and snap.record else None,
-            "timeline": [h.as_json() for h in timeline(view)],
+            "timeline": [h.as_json() for h in shown.hops],
+            "timeline_total": shown.total,
+            "timeline_first": shown.first,
+            "timeline_page": page,
+            "timeline_pages": max(1, -(-shown.total // size)),
         }
 
     # -- dead letters ---------------------------------------------------------------------------

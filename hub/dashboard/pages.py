@@ -361,7 +361,11 @@ class Pages:
         if isinstance(who := await self._who(request), web.Response):
             return who
         code = checks.code(request.match_info["code"])
-        found = await self.board.dossier(code) if code else None
+        try:
+            page = int(checks.number("page", request.query.get("page"), 0, 0, 10**6))
+        except checks.BadInput:
+            page = 0
+        found = await self.board.dossier(code, page) if code else None
         if found is None:
             return self._not_found(request, who, "dossier.unknown")
         return self.render(request, "dossier.html", who, d=found)

@@ -21,7 +21,7 @@ from hub.dashboard import checks, i18n
 from hub.dashboard.api import unavailable
 from hub.dashboard.board import connector_state
 from hub.dashboard.charts import line_chart, nice_max
-from hub.dashboard.timeline import timeline
+from hub.dashboard.timeline import timeline, timeline_page
 from hub.errors import StoreUnavailable
 from hub.store.base import DeliveryEntry, DossierView, HistoryEntry
 from hub.synclag import RATIO, bucket_of, bucket_value_s, percentiles
@@ -238,3 +238,30 @@ async def test_a_store_outage_answers_503_on_the_dashboard_only() -> None:
         assert r.status == 503
         assert (await r.json())["error"] == "unavailable"
         assert (await client.get("/api/v1/other")).status == 500
+
+
+def test_a_long_timeline_shows_page_by_page_newest_first_with_payloads_masked() -> None:
+    history = [
+        HistoryEntry(
+            i,
+            "step",
+            4,
+            "t",
+            f"2026-11-23T01:{i:02d}:00+00:00",
+            "onestop",
+            True,
+            None,
+            {"event_id": f"e{i}", "record": {"phone": "0912345678"}},
+        )
+        for i in range(10)
+    ]
+    view = DossierView(snapshot=None, portal_version=0, history=history, deliveries=[])
+    newest = timeline_page(view, size=6, page=0)
+    assert (newest.total, newest.first, len(newest.hops)) == (30, 24, 6)
+    assert [h.kind for h in newest.hops] == ["received", "mapped", "queued"] * 2
+    assert newest.hops[0].event_id == 8
+    assert newest.hops[0].payload is not None
+    assert "0912345678" not in repr(newest.hops[0].payload)
+    oldest = timeline_page(view, size=6, page=4)
+    assert (oldest.first, [h.event_id for h in oldest.hops if h.kind == "received"]) == (0, [0, 1])
+    assert timeline_page(view, size=6, page=9).hops == []
