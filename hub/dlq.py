@@ -10,6 +10,7 @@ This module must never change a message's body.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -73,9 +74,33 @@ class ParkingQueue:
         self.queues = queues
         self.store = store
 
-    async def browse(self, limit: int = 10_000) -> list[ParkedMessage]:
+    async def browse(self, limit: int = 10_000, wait_s: float = 1.0) -> list[ParkedMessage]:
+        """Up to `limit` parked messages, oldest first, none removed.
+
+        It subscribes with a prefetch as large as the queue (capped at `limit`) instead of
+        taking messages one `basic.get` at a time (a round trip each: 1,000 parked messages
+        took 350 ms), then closes the channel, which returns every one of them in place.
+        """
+        channel = await self.broker.connection.channel()
         found: list[ParkedMessage] = []
-        await self._walk(lambda _: False, limit, found, None)
+        try:
+            declared = await channel.declare_queue(self.queues.parking, passive=True)
+            wanted = min(limit, int(declared.declaration_result.message_count or 0))
+            if wanted == 0:
+                return found
+            await channel.set_qos(prefetch_count=min(wanted, 65_535))
+            arrived: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+            await declared.consume(arrived.put, no_ack=False)
+            while len(found) < wanted:
+                try:
+                    raw = await asyncio.wait_for(arrived.get(), wait_s)
+                except TimeoutError:
+                    break  # fewer than counted: another client took some meanwhile
+                found.append(_parked(raw))
+        finally:
+            # Closing returns every message we did not ack to the queue, in place.
+            with contextlib.suppress(Exception):
+                await channel.close()
         return found
 
     async def replay(self, select: Callable[[ParkedMessage], bool], actor: str) -> int:
@@ -90,28 +115,15 @@ class ParkingQueue:
         """Replay (`dlq.replay`) or discard (`dlq.discard`) every parked message `select`
         takes; the messages acted on."""
         acted: list[ParkedMessage] = []
-        await self._walk(select, 10_000, acted, action, actor)
-        return acted
-
-    async def _walk(
-        self,
-        select: Callable[[ParkedMessage], bool],
-        limit: int,
-        out: list[ParkedMessage],
-        action: str | None,
-        actor: str = "",
-    ) -> None:
         channel = await self.broker.connection.channel(publisher_confirms=True)
         try:
             queue = await channel.get_queue(self.queues.parking, ensure=False)
-            for _ in range(limit):
+            for _ in range(10_000):
                 raw = await queue.get(no_ack=False, fail=False)
                 if raw is None:
                     break
                 parked = _parked(raw)
-                if action is None:
-                    out.append(parked)
-                elif select(parked):
+                if select(parked):
                     # Audit before acting: an interrupted run never leaves an unaudited act.
                     await self.store.audit(
                         actor,
@@ -122,11 +134,12 @@ class ParkingQueue:
                     if action == "dlq.replay":
                         await self._republish(raw)
                     await raw.ack()
-                    out.append(parked)
+                    acted.append(parked)
                     await self._journal(parked, action, actor)
         finally:
             # Closing returns every message we did not ack to the queue, in place.
             await channel.close()
+        return acted
 
     async def _journal(self, parked: ParkedMessage, action: str, actor: str) -> None:
         """The replay or discard in the dossier's timeline (after the act: the audit log

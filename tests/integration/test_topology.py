@@ -80,3 +80,26 @@ async def test_the_delivery_limit_parks_a_message_that_keeps_coming_back(
         assert "delivery limit" in parked[0].reason
         # Browsing leaves the message where it is.
         assert len(await parking.browse()) == 1
+
+
+async def test_browsing_a_full_parking_queue_reads_all_in_order_and_leaves_them(
+    broker: Broker, tmp_path: Path
+) -> None:
+    queues = await declared(broker)
+    for i in range(300):
+        await broker.publish(
+            broker.channel.default_exchange,
+            queues.parking,
+            message({"dossier_code": f"c-{i}"}, f"p-{i}", {"x-hub-reason": "refused"}),
+        )
+    async with SqliteStore.open(tmp_path / "hub.db") as store:
+        parking = ParkingQueue(broker, queues, store)
+        found = await parking.browse()
+        assert [m.message_id for m in found] == [f"p-{i}" for i in range(300)]
+        assert [m.message_id for m in await parking.browse(limit=50)] == [
+            f"p-{i}" for i in range(50)
+        ]
+        # Nothing was taken: an act still finds every one, and the queue is empty after.
+        discarded = await parking.discard(lambda m: True, "tester")
+        assert discarded == 300
+        assert await parking.browse() == []
