@@ -87,20 +87,29 @@ _PENDING_STEPS_SQL = (
 
 
 async def _count_lag(db: aiosqlite.Connection, confirmed: list[PortalDelivery], now: float) -> None:
-    """Each status change DVCQG confirms for the first time, into the sync-lag histogram."""
+    """Each status change DVCQG confirms for the first time, into the sync-lag histogram.
+
+    Three statements whatever the batch: read what DVCQG had confirmed, move it on, count."""
+    dated = {
+        d.dossier_code: d.status_at.timestamp()
+        for d in confirmed
+        if d.status_at is not None and d.status_at.year >= 2000  # an undated record has no time
+    }
+    if not dated:
+        return
+    rows = await _fetch_in(
+        db, "SELECT code, portal_status_at FROM dossiers WHERE code IN ({marks})", list(dated)
+    )
+    before = {r[0]: r[1] for r in rows}
+    first = {c: at for c, at in dated.items() if c in before and (before[c] or 0) < at}
+    await db.executemany(
+        "UPDATE dossiers SET portal_status_at = ? WHERE code = ?",
+        [(at, code) for code, at in first.items()],
+    )
     buckets: dict[int, int] = {}
-    for d in confirmed:
-        if d.status_at is None or d.status_at.year < 2000:
-            continue  # an undated record carries no change time to measure from
-        status_at = d.status_at.timestamp()
-        cursor = await db.execute(
-            "UPDATE dossiers SET portal_status_at = ? WHERE code = ? "
-            "AND (portal_status_at IS NULL OR portal_status_at < ?)",
-            (status_at, d.dossier_code, status_at),
-        )
-        if cursor.rowcount == 1:
-            bucket = bucket_of(now - status_at)
-            buckets[bucket] = buckets.get(bucket, 0) + 1
+    for at in first.values():
+        bucket = bucket_of(now - at)
+        buckets[bucket] = buckets.get(bucket, 0) + 1
     await db.executemany(
         "INSERT INTO sync_lag (minute, bucket, n) VALUES (?,?,?) "
         "ON CONFLICT (minute, bucket) DO UPDATE SET n = n + excluded.n",
