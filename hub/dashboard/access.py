@@ -139,6 +139,22 @@ class OperatorAccess:
     def csrf_ok(self, operator: Operator, given: str | None) -> bool:
         return bool(given) and hmac.compare_digest(str(given), operator.csrf)
 
+    async def refusal(
+        self, operator: Operator, csrf: object, ability: Ability, path: str
+    ) -> Literal["csrf", "role"] | None:
+        """Why `operator` may not act here (a missing or forged CSRF token first, then the
+        role), written to the audit log; None when the act may go on."""
+        reason: Literal["csrf", "role"] | None = None
+        if not self.csrf_ok(operator, csrf if isinstance(csrf, str) else None):
+            reason = "csrf"
+        elif not operator.may(ability):
+            reason = "role"
+        if reason is not None:
+            await self.store.audit(
+                operator.name, "denied", path[:200], {"reason": reason, "role": operator.role}
+            )
+        return reason
+
     def set_cookie(self, response: web.StreamResponse, operator: Operator) -> None:
         response.set_cookie(
             COOKIE,

@@ -52,18 +52,6 @@ def client_of(request: web.Request) -> str:
     return request.remote or "?"
 
 
-async def denied(
-    store: SqliteStore, operator: Operator, what: str, reason: str, request: web.Request
-) -> None:
-    """A refused attempt, in the audit log."""
-    await store.audit(
-        operator.name,
-        "denied",
-        what,
-        {"reason": reason, "role": operator.role, "path": request.path[:200]},
-    )
-
-
 @dataclass
 class AdminApi:
     access: OperatorAccess
@@ -94,14 +82,16 @@ class AdminApi:
         operator = await self.access.operator(request)
         if operator is None:
             return error_response(401, "unauthenticated", f"log in first: POST {PREFIX}/session")
-        if acting and not self.access.csrf_ok(operator, request.headers.get(CSRF_HEADER)):
-            await denied(self.store, operator, request.path[:200], "csrf", request)
+        if acting:
+            csrf = request.headers.get(CSRF_HEADER)
+            refused = await self.access.refusal(operator, csrf, ability, request.path)
+        else:
+            refused = None if operator.may(ability) else "role"
+        if refused == "csrf":
             return error_response(
                 403, "csrf", f"send the session's CSRF token in the {CSRF_HEADER} header"
             )
-        if not operator.may(ability):
-            if acting:
-                await denied(self.store, operator, request.path[:200], "role", request)
+        if refused == "role":
             return error_response(
                 403, "forbidden", f"the role {operator.role!r} may not do this ({ability})"
             )

@@ -26,11 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -190,8 +189,7 @@ class Board:
             return card
         stats = w.consumer.stats
         per_min, error_rate = stats.rates()
-        depth = await self._depth(w.queues)
-        total_depth = None if depth is None else depth + w.consumer.in_flight()
+        total_depth = await self.waiting(w)
         oldest = stats.oldest_held_age_s()
         if oldest is None and total_depth and stats.last_taken_queued_at is not None:
             oldest = max(0.0, time.time() - stats.last_taken_queued_at)
@@ -202,16 +200,26 @@ class Board:
             error_rate=None if error_rate is None else round(error_rate, 4),
             queue_depth=total_depth,
             oldest_waiting_s=None if oldest is None else round(oldest, 1),
-            dead_letters=await self._count(w.queues.parking),
+            dead_letters=await self.dead_letters_count(w),
             retried=stats.retried,
             parked=stats.parked,
         )
         card["state"] = connector_state(circuit, w.consumer.is_ready(), error_rate, per_min, oldest)
         return card
 
-    async def _depth(self, queues: ConnectorQueues) -> int | None:
-        counts = [await self._count(queues.work)] + [await self._count(q) for q, _ in queues.retry]
-        return None if any(c is None for c in counts) else sum(c or 0 for c in counts)
+    async def waiting(self, w: Watched) -> int | None:
+        """Messages in the connector's work and retry queues plus those its consumer holds;
+        None when the broker cannot say."""
+        if w.queues is None or w.consumer is None:
+            return None
+        names = [w.queues.work, *(q for q, _ in w.queues.retry)]
+        counts = [await self._count(name) for name in names]
+        if any(c is None for c in counts):
+            return None
+        return sum(c or 0 for c in counts) + w.consumer.in_flight()
+
+    async def dead_letters_count(self, w: Watched) -> int | None:
+        return await self._count(w.queues.parking) if w.queues else None
 
     async def _count(self, queue: str) -> int | None:
         return await self.probe.count(queue) if self.probe else None
@@ -368,18 +376,8 @@ class Board:
         return {"enabled": True, **mask(await source())}
 
     async def audit(self, before: int | None, limit: int) -> list[dict[str, Any]]:
-        rows = await self.reader.dashboard.audit_page(before, limit)
-        return [
-            {
-                "id": r[0],
-                "at": r[1],
-                "actor": r[2],
-                "action": r[3],
-                "target": r[4],
-                "detail": mask(json.loads(r[5] or "{}")),
-            }
-            for r in rows
-        ]
+        entries = await self.reader.audit_entries(limit, before)
+        return [{**dataclasses.asdict(e), "detail": mask(e.detail)} for e in entries]
 
 
 class Sampler:
@@ -400,7 +398,6 @@ class Sampler:
             s = w.consumer.stats
             before = self._last.get(w.name, (0, 0, 0))
             self._last[w.name] = (s.done, s.retried, s.parked)
-            depth = await self.board._depth(w.queues)
             rows.append(
                 Sample(
                     at=now,
@@ -408,8 +405,8 @@ class Sampler:
                     done=s.done - before[0],
                     retried=s.retried - before[1],
                     parked=s.parked - before[2],
-                    queue_depth=None if depth is None else depth + w.consumer.in_flight(),
-                    dead_letters=await self.board._count(w.queues.parking),
+                    queue_depth=await self.board.waiting(w),
+                    dead_letters=await self.board.dead_letters_count(w),
                     last_success=s.last_success_at,
                 )
             )
@@ -479,18 +476,3 @@ def _parked_row(connector: str, m: ParkedMessage) -> dict[str, Any]:
 
 def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
-
-
-def recent_days(today: date, n: int) -> list[str]:
-    return [(today - timedelta(days=i)).isoformat() for i in range(n)]
-
-
-def plain(value: Any) -> Any:
-    """A store row (dataclass, pydantic model, or one with `as_json`) as JSON-ready data."""
-    if hasattr(value, "as_json"):
-        return value.as_json()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return value

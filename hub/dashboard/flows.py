@@ -8,16 +8,31 @@ configuration leaves off is simply absent. This module must never write.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from hub.dashboard.board import plain, recent_days
 from hub.store.sqlite import SqliteStore
 
 Flow = Callable[[], Awaitable[dict[str, Any]]]
 ROWS = 50
+
+
+def recent_days(today: date, n: int) -> list[str]:
+    return [(today - timedelta(days=i)).isoformat() for i in range(n)]
+
+
+def plain(value: Any) -> Any:
+    """A store row (dataclass, pydantic model, or one with `as_json`) as JSON-ready data."""
+    if hasattr(value, "as_json"):
+        return value.as_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value
 
 
 def _table(key: str, columns: list[str], rows: list[Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from hub.dashboard import checks, i18n
 from hub.dashboard.access import LOGIN_COOKIE, Ability, Operator, OperatorAccess
-from hub.dashboard.api import ACTIONS, FLOWS, client_of, denied, unlock_user, user_rows
+from hub.dashboard.api import ACTIONS, FLOWS, client_of, unlock_user, user_rows
 from hub.dashboard.board import Board, UnknownConnector
 from hub.dashboard.charts import line_chart
 from hub.store.sqlite import SqliteStore
@@ -200,9 +200,8 @@ class Pages:
         if operator is None:
             raise web.HTTPSeeOther(f"{BASE}/login")
         form = await request.post()
-        token = form.get("csrf_token")
-        if not self.access.csrf_ok(operator, token if isinstance(token, str) else None):
-            await denied(self.store, operator, request.path[:200], "csrf", request)
+        refused = await self.access.refusal(operator, form.get("csrf_token"), ability, request.path)
+        if refused == "csrf":
             return self.render(
                 request,
                 "error.html",
@@ -210,8 +209,7 @@ class Pages:
                 status=403,
                 flash=("error", i18n.translate(self._lang(request), "flash.csrf")),
             )
-        if not operator.may(ability):
-            await denied(self.store, operator, request.path[:200], "role", request)
+        if refused == "role":
             return self._refused(request, operator)
         return operator, form
 

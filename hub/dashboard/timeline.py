@@ -60,7 +60,7 @@ def timeline_page(view: DossierView, size: int, page: int) -> Page:
     Only the page's payloads are masked (the costly part of a long history: masking 2,000
     payloads took 177 ms), and a long history shows page by page.
     """
-    hops = timeline(view, with_payloads=False)
+    hops = timeline(view)
     end = max(0, len(hops) - page * size)
     start = max(0, end - size)
     payloads = {h.id: h.event for h in view.history}
@@ -73,7 +73,8 @@ def timeline_page(view: DossierView, size: int, page: int) -> Page:
     return Page(shown, len(hops), start)
 
 
-def timeline(view: DossierView, with_payloads: bool = True) -> list[Hop]:
+def timeline(view: DossierView) -> list[Hop]:
+    """Every hop, oldest first, without payloads (`timeline_page` adds the page's, masked)."""
     hops: list[Hop] = []
     for h in view.history:
         event = h.event
@@ -85,7 +86,6 @@ def timeline(view: DossierView, with_payloads: bool = True) -> list[Hop]:
                 h.source_system,
                 f"{h.kind} event",
                 f"event {event.get('event_id', '?')}, happened {h.occurred_at}",
-                mask(event) if with_payloads else None,
                 event_id=h.id,
             )
         )

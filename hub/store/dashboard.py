@@ -98,13 +98,6 @@ class SqliteDashboard:
         )
         return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
-    async def oldest_unconfirmed(self) -> str | None:
-        """When the hub received the oldest change DVCQG has not confirmed yet."""
-        rows = await self._rows(
-            "SELECT MIN(updated_at) FROM dossiers WHERE portal_version < version"
-        )
-        return str(rows[0][0]) if rows and rows[0][0] else None
-
     # -- connector samples ----------------------------------------------------------------------
 
     async def add_samples(self, samples: list[Sample], keep_s: float) -> None:
@@ -157,14 +150,6 @@ class SqliteDashboard:
         )
         return [DossierHit(str(r[0]), r[1], str(r[2])) for r in rows]
 
-    async def audit_page(self, before_id: int | None, limit: int) -> list[Any]:
-        rows = await self._rows(
-            "SELECT id, at, actor, action, target, detail FROM audit_log WHERE id < ? "
-            "ORDER BY id DESC LIMIT ?",
-            (before_id if before_id is not None else 2**63 - 1, limit),
-        )
-        return rows
-
     # -- log-ins --------------------------------------------------------------------------------
 
     async def login_state(self, username: str) -> LoginState | None:
@@ -201,8 +186,3 @@ class SqliteDashboard:
     async def login_succeeded(self, username: str) -> None:
         async with self._store._tx() as db:
             await db.execute("DELETE FROM operator_logins WHERE username = ?", (username,))
-
-    async def end_sessions(self, source: str) -> int:
-        async with self._store._tx() as db:
-            cursor = await db.execute("DELETE FROM sessions WHERE source = ?", (source,))
-            return int(cursor.rowcount)

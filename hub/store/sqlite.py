@@ -420,12 +420,13 @@ class SqliteStore:
                 (_now_iso(), actor, action, target, json.dumps(detail, ensure_ascii=False)),
             )
 
-    async def audit_entries(self, limit: int) -> list[AuditEntry]:
+    async def audit_entries(self, limit: int, before_id: int | None = None) -> list[AuditEntry]:
+        """The newest entries (older than `before_id` when given), newest first."""
         async with self._read():
             rows = await self._db.execute_fetchall(
-                "SELECT id, at, actor, action, target, detail FROM audit_log ORDER BY id DESC "
-                "LIMIT ?",
-                (limit,),
+                "SELECT id, at, actor, action, target, detail FROM audit_log WHERE id < ? "
+                "ORDER BY id DESC LIMIT ?",
+                (before_id if before_id is not None else 2**63 - 1, limit),
             )
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
 

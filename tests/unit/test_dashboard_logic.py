@@ -21,7 +21,7 @@ from hub.dashboard import checks, i18n
 from hub.dashboard.api import unavailable
 from hub.dashboard.board import connector_state
 from hub.dashboard.charts import line_chart, nice_max
-from hub.dashboard.timeline import timeline, timeline_page
+from hub.dashboard.timeline import timeline_page
 from hub.errors import StoreUnavailable
 from hub.store.base import DeliveryEntry, DossierView, HistoryEntry
 from hub.synclag import RATIO, bucket_of, bucket_value_s, percentiles
@@ -174,7 +174,7 @@ def test_the_timeline_orders_hops_and_masks_payloads() -> None:
             DeliveryEntry("national_portal", "delivered", "version 1", "2026-11-23T01:04:00+00:00"),
         ],
     )
-    hops = timeline(view)
+    hops = timeline_page(view, size=100, page=0).hops
     assert [h.kind for h in hops] == [
         "received",
         "mapped",
@@ -187,6 +187,7 @@ def test_the_timeline_orders_hops_and_masks_payloads() -> None:
         "portal_confirmed",
     ]
     assert hops[1].label == "TIEP_NHAN → accepted"
+    assert hops[0].payload["record"]["phone"]  # shown, masked
     shown = repr([h.as_json() for h in hops])
     assert "0912345678" not in shown
     assert "Nguyễn Văn An" not in shown
