@@ -23,6 +23,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from aiohttp import web
@@ -43,7 +44,13 @@ ROLES_ABLE: dict[Ability, frozenset[str]] = {
     "dlq.act": frozenset({"operator", "admin"}),
     "users.manage": frozenset({"admin"}),
 }
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))  # unknown names cost a verify too
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify unknown names against, so they cost what known ones do (made on the
+    first failed log-in, not at every start)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class OperatorAccess:
             )
             await asyncio.sleep(self.config.failed_login_delay_s)
             return LoginResult(None, locked_until=state.locked_until)
-        stored = user.password_hash.get_secret_value() if user else _DUMMY_HASH
+        stored = user.password_hash.get_secret_value() if user else _dummy_hash()
         ok = isinstance(password, str) and await asyncio.to_thread(
             verify_password, stored, password
         )
