@@ -1,4 +1,5 @@
-"""The `hub` command: run, demo, check-config, hash-secret, the dead-letter tools, procedures.
+"""The `hub` command: run, demo, status, check-config, hash-secret, connectors (pause,
+resume), the dead-letter tools, procedures, payments.
 
 Every command takes `-c/--config` (a YAML file; `HUB_...` environment variables override it).
 Errors are printed as sentences an operator can act on, with exit status 1 for a problem in
@@ -21,6 +22,7 @@ import click
 
 from hub.cli_payments import payments
 from hub.cli_procedures import procedures
+from hub.cli_status import connectors, status
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, HubError
 
@@ -266,6 +268,8 @@ dlq.command("discard")(_act("discard"))
 
 
 main.add_command(procedures)
+main.add_command(status)
+main.add_command(connectors)
 main.add_command(payments)
 
 if __name__ == "__main__":

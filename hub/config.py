@@ -66,6 +66,13 @@ class BrokerConfig(Section):
     publish_timeout_s: float = Field(10.0, gt=0)
     delivery_limit: int = Field(20, gt=0)
     max_queue_length: int = Field(1_000_000, gt=0)
+    # While a destination is down, a consumer holds what it took (unacknowledged) for at most
+    # this long, then puts it back at the end of its queue (no retry spent) and takes the next:
+    # keep it below the broker's consumer_timeout (30 minutes by default in RabbitMQ).
+    hold_max_s: float = Field(900.0, gt=0)
+    # How often each consumer checks that it is still subscribed (after a broker restart or a
+    # cut connection it subscribes again, declaring its queues first).
+    watch_interval_s: float = Field(1.0, gt=0)
 
 
 class StoreConfig(Section):

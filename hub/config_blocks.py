@@ -30,8 +30,15 @@ class RetryConfig(Section):
 
 
 class BreakerConfig(Section):
+    """When a destination counts as down, and how it is probed (`hub.outage.Gate`)."""
+
+    # Calls in a row that must fail before a poller's destination counts as down (a queue
+    # consumer's batch that failed after its in-process retries counts at once).
     failure_threshold: int = Field(5, ge=1)
-    recovery_s: float = Field(30.0, gt=0)
+    # The first probe this long after the outage began; then at doubling intervals...
+    first_probe_s: float = Field(1.0, gt=0)
+    # ...never further apart than this: the longest delivery waits after the destination is back.
+    recovery_s: float = Field(10.0, gt=0)
 
 
 def _increasing(value: list[float]) -> list[float]:

@@ -1,16 +1,29 @@
 """The one consumer wrapper: it alone acks, retries and parks.
 
 Handlers receive a batch of parsed `Envelope`s and return one outcome per envelope: `None`
-(done), a `TransientError` (try again later) or a `PermanentError` (park it). Raising applies
-the error to the whole batch. The wrapper then:
+(done), an `Unavailable` error (the destination, broker or store is not there: an outage), any
+other `TransientError` (try again later) or a `PermanentError` (park it). Raising applies the
+error to the whole batch. The wrapper then:
 
 * acks what is done;
-* republishes a transient failure, with its attempt count and reason, to the next delay tier
-  (`hub.<c>.retry.<n>`), and acks the original only after the broker confirmed the copy;
+* holds what met an outage: it stays unacknowledged in its lane, the destination's gate
+  (`hub.outage.Gate`) closes, and the lane waits there, like every other lane of the connector,
+  until a probe succeeds; then the same batch is handled again. No retry budget is spent and
+  nothing is parked, however long the outage. A batch held longer than `broker.hold_max_s`
+  goes back to the end of the work queue unchanged (the broker would otherwise take it back
+  at its consumer_timeout and count a delivery), and the lane takes the next;
+* republishes any other transient failure (a handler crash, say), with its attempt count and
+  reason, to the next delay tier (`hub.<c>.retry.<n>`), and acks the original only after the
+  broker confirmed the copy;
 * parks a permanent failure, or one whose delay tiers are spent, in `hub.<c>.parking` with the
   reason, again acking only after the confirm;
 * nacks with requeue when even that publish fails, so the broker keeps the message (its
   delivery limit dead-letters a message that keeps coming back).
+
+A watch task checks every `broker.watch_interval_s` that the consumer is still subscribed;
+after a broker restart, a killed node or a cut connection it opens a new channel, declares the
+connector's queues again and subscribes again. Messages taken on the lost channel are dropped
+unhandled (the broker delivers them again).
 
 Messages are spread over `lanes` by a key (the dossier code): one lane works one batch at a
 time, so two batches never carry the same dossier at once, while lanes run side by side.
@@ -46,10 +59,19 @@ from hub.broker import (
     ConnectorQueues,
     message,
 )
-from hub.errors import HubError, PermanentError, TransientError, UndecodableMessage
+from hub.errors import (
+    HubError,
+    PermanentError,
+    TransientError,
+    Unavailable,
+    UndecodableMessage,
+)
+from hub.outage import Admission, Gate
 from hub.watch import ConnectorStats
 
 log = structlog.get_logger(__name__)
+
+SUBSCRIBE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,7 @@ class Envelope:
     attempt: int
     headers: dict[str, Any]
     raw: AbstractIncomingMessage = field(repr=False)
+    taken_at: float = field(default_factory=time.monotonic, compare=False)
 
     @classmethod
     def parse(cls, raw: AbstractIncomingMessage) -> Envelope:
@@ -85,6 +108,8 @@ Outcome = HubError | None
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[Sequence[Outcome]]]
 # Writes a hop of a dossier's timeline: (dossier code, connector, outcome, detail).
 Journal = Callable[[str, str, str, str], Awaitable[None]]
+# Declares the connector's queues (and bindings) on a channel, idempotently.
+Declare = Callable[[AbstractChannel], Awaitable[None]]
 
 
 class BatchConsumer:
@@ -99,6 +124,10 @@ class BatchConsumer:
         linger_s: float,
         lanes: int,
         journal: Journal | None = None,
+        gate: Gate | None = None,
+        declare: Declare | None = None,
+        hold_max_s: float = 900.0,
+        watch_interval_s: float = 1.0,
     ) -> None:
         self.broker = broker
         self.journal = journal
@@ -108,50 +137,99 @@ class BatchConsumer:
         self.lane_key = lane_key
         self.batch_size = batch_size
         self.linger_s = linger_s
+        self.gate = gate or Gate(queues.connector)
+        self.declare = declare
+        self.hold_max_s = hold_max_s
+        self.watch_interval_s = watch_interval_s
+        self.resubscribed = 0  # times the watch had to subscribe again
         self._lanes: list[asyncio.Queue[Envelope]] = [asyncio.Queue() for _ in range(lanes)]
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = [False] * lanes
         self._channel: AbstractChannel | None = None
+        self._underlay: Any = None  # the aiormq channel the subscription lives on
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
+        self._watch_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        prefetch = min(self.batch_size * len(self._lanes) * 2, 65_535)  # AMQP's field size
-        self._channel = await self.broker.consumer_channel(prefetch)
-        self._queue = await self._channel.get_queue(self.queues.work, ensure=False)
         # Subscribe first: the lanes' queues already exist, and a failed subscription then
         # leaves no task behind.
-        self._tag = await self._queue.consume(self._on_message)
+        await self._subscribe()
         self._tasks = [
             asyncio.create_task(self._lane_loop(i), name=f"{self.queues.connector}-lane-{i}")
             for i in range(len(self._lanes))
         ]
+        self._watch_task = asyncio.create_task(self._watch(), name=f"{self.queues.connector}-watch")
         log.info("consumer_started", connector=self.queues.connector, lanes=len(self._lanes))
 
+    async def _subscribe(self) -> None:
+        prefetch = min(self.batch_size * len(self._lanes) * 2, 65_535)  # AMQP's field size
+        channel = await self.broker.consumer_channel(prefetch)
+        if self.declare is not None:
+            await self.declare(channel)
+        queue = await channel.get_queue(self.queues.work, ensure=False)
+        self._underlay = await channel.get_underlay_channel()
+        self._tag = await queue.consume(self._on_message)
+        self._channel, self._queue = channel, queue
+
+    def subscribed(self) -> bool:
+        """True while the broker knows this consumer: its channel is open and its tag alive."""
+        underlay = self._underlay
+        return (
+            underlay is not None
+            and not underlay.is_closed
+            and self._tag is not None
+            and self._tag in underlay.consumers
+        )
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.watch_interval_s)
+            if self.subscribed():
+                continue
+            log.warning("consumer_lost", connector=self.queues.connector)
+            await self._close_channel()
+            try:
+                await asyncio.wait_for(self._subscribe(), SUBSCRIBE_TIMEOUT_S)
+            except Exception as exc:  # the broker is still away: the next round tries again
+                log.warning(
+                    "consumer_resubscribe_failed", connector=self.queues.connector, error=repr(exc)
+                )
+                continue
+            self.resubscribed += 1
+            log.warning("consumer_resubscribed", connector=self.queues.connector)
+
+    async def _close_channel(self) -> None:
+        channel, self._channel, self._tag, self._underlay = self._channel, None, None, None
+        if channel is not None and not channel.is_closed:
+            # Whatever was not settled goes back to the queue when the channel closes.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.close(), 5)
+
     async def stop(self, timeout_s: float = 15.0) -> None:
-        """Stop taking messages, finish the ones held (up to `timeout_s`), close the channel."""
+        """Stop taking messages, finish the ones held (up to `timeout_s`), close the channel.
+        Lanes waiting out an outage do not wait for it to end: what they hold goes back."""
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
         if self._queue is not None and self._tag is not None:
             # The broker may be gone already; stopping must not hang on it.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._queue.cancel(self._tag), 5)
-            self._tag = None
-        try:
-            await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._lanes)), timeout_s)
-        except TimeoutError:
-            log.warning("consumer_drain_timeout", connector=self.queues.connector)
+        if self.gate.is_open():
+            try:
+                await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._lanes)), timeout_s)
+            except TimeoutError:
+                log.warning("consumer_drain_timeout", connector=self.queues.connector)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._channel is not None and not self._channel.is_closed:
-            # Whatever was not settled goes back to the queue when the channel closes.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._channel.close(), 5)
+        await self._close_channel()
         log.info("consumer_stopped", connector=self.queues.connector, left=self.in_flight())
 
     def is_ready(self) -> bool:
-        """Subscribed, on an open channel, with every lane alive."""
-        channel_open = self._channel is not None and not self._channel.is_closed
-        return channel_open and self._tag is not None and not any(t.done() for t in self._tasks)
+        """Subscribed, with every lane alive."""
+        return self.subscribed() and not any(t.done() for t in self._tasks)
 
     def in_flight(self) -> int:
         return sum(q.qsize() for q in self._lanes) + sum(self._busy)
@@ -176,7 +254,7 @@ class BatchConsumer:
             self._busy[index] = True
             try:
                 await self._fill(lane, batch)
-                await self._process(batch)
+                await self._run(batch)
             except Exception:
                 # A lane must outlive any failure: its unsettled messages stay unacked and the
                 # broker redelivers them when their channel goes.
@@ -201,7 +279,42 @@ class BatchConsumer:
             except TimeoutError:
                 return
 
-    async def _process(self, batch: list[Envelope]) -> None:
+    async def _run(self, batch: list[Envelope]) -> None:
+        """Handle the batch; what meets an outage is held and handled again once the gate
+        lets it (as the probe, or when the destination is back)."""
+        pending = batch
+        while pending:
+            pending = [e for e in pending if not _taken_on_lost_channel(e)]
+            if not pending:
+                return
+            deadline = min(e.taken_at for e in pending) + self.hold_max_s
+            admission = await self.gate.admit(deadline)
+            if admission is Admission.expired:
+                await self._shelve(pending)
+                return
+            probe = admission is Admission.probe
+            if probe and not self.gate.take_probe():
+                continue  # another lane took it
+            with self.gate.probing() if probe else contextlib.nullcontext():
+                outcomes = await self._handle(pending)
+            held: list[Envelope] = []
+            outage: HubError | None = None
+            for envelope, outcome in zip(pending, outcomes, strict=True):
+                if isinstance(outcome, Unavailable):
+                    held.append(envelope)
+                    outage = outcome
+                else:
+                    await self._settle(envelope, outcome)
+            if outage is not None:
+                self.gate.failed(outage, at_once=True)
+                self.gate.note_held(self.in_flight())
+                if probe:
+                    self.gate.probe_failed()
+            elif probe:
+                self.gate.succeeded()
+            pending = held
+
+    async def _handle(self, batch: list[Envelope]) -> Sequence[Outcome]:
         try:
             outcomes: Sequence[Outcome] = await self.handler(batch)
         except HubError as exc:
@@ -212,8 +325,23 @@ class BatchConsumer:
         if len(outcomes) != len(batch):
             log.error("handler_outcome_count_wrong", connector=self.queues.connector)
             outcomes = [TransientError("handler returned a wrong number of outcomes")] * len(batch)
-        for envelope, outcome in zip(batch, outcomes, strict=True):
-            await self._settle(envelope, outcome)
+        return outcomes
+
+    async def _shelve(self, batch: list[Envelope]) -> None:
+        """Held too long: back to the end of the work queue as it is (same attempt count), so
+        the broker never takes it back itself and counts a delivery."""
+        for envelope in batch:
+            try:
+                await self.broker.publish(
+                    self.broker.channel.default_exchange,
+                    self.queues.work,
+                    message(envelope.body, envelope.message_id, envelope.headers),
+                )
+                await envelope.raw.ack()
+            except Exception as exc:  # the broker is away too: it keeps the original
+                log.warning("shelve_failed", connector=self.queues.connector, error=repr(exc))
+                await _nack_quietly(envelope)
+        log.info("held_messages_shelved", connector=self.queues.connector, count=len(batch))
 
     async def _settle(self, envelope: Envelope, outcome: Outcome) -> None:
         connector = self.queues.connector
@@ -318,6 +446,12 @@ class BatchConsumer:
             message_id=message_id,
             reason=reason,
         )
+
+
+def _taken_on_lost_channel(envelope: Envelope) -> bool:
+    """Its channel closed: it can no longer be acked, and the broker delivers it again."""
+    channel = getattr(envelope.raw, "channel", None)
+    return bool(getattr(channel, "is_closed", False))
 
 
 async def _nack_quietly(envelope: Envelope) -> None:

@@ -9,11 +9,13 @@ exceptions are translated into this tree in one function per adapter (for exampl
     HubError
     ├── ConfigError                 configuration is invalid (start-up refuses to go on)
     ├── ValidationFailed            one inbound item is invalid (never reaches a queue)
-    ├── TransientError              retry later: the destination or the network may recover
-    │   ├── DestinationUnavailable  5xx, connection refused, timeout, "99"
-    │   ├── CircuitOpen             the breaker refuses calls for a while
-    │   ├── BrokerUnavailable       RabbitMQ did not confirm a publish
-    │   └── StoreUnavailable        the store failed a read or a commit
+    ├── TransientError              retry later (a handler crash: delay tiers, then parking)
+    │   └── Unavailable             an outage, not a fault of the message: wait, never park
+    │       ├── DestinationUnavailable  5xx, 429, connection refused, timeout, "99"
+    │       ├── CredentialsRefused      the destination refuses the hub's own credentials
+    │       ├── CircuitOpen             the connector is down and this call is not its probe
+    │       ├── BrokerUnavailable       RabbitMQ did not confirm a publish
+    │       └── StoreUnavailable        the store failed a read or a commit
     └── PermanentError              retrying cannot help: park the message with its reason
         ├── DestinationRejected     the destination refused the item by its business rules
         ├── UnreadableReply         a reply the hub must not or cannot read (bad XML, entities,
@@ -56,23 +58,44 @@ class TransientError(HubError):
     """Worth retrying: the cause may go away by itself."""
 
 
-class DestinationUnavailable(TransientError):
+class Unavailable(TransientError):
+    """Something the message needs is not there (a destination, the broker, the store).
+
+    A queue consumer holds the message and waits for the outage to end (`hub.outage`); no
+    retry budget is spent and nothing is parked, however long the outage lasts."""
+
+
+class DestinationUnavailable(Unavailable):
+    """The destination did not answer usefully. `cause` says how, for logs and metrics:
+    http (see `http_status`), timeout, connect_error, bad_reply or busy (its own "try later")."""
+
     def __init__(
-        self, message: str, *, connector: str | None = None, http_status: int | None = None
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        http_status: int | None = None,
+        cause: str | None = None,
     ) -> None:
         super().__init__(message, connector=connector)
         self.http_status = http_status
+        self.cause = cause or ("http" if http_status is not None else "bad_reply")
 
 
-class CircuitOpen(TransientError):
-    """The circuit breaker of a destination is open: calls are refused without trying."""
+class CredentialsRefused(Unavailable):
+    """The destination refuses the hub's login, token or client credentials. Only an operator
+    can fix it (the configuration), but no message is at fault: they wait, none is parked."""
 
 
-class BrokerUnavailable(TransientError):
+class CircuitOpen(Unavailable):
+    """The destination is down and this call is not the one probe allowed through."""
+
+
+class BrokerUnavailable(Unavailable):
     """RabbitMQ refused or did not confirm a publish."""
 
 
-class StoreUnavailable(TransientError):
+class StoreUnavailable(Unavailable):
     """The store could not read or commit (disk full, locked, I/O error)."""
 
 

@@ -31,8 +31,35 @@ DELIVERY_LAG = Histogram(
 )
 CIRCUIT_OPEN = Gauge(
     "hub_circuit_open",
-    "1 while the connector's circuit breaker refuses calls",
-    ["connector"],
+    "1 while the breaker refuses calls (the destination is down and no probe is on its way); "
+    "one label per breaker: a connector's consumer and its pollers have their own",
+    ["breaker"],
+)
+OUTBOUND_CALLS = Counter(
+    "hub_outbound_calls_total",
+    "Outbound calls by breaker and outcome (ok, http_5xx, http_4xx, timeout, connect_error, "
+    "bad_reply, item_refused, auth_refused, circuit_open, error)",
+    ["breaker", "outcome"],
+)
+OUTBOUND_CALL_SECONDS = Histogram(
+    "hub_outbound_call_seconds",
+    "Time of outbound calls that reached the network, by breaker",
+    ["breaker"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+CONNECTOR_STATE = Gauge(
+    "hub_connector_state",
+    "1 for the connector's current state (up, degraded, down, credentials_refused, paused)",
+    ["connector", "state"],
+)
+QUEUE_MESSAGES = Gauge(
+    "hub_queue_messages",
+    "Messages in a connector's queues as the broker counts them (kind: waiting, parked), "
+    "read at each scrape",
+    ["connector", "kind"],
+)
+CONSUMERS_READY = Gauge(
+    "hub_consumer_ready", "1 while the connector's consumer is subscribed", ["connector"]
 )
 OUTBOX_PENDING = Gauge("hub_outbox_pending", "Outbox rows waiting to be published")
 PAYMENT_CALLBACKS = Counter(

@@ -157,6 +157,36 @@ class RabbitNode:
             self._lock = None
         atexit.unregister(self.stop)
 
+    def ctl(self, *args: str, timeout_s: float = 120.0) -> str:
+        """Run `rabbitmqctl` against this node (`stop_app`, `start_app`, `list_queues`, ...)
+        and return what it printed; raises `RabbitNodeError` when it fails."""
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed executable, no shell
+                [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.nodename, "-q", *args],
+                env=self._env(),
+                cwd=self._base,
+                capture_output=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RabbitNodeError(f"rabbitmqctl {' '.join(args)} did not finish in time") from None
+        if done.returncode != 0:
+            why = done.stderr.decode(errors="replace")[-500:]
+            raise RabbitNodeError(f"rabbitmqctl {' '.join(args)} failed: {why}")
+        return done.stdout.decode(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the node, as a crash or an OOM kill would; `start()` brings it back on the
+        same port with its data (durable queues and their messages)."""
+        self._ready = False
+        server, self._server = self._server, None
+        epmd, self._epmd = self._epmd, None
+        for proc in (server, epmd):
+            if proc is not None:
+                _kill_group(proc)
+        _kill_marked(self._marker, 10.0)
+
     def __enter__(self) -> Self:
         self.start()
         return self

@@ -1,30 +1,36 @@
-"""The one way a connector calls out: retries, a circuit breaker and a rate limit.
+"""The one way a connector calls out: retries, the destination's gate and a rate limit.
 
 `Guard.call(fn)` runs `fn` through, outermost first: tenacity (a few quick retries of
-`DestinationUnavailable` only, with exponential backoff), the connector's circuit breaker
-(purgatory; an open circuit raises `CircuitOpen` at once, which the consumer wrapper turns
-into a delayed retry through the broker). The rate limiter (`guard.limiter`, aiolimiter) is
+`DestinationUnavailable` only, with exponential backoff), then the destination's `Gate`
+(`hub.outage`): while the destination is down a call is refused at once with `CircuitOpen`,
+except the one probe the gate lets through. The rate limiter (`guard.limiter`, aiolimiter) is
 entered by the client around each HTTP request, logins included. Each connector has its own
-guard, so one failing destination never slows another.
+guard, so one failing destination never slows another; its pollers have guards of their own
+(their own names, metrics and outage logs).
 
+Every call that reaches the network is counted by outcome and timed; every failed one is
+logged with the destination, the HTTP status or error class and the elapsed time.
 This module must never know a protocol: `fn` does the exchange and translates its errors.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import aiohttp
+import structlog
 from aiolimiter import AsyncLimiter
-from purgatory import AsyncCircuitBreakerFactory
-from purgatory.domain.model import OpenedState
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from hub import metrics
 from hub.config_blocks import BreakerConfig, RetryConfig
-from hub.errors import CircuitOpen, DestinationUnavailable, HubError, PermanentError
+from hub.errors import DestinationUnavailable, HubError, Unavailable
+from hub.outage import Claim, Gate, outcome_of
+
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -36,15 +42,15 @@ class Guard:
         self.name = name
         self.retry = retry
         self.limiter = AsyncLimiter(rate_limit_per_s, 1.0)
-        self.breakers = AsyncCircuitBreakerFactory(
-            default_threshold=breaker.failure_threshold,
-            default_ttl=breaker.recovery_s,
-            exclude=[PermanentError],
+        self.gate = Gate(
+            name,
+            failure_threshold=breaker.failure_threshold,
+            first_probe_s=breaker.first_probe_s,
+            max_probe_interval_s=breaker.recovery_s,
         )
 
     async def breaker_state(self) -> str:
-        breaker = await self.breakers.get_breaker(self.name)
-        return str(breaker.context.state)
+        return self.gate.breaker_state()
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(
@@ -61,14 +67,46 @@ class Guard:
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def _once(self, fn: Callable[[], Awaitable[T]]) -> T:
+        claim = self.gate.claim()
+        if claim is Claim.refused:
+            metrics.OUTBOUND_CALLS.labels(self.name, "circuit_open").inc()
+            raise self.gate.refusal()
+        started = time.monotonic()
         try:
-            breaker = await self.breakers.get_breaker(self.name)
-            async with breaker:
-                metrics.CIRCUIT_OPEN.labels(self.name).set(0)
-                return await fn()
-        except OpenedState:
-            metrics.CIRCUIT_OPEN.labels(self.name).set(1)
-            raise CircuitOpen(f"{self.name} circuit is open", connector=self.name) from None
+            result = await fn()
+        except Unavailable as exc:
+            self._count(exc, started)
+            self.gate.failed(exc)
+            if claim is Claim.probe:
+                self.gate.probe_failed()
+            raise
+        except BaseException as exc:
+            self._count(exc, started)
+            if isinstance(exc, HubError):
+                self.gate.succeeded()  # it answered (refused the item): it is not down
+            elif claim is Claim.probe:
+                self.gate.release()  # cancelled or a bug around the call: it tells nothing
+            raise
+        self._count(None, started)
+        self.gate.succeeded()
+        return result
+
+    def _count(self, error: BaseException | None, started: float) -> None:
+        elapsed = time.monotonic() - started
+        outcome = outcome_of(error)
+        metrics.OUTBOUND_CALLS.labels(self.name, outcome).inc()
+        metrics.OUTBOUND_CALL_SECONDS.labels(self.name).observe(elapsed)
+        if error is None or not isinstance(error, HubError):
+            return
+        log.warning(
+            "outbound_call_failed",
+            connector=self.name,
+            outcome=outcome,
+            http_status=getattr(error, "http_status", None),
+            error_class=type(error.__cause__ or error).__name__,
+            elapsed_ms=round(elapsed * 1000, 1),
+            error=error.message[:300],
+        )
 
 
 def translate_http_error(exc: BaseException, connector: str, system: str) -> HubError:
@@ -79,10 +117,14 @@ def translate_http_error(exc: BaseException, connector: str, system: str) -> Hub
         )
     if isinstance(exc, aiohttp.ContentTypeError | json.JSONDecodeError | UnicodeDecodeError):
         return DestinationUnavailable(f"{system} replied with no JSON: {exc}", connector=connector)
-    if isinstance(exc, TimeoutError):
-        return DestinationUnavailable(f"{system} did not answer in time", connector=connector)
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return DestinationUnavailable(
+            f"{system} did not answer in time", connector=connector, cause="timeout"
+        )
     if isinstance(exc, aiohttp.ClientError | OSError):
-        return DestinationUnavailable(f"cannot reach {system}: {exc!r}", connector=connector)
+        return DestinationUnavailable(
+            f"cannot reach {system}: {exc!r}", connector=connector, cause="connect_error"
+        )
     return DestinationUnavailable(
         f"unexpected failure talking to {system}: {exc!r}", connector=connector
     )

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import aiohttp
 import structlog
+from aio_pika.abc import AbstractChannel
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -47,6 +48,7 @@ from connectors.vdxp.mapping import StatusPolicy
 from connectors.webhook.client import WebhookClient
 from connectors.webhook.config import SubscriberConfig
 from connectors.webhook.sink import WebhookSink, subject_of
+from hub import health, metrics
 from hub.api import EventsApi
 from hub.auth import Authenticator
 from hub.broker import Broker
@@ -55,16 +57,18 @@ from hub.consumer import BatchConsumer, BatchHandler, Envelope
 from hub.dashboard import flows as dashboard_flows
 from hub.dashboard.access import OperatorAccess
 from hub.dashboard.api import AdminApi, unavailable
-from hub.dashboard.board import Board, QueueProbe, Sampler, Watched
+from hub.dashboard.board import Board, Sampler
 from hub.dashboard.pages import Pages
 from hub.dlq import ParkingQueue
 from hub.errors import ConfigError
+from hub.health import QueueProbe, Watched
 from hub.httputil import json_response
 from hub.intake import Intake, OutboxRelay
 from hub.ministries.api import MinistriesApi, System
 from hub.ministries.intake import ResultIntake
 from hub.ministries.poller import ResultPoller
 from hub.openapi import openapi_document
+from hub.outage import Pause, State
 from hub.payments.api import PaymentsApi
 from hub.payments.checks import StatusChecker
 from hub.payments.reconcile import Reconciler, run_daily
@@ -83,6 +87,7 @@ from hub.vdxp.outbound import SendSink, TransferDesk, lane_of
 log = structlog.get_logger(__name__)
 
 DOSSIER_ROUTING_KEYS = ["dossier.#"]
+PAUSE_POLL_S = 1.0
 
 
 class QueueSection(Protocol):
@@ -170,6 +175,7 @@ class Hub:
         self.axis: Axis | None = None
         self.watched: list[Watched] = []
         self.board: Board | None = None
+        self.probe: QueueProbe | None = None
 
     async def __aenter__(self) -> Hub:
         try:
@@ -195,6 +201,7 @@ class Hub:
         stack = self._stack
         self.store = store = await stack.enter_async_context(SqliteStore.open(cfg.store.path))
         self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))
+        self.probe = QueueProbe(broker)
         intake = Intake(store, broker)
         relay = OutboxRelay(intake, cfg.store.outbox_sweep_interval_s, cfg.store.outbox_sweep_age_s)
         http = await stack.enter_async_context(aiohttp.ClientSession())
@@ -224,6 +231,7 @@ class Hub:
         validator = Validator(cfg.validation)
         if mappings.payments is not None:
             self.payments = self._start_payments(mappings.payments, store, intake, validator, http)
+        await self._start_states()
         auth = Authenticator(cfg.sources, store, cfg.facade.session_ttl_s)
         await self._start_http(auth, intake, store, validator, mappings.tables)
         log.info("hub_started", port=self.port, instance=cfg.instance)
@@ -307,6 +315,10 @@ class Hub:
         """The connector's queues declared and bound, and its consumer running until exit."""
         queues = broker.topology.queues(connector, section.delay_tiers_s)
         await broker.topology.declare(broker.channel, queues, routing_keys)
+
+        async def declare(channel: AbstractChannel) -> None:
+            await broker.topology.declare(channel, queues, routing_keys)
+
         consumer = BatchConsumer(
             broker,
             queues,
@@ -316,6 +328,10 @@ class Hub:
             linger_s=section.linger_ms / 1000,
             lanes=section.concurrency,
             journal=self.store.record_delivery if self.store else None,
+            gate=guard.gate if guard else None,
+            declare=declare,
+            hold_max_s=self.config.broker.hold_max_s,
+            watch_interval_s=self.config.broker.watch_interval_s,
         )
         await consumer.start()
         self.consumers[connector] = consumer
@@ -332,8 +348,53 @@ class Hub:
         self, intake: Intake, store: SqliteStore, mappings: Mappings, http: aiohttp.ClientSession
     ) -> CatalogueSync:
         sync = catalogue_sync(self.config, mappings, store, intake, http)
+        assert isinstance(sync.source, CatalogueClient)
+        guard = sync.source.client.guard
+        self.watched.append(Watched(guard.name, guard))
         self._background(sync.run_schedule(), "catalogue-schedule")
         return sync
+
+    # -- connector states and pauses --------------------------------------------------------------
+
+    async def _start_states(self) -> None:
+        """Poll-only ministry systems are watched through their guard; pauses applied now and
+        followed from then on."""
+        for system in self.ministries.values():
+            if system.client.connector not in self.consumers:
+                self.watched.append(Watched(system.client.connector, system.client.guard))
+        await self.apply_pauses()
+        self._background(self._watch_pauses(), "connector-pauses")
+
+    def connector(self, name: str) -> Watched | None:
+        return next((w for w in self.watched if w.name == name), None)
+
+    async def apply_pauses(self) -> None:
+        """Bring every gate in line with the store's paused connectors."""
+        assert self.store is not None
+        paused = await self.store.paused_connectors()
+        for w in self.watched:
+            if w.guard is None:
+                continue
+            row = paused.get(w.name)
+            w.guard.gate.set_pause(Pause(row.by, row.at, row.reason) if row else None)
+
+    async def _watch_pauses(self) -> None:
+        """Pauses set by `hub connectors pause` (another process) take effect within a second."""
+        while True:
+            await asyncio.sleep(PAUSE_POLL_S)
+            try:
+                await self.apply_pauses()
+            except Exception as exc:  # the store is away: keep the gates as they are
+                log.warning("connector_pauses_unread", error=repr(exc))
+
+    async def set_paused(self, name: str, actor: str, reason: str, paused: bool) -> bool:
+        """Pause or resume a connector now (the dashboard, the admin API), audited."""
+        assert self.store is not None
+        if self.connector(name) is None:
+            raise KeyError(name)
+        changed = await self.store.set_paused(name, actor, reason, paused)
+        await self.apply_pauses()
+        return changed
 
     def _start_payments(
         self,
@@ -344,6 +405,7 @@ class Hub:
         http: aiohttp.ClientSession,
     ) -> Payments:
         payments = payment_parts(self.config, codes, store, intake, validator, http)
+        self.watched.append(Watched("payment_platform", payments.checker.client.guard))
         self._stack.push_async_callback(payments.door.close)
         cfg = self.config.connectors.payment_platform
         if cfg.status_check.enabled:
@@ -414,7 +476,7 @@ class Hub:
                 *dashboard,
                 web.get("/healthz", _healthz),
                 web.get("/readyz", self._readyz),
-                web.get("/metrics", _metrics),
+                web.get("/metrics", self._metrics),
                 web.get("/api/v1/openapi.json", _openapi),
             ]
         )
@@ -436,9 +498,6 @@ class Hub:
             SqliteStore.open_reader(self.config.store.path)
         )
         assert self.broker is not None
-        if self.payments is not None:
-            payment_guard = self.payments.checker.client.guard
-            self.watched.append(Watched("payment_platform", payment_guard))
         flows = {"procedures": dashboard_flows.procedures(reader)}
         if self.payments is not None:
             flows["payments"] = dashboard_flows.payments(reader)
@@ -446,7 +505,7 @@ class Hub:
             flows["ministries"] = dashboard_flows.ministries(reader, self.ministries)
         if self.axis is not None:
             flows["vdxp"] = dashboard_flows.vdxp(reader, self.axis.intake, self.axis.client.guard)
-        self.board = board = Board(cfg, reader, QueueProbe(self.broker), self.watched, flows)
+        self.board = board = Board(cfg, reader, self.probe, self.watched, flows)
         await board.start()
         self._background(Sampler(board, store).run(), "dashboard-sampler")
         access = OperatorAccess(cfg, store, reader)
@@ -455,7 +514,10 @@ class Hub:
             *AdminApi(access, board, store).routes(),
         ]
 
-    async def _readyz(self, _: web.Request) -> web.Response:
+    async def _readyz(self, request: web.Request) -> web.Response:
+        """Ready exactly while the store answers, the broker is connected and every consumer
+        is subscribed. A destination that is down does not make the hub unready (it waits for
+        it); its state is in the body. `?counts=1` adds the broker's counts per connector."""
         checks = {"store": "ok", "broker": "ok"}
         try:
             assert self.store is not None
@@ -465,17 +527,36 @@ class Hub:
         if self.broker is None or not self.broker.is_ready():
             checks["broker"] = "failing: not connected"
         for name, consumer in self.consumers.items():
-            checks[f"consumer.{name}"] = "ok" if consumer.is_ready() else "failing: not consuming"
+            checks[f"consumer.{name}"] = (
+                "ok" if consumer.is_ready() else "failing: not subscribed to its queue"
+            )
         ready = all(v == "ok" for v in checks.values())
-        return json_response({"ready": ready, "checks": checks}, 200 if ready else 503)
+        connectors = {w.name: health.describe(w) for w in self.watched}
+        if request.query.get("counts") and self.probe is not None:
+            for w in self.watched:
+                counts = await health.counts_of(w, self.probe)
+                connectors[w.name].update(waiting=counts.waiting, parked=counts.parked)
+        body = {"ready": ready, "checks": checks, "connectors": connectors}
+        return json_response(body, 200 if ready else 503)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        """Prometheus text; each connector's state and queue counts read at this moment."""
+        for w in self.watched:
+            state = health.condition_of(w).state
+            for s in State:
+                metrics.CONNECTOR_STATE.labels(w.name, str(s)).set(1 if s is state else 0)
+            if w.consumer is None or self.probe is None:
+                continue
+            metrics.CONSUMERS_READY.labels(w.name).set(1 if w.consumer.is_ready() else 0)
+            counts = await health.counts_of(w, self.probe)
+            for kind, value in (("waiting", counts.waiting), ("parked", counts.parked)):
+                if value is not None:
+                    metrics.QUEUE_MESSAGES.labels(w.name, kind).set(value)
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _healthz(_: web.Request) -> web.Response:
     return json_response({"status": "alive"})
-
-
-async def _metrics(_: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _openapi(_: web.Request) -> web.Response:
@@ -499,7 +580,10 @@ def catalogue_sync(
     pcfg = config.connectors.national_portal
     ccfg = pcfg.catalogue
     client = PortalClient(
-        pcfg.model_copy(update={"rate_limit_per_s": ccfg.rate_limit_per_s}), mappings.portal, http
+        pcfg.model_copy(update={"rate_limit_per_s": ccfg.rate_limit_per_s}),
+        mappings.portal,
+        http,
+        guard_name=f"{PORTAL}.catalogue",
     )
     source = CatalogueClient(client, mappings.catalogue, ccfg.agency_code or pcfg.madonvi)
     return CatalogueSync(source, store.procedures, intake.relay, ccfg)

@@ -5,6 +5,9 @@ Fakes do not live here: tests talk to a real RabbitMQ node and real loopback ser
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +64,18 @@ def hub_config(
     tmp_path: Path, broker_url: str, prefix: str, portal_url: str, **portal: Any
 ) -> HubConfig:
     return load_config(None, hub_overrides(tmp_path, broker_url, prefix, portal_url, **portal))
+
+
+async def hub_cli(*args: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
+    """Run the `hub` command in a process of its own: (exit status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hub.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    return int(proc.returncode or 0), out.decode(), err.decode()

@@ -28,7 +28,7 @@ from urllib.parse import quote_plus
 import aiohttp
 
 from connectors.ministry.config import BearerAuth, HmacAuth, OAuth2Auth, RestAuth
-from hub.errors import DestinationRejected, DestinationUnavailable, HubError
+from hub.errors import CredentialsRefused, DestinationUnavailable, HubError
 from hub.resilience import translate_http_error
 
 
@@ -183,10 +183,8 @@ class OAuth2ClientCredentials:
     def _refused(self, status: int) -> None:
         message = f"the token endpoint answered HTTP {status}"
         if status in (400, 401, 403):
-            raise DestinationRejected(
-                f"{message}: check client_id and client_secret",
-                connector=self.connector,
-                code=str(status),
+            raise CredentialsRefused(
+                f"{message}: check client_id and client_secret", connector=self.connector
             )
         raise DestinationUnavailable(message, connector=self.connector, http_status=status)
 

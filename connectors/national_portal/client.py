@@ -23,6 +23,7 @@ from connectors.national_portal.config import NationalPortalConfig
 from connectors.national_portal.mapping import PortalCodes
 from hub import metrics
 from hub.errors import (
+    CredentialsRefused,
     DestinationRejected,
     DestinationUnavailable,
     HubError,
@@ -63,14 +64,19 @@ def _json_of(raw: bytes) -> Any:
 
 class PortalClient:
     def __init__(
-        self, config: NationalPortalConfig, codes: PortalCodes, http: aiohttp.ClientSession
+        self,
+        config: NationalPortalConfig,
+        codes: PortalCodes,
+        http: aiohttp.ClientSession,
+        guard_name: str = CONNECTOR,
     ) -> None:
         self.config = config
         self.codes = codes
         self.http = http
         self._session: str | None = None
         self._login_lock = asyncio.Lock()
-        self.guard = Guard(CONNECTOR, config.retry, config.breaker, config.rate_limit_per_s)
+        # The catalogue sync has a client (and so a breaker, metrics and outage log) of its own.
+        self.guard = Guard(guard_name, config.retry, config.breaker, config.rate_limit_per_s)
 
     async def breaker_state(self) -> str:
         return await self.guard.breaker_state()
@@ -128,9 +134,13 @@ class PortalClient:
         reply = await self._post(payload, expect_json_on_error=True)
         session = reply.get("session")
         if str(reply.get("error_code")) != "0" or not isinstance(session, str):
-            # Wrong credentials will not fix themselves, but an operator may fix the config
-            # and replay: park rather than retry forever.
-            raise DestinationRejected("DVCQG refused the hub's login", connector=CONNECTOR)
+            # No dossier is at fault: they wait (the connector is "credentials refused") until
+            # an operator corrects the password, and go on by themselves after.
+            raise CredentialsRefused(
+                f"DVCQG refused the hub's login as {self.config.username!r}: "
+                f"error_code {reply.get('error_code')}",
+                connector=CONNECTOR,
+            )
         log.info("portal_logged_in", connector=CONNECTOR)
         return session
 
@@ -170,7 +180,9 @@ class PortalClient:
         if code in self.codes.session_expired:
             raise SessionExpired("DVCQG: session expired", connector=CONNECTOR)
         if code in self.codes.transient:
-            raise DestinationUnavailable(f"DVCQG {service}: {code} {message}", connector=CONNECTOR)
+            raise DestinationUnavailable(
+                f"DVCQG {service}: {code} {message}", connector=CONNECTOR, cause="busy"
+            )
         if code in (self.codes.success, self.codes.partial) or code in allow:
             return reply
         raise DestinationRejected(

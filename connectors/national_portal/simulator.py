@@ -45,8 +45,8 @@ from connectors.loopback import (
 )
 from connectors.national_portal.sim_catalogue import Catalogue, agency_list, field_list, generate
 
-Mode = Literal["ok", "http_503", "timeout", "slow", "lost_reply"]
-MODES: tuple[Mode, ...] = ("ok", "http_503", "timeout", "slow", "lost_reply")
+Mode = Literal["ok", "http_503", "http_429", "timeout", "slow", "lost_reply"]
+MODES: tuple[Mode, ...] = ("ok", "http_503", "http_429", "timeout", "slow", "lost_reply")
 StepKey = tuple[str, str, str, str]
 
 BASE_PATH = "/api"
@@ -129,6 +129,7 @@ class SimFaults:
 
     - "ok": answer normally;
     - "http_503": HTTP 503 to everything;
+    - "http_429": HTTP 429 with Retry-After to everything (a gateway's rate limit);
     - "timeout": wait `timeout_sleep_s`, apply nothing, then HTTP 504 (a hung gateway);
     - "slow": wait `delay_s`, then answer normally;
     - "lost_reply": apply the call, then wait `timeout_sleep_s` before answering, so the
@@ -327,6 +328,8 @@ class DvcqgSimulator(LoopbackServer):
         mode = self.faults.mode
         if mode == "http_503":
             return web.Response(status=503, text="Service Unavailable")
+        if mode == "http_429":
+            return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "1"})
         if mode == "timeout":
             await self._sleep(self.faults.timeout_sleep_s)
             return web.Response(status=504, text="Gateway Timeout")

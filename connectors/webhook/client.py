@@ -18,7 +18,12 @@ from typing import Any
 import aiohttp
 
 from connectors.webhook.config import SubscriberConfig
-from hub.errors import DestinationRejected, DestinationUnavailable, HubError
+from hub.errors import (
+    CredentialsRefused,
+    DestinationRejected,
+    DestinationUnavailable,
+    HubError,
+)
 from hub.httputil import dumps
 from hub.resilience import Guard, translate_http_error
 
@@ -76,4 +81,6 @@ class WebhookClient:
         message = f"{self.name} answered HTTP {status}: {detail}".strip()
         if status >= 500 or status in _RETRYABLE:
             raise DestinationUnavailable(message, connector=self.connector, http_status=status)
+        if status in (401, 403):  # our token, not the event: every event would meet the same
+            raise CredentialsRefused(message, connector=self.connector)
         raise DestinationRejected(message, connector=self.connector, code=str(status))

@@ -28,89 +28,28 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aio_pika.abc import AbstractChannel
 
-from hub.broker import Broker, ConnectorQueues
 from hub.config import DashboardConfig
-from hub.consumer import BatchConsumer
 from hub.dashboard.timeline import status_name, timeline_page
-from hub.dlq import ParkedMessage, ParkingQueue
+from hub.dlq import ParkedMessage
+from hub.health import QueueProbe, Watched, counts_of, describe, outage_json
 from hub.masking import mask, mask_text
-from hub.resilience import Guard
 from hub.store.dashboard import Sample
 from hub.store.sqlite import SqliteStore
 from hub.synclag import percentiles
 
 log = structlog.get_logger(__name__)
 
-STALE_S = 300.0
-DEGRADED_ERROR_RATE = 0.05
 MAX_BROWSE = 1000  # parked messages read per connector for the dead-letter page
 TIMELINE_PAGE = 300  # hops per page of a dossier's timeline (about a hundred events)
 
 
-@dataclass
-class Watched:
-    """One connector the dashboard watches: a queue consumer, or only a circuit breaker."""
-
-    name: str
-    guard: Guard | None
-    consumer: BatchConsumer | None = None
-    queues: ConnectorQueues | None = None
-    parking: ParkingQueue | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one parking walk at a time
-
-
 class UnknownConnector(LookupError):
     pass
-
-
-def connector_state(
-    circuit: str,
-    consuming: bool,
-    error_rate: float | None,
-    done_per_min: float,
-    oldest_s: float | None,
-) -> str:
-    if circuit == "opened":
-        return "circuit_open"
-    if not consuming or (error_rate == 1.0 and done_per_min == 0):
-        return "down"
-    if (
-        circuit.startswith("half")
-        or (error_rate or 0) > DEGRADED_ERROR_RATE
-        or (oldest_s or 0) > STALE_S
-    ):
-        return "degraded"
-    return "up"
-
-
-class QueueProbe:
-    """Message counts of queues, by passive declares on a channel of its own (a declare of a
-    missing queue closes the channel; the next count opens another)."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self._channel: AbstractChannel | None = None
-        self._lock = asyncio.Lock()
-
-    async def count(self, queue: str) -> int | None:
-        async with self._lock:
-            try:
-                if self._channel is None or self._channel.is_closed:
-                    self._channel = await self.broker.connection.channel()
-                declared = await self._channel.declare_queue(queue, passive=True)
-                result = declared.declaration_result
-                return int(result.message_count or 0)
-            except Exception as exc:  # a missing queue or a broker away: unknown, not fatal
-                log.debug("queue_count_failed", queue=queue, error=repr(exc))
-                self._channel = None
-                return None
 
 
 class Board:
@@ -171,10 +110,15 @@ class Board:
 
     async def card(self, w: Watched) -> dict[str, Any]:
         circuit = await w.guard.breaker_state() if w.guard else "closed"
+        health = describe(w)
         card: dict[str, Any] = {
             "name": w.name,
             "kind": "queue" if w.consumer else "calls",
             "circuit": circuit,
+            "state": health["state"],
+            "since": health["since"],
+            "reason": health["reason"],
+            "outage": health["outage"],
             "last_success_at": None,
             "throughput_per_min": None,
             "error_rate": None,
@@ -185,11 +129,11 @@ class Board:
             "parked": None,
         }
         if w.consumer is None or w.queues is None:
-            card["state"] = "circuit_open" if circuit == "opened" else "up"
             return card
         stats = w.consumer.stats
         per_min, error_rate = stats.rates()
-        total_depth = await self.waiting(w)
+        counts = await counts_of(w, self.probe) if self.probe else None
+        total_depth = counts.waiting if counts else None
         oldest = stats.oldest_held_age_s()
         if oldest is None and total_depth and stats.last_taken_queued_at is not None:
             oldest = max(0.0, time.time() - stats.last_taken_queued_at)
@@ -200,29 +144,11 @@ class Board:
             error_rate=None if error_rate is None else round(error_rate, 4),
             queue_depth=total_depth,
             oldest_waiting_s=None if oldest is None else round(oldest, 1),
-            dead_letters=await self.dead_letters_count(w),
+            dead_letters=counts.parked if counts else None,
             retried=stats.retried,
             parked=stats.parked,
         )
-        card["state"] = connector_state(circuit, w.consumer.is_ready(), error_rate, per_min, oldest)
         return card
-
-    async def waiting(self, w: Watched) -> int | None:
-        """Messages in the connector's work and retry queues plus those its consumer holds;
-        None when the broker cannot say."""
-        if w.queues is None or w.consumer is None:
-            return None
-        names = [w.queues.work, *(q for q, _ in w.queues.retry)]
-        counts = [await self._count(name) for name in names]
-        if any(c is None for c in counts):
-            return None
-        return sum(c or 0 for c in counts) + w.consumer.in_flight()
-
-    async def dead_letters_count(self, w: Watched) -> int | None:
-        return await self._count(w.queues.parking) if w.queues else None
-
-    async def _count(self, queue: str) -> int | None:
-        return await self.probe.count(queue) if self.probe else None
 
     # -- one connector --------------------------------------------------------------------------
 
@@ -253,6 +179,7 @@ class Board:
                 for f in failures
             ],
             "lag_series": [],
+            "outages": [outage_json(o) for o in (w.guard.gate.outages if w.guard else [])],
         }
         if name == "national_portal":
             out["lag_series"] = await self._lag_series(since, now)
@@ -396,6 +323,7 @@ class Sampler:
             if w.consumer is None or w.queues is None:
                 continue
             s = w.consumer.stats
+            counts = await counts_of(w, self.board.probe) if self.board.probe else None
             before = self._last.get(w.name, (0, 0, 0))
             self._last[w.name] = (s.done, s.retried, s.parked)
             rows.append(
@@ -405,8 +333,8 @@ class Sampler:
                     done=s.done - before[0],
                     retried=s.retried - before[1],
                     parked=s.parked - before[2],
-                    queue_depth=await self.board.waiting(w),
-                    dead_letters=await self.board.dead_letters_count(w),
+                    queue_depth=counts.waiting if counts else None,
+                    dead_letters=counts.parked if counts else None,
                     last_success=s.last_success_at,
                 )
             )

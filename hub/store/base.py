@@ -115,6 +115,14 @@ class FeedItem:
 
 
 @dataclass(frozen=True)
+class PausedConnector:
+    connector: str
+    by: str
+    at: float  # unix time
+    reason: str
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     id: int
     at: str
@@ -154,3 +162,9 @@ class Store(Protocol):
     async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None: ...
 
     async def audit_entries(self, limit: int, before_id: int | None = None) -> list[AuditEntry]: ...
+
+    async def set_paused(self, connector: str, actor: str, reason: str, paused: bool) -> bool:
+        """Pause (or resume) a connector with an audit entry; False if nothing changed."""
+        ...
+
+    async def paused_connectors(self) -> dict[str, PausedConnector]: ...

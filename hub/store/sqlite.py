@@ -40,6 +40,7 @@ from hub.store.base import (
     IngestOutcome,
     IngestResult,
     OutboxMessage,
+    PausedConnector,
     PendingStep,
     PortalDelivery,
     PortalWork,
@@ -419,6 +420,42 @@ class SqliteStore:
                 "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?,?,?,?,?)",
                 (_now_iso(), actor, action, target, json.dumps(detail, ensure_ascii=False)),
             )
+
+    # -- paused connectors ----------------------------------------------------------------------
+
+    async def set_paused(self, connector: str, actor: str, reason: str, paused: bool) -> bool:
+        """Pause or resume a connector, with an audit entry, in one transaction; False when it
+        already was in that state (nothing written)."""
+        async with self._tx() as db:
+            if paused:
+                cursor = await db.execute(
+                    "INSERT OR IGNORE INTO connector_pauses VALUES (?, ?, ?, ?)",
+                    (connector, actor, time.time(), reason),
+                )
+            else:
+                cursor = await db.execute(
+                    "DELETE FROM connector_pauses WHERE connector = ?", (connector,)
+                )
+            if cursor.rowcount == 0:
+                return False
+            await db.execute(
+                "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?,?,?,?,?)",
+                (
+                    _now_iso(),
+                    actor,
+                    "connector.pause" if paused else "connector.resume",
+                    connector,
+                    json.dumps({"reason": reason}, ensure_ascii=False),
+                ),
+            )
+            return True
+
+    async def paused_connectors(self) -> dict[str, PausedConnector]:
+        async with self._read():
+            rows = await self._db.execute_fetchall(
+                "SELECT connector, paused_by, paused_at, reason FROM connector_pauses"
+            )
+        return {r[0]: PausedConnector(r[0], r[1], float(r[2]), r[3]) for r in rows}
 
     async def audit_entries(self, limit: int, before_id: int | None = None) -> list[AuditEntry]:
         """The newest entries (older than `before_id` when given), newest first."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime
@@ -178,7 +179,6 @@ async def test_a_third_system_works_from_configuration_mapping_and_wsdl_only(
         ("entity_reply", "entities", "refused unread"),
         ("oversized_reply", "oversized", "refused unread"),
         ("wsdl_mismatch", "wsdl_mismatch", "does not match the WSDL"),
-        ("soap_fault_server", None, "SOAP fault"),
     ],
 )
 async def test_a_bad_soap_reply_parks_the_hand_off_with_its_reason(
@@ -196,10 +196,7 @@ async def test_a_bad_soap_reply_parks_the_hand_off_with_its_reason(
     (message,) = await wait_parked(world, BUSINESS, 1)
     assert message.body["dossier_code"] == dossier
     assert words in message.reason, message.reason
-    if code_ is not None:
-        assert message.code == code_
-    else:  # a Server fault is transient: retried through every tier before parking
-        assert "retry budget spent" in message.reason
+    assert message.code == code_
     assert await world.store.ministries.handed_off(BUSINESS, [dossier]) == set()
     assert world.results_at_one_stop() == []
 
@@ -366,15 +363,42 @@ async def test_one_system_down_never_holds_up_another_and_recovery_delivers_ever
     assert len(civil.accepted) == 10
 
 
-async def test_hand_offs_are_parked_after_the_retry_budget_and_replayed_once(
+@pytest.mark.parametrize("outage", ["http_503", "soap_fault_server"])
+async def test_hand_offs_wait_out_an_outage_longer_than_every_tier_and_park_nothing(
+    start: Callable[..., Any], outage: str
+) -> None:
+    tiers = [0.2, 0.4]
+    world, business, _ = await _two_worlds(start, {"delay_tiers_s": tiers}, outage)
+    soap_codes = [code(i) for i in range(1, 4)]
+    await world.dossiers(soap_codes, BUSINESS_PROCEDURE)
+    gate = world.hub.consumers[f"ministry.{BUSINESS}"].gate
+    await wait_until(
+        lambda: (
+            gate.outage is not None
+            and time.time() - gate.outage.started_at > 3 * sum(tiers)
+            and gate.outage.probes >= 2
+        ),
+        "an outage longer than the tiers",
+    )
+    assert await parked(world, BUSINESS) == []
+    assert business.accepted == {}
+    business.faults.mode = "ok"
+    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, "the results")
+    assert sorted(business.accepted) == soap_codes
+    assert await parked(world, BUSINESS) == []
+
+
+async def test_refused_hand_offs_are_parked_and_replayed_once_from_the_cli(
     start: Callable[..., Any], tmp_path: Path
 ) -> None:
-    world, business, _ = await _two_worlds(start, {"delay_tiers_s": [0.2, 0.4]})
+    world, business, _ = await _two_worlds(
+        start, {"delay_tiers_s": [0.2, 0.4]}, "soap_fault_client"
+    )
     soap_codes = [code(i) for i in range(1, 4)]
     await world.dossiers(soap_codes, BUSINESS_PROCEDURE)
     found = await wait_parked(world, BUSINESS, 3)
     assert sorted(m.body["dossier_code"] for m in found) == soap_codes
-    assert all("retry budget spent" in m.reason and "503" in m.reason for m in found)
+    assert all("SOAP fault" in m.reason and m.code == "soap:Client" for m in found)
 
     business.faults.mode = "ok"
     replay = await asyncio.to_thread(
@@ -384,7 +408,6 @@ async def test_hand_offs_are_parked_after_the_retry_budget_and_replayed_once(
     assert "replayed 3 message" in replay.stdout
     await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, "the results")
     assert sorted(business.accepted) == soap_codes
-    assert len(business.submissions) == 3
 
 
 async def test_a_result_id_reused_for_another_dossier_is_quarantined_not_dropped(

@@ -164,7 +164,7 @@ async def test_replayed_duplicated_and_shuffled_events_never_regress(
         assert kinds.count("step") == len(script.pairs)
 
 
-async def test_portal_outage_recovers_then_dead_letters_past_the_budget_and_replays(
+async def test_portal_outage_recovers_then_a_refused_dossier_is_parked_and_replayed(
     hub: Hub, sim: DvcqgSimulator, caller: FacadeCaller
 ) -> None:
     traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=5)
@@ -184,8 +184,8 @@ async def test_portal_outage_recovers_then_dead_letters_past_the_budget_and_repl
     sim.faults.mode = "ok"
     await wait_until(lambda: first.code in sim.dossiers, 20)
 
-    # A long outage: the budget (three tiers) runs out and the message is parked with why.
-    sim.faults.mode = "http_503"
+    # A refusal of the item itself (not an outage): parked with why, replayed by an operator.
+    sim.faults.reject = {second.code: "07"}
     record, _ = second.pairs[0]
     assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1][
         "error_code"
@@ -204,12 +204,11 @@ async def test_portal_outage_recovers_then_dead_letters_past_the_budget_and_repl
 
     await asyncio.wait_for(poll_parked(), 30)
     assert parked[0].body["dossier_code"] == second.code
-    assert "retry budget spent" in parked[0].reason
-    assert "503" in parked[0].reason or "circuit" in parked[0].reason.lower()
+    assert "refused DongBoHoSoMC" in parked[0].reason
+    assert parked[0].code == "07"
     assert second.code not in sim.dossiers
 
-    sim.faults.mode = "ok"
-    await asyncio.sleep(1.2)  # let the breaker close
+    sim.faults.reject = {}
     replayed = await parking.replay(lambda m: True, actor="tester")
     assert replayed == 1
     await wait_until(lambda: second.code in sim.dossiers, 20)

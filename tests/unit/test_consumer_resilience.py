@@ -71,3 +71,53 @@ async def test_a_lane_survives_an_ack_on_a_closed_channel_and_a_handler_miscount
     assert not lane.done(), "the lane died"
     assert consumer.in_flight() == 0
     lane.cancel()
+
+
+async def test_a_batch_that_meets_an_outage_is_held_and_handled_again_never_retried() -> None:
+    """No broker here (`broker` is None): a retry or a parking would publish and crash the
+    lane, so the test shows that an outage does neither; the same batch is handled again
+    when the gate lets its probe through, and only then acked."""
+    from hub.errors import DestinationUnavailable
+    from hub.outage import Gate, State
+
+    answers = ["down", "down", "down", "up"]
+    seen: list[list[str]] = []
+
+    async def handler(batch: Sequence[Envelope]) -> Sequence[Outcome]:
+        seen.append([e.body["dossier_code"] for e in batch])
+        if answers.pop(0) == "down":
+            return [DestinationUnavailable("HTTP 503 from DVCQG", http_status=503)] * len(batch)
+        return [None] * len(batch)
+
+    gate = Gate("held", first_probe_s=0.01, max_probe_interval_s=0.02)
+    queues = ConnectorQueues("held", "held.work", (("held.retry.1", 1.0),), "held.parking")
+    consumer = BatchConsumer(
+        cast(Broker, None),
+        queues,
+        handler,
+        lane_key=lambda e: "same lane",
+        batch_size=2,
+        linger_s=0.05,
+        lanes=1,
+        gate=gate,
+    )
+    lane = asyncio.create_task(consumer._lane_loop(0))
+    messages = [StandInMessage(c, ack_fails=False) for c in ("a", "b")]
+    for m in messages:
+        await consumer._on_message(cast(AbstractIncomingMessage, m))
+    for _ in range(300):
+        if all(m.acked for m in messages):
+            break
+        if len(seen) == 2:
+            assert gate.state() is State.down
+            assert not any(m.acked for m in messages)
+        await asyncio.sleep(0.01)
+    assert all(m.acked for m in messages)
+    assert seen == [["a", "b"]] * 4
+    assert gate.state() is State.up
+    (outage,) = gate.outages
+    assert outage.probes == 3
+    assert "503" in outage.cause
+    assert consumer.stats.retried == consumer.stats.parked == 0
+    assert not lane.done(), "the lane died"
+    lane.cancel()

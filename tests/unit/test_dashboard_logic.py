@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from hub.cli import main
 from hub.dashboard import checks, i18n
 from hub.dashboard.api import unavailable
-from hub.dashboard.board import connector_state
 from hub.dashboard.charts import line_chart, nice_max
 from hub.dashboard.timeline import timeline_page
 from hub.errors import StoreUnavailable
@@ -85,30 +84,6 @@ def test_connector_stats_count_rates_failures_and_the_oldest_held() -> None:
     stats.took(3, None)
     stats.released(3)
     assert stats.oldest_held_age_s() is None
-
-
-@pytest.mark.parametrize(
-    ("circuit", "consuming", "error_rate", "per_min", "oldest", "state"),
-    [
-        ("closed", True, None, 0.0, None, "up"),
-        ("closed", True, 0.01, 50.0, 2.0, "up"),
-        ("opened", True, None, 0.0, None, "circuit_open"),
-        ("closed", False, None, 0.0, None, "down"),
-        ("closed", True, 1.0, 0.0, None, "down"),
-        ("half-opened", True, None, 1.0, None, "degraded"),
-        ("closed", True, 0.2, 10.0, None, "degraded"),
-        ("closed", True, 0.0, 10.0, 600.0, "degraded"),
-    ],
-)
-def test_connector_state(
-    circuit: str,
-    consuming: bool,
-    error_rate: float | None,
-    per_min: float,
-    oldest: float | None,
-    state: str,
-) -> None:
-    assert connector_state(circuit, consuming, error_rate, per_min, oldest) == state
 
 
 def test_charts_escape_labels_and_break_lines_at_gaps() -> None:

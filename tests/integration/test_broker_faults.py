@@ -1,0 +1,148 @@
+"""The broker goes away in the middle of a stream and comes back: the hub reconnects,
+declares its queues again, subscribes every consumer again and delivers everything, once.
+
+The node here is the test module's own (a fault must not disturb other tests' broker): it is
+stopped with `rabbitmqctl stop_app` / `start_app`, and killed with SIGKILL and started again.
+Dossiers are sent before, during and after the fault; while the broker is away the facade
+still answers "00" (the changes are committed, the outbox publishes them later) and `/readyz`
+answers 503; afterwards every dossier reaches DVCQG at its newest status and no step twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from connectors.national_portal.simulator import DvcqgSimulator, step_key
+from connectors.one_stop.simulator import OneStopTraffic
+from hub.config import load_config
+from hub.rabbitmq_node import RabbitNode
+from hub.runtime import Hub
+from tests.integration.dashboard_world import eventually
+from tests.support import (
+    ONESTOP_PASSWORD,
+    ONESTOP_USER,
+    PORTAL_PASSWORD,
+    PORTAL_USER,
+    UNIT,
+    hub_overrides,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def own_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
+    node = RabbitNode(tmp_path_factory.mktemp("broker-faults"))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[DvcqgSimulator]:
+    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as s:
+        yield s
+
+
+class Stream:
+    """Waves of dossiers through the facade; remembers what DVCQG must end up holding."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.url = f"http://127.0.0.1:{hub.port}/dvcqg"
+        self.statuses: dict[str, str] = {}
+        self.steps: set[Any] = set()
+        self.seed = 40
+
+    async def wave(self, n: int) -> None:
+        self.seed += 1
+        traffic = OneStopTraffic(self.url, ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=self.seed)
+        report = await traffic.run(traffic.plan(n))
+        expected = report.expected_state()
+        self.statuses |= {c: str(r["TrangThaiHoSo"]) for c, r in expected.records.items()}
+        self.steps |= expected.steps
+
+    def delivered(self, sim: DvcqgSimulator) -> bool:
+        held = {c: str(d["TrangThaiHoSo"]) for c, d in sim.dossiers.items()}
+        got = {step_key(s) for ss in sim.steps.values() for s in ss}
+        return held == self.statuses and got == self.steps
+
+
+async def ready_status(hub: Hub) -> int:
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{hub.port}/readyz") as r,
+        ):
+            return r.status
+    except aiohttp.ClientError:
+        return 0
+
+
+async def stop_app(node: RabbitNode) -> None:
+    await asyncio.to_thread(node.ctl, "stop_app")
+
+
+async def start_app(node: RabbitNode) -> None:
+    await asyncio.to_thread(node.ctl, "start_app")
+
+
+async def kill(node: RabbitNode) -> None:
+    await asyncio.to_thread(node.kill)
+
+
+async def start(node: RabbitNode) -> None:
+    await asyncio.to_thread(node.start)
+
+
+@pytest.mark.parametrize(
+    ("fault", "heal"), [(stop_app, start_app), (kill, start)], ids=["stop_app", "sigkill"]
+)
+async def test_the_hub_rides_out_a_broker_restart_in_the_middle_of_a_stream(
+    tmp_path: Path,
+    own_node: RabbitNode,
+    broker_prefix: str,
+    sim: DvcqgSimulator,
+    fault: Any,
+    heal: Any,
+) -> None:
+    overrides = hub_overrides(tmp_path, own_node.url, broker_prefix, sim.url)
+    overrides["broker"]["watch_interval_s"] = 0.2
+    async with Hub(load_config(None, overrides)) as hub:
+        stream = Stream(hub)
+        await stream.wave(10)
+        assert await ready_status(hub) == 200
+
+        await fault(own_node)
+        await eventually(_status_is(hub, 503), 30)
+        await stream.wave(10)  # committed and answered "00"; the outbox keeps them
+
+        await heal(own_node)
+        await eventually(_status_is(hub, 200), 90)
+        await stream.wave(10)
+        await eventually(lambda: stream.delivered(sim), 90)
+
+        assert all(n == 1 for n in sim.step_receipts.values()), "a step was applied twice"
+        assert hub.consumers["national_portal"].resubscribed >= 1
+        store = hub.store
+        assert store is not None
+
+        async def outbox_drained() -> bool:
+            return await store.outbox_pending(0, 10) == []
+
+        await eventually(outbox_drained, 60)  # what the broker never confirmed, published again
+        assert all(n == 1 for n in sim.step_receipts.values()), "a step was applied twice"
+
+
+def _status_is(hub: Hub, status: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await ready_status(hub) == status
+
+    return check
