@@ -5,6 +5,13 @@ the queue untouched. A replay republishes a parked message to the connector's wo
 its attempt count reset and waits for the confirm before acking the parked copy, so a crash
 mid-replay duplicates at worst (harmless: delivery is idempotent) and never loses. Every replay
 and discard is written to the audit log with who, what and the message's reason.
+
+A message can sit in the parking queue twice: the consumer parks (or sends to a delay tier) by
+publishing a copy and acking the original only after the broker confirmed the copy; when the
+confirm comes later than `broker.publish_timeout_s` (a busy broker), the hub nacks the original,
+the broker delivers it again, and the copy it did keep is a second one. That is the price of
+never losing a message, and it is why a replay or a discard acts on the first copy of each
+message id and drops the others it meets in the same pass (logged, not audited twice).
 This module must never change a message's body.
 """
 
@@ -20,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
+import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from hub.broker import (
@@ -32,6 +40,8 @@ from hub.broker import (
     ConnectorQueues,
 )
 from hub.store.base import Store
+
+log = structlog.get_logger(__name__)
 
 REPLAYED_AT_HEADER = "x-hub-replayed-at"
 
@@ -115,6 +125,7 @@ class ParkingQueue:
         """Replay (`dlq.replay`) or discard (`dlq.discard`) every parked message `select`
         takes; the messages acted on."""
         acted: list[ParkedMessage] = []
+        seen: set[str] = set()
         channel = await self.broker.connection.channel(publisher_confirms=True)
         try:
             queue = await channel.get_queue(self.queues.parking, ensure=False)
@@ -123,7 +134,17 @@ class ParkingQueue:
                 if raw is None:
                     break
                 parked = _parked(raw)
+                if parked.message_id and parked.message_id in seen:
+                    await raw.ack()  # a second copy of one acted on in this pass
+                    log.warning(
+                        "parked_copy_dropped",
+                        connector=self.queues.connector,
+                        message_id=parked.message_id,
+                        action=action,
+                    )
+                    continue
                 if select(parked):
+                    seen.add(parked.message_id)
                     # Audit before acting: an interrupted run never leaves an unaudited act.
                     await self.store.audit(
                         actor,

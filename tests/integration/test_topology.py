@@ -14,6 +14,7 @@ import pytest
 from hub.broker import Broker, ConnectorQueues, message
 from hub.config import BrokerConfig
 from hub.dlq import ParkingQueue
+from hub.health import QueueProbe
 from hub.store.sqlite import SqliteStore
 
 
@@ -103,3 +104,42 @@ async def test_browsing_a_full_parking_queue_reads_all_in_order_and_leaves_them(
         discarded = await parking.discard(lambda m: True, "tester")
         assert discarded == 300
         assert await parking.browse() == []
+
+
+async def test_a_message_parked_twice_is_replayed_once_and_its_second_copy_dropped(
+    broker: Broker, tmp_path: Path
+) -> None:
+    # Two copies of one message id: what a confirm arriving after publish_timeout_s leaves.
+    queues = await declared(broker)
+    for message_id in ("twice", "other", "twice"):
+        await broker.publish(
+            broker.channel.default_exchange,
+            queues.parking,
+            message({"dossier_code": message_id}, message_id, {"x-hub-reason": "refused"}),
+        )
+    async with SqliteStore.open(tmp_path / "hub.db") as store:
+        parking = ParkingQueue(broker, queues, store)
+        assert len(await parking.browse()) == 3
+        assert await parking.replay(lambda m: m.message_id == "twice", actor="tester") == 1
+        assert [m.message_id for m in await parking.browse()] == ["other"]
+        got = await get_one(broker, queues.work)
+        assert got.message_id == "twice"
+        await got.ack()
+        assert await QueueProbe(broker).count(queues.work) == 0  # read afresh, not cached
+        audit = await store.audit_entries(10)
+        assert [a.action for a in audit] == ["dlq.replay"]
+
+
+async def test_queue_counts_are_read_afresh_each_time(broker: Broker) -> None:
+    """aio-pika's robust channel answers a repeated passive declare from its cache; the probe
+    the dashboard, /metrics and `hub status` use must not."""
+    queues = await declared(broker)
+    probe = QueueProbe(broker)
+    assert await probe.count(queues.parking) == 0
+    for i in range(3):
+        await broker.publish(
+            broker.channel.default_exchange, queues.parking, message({}, f"c-{i}", {})
+        )
+        assert await probe.count(queues.parking) == i + 1
+    assert await probe.count("no-such-queue") is None
+    assert await probe.count(queues.parking) == 3  # a failed count leaves the probe usable
