@@ -462,7 +462,10 @@ def _print_urls(base: str, broker_url: str, config: HubConfig, sims: Simulators)
         f"  canonical API            POST {base}/api/v1/dossier-events  (Bearer {DEMO_TOKEN})",
         f"  portal change feed       GET  {base}/api/v1/portal/dossier-changes?after=0",
         f"  OpenAPI                  GET  {base}/api/v1/openapi.json",
-        f"  health / readiness       GET  {base}/healthz  {base}/readyz",
+        f"  health / readiness       GET  {base}/healthz  {base}/readyz?counts=1",
+        f"  connector states         .venv/bin/hub status --url {base}",
+        f"  try a DVCQG outage       POST {portal}/_sim/faults"
+        + """  {"mode": "http_503"} (then {"mode": "ok"})""",
         f"  metrics                  GET  {base}/metrics",
         f"  procedures (pull API)    GET  {base}/api/v1/procedures?limit=10  (Bearer {DEMO_TOKEN})",
         f"  catalogue sync runs      GET  {base}/api/v1/procedure-sync-runs",

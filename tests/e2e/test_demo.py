@@ -125,6 +125,20 @@ def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
             names = {c["name"] for c in overview["connectors"]}
             assert {"national_portal", "vdxp", "payment_platform"} <= names, names
             assert overview["completeness"]["dossiers"] >= 10
+            # The printed status command answers: ready, every connector with its state.
+            command = _wait_for(log_path, r"connector states\s+(\S.*)", 10)
+            status = subprocess.run(
+                [sys.executable, "-m", "hub.cli", *command.split()[1:]],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert status.returncode == 0, status.stderr
+            assert ": READY" in status.stdout
+            assert re.search(r"^national_portal\s+(up|degraded)\s", status.stdout, re.M), (
+                status.stdout
+            )
         finally:
             demo.send_signal(signal.SIGINT)
             code = demo.wait(60)
