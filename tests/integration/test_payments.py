@@ -442,7 +442,7 @@ async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: Pa
 async def test_an_operator_reconciles_a_day_from_the_command_line(
     world: PayWorld, tmp_path: Path
 ) -> None:
-    from tests.integration.test_procedure_cli import hub_cli
+    from tests.support import hub_cli
 
     day = datetime.now(VN_TZ).date() - timedelta(days=1)
     at = datetime.combine(day, datetime.min.time(), VN_TZ) + timedelta(hours=9)

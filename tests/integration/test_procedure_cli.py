@@ -4,10 +4,7 @@ configured store, broker and DVCQG; its events reach the subscriber once the hub
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import yaml
@@ -17,23 +14,9 @@ from connectors.webhook.simulator import WebhookReceiver
 from hub.config import load_config
 from hub.runtime import Hub
 from tests.integration.test_procedure_sync import SUB_TOKEN, catalogue_overrides
-from tests.support import PORTAL_PASSWORD, PORTAL_USER
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_cli
 
 SIZE = 40
-
-
-async def hub_cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hub.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return int(proc.returncode or 0), out.decode(), err.decode()
 
 
 async def test_an_operator_syncs_shows_and_lists_quarantine(

@@ -16,7 +16,7 @@ from typing import Any, cast
 from aio_pika.abc import AbstractIncomingMessage
 
 from hub.broker import Broker, ConnectorQueues
-from hub.consumer import BatchConsumer, Envelope, Outcome
+from hub.consumer import BatchConsumer, BatchHandler, Envelope, Outcome
 
 
 class StandInMessage:
@@ -36,6 +36,14 @@ class StandInMessage:
         raise RuntimeError("channel is closed")
 
 
+def brokerless_consumer(name: str, handler: BatchHandler, **options: Any) -> BatchConsumer:
+    """One lane, no broker: a publish (retry or parking) would crash the lane."""
+    queues = ConnectorQueues(name, f"{name}.work", ((f"{name}.retry.1", 1.0),), f"{name}.parking")
+    return BatchConsumer(
+        cast(Broker, None), queues, handler, lane_key=lambda e: "same lane", lanes=1, **options
+    )
+
+
 async def test_a_lane_survives_an_ack_on_a_closed_channel_and_a_handler_miscount() -> None:
     handled: list[str] = []
 
@@ -45,16 +53,7 @@ async def test_a_lane_survives_an_ack_on_a_closed_channel_and_a_handler_miscount
             return []  # a handler bug: no outcome at all
         return [None] * len(batch)
 
-    queues = ConnectorQueues("demo", "demo.work", (("demo.retry.1", 1.0),), "demo.parking")
-    consumer = BatchConsumer(
-        cast(Broker, None),
-        queues,
-        handler,
-        lane_key=lambda e: "same lane",
-        batch_size=1,
-        linger_s=0,
-        lanes=1,
-    )
+    consumer = brokerless_consumer("demo", handler, batch_size=1, linger_s=0)
     lane = asyncio.create_task(consumer._lane_loop(0))
     first = StandInMessage("first", ack_fails=True)
     miscount = StandInMessage("miscount", ack_fails=False)
@@ -90,17 +89,7 @@ async def test_a_batch_that_meets_an_outage_is_held_and_handled_again_never_retr
         return [None] * len(batch)
 
     gate = Gate("held", first_probe_s=0.01, max_probe_interval_s=0.02)
-    queues = ConnectorQueues("held", "held.work", (("held.retry.1", 1.0),), "held.parking")
-    consumer = BatchConsumer(
-        cast(Broker, None),
-        queues,
-        handler,
-        lane_key=lambda e: "same lane",
-        batch_size=2,
-        linger_s=0.05,
-        lanes=1,
-        gate=gate,
-    )
+    consumer = brokerless_consumer("held", handler, batch_size=2, linger_s=0.05, gate=gate)
     lane = asyncio.create_task(consumer._lane_loop(0))
     messages = [StandInMessage(c, ack_fails=False) for c in ("a", "b")]
     for m in messages:
