@@ -142,9 +142,10 @@ class BatchConsumer:
         self.hold_max_s = hold_max_s
         self.watch_interval_s = watch_interval_s
         self.resubscribed = 0  # times the watch had to subscribe again
+        self.shelved = 0  # held messages put back at the end of the queue (held too long)
         self._lanes: list[asyncio.Queue[Envelope]] = [asyncio.Queue() for _ in range(lanes)]
         self._tasks: list[asyncio.Task[None]] = []
-        self._busy = [False] * lanes
+        self._holding = [0] * lanes  # unsettled messages each lane's batch holds
         self._channel: AbstractChannel | None = None
         self._underlay: Any = None  # the aiormq channel the subscription lives on
         self._queue: AbstractQueue | None = None
@@ -232,7 +233,7 @@ class BatchConsumer:
         return self.subscribed() and not any(t.done() for t in self._tasks)
 
     def in_flight(self) -> int:
-        return sum(q.qsize() for q in self._lanes) + sum(self._busy)
+        return sum(q.qsize() for q in self._lanes) + sum(self._holding)
 
     async def _on_message(self, raw: AbstractIncomingMessage) -> None:
         try:
@@ -251,46 +252,49 @@ class BatchConsumer:
         lane = self._lanes[index]
         while True:
             batch = [await lane.get()]
-            self._busy[index] = True
+            self._holding[index] = 1
             try:
-                await self._fill(lane, batch)
-                await self._run(batch)
+                await self._fill(lane, batch, index)
+                await self._run(batch, index)
             except Exception:
                 # A lane must outlive any failure: its unsettled messages stay unacked and the
                 # broker redelivers them when their channel goes.
                 log.exception("lane_batch_failed", connector=self.queues.connector, lane=index)
             finally:
-                self._busy[index] = False
+                self._holding[index] = 0
                 for envelope in batch:
                     self.stats.released(id(envelope))  # settled or not, no longer held here
                     lane.task_done()
 
-    async def _fill(self, lane: asyncio.Queue[Envelope], batch: list[Envelope]) -> None:
+    async def _fill(self, lane: asyncio.Queue[Envelope], batch: list[Envelope], index: int) -> None:
         deadline = time.monotonic() + self.linger_s
         while len(batch) < self.batch_size:
             if not lane.empty():
                 batch.append(lane.get_nowait())
-                continue
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                batch.append(await asyncio.wait_for(lane.get(), left))
-            except TimeoutError:
-                return
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    batch.append(await asyncio.wait_for(lane.get(), left))
+                except TimeoutError:
+                    return
+            self._holding[index] = len(batch)  # counted as held the moment it left the lane
 
-    async def _run(self, batch: list[Envelope]) -> None:
+    async def _run(self, batch: list[Envelope], index: int) -> None:
         """Handle the batch; what meets an outage is held and handled again once the gate
         lets it (as the probe, or when the destination is back)."""
         pending = batch
         while pending:
             pending = [e for e in pending if not _taken_on_lost_channel(e)]
+            self._holding[index] = len(pending)
             if not pending:
                 return
             deadline = min(e.taken_at for e in pending) + self.hold_max_s
             admission = await self.gate.admit(deadline)
             if admission is Admission.expired:
                 await self._shelve(pending)
+                self._holding[index] = 0
                 return
             probe = admission is Admission.probe
             if probe and not self.gate.take_probe():
@@ -338,6 +342,8 @@ class BatchConsumer:
                     message(envelope.body, envelope.message_id, envelope.headers),
                 )
                 await envelope.raw.ack()
+                self.shelved += 1
+                metrics.MESSAGES.labels(self.queues.connector, "shelved").inc()
             except Exception as exc:  # the broker is away too: it keeps the original
                 log.warning("shelve_failed", connector=self.queues.connector, error=repr(exc))
                 await _nack_quietly(envelope)

@@ -15,7 +15,8 @@ INBOUND_ITEMS = Counter(
 )
 MESSAGES = Counter(
     "hub_messages_total",
-    "Queued messages settled by connector and outcome (done, retry, parked)",
+    "Queued messages settled by connector and outcome (done, retry, parked; shelved: held "
+    "through an outage longer than broker.hold_max_s and put back at the end of the queue)",
     ["connector", "outcome"],
 )
 PORTAL_CALLS = Counter(

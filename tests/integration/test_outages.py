@@ -298,3 +298,36 @@ async def test_hub_status_and_a_pause_from_the_cli_reach_the_running_hub(
     code, _, err = await hub_cli("status", "--url", url)
     assert code == 1
     assert "does not answer" in err
+
+
+async def test_a_batch_held_past_hold_max_s_goes_back_to_its_queue_and_nothing_is_lost(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str, sim: DvcqgSimulator
+) -> None:
+    overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, sim.url)
+    overrides["broker"]["hold_max_s"] = 0.5  # RabbitMQ's consumer_timeout stands far off
+    sim.faults.mode = "http_503"
+    async with Hub(load_config(None, overrides)) as hub:
+        consumer = portal(hub).consumer
+        assert consumer is not None
+        statuses, steps = await send_dossiers(hub, 8, seed=15)
+        store = hub.store
+        assert store is not None
+
+        async def published() -> bool:
+            return await store.outbox_pending(0, 1) == []
+
+        await eventually(published)
+        waiting = (await readyz(hub, "?counts=1"))[1]["connectors"][PORTAL]["waiting"]
+        # Held, put back, taken again, held again ...: never retried, never parked.
+        await eventually(lambda: consumer.shelved >= 2 * waiting, 60)
+        assert await parked(hub) == 0
+        assert (consumer.stats.retried, consumer.stats.parked) == (0, 0)
+
+        async def same_count() -> bool:  # none lost, none doubled (between two shelvings)
+            _, body = await readyz(hub, "?counts=1")
+            return bool(body["connectors"][PORTAL]["waiting"] == waiting)
+
+        await eventually(same_count)
+        sim.faults.mode = "ok"
+        await eventually(lambda: portal_holds(sim, statuses, steps), 60)
+        assert await parked(hub) == 0
