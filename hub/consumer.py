@@ -146,6 +146,7 @@ class BatchConsumer:
         self._lanes: list[asyncio.Queue[Envelope]] = [asyncio.Queue() for _ in range(lanes)]
         self._tasks: list[asyncio.Task[None]] = []
         self._holding = [0] * lanes  # unsettled messages each lane's batch holds
+        self._waiting: list[list[Envelope]] = [[] for _ in range(lanes)]  # held at the gate
         self._channel: AbstractChannel | None = None
         self._underlay: Any = None  # the aiormq channel the subscription lives on
         self._queue: AbstractQueue | None = None
@@ -225,8 +226,22 @@ class BatchConsumer:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._shelve_held()
         await self._close_channel()
         log.info("consumer_stopped", connector=self.queues.connector, left=self.in_flight())
+
+    async def _shelve_held(self) -> None:
+        """At a stop during an outage: what waited at the gate, and what the lanes had not
+        started, goes back to the end of the queue as it is. Closing the channel would return
+        it too, but the broker would count a delivery each time (towards its delivery limit)."""
+        held = [e for waiting in self._waiting for e in waiting]
+        for lane in self._lanes:
+            while not lane.empty():
+                held.append(lane.get_nowait())
+        held = [e for e in held if not _taken_on_lost_channel(e)]
+        if held:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._shelve(held), 10)
 
     def is_ready(self) -> bool:
         """Subscribed, with every lane alive."""
@@ -291,7 +306,11 @@ class BatchConsumer:
             if not pending:
                 return
             deadline = min(e.taken_at for e in pending) + self.hold_max_s
-            admission = await self.gate.admit(deadline)
+            self._waiting[index] = pending
+            try:
+                admission = await self.gate.admit(deadline)
+            finally:
+                self._waiting[index] = []
             if admission is Admission.expired:
                 await self._shelve(pending)
                 self._holding[index] = 0

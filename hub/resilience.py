@@ -23,7 +23,7 @@ from typing import TypeVar
 import aiohttp
 import structlog
 from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from hub import metrics
 from hub.config_blocks import BreakerConfig, RetryConfig
@@ -54,7 +54,10 @@ class Guard:
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(DestinationUnavailable),
+            # No quick retries while the destination is down: a probe is one call.
+            retry=retry_if_exception(
+                lambda e: isinstance(e, DestinationUnavailable) and self.gate.outage is None
+            ),
             stop=stop_after_attempt(self.retry.attempts),
             wait=wait_exponential(
                 multiplier=self.retry.initial_backoff_s, max=self.retry.max_backoff_s

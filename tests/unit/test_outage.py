@@ -165,3 +165,27 @@ async def test_a_guard_counts_each_call_and_lets_only_the_probe_through() -> Non
     assert counted("t.guard", "http_5xx")._value.get() == 2
     assert counted("t.guard", "circuit_open")._value.get() == 1
     assert counted("t.guard", "ok")._value.get() == 1
+
+
+async def test_calls_are_retried_in_process_while_up_but_a_probe_is_one_call() -> None:
+    guard = Guard(
+        "t.one_call",
+        RetryConfig(attempts=3, initial_backoff_s=0.001, max_backoff_s=0.001),
+        BreakerConfig(failure_threshold=3, first_probe_s=0.01, recovery_s=0.01),
+        1000,
+    )
+    calls = 0
+
+    async def failing() -> None:
+        nonlocal calls
+        calls += 1
+        raise down()
+
+    with pytest.raises(DestinationUnavailable):
+        await guard.call(failing)
+    assert calls == 3  # up: tenacity's quick retries, and the third failure makes it down
+    assert guard.gate.state() is State.down
+    await asyncio.sleep(0.02)
+    with pytest.raises(DestinationUnavailable):
+        await guard.call(failing)
+    assert calls == 4  # down: the probe is one call
