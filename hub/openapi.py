@@ -454,7 +454,8 @@ def _vdxp_paths() -> dict[str, Any]:
 def _admin_paths() -> dict[str, Any]:
     """The operators' admin API: a session cookie from `POST /api/v1/admin/session`; every
     POST and DELETE also sends the session's CSRF token in `X-CSRF-Token`. Roles: viewer
-    (read), operator (also dead-letter actions and the audit log), admin (also users)."""
+    (read), operator (also dead-letter actions, pausing connectors and the audit log), admin
+    (also users)."""
     read: list[dict[str, list[str]]] = [{"session": []}]
     act: list[dict[str, list[str]]] = [{"session": [], "csrf": []}]
 
@@ -463,24 +464,30 @@ def _admin_paths() -> dict[str, Any]:
         item["get"]["security"] = read
         return item
 
-    def post(summary: str, body: str, params: list[dict[str, Any]], *errors: int) -> Any:
+    def post(
+        summary: str, body: str, params: list[dict[str, Any]], *errors: int, answer: str = "done"
+    ) -> Any:
         return {
             "summary": summary,
             "security": act,
             "parameters": params,
             "requestBody": {"description": body, "content": {"application/json": {}}},
             "responses": {
-                "200": {"description": "done", "content": {"application/json": {}}},
+                "200": {"description": answer, "content": {"application/json": {}}},
                 **_errors(401, 403, *errors),
             },
         }
 
     connector = _param("connector", "path", "string")
     card = (
-        "name, kind (queue | calls), state (up | degraded | down | circuit_open), circuit, "
-        "last_success_at, throughput_per_min, error_rate, queue_depth, oldest_waiting_s, "
-        "dead_letters, retried, parked"
+        "name, kind (queue | calls), state (up | degraded | down | credentials_refused | "
+        "paused), since (when the state began), reason (masked), outage (the current one, or "
+        "null), circuit, last_success_at, throughput_per_min, error_rate, queue_depth, "
+        "oldest_waiting_s, dead_letters, retried, parked"
     )
+    outage = "started_at, ended_at, duration_s, cause, last_error, probes, refused_calls, held_max"
+    paused = 'JSON {"reason": "..."}, optional (at most 200 printable characters)'
+    changed = "connector, state (after), changed (false: it already was so; nothing written)"
     parked = "connector, message_id, reason, code, parked_at, attempts, dossier_code"
     ids = 'JSON {"message_ids": [...]} (1 to 1000 ids)'
     flows = {
@@ -524,7 +531,8 @@ def _admin_paths() -> dict[str, Any]:
             "One connector: its card, samples over time, recent failures (viewer)",
             "card, hours, series [at, throughput_per_min, errors_per_min, error_rate, "
             "queue_depth, dead_letters], lag_series [at, p50_s, p95_s, samples] (DVCQG), "
-            "recent_failures [at, outcome, reason, message_id, dossier_code]",
+            "recent_failures [at, outcome, reason, message_id, dossier_code], outages "
+            f"[{outage}] (newest first)",
             [
                 _param("name", "path", "string"),
                 _param("hours", "query", "number", minimum=0.1, maximum=336),
@@ -532,6 +540,26 @@ def _admin_paths() -> dict[str, Any]:
             400,
             404,
         ),
+        "/api/v1/admin/connectors/{name}/pause": {
+            "post": post(
+                "Pause a connector: its messages wait, nothing is sent (operator); audited",
+                paused,
+                [_param("name", "path", "string")],
+                400,
+                404,
+                answer=changed,
+            )
+        },
+        "/api/v1/admin/connectors/{name}/resume": {
+            "post": post(
+                "Resume a paused connector (operator); audited",
+                paused,
+                [_param("name", "path", "string")],
+                400,
+                404,
+                answer=changed,
+            )
+        },
         "/api/v1/admin/dossiers": get(
             "Dossiers whose code starts with q (viewer)",
             "items [code, status, updated_at], at most 50",

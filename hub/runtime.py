@@ -505,7 +505,7 @@ class Hub:
             flows["ministries"] = dashboard_flows.ministries(reader, self.ministries)
         if self.axis is not None:
             flows["vdxp"] = dashboard_flows.vdxp(reader, self.axis.intake, self.axis.client.guard)
-        self.board = board = Board(cfg, reader, self.probe, self.watched, flows)
+        self.board = board = Board(cfg, reader, self.probe, self.watched, flows, self.set_paused)
         await board.start()
         self._background(Sampler(board, store).run(), "dashboard-sampler")
         access = OperatorAccess(cfg, store, reader)

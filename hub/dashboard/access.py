@@ -3,7 +3,8 @@
 Operators are configured under `dashboard.users` with an argon2 hash and a role:
 
 * viewer: reads every page but the audit log;
-* operator: also replays and discards dead letters, and reads the audit log;
+* operator: also replays and discards dead letters, pauses and resumes connectors, and reads
+  the audit log;
 * admin: also unlocks users and ends their sessions.
 
 A log-in sets the cookie `hub_session` (HttpOnly, SameSite=Strict, Secure unless
@@ -37,11 +38,12 @@ LOGIN_COOKIE = "hub_login"  # double-submit token of the log-in form
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_PREFIX = "operator:"
 
-Ability = Literal["read", "audit.read", "dlq.act", "users.manage"]
+Ability = Literal["read", "audit.read", "dlq.act", "connectors.pause", "users.manage"]
 ROLES_ABLE: dict[Ability, frozenset[str]] = {
     "read": frozenset({"viewer", "operator", "admin"}),
     "audit.read": frozenset({"operator", "admin"}),
     "dlq.act": frozenset({"operator", "admin"}),
+    "connectors.pause": frozenset({"operator", "admin"}),
     "users.manage": frozenset({"admin"}),
 }
 

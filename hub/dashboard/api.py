@@ -4,7 +4,8 @@ Log in with `POST /api/v1/admin/session` ({"username", "password"}): the answer 
 session cookie and returns the CSRF token, which every POST and DELETE must send back in
 `X-CSRF-Token`. Errors have the hub's one shape, `{"error": <code>, "message": <sentence>}`:
 400 bad input, 401 no session or bad credentials, 403 `forbidden` (role) or `csrf`,
-404 `unknown_*` or `gone`, 429 `locked`.
+404 `unknown_*` or `gone`, 429 `locked`. Operators pause and resume a connector with
+`POST .../connectors/{name}/pause|resume` (body `{"reason": ...}`, optional).
 Refused actions and every act are written to the audit log with who, what and when. This
 module must never act before the role and the CSRF token are checked.
 """
@@ -21,7 +22,7 @@ from aiohttp.typedefs import Handler
 
 from hub.dashboard import checks
 from hub.dashboard.access import CSRF_HEADER, Ability, Operator, OperatorAccess
-from hub.dashboard.board import Board, UnknownConnector
+from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
 from hub.errors import BrokerUnavailable, StoreUnavailable
 from hub.httputil import BodyError, error_response, json_response, read_json_object
 from hub.store.sqlite import SqliteStore
@@ -65,6 +66,8 @@ class AdminApi:
             web.delete(f"{p}/session", self.logout),
             web.get(f"{p}/overview", self.overview),
             web.get(f"{p}/connectors/{{name}}", self.connector),
+            web.post(f"{p}/connectors/{{name}}/pause", self.pause),
+            web.post(f"{p}/connectors/{{name}}/resume", self.resume),
             web.get(f"{p}/dossiers", self.search),
             web.get(f"{p}/dossiers/{{code}}", self.dossier),
             web.get(f"{p}/dead-letters", self.dead_letters),
@@ -149,6 +152,31 @@ class AdminApi:
             return error_response(400, "bad_query", exc.message)
         except UnknownConnector:
             return _unknown_connector(request.match_info["name"])
+
+    async def pause(self, request: web.Request) -> web.Response:
+        return await self._set_paused(request, True)
+
+    async def resume(self, request: web.Request) -> web.Response:
+        return await self._set_paused(request, False)
+
+    async def _set_paused(self, request: web.Request, paused: bool) -> web.Response:
+        """Pause or resume a connector; the body `{"reason": ...}` is optional."""
+        acting = await self._who(request, "connectors.pause", acting=True)
+        if isinstance(acting, web.Response):
+            return acting
+        name = request.match_info["name"]
+        try:
+            body = await read_json_object(request, 10_000) if request.body_exists else {}
+            reason = checks.pause_reason(body.get("reason"))
+            return json_response(await self.board.set_paused(name, acting.name, reason, paused))
+        except BodyError as exc:
+            return error_response(exc.status, "bad_body", exc.message)
+        except checks.BadInput as exc:
+            return error_response(400, "bad_body", exc.message)
+        except UnknownConnector:
+            return _unknown_connector(name)
+        except PauseUnavailable:
+            return error_response(503, "unavailable", "this hub cannot pause connectors")
 
     async def search(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "read"), web.Response):

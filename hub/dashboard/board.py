@@ -6,14 +6,9 @@ the broker's message counts (passive declares on a channel of the board's own), 
 through its read-only connection (completeness, lag, samples, dossiers, flows). The overview
 is computed at most once per `dashboard.overview_cache_s`, however many operators watch it.
 
-A connector's state, most serious first:
-
-* `circuit_open`: its circuit breaker refuses calls;
-* `down`: its consumer is not consuming, or everything it settled in the last five minutes
-  failed;
-* `degraded`: the breaker is half open, more than 5 % of what it settled failed, or its oldest
-  waiting message is older than `STALE_S`;
-* `up` otherwise.
+A connector's state (up, degraded, down, credentials_refused or paused), with its reason and
+since when, is `hub.health`'s: the same answer `/readyz` and `hub status` give. Operators pause
+and resume a connector through `set_paused`, which calls the hub's own (audited) pause.
 
 "Oldest waiting" is the age (since it first entered a queue, retries included) of the oldest
 message the consumer holds; when it holds none while its queue is not empty, the age of the
@@ -48,8 +43,15 @@ MAX_BROWSE = 1000  # parked messages read per connector for the dead-letter page
 TIMELINE_PAGE = 300  # hops per page of a dossier's timeline (about a hundred events)
 
 
+Pauser = Callable[[str, str, str, bool], Awaitable[bool]]  # (name, actor, reason, paused)
+
+
 class UnknownConnector(LookupError):
     pass
+
+
+class PauseUnavailable(RuntimeError):
+    """This board was built without a way to pause connectors."""
 
 
 class Board:
@@ -60,8 +62,10 @@ class Board:
         probe: QueueProbe | None,
         watched: list[Watched],
         flows: dict[str, Callable[[], Awaitable[dict[str, Any]]]] | None = None,
+        pauser: Pauser | None = None,
     ) -> None:
         self.config = config
+        self.pauser = pauser
         self.reader = reader
         self.probe = probe
         self.watched = {w.name: w for w in watched}
@@ -184,6 +188,24 @@ class Board:
         if name == "national_portal":
             out["lag_series"] = await self._lag_series(since, now)
         return out
+
+    def may_pause(self, name: str) -> bool:
+        """Whether pausing `name` stops anything: a pauser is at hand and it has a gate."""
+        w = self.watched.get(name)
+        return self.pauser is not None and w is not None and w.guard is not None
+
+    async def set_paused(self, name: str, actor: str, reason: str, paused: bool) -> dict[str, Any]:
+        """Pause or resume `name` now (audited by the hub): its state after, and whether
+        anything changed."""
+        w = self.watched_named(name)
+        if self.pauser is None:
+            raise PauseUnavailable(name)
+        try:
+            changed = await self.pauser(name, actor, reason, paused)
+        except KeyError:
+            raise UnknownConnector(name) from None
+        self._overview = None  # the state changed
+        return {"connector": name, "state": describe(w)["state"], "changed": changed}
 
     async def _lag_series(self, since: float, now: float, points: int = 48) -> list[dict[str, Any]]:
         rows = await self.reader.dashboard.lag_minutes(since)

@@ -80,3 +80,15 @@ def reason(value: str | None) -> str | None:
     if len(text) > MAX_ID or not _printable(text):
         raise BadInput("reason", f"a reason filter has at most {MAX_ID} printable characters")
     return text or None
+
+
+def pause_reason(value: object) -> str:
+    """Why an operator pauses a connector: optional, one short printable line."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadInput("reason", "reason must be a string")
+    text = value.strip()
+    if len(text) > MAX_ID or not _printable(text):
+        raise BadInput("reason", f"a reason has at most {MAX_ID} printable characters")
+    return text

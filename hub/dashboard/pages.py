@@ -24,8 +24,9 @@ from aiohttp import web
 from hub.dashboard import checks, i18n
 from hub.dashboard.access import LOGIN_COOKIE, Ability, Operator, OperatorAccess
 from hub.dashboard.api import ACTIONS, FLOWS, client_of, unlock_user, user_rows
-from hub.dashboard.board import Board, UnknownConnector
+from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
 from hub.dashboard.charts import line_chart
+from hub.outage import State
 from hub.store.sqlite import SqliteStore
 
 BASE = "/dashboard"
@@ -41,6 +42,19 @@ NAV = (
     ("audit", f"{BASE}/audit"),
 )
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+PAUSE_ACTIONS = {"pause": True, "resume": False}
+FLASHES = {  # the message keys a redirect may carry, and whether each tells of an error
+    "replay": False,
+    "discard": False,
+    "gone": True,
+    "none_selected": True,
+    "unlocked": False,
+    "paused": False,
+    "resumed": False,
+    "already_paused": False,
+    "already_running": False,
+    "bad_pause_reason": True,
+}
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("hub.dashboard", "templates"),
@@ -62,6 +76,16 @@ def when(value: str | float | None) -> str:
     except (ValueError, OverflowError, OSError):
         return str(value)
     return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def clock(value: str | None, now: datetime | None = None) -> str:
+    """A moment as a state's "since": the time alone when it is today (UTC+7), else the date
+    too. `static/app.js` writes the same."""
+    full = when(value)
+    if len(full) != 19:
+        return full
+    today = (now or datetime.now(TIMEZONE)).astimezone(TIMEZONE).strftime("%Y-%m-%d")
+    return full[11:] if full.startswith(today) else full
 
 
 def duration(seconds: float | None) -> str:
@@ -86,7 +110,8 @@ def number(value: float | None) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
-_env.filters.update(when=when, duration=duration, percent=percent, number=number)
+_env.filters.update(when=when, clock=clock, duration=duration, percent=percent, number=number)
+_env.globals["states"] = tuple(str(s) for s in State)
 
 
 class Pages:
@@ -106,6 +131,7 @@ class Pages:
             web.post(f"{BASE}/logout", self.logout),
             web.get(f"{BASE}/", self.overview),
             web.get(f"{BASE}/connectors/{{name}}", self.connector),
+            web.post(f"{BASE}/connectors/{{name}}/{{action}}", self.set_paused),
             web.get(f"{BASE}/dossiers", self.dossiers),
             web.get(f"{BASE}/dossiers/{{code}}", self.dossier),
             web.get(f"{BASE}/dead-letters", self.dead_letters),
@@ -330,7 +356,35 @@ class Pages:
                     unit=" s",
                 )
             )
-        return self.render(request, "connector.html", who, data=data, charts=charts)
+        return self.render(
+            request,
+            "connector.html",
+            who,
+            data=data,
+            charts=charts,
+            may_pause=self.board.may_pause(name) and who.may("connectors.pause"),
+        )
+
+    async def set_paused(self, request: web.Request) -> web.Response:
+        paused = PAUSE_ACTIONS.get(request.match_info["action"])
+        if paused is None:
+            raise web.HTTPNotFound()
+        acting = await self._acting(request, "connectors.pause")
+        if isinstance(acting, web.Response):
+            return acting
+        who, form = acting
+        name = request.match_info["name"]
+        back = f"{BASE}/connectors/{_quote(name)}"
+        try:
+            reason = checks.pause_reason(form.get("reason"))
+            done = await self.board.set_paused(name, who.name, reason, paused)
+        except checks.BadInput:
+            raise self._flashed(back, "bad_pause_reason") from None
+        except (UnknownConnector, PauseUnavailable):
+            return self._not_found(request, who, "connector.unknown")
+        if not done["changed"]:
+            raise self._flashed(back, "already_paused" if paused else "already_running")
+        raise self._flashed(back, "paused" if paused else "resumed")
 
     async def dossiers(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request), web.Response):
@@ -499,7 +553,7 @@ class Pages:
 
 def _flash_from_cookie(request: web.Request, t: Callable[..., str]) -> tuple[str, str] | None:
     key, _, counts = request.cookies.get(FLASH_COOKIE, "").partition(":")
-    if key not in ("replay", "discard", "gone", "none_selected", "unlocked"):
+    if key not in FLASHES:
         return None
     try:
         n, missing = (int(x) for x in counts.split(":"))
@@ -508,7 +562,7 @@ def _flash_from_cookie(request: web.Request, t: Callable[..., str]) -> tuple[str
     text = t(f"flash.{key}", n=n)
     if missing:
         text += " " + t("flash.missing", n=missing)
-    return ("error" if key in ("gone", "none_selected") else "ok", text)
+    return ("error" if FLASHES[key] else "ok", text)
 
 
 def _safe_next(value: str | None) -> str:

@@ -8,20 +8,25 @@ test failed), and `shoot(page, step)` saves intermediate steps beside it.
 
 The hub runs in process, as in the integration tests: the session's RabbitMQ node, the DVCQG
 simulator on loopback, and the dashboard with one viewer and one operator. It is shared by the
-tests of a module; each test uses dossier codes of its own.
+tests of a module; each test uses dossier codes of its own. A test that stops the hub takes
+`own_hub` instead: a hub of its own that it may stop and start again on the same address;
+`hub_behind_proxy` puts a TCP proxy in front of it that can stop relaying (a hub that hangs).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Generator, Iterator
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
@@ -30,6 +35,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from connectors.national_portal.simulator import DvcqgSimulator
 from hub.auth import hash_password
 from hub.config import load_config
+from hub.rabbitmq_node import find_free_port
 from hub.runtime import Hub
 from hub.validation import VN_TZ
 from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
@@ -116,6 +122,12 @@ async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterato
 
 
 # -- the hub ------------------------------------------------------------------------------------
+
+
+class Site(Protocol):
+    """Where a page goes: a hub's address."""
+
+    def url(self, path: str) -> str: ...
 
 
 @dataclass
@@ -211,3 +223,116 @@ async def world(
         overrides["dashboard"] = dashboard_section()
         async with Hub(load_config(None, overrides)) as hub, aiohttp.ClientSession() as http:
             yield DashboardWorld(hub, sim, http, f"http://127.0.0.1:{hub.port}", count(9001))
+
+
+@dataclass
+class OwnHub:
+    """A hub of one test's own, which it may stop and start again: the same port, store and
+    broker queues each time (so a browser's session survives, as it does a real restart)."""
+
+    overrides: dict[str, Any]
+    port: int
+    _stack: AsyncExitStack | None = field(default=None, repr=False)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def start(self) -> Hub:
+        assert self._stack is None, "already running"
+        stack = AsyncExitStack()
+        hub = await stack.enter_async_context(Hub(load_config(None, self.overrides)))
+        self._stack = stack
+        return hub
+
+    async def stop(self) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+
+@pytest.fixture
+async def own_hub(tmp_path: Path, rabbit_url: str) -> AsyncIterator[OwnHub]:
+    """A running hub of the test's own, its dashboard at the default refresh interval."""
+    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
+        port = find_free_port()
+        overrides = hub_overrides(tmp_path, rabbit_url, f"t{secrets.token_hex(4)}", sim.url)
+        overrides["http"]["port"] = port
+        dashboard = dashboard_section()
+        del dashboard["refresh_s"]  # the configuration's default, as an operator gets it
+        overrides["dashboard"] = dashboard
+        own = OwnHub(overrides, port)
+        await own.start()
+        try:
+            yield own
+        finally:
+            await own.stop()
+
+
+class TcpProxy:
+    """A loopback TCP proxy to `target_port`. `hang()` makes it hold every byte a client sends
+    (the connection stays open, no answer comes: a hub that hangs); `relay()` lets them through
+    again."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._relaying = asyncio.Event()
+        self._relaying.set()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def hang(self) -> None:
+        self._relaying.clear()
+
+    def relay(self) -> None:
+        self._relaying.set()
+
+    async def __aenter__(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        self._relaying.set()  # held pipes see their closed ends and finish
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self._writers.add(client_w)
+        try:
+            hub_r, hub_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            self._writers.discard(client_w)
+            client_w.close()
+            return
+        self._writers.add(hub_w)
+        try:
+            await asyncio.gather(self._pipe(client_r, hub_w), self._pipe(hub_r, client_w))
+        finally:
+            self._writers.difference_update((client_w, hub_w))
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                await self._relaying.wait()
+                sink.write(data)
+                await sink.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                sink.close()
+
+
+@pytest.fixture
+async def hub_behind_proxy(own_hub: OwnHub) -> AsyncIterator[TcpProxy]:
+    """`own_hub`, reached through a `TcpProxy` that the test may make hang."""
+    async with TcpProxy(own_hub.port) as proxy:
+        yield proxy

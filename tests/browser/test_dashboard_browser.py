@@ -3,7 +3,10 @@
 Logging in (and being refused with a wrong password), the overview's numbers moving while
 events flow without the page reloading, a dossier found by its code with its journey from the
 one-stop system to DVCQG, a dead letter replayed by an operator and delivered, the same action
-refused to a viewer, and the language switch. Screenshots land in test-artifacts/screenshots/.
+refused to a viewer, and the language switch. Connector states: DVCQG's outage on its card
+and page without a reload, an operator pausing and resuming it, the dead-letter count the
+broker's own, and the overview saying its figures are stale when the hub is gone.
+Screenshots land in test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from playwright.async_api import Page, expect
+import pytest
+from playwright.async_api import Locator, Page, expect
 
+from hub.dashboard import i18n
+from hub.rabbitmq_node import RabbitNode
 from tests.browser.conftest import (
     OPERATOR,
     OPERATOR_PASSWORD,
@@ -24,9 +31,13 @@ from tests.browser.conftest import (
     VIEWER,
     VIEWER_PASSWORD,
     DashboardWorld,
+    OwnHub,
+    Site,
+    TcpProxy,
     record_event,
     shoot,
 )
+from tests.conftest import BROKER_URL_VAR
 
 LIVE_TIMEOUT_MS = 15_000
 
@@ -50,7 +61,7 @@ def has_class(name: str) -> re.Pattern[str]:
     return re.compile(rf"(^|\s){name}(\s|$)")
 
 
-async def log_in(page: Page, world: DashboardWorld, username: str, password: str) -> None:
+async def log_in(page: Page, world: Site, username: str, password: str) -> None:
     await page.goto(world.url("/dashboard/login"))
     await page.fill("#login input[name=username]", username)
     await page.fill("#login input[name=password]", password)
@@ -322,3 +333,207 @@ async def test_a_viewer_may_not_replay_a_dead_letter(page: Page, world: Dashboar
     response = await page.goto(world.url("/dashboard/audit"))
     assert response is not None
     assert response.status == 403
+
+
+# -- connector states ---------------------------------------------------------------------------
+
+RED = "rgb(209, 36, 47)"  # --bad: down, credentials refused
+PAUSED = "rgb(74, 106, 147)"  # --paused
+
+
+def vi(key: str, **values: object) -> str:
+    return i18n.translate("vi", key, **values)
+
+
+async def left_border(node: Locator) -> str:
+    return str(await node.evaluate("(n) => getComputedStyle(n).borderLeftColor"))
+
+
+async def test_a_dvcqg_outage_shows_on_its_card_and_page_without_a_reload(
+    page: Page, world: DashboardWorld
+) -> None:
+    await log_in(page, world, VIEWER, VIEWER_PASSWORD)
+    card = page.locator(f"[data-testid=connector-card][data-connector={PORTAL}]")
+    state = card.locator("[data-field=state]")
+    await expect(state).not_to_have_attribute("data-state", "down")
+    await page.evaluate("window.__sameDocument = 'yes'")
+
+    code = world.new_code()
+    world.sim.faults.mode = "http_503"
+    try:
+        await world.post_events(record_event(code))
+        await expect(state).to_have_text(vi("state.down"), timeout=LIVE_TIMEOUT_MS)
+        await expect(card.locator("[data-field=reason]")).to_contain_text("HTTP 503")
+        await expect(card.locator("[data-field=since]")).to_contain_text(vi("state.since", time=""))
+        await expect(card).to_have_class(has_class("state-down"))
+        assert await left_border(card) == RED
+        assert await page.evaluate("window.__sameDocument") == "yes"
+        await shoot(page, "down")
+
+        # Its page, in a second tab: the badge is red, the reason beside it, the outage open.
+        detail = await page.context.new_page()
+        await detail.goto(world.url(f"/dashboard/connectors/{PORTAL}"))
+        badge = detail.locator("h1 .badge[data-field=state]")
+        await expect(badge).to_have_text(vi("state.down"))
+        assert await left_border(badge) == RED
+        await expect(detail.locator("[data-testid=state-line]")).to_contain_text("HTTP 503")
+        ongoing = detail.locator("tr[data-testid=outage][data-ended=no]")
+        await expect(ongoing).to_have_count(1)
+        await expect(ongoing).to_contain_text(vi("outage.ongoing"))
+        await shoot(detail, "connector-down")
+        await detail.close()
+    finally:
+        world.sim.faults.mode = "ok"
+
+    await expect(state).not_to_have_attribute("data-state", "down", timeout=LIVE_TIMEOUT_MS)
+    await until(lambda: code in world.sim.dossiers)
+    assert await page.evaluate("window.__sameDocument") == "yes"
+    await shoot(page, "back")
+
+
+async def test_an_operator_pauses_and_resumes_dvcqg_from_its_page(
+    page: Page, world: DashboardWorld
+) -> None:
+    await log_in(page, world, OPERATOR, OPERATOR_PASSWORD)
+    await page.goto(world.url(f"/dashboard/connectors/{PORTAL}"))
+    badge = page.locator("h1 .badge[data-field=state]")
+    try:
+        await page.fill("form.pause input[name=reason]", "bảo trì theo kế hoạch")
+        await page.click("button[data-testid=pause]")
+        await expect(page.locator("[data-testid=flash]")).to_have_text(vi("flash.paused"))
+        await expect(badge).to_have_text(vi("state.paused"))
+        assert await left_border(badge) == PAUSED
+        line = page.locator("[data-testid=state-line]")
+        await expect(line).to_contain_text(f"paused by {OPERATOR}: bảo trì theo kế hoạch")
+        await expect(page.locator("button[data-testid=resume]")).to_be_visible()
+        await shoot(page, "paused")
+
+        await page.goto(world.url("/dashboard/"))
+        card = page.locator(f"[data-testid=connector-card][data-connector={PORTAL}]")
+        await expect(card.locator("[data-field=state]")).to_have_text(vi("state.paused"))
+        assert await left_border(card) == PAUSED
+        await shoot(page, "overview")
+
+        await page.goto(world.url(f"/dashboard/connectors/{PORTAL}"))
+        await page.click("button[data-testid=resume]")
+        await expect(page.locator("[data-testid=flash]")).to_have_text(vi("flash.resumed"))
+        await expect(badge).not_to_have_text(vi("state.paused"))
+        await expect(page.locator("button[data-testid=pause]")).to_be_visible()
+    finally:
+        await world.hub.set_paused(PORTAL, "browser-test", "", False)  # whatever happened
+
+
+def parked_in_broker(node: RabbitNode, queue: str) -> int:
+    """The queue's messages (ready and unacknowledged) as `rabbitmqctl list_queues` says."""
+    for line in node.ctl("list_queues", "name", "messages").splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == queue:
+            return int(fields[1])
+    raise AssertionError(f"rabbitmqctl does not list {queue}")
+
+
+async def test_the_dead_letter_count_on_the_card_is_the_brokers(
+    page: Page, world: DashboardWorld, rabbit_url: str, request: pytest.FixtureRequest
+) -> None:
+    if os.environ.get(BROKER_URL_VAR):
+        pytest.skip("counts through rabbitmqctl, which only reaches the session's private node")
+    node: RabbitNode = request.getfixturevalue("rabbit_node")
+    assert node.url == rabbit_url
+    watched = world.hub.connector(PORTAL)
+    assert watched is not None
+    assert watched.queues is not None
+    queue = watched.queues.parking
+    before = await asyncio.to_thread(parked_in_broker, node, queue)
+
+    codes = [world.new_code() for _ in range(4)]
+    world.sim.faults.reject.update(dict.fromkeys(codes, "07"))
+    await world.post_events(*(record_event(c) for c in codes))
+    operator = await world.admin_login(OPERATOR, OPERATOR_PASSWORD)
+
+    async def all_parked() -> bool:
+        items = await world.dead_letters(operator, PORTAL)
+        return set(codes) <= {i["dossier_code"] for i in items}
+
+    await until(all_parked)
+
+    await log_in(page, world, VIEWER, VIEWER_PASSWORD)
+    shown = page.locator(f"[data-connector={PORTAL}] [data-field=dead_letters]")
+    seen: dict[str, int] = {}
+
+    async def the_same() -> bool:
+        seen["card"] = count_of(await shown.inner_text())
+        seen["broker"] = await asyncio.to_thread(parked_in_broker, node, queue)
+        return seen["card"] == seen["broker"] == before + len(codes)
+
+    await until(the_same, timeout_s=30)
+    await shoot(page, "counts")
+
+
+STALE_WITHIN_S = 10.0  # the page must say its figures are stale this soon after the hub goes
+
+
+async def stale_notice_within(page: Page, seconds: float) -> float:
+    """Wait for the stale notice (checked every 100 ms); returns how long it took."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stale-notice]').hidden",
+        polling=100,
+        timeout=seconds * 1000,
+    )
+    return loop.time() - began
+
+
+async def the_stale_notice_tells_the_last_update(page: Page) -> str:
+    updated = await page.locator("[data-testid=updated-at]").inner_text()
+    notice = page.locator("[data-testid=stale-notice]")
+    await expect(notice).to_be_visible()
+    await expect(notice).to_have_text(vi("stale.notice", time=updated))
+    await expect(page.locator("body")).to_have_class(has_class("stale"))
+    card = page.locator(f"[data-testid=connector-card][data-connector={PORTAL}]")
+    assert float(await card.evaluate("(n) => getComputedStyle(n).opacity")) < 1  # greyed
+    return updated
+
+
+async def test_the_overview_says_its_figures_are_stale_when_the_hub_is_gone(
+    page: Page, own_hub: OwnHub
+) -> None:
+    await log_in(page, own_hub, VIEWER, VIEWER_PASSWORD)
+    notice = page.locator("[data-testid=stale-notice]")
+    await expect(notice).to_be_hidden()
+    assert await page.locator("body").get_attribute("data-refresh") == "5.0"  # the default
+
+    stopping = asyncio.create_task(own_hub.stop())  # the notice is timed from the first step
+    try:
+        waited_s = await stale_notice_within(page, STALE_WITHIN_S)
+    finally:
+        await stopping
+    assert waited_s <= STALE_WITHIN_S
+    updated = await the_stale_notice_tells_the_last_update(page)
+    await shoot(page, "stale")
+
+    # The hub back on the same address: the next refresh succeeds and the notice goes.
+    await own_hub.start()
+    await expect(notice).to_be_hidden(timeout=LIVE_TIMEOUT_MS)
+    await expect(page.locator("body")).not_to_have_class(has_class("stale"))
+    await expect(page.locator("[data-testid=updated-at]")).not_to_have_text(updated)
+    await shoot(page, "back")
+
+
+async def test_the_overview_says_its_figures_are_stale_when_the_hub_hangs(
+    page: Page, hub_behind_proxy: TcpProxy
+) -> None:
+    """A hub that takes the request and never answers: the page gives up on it in time."""
+    proxy = hub_behind_proxy
+    await log_in(page, proxy, VIEWER, VIEWER_PASSWORD)
+    notice = page.locator("[data-testid=stale-notice]")
+    await expect(notice).to_be_hidden()
+
+    proxy.hang()
+    waited_s = await stale_notice_within(page, STALE_WITHIN_S)
+    assert waited_s <= STALE_WITHIN_S
+    await the_stale_notice_tells_the_last_update(page)
+    await shoot(page, "hung")
+
+    proxy.relay()
+    await expect(notice).to_be_hidden(timeout=LIVE_TIMEOUT_MS)

@@ -273,3 +273,139 @@ async def test_every_page_and_route_by_role(dash: DashboardWorld) -> None:
     status, html = await viewer.call("GET", "/dashboard/payments")
     assert '<html lang="en">' in html
     assert 'data-testid="flow-off"' in html
+
+
+# -- connector states, outages and pauses --------------------------------------------------------
+
+OVERVIEW = "/api/v1/admin/overview"
+PAUSE = "/api/v1/admin/connectors/national_portal/pause"
+RESUME = "/api/v1/admin/connectors/national_portal/resume"
+
+
+async def portal_card(session: Session) -> dict[str, Any]:
+    status, overview = await session.call("GET", OVERVIEW)
+    assert status == 200, overview
+    card: dict[str, Any] = next(c for c in overview["connectors"] if c["name"] == "national_portal")
+    return card
+
+
+async def page_form(session: Session, path: str, form: dict[str, str]) -> tuple[int, str]:
+    """POST a dashboard form as a browser does (redirects followed): status and page."""
+    async with session.http.post(f"{session.base}{path}", data=form) as r:
+        return r.status, await r.text()
+
+
+async def test_an_operator_pauses_and_resumes_a_connector(dash: DashboardWorld) -> None:
+    operator = await dash.operator("operator")
+    viewer = await dash.operator("viewer")
+    assert (await portal_card(viewer))["state"] == "up"
+
+    # Refused before anything is done: a viewer (by role), an operator without the CSRF
+    # token; an unknown connector and a reason that is not one short line are bad input.
+    status, reply = await viewer.call("POST", PAUSE, {"reason": "viewer tries"})
+    assert (status, reply["error"]) == (403, "forbidden")
+    status, reply = await operator.call("POST", PAUSE, {"reason": "no token"}, csrf="")
+    assert (status, reply["error"]) == (403, "csrf")
+    status, reply = await operator.call("POST", "/api/v1/admin/connectors/nope/pause")
+    assert (status, reply["error"]) == (404, "unknown_connector")
+    for bad in ({"reason": "x" * 201}, {"reason": "a\x00b"}, {"reason": 7}):
+        status, reply = await operator.call("POST", PAUSE, bad)
+        assert (status, reply["error"]) == (400, "bad_body"), bad
+    status, html = await page_form(
+        viewer,
+        "/dashboard/connectors/national_portal/pause",
+        {"csrf_token": viewer.csrf, "reason": "viewer tries the form"},
+    )
+    assert status == 403
+    assert (await portal_card(viewer))["state"] == "up"
+    status, html = await viewer.call("GET", "/dashboard/connectors/national_portal")
+    assert 'data-testid="pause-form"' not in html  # viewers see no buttons
+    status, html = await operator.call("GET", "/dashboard/connectors/national_portal")
+    assert 'data-testid="pause"' in html
+
+    # Paused: the state says by whom and why, since when; a dossier waits, not delivered.
+    status, reply = await operator.call("POST", PAUSE, {"reason": "bảo trì theo lịch"})
+    assert (status, reply) == (
+        200,
+        {"connector": "national_portal", "state": "paused", "changed": True},
+    )
+    card = await portal_card(viewer)
+    assert card["state"] == "paused"
+    assert card["reason"] == f"paused by {USERS['operator']}: bảo trì theo lịch"
+    assert card["since"] is not None
+    code = CODE.format(40)
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    await dash.post_events([record_event(code, f"ev-{code}", "accepted", at)])
+
+    async def waiting() -> bool:
+        return ((await portal_card(viewer))["queue_depth"] or 0) >= 1
+
+    await eventually(waiting)
+    assert code not in dash.sim.dossiers
+    status, html = await operator.call("GET", "/dashboard/connectors/national_portal")
+    assert 'class="badge state-paused"' in html
+    assert "bảo trì theo lịch" in html
+    assert 'data-testid="resume"' in html
+    status, reply = await operator.call("POST", PAUSE)  # no body: again, nothing changes
+    assert (status, reply["changed"], reply["state"]) == (200, False, "paused")
+
+    # Resumed from the connector page's form: the dossier goes on to DVCQG.
+    status, html = await page_form(
+        operator,
+        "/dashboard/connectors/national_portal/resume",
+        {"csrf_token": operator.csrf, "reason": "xong"},
+    )
+    assert status == 200
+    assert 'data-testid="flash"' in html
+    assert 'class="badge state-up"' in html
+    await eventually(lambda: code in dash.sim.dossiers)
+    assert (await portal_card(viewer))["state"] == "up"
+    status, reply = await operator.call("POST", RESUME, {})
+    assert (status, reply["changed"], reply["state"]) == (200, False, "up")
+
+    actions = await audit_actions(dash)
+    op = USERS["operator"]
+    assert actions.count((op, "connector.pause")) == 1
+    assert actions.count((op, "connector.resume")) == 1
+    assert actions.count((USERS["viewer"], "denied")) == 2  # the API and the form
+    assert actions.count((op, "denied")) == 1  # the missing CSRF token
+
+
+async def test_a_dvcqg_outage_is_down_with_its_reason_then_an_ended_outage(
+    dash: DashboardWorld,
+) -> None:
+    viewer = await dash.operator("viewer")
+    dash.sim.faults.mode = "http_503"
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    codes = [CODE.format(i) for i in range(50, 54)]
+    await dash.post_events([record_event(c, f"ev-{c}", "accepted", at) for c in codes])
+    card: dict[str, Any] = {}
+
+    async def state_is(state: str) -> bool:
+        card.update(await portal_card(viewer))
+        return bool(card["state"] == state)
+
+    await eventually(lambda: state_is("down"))
+    assert "HTTP 503" in card["reason"]
+    assert card["since"] is not None
+    assert card["outage"] is not None
+    assert card["outage"]["ended_at"] is None
+    assert card["dead_letters"] == 0  # an outage parks nothing
+    status, html = await viewer.call("GET", "/dashboard/connectors/national_portal")
+    assert 'class="badge state-down"' in html
+    assert 'data-testid="outage" data-ended="no"' in html
+
+    dash.sim.faults.mode = "ok"
+    await eventually(lambda: state_is("up"))
+    await eventually(lambda: all(c in dash.sim.dossiers for c in codes))
+    assert (await portal_card(viewer))["dead_letters"] == 0
+    status, connector = await viewer.call("GET", "/api/v1/admin/connectors/national_portal")
+    assert status == 200
+    [outage] = connector["outages"]
+    assert outage["ended_at"] is not None
+    assert outage["duration_s"] >= 0
+    assert "HTTP 503" in outage["cause"]
+    assert outage["held_max"] >= 1
+    status, html = await viewer.call("GET", "/dashboard/connectors/national_portal?lang=en")
+    assert html.count('data-testid="outage" data-ended="yes"') == 1
+    assert 'data-testid="no-outages"' not in html

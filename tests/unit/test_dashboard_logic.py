@@ -3,6 +3,7 @@ the dossier timeline, and the two language catalogues."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from datetime import UTC, datetime
@@ -20,8 +21,10 @@ from hub.cli import main
 from hub.dashboard import checks, i18n
 from hub.dashboard.api import unavailable
 from hub.dashboard.charts import line_chart, nice_max
+from hub.dashboard.pages import BASE, NAV, _env, clock
 from hub.dashboard.timeline import timeline_page
 from hub.errors import StoreUnavailable
+from hub.outage import State
 from hub.store.base import DeliveryEntry, DossierView, HistoryEntry
 from hub.synclag import RATIO, bucket_of, bucket_value_s, percentiles
 from hub.watch import ConnectorStats
@@ -176,6 +179,94 @@ def test_both_languages_have_the_same_words() -> None:
     assert i18n.pick("xx", "en") == "en"
     assert i18n.translate("en", "login.locked", minutes=5).endswith("5 minutes.")
     assert i18n.translate("vi", "no.such.key") == "no.such.key"
+
+
+def test_every_state_has_words_in_both_languages_and_the_old_one_is_gone() -> None:
+    for lang in i18n.LANGUAGES:
+        words = i18n.catalogue(lang)
+        for state in State:
+            assert f"state.{state}" in words, (lang, state)
+        assert "state.circuit_open" not in words
+        assert "{time}" in words["state.since"]
+        assert "{time}" in words["stale.notice"]
+
+
+def test_a_since_is_the_time_alone_today_and_the_date_too_before() -> None:
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # 16:00 in Hà Nội
+    assert clock("2026-11-23T23:40:01+00:00", now) == "06:40:01"  # 24 Nov, UTC+7
+    assert clock("2026-11-23T16:59:59+00:00", now) == "2026-11-23 23:59:59"
+    assert clock(None, now) == "-"
+    assert clock("not a time", now) == "not a time"
+
+
+def test_a_pause_reason_is_one_short_printable_line() -> None:
+    assert checks.pause_reason(None) == ""
+    assert checks.pause_reason("  bảo trì  ") == "bảo trì"
+    for bad in ("x" * 201, "a\x00b", "a\nb", 7, ["x"]):
+        with pytest.raises(checks.BadInput):
+            checks.pause_reason(bad)
+
+
+def _card(state: State, since: str | None, reason: str) -> dict[str, object]:
+    return {
+        "name": f"c_{state}",
+        "kind": "queue",
+        "state": str(state),
+        "since": since,
+        "reason": reason,
+        "last_success_at": None,
+        "throughput_per_min": None,
+        "error_rate": None,
+        "queue_depth": 3,
+        "oldest_waiting_s": None,
+        "dead_letters": 0,
+    }
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_the_overview_shows_each_state_with_its_reason_and_since(lang: str) -> None:
+    since = datetime.now(UTC).isoformat(timespec="seconds")
+    reasons = {
+        State.up: "",
+        State.degraded: "12% of the messages settled failed",
+        State.down: "HTTP 503 from DVCQG",
+        State.credentials_refused: "DVCQG refused the hub's credentials",
+        State.paused: "paused by alice: <b>maintenance</b>",
+    }
+    cards = [_card(s, None if s is State.degraded else since, r) for s, r in reasons.items()]
+
+    def t(key: str, **values: object) -> str:
+        return i18n.translate(lang, key, **values)
+
+    html = _env.get_template("overview.html").render(
+        t=t,
+        lang=lang,
+        switch_url="?",
+        path=f"{BASE}/",
+        query="",
+        user=None,
+        csrf="",
+        nav=NAV,
+        base=BASE,
+        refresh_s=5,
+        flash=None,
+        data={
+            "generated_at": since,
+            "completeness": {"ratio": 1.0, "confirmed": 1, "dossiers": 1},
+            "lag": {"window_h": 24, "p50_s": 1.0, "p95_s": 2.0, "samples": 1},
+            "connectors": cards,
+        },
+    )
+    for state in reasons:
+        assert f'class="card state-{state}"' in html
+        assert t(f"state.{state}") in html
+    assert html.count(t("state.since", time=clock(since))) == 4  # all but degraded
+    assert "HTTP 503 from DVCQG" in html
+    assert "<b>maintenance" not in html  # escaped
+    assert 'data-testid="stale-notice"' in html
+    assert t("stale.notice", time="{time}") in html  # the script fills in the time
+    labels = html.split("data-labels='", 1)[1].split("'", 1)[0]
+    assert set(json.loads(labels)) == {str(s) for s in State}
 
 
 def test_check_config_names_the_dashboard_users_and_warns(tmp_path: Path) -> None:

@@ -49,3 +49,15 @@ def test_path_parameters_are_declared() -> None:
 def test_the_procedure_model_is_a_component() -> None:
     schemas = openapi_document()["components"]["schemas"]
     assert {"Procedure", "ChannelTerms", "ProcedureFee", "PaymentRecord"} <= set(schemas)
+
+
+def test_pausing_a_connector_is_an_operators_act_with_the_csrf_token() -> None:
+    paths = openapi_document()["paths"]
+    for action in ("pause", "resume"):
+        post = paths[f"/api/v1/admin/connectors/{{name}}/{action}"]["post"]
+        assert post["security"] == [{"session": [], "csrf": []}]
+        assert {"200", "400", "401", "403", "404"} <= set(post["responses"])
+        assert "changed" in post["responses"]["200"]["description"]
+    overview = paths["/api/v1/admin/overview"]["get"]["responses"]["200"]["description"]
+    assert "credentials_refused" in overview
+    assert "circuit_open" not in overview
