@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Locator, Page, expect
 
+from hub.broker import CONNECTOR_HEADER, REASON_HEADER, message
 from hub.dashboard import i18n
 from hub.rabbitmq_node import RabbitNode
 from tests.browser.conftest import (
@@ -467,6 +468,42 @@ async def test_the_dead_letter_count_on_the_card_is_the_brokers(
 
     await until(the_same, timeout_s=30)
     await shoot(page, "counts")
+
+    # Thousands parked (put straight into the parking queue, as the hub parks), and messages
+    # waiting behind a paused connector while events keep coming: the card says what the
+    # broker says (rabbitmqctl counts ready and unacknowledged alike).
+    broker = world.hub.broker
+    assert broker is not None
+    many = 2_000
+    for i in range(many):
+        body = {"dossier_code": f"bulk-{i}"}
+        headers = {REASON_HEADER: "refused", CONNECTOR_HEADER: PORTAL}
+        await broker.publish(
+            broker.channel.default_exchange, queue, message(body, f"b{i}", headers)
+        )
+    queues = [watched.queues.work, *(q for q, _ in watched.queues.retry)]
+    depth = page.locator(f"[data-connector={PORTAL}] [data-field=queue_depth]")
+    await world.hub.set_paused(PORTAL, "browser-test", "counting", True)
+    try:
+        await world.post_events(*(record_event(world.new_code()) for _ in range(30)))
+
+        def broker_counts() -> tuple[int, int]:
+            waiting = sum(parked_in_broker(node, q) for q in queues)
+            return waiting, parked_in_broker(node, queue)
+
+        async def the_same_under_load() -> bool:
+            seen["card_waiting"] = count_of(await depth.inner_text())
+            seen["card_parked"] = count_of(await shown.inner_text())
+            seen["broker_waiting"], seen["broker_parked"] = await asyncio.to_thread(broker_counts)
+            return (
+                seen["card_parked"] == seen["broker_parked"] == before + len(codes) + many
+                and seen["card_waiting"] == seen["broker_waiting"] >= 30
+            )
+
+        await until(the_same_under_load, timeout_s=60)
+        await shoot(page, "counts-thousands")
+    finally:
+        await world.hub.set_paused(PORTAL, "browser-test", "", False)
 
 
 STALE_WITHIN_S = 10.0  # the page must say its figures are stale this soon after the hub goes
