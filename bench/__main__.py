@@ -13,7 +13,10 @@ beside its figure and writes everything to `var/bench/results.json`. The `dashbo
 (`bench.dashboard`: page times on a generated store of 1M dossiers and 10M history rows, and
 message processing with and without operators watching) runs only when named in `--phases`:
 its store takes several minutes to generate the first time and about 25 GB (twice that while
-the phase runs on a copy).
+the phase runs on a copy). The `recovery` phase (`bench.recovery`: DVCQG down for 60 s and for
+10 minutes under a steady 200 events/s, then back; the time until DVCQG holds everything sent
+against the ideal drain time, the peak backlog, RSS, probes, and nothing parked) takes over
+12 minutes; `--recovery-outages-s` chooses other outage lengths.
 `--quick` shrinks every size for a smoke run of about a minute.
 
 Whatever happens (a failed phase, Ctrl-C, SIGTERM) every process it started is stopped before
@@ -45,6 +48,7 @@ from bench import (
     hubproc,
     ministries,
     payments,
+    recovery,
     relay,
     report,
     vdxp,
@@ -54,7 +58,7 @@ from hub.config import deep_merge
 
 VAR = Path("var/bench")
 RESULTS = VAR / "results.json"
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "relay_messages": 20_000,
     "throughput_events": 20_000,
     "latency_seconds": 60.0,
@@ -64,6 +68,7 @@ DEFAULTS = {
     "payment_callbacks": 5_000,
     "ministry_dossiers": 2_000,
     "ministry_pushes": 1_000,
+    "recovery_outages_s": (60.0, 600.0),
     "dashboard_dossiers": dashboard.DashboardSizes().dossiers,
     "dashboard_events": dashboard.DashboardSizes().events,
     "dashboard_repeats": dashboard.DashboardSizes().repeats,
@@ -71,7 +76,7 @@ DEFAULTS = {
     "dashboard_round_events": dashboard.DashboardSizes().round_events,
     "dashboard_dead_letters": dashboard.DashboardSizes().dead_letters,
 }
-QUICK = {
+QUICK: dict[str, Any] = {
     "relay_messages": 5_000,
     "throughput_events": 4_000,
     "latency_seconds": 10.0,
@@ -81,6 +86,7 @@ QUICK = {
     "payment_callbacks": 1_000,
     "ministry_dossiers": 500,
     "ministry_pushes": 200,
+    "recovery_outages_s": (10.0, 30.0),
     "dashboard_dossiers": dashboard.DashboardSizes.quick().dossiers,
     "dashboard_events": dashboard.DashboardSizes.quick().events,
     "dashboard_repeats": dashboard.DashboardSizes.quick().repeats,
@@ -97,6 +103,7 @@ PHASES = (
     "payments",
     "ministries",
     "vdxp",
+    "recovery",
     "dashboard",
 )
 DEFAULT_PHASES = tuple(p for p in PHASES if p != "dashboard")  # dashboard: when named
@@ -116,6 +123,7 @@ class Sizes:
     ministry_dossiers: int
     ministry_pushes: int
     ministry_concurrency: int
+    recovery_outages_s: tuple[float, ...]
     callers: int
     window: int
     dashboard_dossiers: int
@@ -182,6 +190,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=16,
         help="SOAP hand-offs in flight (the hub's ministry concurrency and the raw client's)",
     )
+    parser.add_argument(
+        "--recovery-outages-s",
+        type=_seconds_list,
+        help="DVCQG outage lengths of the recovery phase, comma-separated (default 60,600)",
+    )
     _dashboard_arguments(parser)
     parser.add_argument("--callers", type=int, default=4, help="concurrent facade callers")
     parser.add_argument("--batch", type=int, default=50, help="items per facade call (max)")
@@ -200,6 +213,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write JSON")
     return parser.parse_args(argv)
+
+
+def _seconds_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds like 60,600, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive seconds like 60,600, got {text!r}")
+    return values
 
 
 def _dashboard_arguments(parser: argparse.ArgumentParser) -> None:
@@ -273,6 +296,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         ministry_dossiers=int(pick("ministry_dossiers")),
         ministry_pushes=int(pick("ministry_pushes")),
         ministry_concurrency=args.ministry_concurrency,
+        recovery_outages_s=tuple(pick("recovery_outages_s")),
         callers=args.callers,
         window=args.batch,
         dashboard_dossiers=int(pick("dashboard_dossiers")),
@@ -320,6 +344,7 @@ def _jobs(
             options, sizes.ministry_dossiers, sizes.ministry_pushes, sizes.ministry_concurrency
         ),
         "vdxp": lambda: vdxp.measure_vdxp(options),
+        "recovery": lambda: recovery.measure_recovery(options, sizes.recovery_outages_s),
         "dashboard": lambda: dashboard.measure_dashboard(options, sizes.dashboard()),
     }
 
@@ -418,6 +443,7 @@ def _details(results: dict[str, Any]) -> str:
     lines += report.catalogue_details(results.get("catalogue", {}))
     lines += report.payments_details(results.get("payments", {}))
     lines += report.ministries_details(results.get("ministries", {}))
+    lines += report.recovery_details(results.get("recovery", {}))
     return "\n".join(lines)
 
 
@@ -433,7 +459,8 @@ def measure(broker_url: str, args: argparse.Namespace) -> int:
     print(report.table(results))
     print(_details(results))
     print(f"\nresults written to {output} ({results['total_seconds']}s)")
-    return 1 if any("error" in results.get(p, {}) for p in phases) else 0
+    failed = [r for r in (results.get(p, {}) for p in phases) if "error" in r or r.get("failures")]
+    return 1 if failed else 0
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -222,11 +222,16 @@ async def _pair(
 
 
 async def drive_open(
-    client: FacadeClient, pairs: list[tuple[Record, Record, bool]], pairs_per_s: float
+    client: FacadeClient,
+    pairs: list[tuple[Record, Record, bool]],
+    pairs_per_s: float,
+    report: OpenLoopReport | None = None,
 ) -> OpenLoopReport:
-    """Start pair i at `start + i / pairs_per_s`, whatever became of the earlier ones."""
+    """Start pair i at `start + i / pairs_per_s`, whatever became of the earlier ones.
+
+    Pass `report` to read it while the loop runs (which steps were sent so far)."""
     await client.login()
-    report = OpenLoopReport()
+    report = OpenLoopReport() if report is None else report
     start = time.perf_counter()
     async with asyncio.TaskGroup() as group:
         for i, (record, step, new) in enumerate(pairs):

@@ -7,7 +7,11 @@ no-change re-sync announcing nothing. Payment callbacks have no target yet: thei
 beside the relay ceiling, every reply must be `00` and every transaction must reach the
 one-stop exactly once. Ministry connectors have no target yet either: SOAP hand-offs per
 second are shown beside a raw zeep client's calls per second, and a pushed result's latency to
-the one-stop beside the same event posted directly, with the difference.
+the one-stop beside the same event posted directly, with the difference. After a DVCQG outage
+under steady traffic (the recovery phase), the time until DVCQG holds everything sent before
+it came back must be within 1.2 × the ideal + 5 s (ideal = backlog ÷ (rate limit × batch size
+− offered rate): traffic goes on while the backlog drains), the hub's peak RSS under 300 MB,
+and nothing may be parked.
 This module must never measure anything: it only formats what the phases returned.
 """
 
@@ -23,6 +27,7 @@ PEAK_RSS_TARGET_MB = 300.0
 FLAT_SLOPE_MB_PER_10K = 1.0
 MIN_EVENTS_TO_JUDGE_SLOPE = 50_000  # below this, a second-half slope is mostly noise
 CATALOGUE_RATIO_TARGET = 1.2
+RECOVERY_FACTOR, RECOVERY_SLACK_S = 1.2, 5.0  # recovery <= factor × ideal + slack
 
 Row = tuple[str, str, str, str]
 
@@ -307,6 +312,80 @@ def ministries_details(mins: dict[str, Any]) -> list[str]:
     ]
 
 
+def _recovery_outage_rows(outage: str, o: dict[str, Any], rate: str) -> list[Row]:
+    title = f"recovery, DVCQG down {outage} s, {rate} kept on: backlog"
+    if "error" in o:
+        return _failed(f"recovery, DVCQG down {outage} s", o)
+    if o["complete"]:
+        took = _num(o["recovery_s"], " s", 1)
+    else:
+        took = f"not complete after {_num(o['catch_up_limit_s'], ' s')}"
+    target = (
+        f"<= {_num(o['target_s'], ' s', 1)} ({RECOVERY_FACTOR} x ideal "
+        f"{_num(o['ideal_s'], ' s', 1)} + {RECOVERY_SLACK_S:.0f} s)"
+    )
+    parked, peak = o["parked_at_end"], o["rss_peak_mb"]
+    parked_verdict = "" if parked is None else ("ok" if parked == 0 else "FAIL")
+    probes = f"{_num(o['probe_latency_s'], ' s', 2)} / {_num(o['probes'])}"
+    return [
+        (title, _num(o["backlog_messages"], " messages"), "", ""),
+        ("    time to 100% complete", took, target, _verdict(o["within_target"])),
+        ("    recovery / ideal", _num(o["ratio_to_ideal"], "", 2), "", ""),
+        ("    probe latency / probes", probes, "", ""),
+        ("    drain after the probe", _num(o["drain_after_probe_s"], " s", 1), "", ""),
+        ("    peak backlog during the outage", _num(o["peak_backlog_messages"], " messages"),
+         "", ""),
+        ("    hub peak RSS (VmHWM)", _num(peak, " MB", 1), f"< {PEAK_RSS_TARGET_MB:.0f} MB",
+         _verdict(None if peak is None else peak < PEAK_RSS_TARGET_MB)),
+        ("    messages parked", _num(parked), "0", parked_verdict),
+    ]  # fmt: skip
+
+
+def _recovery_rows(rec: dict[str, Any]) -> list[Row]:
+    if "error" in rec:
+        return _failed("recovery after a DVCQG outage", rec)
+    rate = _num(rec["offered_events_per_s"], " events/s")
+    out: list[Row] = []
+    for outage, figures in rec["outages"].items():
+        out += _recovery_outage_rows(outage, figures, rate)
+    return out
+
+
+def recovery_details(rec: dict[str, Any]) -> list[str]:
+    """Lines under the table: the formula and settings, then where each catch-up's time went."""
+    if "outages" not in rec:
+        return []
+    s = rec["settings"]
+    lines = [
+        f"  recovery: traffic {rec['traffic']}; {rec['formula']} "
+        f"= backlog / ({s['rate_limit_per_s']:g} x {s['batch_size']} - "
+        f"{rec['offered_events_per_s']:g}) events/s; backlog = /readyz waiting at the switch "
+        f"back; {rec['target']}; hub: concurrency {s['concurrency']}, linger {s['linger_ms']} ms,"
+        f" probes {s['first_probe_s']:g} s doubling to {s['max_probe_interval_s']:g} s, "
+        f"retry attempts {s['retry_attempts']}, hold_max {s['hold_max_s']:g} s",
+    ]
+    for outage, o in rec["outages"].items():
+        if "error" in o:
+            continue
+        c = o["catch_up"]
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in o["cpu_cores_used"].items())
+        catch_cpu = ", ".join(f"{k} {v:.2f}" for k, v in c["cpu_cores_used"].items())
+        lines += [
+            f"    {outage} s, catch-up after the probe: {c['calls_per_s_after_probe']} DVCQG "
+            f"calls/s {c['dvcqg_calls']}, {c['messages_settled_per_s_after_probe']} messages "
+            f"settled/s ({c['messages_per_call']} per call; {c['records_per_call']} records, "
+            f"{c['steps_per_call']} steps per call); {c['events_offered_meanwhile']} events "
+            f"offered meanwhile, {c['waiting_at_end']} messages still waiting when complete; "
+            f"CPU cores used: {catch_cpu}",
+            f"      last backlog step landed {o['last_backlog_step_landed_s']} s after the "
+            f"switch; DVCQG calls during the outage {o['dvcqg_calls_during_outage']}; hub "
+            f"outages logged {o['hub_outage_log']['outages']}, held at most {o['held_max']}; "
+            f"{o['events_sent']} events sent, send slip max {o['max_send_slip_ms']} ms; "
+            f"CPU cores used over outage and catch-up: {cpu}",
+        ]
+    return lines
+
+
 def rows(results: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     if "relay" in results:
@@ -323,6 +402,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out += _payments_rows(results["payments"], "relay" in results)
     if "ministries" in results:
         out += _ministries_rows(results["ministries"])
+    if "recovery" in results:
+        out += _recovery_rows(results["recovery"])
     return out
 
 
