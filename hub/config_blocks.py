@@ -38,7 +38,7 @@ class BreakerConfig(Section):
     # The first probe this long after the outage began; then at doubling intervals...
     first_probe_s: float = Field(1.0, gt=0)
     # ...never further apart than this: the longest delivery waits after the destination is back.
-    recovery_s: float = Field(10.0, gt=0)
+    recovery_s: float = Field(5.0, gt=0)
 
 
 def _increasing(value: list[float]) -> list[float]:

@@ -72,6 +72,10 @@ from hub.watch import ConnectorStats
 log = structlog.get_logger(__name__)
 
 SUBSCRIBE_TIMEOUT_S = 10.0
+# Messages the broker may have delivered unacknowledged, in batches per lane (capped at AMQP's
+# 65,535): also what a consumer holds at most during an outage. Eight instead of two changed
+# nothing in the bench's catch-up after an outage (1,082 against 1,060 messages/s).
+PREFETCH_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,7 @@ class BatchConsumer:
         log.info("consumer_started", connector=self.queues.connector, lanes=len(self._lanes))
 
     async def _subscribe(self) -> None:
-        prefetch = min(self.batch_size * len(self._lanes) * 2, 65_535)  # AMQP's field size
+        prefetch = min(self.batch_size * len(self._lanes) * PREFETCH_BATCHES, 65_535)
         channel = await self.broker.consumer_channel(prefetch)
         if self.declare is not None:
             await self.declare(channel)
