@@ -310,11 +310,10 @@ class BatchConsumer:
             if not pending:
                 return
             deadline = min(e.taken_at for e in pending) + self.hold_max_s
+            # Kept if the wait is cancelled (a stop): `_shelve_held` puts these back.
             self._waiting[index] = pending
-            try:
-                admission = await self.gate.admit(deadline)
-            finally:
-                self._waiting[index] = []
+            admission = await self.gate.admit(deadline)
+            self._waiting[index] = []
             if admission is Admission.expired:
                 await self._shelve(pending)
                 self._holding[index] = 0

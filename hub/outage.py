@@ -14,7 +14,7 @@ retries. While it is closed:
 * the first successful call opens it again and every waiting lane goes on at once.
 
 An operator may also pause a destination (a planned maintenance window): lanes wait as in an
-outage, and no probe is made until it is resumed.
+outage, every call is refused (pollers' too), and no probe is made until it is resumed.
 
 Each outage is kept in a short log (`outages`): when it began and ended, its first cause, the
 last error, how many calls were refused and how many messages were held at most. This module
@@ -111,7 +111,7 @@ class Gate:
     name: str
     failure_threshold: int = 5
     first_probe_s: float = 1.0
-    max_probe_interval_s: float = 10.0
+    max_probe_interval_s: float = 5.0
     clock: Callable[[], float] = time.time
     outages: deque[Outage] = field(default_factory=lambda: deque(maxlen=OUTAGE_LOG))
     pause: Pause | None = None
@@ -189,6 +189,8 @@ class Gate:
         """Before a call: go ahead (`open`), go ahead as the probe (`probe`: report how it
         ended with `succeeded` or `probe_failed`), go ahead inside a consumer's probe
         (`inside_probe`), or do not call (`refused`)."""
+        if self.pause is not None:
+            return Claim.refused  # nothing goes out, pollers' calls included
         if self._outage is None:
             return Claim.open
         if _PROBE_OF.get() is self:
@@ -220,6 +222,8 @@ class Gate:
             _PROBE_OF.reset(token)
 
     def refusal(self) -> CircuitOpen:
+        if self.pause is not None:
+            return CircuitOpen(f"{self.name} is {self.reason()}", connector=self.name)
         outage = self._outage
         why = f" since {_hhmmss(outage.started_at)}: {outage.last_error}" if outage else ""
         return CircuitOpen(f"{self.name} is down{why}", connector=self.name)
@@ -313,6 +317,7 @@ class Gate:
             by=pause.by if pause else None,
         )
         if pause is None and self._outage is not None:
+            self.since = self._outage.started_at  # down since the outage began, as before
             self._probe_at = time.monotonic()  # probe at once after a resume
         self._wake()
 

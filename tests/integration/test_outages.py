@@ -215,6 +215,11 @@ async def test_a_refused_password_waits_as_credentials_refused_until_an_operator
         await eventually(outlasted_the_tiers(hub), 60)
         assert await parked(hub) == 0
         assert sim.dossiers == {}
+        consumer = portal(hub).consumer
+        assert consumer is not None
+    # Stopped while down: what it held went back to the queue (not returned by the broker,
+    # which would have counted a delivery against the delivery limit).
+    assert consumer.shelved > 0
     # The operator corrects the password and restarts: what waited goes out, nothing parked.
     right = hub_config(tmp_path, rabbit_url, broker_prefix, sim.url)
     async with Hub(right) as hub:

@@ -110,8 +110,12 @@ async def test_a_paused_gate_never_probes_and_resumes_into_an_immediate_probe() 
     assert "maintenance" in gate.reason()
     assert await gate.admit(deadline=loop.time() + 0.1) is Admission.expired
     assert not gate.take_probe()
+    assert gate.claim() is Claim.refused  # pollers' calls too
+    assert "paused by operator" in gate.refusal().message
     gate.set_pause(None)
     assert gate.state() is State.down
+    assert gate.outage is not None
+    assert gate.since == gate.outage.started_at
     assert await asyncio.wait_for(gate.admit(), 1) is Admission.probe
 
 
@@ -189,3 +193,11 @@ async def test_calls_are_retried_in_process_while_up_but_a_probe_is_one_call() -
     with pytest.raises(DestinationUnavailable):
         await guard.call(failing)
     assert calls == 4  # down: the probe is one call
+
+
+def test_a_paused_destination_that_is_up_refuses_calls_until_resumed() -> None:
+    gate = Gate("t.pause_up")
+    gate.set_pause(Pause("operator", 0.0, ""))
+    assert gate.claim() is Claim.refused
+    gate.set_pause(None)
+    assert gate.claim() is Claim.open
