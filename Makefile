@@ -31,7 +31,8 @@ test-fast: setup ## the test suite without the slow end-to-end tests
 check: setup ## formatting, lint and strict typing
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy --strict hub connectors schemas tests bench
+	$(BIN)/mypy --strict hub connectors schemas sims tests bench
+	$(BIN)/lint-imports
 
 fmt: setup ## format the code and apply safe lint fixes
 	$(BIN)/ruff format .

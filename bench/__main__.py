@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.broker_url:
             return measure(args.broker_url, args)
-        from hub.rabbitmq_node import RabbitNode
+        from sims.rabbitmq_node import RabbitNode
 
         print(f"[bench] starting a private RabbitMQ node under {VAR / 'rabbitmq'} …", flush=True)
         with RabbitNode(VAR / "rabbitmq") as node:

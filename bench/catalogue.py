@@ -40,10 +40,10 @@ import aiohttp
 from bench.e2e import E2eOptions
 from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, HubProcess
 from bench.watch import RssSample, RssSampler, cpu_meter, process
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import sha256_hex
 from hub.config import deep_merge
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.webhook.simulator import WebhookReceiver
 
 LATENCY_S = 0.02
 # Made one after another before any LayThuTuc: login, LayDanhSachTTHC, LayDanhMucLinhVuc,

@@ -58,10 +58,10 @@ from bench.e2e import HTTP_CONNECTIONS, E2eOptions, Phase
 from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, HubProcess
 from bench.watch import Delivery, install_clock, process
 from bench.workload import build
-from connectors.national_portal.simulator import DvcqgSimulator
 from hub.auth import hash_password
 from hub.config import deep_merge
 from hub.store.sqlite import SqliteStore
+from sims.national_portal.simulator import DvcqgSimulator
 
 TARGET_MS = 300.0
 RATIO_TARGET = 0.95

@@ -54,8 +54,22 @@ from pathlib import Path
 from typing import Any
 
 from connectors.national_portal.catalogue_mapping import CatalogueCodes, procedure_from_wire
-from connectors.national_portal.sim_catalogue import generate as generate_catalogue
-from connectors.one_stop.simulator import (
+from hub.config import DashboardConfig
+from hub.procedures.lifecycle import on_record
+from hub.procedures.versioning import record_json
+from hub.store.sqlite import SqliteStore
+from hub.synclag import bucket_of
+from schemas.canonical import (
+    Attachment,
+    DossierEvent,
+    DossierRecord,
+    DossierStatus,
+    Fee,
+    ProcessingStep,
+    ResultDocument,
+)
+from sims.national_portal.catalogue import generate as generate_catalogue
+from sims.one_stop.simulator import (
     DESK,
     ENDED,
     FAMILY,
@@ -71,20 +85,6 @@ from connectors.one_stop.simulator import (
     UNITS,
     WEIGHTED_PATHS,
     Procedure,
-)
-from hub.config import DashboardConfig
-from hub.procedures.lifecycle import on_record
-from hub.procedures.versioning import record_json
-from hub.store.sqlite import SqliteStore
-from hub.synclag import bucket_of
-from schemas.canonical import (
-    Attachment,
-    DossierEvent,
-    DossierRecord,
-    DossierStatus,
-    Fee,
-    ProcessingStep,
-    ResultDocument,
 )
 
 GENERATOR_VERSION = 3

@@ -48,7 +48,7 @@ from bench.watch import (
     process,
 )
 from bench.workload import Workload, build
-from connectors.national_portal.simulator import DvcqgSimulator
+from sims.national_portal.simulator import DvcqgSimulator
 
 WARM_UP_EVENTS = 400
 SOAK_WARM_UP_SHARE = 0.1  # RSS "at start" is taken once this share of events was accepted

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 
 from bench.workload import Record, Script, StepKey
-from connectors.national_portal.simulator import step_key
+from sims.national_portal.simulator import step_key
 
 RECORDS, STEPS = "DongBoHoSoMC", "CapNhatTienDoHoSoMC"
 MAX_ATTEMPTS = 30

@@ -54,15 +54,15 @@ from bench.e2e import E2eOptions
 from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, HubProcess, child_process
 from bench.payments import latency_ms
 from bench.watch import RssSampler, cpu_meter, process
-from connectors.ministry import examples
 from connectors.ministry.config import MinistryConfig
-from connectors.ministry.rest_simulator import CivilStatusSimulator
-from connectors.ministry.soap_simulator import DKKD_WSDL, VN_TZ, BusinessRegistrationSimulator
-from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.webhook.config import SubscriberConfig
-from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import sha256_hex
 from hub.config import deep_merge
+from sims.ministry import examples
+from sims.ministry.rest_simulator import CivilStatusSimulator
+from sims.ministry.soap_simulator import DKKD_WSDL, VN_TZ, BusinessRegistrationSimulator
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.webhook.simulator import WebhookReceiver
 
 SOAP_SYSTEM, REST_SYSTEM = "business_registration", "civil_status"
 WSSE_USER, WSSE_PASSWORD = "bench-hub", "bench-wsse-password"

@@ -47,11 +47,11 @@ import aiohttp
 from bench.e2e import E2eOptions
 from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, HubProcess
 from bench.watch import RssSample, RssSampler, cpu_meter, process
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.payment_platform.simulator import VN_TZ, PaymentPlatformSimulator
-from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import sha256_hex
 from hub.config import deep_merge
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.payment_platform.simulator import VN_TZ, PaymentPlatformSimulator
+from sims.webhook.simulator import WebhookReceiver
 
 PARTNER = "000.00.00.H41"
 SECRET = "bench-partner-secret"  # noqa: S105 - a throwaway key of a loopback benchmark

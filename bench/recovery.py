@@ -53,8 +53,8 @@ from bench.load import OpenLoopReport, drive_open, interleave
 from bench.vdxp import Memory
 from bench.watch import CpuMeter
 from bench.workload import Script, StepKey, build
-from connectors.national_portal.simulator import DvcqgSimulator, step_key
 from hub.config import HubConfig
+from sims.national_portal.simulator import DvcqgSimulator, step_key
 
 CONNECTOR = "national_portal"
 OFFERED_RATE = 200.0  # events/s, through the outage and the catch-up

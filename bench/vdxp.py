@@ -10,7 +10,7 @@ backlog itself, a full round (`poll.max_items`) followed by the next at once. It
 `vdxp.document` events go to `one_stop` (events `vdxp.#`, production defaults), a
 `WebhookReceiver` in this process, beside the DVCQG simulator the hub always talks to.
 
-The axis simulator (`python -m connectors.vdxp.simulator`) runs in a process of its own: it
+The axis simulator (`python -m sims.vdxp.simulator`) runs in a process of its own: it
 holds documents in memory and parses each one sent to it, so in this process it would share a
 core with the bench and its memory would not be the bench's to count. Two systems are
 registered on it: the hub, and `raw`, the bare client's. One agency per load sends documents
@@ -88,11 +88,11 @@ from bench.hubproc import (
     child_process,
 )
 from bench.watch import MB, RssSampler, cpu_meter, process
-from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.vdxp.config import VdxpConfig
-from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import sha256_hex
 from hub.config import deep_merge
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.webhook.simulator import WebhookReceiver
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -193,7 +193,7 @@ def _mb(value: float | None) -> float | None:
 
 
 class AxisProcess(ServedProcess):
-    """`python -m connectors.vdxp.simulator` with the bench's systems and agencies."""
+    """`python -m sims.vdxp.simulator` with the bench's systems and agencies."""
 
     name = "the axis simulator"
     ready_path = "/_sim/state"
@@ -204,7 +204,7 @@ class AxisProcess(ServedProcess):
         super().__init__(workdir, "axis.log")
 
     def command(self) -> list[str]:
-        args = [sys.executable, "-m", "connectors.vdxp.simulator"]
+        args = [sys.executable, "-m", "sims.vdxp.simulator"]
         args += ["--host", "127.0.0.1", "--port", str(self.port), "--seed", "1"]
         args += ["--system", f"{HUB_ORGAN}={HUB_SECRET}", "--system", f"{RAW_ORGAN}={RAW_SECRET}"]
         for organ, name in AGENCY_NAMES.items():

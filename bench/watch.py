@@ -24,7 +24,7 @@ import psutil  # type: ignore[import-untyped,unused-ignore]
 
 from bench.hubproc import HubProcess
 from bench.workload import StepKey, Workload
-from connectors.national_portal.simulator import DvcqgSimulator
+from sims.national_portal.simulator import DvcqgSimulator
 
 POLL_S = 0.01
 SWEEP_EVERY_S = 1.0

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.national_portal.simulator import step_key
-from connectors.one_stop.simulator import OneStopTraffic
+from sims.national_portal.simulator import step_key
+from sims.one_stop.simulator import OneStopTraffic
 
 Record = dict[str, Any]
 StepKey = tuple[str, str, str, str]

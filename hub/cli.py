@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import importlib
 import json
 import sys
 from collections import Counter
@@ -27,6 +28,7 @@ from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, HubError
 
 T = TypeVar("T")
+DEMO_MODULE = "sims.demo"  # in the checkout (`make setup` puts it on the venv's path)
 
 CONFIG_OPTION = click.option(
     "-c",
@@ -134,9 +136,18 @@ def hash_secret(token: bool) -> None:
 @click.option("--rate", default=20.0, show_default=True, help="Calls per second of traffic.")
 @click.option("--port", default=8080, show_default=True, help="Hub HTTP port (0: any free).")
 def demo(config_path: Path | None, dossiers: int, rate: float, port: int) -> None:
-    """Run everything on this machine: RabbitMQ, simulators, traffic and the hub."""
-    from hub.demo import run_demo
-
+    """Run everything on this machine: RabbitMQ, simulators, traffic and the hub (from a
+    checkout: the simulators are not part of the product)."""
+    try:
+        # By name: the product never imports the simulators (an import contract checks it).
+        run_demo = importlib.import_module(DEMO_MODULE).run_demo
+    except ModuleNotFoundError:
+        click.echo(
+            f"error: the demo ({DEMO_MODULE}) is not installed here: it ships with the source "
+            "checkout, not the product; run `make demo` there",
+            err=True,
+        )
+        raise SystemExit(1) from None
     config = _load(config_path) if config_path else None
     _run(run_demo(config, dossiers=dossiers, rate_per_s=rate, port=port))
 

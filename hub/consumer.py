@@ -108,6 +108,12 @@ class Envelope:
         )
 
 
+def dossier_code_of(envelope: Envelope) -> str:
+    """The lane key of dossier messages: one dossier is never in two batches at once."""
+    code = envelope.body.get("dossier_code")
+    return code if isinstance(code, str) else ""
+
+
 Outcome = HubError | None
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[Sequence[Outcome]]]
 # Writes a hop of a dossier's timeline: (dossier code, connector, outcome, detail).

@@ -36,7 +36,7 @@ from connectors.national_portal.client import CONNECTOR as PORTAL
 from connectors.national_portal.client import PortalClient
 from connectors.national_portal.mapping import PortalCodes
 from connectors.national_portal.routes import Facade
-from connectors.national_portal.sink import PortalSink, dossier_code_of
+from connectors.national_portal.sink import PortalSink
 from connectors.payment_platform.client import PlatformClient
 from connectors.payment_platform.mapping import PaymentCodes
 from connectors.payment_platform.routes import CallbackDoor
@@ -53,7 +53,7 @@ from hub.api import EventsApi
 from hub.auth import Authenticator
 from hub.broker import Broker
 from hub.config import HubConfig
-from hub.consumer import BatchConsumer, BatchHandler, Envelope
+from hub.consumer import BatchConsumer, BatchHandler, Envelope, dossier_code_of
 from hub.dashboard import flows as dashboard_flows
 from hub.dashboard.access import OperatorAccess
 from hub.dashboard.api import AdminApi, unavailable

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -95,3 +96,16 @@ def load_tables(mappings_dir: Path, names: set[str]) -> dict[str, StatusTable]:
     if problems:
         raise ConfigError("status tables are invalid", problems)
     return tables
+
+
+TableT = TypeVar("TableT", bound=BaseModel)
+
+
+def load_code_table(model: type[TableT], path: Path) -> TableT:
+    """A YAML code table of `mappings/`, validated; `ConfigError` says what is wrong."""
+    try:
+        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}", [f"{path}: {exc.strerror}"]) from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"{path} is not a valid code table", [f"{path}: {exc}"]) from None

@@ -135,3 +135,25 @@ class Validator:
                 field=field,
                 code="implausible_date",
             )
+
+
+_PLAIN = re.compile(r"[0-9]+")
+_GROUPED = re.compile(r"[0-9]{1,3}(?:([.,])[0-9]{3})(?:\1[0-9]{3})*")
+_DECIMAL = re.compile(r"([0-9]+)[.,]([0-9]{1,2})")
+
+
+def parse_vnd(raw: str, field: str) -> int:
+    """An amount in VND, or `ValidationFailed`: never guess a fraction or a sign."""
+    text = raw.strip()
+    if _PLAIN.fullmatch(text):
+        return int(text)
+    if _GROUPED.fullmatch(text):
+        return int(text.replace(".", "").replace(",", ""))
+    decimal = _DECIMAL.fullmatch(text)
+    if decimal and set(decimal.group(2)) == {"0"}:
+        return int(decimal.group(1))
+    raise ValidationFailed(
+        f"{field} must be a non-negative whole amount in VND, got {raw!r}",
+        field=field,
+        code="bad_amount",
+    )

@@ -70,3 +70,10 @@ if [[ ! -e $STAMP || pyproject.toml -nt $STAMP ]]; then
   rm -f "$log"
   touch "$STAMP"
 fi
+
+# The checkout itself on the venv's path, for what is not in the product's wheel: the
+# simulators, the demo and the private-broker helper (sims/), the tests and the bench.
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [[ "$(cat "$site/hub-checkout.pth" 2>/dev/null)" != "$PWD" ]]; then
+  echo "$PWD" >"$site/hub-checkout.pth"
+fi

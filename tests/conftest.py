@@ -1,7 +1,7 @@
 """Session-wide fixtures: one real RabbitMQ node shared by every test, isolated by name prefix.
 
 `rabbit_url` is the broker tests talk to. By default it belongs to a private node
-(`hub.rabbitmq_node.RabbitNode`) started once, lazily, in a temporary directory and stopped at
+(`sims.rabbitmq_node.RabbitNode`) started once, lazily, in a temporary directory and stopped at
 the end of the session. Set `HUB_TEST_BROKER_URL` (e.g. `amqp://user:pass@host:5672/`) to run
 the tests against an existing broker instead; no node is started then, unless a test asks for
 `rabbit_node` itself (a test that needs to own the broker process).
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hub.rabbitmq_node import RabbitNode
+from sims.rabbitmq_node import RabbitNode
 
 BROKER_URL_VAR = "HUB_TEST_BROKER_URL"
 

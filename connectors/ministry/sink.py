@@ -24,9 +24,8 @@ import structlog
 from connectors.ministry.client import MinistryClient
 from connectors.ministry.config import MinistryConfig
 from connectors.ministry.mapping import MinistryMapping
-from connectors.national_portal.sink import dossier_code_of
 from hub import metrics
-from hub.consumer import Envelope, Outcome
+from hub.consumer import Envelope, Outcome, dossier_code_of
 from hub.errors import DestinationRejected, HubError, PermanentError, ValidationFailed
 from hub.store.ministries import Handoff
 from schemas.canonical import DossierSnapshot

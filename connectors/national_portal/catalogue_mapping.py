@@ -18,8 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.national_portal.mapping import load_code_table, parse_vnd, wire_error
+from connectors.national_portal.mapping import wire_error
 from hub.errors import ValidationFailed
+from hub.status_mapping import load_code_table
+from hub.validation import parse_vnd
 from schemas.national_portal import (
     WireAgency,
     WireChannel,

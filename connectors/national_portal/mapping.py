@@ -9,18 +9,16 @@ perform I/O beyond reading that file.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.errors import ConfigError, ValidationFailed
-from hub.status_mapping import StatusTable
-from hub.validation import VN_TZ, WIRE_DATE_FORMAT, Validator
+from hub.errors import ValidationFailed
+from hub.status_mapping import StatusTable, load_code_table
+from hub.validation import VN_TZ, WIRE_DATE_FORMAT, Validator, parse_vnd
 from schemas.canonical import (
     Attachment,
     DossierEvent,
@@ -52,19 +50,6 @@ class PortalCodes(BaseModel):
     @classmethod
     def load(cls, path: Path) -> PortalCodes:
         return load_code_table(cls, path)
-
-
-TableT = TypeVar("TableT", bound=BaseModel)
-
-
-def load_code_table(model: type[TableT], path: Path) -> TableT:
-    """A YAML code table of `mappings/`, validated; `ConfigError` says what is wrong."""
-    try:
-        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}", [f"{path}: {exc.strerror}"]) from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{path} is not a valid code table", [f"{path}: {exc}"]) from None
 
 
 @dataclass(frozen=True)
@@ -204,28 +189,6 @@ def _due(v: Validator, raw: str | None, field: str, now: datetime) -> datetime |
 
 # Amounts in VND: plain digits, Vietnamese or English thousands groups ("1.200.000",
 # "1,200,000"), or a decimal with a zero fraction ("8000.0", as a JSON number arrives).
-_PLAIN = re.compile(r"[0-9]+")
-_GROUPED = re.compile(r"[0-9]{1,3}(?:([.,])[0-9]{3})(?:\1[0-9]{3})*")
-_DECIMAL = re.compile(r"([0-9]+)[.,]([0-9]{1,2})")
-
-
-def parse_vnd(raw: str, field: str) -> int:
-    """An amount in VND, or `ValidationFailed`: never guess a fraction or a sign."""
-    text = raw.strip()
-    if _PLAIN.fullmatch(text):
-        return int(text)
-    if _GROUPED.fullmatch(text):
-        return int(text.replace(".", "").replace(",", ""))
-    decimal = _DECIMAL.fullmatch(text)
-    if decimal and set(decimal.group(2)) == {"0"}:
-        return int(decimal.group(1))
-    raise ValidationFailed(
-        f"{field} must be a non-negative whole amount in VND, got {raw!r}",
-        field=field,
-        code="bad_amount",
-    )
-
-
 def _fee(fee: WireFee, index: int) -> Fee:
     amount = None
     if fee.Gia not in (None, ""):

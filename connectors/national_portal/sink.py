@@ -22,16 +22,11 @@ import structlog
 from connectors.national_portal.client import CONNECTOR, ItemReply, PortalClient
 from connectors.national_portal.mapping import record_to_wire, step_to_wire
 from hub import metrics
-from hub.consumer import Envelope, Outcome
+from hub.consumer import Envelope, Outcome, dossier_code_of
 from hub.errors import DestinationRejected, HubError, UndecodableMessage
 from hub.store.base import PortalDelivery, PortalWork, Store
 
 log = structlog.get_logger(__name__)
-
-
-def dossier_code_of(envelope: Envelope) -> str:
-    code = envelope.body.get("dossier_code")
-    return code if isinstance(code, str) else ""
 
 
 @dataclass

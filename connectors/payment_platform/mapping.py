@@ -17,11 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.national_portal.mapping import load_code_table, parse_vnd
 from connectors.payment_platform.config import PaymentPlatformConfig
 from connectors.payment_platform.signing import SIGNATURE_FIELD, verify
 from hub.errors import ValidationFailed
-from hub.validation import VN_TZ, Validator
+from hub.status_mapping import load_code_table
+from hub.validation import VN_TZ, Validator, parse_vnd
 from schemas.payment import PaymentOutcome, PaymentResult, PaymentSource
 
 _AMOUNT = re.compile(r"[0-9]{1,15}(?:\.0{1,2})?")

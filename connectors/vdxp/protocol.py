@@ -27,7 +27,7 @@ system's secret, compares in constant time and refuses timestamps further than `
 from its clock.
 
 This module must never open a connection, read configuration or import hub code: the axis
-client (`connectors.vdxp.client`) and the simulator (`connectors.vdxp.simulator`) share it.
+client (`connectors.vdxp.client`) and the simulator (`sims.vdxp.simulator`) share it.
 """
 
 from __future__ import annotations

@@ -32,12 +32,12 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from connectors.national_portal.simulator import DvcqgSimulator
 from hub.auth import hash_password
 from hub.config import load_config
-from hub.rabbitmq_node import find_free_port
 from hub.runtime import Hub
 from hub.validation import VN_TZ
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.rabbitmq_node import find_free_port
 from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
 
 CHROMIUM = Path("/usr/bin/chromium")

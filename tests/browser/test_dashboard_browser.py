@@ -24,7 +24,7 @@ from playwright.async_api import Locator, Page, expect
 
 from hub.broker import CONNECTOR_HEADER, REASON_HEADER, message
 from hub.dashboard import i18n
-from hub.rabbitmq_node import RabbitNode
+from sims.rabbitmq_node import RabbitNode
 from tests.browser.conftest import (
     OPERATOR,
     OPERATOR_PASSWORD,

@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 import yaml
 
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.webhook.simulator import WebhookReceiver
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.webhook.simulator import WebhookReceiver
 from tests.e2e.test_crash_recovery import HubProcess, free_port
 from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, hub_overrides
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.one_stop.simulator import OneStopTraffic
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.one_stop.simulator import OneStopTraffic
 from tests.integration.test_status_flow import sim_steps, wait_until
 from tests.support import (
     ONESTOP_PASSWORD,

@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from hub.demo import AXIS_DEPARTMENT, AXIS_MINISTRY, DEMO_OPERATORS, DEMO_PROCEDURES, DEMO_UNIT
+from sims.demo import AXIS_DEPARTMENT, AXIS_MINISTRY, DEMO_OPERATORS, DEMO_PROCEDURES, DEMO_UNIT
 
 pytestmark = pytest.mark.slow
 

@@ -33,11 +33,11 @@ import aiohttp
 import pytest
 import yaml
 
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.payment_platform.simulator import PaymentPlatformSimulator, SimTransaction
-from connectors.webhook.simulator import WebhookReceiver
 from hub.config import load_config
 from hub.validation import VN_TZ
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.payment_platform.simulator import PaymentPlatformSimulator, SimTransaction
+from sims.webhook.simulator import WebhookReceiver
 from tests.e2e.test_catalogue_crash import HubApi, wait_for
 from tests.e2e.test_crash_recovery import HubProcess, free_port
 from tests.integration.test_payments import (

@@ -38,9 +38,9 @@ import aiohttp
 import pytest
 import yaml
 
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.vdxp.simulator import AxisSimulator
-from connectors.webhook.simulator import WebhookReceiver
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.vdxp.simulator import AxisSimulator
+from sims.webhook.simulator import WebhookReceiver
 from tests.e2e.test_catalogue_crash import HubApi, wait_for
 from tests.e2e.test_crash_recovery import HubProcess, free_port
 from tests.e2e.test_payment_crash import tail, wait_ready

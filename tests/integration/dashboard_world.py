@@ -18,10 +18,10 @@ from typing import Any
 
 import aiohttp
 
-from connectors.national_portal.simulator import DvcqgSimulator
 from hub.auth import hash_password
 from hub.config import load_config
 from hub.runtime import Hub
+from sims.national_portal.simulator import DvcqgSimulator
 from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, hub_overrides
 
 PASSWORDS = {"viewer": "viewer-pass-1", "operator": "operator-pass-1", "admin": "admin-pass-1"}

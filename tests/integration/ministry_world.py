@@ -14,12 +14,12 @@ from typing import Any
 
 import aiohttp
 
-from connectors.ministry import examples
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.webhook.simulator import WebhookReceiver
 from hub.runtime import Hub
 from hub.store.sqlite import SqliteStore
 from hub.validation import VN_TZ
+from sims.ministry import examples
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.webhook.simulator import WebhookReceiver
 from tests.support import ONESTOP_TOKEN, UNIT, hub_overrides
 
 ROOT = Path(__file__).resolve().parents[2]

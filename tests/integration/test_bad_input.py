@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.national_portal.simulator import DvcqgSimulator
 from hub.runtime import Hub
+from sims.national_portal.simulator import DvcqgSimulator
 from tests.integration.test_status_flow import FacadeCaller, wait_until
 from tests.support import (
     ONESTOP_PASSWORD,

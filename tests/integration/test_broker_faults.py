@@ -18,11 +18,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.national_portal.simulator import DvcqgSimulator, step_key
-from connectors.one_stop.simulator import OneStopTraffic
 from hub.config import load_config
-from hub.rabbitmq_node import RabbitNode
 from hub.runtime import Hub
+from sims.national_portal.simulator import DvcqgSimulator, step_key
+from sims.one_stop.simulator import OneStopTraffic
+from sims.rabbitmq_node import RabbitNode
 from tests.integration.dashboard_world import eventually
 from tests.support import (
     ONESTOP_PASSWORD,

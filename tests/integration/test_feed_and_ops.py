@@ -11,10 +11,10 @@ from typing import Any
 import aiohttp
 import yaml
 
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.one_stop.simulator import OneStopTraffic
 from hub.config import load_config
 from hub.runtime import Hub
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.one_stop.simulator import OneStopTraffic
 from tests.integration.test_status_flow import FacadeCaller, wait_until
 from tests.support import (
     ONESTOP_PASSWORD,

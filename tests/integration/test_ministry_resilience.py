@@ -14,15 +14,15 @@ import aiohttp
 import pytest
 import yaml
 
-from connectors.ministry.rest_simulator import CivilStatusSimulator
-from connectors.ministry.soap_simulator import BusinessRegistrationSimulator, SoapSimulator
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import sha256_hex
 from hub.config import load_config
 from hub.dlq import ParkedMessage, ParkingQueue
 from hub.runtime import Hub
 from hub.validation import VN_TZ
+from sims.ministry.rest_simulator import CivilStatusSimulator
+from sims.ministry.soap_simulator import BusinessRegistrationSimulator, SoapSimulator
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.webhook.simulator import WebhookReceiver
 from tests.integration.ministry_world import (
     BUSINESS_PROCEDURE,
     CIVIL_PROCEDURE,

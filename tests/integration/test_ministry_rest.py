@@ -10,12 +10,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.ministry.rest_simulator import CivilStatusSimulator, hmac_headers
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import sha256_hex
 from hub.config import load_config
 from hub.runtime import Hub
+from sims.ministry.rest_simulator import CivilStatusSimulator, hmac_headers
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.webhook.simulator import WebhookReceiver
 from tests.integration.ministry_world import (
     CIVIL_PROCEDURE,
     CLIENT_ID,

@@ -8,11 +8,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from connectors.ministry.soap_simulator import BusinessRegistrationSimulator
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.webhook.simulator import WebhookReceiver
 from hub.config import load_config
 from hub.runtime import Hub
+from sims.ministry.soap_simulator import BusinessRegistrationSimulator
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.webhook.simulator import WebhookReceiver
 from tests.integration.ministry_world import (
     BUSINESS_PROCEDURE,
     SUB_TOKEN,

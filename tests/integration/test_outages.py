@@ -21,13 +21,13 @@ import aiohttp
 import pytest
 import yaml
 
-from connectors.national_portal.simulator import DvcqgSimulator, step_key
-from connectors.one_stop.simulator import OneStopTraffic
 from hub import metrics
 from hub.config import load_config
 from hub.health import Watched
 from hub.outage import State
 from hub.runtime import Hub
+from sims.national_portal.simulator import DvcqgSimulator, step_key
+from sims.one_stop.simulator import OneStopTraffic
 from tests.integration.dashboard_world import eventually
 from tests.support import (
     ONESTOP_PASSWORD,

@@ -17,13 +17,13 @@ import aiohttp
 import pytest
 import yaml
 
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.payment_platform.simulator import PaymentPlatformSimulator, SimTransaction
-from connectors.webhook.simulator import WebhookReceiver
 from hub.config import load_config
 from hub.runtime import Hub
 from hub.store.sqlite import SqliteStore
 from hub.validation import VN_TZ
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.payment_platform.simulator import PaymentPlatformSimulator, SimTransaction
+from sims.webhook.simulator import WebhookReceiver
 from tests.support import (
     ONESTOP_TOKEN,
     PORTAL_PASSWORD,

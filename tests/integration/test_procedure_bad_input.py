@@ -197,7 +197,7 @@ async def test_a_portal_outage_fails_the_run_cleanly(world: World, mode: str) ->
 async def test_a_malformed_reference_list_entry_is_skipped(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from connectors.national_portal import simulator
+    from sims.national_portal import simulator
 
     good = {"MALINHVUC": "G09-TP01", "TENLINHVUC": "Hộ tịch"}
     monkeypatch.setattr(

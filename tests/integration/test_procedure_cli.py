@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.webhook.simulator import WebhookReceiver
 from hub.config import load_config
 from hub.runtime import Hub
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.webhook.simulator import WebhookReceiver
 from tests.integration.test_procedure_sync import SUB_TOKEN, catalogue_overrides
 from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_cli
 

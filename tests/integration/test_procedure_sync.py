@@ -12,12 +12,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.webhook.simulator import WebhookReceiver
 from hub.config import load_config
 from hub.procedures.records import RunState
 from hub.procedures.sync import CatalogueSync
 from hub.runtime import Hub
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.webhook.simulator import WebhookReceiver
 from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, READER_TOKEN, hub_overrides
 
 CATALOGUE_SIZE = 60

@@ -14,7 +14,7 @@ import aio_pika
 import psutil  # no types-psutil in the dev extras
 import pytest
 
-from hub.rabbitmq_node import MARKER_VAR, RabbitNode, RabbitNodeError, find_free_port
+from sims.rabbitmq_node import MARKER_VAR, RabbitNode, RabbitNodeError, find_free_port
 
 
 async def test_quorum_queue_with_confirms_and_delivery_limit(

@@ -16,13 +16,13 @@ import aiohttp
 import pytest
 
 from connectors.national_portal.mapping import InboundContext, record_event
-from connectors.national_portal.simulator import DvcqgSimulator, step_key
-from connectors.one_stop.simulator import OneStopTraffic
 from hub.dlq import ParkingQueue
 from hub.runtime import Hub
 from hub.status_mapping import StatusTable
 from hub.store.sqlite import SqliteStore
 from hub.validation import Validator
+from sims.national_portal.simulator import DvcqgSimulator, step_key
+from sims.one_stop.simulator import OneStopTraffic
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_USER,

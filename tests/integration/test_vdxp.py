@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.vdxp.simulator import AxisSimulator
+from sims.vdxp.simulator import AxisSimulator
 from tests.integration.vdxp_world import (
     DEPARTMENT,
     HUB_ORGAN,

@@ -14,14 +14,14 @@ from typing import Any
 
 import aiohttp
 
-from connectors.national_portal.simulator import DvcqgSimulator
 from connectors.vdxp.edxml import EdxmlCodec
-from connectors.vdxp.simulator import AxisSimulator
-from connectors.webhook.simulator import WebhookReceiver
 from hub.config import load_config
 from hub.runtime import Hub
 from hub.store.sqlite import SqliteStore
 from hub.validation import VN_TZ
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.vdxp.simulator import AxisSimulator
+from sims.webhook.simulator import WebhookReceiver
 from tests.integration.ministry_world import FAST, SUB_TOKEN, World, wait_until
 from tests.support import PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from connectors.ministry import examples
 from connectors.ministry.config import MinistryConfig
 from connectors.ministry.soap import SoapClient, wsdl_problems
-from connectors.ministry.soap_simulator import BusinessRegistrationSimulator
 from hub.config_blocks import BreakerConfig, RetryConfig
 from hub.errors import ConfigError, DestinationRejected, DestinationUnavailable
 from hub.resilience import Guard
+from sims.ministry import examples
+from sims.ministry.soap_simulator import BusinessRegistrationSimulator
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 

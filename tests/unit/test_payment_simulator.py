@@ -18,10 +18,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from connectors.loopback import LoopbackServer
 from connectors.payment_platform.config import Signatures
 from connectors.payment_platform.signing import signed, verify
-from connectors.payment_platform.simulator import (
+from sims.loopback import LoopbackServer
+from sims.payment_platform.simulator import (
     VARIANTS,
     VN_TZ,
     PaymentPlatformSimulator,

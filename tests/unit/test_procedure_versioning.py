@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from connectors.national_portal.catalogue_mapping import CatalogueCodes, procedure_from_wire
-from connectors.national_portal.sim_catalogue import generate
 from hub.errors import ValidationFailed
 from hub.procedures.lifecycle import (
     CREATED,
@@ -22,6 +21,7 @@ from hub.procedures.lifecycle import (
     on_removed,
 )
 from hub.procedures.versioning import ChangeKind, classify, record_json
+from sims.national_portal.catalogue import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 CODES = CatalogueCodes.load(ROOT / "mappings" / "national_portal_catalogue.yaml")

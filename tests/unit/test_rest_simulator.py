@@ -23,8 +23,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from connectors.loopback import LoopbackServer
-from connectors.ministry.rest_simulator import (
+from sims.loopback import LoopbackServer
+from sims.ministry.rest_simulator import (
     RESULTS_PATH,
     SUBMIT_PATH,
     CivilStatusSimulator,

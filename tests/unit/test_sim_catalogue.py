@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.national_portal.sim_catalogue import (
+from sims.national_portal.catalogue import (
     CHANNELS,
     LEVELS,
     TIME_UNITS,
@@ -25,7 +25,7 @@ from connectors.national_portal.sim_catalogue import (
     field_list,
     generate,
 )
-from connectors.national_portal.simulator import DvcqgSimulator
+from sims.national_portal.simulator import DvcqgSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = "000.00.41.H41"
@@ -514,7 +514,7 @@ async def test_cli_serves_a_generated_catalogue() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "connectors.national_portal.simulator",
+        "sims.national_portal.simulator",
         "--port",
         "0",
         "--procedures",
@@ -541,9 +541,9 @@ async def test_cli_serves_a_generated_catalogue() -> None:
 
 async def test_simulator_imports_no_hub_code() -> None:
     probe = (
-        "import sys, connectors.national_portal.sim_catalogue as c;"
+        "import sys, sims.national_portal.catalogue as c;"
         "assert 'aiohttp' not in sys.modules, 'the catalogue must stay import-cheap';"
-        "import connectors.national_portal.simulator;"
+        "import sims.national_portal.simulator;"
         "print(sorted(m for m in sys.modules if m == 'hub' or m.startswith('hub.')))"
     )
     process = await asyncio.create_subprocess_exec(

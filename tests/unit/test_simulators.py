@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.national_portal.simulator import DvcqgSimulator, step_key
-from connectors.one_stop.simulator import (
+from sims.national_portal.simulator import DvcqgSimulator, step_key
+from sims.one_stop.simulator import (
     VN_TZ,
     DossierScript,
     LoginRefused,

@@ -25,14 +25,14 @@ from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 from zeep.wsse.username import UsernameToken
 
-from connectors.ministry.soap_simulator import (
+from sims.ministry.soap_simulator import (
     UNREADABLE,
     BusinessRegistrationSimulator,
     Handler,
     SoapFault,
     SoapSimulator,
 )
-from connectors.ministry.soap_xml import body_payload, response_element
+from sims.ministry.soap_xml import body_payload, response_element
 
 ROOT = Path(__file__).resolve().parents[2]
 DKKD_WSDL = ROOT / "mappings/ministries/business_registration.wsdl"

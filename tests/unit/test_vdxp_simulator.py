@@ -31,7 +31,6 @@ from connectors.vdxp.protocol import (
     SigningScheme,
     body_sha256,
 )
-from connectors.vdxp.simulator import AxisSimulator, _parser, parse_form
 from schemas.vdxp import (
     VIETNAM_TZ,
     Attachment,
@@ -49,6 +48,7 @@ from schemas.vdxp import (
     TraceHeader,
     TraceHeaderList,
 )
+from sims.vdxp.simulator import AxisSimulator, _parser, parse_form
 
 MB = 1 << 20
 HUB, HUB_SECRET = "000.00.00.H41", "hub-secret-1"

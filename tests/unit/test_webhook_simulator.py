@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.webhook.simulator import SimFaults, WebhookReceiver
+from sims.webhook.simulator import SimFaults, WebhookReceiver
 
 TOKEN = "sub-token"
 

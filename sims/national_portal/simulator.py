@@ -35,7 +35,7 @@ from typing import Any, Literal, cast
 
 from aiohttp import web
 
-from connectors.loopback import (
+from sims.loopback import (
     LoopbackServer,
     apply_changes,
     parse_count,
@@ -43,7 +43,7 @@ from connectors.loopback import (
     read_json_object,
     serve_until_signalled,
 )
-from connectors.national_portal.sim_catalogue import Catalogue, agency_list, field_list, generate
+from sims.national_portal.catalogue import Catalogue, agency_list, field_list, generate
 
 Mode = Literal["ok", "http_503", "http_429", "timeout", "slow", "lost_reply"]
 MODES: tuple[Mode, ...] = ("ok", "http_503", "http_429", "timeout", "slow", "lost_reply")

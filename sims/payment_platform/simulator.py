@@ -29,7 +29,9 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import web
 
-from connectors.loopback import (
+from connectors.payment_platform.config import PaymentPlatformConfig, Signatures
+from connectors.payment_platform.signing import SIGNATURE_FIELD, sign, verify
+from sims.loopback import (
     LoopbackServer,
     apply_changes,
     parse_count,
@@ -37,8 +39,6 @@ from connectors.loopback import (
     read_json,
     serve_until_signalled,
 )
-from connectors.payment_platform.config import PaymentPlatformConfig, Signatures
-from connectors.payment_platform.signing import SIGNATURE_FIELD, sign, verify
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 WIRE_TIME = "%Y%m%d%H%M%S"

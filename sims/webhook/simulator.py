@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from connectors.loopback import (
+from sims.loopback import (
     LoopbackServer,
     apply_changes,
     parse_count,

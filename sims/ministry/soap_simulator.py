@@ -15,7 +15,7 @@ Python (`sim.faults`) or over HTTP, as are state and reset:
 `BusinessRegistrationSimulator` plays the national business-registration system (Hệ thống
 thông tin quốc gia về đăng ký doanh nghiệp) on `/ws/dkkd`: `NopHoSo` takes dossiers
 (idempotently, by MaHoSo) and queues their results, `LayDanhSachKetQua` pages through them by
-sequence cursor. `python -m connectors.ministry.soap_simulator` runs it until Ctrl-C.
+sequence cursor. `python -m sims.ministry.soap_simulator` runs it until Ctrl-C.
 
 It plays the external system honestly, so it must never import hub code (`hub.*`,
 `schemas.*`), never bend its rules to suit the hub, and never be exposed beyond a test or demo
@@ -41,12 +41,12 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from lxml import etree
 
-from connectors.loopback import (
+from sims.loopback import (
     LoopbackServer,
     control_routes,
     serve_until_signalled,
 )
-from connectors.ministry.soap_xml import (
+from sims.ministry.soap_xml import (
     CONTENT_TYPE,
     PASSWORD_TEXT,
     Mode,

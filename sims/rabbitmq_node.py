@@ -251,7 +251,7 @@ class RabbitNode:
         (self._base / "enabled_plugins").write_text("[].\n")
         (self._base / "rabbitmq-env.conf").write_text("")
         (self._base / "rabbitmq.conf").write_text(
-            "# Written by hub.rabbitmq_node at each start: a private, throw-away node.\n"
+            "# Written by sims.rabbitmq_node at each start: a private, throw-away node.\n"
             f"cluster_name = {self._cluster_name}\n"
             "loopback_users.guest = true\n"
             "disk_free_limit.absolute = 50MB\n"

@@ -64,15 +64,6 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.loopback import (
-    LoopbackServer,
-    apply_changes,
-    control_routes,
-    parse_count,
-    parse_seconds,
-    read_json_object,
-    serve_until_signalled,
-)
 from connectors.vdxp.edxml import NS_QCVN_102_2016, EdxmlCodec, EdxmlError
 from connectors.vdxp.protocol import (
     ACK_PATH,
@@ -109,6 +100,15 @@ from schemas.vdxp import (
     StatusMessage,
     TraceHeader,
     TraceHeaderList,
+)
+from sims.loopback import (
+    LoopbackServer,
+    apply_changes,
+    control_routes,
+    parse_count,
+    parse_seconds,
+    read_json_object,
+    serve_until_signalled,
 )
 
 MB = 1 << 20

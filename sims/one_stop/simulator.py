@@ -35,7 +35,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 import aiohttp
 
 # The key is DVCQG's: the expected state is judged the way the portal stores steps.
-from connectors.national_portal.simulator import StepKey, step_key
+from sims.national_portal.simulator import StepKey, step_key
 
 T = TypeVar("T")
 Kind = Literal["new", "update", "step"]

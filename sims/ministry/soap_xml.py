@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 
 from lxml import etree
 
-from connectors.loopback import apply_changes, parse_count, parse_seconds
+from sims.loopback import apply_changes, parse_count, parse_seconds
 
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"

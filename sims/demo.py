@@ -34,19 +34,19 @@ import aiohttp
 import click
 import structlog
 
-from connectors.ministry import examples
-from connectors.ministry.rest_simulator import CivilStatusSimulator
-from connectors.ministry.soap_simulator import BusinessRegistrationSimulator
-from connectors.national_portal.simulator import DvcqgSimulator
-from connectors.one_stop.simulator import OneStopTraffic
-from connectors.payment_platform.simulator import PaymentPlatformSimulator, Variant
-from connectors.vdxp.simulator import AxisSimulator
-from connectors.webhook.simulator import WebhookReceiver
 from hub.auth import hash_password, sha256_hex
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
-from hub.rabbitmq_node import RabbitNode
 from hub.runtime import Hub
 from hub.validation import VN_TZ
+from sims.ministry import examples
+from sims.ministry.rest_simulator import CivilStatusSimulator
+from sims.ministry.soap_simulator import BusinessRegistrationSimulator
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.one_stop.simulator import OneStopTraffic
+from sims.payment_platform.simulator import PaymentPlatformSimulator, Variant
+from sims.rabbitmq_node import RabbitNode
+from sims.vdxp.simulator import AxisSimulator
+from sims.webhook.simulator import WebhookReceiver
 
 log = structlog.get_logger(__name__)
 

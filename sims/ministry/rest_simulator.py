@@ -48,7 +48,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from connectors.loopback import (
+from sims.loopback import (
     LoopbackServer,
     apply_changes,
     control_routes,

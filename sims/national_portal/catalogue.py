@@ -319,7 +319,7 @@ def generate(count: int, seed: int = 1) -> dict[str, Record]:
     """`count` distinct, realistic procedures by code; the same seed gives the same catalogue."""
     if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_PROCEDURES:
         raise ValueError(f"count must be an integer in 0..{MAX_PROCEDURES}, got {count!r}")
-    rng = random.Random(seed)  # noqa: S311 - test data, not security
+    rng = random.Random(seed)
     numbers = rng.sample(range(MAX_PROCEDURES), count)
     codes = [f"{n // 1_000_000 + 1}.{n % 1_000_000:06d}" for n in numbers]
     names = _names(rng, count)
