@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import yaml
 
 from hub.auth import hash_password
 from hub.config import deep_merge
+from sims.rabbitmq_node import find_free_port
 
 UNIT = "000.00.41.H41"
 SOURCE_USER, SOURCE_PASSWORD = "bench-onestop", "bench-onestop-password"
@@ -44,9 +44,8 @@ class HubFailed(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free TCP port on loopback: the private node's helper, the one way the tree finds one."""
+    return find_free_port()
 
 
 def hub_settings(

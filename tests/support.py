@@ -9,7 +9,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hub.auth import hash_password, sha256_hex
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
@@ -66,8 +66,14 @@ def hub_config(
     return load_config(None, hub_overrides(tmp_path, broker_url, prefix, portal_url, **portal))
 
 
-async def hub_cli(*args: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
-    """Run the `hub` command in a process of its own: (exit status, stdout, stderr)."""
+class CliResult(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def hub_cli(*args: str, timeout_s: float = 120.0) -> CliResult:
+    """Run the `hub` command in a process of its own (unpacks as code, out, err)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -78,4 +84,4 @@ async def hub_cli(*args: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    return int(proc.returncode or 0), out.decode(), err.decode()
+    return CliResult(int(proc.returncode or 0), out.decode(), err.decode())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_crash_recovery import HubProcess
+from tests.e2e.harness import HubProcess
 
 
 @pytest.fixture

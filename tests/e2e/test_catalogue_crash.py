@@ -9,10 +9,8 @@ test process.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,8 @@ import yaml
 
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.webhook.simulator import WebhookReceiver
-from tests.e2e.test_crash_recovery import HubProcess, free_port
-from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, hub_overrides
+from tests.e2e.harness import HubApi, HubProcess, free_port, wait_for
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +31,6 @@ CONCURRENCY = 4
 STALE_AFTER_S = 3.0
 KILL_AT = (0.3, 0.65)  # share of the catalogue read (LayThuTuc calls) when each kill lands
 SUB_TOKEN = "sub-token"  # the loopback subscriber's throwaway credential
-AUTH = {"Authorization": f"Bearer {ONESTOP_TOKEN}"}
 
 
 def crash_overrides(
@@ -67,70 +64,6 @@ def crash_overrides(
         }
     }
     return overrides
-
-
-async def wait_for(check: Callable[[], bool], timeout_s: float, what: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout_s} s: {what()}")
-        await asyncio.sleep(0.02)
-
-
-class HubApi:
-    """The hub's procedure API, as the one-stop system reads it (`procedures.read`)."""
-
-    def __init__(self, http: aiohttp.ClientSession, port: int, log_path: Path) -> None:
-        self.http = http
-        self.base = f"http://127.0.0.1:{port}/api/v1"
-        self.log_path = log_path
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
-
-    async def get(self, path: str, timeout_s: float = 15) -> Any:
-        """GET a JSON answer, waiting for the hub to listen (it may be starting)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                async with self.http.get(self.base + path, headers=AUTH) as response:
-                    assert response.status == 200, (response.status, await response.text())
-                    return await response.json()
-            except aiohttp.ClientConnectionError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"the hub did not answer GET {path} within {timeout_s} s\n{self.log_tail()}"
-                    ) from None
-                await asyncio.sleep(0.1)
-
-    async def runs(self) -> list[dict[str, Any]]:
-        body = await self.get("/procedure-sync-runs")
-        items: list[dict[str, Any]] = body["items"]
-        return items
-
-    async def wait_run_done(self, timeout_s: float) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            runs = await self.runs()
-            if runs and all(r["state"] not in ("listing", "fetching") for r in runs):
-                return runs
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"the sync did not finish within {timeout_s} s: {runs}\n{self.log_tail()}"
-                )
-            await asyncio.sleep(0.2)
-
-    async def all_procedures(self) -> list[dict[str, Any]]:
-        """Every procedure the hub holds, paged through with the exact cursor."""
-        items: list[dict[str, Any]] = []
-        cursor = 0
-        while True:
-            page = await self.get(f"/procedures?cursor={cursor}&limit=400")
-            if not page["items"]:
-                return items
-            items += page["items"]
-            assert page["next_cursor"] > cursor, page["next_cursor"]
-            cursor = page["next_cursor"]
 
 
 async def test_sigkill_mid_sync_resumes_the_same_run_and_announces_each_procedure_once(

@@ -38,9 +38,8 @@ from hub.validation import VN_TZ
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.payment_platform.simulator import PaymentPlatformSimulator, SimTransaction
 from sims.webhook.simulator import WebhookReceiver
-from tests.e2e.test_catalogue_crash import HubApi, wait_for
-from tests.e2e.test_crash_recovery import HubProcess, free_port
-from tests.integration.test_payments import (
+from tests.e2e.harness import AUTH, HubApi, HubProcess, free_port, tail, wait_for, wait_ready
+from tests.integration.payments_world import (
     FEE,
     PARTNER,
     SECRET,
@@ -48,7 +47,7 @@ from tests.integration.test_payments import (
     code,
     payment_overrides,
 )
-from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER
+from tests.support import PORTAL_PASSWORD, PORTAL_USER
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +57,6 @@ LANES = 4  # the subscriber's concurrency: bounds the posts in flight at a kill
 SLOW_S = 0.25  # the one-stop's answer time until it recovers
 FAIL_FIRST = 12  # its first answers are HTTP 503: the subscriber counts as down for a while
 PACE_PER_S = 15  # round 1's callbacks per second: the first kill lands after ~1 s
-AUTH = {"Authorization": f"Bearer {ONESTOP_TOKEN}"}
 CONNECTOR_DOWN = '"event": "connector_down"'  # deliveries held until a probe succeeds
 
 
@@ -104,29 +102,6 @@ async def send_round(
             await asyncio.sleep(1 / pace_per_s)
     await asyncio.gather(*tasks)
     return result
-
-
-async def wait_ready(hub: HubProcess, http: aiohttp.ClientSession, port: int) -> None:
-    """Wait until the (re)started hub answers /readyz with 200."""
-    deadline = time.monotonic() + 30
-    while True:
-        assert hub.proc is not None
-        if hub.proc.poll() is not None:
-            raise AssertionError(f"the hub exited with {hub.proc.returncode}\n{tail(hub)}")
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the hub was not ready within 30 s\n{tail(hub)}")
-        await asyncio.sleep(0.05)
-
-
-def tail(hub: HubProcess, chars: int = 4000) -> str:
-    """The end of the hub's log (all of it with `chars=0`)."""
-    return hub.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
 
 
 async def seed(http: aiohttp.ClientSession, port: int, dossiers: list[str]) -> None:

@@ -41,9 +41,7 @@ import yaml
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.vdxp.simulator import AxisSimulator
 from sims.webhook.simulator import WebhookReceiver
-from tests.e2e.test_catalogue_crash import HubApi, wait_for
-from tests.e2e.test_crash_recovery import HubProcess, free_port
-from tests.e2e.test_payment_crash import tail, wait_ready
+from tests.e2e.harness import HubApi, HubProcess, free_port, tail, wait_for, wait_ready
 from tests.integration.ministry_world import FAST, SUB_TOKEN
 from tests.integration.vdxp_world import (
     AGENCIES,

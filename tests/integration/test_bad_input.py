@@ -14,7 +14,7 @@ import pytest
 
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
-from tests.integration.test_status_flow import FacadeCaller, wait_until
+from tests.integration.status_world import FacadeCaller, wait_until
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_TOKEN,

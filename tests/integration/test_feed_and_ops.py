@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,7 @@ from hub.config import load_config
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.one_stop.simulator import OneStopTraffic
-from tests.integration.test_status_flow import FacadeCaller, wait_until
+from tests.integration.status_world import FacadeCaller, wait_until
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_TOKEN,
@@ -23,6 +20,7 @@ from tests.support import (
     PORTAL_PASSWORD,
     PORTAL_USER,
     UNIT,
+    hub_cli,
     hub_overrides,
 )
 
@@ -120,16 +118,6 @@ async def test_health_readiness_metrics_and_openapi(
                 assert checks["consumer.national_portal"].startswith("failing")
 
 
-def hub_cli(config_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hub.cli", *args, "-c", str(config_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
     tmp_path: Path, rabbit_url: str, broker_prefix: str
 ) -> None:
@@ -147,9 +135,7 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
             await caller.call("DongBoHoSoMC", isUpdating="False", data=records)
 
             async def parked_lines() -> list[str]:
-                out = await asyncio.to_thread(
-                    hub_cli, config_path, "dlq", "list", "national_portal"
-                )
+                out = await hub_cli("dlq", "list", "national_portal", "-c", str(config_path))
                 assert out.returncode == 0, out.stderr
                 return [line for line in out.stdout.splitlines() if line]
 
@@ -160,17 +146,15 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
             assert set(ids) == {first.code, second.code}
             assert all("07" in line for line in lines)
 
-            shown = await asyncio.to_thread(
-                hub_cli, config_path, "dlq", "show", "national_portal", ids[first.code]
+            shown = await hub_cli(
+                "dlq", "show", "national_portal", ids[first.code], "-c", str(config_path)
             )
             assert shown.returncode == 0
             assert first.code in shown.stdout
             assert "07" in shown.stdout
 
             sim.faults.reject = {}
-            replay = await asyncio.to_thread(
-                hub_cli,
-                config_path,
+            replay = await hub_cli(
                 "dlq",
                 "replay",
                 "national_portal",
@@ -178,14 +162,14 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
                 ids[first.code],
                 "--actor",
                 "operator-an",
+                "-c",
+                str(config_path),
             )
             assert replay.returncode == 0, replay.stderr
             assert "replayed 1 message" in replay.stdout
             await wait_until(lambda: first.code in sim.dossiers)
 
-            discard = await asyncio.to_thread(
-                hub_cli,
-                config_path,
+            discard = await hub_cli(
                 "dlq",
                 "discard",
                 "national_portal",
@@ -193,13 +177,15 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
                 "07",
                 "--actor",
                 "operator-binh",
+                "-c",
+                str(config_path),
             )
             assert discard.returncode == 0, discard.stderr
             assert await parked_lines() == []
             assert second.code not in sim.dossiers
 
-            missing = await asyncio.to_thread(
-                hub_cli, config_path, "dlq", "replay", "national_portal", "--id", "no-such-id"
+            missing = await hub_cli(
+                "dlq", "replay", "national_portal", "--id", "no-such-id", "-c", str(config_path)
             )
             assert missing.returncode == 1
             assert "not found" in missing.stderr

@@ -42,8 +42,7 @@ from tests.integration.ministry_world import (
     oauth2,
     wait_until,
 )
-from tests.integration.test_feed_and_ops import hub_cli
-from tests.support import PORTAL_PASSWORD, PORTAL_USER
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_cli
 
 BUSINESS = "business_registration"
 Sections = Callable[[dict[str, str]], dict[str, Any]]  # simulator URLs → ministries section
@@ -401,8 +400,8 @@ async def test_refused_hand_offs_are_parked_and_replayed_once_from_the_cli(
     assert all("SOAP fault" in m.reason and m.code == "soap:Client" for m in found)
 
     business.faults.mode = "ok"
-    replay = await asyncio.to_thread(
-        hub_cli, tmp_path / "hub.yaml", "dlq", "replay", f"ministry.{BUSINESS}", "--all"
+    replay = await hub_cli(
+        "dlq", "replay", f"ministry.{BUSINESS}", "--all", "-c", str(tmp_path / "hub.yaml")
     )
     assert replay.returncode == 0, replay.stderr
     assert "replayed 3 message" in replay.stdout

@@ -24,19 +24,20 @@ from hub.validation import VN_TZ
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.payment_platform.simulator import PaymentPlatformSimulator, SimTransaction
 from sims.webhook.simulator import WebhookReceiver
+from tests.integration.payments_world import (
+    FEE,
+    PARTNER,
+    SECRET,
+    SUB_TOKEN,
+    code,
+    payment_overrides,
+)
 from tests.support import (
     ONESTOP_TOKEN,
     PORTAL_PASSWORD,
     PORTAL_USER,
     READER_TOKEN,
-    UNIT,
-    hub_overrides,
 )
-
-PARTNER = "000.00.00.H41"
-SECRET = "khoa-doi-tac-thu-nghiem"
-SUB_TOKEN = "sub-token"
-FEE = 150_000
 
 
 @dataclass
@@ -100,48 +101,6 @@ async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 15
     while not check():
         assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.05)
-
-
-def code(n: int, day: str = "261120") -> str:
-    return f"{UNIT}-{day}-{n:04d}"
-
-
-def payment_overrides(
-    tmp_path: Path,
-    rabbit_url: str,
-    prefix: str,
-    portal: DvcqgSimulator,
-    platform: PaymentPlatformSimulator,
-    receiver: WebhookReceiver,
-) -> dict[str, Any]:
-    overrides = hub_overrides(tmp_path, rabbit_url, prefix, portal.url)
-    overrides["subscribers"] = {
-        "one_stop": {
-            "url": receiver.url,
-            "token": SUB_TOKEN,
-            "events": ["procedure.#", "payment.#"],
-            "delay_tiers_s": [0.2, 0.4],
-            "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
-            "breaker": {"failure_threshold": 50, "recovery_s": 1},
-            "linger_ms": 10,
-        }
-    }
-    overrides["connectors"]["payment_platform"] = {
-        "enabled": True,
-        "partner_code": PARTNER,
-        "secret_key": SECRET,
-        "base_url": platform.base_url,
-        "timeout_s": 2,
-        "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
-        # The tests run rounds themselves (POST /api/v1/payments/status-checks).
-        "status_check": {"enabled": False},
-        "reconciliation": {
-            "enabled": False,
-            "output_dir": str(tmp_path / "reconciliation"),
-            "pending_too_long_s": 3600,
-        },
-    }
-    return overrides
 
 
 @pytest.fixture

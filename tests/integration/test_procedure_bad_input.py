@@ -15,7 +15,7 @@ from connectors.webhook.client import connector_name
 from hub.dlq import ParkedMessage, ParkingQueue
 from hub.procedures.records import RunState
 from tests.integration.dashboard_world import eventually
-from tests.integration.test_procedure_sync import CATALOGUE_SIZE, World, synced, world
+from tests.integration.procedure_world import CATALOGUE_SIZE, World, synced, world
 
 __all__ = ["world"]  # the fixture, shared with the flow tests
 

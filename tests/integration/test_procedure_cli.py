@@ -13,7 +13,7 @@ from hub.config import load_config
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.webhook.simulator import WebhookReceiver
-from tests.integration.test_procedure_sync import SUB_TOKEN, catalogue_overrides
+from tests.integration.procedure_world import SUB_TOKEN, catalogue_overrides
 from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_cli
 
 SIZE = 40

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from connectors.national_portal.mapping import InboundContext, record_event
 from hub.dlq import ParkingQueue
@@ -23,78 +21,24 @@ from hub.store.sqlite import SqliteStore
 from hub.validation import Validator
 from sims.national_portal.simulator import DvcqgSimulator, step_key
 from sims.one_stop.simulator import OneStopTraffic
+from tests.integration.status_world import (
+    FacadeCaller,
+    caller,
+    expected_state,
+    facade_url,
+    hub,
+    sim,
+    sim_steps,
+    wait_until,
+)
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_USER,
-    PORTAL_PASSWORD,
-    PORTAL_USER,
     UNIT,
     hub_config,
 )
 
-
-async def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DvcqgSimulator]:
-    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as s:
-        yield s
-
-
-@pytest.fixture
-async def hub(
-    tmp_path: Path, rabbit_url: str, broker_prefix: str, sim: DvcqgSimulator
-) -> AsyncIterator[Hub]:
-    async with Hub(hub_config(tmp_path, rabbit_url, broker_prefix, sim.url)) as h:
-        yield h
-
-
-def facade_url(hub: Hub) -> str:
-    return f"http://127.0.0.1:{hub.port}/dvcqg"
-
-
-class FacadeCaller:
-    """A bare one-stop adapter: logs in once, then posts what a test gives it."""
-
-    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
-        self.http = http
-        self.url = url
-        self.session = ""
-
-    async def login(self) -> None:
-        async with self.http.post(
-            self.url, json={"username": ONESTOP_USER, "password": ONESTOP_PASSWORD}
-        ) as r:
-            self.session = (await r.json())["session"]
-
-    async def call(self, service: str, **body: Any) -> tuple[int, dict[str, Any]]:
-        payload = {"service": service, "session": self.session, "madonvi": UNIT, **body}
-        async with self.http.post(self.url, json=payload) as r:
-            return r.status, await r.json()
-
-
-@pytest.fixture
-async def caller(hub: Hub) -> AsyncIterator[FacadeCaller]:
-    async with aiohttp.ClientSession() as http:
-        c = FacadeCaller(http, facade_url(hub))
-        await c.login()
-        yield c
-
-
-def expected_state(traffic_report: Any) -> tuple[dict[str, str], set[tuple[str, str, str, str]]]:
-    expected = traffic_report.expected_state()
-    statuses = {code: str(record["TrangThaiHoSo"]) for code, record in expected.records.items()}
-    return statuses, expected.steps
-
-
-def sim_steps(sim: DvcqgSimulator) -> set[tuple[str, str, str, str]]:
-    return {step_key(s) for steps in sim.steps.values() for s in steps}
+__all__ = ["caller", "hub", "sim"]  # the world's fixtures
 
 
 async def test_many_dossiers_reach_the_portal_newest_state_and_every_step_once(

@@ -1,0 +1,59 @@
+"""The payment flow's test configuration: the platform's partner code and key, the subscriber,
+dossier codes. Shared by the payment tests in process and the payment crash test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sims.national_portal.simulator import DvcqgSimulator
+from sims.payment_platform.simulator import PaymentPlatformSimulator
+from sims.webhook.simulator import WebhookReceiver
+from tests.support import UNIT, hub_overrides
+
+PARTNER = "000.00.00.H41"
+SECRET = "khoa-doi-tac-thu-nghiem"
+SUB_TOKEN = "sub-token"
+FEE = 150_000
+
+
+def code(n: int, day: str = "261120") -> str:
+    return f"{UNIT}-{day}-{n:04d}"
+
+
+def payment_overrides(
+    tmp_path: Path,
+    rabbit_url: str,
+    prefix: str,
+    portal: DvcqgSimulator,
+    platform: PaymentPlatformSimulator,
+    receiver: WebhookReceiver,
+) -> dict[str, Any]:
+    overrides = hub_overrides(tmp_path, rabbit_url, prefix, portal.url)
+    overrides["subscribers"] = {
+        "one_stop": {
+            "url": receiver.url,
+            "token": SUB_TOKEN,
+            "events": ["procedure.#", "payment.#"],
+            "delay_tiers_s": [0.2, 0.4],
+            "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
+            "breaker": {"failure_threshold": 50, "recovery_s": 1},
+            "linger_ms": 10,
+        }
+    }
+    overrides["connectors"]["payment_platform"] = {
+        "enabled": True,
+        "partner_code": PARTNER,
+        "secret_key": SECRET,
+        "base_url": platform.base_url,
+        "timeout_s": 2,
+        "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
+        # The tests run rounds themselves (POST /api/v1/payments/status-checks).
+        "status_check": {"enabled": False},
+        "reconciliation": {
+            "enabled": False,
+            "output_dir": str(tmp_path / "reconciliation"),
+            "pending_too_long_s": 3600,
+        },
+    }
+    return overrides
