@@ -22,7 +22,7 @@ setup: ## install what is missing: RabbitMQ, .venv, the project (idempotent)
 demo: setup ## run the whole flow locally (private RabbitMQ node, simulators, traffic)
 	$(BIN)/hub demo $(DEMO_ARGS)
 
-test: setup ## the whole test suite, slow end-to-end tests included
+test: check ## the checks, then the whole test suite, slow end-to-end tests included (CI runs this)
 	$(PYTEST) $(PYTEST_ARGS)
 
 test-fast: setup ## the test suite without the slow end-to-end tests
