@@ -280,6 +280,7 @@ class TcpProxy:
         self._relaying.set()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._closing = False
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -296,15 +297,26 @@ class TcpProxy:
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        self._closing = True
         if self._server is not None:
             self._server.close()
-        for writer in list(self._writers):
-            writer.close()
         self._relaying.set()  # held pipes see their closed ends and finish
+        # The page keeps polling until it is closed, after this: a connection accepted just
+        # before the close may still be opening its pipe, so close what is open until none is.
+        for _round in range(50):
+            for writer in list(self._writers):
+                writer.close()
+            if not self._writers:
+                break
+            await asyncio.sleep(0.1)
         if self._server is not None:
-            await self._server.wait_closed()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self._closing:
+            client_w.close()
+            return
         self._writers.add(client_w)
         try:
             hub_r, hub_w = await asyncio.open_connection("127.0.0.1", self.target_port)
