@@ -25,8 +25,8 @@ demo: setup ## run the whole flow locally (private RabbitMQ node, simulators, tr
 test: check ## the checks, then the whole test suite, slow end-to-end tests included (CI runs this)
 	$(PYTEST) $(PYTEST_ARGS)
 
-test-fast: setup ## the test suite without the slow end-to-end tests
-	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
+test-fast: setup ## the quick loop: no broker, no browser, no slow tests (about half a minute)
+	$(PYTEST) -m "not slow and not broker and not browser" $(PYTEST_ARGS)
 
 check: setup ## formatting, lint and strict typing
 	$(BIN)/ruff format --check .

@@ -23,6 +23,16 @@ from sims.rabbitmq_node import RabbitNode
 BROKER_URL_VAR = "HUB_TEST_BROKER_URL"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what each test needs, from the fixtures it asks for and where it lives, so that
+    `make test-fast` can leave out the broker, the browser and the slow tests by marker."""
+    for item in items:
+        if {"rabbit_url", "rabbit_node"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.broker)
+        if "tests/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
     """A private RabbitMQ node for the whole session (started even if HUB_TEST_BROKER_URL)."""
