@@ -655,5 +655,20 @@ def _migrations() -> Iterable[tuple[int, str, str]]:
 
 
 def _split_sql(sql: str) -> list[str]:
-    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """A migration's statements, one by one, ended where SQLite itself says a statement ends
+    (`sqlite3.complete_statement`): a ';' in a string, a comment or a trigger's body does not
+    end one. A statement must end its line. Each runs in the migration's one transaction."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if _code_of(buffer):
+        raise ValueError(f"a migration ends inside a statement: {buffer.strip()[:200]!r}")
+    return statements
+
+
+def _code_of(text: str) -> str:
+    return "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("--")).strip()
