@@ -37,7 +37,7 @@ def connector_names(config: HubConfig) -> list[str]:
         names.append("vdxp")
     if config.connectors.payment_platform.enabled:
         names.append("payment_platform")
-    return names
+    return names + config.plugin_names()
 
 
 def hub_url(config: HubConfig) -> str:

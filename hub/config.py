@@ -15,7 +15,10 @@ from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     StringConstraints,
     ValidationError,
@@ -163,6 +166,10 @@ class DashboardConfig(Section):
 
 
 class ConnectorsConfig(Section):
+    # Other keys are the sections of plug-in connectors (`plugins`), each validated by its own
+    # model in `load_config`; a key no plug-in claims is refused there, with its line.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     national_portal: NationalPortalConfig = NationalPortalConfig()
     payment_platform: PaymentPlatformConfig = PaymentPlatformConfig()
     vdxp: VdxpConfig = VdxpConfig()
@@ -191,6 +198,17 @@ class HubConfig(BaseSettings):
     subscribers: dict[SubscriberName, SubscriberConfig] = Field(default_factory=dict)
     ministries: dict[SubscriberName, MinistryConfig] = Field(default_factory=dict)
     dashboard: DashboardConfig = DashboardConfig()
+    # Connectors outside the product, by dotted name (`package.module:attribute`, see
+    # `hub.plugins`); each takes its settings from `connectors.<its name>`.
+    plugins: list[str] = Field(default_factory=list)
+    _plugin_sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    def plugin_section(self, name: str) -> BaseModel:
+        """A plug-in connector's validated section (`load_config` validated every one)."""
+        return self._plugin_sections[name]
+
+    def plugin_names(self) -> list[str]:
+        return sorted(self._plugin_sections)
 
     @model_validator(mode="after")
     def _payments_have_a_destination(self) -> HubConfig:
@@ -262,12 +280,46 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> H
         raw, lines = _read_yaml(path)
     if overrides:
         raw = deep_merge(raw, overrides)
+    where = str(path) if path else "configuration"
     try:
-        return HubConfig(**raw)
+        config = HubConfig(**raw)
     except ValidationError as exc:
-        where = str(path) if path else "configuration"
         problems = [_describe(err, where, lines) for err in exc.errors()]
         raise ConfigError(f"{len(problems)} problem(s) in {where}", problems) from None
+    config._plugin_sections = _plugin_sections(config, where, lines)
+    return config
+
+
+def _plugin_sections(
+    config: HubConfig, where: str, lines: dict[tuple[str, ...], int]
+) -> dict[str, BaseModel]:
+    """Each plug-in connector's section, validated by its own model; every problem located."""
+    from hub.plugins import load_plugin  # the seam, loaded only when plug-ins are named
+
+    extras: dict[str, Any] = dict(config.connectors.model_extra or {})
+    plugins = {p.name: p for p in (load_plugin(d) for d in config.plugins)}
+    problems: list[str] = []
+    sections: dict[str, BaseModel] = {}
+    for name in sorted(set(extras) | set(plugins)):
+        loc = ("connectors", name)
+        plugin = plugins.get(name)
+        if plugin is None:
+            problems.append(
+                _describe({"loc": loc, "msg": "", "type": "extra_forbidden"}, where, lines)
+            )
+            continue
+        if name in ConnectorsConfig.model_fields:
+            problems.append(f"{where}: plugins: {name!r} is the name of a built-in connector")
+            continue
+        try:
+            sections[name] = plugin.config_model.model_validate(extras.get(name, {}))
+        except ValidationError as exc:
+            problems += [
+                _describe({**err, "loc": (*loc, *err["loc"])}, where, lines) for err in exc.errors()
+            ]
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) in {where}", problems)
+    return sections
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:

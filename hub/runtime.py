@@ -15,6 +15,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -72,6 +73,7 @@ from hub.outage import Pause, State
 from hub.payments.api import PaymentsApi
 from hub.payments.checks import StatusChecker
 from hub.payments.reconcile import Reconciler, run_daily
+from hub.plugins import ConnectorContext, load_plugin
 from hub.procedures.api import ProceduresApi
 from hub.procedures.sync import CatalogueSync
 from hub.resilience import Guard
@@ -176,6 +178,7 @@ class Hub:
         self.watched: list[Watched] = []
         self.board: Board | None = None
         self.probe: QueueProbe | None = None
+        self._plugin_routes: list[web.AbstractRouteDef] = []
 
     async def __aenter__(self) -> Hub:
         try:
@@ -214,6 +217,7 @@ class Hub:
             await self._start_ministry(name, mapping, broker, store, intake, http)
         if mappings.vdxp is not None:
             self.axis = await self._start_axis(mappings.vdxp, broker, store, intake, http)
+        await self._start_plugins(broker, store, intake, http)
         # Every queue is declared now: publish whatever a previous run committed but never
         # published (earlier, its messages would have had nowhere to go).
         await relay.sweep(age_s=0)
@@ -338,6 +342,26 @@ class Hub:
         parking = ParkingQueue(broker, queues, self.store) if self.store else None
         self.watched.append(Watched(connector, guard, consumer, queues, parking))
         self._stack.push_async_callback(consumer.stop, self.config.http.shutdown_timeout_s)
+
+    async def _start_plugins(
+        self, broker: Broker, store: SqliteStore, intake: Intake, http: aiohttp.ClientSession
+    ) -> None:
+        """Connectors from outside the product (`plugins`), through the seam of `hub.plugins`."""
+        for dotted in self.config.plugins:
+            plugin = load_plugin(dotted)
+            context = ConnectorContext(
+                name=plugin.name,
+                config=self.config.plugin_section(plugin.name),
+                store=store,
+                broker=broker,
+                intake=intake,
+                http=http,
+                _consume=partial(self._consume, broker),
+                _background=self._background,
+            )
+            await plugin.start(context)
+            self._plugin_routes += context.routes
+            log.info("connector_plugged_in", connector=plugin.name, plugin=dotted)
 
     def _background(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """A task that runs until exit, when it is cancelled (in reverse order of start)."""
@@ -474,6 +498,7 @@ class Hub:
                 *(axis_api.routes() if axis_api else []),
                 *(pay.door.routes() if pay else []),
                 *dashboard,
+                *self._plugin_routes,
                 web.get("/healthz", _healthz),
                 web.get("/readyz", self._readyz),
                 web.get("/metrics", self._metrics),

@@ -6,8 +6,10 @@ Fakes do not live here: tests talk to a real RabbitMQ node and real loopback ser
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -85,3 +87,19 @@ async def hub_cli(*args: str, timeout_s: float = 120.0) -> CliResult:
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
     return CliResult(int(proc.returncode or 0), out.decode(), err.decode())
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], timeout_s: float = 30.0, what: str = ""
+) -> None:
+    """Wait until `check` (plain or async) holds; fail after `timeout_s`, saying what was
+    awaited. Tests wait for conditions, never for a fixed time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        found = check()
+        if await found if inspect.isawaitable(found) else found:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"{what or 'condition'} not reached in {timeout_s} s")
+        await asyncio.sleep(0.05)

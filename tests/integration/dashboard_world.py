@@ -7,9 +7,7 @@ the one-stop's bearer token.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,18 +39,6 @@ def dashboard_overrides(**extra: Any) -> dict[str, Any]:
         "overview_cache_s": 0,
         **extra,
     }
-
-
-async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout_s: float = 30.0) -> None:
-    """Wait until `check` (plain or async) holds, or fail after `timeout_s`."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        found = check()
-        if await found if inspect.isawaitable(found) else found:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
 
 
 @dataclass

@@ -23,13 +23,13 @@ from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator, step_key
 from sims.one_stop.simulator import OneStopTraffic
 from sims.rabbitmq_node import RabbitNode
-from tests.integration.dashboard_world import eventually
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_USER,
     PORTAL_PASSWORD,
     PORTAL_USER,
     UNIT,
+    eventually,
     hub_overrides,
 )
 

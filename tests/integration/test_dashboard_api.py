@@ -12,9 +12,9 @@ from tests.integration.dashboard_world import (
     USERS,
     DashboardWorld,
     Session,
-    eventually,
     record_event,
 )
+from tests.support import eventually
 
 CODE = "000.00.41.H41-261123-{:04d}"
 

@@ -28,13 +28,13 @@ from hub.outage import State
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator, step_key
 from sims.one_stop.simulator import OneStopTraffic
-from tests.integration.dashboard_world import eventually
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_USER,
     PORTAL_PASSWORD,
     PORTAL_USER,
     UNIT,
+    eventually,
     hub_cli,
     hub_config,
     hub_overrides,

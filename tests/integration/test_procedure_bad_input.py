@@ -14,8 +14,8 @@ import pytest
 from connectors.webhook.client import connector_name
 from hub.dlq import ParkedMessage, ParkingQueue
 from hub.procedures.records import RunState
-from tests.integration.dashboard_world import eventually
 from tests.integration.procedure_world import CATALOGUE_SIZE, World, synced, world
+from tests.support import eventually
 
 __all__ = ["world"]  # the fixture, shared with the flow tests
 

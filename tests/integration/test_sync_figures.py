@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.synclag import RATIO
-from tests.integration.dashboard_world import DashboardWorld, eventually, record_event
+from tests.integration.dashboard_world import DashboardWorld, record_event
+from tests.support import eventually
 
 CODE = "000.00.41.H41-261124-{:04d}"
 N = 40
