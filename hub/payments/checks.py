@@ -22,7 +22,7 @@ from connectors.payment_platform.client import PlatformClient
 from connectors.payment_platform.config import StatusCheckConfig
 from connectors.payment_platform.mapping import PaymentCodes, read_status
 from hub import metrics
-from hub.errors import CircuitOpen, HubError
+from hub.errors import CircuitOpen, CredentialsRefused, HubError
 from hub.store.base import Relay
 from hub.store.payments import SqlitePayments
 from hub.validation import Validator, item_error
@@ -80,7 +80,7 @@ class StatusChecker:
                         recorded = await self.payments.record(result, None)
                         await self.relay(recorded.outbox)
                 await self.payments.mark_checked(held)
-            except CircuitOpen as exc:
+            except (CircuitOpen, CredentialsRefused) as exc:  # every other check would too
                 done.stopped = exc.message
                 metrics.PAYMENT_CHECKS.labels("error").inc()
                 break

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import structlog
 
 from connectors.national_portal.config import CatalogueConfig
-from hub.errors import CircuitOpen, HubError, SyncBusy, TransientError
+from hub.errors import CircuitOpen, CredentialsRefused, HubError, SyncBusy, TransientError
 from hub.procedures.lifecycle import Current, Transition, on_record
 from hub.procedures.records import (
     ItemState,
@@ -248,7 +248,7 @@ class CatalogueSync:
             try:
                 outcome = await self._one(run_id, code)
             except TransientError as exc:
-                if isinstance(exc, CircuitOpen):
+                if isinstance(exc, CircuitOpen | CredentialsRefused):  # the rest would meet it too
                     self._stop(run_id, stop, reason, exc)
                     return
                 outcome = "failed"
