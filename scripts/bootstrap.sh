@@ -58,11 +58,12 @@ if [[ ! -x $VENV/bin/python ]]; then
   "$PYTHON" -m venv "$VENV"
 fi
 
-if [[ ! -e $STAMP || pyproject.toml -nt $STAMP ]]; then
+if [[ ! -e $STAMP || pyproject.toml -nt $STAMP || constraints.txt -nt $STAMP ]]; then
   say "installing the project into $VENV"
   # pip and the build backend are chatty even with --quiet: show their output only on failure.
   log=$(mktemp)
-  if ! "$VENV/bin/pip" install --quiet --disable-pip-version-check -e '.[dev]' >"$log" 2>&1; then
+  if ! "$VENV/bin/pip" install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' \
+    >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"
     exit 1
