@@ -36,12 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
     """A private RabbitMQ node for the whole session (started even if HUB_TEST_BROKER_URL)."""
-    node = RabbitNode(tmp_path_factory.mktemp("rabbitmq"))
-    node.start()
-    try:
+    with RabbitNode(tmp_path_factory.mktemp("rabbitmq")) as node:
         yield node
-    finally:
-        node.stop()
 
 
 @pytest.fixture(scope="session")

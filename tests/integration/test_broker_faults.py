@@ -38,12 +38,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def own_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
-    node = RabbitNode(tmp_path_factory.mktemp("broker-faults"))
-    node.start()
-    try:
+    """A node of this module's own: stopping and killing it disturbs no other test."""
+    with RabbitNode(tmp_path_factory.mktemp("broker-faults")) as node:
         yield node
-    finally:
-        node.stop()
 
 
 @pytest.fixture
