@@ -21,7 +21,7 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Generator, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import count
@@ -37,7 +37,7 @@ from hub.config import load_config
 from hub.runtime import Hub
 from hub.validation import VN_TZ
 from sims.national_portal.simulator import DvcqgSimulator
-from sims.rabbitmq_node import find_free_port
+from sims.rabbitmq_node import RabbitNode, find_free_port
 from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -212,17 +212,31 @@ def dashboard_section() -> dict[str, Any]:
     }
 
 
+@asynccontextmanager
+async def open_world(tmp: Path, broker_url: str) -> AsyncIterator[DashboardWorld]:
+    """A hub with the dashboard on, on `broker_url`, DVCQG's simulator, its own queues."""
+    prefix = f"t{secrets.token_hex(4)}"
+    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
+        overrides = hub_overrides(tmp, broker_url, prefix, sim.url)
+        overrides["dashboard"] = dashboard_section()
+        async with Hub(load_config(None, overrides)) as hub, aiohttp.ClientSession() as http:
+            yield DashboardWorld(hub, sim, http, f"http://127.0.0.1:{hub.port}", count(9001))
+
+
 @pytest.fixture(scope="module")
 async def world(
     tmp_path_factory: pytest.TempPathFactory, rabbit_url: str
 ) -> AsyncIterator[DashboardWorld]:
-    tmp = tmp_path_factory.mktemp("dashboard")
-    prefix = f"t{secrets.token_hex(4)}"
-    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
-        overrides = hub_overrides(tmp, rabbit_url, prefix, sim.url)
-        overrides["dashboard"] = dashboard_section()
-        async with Hub(load_config(None, overrides)) as hub, aiohttp.ClientSession() as http:
-            yield DashboardWorld(hub, sim, http, f"http://127.0.0.1:{hub.port}", count(9001))
+    async with open_world(tmp_path_factory.mktemp("dashboard"), rabbit_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def node_world(tmp_path: Path, rabbit_node: RabbitNode) -> AsyncIterator[DashboardWorld]:
+    """The same world on the session's private node, always (also when HUB_TEST_BROKER_URL
+    names another broker): a test that compares with `rabbitmqctl` needs a node it can reach."""
+    async with open_world(tmp_path, rabbit_node.url) as opened:
+        yield opened
 
 
 @dataclass

@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import pytest
 from playwright.async_api import Locator, Page, expect
 
 from hub.broker import CONNECTOR_HEADER, REASON_HEADER, message
@@ -38,7 +36,6 @@ from tests.browser.conftest import (
     record_event,
     shoot,
 )
-from tests.conftest import BROKER_URL_VAR
 
 LIVE_TIMEOUT_MS = 15_000
 
@@ -442,12 +439,9 @@ def parked_in_broker(node: RabbitNode, queue: str) -> int:
 
 
 async def test_the_dead_letter_count_on_the_card_is_the_brokers(
-    page: Page, world: DashboardWorld, rabbit_url: str, request: pytest.FixtureRequest
+    page: Page, node_world: DashboardWorld, rabbit_node: RabbitNode
 ) -> None:
-    if os.environ.get(BROKER_URL_VAR):
-        pytest.skip("counts through rabbitmqctl, which only reaches the session's private node")
-    node: RabbitNode = request.getfixturevalue("rabbit_node")
-    assert node.url == rabbit_url
+    world, node = node_world, rabbit_node
     watched = world.hub.connector(PORTAL)
     assert watched is not None
     assert watched.queues is not None
