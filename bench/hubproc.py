@@ -43,11 +43,6 @@ class HubFailed(RuntimeError):
     """The hub process did not start, or died."""
 
 
-def free_port() -> int:
-    """A free TCP port on loopback: the private node's helper, the one way the tree finds one."""
-    return find_free_port()
-
-
 def hub_settings(
     workdir: Path, broker_url: str, prefix: str, portal_url: str, port: int
 ) -> dict[str, Any]:
@@ -102,7 +97,7 @@ class ServedProcess:
 
     def __init__(self, workdir: Path, log_name: str) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        self.port = find_free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / log_name
         self.proc: subprocess.Popen[bytes] | None = None

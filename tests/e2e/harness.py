@@ -17,15 +17,9 @@ from typing import Any
 
 import aiohttp
 
-from sims.rabbitmq_node import find_free_port
 from tests.support import ONESTOP_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ONESTOP_TOKEN}"}
-
-
-def free_port() -> int:
-    """A free TCP port on loopback (the one way the test tree finds one)."""
-    return find_free_port()
 
 
 class HubProcess:

@@ -19,8 +19,9 @@ import pytest
 import yaml
 
 from sims.national_portal.simulator import DvcqgSimulator
+from sims.rabbitmq_node import find_free_port
 from sims.webhook.simulator import WebhookReceiver
-from tests.e2e.harness import HubApi, HubProcess, free_port, wait_for
+from tests.e2e.harness import HubApi, HubProcess, wait_for
 from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_overrides
 
 pytestmark = pytest.mark.slow
@@ -70,7 +71,7 @@ async def test_sigkill_mid_sync_resumes_the_same_run_and_announces_each_procedur
     tmp_path: Path, rabbit_url: str, broker_prefix: str, hub_process: HubProcess
 ) -> None:
     started = time.monotonic()
-    port = free_port()
+    port = find_free_port()
     async with (
         DvcqgSimulator(
             username=PORTAL_USER, password=PORTAL_PASSWORD, procedures=CATALOGUE_SIZE

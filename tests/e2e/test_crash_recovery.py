@@ -16,7 +16,8 @@ import yaml
 
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.one_stop.simulator import OneStopTraffic
-from tests.e2e.harness import HubProcess, free_port
+from sims.rabbitmq_node import find_free_port
+from tests.e2e.harness import HubProcess
 from tests.integration.status_world import sim_steps, wait_until
 from tests.support import (
     ONESTOP_PASSWORD,
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.slow
 async def test_sigkill_mid_stream_loses_nothing_acknowledged(
     tmp_path: Path, rabbit_url: str, broker_prefix: str, hub_process: HubProcess
 ) -> None:
-    port = free_port()
+    port = find_free_port()
     async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
         overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, sim.url)
         overrides["http"]["port"] = port

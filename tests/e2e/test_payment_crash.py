@@ -37,8 +37,9 @@ from hub.config import load_config
 from hub.validation import VN_TZ
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.payment_platform.simulator import PaymentPlatformSimulator, SimTransaction
+from sims.rabbitmq_node import find_free_port
 from sims.webhook.simulator import WebhookReceiver
-from tests.e2e.harness import AUTH, HubApi, HubProcess, free_port, tail, wait_for, wait_ready
+from tests.e2e.harness import AUTH, HubApi, HubProcess, tail, wait_for, wait_ready
 from tests.integration.payments_world import (
     FEE,
     PARTNER,
@@ -155,7 +156,7 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
     tmp_path: Path, rabbit_url: str, broker_prefix: str, hub_process: HubProcess
 ) -> None:
     started = time.monotonic()
-    port = free_port()
+    port = find_free_port()
     async with (
         DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
         WebhookReceiver(token=SUB_TOKEN) as receiver,

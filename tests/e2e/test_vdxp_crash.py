@@ -39,9 +39,10 @@ import pytest
 import yaml
 
 from sims.national_portal.simulator import DvcqgSimulator
+from sims.rabbitmq_node import find_free_port
 from sims.vdxp.simulator import AxisSimulator
 from sims.webhook.simulator import WebhookReceiver
-from tests.e2e.harness import HubApi, HubProcess, free_port, tail, wait_for, wait_ready
+from tests.e2e.harness import HubApi, HubProcess, tail, wait_for, wait_ready
 from tests.integration.ministry_world import FAST, SUB_TOKEN
 from tests.integration.vdxp_world import (
     AGENCIES,
@@ -124,7 +125,7 @@ async def axis_world(
     hub: HubProcess,
     faults: dict[str, Any],
 ) -> AsyncIterator[CrashWorld]:
-    port = free_port()
+    port = find_free_port()
     async with (
         DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
         WebhookReceiver(token=SUB_TOKEN) as one_stop,
