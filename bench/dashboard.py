@@ -69,6 +69,7 @@ OPERATOR, OPERATOR_PASSWORD = "bench.operator", "bench-operator-password"
 COOKIE = "hub_session"
 API = "/api/v1/admin"
 CONNECTOR = "national_portal"
+SYSTEM = "business_registration"
 SLOW_QUERY_MS = 5.0  # store calls at least this slow get their query plans in the report
 PROFILE_REPEATS = 5
 ROUND_TAG = 60  # workload tags of the processing rounds: 60, 61, … (0–99, unique per round)
@@ -369,15 +370,15 @@ def store_calls(samples: dict[str, Any]) -> list[tuple[str, Call]]:
         ("dashboard.last_successes", lambda r: r.dashboard.last_successes()),
         ("audit_entries(50)", lambda r: r.audit_entries(50)),
         *((f"dossier({name})", _dossier(code)) for name, code in dossiers_opened(samples).items()),
-        ("procedures.runs(20)", lambda r: r.procedures.runs(20)),
-        ("procedures.active_count", lambda r: r.procedures.active_count()),
-        ("procedures.quarantined(50)", lambda r: r.procedures.quarantined(50)),
-        ("payments.report(today)", lambda r: r.payments.report(today)),
-        ("payments.callbacks(50)", lambda r: r.payments.callbacks(None, 50)),
-        ("ministries.handoffs(20)", lambda r: r.ministries.handoffs("business_registration", 20)),
-        ("ministries.quarantined(50)", lambda r: r.ministries.quarantined(None, 50)),
-        ("vdxp.documents(50)", lambda r: r.vdxp.documents(None, None, 50)),
-        ("vdxp.intake_log(50)", lambda r: r.vdxp.intake_log(None, 50)),
+        ("procedures.runs(20)", lambda r: r.slices["procedures"].runs(20)),
+        ("procedures.active_count", lambda r: r.slices["procedures"].active_count()),
+        ("procedures.quarantined(50)", lambda r: r.slices["procedures"].quarantined(50)),
+        ("payments.report(today)", lambda r: r.slices["payments"].report(today)),
+        ("payments.callbacks(50)", lambda r: r.slices["payments"].callbacks(None, 50)),
+        ("ministries.handoffs(20)", lambda r: r.slices["ministries"].handoffs(SYSTEM, 20)),
+        ("ministries.quarantined(50)", lambda r: r.slices["ministries"].quarantined(None, 50)),
+        ("vdxp.documents(50)", lambda r: r.slices["vdxp"].documents(None, None, 50)),
+        ("vdxp.intake_log(50)", lambda r: r.slices["vdxp"].intake_log(None, 50)),
     ]  # fmt: skip
     for name, prefix in samples["prefixes"].items():
         q = prefix["q"]

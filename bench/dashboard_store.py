@@ -54,9 +54,9 @@ from pathlib import Path
 from typing import Any
 
 from connectors.national_portal.catalogue_mapping import CatalogueCodes, procedure_from_wire
+from connectors.national_portal.procedures.lifecycle import on_record
+from connectors.national_portal.procedures.versioning import record_json
 from hub.config import DashboardConfig
-from hub.procedures.lifecycle import on_record
-from hub.procedures.versioning import record_json
 from hub.store.sqlite import SqliteStore
 from hub.synclag import bucket_of
 from schemas.canonical import (
@@ -286,7 +286,9 @@ async def _catalogue(store: SqliteStore, spec: StoreSpec) -> None:
     for i, raw in enumerate(records.values()):
         procedure = procedure_from_wire(raw, codes, "000.00.00.H41")
         record = record_json(procedure)
-        await store.procedures.apply(None, procedure.code, partial(on_record, record=record))
+        await store.slices["procedures"].apply(
+            None, procedure.code, partial(on_record, record=record)
+        )
         if (i + 1) % max(1, spec.procedures // 5) == 0:
             _say(f"catalogue {i + 1:,} / {spec.procedures:,} procedures")
 

@@ -55,9 +55,9 @@ from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, HubProcess, child_
 from bench.payments import latency_ms
 from bench.watch import RssSampler, cpu_meter, process
 from connectors.ministry.config import MinistryConfig
-from connectors.webhook.config import SubscriberConfig
 from hub.auth import sha256_hex
 from hub.config import deep_merge
+from hub.subscribers import SubscriberConfig
 from sims.ministry import examples
 from sims.ministry.rest_simulator import CivilStatusSimulator
 from sims.ministry.soap_simulator import DKKD_WSDL, VN_TZ, BusinessRegistrationSimulator

@@ -21,11 +21,10 @@ from typing import Any, TypeVar
 
 import click
 
-from hub.cli_payments import payments
-from hub.cli_procedures import procedures
 from hub.cli_status import connectors, status
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, HubError
+from hub.plugins import built_in
 
 T = TypeVar("T")
 DEMO_MODULE = "sims.demo"  # in the checkout (`make setup` puts it on the venv's path)
@@ -42,11 +41,11 @@ CONFIG_OPTION = click.option(
 
 def _load(config_path: Path | None, overrides: dict[str, Any] | None = None) -> HubConfig:
     from hub.logs import configure_logging
-    from hub.runtime import load_mappings
+    from hub.runtime import load_everything
 
     try:
         config = load_config(config_path, overrides)
-        load_mappings(config)
+        load_everything(config)
     except ConfigError as exc:
         click.echo(f"error: {exc.message}", err=True)
         for problem in exc.problems:
@@ -93,20 +92,9 @@ def check_config(config_path: Path | None) -> None:
         click.echo(f"  source {name}: status table {source.status_mapping}; may {perms}")
         if source.password_hash is None and source.api_token_sha256 is None:
             click.echo(f"  warning: source {name} has no credentials and cannot call", err=True)
-    for name, ministry in sorted(config.ministries.items()):
-        if not ministry.enabled:
-            continue
-        ways = [w for w, on in (("poll", ministry.poll), ("push", ministry.push)) if on]
-        click.echo(
-            f"  ministry {name}: {ministry.kind}, mapping {ministry.mapping}; hands off "
-            f"{len(ministry.procedures)} procedure(s); results by {' and '.join(ways) or 'none'}"
-        )
-    axis = config.connectors.vdxp
-    if axis.enabled:
-        click.echo(
-            f"  document axis: {axis.base_url} as {axis.organ_id}, namespace {axis.namespace}; "
-            f"statuses by mapping {axis.mapping}; events to {axis.deliver_to}"
-        )
+    for c in config.all_connectors():
+        for line in c.describe(config.section(c)):
+            click.echo(f"  {line}")
     board = config.dashboard
     if board.enabled:
         roles = Counter(u.role for u in board.users.values())
@@ -169,15 +157,10 @@ async def _parking(config: HubConfig, connector: str) -> Any:
     # Connectors with queues of their own (the payment platform has none: its results travel
     # on the subscriber's queues).
     tiers_by_connector = {
-        name: section["delay_tiers_s"]
-        for name, section in config.connectors.model_dump().items()
-        if "delay_tiers_s" in section
+        name: tiers
+        for c in config.all_connectors()
+        for name, tiers in c.queues(config.section(c)).items()
     }
-    for name, sub in config.subscribers.items():
-        tiers_by_connector[f"subscriber.{name}"] = sub.delay_tiers_s
-    for name, ministry in config.ministries.items():
-        if ministry.submit is not None:  # only hand-offs travel on a ministry's own queues
-            tiers_by_connector[f"ministry.{name}"] = ministry.delay_tiers_s
     if connector not in tiers_by_connector:
         known = ", ".join(tiers_by_connector)
         raise HubError(f"unknown connector {connector!r}; known: {known}")
@@ -278,10 +261,11 @@ dlq.command("replay")(_act("replay"))
 dlq.command("discard")(_act("discard"))
 
 
-main.add_command(procedures)
 main.add_command(status)
 main.add_command(connectors)
-main.add_command(payments)
+for _connector in built_in():  # each built-in connector's own commands (`hub procedures`, ...)
+    for _command in _connector.commands():
+        main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -25,19 +25,7 @@ STATUS_TIMEOUT_S = 10.0
 
 def connector_names(config: HubConfig) -> list[str]:
     """Every connector the configuration turns on, by the name the hub gives it."""
-    names: list[str] = []
-    portal = config.connectors.national_portal
-    if portal.enabled:
-        names.append("national_portal")
-        if portal.catalogue.enabled:
-            names.append("national_portal.catalogue")
-    names += [f"subscriber.{n}" for n, s in config.subscribers.items() if s.enabled]
-    names += [f"ministry.{n}" for n, m in config.ministries.items() if m.enabled]
-    if config.connectors.vdxp.enabled:
-        names.append("vdxp")
-    if config.connectors.payment_platform.enabled:
-        names.append("payment_platform")
-    return names + config.plugin_names()
+    return [n for c in config.all_connectors() for n in c.watched_names(config.section(c))]
 
 
 def hub_url(config: HubConfig) -> str:

@@ -10,32 +10,31 @@ This module must never open connections or start anything.
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
     StringConstraints,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from connectors.ministry.config import MinistryConfig
-from connectors.national_portal.config import NationalPortalConfig
-from connectors.payment_platform.config import PaymentPlatformConfig
-from connectors.vdxp.config import VdxpConfig
-from connectors.webhook.config import SubscriberConfig
 from hub.config_blocks import Section, is_agency_code
 from hub.errors import ConfigError
-from schemas.interagency import DOCUMENT_EVENT as VDXP_DOCUMENT_EVENT
-from schemas.interagency import STATUS_EVENT as VDXP_STATUS_EVENT
+from hub.subscribers import SubscriberConfig
+
+if TYPE_CHECKING:
+    from hub.plugins import Connector
 
 Permission = Literal[
     "facade.DongBoHoSoMC",
@@ -166,20 +165,20 @@ class DashboardConfig(Section):
 
 
 class ConnectorsConfig(Section):
-    # Other keys are the sections of plug-in connectors (`plugins`), each validated by its own
-    # model in `load_config`; a key no plug-in claims is refused there, with its line.
-    model_config = ConfigDict(extra="allow", frozen=True)
+    """`connectors.<name>`: one section per connector, each its connector's own model (the
+    class is assembled from the connectors found, see `config_class`)."""
 
-    national_portal: NationalPortalConfig = NationalPortalConfig()
-    payment_platform: PaymentPlatformConfig = PaymentPlatformConfig()
-    vdxp: VdxpConfig = VdxpConfig()
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any: ...
 
 
 SubscriberName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
 
 
 class HubConfig(BaseSettings):
-    """The whole tree. Build it with `load_config`, not directly."""
+    """The whole tree. Build it with `load_config`, not directly: the connectors' sections are
+    added to it by `config_class`."""
 
     model_config = SettingsConfigDict(
         env_prefix="HUB_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -196,68 +195,41 @@ class HubConfig(BaseSettings):
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     connectors: ConnectorsConfig = ConnectorsConfig()
     subscribers: dict[SubscriberName, SubscriberConfig] = Field(default_factory=dict)
-    ministries: dict[SubscriberName, MinistryConfig] = Field(default_factory=dict)
     dashboard: DashboardConfig = DashboardConfig()
     # Connectors outside the product, by dotted name (`package.module:attribute`, see
     # `hub.plugins`); each takes its settings from `connectors.<its name>`.
     plugins: list[str] = Field(default_factory=list)
-    _plugin_sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+    _connectors: tuple[Connector, ...] = PrivateAttr(default=())
+    _assets: dict[str, Any] = PrivateAttr(default_factory=dict)
 
-    def plugin_section(self, name: str) -> BaseModel:
-        """A plug-in connector's validated section (`load_config` validated every one)."""
-        return self._plugin_sections[name]
+    if TYPE_CHECKING:
+        # A connector's top-level section (`ministries`).
+        def __getattr__(self, name: str) -> Any: ...
 
-    def plugin_names(self) -> list[str]:
-        return sorted(self._plugin_sections)
+    def all_connectors(self) -> tuple[Connector, ...]:
+        """The built-in connectors and the plug-ins, in order."""
+        return self._connectors
 
-    @model_validator(mode="after")
-    def _payments_have_a_destination(self) -> HubConfig:
-        pay = self.connectors.payment_platform
-        if not pay.enabled:
-            return self
-        sub = self.subscribers.get(pay.deliver_to)
-        if sub is None or not sub.enabled:
-            raise ValueError(
-                f"connectors.payment_platform.deliver_to names {pay.deliver_to!r}, which is not "
-                "an enabled subscriber (section subscribers)"
-            )
-        if not all(sub.receives(key) for key in ("payment.paid", "payment.failed")):
-            raise ValueError(
-                f"subscriber {pay.deliver_to!r} must receive payment.paid and payment.failed: "
-                "add payment.# to its events"
-            )
-        return self
+    def section(self, connector: Connector) -> Any:
+        """A connector's validated section."""
+        if connector.config_key is None:
+            return getattr(self.connectors, connector.name)
+        return getattr(self, connector.config_key)
 
-    @model_validator(mode="after")
-    def _ministry_results_have_a_destination(self) -> HubConfig:
-        for name, ministry in self.ministries.items():
-            if not ministry.enabled or (ministry.poll is None and ministry.push is None):
-                continue
-            key = f"ministry.result.{name}"
-            if not any(s.enabled and s.receives(key) for s in self.subscribers.values()):
-                raise ValueError(
-                    f"ministries.{name} takes results, but no enabled subscriber receives {key}: "
-                    "add ministry.# to the one-stop system's events (section subscribers)"
-                )
-        return self
+    def assets(self, connector: Connector) -> Any:
+        """What the connector's `load` read (its mapping files), once `load_assets` ran."""
+        return self._assets.get(connector.name)
 
-    @model_validator(mode="after")
-    def _axis_has_a_destination(self) -> HubConfig:
-        axis = self.connectors.vdxp
-        if not axis.enabled:
-            return self
-        sub = self.subscribers.get(axis.deliver_to)
-        if sub is None or not sub.enabled:
-            raise ValueError(
-                f"connectors.vdxp.deliver_to names {axis.deliver_to!r}, which is not an enabled "
-                "subscriber (section subscribers)"
-            )
-        if not all(sub.receives(key) for key in (VDXP_DOCUMENT_EVENT, VDXP_STATUS_EVENT)):
-            raise ValueError(
-                f"subscriber {axis.deliver_to!r} must receive {VDXP_DOCUMENT_EVENT} and "
-                f"{VDXP_STATUS_EVENT}: add vdxp.# to its events"
-            )
-        return self
+    def load_assets(self, deep: bool = True) -> None:
+        """Read every connector's mapping files; `ConfigError` listing every problem of all."""
+        problems: list[str] = []
+        for c in self._connectors:
+            try:
+                self._assets[c.name] = c.load(self.section(c), self, deep)
+            except ConfigError as exc:
+                problems += exc.problems
+        if problems:
+            raise ConfigError(f"{len(problems)} problem(s) with the mapping files", problems)
 
     @classmethod
     def settings_customise_sources(
@@ -274,6 +246,8 @@ class HubConfig(BaseSettings):
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> HubConfig:
     """Read, merge and validate; raise `ConfigError` listing every problem with its place."""
+    from hub.plugins import connectors_of  # the seam: finds the connectors by name
+
     raw: dict[str, Any] = {}
     lines: dict[tuple[str, ...], int] = {}
     if path is not None:
@@ -281,45 +255,56 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> H
     if overrides:
         raw = deep_merge(raw, overrides)
     where = str(path) if path else "configuration"
+    found = connectors_of(_plugins_named(raw, where))
     try:
-        config = HubConfig(**raw)
+        config = config_class(found)(**raw)
     except ValidationError as exc:
         problems = [_describe(err, where, lines) for err in exc.errors()]
         raise ConfigError(f"{len(problems)} problem(s) in {where}", problems) from None
-    config._plugin_sections = _plugin_sections(config, where, lines)
+    config._connectors = found
+    problems = [
+        _describe({"loc": loc, "msg": msg, "type": "value_error"}, where, lines)
+        for c in found
+        for loc, msg in c.check(config.section(c), config)
+    ]
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) in {where}", problems)
     return config
 
 
-def _plugin_sections(
-    config: HubConfig, where: str, lines: dict[tuple[str, ...], int]
-) -> dict[str, BaseModel]:
-    """Each plug-in connector's section, validated by its own model; every problem located."""
-    from hub.plugins import load_plugin  # the seam, loaded only when plug-ins are named
-
-    extras: dict[str, Any] = dict(config.connectors.model_extra or {})
-    plugins = {p.name: p for p in (load_plugin(d) for d in config.plugins)}
-    problems: list[str] = []
-    sections: dict[str, BaseModel] = {}
-    for name in sorted(set(extras) | set(plugins)):
-        loc = ("connectors", name)
-        plugin = plugins.get(name)
-        if plugin is None:
-            problems.append(
-                _describe({"loc": loc, "msg": "", "type": "extra_forbidden"}, where, lines)
-            )
-            continue
-        if name in ConnectorsConfig.model_fields:
-            problems.append(f"{where}: plugins: {name!r} is the name of a built-in connector")
-            continue
+def _plugins_named(raw: dict[str, Any], where: str) -> list[str]:
+    """`plugins` as the file and `HUB_PLUGINS` say (needed before the tree can be built)."""
+    named = raw.get("plugins", [])
+    env = os.environ.get("HUB_PLUGINS")
+    if env is not None:
         try:
-            sections[name] = plugin.config_model.model_validate(extras.get(name, {}))
-        except ValidationError as exc:
-            problems += [
-                _describe({**err, "loc": (*loc, *err["loc"])}, where, lines) for err in exc.errors()
-            ]
-    if problems:
-        raise ConfigError(f"{len(problems)} problem(s) in {where}", problems)
-    return sections
+            named = json.loads(env)
+        except ValueError:
+            named = None
+    if not isinstance(named, list) or not all(isinstance(n, str) for n in named):
+        problem = f"{where}: plugins: must be a list of package.module:attribute names"
+        raise ConfigError(problem, [problem])
+    return named
+
+
+@functools.cache
+def config_class(connectors: tuple[Connector, ...]) -> type[HubConfig]:
+    """`HubConfig` with each connector's section: under `connectors.<name>`, or at its own
+    top-level key."""
+    nested: dict[str, Any] = {}
+    top: dict[str, Any] = {}
+    for c in connectors:
+        if c.config_model is None:  # it reads a section of the core (the subscribers)
+            continue
+        spec = (c.config_model, Field(default_factory=c.default_section))
+        (nested if c.config_key is None else top)[c.config_key or c.name] = spec
+    sections = create_model("ConnectorsConfig", __base__=ConnectorsConfig, **nested)
+    return create_model(
+        "HubConfig",
+        __base__=HubConfig,
+        connectors=(sections, Field(default_factory=sections)),
+        **top,
+    )
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:

@@ -1,7 +1,9 @@
 """The OpenAPI document of the hub's REST API, served at `/api/v1/openapi.json`.
 
 Schemas come from the pydantic models in `schemas/api.py`, so the document cannot drift from
-what the handlers validate. This module must never describe an endpoint the hub does not serve.
+what the handlers validate. Each connector adds its own paths (`Connector.openapi`), built with
+the helpers here (`get_op`, `param`, `errors`, `ref`). This module must never describe an
+endpoint the hub does not serve.
 """
 
 from __future__ import annotations
@@ -10,16 +12,17 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from hub.plugins import Connector
 from schemas.api import DossierEventIn, ErrorOut, EventsRequest, EventsResponse, FeedPage
 from schemas.payment import PaymentRecord
 from schemas.procedure import Procedure
 
 
-def _ref(name: str) -> dict[str, str]:
+def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
+def errors(*codes: int) -> dict[str, Any]:
     words = {
         400: "bad request",
         401: "no or wrong token",
@@ -41,13 +44,14 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(c): {
             "description": words[c],
-            "content": {"application/json": {"schema": _ref("ErrorOut")}},
+            "content": {"application/json": {"schema": ref("ErrorOut")}},
         }
         for c in codes
     }
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document(connectors: tuple[Connector, ...]) -> dict[str, Any]:
+    """The core's paths and each connector's fragment (`Connector.openapi`)."""
     _, defs = models_json_schema(
         [
             *(
@@ -85,14 +89,14 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Submit a batch of dossier events (per-item results)",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _ref("EventsRequest")}},
+                        "content": {"application/json": {"schema": ref("EventsRequest")}},
                     },
                     "responses": {
                         "200": {
                             "description": "per-item outcome; accepted items are durable",
-                            "content": {"application/json": {"schema": _ref("EventsResponse")}},
+                            "content": {"application/json": {"schema": ref("EventsResponse")}},
                         },
-                        **_errors(400, 401, 403, 413, 503),
+                        **errors(400, 401, 403, 413, 503),
                     },
                 }
             },
@@ -110,17 +114,14 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "a page of changes in commit order",
-                            "content": {"application/json": {"schema": _ref("FeedPage")}},
+                            "content": {"application/json": {"schema": ref("FeedPage")}},
                         },
-                        **_errors(400, 401, 403),
+                        **errors(400, 401, 403),
                     },
                 }
             },
-            **_procedure_paths(),
-            **_payment_paths(),
-            **_ministry_paths(),
-            **_vdxp_paths(),
-            **_admin_paths(),
+            **_admin_paths([c.page for c in connectors if c.page]),
+            **{path: spec for c in connectors for path, spec in c.openapi().items()},
             "/healthz": {
                 "get": {
                     "summary": "The process is alive",
@@ -149,20 +150,20 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-def _get(summary: str, description: str, params: list[dict[str, Any]], *errors: int) -> Any:
+def get_op(summary: str, description: str, params: list[dict[str, Any]], *codes: int) -> Any:
     return {
         "get": {
             "summary": summary,
             "parameters": params,
             "responses": {
                 "200": {"description": description, "content": {"application/json": {}}},
-                **_errors(*errors),
+                **errors(*codes),
             },
         }
     }
 
 
-def _param(name: str, where: str, kind: str, **extra: Any) -> dict[str, Any]:
+def param(name: str, where: str, kind: str, **extra: Any) -> dict[str, Any]:
     return {
         "name": name,
         "in": where,
@@ -171,287 +172,7 @@ def _param(name: str, where: str, kind: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _procedure_paths() -> dict[str, Any]:
-    code = _param("code", "path", "string", pattern=r"^[0-9]{1,2}\.[0-9]{6}$")
-    procedure = {"$ref": "#/components/schemas/Procedure"}
-    return {
-        "/api/v1/procedures": _get(
-            "Procedures changed after a time and/or a cursor (procedures.read)",
-            "items (code, version, revision, state, changed_at, cursor, procedure: "
-            "a Procedure) and next_cursor",
-            [
-                _param("changed_after", "query", "string", format="date-time"),
-                _param("cursor", "query", "integer", minimum=0),
-                _param("limit", "query", "integer", minimum=1, maximum=1000),
-            ],
-            400, 401, 403,
-        ),
-        "/api/v1/procedures/{code}": _get(
-            "One procedure: current record, versions, change history with diffs",
-            "the procedure",
-            [code],
-            400, 401, 403, 404,
-        ),
-        "/api/v1/procedures/{code}/versions/{version}": {
-            "get": {
-                "summary": "One version of a procedure",
-                "parameters": [code, _param("version", "path", "integer", minimum=1)],
-                "responses": {
-                    "200": {
-                        "description": "the version, its record under `procedure`",
-                        "content": {"application/json": {"schema": {
-                            "type": "object", "properties": {"procedure": procedure}}}},
-                    },
-                    **_errors(400, 401, 403, 404),
-                },
-            }
-        },
-        "/api/v1/procedure-quarantine": _get(
-            "Catalogue records refused by validation, with field, reason and excerpt",
-            "items",
-            [_param("include_resolved", "query", "boolean")],
-            401, 403,
-        ),
-        "/api/v1/procedure-sync-runs": {
-            **_get("Recent catalogue sync runs", "items", [], 401, 403),
-            "post": {
-                "summary": "Start a catalogue sync: {} for all, {codes: [...]} for some",
-                "responses": {"202": {"description": "started"}, **_errors(400, 401, 403, 409)},
-            },
-        },
-        "/api/v1/catalogue-lists/{kind}": _get(
-            "The catalogue's reference lists (fields, agencies)",
-            "items (code, name, extra)",
-            [_param("kind", "path", "string", enum=["fields", "agencies"])],
-            401, 403, 404,
-        ),
-    }  # fmt: skip
-
-
-def _payment_paths() -> dict[str, Any]:
-    day = _param("date", "query", "string", format="date")
-    report = (
-        "the report: day, generated_at, summary (platform_confirmed, platform_total_vnd, "
-        "hub_paid, hub_total_vnd, acknowledged_by_one_stop, findings per kind) and findings "
-        "(kind, dossier_code, reference, transaction_id, hub_outcome, platform_outcome, "
-        "hub_amount_vnd, platform_amount_vnd, expected_vnd, currency, detail); "
-        "text/csv with format=csv"
-    )
-    fmt = _param("format", "query", "string", enum=["json", "csv"])
-    return {
-        "/api/v1/payments": _get(
-            "Payment transactions of a dossier or a local day (payments.read)",
-            "payments: PaymentRecord items, payer information masked",
-            [_param("dossier_code", "query", "string"), day],
-            400, 401, 403,
-        ),
-        "/api/v1/payments/callbacks": _get(
-            "The payment platform's callbacks, newest first: accepted, duplicate, refused",
-            "callbacks (id, at, verdict, code, reason, transaction_id, reference, body masked)",
-            [
-                _param("verdict", "query", "string", enum=["accepted", "duplicate", "refused"]),
-                _param("limit", "query", "integer", minimum=1, maximum=1000),
-            ],
-            400, 401, 403,
-        ),
-        "/api/v1/payments/reconciliation": {
-            **_get("The stored reconciliation report of a day", report, [day, fmt],
-                   400, 401, 403, 404),
-            "post": {
-                "summary": "Reconcile a day now (payments.reconcile)",
-                "parameters": [day, fmt],
-                "responses": {
-                    "200": {"description": report, "content": {"application/json": {}}},
-                    **_errors(400, 401, 403, 409, 502),
-                },
-            },
-        },
-        "/api/v1/payments/status-checks": {
-            "post": {
-                "summary": "Check pending transactions with the platform now (payments.reconcile)",
-                "responses": {
-                    "200": {
-                        "description": "checked, paid, failed, pending, errors, stopped, problems",
-                        "content": {"application/json": {}},
-                    },
-                    **_errors(401, 403, 409),
-                },
-            }
-        },
-    }  # fmt: skip
-
-
-def _ministry_paths() -> dict[str, Any]:
-    system = _param("system", "path", "string")
-    limit = _param("limit", "query", "integer", minimum=1, maximum=1000)
-    outcomes = (
-        "accepted, duplicate, quarantined (counts) and items: one per result in order, with "
-        "index, verdict (accepted | duplicate | quarantined), result_id, dossier_code, and for "
-        "a quarantined one its code (unknown_dossier, missing, unknown_code, wrong_type, "
-        "not_an_object, ...) and reason"
-    )
-    return {
-        "/api/v1/ministries": _get(
-            "Configured ministry systems (ministries.read)",
-            "systems: system, name, kind, procedures, handoff, poll, push, cursor, circuit",
-            [],
-            401, 403,
-        ),
-        "/api/v1/ministries/quarantine": _get(
-            "Results the hub refused to forward, newest first (ministries.read)",
-            "quarantine: id, system, via, code, reason, dossier_code, item (masked), first_at, "
-            "last_at, seen",
-            [_param("system", "query", "string"), limit],
-            400, 401, 403, 404,
-        ),
-        "/api/v1/ministries/{system}/handoffs": _get(
-            "Dossiers handed off to a system, newest first (ministries.read)",
-            "handoffs: system, dossier_code, procedure_code, status, reference, submitted_at",
-            [system, limit],
-            400, 401, 403, 404,
-        ),
-        "/api/v1/ministries/{system}/poll": {
-            "post": {
-                "summary": "Poll a system for results now (ministries.poll)",
-                "parameters": [system],
-                "responses": {
-                    "200": {
-                        "description": "system, pages, results (per verdict), cursor, error",
-                        "content": {"application/json": {}},
-                    },
-                    **_errors(401, 403, 404, 409, 502),
-                },
-            }
-        },
-        "/api/v1/ministries/{system}/results": {
-            "post": {
-                "summary": "A ministry system pushes its results, in its own JSON",
-                "description": "Authenticated with the system's own credential "
-                "(ministries.<system>.push: a bearer token, or HMAC-SHA256 signed headers); "
-                "the body's shape is the system's mapping file's.",
-                "parameters": [system],
-                "requestBody": {"content": {"application/json": {}}},
-                "responses": {
-                    "200": {"description": outcomes, "content": {"application/json": {}}},
-                    **_errors(400, 401, 404, 413, 422, 503),
-                },
-            }
-        },
-    }  # fmt: skip
-
-
-VERDICTS = ("accepted", "duplicate", "refused")
-
-
-def _vdxp_paths() -> dict[str, Any]:
-    limit = _param("limit", "query", "integer", minimum=1, maximum=1000)
-    document = (
-        "document_id, direction (in | out), transfer_id, dossier_code, from_organ, to_organs, "
-        "code, subject, business_type, attachments (attachment_id, name, content_type, "
-        "size_bytes, description), state (queued | sent | refused | received), axis_id, detail, "
-        "created_at, updated_at"
-    )
-    with_statuses = (
-        document + ", statuses (from_organ, status, description, occurred_at, "
-        "received_at) in the order they happened"
-    )
-    transfer = (
-        "An InterAgencyTransfer (transfer_id, dossier_code, to: agency codes, subject, "
-        "code_number, code_notation, document_type, document_type_name, content, "
-        "promulgation_place, signer_competence, signer_position, signer_name, due_date, "
-        "steering_type, attachments: name, content_type, description). As JSON, each "
-        "attachment also carries content_base64; as multipart/form-data, a first part named "
-        "transfer holds the JSON and one file part follows per attachment."
-    )
-    return {
-        "/api/v1/vdxp": _get(
-            "The document axis connector's state (vdxp.read)",
-            "organ_id, axis, circuit, agencies, last_poll, last_error",
-            [],
-            401, 403,
-        ),
-        "/api/v1/vdxp/transfers": {
-            "post": {
-                "summary": "Send a dossier to other agencies over the axis (vdxp.send)",
-                "description": transfer,
-                "requestBody": {
-                    "content": {"application/json": {}, "multipart/form-data": {}}
-                },
-                "responses": {
-                    "202": {
-                        "description": "queued durably: " + document + ", created: true",
-                        "content": {"application/json": {}},
-                    },
-                    "200": {
-                        "description": "a transfer id the hub holds: the same answer, "
-                        "created: false; nothing is sent again",
-                        "content": {"application/json": {}},
-                    },
-                    **_errors(400, 401, 403, 409, 413, 415, 422, 503),
-                },
-            }
-        },
-        "/api/v1/vdxp/transfers/{transfer_id}": _get(
-            "One transfer and its statuses (vdxp.read)",
-            with_statuses,
-            [_param("transfer_id", "path", "string")],
-            401, 403, 404,
-        ),
-        "/api/v1/vdxp/document": _get(
-            "One document, sent or received, and its statuses (vdxp.read)",
-            with_statuses,
-            [_param("document_id", "query", "string")],
-            401, 403, 404,
-        ),
-        "/api/v1/vdxp/documents": _get(
-            "Documents, newest first (vdxp.read)",
-            "documents: " + document,
-            [
-                _param("direction", "query", "string", enum=["in", "out"]),
-                _param("dossier_code", "query", "string"),
-                limit,
-            ],
-            400, 401, 403,
-        ),
-        "/api/v1/vdxp/attachment": {
-            "get": {
-                "summary": "One attachment's file, streamed (vdxp.read)",
-                "parameters": [
-                    _param("document_id", "query", "string"),
-                    _param("attachment_id", "query", "string"),
-                ],
-                "responses": {
-                    "200": {"description": "the file, in its content type"},
-                    **_errors(401, 403, 404, 410),
-                },
-            }
-        },
-        "/api/v1/vdxp/intake": _get(
-            "Items taken from the axis, newest first (vdxp.read)",
-            "items: transport_id, messagetype (edoc | status), from_organ, verdict "
-            "(accepted | duplicate | refused), code and reason of a refusal (malformed, "
-            "entities, wrong_namespace, too_large, attachment_too_large, unknown_status, "
-            "missing_field, unknown_organ, not_addressed, unknown_document), document_id, "
-            "taken_at, acked_at",
-            [_param("verdict", "query", "string", enum=list(VERDICTS)), limit],
-            400, 401, 403,
-        ),
-        "/api/v1/vdxp/poll": {
-            "post": {
-                "summary": "Take what waits on the axis now (vdxp.poll)",
-                "responses": {
-                    "200": {
-                        "description": "taken (count per verdict), error",
-                        "content": {"application/json": {}},
-                    },
-                    **_errors(401, 403, 502),
-                },
-            }
-        },
-    }  # fmt: skip
-
-
-def _admin_paths() -> dict[str, Any]:
+def _admin_paths(pages: list[str]) -> dict[str, Any]:
     """The operators' admin API: a session cookie from `POST /api/v1/admin/session`; every
     POST and DELETE also sends the session's CSRF token in `X-CSRF-Token`. Roles: viewer
     (read), operator (also dead-letter actions, pausing connectors and the audit log), admin
@@ -459,13 +180,13 @@ def _admin_paths() -> dict[str, Any]:
     read: list[dict[str, list[str]]] = [{"session": []}]
     act: list[dict[str, list[str]]] = [{"session": [], "csrf": []}]
 
-    def get(summary: str, description: str, params: list[dict[str, Any]], *errors: int) -> Any:
-        item = _get(summary, description, params, 401, *errors)
+    def get(summary: str, description: str, params: list[dict[str, Any]], *codes: int) -> Any:
+        item = get_op(summary, description, params, 401, *codes)
         item["get"]["security"] = read
         return item
 
     def post(
-        summary: str, body: str, params: list[dict[str, Any]], *errors: int, answer: str = "done"
+        summary: str, body: str, params: list[dict[str, Any]], *codes: int, answer: str = "done"
     ) -> Any:
         return {
             "summary": summary,
@@ -474,11 +195,11 @@ def _admin_paths() -> dict[str, Any]:
             "requestBody": {"description": body, "content": {"application/json": {}}},
             "responses": {
                 "200": {"description": answer, "content": {"application/json": {}}},
-                **_errors(401, 403, *errors),
+                **errors(401, 403, *codes),
             },
         }
 
-    connector = _param("connector", "path", "string")
+    connector = param("connector", "path", "string")
     card = (
         "name, kind (queue | calls), state (up | degraded | down | credentials_refused | "
         "paused), since (when the state began), reason (masked), outage (the current one, or "
@@ -496,7 +217,7 @@ def _admin_paths() -> dict[str, Any]:
             "enabled, facts {name: value}, tables [{key, columns, rows}], personal data masked",
             [],
         )
-        for flow in ("procedures", "payments", "ministries", "vdxp")
+        for flow in pages
     }
     return {
         "/api/v1/admin/session": {
@@ -512,13 +233,13 @@ def _admin_paths() -> dict[str, Any]:
                         "description": "user, role, csrf_token, expires_at (unix time)",
                         "content": {"application/json": {}},
                     },
-                    **_errors(400, 401, 429),
+                    **errors(400, 401, 429),
                 },
             },
             "delete": {
                 "summary": "Log out",
                 "security": act,
-                "responses": {"204": {"description": "logged out"}, **_errors(401, 403)},
+                "responses": {"204": {"description": "logged out"}, **errors(401, 403)},
             },
         },
         "/api/v1/admin/overview": get(
@@ -534,8 +255,8 @@ def _admin_paths() -> dict[str, Any]:
             "recent_failures [at, outcome, reason, message_id, dossier_code], outages "
             f"[{outage}] (newest first)",
             [
-                _param("name", "path", "string"),
-                _param("hours", "query", "number", minimum=0.1, maximum=336),
+                param("name", "path", "string"),
+                param("hours", "query", "number", minimum=0.1, maximum=336),
             ],
             400,
             404,
@@ -544,7 +265,7 @@ def _admin_paths() -> dict[str, Any]:
             "post": post(
                 "Pause a connector: its messages wait, nothing is sent (operator); audited",
                 paused,
-                [_param("name", "path", "string")],
+                [param("name", "path", "string")],
                 400,
                 404,
                 answer=changed,
@@ -554,7 +275,7 @@ def _admin_paths() -> dict[str, Any]:
             "post": post(
                 "Resume a paused connector (operator); audited",
                 paused,
-                [_param("name", "path", "string")],
+                [param("name", "path", "string")],
                 400,
                 404,
                 answer=changed,
@@ -563,7 +284,7 @@ def _admin_paths() -> dict[str, Any]:
         "/api/v1/admin/dossiers": get(
             "Dossiers whose code starts with q (viewer)",
             "items [code, status, updated_at], at most 50",
-            [_param("q", "query", "string", minLength=1, maxLength=64)],
+            [param("q", "query", "string", minLength=1, maxLength=64)],
             400,
         ),
         "/api/v1/admin/dossiers/{code}": get(
@@ -571,7 +292,7 @@ def _admin_paths() -> dict[str, Any]:
             "code, status, status_at, version, portal_version, portal_confirmed, record, "
             "timeline [at, kind, actor, label, detail, payload] (one page: 300 hops, page 0 the "
             "newest), timeline_total, timeline_first, timeline_page, timeline_pages",
-            [_param("code", "path", "string"), _param("page", "query", "integer", minimum=0)],
+            [param("code", "path", "string"), param("page", "query", "integer", minimum=0)],
             400,
             404,
         ),
@@ -579,11 +300,11 @@ def _admin_paths() -> dict[str, Any]:
             "Parked messages, newest first, filtered (viewer)",
             f"items [{parked}]",
             [
-                _param("connector", "query", "string"),
-                _param("reason", "query", "string", maxLength=200),
-                _param("since", "query", "string", format="date-time"),
-                _param("until", "query", "string", format="date-time"),
-                _param("limit", "query", "integer", minimum=1, maximum=1000),
+                param("connector", "query", "string"),
+                param("reason", "query", "string", maxLength=200),
+                param("since", "query", "string", format="date-time"),
+                param("until", "query", "string", format="date-time"),
+                param("limit", "query", "integer", minimum=1, maximum=1000),
             ],
             400,
             404,
@@ -591,14 +312,14 @@ def _admin_paths() -> dict[str, Any]:
         "/api/v1/admin/dead-letters/{connector}/{message_id}": get(
             "One parked message, body and headers masked (viewer)",
             f"{parked}, body, headers",
-            [connector, _param("message_id", "path", "string")],
+            [connector, param("message_id", "path", "string")],
             404,
         ),
         "/api/v1/admin/dead-letters/{connector}/{action}": {
             "post": post(
                 "Replay or discard parked messages (operator); audited",
                 ids,
-                [connector, _param("action", "path", "string", enum=["replay", "discard"])],
+                [connector, param("action", "path", "string", enum=["replay", "discard"])],
                 400,
                 404,
             )
@@ -607,8 +328,8 @@ def _admin_paths() -> dict[str, Any]:
             "The audit log, newest first (operator)",
             "items [id, at, actor, action, target, detail]",
             [
-                _param("limit", "query", "integer", minimum=1, maximum=500),
-                _param("before", "query", "integer", minimum=1),
+                param("limit", "query", "integer", minimum=1, maximum=500),
+                param("before", "query", "integer", minimum=1),
             ],
             400,
             403,
@@ -623,7 +344,7 @@ def _admin_paths() -> dict[str, Any]:
             "post": post(
                 "Unlock a user locked out by failed log-ins (admin); audited",
                 "none",
-                [_param("name", "path", "string")],
+                [param("name", "path", "string")],
                 404,
             )
         },

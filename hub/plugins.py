@@ -1,48 +1,121 @@
 """The seam a connector plugs into: what it provides, and what the core gives it to start.
 
-A connector is an object with a `name`, a `config_model` (a pydantic model, validated under
-`connectors.<name>` in the configuration file, with file, line and key in every error) and an
-async `start(context)`. The core finds connectors by dotted name (`plugins:` in the
-configuration, `package.module:attribute`), never by importing them. `start` declares its
-queue and consumer through `context.consume` (the core's consumer: holds through outages,
-parks refusals, subscribes again after broker faults, appears in `/readyz`, `/metrics`,
-`hub status` and the dashboard), runs schedules with `context.background`, and serves HTTP
-routes with `context.add_routes`.
+A connector subclasses `Connector`: a `name`, a `config_model` (validated where `config_key`
+says, `connectors.<name>` by default, with file, line and key in every error), optionally its
+migrations (a `migrations/` folder in its package), its mapping files, its store slices, its
+checks across sections, its CLI commands and its OpenAPI fragment, and an async
+`start(context)`. At start it declares its queues and consumers through
+`context.consume` (the core's consumer: holds through outages, parks refusals, subscribes again
+after broker faults, appears in `/readyz`, `/metrics`, `hub status` and the dashboard), its
+schedules with `context.background`, its HTTP routes with `context.add_routes`, its dashboard
+page with `context.add_flow`.
 
-The built-in connectors are still wired by `hub.runtime` itself; moving each of them behind
-this seam is the next step. This module must never import a connector.
+The core finds connectors by dotted name, never by importing them: the built-in ones are the
+`BUILT_IN` list below, others come from `plugins:` in the configuration
+(`package.module:attribute`). Decision: a list of names rather than packaging entry points, so
+that a connector in a checkout works without reinstalling, and the order (which is the order
+of the dashboard's cards) is written down. This module must never import a connector.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import click
 from aiohttp import web
-from pydantic import BaseModel
 
 from hub.errors import ConfigError
 
 if TYPE_CHECKING:
+    from hub.auth import Authenticator
     from hub.broker import Broker
+    from hub.config import HubConfig
     from hub.consumer import BatchHandler, Envelope
     from hub.intake import Intake
     from hub.resilience import Guard
     from hub.runtime import QueueSection
+    from hub.status_mapping import StatusTable
     from hub.store.sqlite import SqliteStore
+    from hub.validation import Validator
+
+# The connectors that ship with the hub, in the order their cards appear.
+BUILT_IN: tuple[str, ...] = (
+    "connectors.national_portal.plugin:connector",
+    "connectors.webhook.plugin:connector",
+    "connectors.ministry.plugin:connector",
+    "connectors.vdxp.plugin:connector",
+    "connectors.payment_platform.plugin:connector",
+)
+
+# A dashboard flow page's data, read through the store's read-only connection.
+Flow = Callable[[], Awaitable[dict[str, Any]]]
 
 
-@runtime_checkable
-class ConnectorPlugin(Protocol):
-    """What a connector provides to the core."""
+class Connector:
+    """What a connector provides to the core. Override what applies; the defaults do nothing.
 
-    name: str
-    config_model: type[BaseModel]
+    `config_key` is `None` for a section at `connectors.<name>`, or a top-level key (the
+    ministry systems keep theirs at `ministries:`, one entry per system). `migrations` names the
+    package whose `migrations/` folder holds its numbered `NNNN_name.sql` files (numbers are
+    unique across the hub, the store refuses a clash: a plug-in takes numbers from 1001 up).
+    """
 
-    async def start(self, context: ConnectorContext) -> None: ...
+    name: str = ""
+    config_model: Any = None
+    config_key: str | None = None
+    migrations: str | None = None
+    locale: str | None = None  # a package with `locale/<lang>.yaml`: its dashboard words
+    page: str | None = None  # the key of its dashboard page (`add_flow`), for the API's paths
+
+    def default_section(self) -> Any:
+        return self.config_model()
+
+    def check(self, section: Any, config: HubConfig) -> list[tuple[tuple[str, ...], str]]:
+        """Problems across sections (for example a destination that is no subscriber), each
+        with the key it is about, once every section is valid."""
+        return []
+
+    def load(self, section: Any, config: HubConfig, deep: bool) -> Any:
+        """Read the mapping files the section names (raise `ConfigError` listing every problem);
+        `deep` also reads files the connector would otherwise read as it starts (WSDLs)."""
+        return None
+
+    def store_slices(self, store: SqliteStore) -> dict[str, Any]:
+        """Its store slices, by name, attached to every store connection the hub opens (the
+        writer, the dashboard's reader, a CLI command's): `store.slice(name, kind)`. Other
+        connectors reach a slice through a Protocol of their own, never its class."""
+        return {}
+
+    def watched_names(self, section: Any) -> list[str]:
+        """The names it runs under, as `/readyz`, `hub status` and the dashboard show them."""
+        return [self.name] if getattr(section, "enabled", True) else []
+
+    def describe(self, section: Any) -> list[str]:
+        """Lines for `hub check-config`."""
+        return []
+
+    def queues(self, section: Any) -> dict[str, list[float]]:
+        """Each queue-owning connector name it runs, with its delay tiers (for `hub dlq`)."""
+        return {}
+
+    def commands(self) -> list[click.Command]:
+        """Sub-commands of `hub` (built-in connectors only: a plug-in's are not loaded before
+        the configuration is read)."""
+        return []
+
+    def openapi(self) -> dict[str, Any]:
+        """Its paths in the HTTP API's OpenAPI document."""
+        return {}
+
+    async def start(self, context: ConnectorContext) -> None:
+        raise NotImplementedError
 
 
 Consume = Callable[..., Coroutine[Any, Any, None]]
@@ -54,13 +127,22 @@ class ConnectorContext:
 
     name: str
     config: Any  # the connector's own section, an instance of its `config_model`
+    assets: Any  # what its `load` returned (its mapping files, read once)
+    hub_config: HubConfig
     store: SqliteStore
     broker: Broker
     intake: Intake
     http: aiohttp.ClientSession
+    auth: Authenticator
+    validator: Validator
+    tables: dict[str, StatusTable]
     _consume: Consume
     _background: Callable[[Coroutine[Any, Any, None], str], None]
+    _on_stop: Callable[[Callable[[], Awaitable[Any]]], None]
+    _watch: Callable[[str, Guard], None]
     routes: list[web.AbstractRouteDef] = field(default_factory=list)
+    flows: dict[str, Callable[[SqliteStore], Flow] | None] = field(default_factory=dict)
+    handles: dict[str, Any] = field(default_factory=dict)
 
     async def consume(
         self,
@@ -69,19 +151,41 @@ class ConnectorContext:
         handler: BatchHandler,
         lane_key: Callable[[Envelope], str],
         guard: Guard | None = None,
+        connector: str | None = None,
     ) -> None:
-        """The connector's queues declared and bound, and the core's consumer on them."""
-        await self._consume(self.name, section, routing_keys, handler, lane_key, guard)
+        """Queues declared and bound, and the core's consumer on them (`connector` names the
+        queues when one connector runs several, like one per subscriber)."""
+        await self._consume(connector or self.name, section, routing_keys, handler, lane_key, guard)
 
     def background(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        """A task that runs until the hub stops (then it is cancelled)."""
+        """A task that runs until the hub stops (then it is cancelled). It starts once every
+        connector has declared its queues, so whatever it publishes has somewhere to go."""
         self._background(coro, f"{self.name}-{what}")
 
-    def add_routes(self, routes: list[web.AbstractRouteDef]) -> None:
+    def on_stop(self, callback: Callable[[], Awaitable[Any]]) -> None:
+        """Awaited as the hub stops, in reverse order of registration."""
+        self._on_stop(callback)
+
+    def watch(self, name: str, guard: Guard) -> None:
+        """A destination without a queue of its own (polled, or called on demand) shown with
+        its state wherever connectors are."""
+        self._watch(name, guard)
+
+    def add_routes(self, routes: Sequence[web.AbstractRouteDef]) -> None:
         self.routes.extend(routes)
 
+    def add_flow(self, key: str, flow: Callable[[SqliteStore], Flow] | None) -> None:
+        """Its dashboard page (`/dashboard/<key>`, `/api/v1/admin/<key>`), built over the
+        read-only store; `None` for a page that says the flow is off. Its words (`nav.<key>`,
+        `flow.<key>`, `fact.*`, `table.*`) come from the connector's `locale` files."""
+        self.flows[key] = flow
 
-def load_plugin(dotted: str) -> ConnectorPlugin:
+    def expose(self, key: str, value: Any) -> None:
+        """A running part the tests or the CLI may reach (`Hub.handle(key)`)."""
+        self.handles[key] = value
+
+
+def load_plugin(dotted: str) -> Connector:
     """`package.module:attribute` → the connector it names; `ConfigError` if it is not one."""
     module_name, _, attribute = dotted.partition(":")
     where = f"plugins: {dotted!r}"
@@ -91,9 +195,35 @@ def load_plugin(dotted: str) -> ConnectorPlugin:
         found = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"{where} cannot be loaded: {exc}", [f"{where}: {exc}"]) from None
-    if not isinstance(found, ConnectorPlugin) or not isinstance(found.name, str):
+    if (
+        not isinstance(found, Connector)
+        or not found.name
+        or (found.config_model is None and found.config_key is None)
+    ):
         raise ConfigError(
-            f"{where} is not a connector (name, config_model, start)",
-            [f"{where}: it lacks name, config_model or start"],
+            f"{where} is not a connector (a hub.plugins.Connector with a name and config_model)",
+            [f"{where}: it is not a hub.plugins.Connector with a name and config_model"],
         )
     return found
+
+
+@functools.cache
+def built_in() -> tuple[Connector, ...]:
+    return tuple(load_plugin(d) for d in BUILT_IN)
+
+
+def connectors_of(extra: list[str] | tuple[str, ...]) -> tuple[Connector, ...]:
+    """The built-in connectors and the plug-ins named, names unique (`ConfigError` if not)."""
+    found = [*built_in(), *(load_plugin(d) for d in extra)]
+    seen: set[str] = set()
+    for c in found:
+        if c.name in seen:
+            where = f"plugins: {c.name!r}"
+            raise ConfigError(f"{where} is the name of another connector", [where])
+        seen.add(c.name)
+    return tuple(found)
+
+
+def migration_folders(connectors: tuple[Connector, ...]) -> list[Traversable]:
+    """The `migrations/` folders of the connectors that have one."""
+    return [resources.files(c.migrations) / "migrations" for c in connectors if c.migrations]

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -25,37 +24,13 @@ from aio_pika.abc import AbstractChannel
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from connectors.ministry.client import open_client
-from connectors.ministry.config import MinistryConfig
-from connectors.ministry.mapping import MinistryMapping, load_for
-from connectors.ministry.routes import PushEntry, ResultsDoor
-from connectors.ministry.sink import HandoffSink
-from connectors.ministry.soap import wsdl_problems
-from connectors.national_portal.catalogue import CatalogueClient
-from connectors.national_portal.catalogue_mapping import CatalogueCodes
-from connectors.national_portal.client import CONNECTOR as PORTAL
-from connectors.national_portal.client import PortalClient
-from connectors.national_portal.mapping import PortalCodes
-from connectors.national_portal.routes import Facade
-from connectors.national_portal.sink import PortalSink
-from connectors.payment_platform.client import PlatformClient
-from connectors.payment_platform.mapping import PaymentCodes
-from connectors.payment_platform.routes import CallbackDoor
-from connectors.vdxp.client import CONNECTOR as CONNECTOR_VDXP
-from connectors.vdxp.client import AxisClient
-from connectors.vdxp.config import VdxpConfig
-from connectors.vdxp.edxml import EdxmlCodec
-from connectors.vdxp.mapping import StatusPolicy
-from connectors.webhook.client import WebhookClient
-from connectors.webhook.config import SubscriberConfig
-from connectors.webhook.sink import WebhookSink, subject_of
 from hub import health, metrics
 from hub.api import EventsApi
 from hub.auth import Authenticator
 from hub.broker import Broker
 from hub.config import HubConfig
-from hub.consumer import BatchConsumer, BatchHandler, Envelope, dossier_code_of
-from hub.dashboard import flows as dashboard_flows
+from hub.consumer import BatchConsumer, BatchHandler, Envelope
+from hub.dashboard import i18n
 from hub.dashboard.access import OperatorAccess
 from hub.dashboard.api import AdminApi, unavailable
 from hub.dashboard.board import Board, Sampler
@@ -65,26 +40,13 @@ from hub.errors import ConfigError
 from hub.health import QueueProbe, Watched
 from hub.httputil import json_response
 from hub.intake import Intake, OutboxRelay
-from hub.ministries.api import MinistriesApi, System
-from hub.ministries.intake import ResultIntake
-from hub.ministries.poller import ResultPoller
 from hub.openapi import openapi_document
 from hub.outage import Pause, State
-from hub.payments.api import PaymentsApi
-from hub.payments.checks import StatusChecker
-from hub.payments.reconcile import Reconciler, run_daily
-from hub.plugins import ConnectorContext, load_plugin
-from hub.procedures.api import ProceduresApi
-from hub.procedures.sync import CatalogueSync
+from hub.plugins import ConnectorContext
 from hub.resilience import Guard
 from hub.status_mapping import StatusTable, load_tables
-from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore
-from hub.store.vdxp import SEND_ROUTING_KEY
+from hub.store.sqlite import SqliteStore
 from hub.validation import Validator
-from hub.vdxp.agencies import AgencyDirectory
-from hub.vdxp.api import VdxpApi
-from hub.vdxp.intake import AxisIntake
-from hub.vdxp.outbound import SendSink, TransferDesk, lane_of
 
 log = structlog.get_logger(__name__)
 
@@ -108,58 +70,29 @@ class QueueSection(Protocol):
     def concurrency(self) -> int: ...
 
 
-@dataclass(frozen=True)
-class Mappings:
-    tables: dict[str, StatusTable]
-    portal: PortalCodes
-    catalogue: CatalogueCodes
-    payments: PaymentCodes | None
-    ministries: dict[str, MinistryMapping]
-    vdxp: StatusPolicy | None
-
-
-def load_mappings(config: HubConfig, check_wsdls: bool = True) -> Mappings:
-    """Every mapping file the configuration names (raises `ConfigError` listing problems).
-
-    The hub itself passes `check_wsdls=False`: its SOAP clients read and check each WSDL as
-    they start, so it is not parsed twice.
-    """
+def load_source_tables(config: HubConfig) -> dict[str, StatusTable]:
+    """The status tables the sources name (and the generic one), `ConfigError` if one is bad."""
     names = {s.status_mapping for s in config.sources.values()} | {"one_stop_generic"}
-    pcfg = config.connectors.national_portal
-    pay = config.connectors.payment_platform
-    axis = config.connectors.vdxp
-    return Mappings(
-        tables=load_tables(config.mappings_dir, names),
-        portal=PortalCodes.load(config.mappings_dir / f"{pcfg.mapping}.yaml"),
-        catalogue=CatalogueCodes.load(config.mappings_dir / f"{pcfg.catalogue.mapping}.yaml"),
-        payments=PaymentCodes.load(config.mappings_dir / f"{pay.mapping}.yaml")
-        if pay.enabled
-        else None,
-        ministries=load_ministry_mappings(config, check_wsdls),
-        vdxp=StatusPolicy.load(config.mappings_dir / f"{axis.mapping}.yaml")
-        if axis.enabled
-        else None,
-    )
+    return load_tables(config.mappings_dir, names)
 
 
-def load_ministry_mappings(
-    config: HubConfig, check_wsdls: bool = True
-) -> dict[str, MinistryMapping]:
-    """Each enabled ministry system's mapping (and WSDL file), every problem of all at once."""
-    out: dict[str, MinistryMapping] = {}
+def load_everything(config: HubConfig, deep: bool = True) -> dict[str, StatusTable]:
+    """Every mapping file the configuration names, the sources' and the connectors': one
+    `ConfigError` listing the problems of all. `hub check-config` goes `deep` (WSDLs too);
+    the hub does not, its SOAP clients check each WSDL as they start."""
     problems: list[str] = []
-    for name, ministry in config.ministries.items():
-        if not ministry.enabled:
-            continue
-        try:
-            out[name] = load_for(name, ministry, config.mappings_dir)
-        except ConfigError as exc:
-            problems += exc.problems
-        if check_wsdls and ministry.kind == "soap":
-            problems += wsdl_problems(name, ministry, config.mappings_dir)
+    tables: dict[str, StatusTable] = {}
+    try:
+        tables = load_source_tables(config)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        config.load_assets(deep)
+    except ConfigError as exc:
+        problems += exc.problems
     if problems:
-        raise ConfigError(f"{len(problems)} problem(s) with the ministry systems", problems)
-    return out
+        raise ConfigError(f"{len(problems)} problem(s) with the mapping files", problems)
+    return tables
 
 
 class Hub:
@@ -170,20 +103,24 @@ class Hub:
         self.store: SqliteStore | None = None
         self.broker: Broker | None = None
         self.consumers: dict[str, BatchConsumer] = {}
-        self.catalogue: CatalogueSync | None = None
-        self.payments: Payments | None = None
-        self.ministries: dict[str, System] = {}
-        self._pushes: dict[str, PushEntry] = {}
-        self.axis: Axis | None = None
         self.watched: list[Watched] = []
         self.board: Board | None = None
         self.probe: QueueProbe | None = None
-        self._plugin_routes: list[web.AbstractRouteDef] = []
+        self.handles: dict[str, Any] = {}  # running parts connectors expose (`expose`)
+        self._routes: list[web.AbstractRouteDef] = []
+        self._flows: dict[str, Callable[[SqliteStore], Any] | None] = {}
+        self._deferred: list[tuple[Coroutine[Any, Any, None], str]] = []
+
+    def handle(self, key: str) -> Any:
+        """A running part a connector exposed (`ConnectorContext.expose`), or None."""
+        return self.handles.get(key)
 
     async def __aenter__(self) -> Hub:
         try:
             await self._start()
         except BaseException:
+            for coro, _ in self._deferred:
+                coro.close()
             await self._stack.aclose()
             raise
         return self
@@ -200,24 +137,43 @@ class Hub:
 
     async def _start(self) -> None:
         cfg = self.config
-        mappings = load_mappings(cfg, check_wsdls=False)
+        tables = load_everything(cfg, deep=False)
         stack = self._stack
-        self.store = store = await stack.enter_async_context(SqliteStore.open(cfg.store.path))
+        connectors = cfg.all_connectors()
+        self.store = store = await stack.enter_async_context(
+            SqliteStore.open(cfg.store.path, connectors=connectors)
+        )
         self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))
         self.probe = QueueProbe(broker)
         intake = Intake(store, broker)
         relay = OutboxRelay(intake, cfg.store.outbox_sweep_interval_s, cfg.store.outbox_sweep_age_s)
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        if cfg.connectors.national_portal.enabled:
-            await self._start_portal(broker, store, mappings.portal, http)
-        for name, sub in cfg.subscribers.items():
-            if sub.enabled:
-                await self._start_subscriber(name, sub, broker, store, http)
-        for name, mapping in mappings.ministries.items():
-            await self._start_ministry(name, mapping, broker, store, intake, http)
-        if mappings.vdxp is not None:
-            self.axis = await self._start_axis(mappings.vdxp, broker, store, intake, http)
-        await self._start_plugins(broker, store, intake, http)
+        auth = Authenticator(cfg.sources, store, cfg.facade.session_ttl_s)
+        validator = Validator(cfg.validation)
+        for connector in connectors:
+            if connector.locale:
+                i18n.add_words(connector.locale)
+            context = ConnectorContext(
+                name=connector.name,
+                config=cfg.section(connector),
+                assets=cfg.assets(connector),
+                hub_config=cfg,
+                store=store,
+                broker=broker,
+                intake=intake,
+                http=http,
+                auth=auth,
+                validator=validator,
+                tables=tables,
+                _consume=partial(self._consume, broker),
+                _background=self._defer,
+                _on_stop=self._on_stop,
+                _watch=self._watch,
+                handles=self.handles,
+            )
+            await connector.start(context)
+            self._routes += context.routes
+            self._flows.update(context.flows)
         # Every queue is declared now: publish whatever a previous run committed but never
         # published (earlier, its messages would have had nowhere to go).
         await relay.sweep(age_s=0)
@@ -225,86 +181,24 @@ class Hub:
         # Exit runs in reverse: the periodic relay stops first, then one last sweep.
         stack.push_async_callback(relay.final_sweep)
         stack.push_async_callback(_cancel, relay_task)
-        for name, system in self.ministries.items():
-            if system.poller is not None:
-                self._background(system.poller.run_schedule(), f"ministry-poll-{name}")
-        pcfg = cfg.connectors.national_portal
-        if pcfg.enabled and pcfg.catalogue.enabled:
-            # Started last, stopped first: its outbox rows are swept at the next start.
-            self.catalogue = self._start_catalogue(intake, store, mappings, http)
-        validator = Validator(cfg.validation)
-        if mappings.payments is not None:
-            self.payments = self._start_payments(mappings.payments, store, intake, validator, http)
-        await self._start_states()
-        auth = Authenticator(cfg.sources, store, cfg.facade.session_ttl_s)
-        await self._start_http(auth, intake, store, validator, mappings.tables)
+        # The connectors' schedules start now that every queue they publish to exists, and
+        # stop before the relay's last sweep (what they commit then is swept at next start).
+        deferred, self._deferred = self._deferred, []
+        for coro, name in deferred:
+            self._background(coro, name)
+        await self.apply_pauses()
+        self._background(self._watch_pauses(), "connector-pauses")
+        await self._start_http(auth, intake, store, validator, tables)
         log.info("hub_started", port=self.port, instance=cfg.instance)
 
-    async def _start_portal(
-        self, broker: Broker, store: SqliteStore, codes: PortalCodes, http: aiohttp.ClientSession
-    ) -> None:
-        pcfg = self.config.connectors.national_portal
-        client = PortalClient(pcfg, codes, http)
-        sink = PortalSink(client, store)
-        await self._consume(
-            broker, PORTAL, pcfg, DOSSIER_ROUTING_KEYS, sink, dossier_code_of, client.guard
-        )
+    def _on_stop(self, callback: Callable[[], Awaitable[Any]]) -> None:
+        self._stack.push_async_callback(callback)
 
-    async def _start_ministry(
-        self,
-        name: str,
-        mapping: MinistryMapping,
-        broker: Broker,
-        store: SqliteStore,
-        intake: Intake,
-        http: aiohttp.ClientSession,
-    ) -> None:
-        """One ministry system: its client, hand-off queue, result intake, poller, push door."""
-        cfg: MinistryConfig = self.config.ministries[name]
-        client = await open_client(name, cfg, http, self.config.mappings_dir)
-        self._stack.push_async_callback(client.close)
-        if cfg.submit is not None:
-            sink = HandoffSink(client, cfg, mapping, store, store.ministries)
-            await self._consume(
-                broker,
-                client.connector,
-                cfg,
-                [DOSSIER_CHANGED],
-                sink,
-                dossier_code_of,
-                client.guard,
-            )
-        results = ResultIntake(name, mapping, store, intake.relay)
-        poller = None
-        if cfg.poll is not None:
-            poller = ResultPoller(client, mapping, results, store.ministries, cfg.poll)
-        if cfg.push is not None:
-            self._pushes[name] = PushEntry(cfg.push, mapping, results)
-        self.ministries[name] = System(cfg, client, poller)
+    def _defer(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._deferred.append((coro, name))
 
-    async def _start_axis(
-        self,
-        policy: StatusPolicy,
-        broker: Broker,
-        store: SqliteStore,
-        intake: Intake,
-        http: aiohttp.ClientSession,
-    ) -> Axis:
-        """The document axis: its client, send queue, intake and transfer desk."""
-        axis = axis_parts(self.config.connectors.vdxp, policy, store, intake, http)
-        sink = SendSink(axis.client, store, axis.config.spool_dir)
-        await self._consume(
-            broker,
-            CONNECTOR_VDXP,
-            axis.config,
-            [SEND_ROUTING_KEY],
-            sink,
-            lane_of,
-            axis.client.guard,
-        )
-        # Every queue its items lead to is declared by now (subscribers, DVCQG).
-        self._background(axis.intake.run_schedule(), "vdxp-poll")
-        return axis
+    def _watch(self, name: str, guard: Guard) -> None:
+        self.watched.append(Watched(name, guard))
 
     async def _consume(
         self,
@@ -343,51 +237,12 @@ class Hub:
         self.watched.append(Watched(connector, guard, consumer, queues, parking))
         self._stack.push_async_callback(consumer.stop, self.config.http.shutdown_timeout_s)
 
-    async def _start_plugins(
-        self, broker: Broker, store: SqliteStore, intake: Intake, http: aiohttp.ClientSession
-    ) -> None:
-        """Connectors from outside the product (`plugins`), through the seam of `hub.plugins`."""
-        for dotted in self.config.plugins:
-            plugin = load_plugin(dotted)
-            context = ConnectorContext(
-                name=plugin.name,
-                config=self.config.plugin_section(plugin.name),
-                store=store,
-                broker=broker,
-                intake=intake,
-                http=http,
-                _consume=partial(self._consume, broker),
-                _background=self._background,
-            )
-            await plugin.start(context)
-            self._plugin_routes += context.routes
-            log.info("connector_plugged_in", connector=plugin.name, plugin=dotted)
-
     def _background(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """A task that runs until exit, when it is cancelled (in reverse order of start)."""
         task = asyncio.create_task(coro, name=name)
         self._stack.push_async_callback(_cancel, task)
 
-    def _start_catalogue(
-        self, intake: Intake, store: SqliteStore, mappings: Mappings, http: aiohttp.ClientSession
-    ) -> CatalogueSync:
-        sync = catalogue_sync(self.config, mappings, store, intake, http)
-        assert isinstance(sync.source, CatalogueClient)
-        guard = sync.source.client.guard
-        self.watched.append(Watched(guard.name, guard))
-        self._background(sync.run_schedule(), "catalogue-schedule")
-        return sync
-
     # -- connector states and pauses --------------------------------------------------------------
-
-    async def _start_states(self) -> None:
-        """Poll-only ministry systems are watched through their guard; pauses applied now and
-        followed from then on."""
-        for system in self.ministries.values():
-            if system.client.connector not in self.consumers:
-                self.watched.append(Watched(system.client.connector, system.client.guard))
-        await self.apply_pauses()
-        self._background(self._watch_pauses(), "connector-pauses")
 
     def connector(self, name: str) -> Watched | None:
         return next((w for w in self.watched if w.name == name), None)
@@ -420,38 +275,6 @@ class Hub:
         await self.apply_pauses()
         return changed
 
-    def _start_payments(
-        self,
-        codes: PaymentCodes,
-        store: SqliteStore,
-        intake: Intake,
-        validator: Validator,
-        http: aiohttp.ClientSession,
-    ) -> Payments:
-        payments = payment_parts(self.config, codes, store, intake, validator, http)
-        self.watched.append(Watched("payment_platform", payments.checker.client.guard))
-        self._stack.push_async_callback(payments.door.close)
-        cfg = self.config.connectors.payment_platform
-        if cfg.status_check.enabled:
-            self._background(payments.checker.run_schedule(), "payment-checks")
-        if cfg.reconciliation.enabled:
-            self._background(run_daily(payments.reconciler), "reconciliation")
-        return payments
-
-    async def _start_subscriber(
-        self,
-        name: str,
-        sub: SubscriberConfig,
-        broker: Broker,
-        store: SqliteStore,
-        http: aiohttp.ClientSession,
-    ) -> None:
-        client = WebhookClient(name, sub, http)
-        sink = WebhookSink(client, store)
-        await self._consume(
-            broker, client.connector, sub, sub.events, sink, subject_of, client.guard
-        )
-
     async def _start_http(
         self,
         auth: Authenticator,
@@ -463,46 +286,17 @@ class Hub:
         cfg = self.config
         limit = cfg.http.max_body_bytes
         app = web.Application(client_max_size=limit, middlewares=[unavailable])
-        facade = Facade(auth, intake, store, validator, tables, limit)
         api = EventsApi(auth, intake, store, validator, tables, limit)
-        procedures = ProceduresApi(auth, store.procedures, self.catalogue, limit)
-        self._stack.push_async_callback(procedures.close)
-        ministries = MinistriesApi(auth, store.ministries, self.ministries)
-        door = ResultsDoor(self._pushes, limit)
-        axis_api = (
-            VdxpApi(
-                auth,
-                self.axis.config,
-                store.vdxp,
-                self.axis.client,
-                self.axis.desk,
-                self.axis.intake,
-                limit,
-            )
-            if self.axis
-            else None
-        )
         dashboard = await self._start_dashboard(store) if cfg.dashboard.enabled else []
-        pay = self.payments
-        payments_api = PaymentsApi(
-            auth, store.payments, pay.checker if pay else None, pay.reconciler if pay else None
-        )
         app.add_routes(
             [
-                *facade.routes(cfg.facade.path),
                 *api.routes(),
-                *procedures.routes(),
-                *payments_api.routes(),
-                *ministries.routes(),
-                *door.routes(),
-                *(axis_api.routes() if axis_api else []),
-                *(pay.door.routes() if pay else []),
+                *self._routes,
                 *dashboard,
-                *self._plugin_routes,
                 web.get("/healthz", _healthz),
                 web.get("/readyz", self._readyz),
                 web.get("/metrics", self._metrics),
-                web.get("/api/v1/openapi.json", _openapi),
+                web.get("/api/v1/openapi.json", self._openapi),
             ]
         )
         runner = web.AppRunner(
@@ -520,16 +314,10 @@ class Hub:
         routes."""
         cfg = self.config.dashboard
         reader = await self._stack.enter_async_context(
-            SqliteStore.open_reader(self.config.store.path)
+            SqliteStore.open_reader(self.config.store.path, self.config.all_connectors())
         )
         assert self.broker is not None
-        flows = {"procedures": dashboard_flows.procedures(reader)}
-        if self.payments is not None:
-            flows["payments"] = dashboard_flows.payments(reader)
-        if self.ministries:
-            flows["ministries"] = dashboard_flows.ministries(reader, self.ministries)
-        if self.axis is not None:
-            flows["vdxp"] = dashboard_flows.vdxp(reader, self.axis.intake, self.axis.client.guard)
+        flows = {key: make(reader) if make else None for key, make in self._flows.items()}
         self.board = board = Board(cfg, reader, self.probe, self.watched, flows, self.set_paused)
         await board.start()
         self._background(Sampler(board, store).run(), "dashboard-sampler")
@@ -564,6 +352,9 @@ class Hub:
         body = {"ready": ready, "checks": checks, "connectors": connectors}
         return json_response(body, 200 if ready else 503)
 
+    async def _openapi(self, _: web.Request) -> web.Response:
+        return json_response(openapi_document(self.config.all_connectors()))
+
     async def _metrics(self, _: web.Request) -> web.Response:
         """Prometheus text; each connector's state and queue counts read at this moment."""
         for w in self.watched:
@@ -584,92 +375,10 @@ async def _healthz(_: web.Request) -> web.Response:
     return json_response({"status": "alive"})
 
 
-async def _openapi(_: web.Request) -> web.Response:
-    return json_response(openapi_document())
-
-
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def catalogue_sync(
-    config: HubConfig,
-    mappings: Mappings,
-    store: SqliteStore,
-    intake: Intake,
-    http: aiohttp.ClientSession,
-) -> CatalogueSync:
-    """The catalogue sync with its own DVCQG client (own rate limit and session)."""
-    pcfg = config.connectors.national_portal
-    ccfg = pcfg.catalogue
-    client = PortalClient(
-        pcfg.model_copy(update={"rate_limit_per_s": ccfg.rate_limit_per_s}),
-        mappings.portal,
-        http,
-        guard_name=f"{PORTAL}.catalogue",
-    )
-    source = CatalogueClient(client, mappings.catalogue, ccfg.agency_code or pcfg.madonvi)
-    return CatalogueSync(source, store.procedures, intake.relay, ccfg)
-
-
-@dataclass(frozen=True)
-class Payments:
-    door: CallbackDoor
-    checker: StatusChecker
-    reconciler: Reconciler
-
-
-def payment_parts(
-    config: HubConfig,
-    codes: PaymentCodes,
-    store: SqliteStore,
-    intake: Intake,
-    validator: Validator,
-    http: aiohttp.ClientSession,
-) -> Payments:
-    """The payment platform's door, status checker and reconciler, sharing one client."""
-    cfg = config.connectors.payment_platform
-    store.payments.subscriber = cfg.deliver_to
-    client = PlatformClient(cfg, http)
-    return Payments(
-        door=CallbackDoor(cfg, codes, validator, store.payments, intake),
-        checker=StatusChecker(
-            client, store.payments, codes, validator, intake.relay, cfg.status_check
-        ),
-        reconciler=Reconciler(cfg, client, store, codes, validator, intake.relay),
-    )
-
-
-@dataclass(frozen=True)
-class Axis:
-    config: VdxpConfig
-    client: AxisClient
-    intake: AxisIntake
-    desk: TransferDesk
-
-
-def axis_parts(
-    config: VdxpConfig,
-    policy: StatusPolicy,
-    store: SqliteStore,
-    intake: Intake,
-    http: aiohttp.ClientSession,
-) -> Axis:
-    """The axis's client, intake and transfer desk, sharing one agency directory. Files a
-    stopped run left half-written in the spool (downloads, staged uploads) are removed."""
-    for leftover in ("incoming", "staging"):
-        shutil.rmtree(config.spool_dir / leftover, ignore_errors=True)
-    client = AxisClient(config, http)
-    codec = EdxmlCodec(config.namespace, config.max_document_bytes, config.max_attachment_bytes)
-    agencies = AgencyDirectory(client, config.agencies_refresh_s)
-    return Axis(
-        config=config,
-        client=client,
-        intake=AxisIntake(client, config, codec, store, intake.relay, agencies, policy),
-        desk=TransferDesk(config, codec, store, intake.relay, agencies),
-    )
 
 
 @dataclass(frozen=True)
@@ -687,7 +396,9 @@ async def standalone(config: HubConfig, client_name: str) -> AsyncIterator[Stand
     broker answered, otherwise left for the running hub's relay.
     """
     async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(SqliteStore.open(config.store.path))
+        store = await stack.enter_async_context(
+            SqliteStore.open(config.store.path, connectors=config.all_connectors())
+        )
         broker = None
         try:
             broker = await stack.enter_async_context(Broker.connect(config.broker, client_name))

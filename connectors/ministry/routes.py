@@ -23,11 +23,11 @@ from aiohttp import web
 
 from connectors.ministry.auth import verify_hmac
 from connectors.ministry.config import PushConfig
+from connectors.ministry.intake import ResultIntake
 from connectors.ministry.mapping import MinistryMapping
 from hub.auth import sha256_hex
 from hub.errors import TransientError, ValidationFailed
 from hub.httputil import error_response, json_response, read_capped
-from hub.ministries.intake import ResultIntake
 
 log = structlog.get_logger(__name__)
 

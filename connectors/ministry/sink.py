@@ -24,10 +24,10 @@ import structlog
 from connectors.ministry.client import MinistryClient
 from connectors.ministry.config import MinistryConfig
 from connectors.ministry.mapping import MinistryMapping
+from connectors.ministry.store import Handoff
 from hub import metrics
 from hub.consumer import Envelope, Outcome, dossier_code_of
 from hub.errors import DestinationRejected, HubError, PermanentError, ValidationFailed
-from hub.store.ministries import Handoff
 from schemas.canonical import DossierSnapshot
 
 log = structlog.get_logger(__name__)

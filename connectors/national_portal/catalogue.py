@@ -23,8 +23,8 @@ from connectors.national_portal.catalogue_mapping import (
     procedure_from_wire,
 )
 from connectors.national_portal.client import PortalClient, ReplyNotJson
+from connectors.national_portal.procedures.records import ListEntry, Listing, Refused
 from hub.errors import ValidationFailed
-from hub.procedures.records import ListEntry, Listing, Refused
 from schemas.national_portal import WireAgency, WireCatalogueEntry, WireField
 from schemas.procedure import Procedure
 

@@ -4,7 +4,8 @@ Every request is signed (`MaXacThuc`) and every reply's signature is verified be
 read; an unsigned or wrongly signed reply is a `DestinationRejected`, never trusted. Calls go
 through the connector's `hub.resilience.Guard` (retries, breaker, rate limit).
 
-This module must never store or deliver: `hub.payments` decides what a reply changes.
+This module must never store or deliver: the flow (`checks`, `reconcile`) decides what a
+reply changes.
 """
 
 from __future__ import annotations

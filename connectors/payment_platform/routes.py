@@ -26,15 +26,15 @@ import structlog
 from aiohttp import web
 
 from connectors.payment_platform.config import PaymentPlatformConfig
+from connectors.payment_platform.ledger import Verdict
 from connectors.payment_platform.mapping import CallbackContext, PaymentCodes, read_callback
 from connectors.payment_platform.signing import SIGNATURE_FIELD
+from connectors.payment_platform.store import SqlitePayments
 from hub import metrics
 from hub.errors import StoreUnavailable, ValidationFailed
 from hub.httputil import json_response
 from hub.intake import Intake
 from hub.masking import mask
-from hub.payments.ledger import Verdict
-from hub.store.payments import SqlitePayments
 from hub.validation import Validator, item_error
 
 log = structlog.get_logger(__name__)

@@ -23,9 +23,9 @@ from typing import Any
 
 from connectors.vdxp.config import DossierLink, VdxpConfig
 from connectors.vdxp.edxml import SpooledAttachment, SpooledDocument
+from connectors.vdxp.store import StepStatus, StoredAttachment
 from hub.errors import ConfigError
 from hub.fieldmap import read_yaml
-from hub.store.vdxp import StepStatus, StoredAttachment
 from schemas.canonical import DossierStatus
 from schemas.interagency import DocumentStatus, InterAgencyTransfer
 from schemas.vdxp import (

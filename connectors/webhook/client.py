@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 
-from connectors.webhook.config import SubscriberConfig
 from hub.errors import (
     CredentialsRefused,
     DestinationRejected,
@@ -26,6 +25,7 @@ from hub.errors import (
 )
 from hub.httputil import dumps
 from hub.resilience import Guard, translate_http_error
+from hub.subscribers import SubscriberConfig
 
 EVENT_ID_HEADER = "X-Hub-Event-Id"
 EVENT_TYPE_HEADER = "X-Hub-Event-Type"

@@ -76,7 +76,7 @@ class AdminApi:
             web.get(f"{p}/audit", self.audit),
             web.get(f"{p}/users", self.users),
             web.post(f"{p}/users/{{name}}/unlock", self.unlock),
-            *(web.get(f"{p}/{flow}", self.flow) for flow in FLOWS),
+            *(web.get(f"{p}/{flow}", self.flow) for flow in self.board.flows),
         ]
 
     async def _who(
@@ -285,9 +285,6 @@ class AdminApi:
         if isinstance(who := await self._who(request, "read"), web.Response):
             return who
         return json_response(await self.board.flow(request.path.rsplit("/", 1)[-1]))
-
-
-FLOWS = ("procedures", "payments", "ministries", "vdxp")
 
 
 async def user_rows(access: OperatorAccess) -> list[dict[str, Any]]:

@@ -61,7 +61,7 @@ class Board:
         reader: SqliteStore,
         probe: QueueProbe | None,
         watched: list[Watched],
-        flows: dict[str, Callable[[], Awaitable[dict[str, Any]]]] | None = None,
+        flows: dict[str, Callable[[], Awaitable[dict[str, Any]]] | None] | None = None,
         pauser: Pauser | None = None,
     ) -> None:
         self.config = config

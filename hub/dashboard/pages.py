@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -23,7 +23,7 @@ from aiohttp import web
 
 from hub.dashboard import checks, i18n
 from hub.dashboard.access import LOGIN_COOKIE, Ability, Operator, OperatorAccess
-from hub.dashboard.api import ACTIONS, FLOWS, client_of, unlock_user, user_rows
+from hub.dashboard.api import ACTIONS, client_of, unlock_user, user_rows
 from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
 from hub.dashboard.charts import line_chart
 from hub.outage import State
@@ -35,12 +35,15 @@ NAV = (
     ("overview", f"{BASE}/"),
     ("dossiers", f"{BASE}/dossiers"),
     ("dead_letters", f"{BASE}/dead-letters"),
-    ("procedures", f"{BASE}/procedures"),
-    ("payments", f"{BASE}/payments"),
-    ("ministries", f"{BASE}/ministries"),
-    ("vdxp", f"{BASE}/vdxp"),
     ("audit", f"{BASE}/audit"),
 )
+
+
+def nav_with(flows: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """The menu: the core's pages, with each connector's flow page before the audit log."""
+    return (*NAV[:-1], *((f, f"{BASE}/{f}") for f in flows), NAV[-1])
+
+
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 PAUSE_ACTIONS = {"pause": True, "resume": False}
 FLASHES = {  # the message keys a redirect may carry, and whether each tells of an error
@@ -140,7 +143,7 @@ class Pages:
             web.get(f"{BASE}/audit", self.audit),
             web.get(f"{BASE}/users", self.users),
             web.post(f"{BASE}/users/{{name}}/unlock", self.unlock),
-            *(web.get(f"{BASE}/{flow}", self.flow) for flow in FLOWS),
+            *(web.get(f"{BASE}/{flow}", self.flow) for flow in self.board.flows),
             web.static(f"{BASE}/static", _static_dir(), append_version=True),
         ]
 
@@ -174,7 +177,7 @@ class Pages:
             query=request.query_string,
             user=operator,
             csrf=operator.csrf if operator else "",
-            nav=NAV,
+            nav=nav_with(self.board.flows),
             base=BASE,
             refresh_s=self.refresh_s,
             flash=flash,

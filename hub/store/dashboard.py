@@ -64,8 +64,8 @@ class SqliteDashboard:
         self._store = store
 
     async def _rows(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
-        async with self._store._read():
-            return list(await self._store._db.execute_fetchall(sql, params))
+        async with self._store.reading():
+            return list(await self._store.db.execute_fetchall(sql, params))
 
     # -- the two numbers ------------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ class SqliteDashboard:
     # -- connector samples ----------------------------------------------------------------------
 
     async def add_samples(self, samples: list[Sample], keep_s: float) -> None:
-        async with self._store._tx() as db:
+        async with self._store.transaction() as db:
             await db.executemany(
                 "INSERT OR REPLACE INTO connector_samples VALUES (?,?,?,?,?,?,?,?)",
                 [
@@ -164,7 +164,7 @@ class SqliteDashboard:
     ) -> LoginState:
         """Count a failure (failures older than the window start the count again); the one
         that reaches `max_failures` locks the name for `lock_s`."""
-        async with self._store._tx() as db:
+        async with self._store.transaction() as db:
             rows = list(
                 await db.execute_fetchall(
                     "SELECT failures, last_failure, locked_until FROM operator_logins "
@@ -184,5 +184,5 @@ class SqliteDashboard:
         return LoginState(failures, now, locked_until)
 
     async def login_succeeded(self, username: str) -> None:
-        async with self._store._tx() as db:
+        async with self._store.transaction() as db:
             await db.execute("DELETE FROM operator_logins WHERE username = ?", (username,))

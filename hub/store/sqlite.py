@@ -22,8 +22,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import quote
 
 import aiosqlite
@@ -31,6 +32,7 @@ import structlog
 
 from hub.dossier_state import DossierState, OrderKey, apply
 from hub.errors import StoreUnavailable
+from hub.plugins import Connector, built_in, migration_folders
 from hub.store.base import (
     AuditEntry,
     DeliveryEntry,
@@ -46,10 +48,6 @@ from hub.store.base import (
     PortalWork,
 )
 from hub.store.dashboard import SqliteDashboard
-from hub.store.ministries import SqliteMinistries
-from hub.store.payments import SqlitePayments
-from hub.store.procedures import SqliteProcedures
-from hub.store.vdxp import SqliteVdxp
 from hub.synclag import bucket_of
 from schemas.canonical import (
     DossierEvent,
@@ -57,8 +55,18 @@ from schemas.canonical import (
     DossierSnapshot,
     DossierStatus,
 )
+from schemas.payment import PaymentRecord
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+@runtime_checkable
+class PaymentsOf(Protocol):
+    """A store slice that knows a dossier's payments (shown with the dossier)."""
+
+    async def for_dossiers(self, codes: list[str]) -> list[PaymentRecord]: ...
+
 
 DOSSIER_CHANGED = "dossier.changed"
 _KNOWN_KEYS_SQL = "SELECT idem_key FROM dossier_events WHERE idem_key IN ({marks})"
@@ -143,15 +151,20 @@ class SqliteStore:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
-        self.procedures = SqliteProcedures(self)
-        self.payments = SqlitePayments(self)
-        self.ministries = SqliteMinistries(self)
-        self.vdxp = SqliteVdxp(self)
         self.dashboard = SqliteDashboard(self)
+        # The connectors' store slices (`Connector.attach`), by name: `slice(name, kind)`.
+        self.slices: dict[str, Any] = {}
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path, synchronous: str = "FULL") -> AsyncIterator[SqliteStore]:
+    async def open(
+        cls,
+        path: Path,
+        synchronous: str = "FULL",
+        connectors: tuple[Connector, ...] | None = None,
+    ) -> AsyncIterator[SqliteStore]:
+        """The store, migrated: the core's migrations and those of `connectors` (by default
+        the built-in ones)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
@@ -160,14 +173,18 @@ class SqliteStore:
             await db.execute(f"PRAGMA synchronous={synchronous}")
             await db.execute("PRAGMA busy_timeout=5000")
             store = cls(db)
-            await store._migrate()
+            found = connectors if connectors is not None else built_in()
+            await store._migrate(found)
+            store._attach(found)
             yield store
         finally:
             await db.close()
 
     @classmethod
     @asynccontextmanager
-    async def open_reader(cls, path: Path) -> AsyncIterator[SqliteStore]:
+    async def open_reader(
+        cls, path: Path, connectors: tuple[Connector, ...] | None = None
+    ) -> AsyncIterator[SqliteStore]:
         """A second, read-only connection to a store another connection has opened (and
         migrated): the dashboard reads through it, so its queries never wait for the hub's
         writes, nor the writes for them (WAL lets readers and the writer run side by side)."""
@@ -175,9 +192,40 @@ class SqliteStore:
         try:
             db.row_factory = aiosqlite.Row
             await db.execute("PRAGMA busy_timeout=5000")
-            yield cls(db)
+            store = cls(db)
+            store._attach(connectors if connectors is not None else built_in())
+            yield store
         finally:
             await db.close()
+
+    def _attach(self, connectors: tuple[Connector, ...]) -> None:
+        for c in connectors:
+            self.slices.update(c.store_slices(self))
+
+    def slice(self, name: str, kind: type[T]) -> T:
+        """A connector's store slice (`LookupError` if no connector attached one)."""
+        found = self.slices.get(name)
+        if not isinstance(found, kind):
+            raise LookupError(f"the store has no {name} slice (is its connector loaded?)")
+        return found
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        """The connection, for a connector's store slice: use it inside `transaction()` or
+        `reading()`, never bare."""
+        return self._db
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction, whole: no other coroutine's statements inside it."""
+        async with self._tx() as db:
+            yield db
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        """Reads that see one state (no transaction of another coroutine in between)."""
+        async with self._read():
+            yield
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -204,7 +252,7 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"store read failed: {exc}") from exc
 
-    async def _migrate(self) -> None:
+    async def _migrate(self, connectors: tuple[Connector, ...]) -> None:
         await self._db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
             "name TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -213,7 +261,7 @@ class SqliteStore:
             row[0]
             for row in await self._db.execute_fetchall("SELECT version FROM schema_migrations")
         }
-        for version, name, sql in _migrations():
+        for version, name, sql in _migrations(connectors):
             if version in done:
                 continue
             async with self._tx() as db:
@@ -369,8 +417,13 @@ class SqliteStore:
             portal_version=row["portal_version"] if row else 0,
             history=[_history(h) for h in history],
             deliveries=[DeliveryEntry(*d) for d in deliveries],
-            payments=await self.payments.for_dossiers([code]),
+            payments=await self._payments_of(code),
         )
+
+    async def _payments_of(self, code: str) -> list[PaymentRecord]:
+        """The dossier's payments, when a connector keeps them (the payment platform)."""
+        payments = self.slices.get("payments")
+        return await payments.for_dossiers([code]) if isinstance(payments, PaymentsOf) else []
 
     async def snapshots(self, codes: list[str]) -> dict[str, DossierSnapshot]:
         """The newest state of each of `codes` the hub holds."""
@@ -646,12 +699,22 @@ def _history(row: Any) -> HistoryEntry:
     )
 
 
-def _migrations() -> Iterable[tuple[int, str, str]]:
-    folder = resources.files("hub") / "migrations"
-    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
-    for f in files:
-        version = int(f.name.split("_", 1)[0])
-        yield version, f.name, f.read_text(encoding="utf-8")
+def _migrations(connectors: tuple[Connector, ...]) -> Iterable[tuple[int, str, str]]:
+    """The core's migrations and the connectors', in the order of their numbers (one
+    sequence for the whole hub, so that a store migrated before connectors owned their tables
+    is recognised); two files with one number are refused."""
+    folders = [resources.files("hub") / "migrations", *migration_folders(connectors)]
+    found: dict[int, Traversable] = {}
+    for folder in folders:
+        for f in folder.iterdir():
+            if not f.name.endswith(".sql"):
+                continue
+            version = int(f.name.split("_", 1)[0])
+            if version in found:
+                raise ValueError(f"two migrations numbered {version}: {found[version]} and {f}")
+            found[version] = f
+    for version in sorted(found):
+        yield version, found[version].name, found[version].read_text(encoding="utf-8")
 
 
 def _split_sql(sql: str) -> list[str]:

@@ -163,7 +163,7 @@ def log_events(hub: HubProcess, name: str) -> list[dict[str, Any]]:
 
 
 def folder_of(transport_id: str) -> str:
-    """The spool folder the intake names after an item's transport id (`hub.vdxp.intake`)."""
+    """The spool folder the intake names after an item's transport id (`connectors.vdxp.intake`)."""
     return hashlib.sha256(transport_id.encode()).hexdigest()[:32]
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from connectors.national_portal.procedures.records import RunState
+from connectors.national_portal.procedures.sync import CatalogueSync
 from hub.config import load_config
-from hub.procedures.records import RunState
-from hub.procedures.sync import CatalogueSync
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.webhook.simulator import WebhookReceiver
@@ -33,8 +33,9 @@ class World:
 
     @property
     def sync(self) -> CatalogueSync:
-        assert self.hub.catalogue is not None
-        return self.hub.catalogue
+        sync = self.hub.handle("catalogue")
+        assert isinstance(sync, CatalogueSync)
+        return sync
 
     @property
     def api(self) -> str:

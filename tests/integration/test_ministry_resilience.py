@@ -163,7 +163,7 @@ async def test_a_third_system_works_from_configuration_mapping_and_wsdl_only(
         lambda: all(world.portal_steps(d, 9) and world.portal_steps(d, 4) for d in dossiers),
         "both steps of both dossiers at DVCQG",
     )
-    handoffs = await world.store.ministries.handoffs("land_registry")
+    handoffs = await world.store.slices["ministries"].handoffs("land_registry")
     assert sorted(h.reference or "" for h in handoffs) == ["TN-1", "TN-2"]
 
 
@@ -196,7 +196,7 @@ async def test_a_bad_soap_reply_parks_the_hand_off_with_its_reason(
     assert message.body["dossier_code"] == dossier
     assert words in message.reason, message.reason
     assert message.code == code_
-    assert await world.store.ministries.handed_off(BUSINESS, [dossier]) == set()
+    assert await world.store.slices["ministries"].handed_off(BUSINESS, [dossier]) == set()
     assert world.results_at_one_stop() == []
 
 
@@ -212,7 +212,7 @@ async def test_an_unreadable_poll_reply_moves_no_cursor_and_forwards_nothing(
     ministry.faults.mode = "entity_reply"  # every reply from now on, polls included
     await world.dossiers([dossier], BUSINESS_PROCEDURE)
     await wait_until(lambda: ministry.requests["LayDanhSachKetQua"] >= 3, "polls")
-    assert await world.store.ministries.cursor(BUSINESS) in (None, "0")
+    assert await world.store.slices["ministries"].cursor(BUSINESS) in (None, "0")
     assert world.results_at_one_stop() == []
     ministry.faults.mode = "ok"  # the hand-off is retried, the next poll reads the result
     await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 1, "the result")

@@ -17,12 +17,16 @@ import yaml
 from aiohttp import web
 
 from hub.config import load_config
+from hub.dashboard import i18n
 from hub.errors import ConfigError
 from hub.outage import State
+from hub.plugins import Connector
 from hub.runtime import Hub
+from hub.store.sqlite import SqliteStore
 from sims.loopback import LoopbackServer
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.one_stop.simulator import OneStopTraffic
+from tests.plugins.echo import EchoConfig, EchoStore
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_USER,
@@ -88,6 +92,17 @@ async def test_a_connector_from_outside_the_product_runs_on_the_core(
             assert ready["connectors"]["echo"]["state"] == "up"
             async with http.get(f"{base}/api/v1/echo") as r:
                 assert (await r.json())["sent"] >= len(first)
+            # Its own table (its migration), its OpenAPI fragment and its dashboard page.
+            assert hub.store is not None
+            held = {row["code"] for row in await hub.store.slice("echo", EchoStore).sent()}
+            assert set(first) <= held
+            async with http.get(f"{base}/api/v1/openapi.json") as r:
+                assert "/api/v1/echo" in (await r.json())["paths"]
+            assert hub.board is not None
+            page = await hub.board.flow("echo")
+            assert page["enabled"] is True
+            assert set(first) <= {row["code"] for row in page["tables"][0]["rows"]}
+            assert i18n.translate("vi", "flow.echo") == "Kết nối thử Echo"
 
             # Its destination away: it waits like every connector, parks nothing, then delivers.
             receiver.down = True
@@ -134,3 +149,16 @@ def test_a_section_nobody_claims_and_a_name_that_is_not_a_connector_are_refused(
             load_config(None, {"plugins": [dotted]})
     with pytest.raises(ConfigError, match="is not a connector"):
         load_config(None, {"plugins": ["tests.plugins.echo:EchoConfig"]})
+
+
+async def test_migrations_numbered_twice_are_refused(tmp_path: Path) -> None:
+    """A plug-in whose migration numbers clash with the core's cannot open the store."""
+
+    class Clashing(Connector):
+        name = "clashing"
+        config_model = EchoConfig
+        migrations = "hub"  # the core's own folder: every number taken twice
+
+    with pytest.raises(ValueError, match=r"two migrations numbered \d+"):
+        async with SqliteStore.open(tmp_path / "hub.db", connectors=(Clashing(),)):
+            pass

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from connectors.national_portal.procedures.records import RunState
 from connectors.webhook.client import connector_name
 from hub.dlq import ParkedMessage, ParkingQueue
-from hub.procedures.records import RunState
 from tests.integration.procedure_world import CATALOGUE_SIZE, World, synced, world
 from tests.support import eventually
 

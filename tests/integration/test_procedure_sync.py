@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.procedures.records import RunState
+from connectors.national_portal.procedures.records import RunState
 from tests.integration.procedure_world import CATALOGUE_SIZE, World, synced, world
 from tests.support import READER_TOKEN
 

@@ -213,7 +213,7 @@ async def test_a_transfer_the_axis_refuses_is_parked_with_its_reason(world: Axis
     assert status == 202
 
     async def refused() -> bool:
-        row = await world.store.vdxp.transfer("lt-0004")
+        row = await world.store.slices["vdxp"].transfer("lt-0004")
         return row is not None and row.state == "refused"
 
     await until(refused, "the transfer marked refused")

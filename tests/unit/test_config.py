@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from connectors.ministry.plugin import connector as ministry
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError
 
@@ -297,7 +298,6 @@ def test_subscriber_sections_are_checked() -> None:
 
 
 def test_the_example_ministry_systems_are_valid_once_enabled(tmp_path: Path) -> None:
-    from hub.runtime import load_ministry_mappings
 
     text = (ROOT / "config" / "hub.example.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)
@@ -307,7 +307,9 @@ def test_the_example_ministry_systems_are_valid_once_enabled(tmp_path: Path) -> 
     raw["mappings_dir"] = str(ROOT / "mappings")
     path = tmp_path / "hub.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    mappings = load_ministry_mappings(load_config(path))
+    config = load_config(path)
+    config.load_assets()
+    mappings = config.assets(ministry)
     assert set(mappings) == {"business_registration", "civil_status"}
     # Without a subscriber for their results, the configuration is refused.
     raw["subscribers"]["one_stop"]["events"] = ["procedure.#", "payment.#"]

@@ -25,6 +25,7 @@ from hub.dashboard.pages import BASE, NAV, _env, clock
 from hub.dashboard.timeline import timeline_page
 from hub.errors import StoreUnavailable
 from hub.outage import State
+from hub.plugins import built_in
 from hub.store.base import DeliveryEntry, DossierView, HistoryEntry
 from hub.synclag import RATIO, bucket_of, bucket_value_s, percentiles
 from hub.watch import ConnectorStats
@@ -179,6 +180,26 @@ def test_both_languages_have_the_same_words() -> None:
     assert i18n.pick("xx", "en") == "en"
     assert i18n.translate("en", "login.locked", minutes=5).endswith("5 minutes.")
     assert i18n.translate("vi", "no.such.key") == "no.such.key"
+
+
+def test_each_connector_brings_its_page_words_in_both_languages() -> None:
+    """A connector's flow page is named by words in its own package, not the core's."""
+    flows = {
+        "national_portal": "procedures",
+        "payment_platform": "payments",
+        "ministry": "ministries",
+        "vdxp": "vdxp",
+    }
+    for connector in built_in():
+        if connector.locale is None:
+            continue
+        vi, en = (i18n.read(connector.locale, lang) for lang in i18n.LANGUAGES)
+        assert set(vi) == set(en), connector.name
+        key = flows[connector.name]
+        assert {f"nav.{key}", f"flow.{key}"} <= set(vi), connector.name
+        assert f"nav.{key}" not in i18n.read("hub.dashboard", "vi"), "the core names no flow"
+    i18n.add_words("connectors.vdxp")
+    assert i18n.translate("en", "flow.vdxp") == "Document interchange axis (VDXP)"
 
 
 def test_every_state_has_words_in_both_languages_and_the_old_one_is_gone() -> None:

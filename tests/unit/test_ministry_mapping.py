@@ -10,8 +10,8 @@ from pydantic import SecretStr
 from connectors.ministry.auth import hmac_signature, verify_hmac
 from connectors.ministry.config import HmacAuth, MinistryConfig
 from connectors.ministry.mapping import MinistryMapping, load_for
+from connectors.ministry.poller import fill
 from hub.errors import ConfigError, ValidationFailed
-from hub.ministries.poller import fill
 from schemas.canonical import DossierStatus
 
 ROOT = Path(__file__).resolve().parents[2]

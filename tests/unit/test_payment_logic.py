@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from connectors.payment_platform.config import CALLBACK_FIELDS, PaymentPlatformConfig
+from connectors.payment_platform.ledger import Verdict, decide, delivers
 from connectors.payment_platform.mapping import (
     CallbackContext,
     PaymentCodes,
@@ -18,13 +19,12 @@ from connectors.payment_platform.mapping import (
     read_listed,
     wire_time,
 )
+from connectors.payment_platform.reconcile import expected_fee, next_run, previous_day, run_daily
 from connectors.payment_platform.routes import loggable
 from connectors.payment_platform.signing import sign, signed, verify
-from connectors.webhook.config import topic_matches
 from hub.config import ValidationConfig
 from hub.errors import ValidationFailed
-from hub.payments.ledger import Verdict, decide, delivers
-from hub.payments.reconcile import expected_fee, next_run, previous_day, run_daily
+from hub.subscribers import topic_matches
 from hub.validation import VN_TZ, Validator
 from schemas.payment import PaymentOutcome, PaymentResult, PaymentSource
 

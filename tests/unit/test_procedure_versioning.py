@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from connectors.national_portal.catalogue_mapping import CatalogueCodes, procedure_from_wire
-from hub.errors import ValidationFailed
-from hub.procedures.lifecycle import (
+from connectors.national_portal.procedures.lifecycle import (
     CREATED,
     LOCKED,
     UPDATED,
@@ -20,7 +19,8 @@ from hub.procedures.lifecycle import (
     on_record,
     on_removed,
 )
-from hub.procedures.versioning import ChangeKind, classify, record_json
+from connectors.national_portal.procedures.versioning import ChangeKind, classify, record_json
+from hub.errors import ValidationFailed
 from sims.national_portal.catalogue import generate
 
 ROOT = Path(__file__).resolve().parents[2]

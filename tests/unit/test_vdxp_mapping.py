@@ -204,7 +204,7 @@ def test_a_status_is_one_step_of_its_dossier_with_a_stable_key() -> None:
 
 def test_a_failing_axis_is_polled_with_a_doubling_back_off() -> None:
     from connectors.vdxp.config import AxisPollConfig
-    from hub.vdxp.intake import next_wait_s
+    from connectors.vdxp.intake import next_wait_s
 
     poll = AxisPollConfig(interval_s=15, backoff_initial_s=5, backoff_max_s=60)
     assert [next_wait_s(poll, n) for n in range(6)] == [15, 5, 10, 20, 40, 60]

@@ -1,0 +1,144 @@
+"""Taking a batch of results from a ministry system, pushed or polled.
+
+Each item is mapped on its own (`MinistryMapping.result`); one that cannot be mapped, that
+names a dossier the hub has never received, or that reuses the id of an earlier result about
+another dossier (a ministry's numbering started again), is quarantined with its reason
+(personal data masked) and never forwarded, while the rest of the batch goes on. The good ones
+are committed together (`SqliteMinistries.record_results`, with the poll cursor when there is
+one) and only then published; a result the hub already has is a duplicate and changes nothing.
+This module must never talk to a ministry system: the door and the poller bring the items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import structlog
+
+from connectors.ministry.mapping import MinistryMapping, jsonable
+from connectors.ministry.store import SqliteMinistries
+from hub import metrics
+from hub.errors import ValidationFailed
+from hub.masking import mask
+from hub.store.base import Relay
+from hub.store.sqlite import SqliteStore
+from schemas.canonical import content_id
+from schemas.ministry import MinistryResult
+
+log = structlog.get_logger(__name__)
+
+Verdict = Literal["accepted", "duplicate", "quarantined"]
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    index: int
+    verdict: Verdict
+    result_id: str | None = None
+    dossier_code: str | None = None
+    code: str | None = None  # why it was quarantined: unknown_dossier, missing, ...
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+class ResultIntake:
+    def __init__(
+        self, system: str, mapping: MinistryMapping, store: SqliteStore, relay: Relay
+    ) -> None:
+        self.system = system
+        self.mapping = mapping
+        self.store = store
+        self.relay = relay
+
+    async def accept(
+        self, items: list[Any], via: str, cursor: str | None = None
+    ) -> list[ItemOutcome]:
+        """One outcome per item, in order; the cursor is saved with the accepted ones."""
+        outcomes: dict[int, ItemOutcome] = {}
+        mapped: list[tuple[int, MinistryResult]] = []
+        for index, item in enumerate(items):
+            try:
+                mapped.append((index, self.mapping.result(self.system, item)))
+            except ValidationFailed as exc:
+                outcomes[index] = await self._quarantine(index, item, via, exc.code, exc.message)
+        known = await self.store.known_dossiers(sorted({r.dossier_code for _, r in mapped}))
+        good: list[tuple[int, MinistryResult]] = []
+        for index, result in mapped:
+            if result.dossier_code in known:
+                good.append((index, result))
+                continue
+            outcomes[index] = await self._quarantine(
+                index,
+                items[index],
+                via,
+                "unknown_dossier",
+                f"no dossier {result.dossier_code} has reached the hub",
+                result,
+            )
+        outcomes |= await self._record(good, cursor, items, via)
+        return [outcomes[i] for i in range(len(items))]
+
+    async def _record(
+        self,
+        good: list[tuple[int, MinistryResult]],
+        cursor: str | None,
+        items: list[Any],
+        via: str,
+    ) -> dict[int, ItemOutcome]:
+        if not good and cursor is None:
+            return {}
+        results = [r for _, r in good]
+        recorded = await self.store.slice("ministries", SqliteMinistries).record_results(
+            self.system, results, cursor
+        )
+        await self.relay(recorded.outbox)
+        out: dict[int, ItemOutcome] = {}
+        for index, result in good:
+            earlier = recorded.conflicts.get((result.event_id, result.dossier_code))
+            if earlier is not None:
+                reason = f"result id {result.result_id} was used before for dossier {earlier}"
+                out[index] = await self._quarantine(
+                    index, items[index], via, "conflicting_id", reason, result
+                )
+                continue
+            verdict: Verdict = "accepted" if result.event_id in recorded.new else "duplicate"
+            metrics.MINISTRY_RESULTS.labels(self.system, verdict).inc()
+            log.info(
+                "ministry_result_" + verdict,
+                system=self.system,
+                dossier_code=result.dossier_code,
+                result_id=result.result_id,
+                status=result.status.name,
+            )
+            out[index] = ItemOutcome(index, verdict, result.result_id, result.dossier_code)
+        return out
+
+    async def _quarantine(
+        self,
+        index: int,
+        item: Any,
+        via: str,
+        code: str,
+        reason: str,
+        result: MinistryResult | None = None,
+    ) -> ItemOutcome:
+        masked = mask(item)
+        fingerprint = result.result_id if result else content_id(jsonable(item))
+        dossier = result.dossier_code if result else None
+        await self.store.slice("ministries", SqliteMinistries).quarantine(
+            self.system, fingerprint, via, code, reason, dossier, masked
+        )
+        metrics.MINISTRY_RESULTS.labels(self.system, "quarantined").inc()
+        log.warning(
+            "ministry_result_quarantined",
+            system=self.system,
+            code=code,
+            reason=reason,
+            dossier_code=dossier,
+        )
+        return ItemOutcome(
+            index, "quarantined", result.result_id if result else None, dossier, code, reason
+        )

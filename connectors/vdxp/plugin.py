@@ -1,0 +1,137 @@
+"""The `vdxp` connector (the national document axis): its send queue and sender, the intake
+that polls the axis, the transfer desk, the axis API and its dashboard page."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from connectors.vdxp.agencies import AgencyDirectory
+from connectors.vdxp.api import VdxpApi
+from connectors.vdxp.client import CONNECTOR, AxisClient
+from connectors.vdxp.config import VdxpConfig
+from connectors.vdxp.dashboard import vdxp_flow
+from connectors.vdxp.edxml import EdxmlCodec
+from connectors.vdxp.intake import AxisIntake
+from connectors.vdxp.mapping import StatusPolicy
+from connectors.vdxp.outbound import SendSink, TransferDesk, lane_of
+from connectors.vdxp.store import SEND_ROUTING_KEY, SqliteVdxp
+from hub.config import HubConfig
+from hub.intake import Intake
+from hub.plugins import Connector, ConnectorContext
+from hub.store.sqlite import SqliteStore
+from schemas.interagency import DOCUMENT_EVENT, STATUS_EVENT
+
+
+@dataclass(frozen=True)
+class Axis:
+    config: VdxpConfig
+    client: AxisClient
+    intake: AxisIntake
+    desk: TransferDesk
+
+
+class Vdxp(Connector):
+    name = CONNECTOR
+    config_model = VdxpConfig
+    migrations = "connectors.vdxp"
+    locale = "connectors.vdxp"
+    page = "vdxp"
+
+    def check(self, section: VdxpConfig, config: HubConfig) -> list[tuple[tuple[str, ...], str]]:
+        if not section.enabled:
+            return []
+        where = ("connectors", CONNECTOR, "deliver_to")
+        sub = config.subscribers.get(section.deliver_to)
+        if sub is None or not sub.enabled:
+            return [
+                (
+                    where,
+                    f"names {section.deliver_to!r}, which is not an enabled subscriber "
+                    "(section subscribers)",
+                )
+            ]
+        if not all(sub.receives(key) for key in (DOCUMENT_EVENT, STATUS_EVENT)):
+            return [
+                (
+                    where,
+                    f"subscriber {section.deliver_to!r} must receive {DOCUMENT_EVENT} and "
+                    f"{STATUS_EVENT}: add vdxp.# to its events",
+                )
+            ]
+        return []
+
+    def load(self, section: VdxpConfig, config: Any, deep: bool) -> StatusPolicy | None:
+        if not section.enabled:
+            return None
+        return StatusPolicy.load(config.mappings_dir / f"{section.mapping}.yaml")
+
+    def store_slices(self, store: SqliteStore) -> dict[str, Any]:
+        return {"vdxp": SqliteVdxp(store)}
+
+    def describe(self, section: VdxpConfig) -> list[str]:
+        if not section.enabled:
+            return []
+        return [
+            f"document axis: {section.base_url} as {section.organ_id}, namespace "
+            f"{section.namespace}; statuses by mapping {section.mapping}; events to "
+            f"{section.deliver_to}"
+        ]
+
+    def queues(self, section: VdxpConfig) -> dict[str, list[float]]:
+        return {CONNECTOR: section.delay_tiers_s}
+
+    def openapi(self) -> dict[str, Any]:
+        from connectors.vdxp.openapi import paths
+
+        return paths()
+
+    async def start(self, context: ConnectorContext) -> None:
+        if context.assets is None:
+            context.add_flow(self.page, None)
+            return
+        axis = axis_parts(
+            context.config, context.assets, context.store, context.intake, context.http
+        )
+        sink = SendSink(axis.client, context.store, axis.config.spool_dir)
+        await context.consume(axis.config, [SEND_ROUTING_KEY], sink, lane_of, axis.client.guard)
+        context.background(axis.intake.run_schedule(), "poll")
+        limit = context.hub_config.http.max_body_bytes
+        slice_ = context.store.slice("vdxp", SqliteVdxp)
+        api = VdxpApi(context.auth, axis.config, slice_, axis.client, axis.desk, axis.intake, limit)
+        context.add_routes(api.routes())
+        context.expose("axis", axis)
+        context.add_flow(
+            self.page,
+            lambda reader: vdxp_flow(
+                reader.slice("vdxp", SqliteVdxp), axis.intake, axis.client.guard
+            ),
+        )
+
+
+def axis_parts(
+    config: VdxpConfig,
+    policy: StatusPolicy,
+    store: SqliteStore,
+    intake: Intake,
+    http: aiohttp.ClientSession,
+) -> Axis:
+    """The axis's client, intake and transfer desk, sharing one agency directory. Files a
+    stopped run left half-written in the spool (downloads, staged uploads) are removed."""
+    for leftover in ("incoming", "staging"):
+        shutil.rmtree(config.spool_dir / leftover, ignore_errors=True)
+    client = AxisClient(config, http)
+    codec = EdxmlCodec(config.namespace, config.max_document_bytes, config.max_attachment_bytes)
+    agencies = AgencyDirectory(client, config.agencies_refresh_s)
+    return Axis(
+        config=config,
+        client=client,
+        intake=AxisIntake(client, config, codec, store, intake.relay, agencies, policy),
+        desk=TransferDesk(config, codec, store, intake.relay, agencies),
+    )
+
+
+connector = Vdxp()

@@ -1,1 +1,0 @@
-"""Sectoral ministry systems: hand-off of dossiers, intake of their results, polling."""

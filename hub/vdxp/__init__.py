@@ -1,1 +1,0 @@
-"""The document axis inside the hub: intake, transfers and the operators' API."""
