@@ -95,6 +95,11 @@ class ReconciliationConfig(Section):
     pending_too_long_s: float = Field(
         3 * 86400.0, gt=0, description="a transaction pending longer is listed"
     )
+    time_tolerance_s: float = Field(
+        300.0,
+        ge=0,
+        description="hub and platform times of one transaction further apart are listed",
+    )
 
     @field_validator("run_at")
     @classmethod

@@ -137,12 +137,17 @@ def read_callback(fields: Mapping[str, Any], ctx: CallbackContext) -> PaymentRes
         )
     check_signature(fields, order, cfg.secret_key.get_secret_value())
     paid_at = parse_time(fields.get("ThoiGianGD"), ctx.validator)
-    if paid_at < ctx.now - timedelta(seconds=cfg.max_past_s) or paid_at > ctx.now + timedelta(
-        seconds=cfg.max_future_s
-    ):
+    if paid_at > ctx.now + timedelta(seconds=cfg.max_future_s):
+        ahead = (paid_at - ctx.now).total_seconds()
         raise ValidationFailed(
-            "ThoiGianGD is outside the accepted window "
-            f"({cfg.max_past_s:.0f} s before to {cfg.max_future_s:.0f} s after now)",
+            f"ThoiGianGD is {ahead:.0f} s in the future (at most {cfg.max_future_s:.0f} s is "
+            "accepted): the platform's clock or its time zone is wrong",
+            field="ThoiGianGD",
+            code="future_time",
+        )
+    if paid_at < ctx.now - timedelta(seconds=cfg.max_past_s):
+        raise ValidationFailed(
+            f"ThoiGianGD is older than the accepted window ({cfg.max_past_s:.0f} s)",
             field="ThoiGianGD",
             code="stale_time",
         )

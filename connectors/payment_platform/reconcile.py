@@ -14,6 +14,8 @@ fee when it is unambiguous). The report lists, one finding each:
 | `unconfirmed_by_platform` | the hub holds a payment the platform does not list as paid |
 | `status_mismatch` | the platform and the hub disagree on the outcome |
 | `amount_mismatch` | the platform and the hub disagree on the amount |
+| `time_mismatch` | the two disagree on when it happened by more than `time_tolerance_s`; a |
+|   | difference of whole hours is named a probable clock error (a time zone, a 12-hour clock) |
 | `currency_mismatch` | a currency other than VND, or the two disagree |
 | `fee_mismatch` | what was paid for a dossier differs from the fees expected for it |
 | `duplicate` | more than one paid transaction for one payment reference, or one listed twice |
@@ -56,6 +58,7 @@ KINDS = (
     "unconfirmed_by_platform",
     "status_mismatch",
     "amount_mismatch",
+    "time_mismatch",
     "currency_mismatch",
     "fee_mismatch",
     "duplicate",
@@ -267,6 +270,10 @@ class Reconciler:
                 findings.append(_finding("status_mismatch", held, result))
             elif held.amount_vnd != result.amount_vnd:
                 findings.append(_finding("amount_mismatch", held, result))
+            elif detail := time_difference(
+                held.paid_at, result.paid_at, self.config.reconciliation.time_tolerance_s
+            ):
+                findings.append(_finding("time_mismatch", held, result, detail=detail))
 
     def _check_hub(
         self,
@@ -349,6 +356,23 @@ class Reconciler:
         )
         stem.with_suffix(".csv").write_text(to_csv(report), encoding="utf-8")
         report["files"] = [str(stem.with_suffix(".json")), str(stem.with_suffix(".csv"))]
+
+
+def time_difference(hub: datetime, platform: datetime, tolerance_s: float) -> str:
+    """How far apart the hub's and the platform's times of one transaction are, in words;
+    empty within `tolerance_s`. A difference of whole hours (to a minute) is most likely a
+    clock set to another time zone or read on a 12-hour dial, and is named so."""
+    apart = (platform - hub).total_seconds()
+    if abs(apart) <= tolerance_s:
+        return ""
+    shown = "%Y-%m-%d %H:%M:%S"
+    local = f"hub {hub.astimezone(VN_TZ):{shown}}, platform {platform.astimezone(VN_TZ):{shown}}"
+    hours, rest = divmod(abs(apart), 3600)
+    if hours >= 1 and min(rest, 3600 - rest) <= 60:
+        whole = round(abs(apart) / 3600)
+        later = "later" if apart > 0 else "earlier"
+        return f"the platform's time is {whole} h {later} ({local}): probably a clock error"
+    return f"{abs(apart):.0f} s apart ({local})"
 
 
 def _finding(

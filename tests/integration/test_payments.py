@@ -332,7 +332,8 @@ async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: Pa
     await paid(13, amount=100_000, fees=[FEE])
     unconfirmed = await paid(14)
     disputed = await paid(15)
-    await world.paid_events(7)
+    shifted = await paid(20)
+    await world.paid_events(8)
     # The one-stop system refuses the next payment: it is never acknowledged.
     world.receiver.faults.reject_types = ["payment.paid"]
     refused_before = world.receiver.requests
@@ -350,6 +351,7 @@ async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: Pa
     # What the platform says about the day differs from what it said in the callbacks.
     amount.amount = 200_000
     platform.set_state(disputed.transaction_id, "4")
+    shifted.at += timedelta(hours=3)  # its listing's clock runs in another time zone
     platform.confirm_day(day, [t for t in platform.transactions.values() if t is not unconfirmed])
 
     status, report = await world.call("POST", f"/api/v1/payments/reconciliation?date={day}")
@@ -363,20 +365,24 @@ async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: Pa
         ("fee_mismatch", code(13)),
         ("unconfirmed_by_platform", unconfirmed.transaction_id),
         ("status_mismatch", disputed.transaction_id),
+        ("time_mismatch", shifted.transaction_id),
         ("missing_at_one_stop", unacknowledged.transaction_id),
         ("pending_too_long", pending.transaction_id),
         ("missing_at_hub", lost.transaction_id),
         ("currency_mismatch", dollars.transaction_id),
     }, report["findings"]
     assert clean.transaction_id not in str(report["findings"])
+    clock = next(f for f in report["findings"] if f["kind"] == "time_mismatch")
+    assert "3 h later" in clock["detail"]
+    assert "clock error" in clock["detail"]
     assert len(report["findings"]) == len(found)
     summary = report["summary"]
-    # Listed as paid: six of the callbacks (not the unconfirmed or disputed ones), the lost
+    # Listed as paid: seven of the callbacks (not the unconfirmed or disputed ones), the lost
     # one and the one in dollars.
-    assert summary["platform_confirmed"] == 8
+    assert summary["platform_confirmed"] == 9
     assert summary["findings"]["duplicate"] == 2
     # The payment whose callback was lost is delivered now, once.
-    events = await world.paid_events(8)
+    events = await world.paid_events(9)
     assert events[-1]["payment"]["transaction_id"] == lost.transaction_id
     assert events[-1]["payment"]["source"] == "reconciliation"
 
@@ -395,7 +401,7 @@ async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: Pa
     status, again = await world.call("POST", f"/api/v1/payments/reconciliation?date={day}")
     found_again = {(f["kind"], f["transaction_id"] or f["dossier_code"]) for f in again["findings"]}
     assert found_again == found - {("missing_at_hub", lost.transaction_id)}
-    await world.paid_events(8)
+    await world.paid_events(9)
 
 
 async def test_an_operator_reconciles_a_day_from_the_command_line(

@@ -19,7 +19,13 @@ from connectors.payment_platform.mapping import (
     read_listed,
     wire_time,
 )
-from connectors.payment_platform.reconcile import expected_fee, next_run, previous_day, run_daily
+from connectors.payment_platform.reconcile import (
+    expected_fee,
+    next_run,
+    previous_day,
+    run_daily,
+    time_difference,
+)
 from connectors.payment_platform.routes import loggable
 from connectors.payment_platform.signing import sign, signed, verify
 from hub.config import ValidationConfig
@@ -120,7 +126,8 @@ def test_a_good_callback_becomes_a_canonical_paid_result() -> None:
         (callback(ThoiGianGD="2026-11-23 13:59"), "bad_date"),
         (callback(ThoiGianGD="20261313135900"), "bad_date"),
         (callback(ThoiGianGD="20261113135900"), "stale_time"),  # ten days old
-        (callback(ThoiGianGD="20261124135900"), "stale_time"),  # a day ahead
+        (callback(ThoiGianGD="20261124135900"), "future_time"),  # a day ahead
+        (callback(ThoiGianGD="20261123165900"), "future_time"),  # 3 h ahead: a wrong zone
         (callback(SoTien="12O000"), "bad_amount"),
         (callback(SoTien="-5000"), "bad_amount"),
         (callback(SoTien="1500.50"), "bad_amount"),
@@ -300,3 +307,27 @@ async def test_the_daily_reconciliation_waits_for_run_at_and_retries_a_failed_ru
     # 90 minutes until 01:30; the run fails; 10 minutes; it succeeds; the next day's 01:30.
     assert sleeps[:3] == [5400, 600, 86400 - 600]
     assert days == ["2026-11-22", "2026-11-22", "2026-11-23"]
+
+
+@pytest.mark.parametrize(
+    ("platform_offset_s", "words"),
+    [
+        (0, ""),
+        (299, ""),  # within the tolerance
+        (-301, "301 s apart"),
+        (3 * 3600, "3 h later"),
+        (-12 * 3600 + 40, "12 h earlier"),  # a 12-hour clock, to the minute
+        (90 * 60, "5400 s apart"),  # an hour and a half is not a clock error
+    ],
+)
+def test_reconciliation_names_a_whole_hours_difference_a_clock_error(
+    platform_offset_s: int, words: str
+) -> None:
+    hub = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+    said = time_difference(hub, hub + timedelta(seconds=platform_offset_s), 300.0)
+    if not words:
+        assert said == ""
+        return
+    assert words in said
+    assert ("clock error" in said) == (" h " in words)
+    assert "hub 2026-11-23 10:00:00" in said  # shown in Vietnam's time
