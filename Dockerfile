@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # The hub as a slim, non-root image: `hub run` with the configuration mounted at /etc/hub,
-# mapping files baked in at /app/mappings (the working directory, so `mappings_dir: mappings`
-# resolves there) and the SQLite store on the /var/lib/hub volume. See compose.yaml.
+# mapping files baked in at /app/mappings, the configuration mounted at /app/config/hub.yaml
+# (relative paths in it are read from its folder, so config/hub.example.yaml's
+# `mappings_dir: ../mappings` and `../var/...` resolve under /app), and the SQLite store on the
+# /var/lib/hub volume. See compose.yaml.
 
 FROM python:3.11-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -25,8 +27,8 @@ RUN groupadd --system --gid 10001 hub \
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python -m venv /opt/hub \
     && /opt/hub/bin/pip install --no-cache-dir --no-index --find-links /wheels vn-public-service-hub \
-    && mkdir -p /etc/hub /var/lib/hub \
-    && chown hub:hub /var/lib/hub
+    && mkdir -p /app/config /app/var /var/lib/hub \
+    && chown hub:hub /app/var /var/lib/hub
 WORKDIR /app
 COPY mappings /app/mappings
 USER hub
@@ -35,4 +37,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 ENTRYPOINT ["hub"]
-CMD ["run", "-c", "/etc/hub/hub.yaml"]
+CMD ["run", "-c", "/app/config/hub.yaml"]

@@ -95,6 +95,8 @@ def check_config(config_path: Path | None) -> None:
     for c in config.all_connectors():
         for line in c.describe(config.section(c)):
             click.echo(f"  {line}")
+        for warning in c.warnings(config.section(c)):
+            click.echo(f"  warning: {warning}", err=True)
     board = config.dashboard
     if board.enabled:
         roles = Counter(u.role for u in board.users.values())
@@ -111,10 +113,19 @@ def check_config(config_path: Path | None) -> None:
 @main.command("hash-secret")
 @click.option("--token", is_flag=True, help="Hash a bearer token (SHA-256) instead.")
 def hash_secret(token: bool) -> None:
-    """Print the hash to put in the configuration for a password or an API token."""
+    """Print the hash to put in the configuration for a password or an API token.
+
+    At a terminal it asks twice, hidden; otherwise it reads the secret from the first line of
+    standard input (`printf '%s' "$SECRET" | hub hash-secret`)."""
     from hub.auth import hash_password, sha256_hex
 
-    secret = click.prompt("secret", hide_input=True, confirmation_prompt=True)
+    if sys.stdin.isatty():
+        secret = click.prompt("secret", hide_input=True, confirmation_prompt=True)
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+        if not secret:
+            click.echo("error: no secret on standard input (its first line is empty)", err=True)
+            raise SystemExit(1)
     click.echo(sha256_hex(secret) if token else hash_password(secret))
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
+    BaseModel,
     Field,
     PrivateAttr,
     SecretStr,
@@ -261,6 +262,8 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> H
     except ValidationError as exc:
         problems = [_describe(err, where, lines) for err in exc.errors()]
         raise ConfigError(f"{len(problems)} problem(s) in {where}", problems) from None
+    if path is not None:
+        config = _resolve_paths(config, (), path.resolve().parent, lines)
     config._connectors = found
     problems = [
         _describe({"loc": loc, "msg": msg, "type": "value_error"}, where, lines)
@@ -270,6 +273,40 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> H
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in {where}", problems)
     return config
+
+
+def _resolve_paths(
+    model: Any, at: tuple[str, ...], base: Path, lines: dict[tuple[str, ...], int]
+) -> Any:
+    """Relative paths written in the configuration file, read from the file's folder (as a
+    compose file's are): `mappings_dir: ../mappings` means the same wherever the hub starts.
+    A default or an environment variable stays relative to the working directory."""
+    updates: dict[str, Any] = {}
+    for name, value in model:
+        here = (*at, name)
+        if isinstance(value, Path):
+            written = here in lines and env_name(here) not in os.environ
+            if written and not value.is_absolute():
+                updates[name] = base / value
+        elif isinstance(value, BaseModel):
+            new = _resolve_paths(value, here, base, lines)
+            if new is not value:
+                updates[name] = new
+        elif isinstance(value, dict):
+            items = {
+                k: _resolve_paths(v, (*here, str(k)), base, lines)
+                if isinstance(v, BaseModel)
+                else v
+                for k, v in value.items()
+            }
+            if any(items[k] is not value[k] for k in value):
+                updates[name] = items
+    return model.model_copy(update=updates) if updates else model
+
+
+def env_name(loc: tuple[str, ...]) -> str:
+    """The environment variable that sets the key at `loc`."""
+    return "HUB_" + "__".join(p.upper() for p in loc)
 
 
 def _plugins_named(raw: dict[str, Any], where: str) -> list[str]:
@@ -350,11 +387,10 @@ def _describe(err: Any, where: str, lines: dict[tuple[str, ...], int]) -> str:
         if line:
             break
     place = f"{where}:{line}" if line else where
-    env_name = "HUB_" + "__".join(p.upper() for p in loc)
     message = err["msg"]
     if err["type"] == "extra_forbidden":
         message = "unknown key (check its spelling against config/hub.example.yaml)"
-    return f"{place}: {dotted}: {message} (environment: {env_name})"
+    return f"{place}: {dotted}: {message} (environment: {env_name(loc)})"
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

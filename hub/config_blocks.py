@@ -19,6 +19,18 @@ def is_agency_code(value: object) -> bool:
     return isinstance(value, str) and AGENCY_CODE_RE.fullmatch(value) is not None
 
 
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(
+            f"{value!r} is not an http(s) URL: write it with its scheme, e.g. https://{value}"
+        )
+    return value
+
+
+# An absolute http(s) URL, scheme included (a bare host name is refused, not guessed).
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -101,6 +101,11 @@ class Connector:
         """Lines for `hub check-config`."""
         return []
 
+    def warnings(self, section: Any) -> list[str]:
+        """What `hub check-config` should warn about (valid, but probably a mistake: an
+        enabled connector with an empty secret)."""
+        return []
+
     def queues(self, section: Any) -> dict[str, list[float]]:
         """Each queue-owning connector name it runs, with its delay tiers (for `hub dlq`)."""
         return {}

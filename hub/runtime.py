@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -80,6 +81,14 @@ def load_everything(config: HubConfig, deep: bool = True) -> dict[str, StatusTab
     """Every mapping file the configuration names, the sources' and the connectors': one
     `ConfigError` listing the problems of all. `hub check-config` goes `deep` (WSDLs too);
     the hub does not, its SOAP clients check each WSDL as they start."""
+    folder = config.mappings_dir
+    if not folder.is_dir():
+        problem = (
+            f"mappings_dir: the folder {folder.resolve()} does not exist (a relative path "
+            "written in the configuration file is read from the file's folder; one from "
+            f"HUB_MAPPINGS_DIR or the default, from the working directory {Path.cwd()})"
+        )
+        raise ConfigError("the mapping files cannot be read", [problem])
     problems: list[str] = []
     tables: dict[str, StatusTable] = {}
     try:

@@ -12,6 +12,7 @@ from hub.config_blocks import (
     DEFAULT_DELAY_TIERS_S,
     BreakerConfig,
     DelayTiers,
+    HttpUrl,
     RetryConfig,
     Section,
     is_agency_code,
@@ -53,7 +54,7 @@ class CatalogueConfig(Section):
 
 class NationalPortalConfig(Section):
     enabled: bool = True
-    base_url: str = "http://127.0.0.1:8081/api"
+    base_url: HttpUrl = "http://127.0.0.1:8081/api"
     username: str = "hub"
     password: SecretStr = SecretStr("")
     madonvi: str = "000.00.00.H41"

@@ -62,6 +62,14 @@ class NationalPortal(Connector):
             return []
         return [CONNECTOR, *([f"{CONNECTOR}.catalogue"] if section.catalogue.enabled else [])]
 
+    def warnings(self, section: NationalPortalConfig) -> list[str]:
+        if section.enabled and not section.password.get_secret_value():
+            return [
+                "connectors.national_portal.password is empty: DVCQG will refuse the log-in "
+                "(set HUB_CONNECTORS__NATIONAL_PORTAL__PASSWORD)"
+            ]
+        return []
+
     def queues(self, section: NationalPortalConfig) -> dict[str, list[float]]:
         return {CONNECTOR: section.delay_tiers_s}
 

@@ -9,10 +9,11 @@ environment itself.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from hub.config_blocks import BreakerConfig, RetryConfig, Section
+from hub.config_blocks import BreakerConfig, HttpUrl, RetryConfig, Section
 
 CALLBACK_FIELDS = [
     "LoaiBanTin",
@@ -91,7 +92,7 @@ class ReconciliationConfig(Section):
 
     enabled: bool = True
     run_at: str = Field("01:30", description="local time (HH:MM) to reconcile the previous day")
-    output_dir: str = Field("var/reconciliation", description="CSV and JSON reports go here")
+    output_dir: Path = Field(Path("var/reconciliation"), description="CSV and JSON reports go here")
     pending_too_long_s: float = Field(
         3 * 86400.0, gt=0, description="a transaction pending longer is listed"
     )
@@ -114,7 +115,7 @@ class PaymentPlatformConfig(Section):
     partner_code: str = Field("", description="MaDoiTac: the province's partner code")
     secret_key: SecretStr = Field(SecretStr(""), description="the partner's signing secret")
     callback_path: str = Field("/payment-platform/callback", pattern=r"^/[A-Za-z0-9/_.-]*$")
-    base_url: str = Field("http://127.0.0.1:8083", description="status checks and listings")
+    base_url: HttpUrl = Field("http://127.0.0.1:8083", description="status checks and listings")
     status_path: str = "/api/tra-cuu-giao-dich"
     reconciliation_path: str = "/api/doi-soat"
     deliver_to: str = Field(

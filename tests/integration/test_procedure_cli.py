@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from hub.config import load_config
+from hub.config import deep_merge, load_config
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.webhook.simulator import WebhookReceiver
@@ -57,6 +57,16 @@ async def test_an_operator_syncs_shows_and_lists_quarantine(
         status, _, err = await hub_cli("procedures", "show", "-c", str(config_path), "9.999999")
         assert status == 1
         assert "no procedure 9.999999" in err
+
+        # A sync that fails says why on the line that says it failed.
+        refused = tmp_path / "refused.yaml"
+        wrong = {"connectors": {"national_portal": {"password": "not-the-password"}}}
+        refused.write_text(yaml.safe_dump(deep_merge(overrides, wrong), allow_unicode=True))
+        status, out, _ = await hub_cli("procedures", "sync", "-c", str(refused))
+        assert status == 1
+        failed = next(line for line in out.splitlines() if ": failed: " in line)
+        assert "nothing" not in failed
+        assert "credentials" in failed.lower() or "log" in failed.lower(), failed
 
         # No subscriber queue existed while the CLI ran: its events waited in the outbox, and
         # the hub delivers them when it starts.

@@ -317,3 +317,87 @@ def test_the_example_ministry_systems_are_valid_once_enabled(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert "ministry.result.business_registration" in str(caught.value.problems)
+
+
+def test_a_url_without_its_scheme_is_refused_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "hub.yaml"
+    path.write_text(
+        "connectors:\n  national_portal:\n    base_url: dvcqg.example.gov.vn/api\n"
+        "  payment_platform:\n    base_url: thanhtoan.example\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    problems = "\n".join(refused.value.problems)
+    assert f"{path}:3: connectors.national_portal.base_url" in problems
+    assert f"{path}:5: connectors.payment_platform.base_url" in problems
+    assert "https://dvcqg.example.gov.vn/api" in problems  # what it should have been
+
+
+def test_relative_paths_in_the_file_are_read_from_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = folder / "hub.yaml"
+    path.write_text(
+        "mappings_dir: ../maps\nstore:\n  path: data/hub.db\n"
+        "connectors:\n  vdxp:\n    spool_dir: spool\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(ROOT)  # anywhere else than the file's folder
+    config = load_config(path)
+    assert config.mappings_dir == folder / ".." / "maps"
+    assert config.store.path == folder / "data" / "hub.db"
+    assert config.connectors.vdxp.spool_dir == folder / "spool"
+    # A default, or a value from the environment, stays relative to the working directory.
+    assert config.connectors.payment_platform.reconciliation.output_dir == Path(
+        "var/reconciliation"
+    )
+    monkeypatch.setenv("HUB_STORE__PATH", "elsewhere.db")
+    assert load_config(path).store.path == Path("elsewhere.db")
+
+
+def test_a_missing_mappings_folder_is_named_with_its_key_and_resolved_path(
+    tmp_path: Path,
+) -> None:
+    from hub.runtime import load_everything
+
+    path = tmp_path / "hub.yaml"
+    path.write_text("mappings_dir: nowhere\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_everything(load_config(path))
+    (problem,) = refused.value.problems
+    assert problem.startswith(f"mappings_dir: the folder {tmp_path / 'nowhere'} does not exist")
+
+
+def test_check_config_warns_of_an_empty_portal_password(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hub.cli import main
+
+    path = tmp_path / "hub.yaml"
+    path.write_text(f"mappings_dir: {ROOT / 'mappings'}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: connectors.national_portal.password is empty" in result.output
+    path.write_text(
+        f"mappings_dir: {ROOT / 'mappings'}\nconnectors:\n  national_portal:\n    password: x\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
+    assert "password is empty" not in result.output
+
+
+def test_hash_secret_reads_standard_input_when_it_is_not_a_terminal() -> None:
+    from click.testing import CliRunner
+
+    from hub.auth import sha256_hex
+    from hub.cli import main
+
+    result = CliRunner().invoke(main, ["hash-secret", "--token"], input="s3cret\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == sha256_hex("s3cret")
+    empty = CliRunner().invoke(main, ["hash-secret"], input="\n")
+    assert empty.exit_code == 1
+    assert "no secret on standard input" in empty.output

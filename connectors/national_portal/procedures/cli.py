@@ -64,10 +64,12 @@ def sync(config_path: Path | None, codes: tuple[str, ...]) -> None:
     config = _load(config_path)
     runs = _run(_sync(config, list(codes) or None))
     for run in runs:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or "nothing"
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items()))
         resumed = " (resumed)" if run.resumed else ""
-        click.echo(f"run {run.id}{resumed}: {run.state.value}: {counts}")
-        if run.detail:
+        # A failed run says why on its own line; a finished one what it did.
+        said = run.detail if run.state is RunState.failed and run.detail else counts
+        click.echo(f"run {run.id}{resumed}: {run.state.value}: {said or 'nothing changed'}")
+        if run.detail and said != run.detail:
             click.echo(f"  {run.detail}", err=True)
     if runs and runs[-1].state is RunState.failed:
         raise SystemExit(1)
