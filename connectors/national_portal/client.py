@@ -62,6 +62,17 @@ def _json_of(raw: bytes) -> Any:
         raise ReplyNotJson(f"DVCQG replied with no JSON: {exc}", excerpt=excerpt) from None
 
 
+class PortalSession:
+    """The session of one DVCQG account, shared by every client that logs in as it (the
+    dossier flow and the catalogue sync): one log-in serves both, and a renewal by one is
+    seen by the other, so they never log each other out."""
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+        self.lock = asyncio.Lock()
+        self.logins = 0
+
+
 class PortalClient:
     def __init__(
         self,
@@ -69,12 +80,12 @@ class PortalClient:
         codes: PortalCodes,
         http: aiohttp.ClientSession,
         guard_name: str = CONNECTOR,
+        session: PortalSession | None = None,
     ) -> None:
         self.config = config
         self.codes = codes
         self.http = http
-        self._session: str | None = None
-        self._login_lock = asyncio.Lock()
+        self.session = session or PortalSession()
         # The catalogue sync has a client (and so a breaker, metrics and outage log) of its own.
         self.guard = Guard(guard_name, config.retry, config.breaker, config.rate_limit_per_s)
 
@@ -118,13 +129,24 @@ class PortalClient:
         except SessionExpired:
             log.info("portal_session_expired", connector=CONNECTOR)
             session = await self._ensure_session(stale=session)
+        try:
             return await self._exchange(service, body, session, allow)
+        except SessionExpired:
+            # A session refused right after the log-in that made it: logging in again would
+            # only loop. The account is at fault, not a dossier: wait for an operator.
+            raise CredentialsRefused(
+                f"DVCQG refused {service} with a session it had just issued to "
+                f"{self.config.username!r}: check the account's rights",
+                connector=CONNECTOR,
+            ) from None
 
     async def _ensure_session(self, stale: str | None = None) -> str:
-        async with self._login_lock:
-            if self._session is None or self._session == stale:
-                self._session = await self._login()
-            return self._session
+        keeper = self.session
+        async with keeper.lock:
+            if keeper.token is None or keeper.token == stale:
+                keeper.token = await self._login()
+                keeper.logins += 1
+            return keeper.token
 
     async def _login(self) -> str:
         payload = {
@@ -177,6 +199,11 @@ class PortalClient:
             raise DestinationUnavailable("DVCQG replied with no JSON object", connector=CONNECTOR)
         code = str(reply.get("error_code", ""))
         message = str(reply.get("message", ""))
+        if code in self.codes.credentials_refused:
+            raise CredentialsRefused(
+                f"DVCQG refused the hub's credentials on {service}: {code} {message}".strip(),
+                connector=CONNECTOR,
+            )
         if code in self.codes.session_expired:
             raise SessionExpired("DVCQG: session expired", connector=CONNECTOR)
         if code in self.codes.transient:

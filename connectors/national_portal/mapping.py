@@ -43,6 +43,7 @@ class PortalCodes(BaseModel):
     success: str = "00"
     partial: str = "02"
     session_expired: list[str] = Field(default_factory=lambda: ["401"])
+    credentials_refused: list[str] = Field(default_factory=lambda: ["-1"])
     transient: list[str] = Field(default_factory=lambda: ["99"])
     already_held: str = "05"
     not_held: str = "06"

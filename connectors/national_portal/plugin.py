@@ -11,7 +11,7 @@ import click
 
 from connectors.national_portal.catalogue import CatalogueClient
 from connectors.national_portal.catalogue_mapping import CatalogueCodes
-from connectors.national_portal.client import CONNECTOR, PortalClient
+from connectors.national_portal.client import CONNECTOR, PortalClient, PortalSession
 from connectors.national_portal.config import NationalPortalConfig
 from connectors.national_portal.dashboard import procedures_flow
 from connectors.national_portal.mapping import PortalCodes
@@ -93,11 +93,14 @@ class NationalPortal(Connector):
         procedures = context.store.slice("procedures", SqliteProcedures)
         catalogue = None
         if cfg.enabled:
-            client = PortalClient(cfg, assets.portal, context.http)
+            session = PortalSession()  # one account, one session: the flow and the sync
+            client = PortalClient(cfg, assets.portal, context.http, session=session)
             sink = PortalSink(client, context.store)
             await context.consume(cfg, ["dossier.#"], sink, dossier_code_of, client.guard)
             if cfg.catalogue.enabled:
-                catalogue = catalogue_sync(cfg, assets, context.store, context.intake, context.http)
+                catalogue = catalogue_sync(
+                    cfg, assets, context.store, context.intake, context.http, session
+                )
                 assert isinstance(catalogue.source, CatalogueClient)
                 guard = catalogue.source.client.guard
                 context.watch(guard.name, guard)
@@ -122,14 +125,17 @@ def catalogue_sync(
     store: SqliteStore,
     intake: Intake,
     http: aiohttp.ClientSession,
+    session: PortalSession | None = None,
 ) -> CatalogueSync:
-    """The catalogue sync with its own DVCQG client (own rate limit and session)."""
+    """The catalogue sync with its own DVCQG client (own rate limit, breaker and outage log),
+    on the dossier flow's session when it is given one."""
     ccfg = cfg.catalogue
     client = PortalClient(
         cfg.model_copy(update={"rate_limit_per_s": ccfg.rate_limit_per_s}),
         assets.portal,
         http,
         guard_name=f"{CONNECTOR}.catalogue",
+        session=session,
     )
     source = CatalogueClient(client, assets.catalogue, ccfg.agency_code or cfg.madonvi)
     return CatalogueSync(source, store.slice("procedures", SqliteProcedures), intake.relay, ccfg)

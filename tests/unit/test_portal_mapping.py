@@ -403,6 +403,7 @@ def test_portal_reply_codes_load() -> None:
     assert codes.name == "national_portal"
     assert codes.success == "00"
     assert codes.partial == "02"
-    assert codes.session_expired == ["401", "-1"]
+    assert codes.session_expired == ["401"]
+    assert codes.credentials_refused == ["-1"]  # wrong credentials, as PROTOCOL.md says
     assert codes.transient == ["99"]
     assert (codes.already_held, codes.not_held) == ("05", "06")
