@@ -93,7 +93,7 @@ class Envelope:
     def parse(cls, raw: AbstractIncomingMessage) -> Envelope:
         try:
             body = json.loads(raw.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise UndecodableMessage(f"message body is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise UndecodableMessage("message body is not a JSON object")

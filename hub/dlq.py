@@ -61,7 +61,7 @@ def _parked(raw: AbstractIncomingMessage) -> ParkedMessage:
     headers = dict(raw.headers or {})
     try:
         body = json.loads(raw.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = {"undecodable": raw.body[:200].decode(errors="replace")}
     reason = headers.get(REASON_HEADER)
     if reason is None and headers.get("x-death"):

@@ -31,6 +31,8 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BodyError(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # nested deeper than the parser goes: refused, never a 500
+        raise BodyError(400, "body is nested too deeply to be a request") from None
     if not isinstance(body, dict):
         raise BodyError(400, "body must be a JSON object")
     return body

@@ -15,10 +15,12 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-Text = Annotated[str, Field(max_length=4000)]
-ShortText = Annotated[str, Field(max_length=500)]
+from schemas.text import Printable
+
+Text = Annotated[Printable, Field(max_length=4000)]
+ShortText = Annotated[Printable, Field(max_length=500)]
 
 
 class DossierStatus(IntEnum):
@@ -103,6 +105,14 @@ class DossierRecord(_Model):
     other_attachments: list[dict[str, Any]] = Field(default_factory=list)
     supplements: list[dict[str, Any]] = Field(default_factory=list)
     result_documents: list[ResultDocument] = Field(default_factory=list)
+
+    @field_validator("due_at")
+    @classmethod
+    def _due_after_received(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        received = info.data.get("received_at")
+        if value is not None and received is not None and value < received:
+            raise ValueError("the due date is before the date the dossier was received")
+        return value
 
     def progress_time(self) -> datetime | None:
         """The latest moment the record itself vouches for; orders records without steps."""

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from schemas.text import Printable
+
 
 def _to_str(value: Any) -> Any:
     if isinstance(value, bool):
@@ -25,9 +27,9 @@ def _to_str(value: Any) -> Any:
 # refused here, by its wire name, and not later.
 # The limit sits on the string inside the optional: on the optional itself, pydantic applies it
 # to null too and fails with a TypeError instead of accepting the null.
-Scalar = Annotated[Annotated[str, Field(max_length=4000)] | None, BeforeValidator(_to_str)]
-Short = Annotated[Annotated[str, Field(max_length=500)] | None, BeforeValidator(_to_str)]
-RequiredScalar = Annotated[str, BeforeValidator(_to_str), Field(max_length=200)]
+Scalar = Annotated[Annotated[Printable, Field(max_length=4000)] | None, BeforeValidator(_to_str)]
+Short = Annotated[Annotated[Printable, Field(max_length=500)] | None, BeforeValidator(_to_str)]
+RequiredScalar = Annotated[Printable, BeforeValidator(_to_str), Field(max_length=200)]
 
 
 class _Wire(BaseModel):
@@ -110,7 +112,7 @@ class ItemResult(BaseModel):
 
 # -- the national procedure catalogue (LayDanhSachTTHC, LayThuTuc, LayDanhMuc…) -------------
 
-Long = Annotated[Annotated[str, Field(max_length=8000)] | None, BeforeValidator(_to_str)]
+Long = Annotated[Annotated[Printable, Field(max_length=8000)] | None, BeforeValidator(_to_str)]
 
 
 def _items() -> Any:

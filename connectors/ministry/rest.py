@@ -115,7 +115,7 @@ class RestClient:
             return {}
         try:
             return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise UnreadableReply(
                 f"{self.system} replied with something that is not JSON: {detail[:100]!r}",
                 connector=self.connector,

@@ -68,7 +68,7 @@ class ResultsDoor:
         try:
             document = json.loads(body)
             items = entry.mapping.pushed_items(document)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return error_response(400, "invalid_json", "the body is not JSON")
         except ValidationFailed as exc:
             return error_response(422, exc.code, exc.message)

@@ -57,7 +57,7 @@ class ItemReply:
 def _json_of(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         excerpt = raw[:300].decode("utf-8", errors="replace")
         raise ReplyNotJson(f"DVCQG replied with no JSON: {exc}", excerpt=excerpt) from None
 

@@ -85,6 +85,13 @@ def record_event(item: Any, ctx: InboundContext) -> DossierEvent:
     v, now = ctx.validator, ctx.now
     code = v.dossier_code(wire.MaHoSo, "MaHoSo")
     translation = ctx.table.translate(wire.TrangThaiHoSo, "TrangThaiHoSo")
+    received_at = _happened(v, wire.NgayTiepNhan, "NgayTiepNhan", now)
+    due_at = _due(v, wire.NgayHenTra, "NgayHenTra", now)
+    if received_at and due_at and due_at < received_at:
+        raise ValidationFailed(
+            "NgayHenTra is before NgayTiepNhan (the due date before the dossier was received)",
+            field="NgayHenTra",
+        )
     record = DossierRecord(
         dossier_code=code,
         status=translation.status,
@@ -101,8 +108,8 @@ def record_event(item: Any, ctx: InboundContext) -> DossierEvent:
         fax=wire.Fax,
         phone=wire.SoDienThoai,
         summary=wire.TrichYeuHoSo,
-        received_at=_happened(v, wire.NgayTiepNhan, "NgayTiepNhan", now),
-        due_at=_due(v, wire.NgayHenTra, "NgayHenTra", now),
+        received_at=received_at,
+        due_at=due_at,
         returned_at=_happened(v, wire.NgayTra, "NgayTra", now),
         return_info=wire.ThongTinTra,
         return_method=wire.HinhThuc,

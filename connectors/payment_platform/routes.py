@@ -77,7 +77,7 @@ async def _fields(request: web.Request) -> dict[str, Any]:
 
             return dict(parse_qsl(text, keep_blank_values=True))
         body = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ValidationFailed("the body is not JSON (nor a form)", code="unreadable") from None
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", code="unreadable")

@@ -311,7 +311,7 @@ def _limit(request: web.Request) -> int | web.Response:
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationFailed("the transfer is not JSON", code="not_json") from None
     if not isinstance(data, dict):
         raise ValidationFailed("the transfer must be a JSON object", code="wrong_type")

@@ -227,7 +227,7 @@ class AxisClient:
         status = response.status
         try:
             reply = json.loads(raw) if raw.strip() else {}
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             reply = None
         detail = _reason(reply, raw)
         if status >= 500 or status in _RETRYABLE:

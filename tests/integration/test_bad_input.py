@@ -102,6 +102,22 @@ BAD_ITEMS = [
         "amount",
     ),
     ("long name", "DongBoHoSoMC", record(ChuHoSo="Nguyễn " * 100), "ChuHoSo", "at most 500"),
+    ("NUL in a name", "DongBoHoSoMC", record(ChuHoSo="Trần\x00Bình"), "ChuHoSo", "U+0000"),
+    (
+        "right-to-left override",
+        "DongBoHoSoMC",
+        record(ChuHoSo="Trần \u202eThị Bình"),
+        "ChuHoSo",
+        "U+202E",
+    ),
+    (
+        "due before received",
+        "DongBoHoSoMC",
+        record(NgayHenTra="20221004080000"),
+        "NgayHenTra",
+        "before NgayTiepNhan",
+    ),
+    ("step NUL", "CapNhatTienDoHoSoMC", step(NoiDungXuLy="a\x00b"), "NoiDungXuLy", "U+0000"),
     ("item not object", "DongBoHoSoMC", "a string", None, "JSON object"),
     ("step no time", "CapNhatTienDoHoSoMC", step(ThoiDiemXuLy=None), "ThoiDiemXuLy", "required"),
     ("step bad status", "CapNhatTienDoHoSoMC", step(TrangThai="x"), "TrangThai", "unknown status"),
@@ -381,3 +397,29 @@ async def test_facade_login_works_and_a_system_without_permission_is_forbidden(
             assert (status, reply["error_code"]) == (200, "06")
             assert hub.store is not None
             assert (await hub.store.dossier(GOOD_CODE)).snapshot is None
+
+
+DEEP = b"[" * 4_000 + b"]" * 4_000  # 8 KB, deeper than the JSON parser goes
+
+
+async def test_json_nested_too_deeply_is_refused_at_every_door_never_a_500(
+    setup: tuple[Hub, DvcqgSimulator, FacadeCaller],
+) -> None:
+    hub, _, caller = setup
+    base = f"http://127.0.0.1:{hub.port}"
+    deep_object = b'{"a":' * 1_500 + b"1" + b"}" * 1_500
+    doors = [
+        (f"{base}/dvcqg", {}),
+        (f"{base}/api/v1/dossier-events", {"Authorization": f"Bearer {ONESTOP_TOKEN}"}),
+        (f"{base}/api/v1/admin/session", {}),
+    ]
+    for url, headers in doors:
+        for body in (DEEP, deep_object):
+            async with caller.http.post(
+                url, data=body, headers={**headers, "Content-Type": "application/json"}
+            ) as r:
+                assert r.status == 400, (url, r.status, await r.text())
+                assert "nested too deeply" in await r.text(), url
+    # The hub is still whole: a good call goes on.
+    status, reply = await caller.call("TraCuuHoSo", mahoso=GOOD_CODE)
+    assert status == 200, reply

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -259,3 +260,37 @@ def test_batch_limit_follows_configuration() -> None:
     v.batch_size(2)
     with pytest.raises(ValidationFailed, match="at most 2"):
         v.batch_size(3)
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("Nguyễn Văn An", None),
+        ("dòng một\ndòng hai\tcột", None),  # line breaks and tabs are text
+        ("An\x00", "U+0000"),
+        ("An\x1b[31m", "U+001B"),
+        ("An\u202egnaH", "U+202E"),  # right-to-left override
+        ("An\u2066x\u2069", "U+2066"),  # an isolate
+        ("An\x7f", "U+007F"),
+    ],
+)
+def test_text_holds_printable_characters_only(text: str, refused: str | None) -> None:
+    from schemas.text import printable
+
+    if refused is None:
+        assert printable(text) == text
+        return
+    with pytest.raises(ValueError, match=re.escape(refused)):
+        printable(text)
+
+
+def test_a_canonical_record_is_not_due_before_it_was_received() -> None:
+    from pydantic import ValidationError
+
+    from schemas.canonical import DossierRecord, DossierStatus
+
+    received = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    base = {"dossier_code": "000.00.41.H41-261201-0001", "status": DossierStatus.accepted}
+    DossierRecord(**base, received_at=received, due_at=received)
+    with pytest.raises(ValidationError, match="before the date the dossier was received"):
+        DossierRecord(**base, received_at=received, due_at=received.replace(day=1, hour=7))
