@@ -5,6 +5,22 @@ a successful login gets a random session token, stored only as its SHA-256. REST
 `Authorization: Bearer <token>`, compared in constant time with the configured SHA-256.
 Permissions are per source (`sources.<name>.permissions`). This module must never log a
 password, a token or a hash.
+
+Log-ins resist guessing and floods the same way at every door (the facade here, the
+dashboard in `hub.dashboard.access`):
+
+* every argon2 check goes through `CHECKS`: one at a time (a check costs tens of
+  milliseconds of a core; the other core stays with the flows), and when 16 are already
+  waiting a new log-in is turned away at once with `LoginsBusy` (HTTP 503, Retry-After), so a
+  flood of log-ins cannot starve the dossier flow of CPU;
+* an unknown name is checked against a dummy hash, so it costs what a known one does;
+* failures are counted per name *and* client address (`Throttle`): five within the window
+  lock that name for that client only, so nobody can keep an administrator (or a source
+  system) locked out from elsewhere, and an unknown name is locked like a known one, so the
+  refusal tells nothing about which names exist. The check, the verification and the count
+  of one name from one client run one at a time, so concurrent guesses cannot slip past the
+  lock. The facade's counts live in memory (a restart clears them); the dashboard's in the
+  store, where an administrator can clear them.
 """
 
 from __future__ import annotations
@@ -15,6 +31,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -25,6 +42,88 @@ from hub.store.base import Store
 _hasher = PasswordHasher()
 MAX_CACHED_SESSIONS = 10_000
 SESSION_RECHECK_S = 60.0  # re-read a cached session from the store after this long
+FACADE_MAX_FAILURES = 5
+FACADE_LOCK_S = 900.0
+
+
+class LoginsBusy(Exception):
+    """Too many log-ins are waiting for their password check: refused at once, not hashed."""
+
+
+class Checks:
+    """Argon2 verifications, bounded: `parallel` at once, at most `max_waiting` queued."""
+
+    def __init__(self, parallel: int = 1, max_waiting: int = 16) -> None:
+        self._running = asyncio.Semaphore(parallel)
+        self.max_waiting = max_waiting
+        self.waiting = 0
+
+    async def verify(self, stored: str, password: str) -> bool:
+        if self.waiting >= self.max_waiting:
+            raise LoginsBusy(f"{self.waiting} log-ins are already waiting")
+        self.waiting += 1
+        try:
+            async with self._running:
+                return await asyncio.to_thread(verify_password, stored, password)
+        finally:
+            self.waiting -= 1
+
+
+CHECKS = Checks()
+
+
+@cache
+def dummy_hash() -> str:
+    """A hash to verify unknown names against, so they cost what known ones do (made on the
+    first failed log-in, not at every start)."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+class Turns:
+    """One log-in of a (name, client) at a time: its lock check, password check and count of
+    the outcome run whole, so concurrent guesses cannot slip past a lock being set."""
+
+    def __init__(self, max_keys: int = 10_000) -> None:
+        self.max_keys = max_keys
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def turn(self, key: tuple[str, str]) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            if len(self._locks) >= self.max_keys:  # forget the idle ones
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+
+class Throttle(Turns):
+    """Failed log-ins per (name, client) in memory: `max_failures` within `lock_s` lock that
+    pair for `lock_s`. Bounded: past `max_keys` the oldest entries are forgotten."""
+
+    def __init__(self, max_failures: int, lock_s: float, max_keys: int = 10_000) -> None:
+        super().__init__(max_keys)
+        self.max_failures = max_failures
+        self.lock_s = lock_s
+        self._failures: dict[tuple[str, str], tuple[int, float, float]] = {}
+
+    def locked_until(self, key: tuple[str, str], now: float) -> float:
+        found = self._failures.get(key)
+        return found[2] if found and found[2] > now else 0.0
+
+    def failed(self, key: tuple[str, str], now: float) -> float:
+        """Count a failure; the time the pair is locked until (0 when it is not)."""
+        failures, last, _ = self._failures.get(key, (0, 0.0, 0.0))
+        failures = failures + 1 if now - last <= self.lock_s else 1
+        locked = now + self.lock_s if failures >= self.max_failures else 0.0
+        if len(self._failures) >= self.max_keys:
+            oldest = sorted(self._failures, key=lambda k: self._failures[k][1])
+            for k in oldest[: self.max_keys // 10]:
+                del self._failures[k]
+        self._failures[key] = (0 if locked else failures, now, locked)
+        return locked
+
+    def succeeded(self, key: tuple[str, str]) -> None:
+        self._failures.pop(key, None)
 
 
 def hash_password(password: str) -> str:
@@ -33,6 +132,12 @@ def hash_password(password: str) -> str:
 
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    token: str | None
+    locked_until: float = 0.0  # > 0: refused because this name is locked for this client
 
 
 @dataclass(frozen=True)
@@ -54,21 +159,31 @@ class Authenticator:
         self.session_ttl_s = session_ttl_s
         self._by_username = {s.username: n for n, s in sources.items() if s.username}
         self._sessions: dict[str, tuple[str, float]] = {}  # token SHA-256 → (source, until)
+        self.throttle = Throttle(FACADE_MAX_FAILURES, FACADE_LOCK_S)
 
-    async def login(self, username: object, password: object) -> str | None:
-        """A new session token, or None for unknown users and wrong passwords alike."""
-        name = self._by_username.get(username) if isinstance(username, str) else None
-        source = self.sources.get(name) if name else None
-        if source is None or source.password_hash is None or not isinstance(password, str):
-            return None
-        stored = source.password_hash.get_secret_value()
-        if not await asyncio.to_thread(verify_password, stored, password):
-            return None
+    async def login(self, username: object, password: object, client: str = "?") -> LoginOutcome:
+        """A new session token; or why not: wrong (unknown users and wrong passwords alike),
+        locked (too many failures of this name from this client), busy (`LoginsBusy`)."""
+        typed = username[:64] if isinstance(username, str) else ""
+        key, now = (typed, client), time.time()
+        async with self.throttle.turn(key):
+            locked = self.throttle.locked_until(key, now)
+            if locked:
+                return LoginOutcome(None, locked_until=locked)
+            name = self._by_username.get(typed)
+            source = self.sources.get(name) if name else None
+            stored, known = dummy_hash(), False
+            if source is not None and source.password_hash is not None:
+                stored, known = source.password_hash.get_secret_value(), True
+            ok = isinstance(password, str) and await CHECKS.verify(stored, password)
+            if not (ok and known):
+                return LoginOutcome(None, locked_until=self.throttle.failed(key, now))
+            self.throttle.succeeded(key)
         token = secrets.token_urlsafe(32)
         expires_at = time.time() + self.session_ttl_s
         await self.store.create_session(sha256_hex(token), name or "", expires_at)
         self._remember(sha256_hex(token), name or "", expires_at)
-        return token
+        return LoginOutcome(token)
 
     async def session(self, token: object) -> Principal | None:
         if not isinstance(token, str) or not token or len(token) > 200:

@@ -11,6 +11,7 @@ This module must never put an invalid item into the store or a queue.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from connectors.national_portal.mapping import (
     step_to_wire,
 )
 from hub import metrics
-from hub.auth import Authenticator, Principal
+from hub.auth import Authenticator, LoginsBusy, Principal
 from hub.errors import HubError, StoreUnavailable, ValidationFailed
 from hub.httputil import BodyError, json_response, read_json_object
 from hub.intake import Intake
@@ -74,7 +75,7 @@ class Facade:
             return _reply(exc.status, INVALID, exc.message)
         service = body.get("service")
         if service in (None, "DangNhap") and "username" in body:
-            return await self._login(body)
+            return await self._login(body, request.remote or "?")
         if service not in SERVICES:
             return _reply(400, INVALID, f"unknown service {service!r}; served: {sorted(SERVICES)}")
         principal = await self.auth.session(body.get("session"))
@@ -88,12 +89,23 @@ class Facade:
             return await self._lookup(body)
         return await self._push(principal, str(service), body)
 
-    async def _login(self, body: dict[str, Any]) -> web.Response:
-        token = await self.auth.login(body.get("username"), body.get("password"))
-        if token is None:
-            log.warning("facade_login_refused", username=body.get("username"))
+    async def _login(self, body: dict[str, Any], client: str) -> web.Response:
+        try:
+            outcome = await self.auth.login(body.get("username"), body.get("password"), client)
+        except LoginsBusy:
+            log.warning("facade_logins_busy", client=client)
+            reply = _reply(503, TRY_LATER, "too many log-ins at once: repeat in a few seconds")
+            reply.headers["Retry-After"] = "5"
+            return reply
+        if outcome.locked_until:
+            log.warning("facade_login_locked", username=body.get("username"), client=client)
+            reply = _reply(429, -1, "too many failed log-ins from this address: wait, then retry")
+            reply.headers["Retry-After"] = str(max(1, int(outcome.locked_until - time.time())))
+            return reply
+        if outcome.token is None:
+            log.warning("facade_login_refused", username=body.get("username"), client=client)
             return _reply(401, -1, "wrong username or password")
-        return web.json_response({"error_code": 0, "session": token})
+        return web.json_response({"error_code": 0, "session": outcome.token})
 
     def _authorize(self, who: Principal, service: str, unit: object) -> web.Response | None:
         if not who.may(f"facade.{service}"):

@@ -12,8 +12,12 @@ A log-in sets the cookie `hub_session` (HttpOnly, SameSite=Strict, Secure unless
 sessions survive a restart. Every state-changing request must carry the session's CSRF token,
 an HMAC of the session token (header `X-CSRF-Token`, or the form field `csrf_token`): a forged
 page cannot read it. Each failed log-in answers after `failed_login_delay_s`, and
-`max_failed_logins` failures within `lockout_s` lock the name for `lockout_s`; unknown names
-cost the same time as known ones. This module must never log a password, a token or a hash.
+`max_failed_logins` failures of one name from one client address within `lockout_s` lock
+that name for that client for `lockout_s` (another address is not locked out, so nobody can
+keep an administrator out from elsewhere); unknown names cost the same time as known ones and
+are locked alike, so a refusal tells nothing about which names exist. The rules shared with
+the facade (bounded argon2 checks, one check per name and client at a time) are in
+`hub.auth`. This module must never log a password, a token or a hash.
 """
 
 from __future__ import annotations
@@ -24,12 +28,11 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from functools import cache
 from typing import Literal
 
 from aiohttp import web
 
-from hub.auth import hash_password, sha256_hex, verify_password
+from hub.auth import CHECKS, Turns, dummy_hash, sha256_hex
 from hub.config import DashboardConfig, Role
 from hub.store.sqlite import SqliteStore
 
@@ -46,13 +49,6 @@ ROLES_ABLE: dict[Ability, frozenset[str]] = {
     "connectors.pause": frozenset({"operator", "admin"}),
     "users.manage": frozenset({"admin"}),
 }
-
-
-@cache
-def _dummy_hash() -> str:
-    """A hash to verify unknown names against, so they cost what known ones do (made on the
-    first failed log-in, not at every start)."""
-    return hash_password(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -76,6 +72,11 @@ class LoginResult:
     locked_until: float = 0.0  # > now: refused because the name is locked
 
 
+def throttle_key(name: str, client: str) -> str:
+    """The store's key of failed log-ins of `name` from `client`."""
+    return f"{name}|{client}"
+
+
 def csrf_token(session_token: str) -> str:
     return hmac.new(session_token.encode(), b"hub-csrf", hashlib.sha256).hexdigest()
 
@@ -85,26 +86,33 @@ class OperatorAccess:
         self.config = config
         self.store = store  # the writing store: sessions, log-in failures, audit
         self.reader = reader  # session look-ups, so a page never waits for the hub's writes
+        self._turns = Turns()  # the counts themselves are in the store
 
     async def login(self, username: object, password: object, client: str) -> LoginResult:
-        """The operator on success; otherwise `operator` is None, after the configured delay."""
-        now = time.time()
+        """The operator on success; otherwise `operator` is None, after the configured delay.
+        `hub.auth.LoginsBusy` when too many log-ins wait for their check."""
         name = username[:64] if isinstance(username, str) else ""
+        async with self._turns.turn((name, client)):
+            result = await self._check(name, password, client)
+        if result.operator is None:
+            await asyncio.sleep(self.config.failed_login_delay_s)
+        return result
+
+    async def _check(self, name: str, password: object, client: str) -> LoginResult:
+        now = time.time()
+        key = throttle_key(name, client)
         user = self.config.users.get(name)
-        state = await self.store.dashboard.login_state(name) if user else None
+        state = await self.store.dashboard.login_state(key)
         if state is not None and state.locked_until > now:
             await self.store.audit(
-                name, "login.refused", "dashboard", {"reason": "locked", "client": client}
+                name or "?", "login.refused", "dashboard", {"reason": "locked", "client": client}
             )
-            await asyncio.sleep(self.config.failed_login_delay_s)
             return LoginResult(None, locked_until=state.locked_until)
-        stored = user.password_hash.get_secret_value() if user else _dummy_hash()
-        ok = isinstance(password, str) and await asyncio.to_thread(
-            verify_password, stored, password
-        )
+        stored = user.password_hash.get_secret_value() if user else dummy_hash()
+        ok = isinstance(password, str) and await CHECKS.verify(stored, password)
         if user is None or not ok:
             return await self._failed(name, user is not None, client, now)
-        await self.store.dashboard.login_succeeded(name)
+        await self.store.dashboard.login_succeeded(key)
         token = secrets.token_urlsafe(32)
         expires_at = now + self.config.session_ttl_s
         await self.store.create_session(sha256_hex(token), SESSION_PREFIX + name, expires_at)
@@ -112,21 +120,22 @@ class OperatorAccess:
         return LoginResult(Operator(name, user.role, token), expires_at)
 
     async def _failed(self, name: str, known: bool, client: str, now: float) -> LoginResult:
-        locked_until = 0.0
-        if known:
-            state = await self.store.dashboard.login_failed(
-                name,
-                now,
-                self.config.lockout_s,
-                self.config.max_failed_logins,
-                self.config.lockout_s,
-            )
-            locked_until = state.locked_until if state.locked_until > now else 0.0
-        detail = {"reason": "bad_credentials", "client": client, "known_user": known}
+        state = await self.store.dashboard.login_failed(
+            throttle_key(name, client),
+            now,
+            self.config.lockout_s,
+            self.config.max_failed_logins,
+            self.config.lockout_s,
+        )
+        locked_until = state.locked_until if state.locked_until > now else 0.0
+        detail: dict[str, object] = {
+            "reason": "bad_credentials",
+            "client": client,
+            "known_user": known,
+        }
         if locked_until:
             detail["locked_until"] = locked_until
         await self.store.audit(name or "?", "login.failed", "dashboard", detail)
-        await asyncio.sleep(self.config.failed_login_delay_s)
         return LoginResult(None, locked_until=locked_until)
 
     async def operator(self, request: web.Request) -> Operator | None:

@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from hub.auth import LoginsBusy
 from hub.dashboard import checks
 from hub.dashboard.access import CSRF_HEADER, Ability, Operator, OperatorAccess
 from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
@@ -105,9 +106,14 @@ class AdminApi:
             body = await read_json_object(request, 10_000)
         except BodyError as exc:
             return error_response(exc.status, "bad_body", exc.message)
-        result = await self.access.login(
-            body.get("username"), body.get("password"), client_of(request)
-        )
+        try:
+            result = await self.access.login(
+                body.get("username"), body.get("password"), client_of(request)
+            )
+        except LoginsBusy:
+            response = error_response(503, "busy", "too many log-ins at once: retry shortly")
+            response.headers["Retry-After"] = "5"
+            return response
         if result.operator is None:
             if result.locked_until:
                 response = error_response(
@@ -290,7 +296,7 @@ class AdminApi:
 async def user_rows(access: OperatorAccess) -> list[dict[str, Any]]:
     out = []
     for name, user in sorted(access.config.users.items()):
-        state = await access.store.dashboard.login_state(name)
+        state = await access.store.dashboard.login_summary(name)
         locked = state is not None and state.locked_until > time.time()
         out.append(
             {
@@ -305,7 +311,7 @@ async def user_rows(access: OperatorAccess) -> list[dict[str, Any]]:
 
 async def unlock_user(access: OperatorAccess, who: Operator, name: str) -> None:
     await access.store.audit(who.name, "user.unlock", name, {})
-    await access.store.dashboard.login_succeeded(name)
+    await access.store.dashboard.unlock(name)
 
 
 def _unknown_connector(name: str) -> web.Response:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
+from hub.auth import LoginsBusy
 from hub.dashboard import checks, i18n
 from hub.dashboard.access import LOGIN_COOKIE, Ability, Operator, OperatorAccess
 from hub.dashboard.api import ACTIONS, client_of, unlock_user, user_rows
@@ -278,9 +279,12 @@ class Pages:
         given = form.get("login_nonce")
         if not nonce or not isinstance(given, str) or not secrets.compare_digest(nonce, given):
             return await self.login_form(request, 403, i18n.translate(lang, "login.expired"))
-        result = await self.access.login(
-            form.get("username"), form.get("password"), client_of(request)
-        )
+        try:
+            result = await self.access.login(
+                form.get("username"), form.get("password"), client_of(request)
+            )
+        except LoginsBusy:
+            return await self.login_form(request, 503, i18n.translate(lang, "login.busy"))
         if result.operator is None:
             if result.locked_until:
                 minutes = max(1, round((result.locked_until - time.time()) / 60))

@@ -159,6 +159,17 @@ class SqliteDashboard:
         )
         return LoginState(int(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
 
+    async def login_summary(self, name: str) -> LoginState | None:
+        """`name`'s failures from every client: their sum, the last, the latest lock."""
+        rows = await self._rows(
+            "SELECT sum(failures), max(last_failure), max(locked_until) FROM operator_logins "
+            "WHERE substr(username, 1, ?) = ?",
+            (len(name) + 1, f"{name}|"),
+        )
+        if not rows or rows[0][1] is None:
+            return None
+        return LoginState(int(rows[0][0]), rows[0][1], rows[0][2])
+
     async def login_failed(
         self, username: str, now: float, window_s: float, max_failures: int, lock_s: float
     ) -> LoginState:
@@ -172,6 +183,11 @@ class SqliteDashboard:
                     (username,),
                 )
             )
+            # Keys nobody failed under for a window (unknown names too) are forgotten.
+            await db.execute(
+                "DELETE FROM operator_logins WHERE last_failure < ? AND locked_until < ?",
+                (now - window_s, now),
+            )
             failures = int(rows[0][0]) if rows and now - rows[0][1] <= window_s else 0
             failures += 1
             locked_until = rows[0][2] if rows else 0.0
@@ -183,6 +199,15 @@ class SqliteDashboard:
             )
         return LoginState(failures, now, locked_until)
 
-    async def login_succeeded(self, username: str) -> None:
+    async def login_succeeded(self, key: str) -> None:
+        """Forget the failures counted under `key` (a name and a client)."""
         async with self._store.transaction() as db:
-            await db.execute("DELETE FROM operator_logins WHERE username = ?", (username,))
+            await db.execute("DELETE FROM operator_logins WHERE username = ?", (key,))
+
+    async def unlock(self, name: str) -> None:
+        """Forget the failures of `name` from every client (an administrator's unlock)."""
+        async with self._store.transaction() as db:
+            await db.execute(
+                "DELETE FROM operator_logins WHERE substr(username, 1, ?) = ?",
+                (len(name) + 1, f"{name}|"),
+            )

@@ -1,0 +1,98 @@
+"""Log-ins as an attacker tries them (issue 18): concurrent guesses cannot slip past a lock,
+nobody can lock an administrator out from elsewhere, a refusal tells nothing about which
+names exist, and the facade's log-in is locked the same way."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from hub.auth import Checks, LoginsBusy, hash_password
+from hub.config import load_config
+from hub.runtime import Hub
+from sims.national_portal.simulator import DvcqgSimulator
+from tests.integration.dashboard_world import PASSWORDS, USERS, DashboardWorld
+from tests.support import (
+    ONESTOP_PASSWORD,
+    ONESTOP_USER,
+    PORTAL_PASSWORD,
+    PORTAL_USER,
+    hub_overrides,
+)
+
+SESSION = "/api/v1/admin/session"
+
+
+async def post_from(address: str, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """One POST from the loopback address `address` (127.0.0.x: another client)."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector) as http, http.post(url, json=body) as r:
+        return r.status, await r.json()
+
+
+async def test_concurrent_guesses_leave_the_name_locked_for_that_client(
+    dash: DashboardWorld,
+) -> None:
+    url = f"{dash.base}{SESSION}"
+    wrong = {"username": USERS["admin"], "password": "doan-mo"}
+    right = {"username": USERS["admin"], "password": PASSWORDS["admin"]}
+    replies = await asyncio.gather(
+        *(post_from("127.0.0.3", url, wrong) for _ in range(39)),
+        post_from("127.0.0.3", url, right),
+    )
+    statuses = [s for s, _ in replies]
+    assert set(statuses) <= {200, 401, 429}, statuses
+    assert statuses.count(200) <= 1
+    # Whatever the order, 39 wrong guesses leave it locked for this client: even the password.
+    status, reply = await post_from("127.0.0.3", url, right)
+    assert (status, reply["error"]) == (429, "locked")
+    # The administrator, elsewhere, is not locked out by it.
+    status, reply = await post_from("127.0.0.4", url, right)
+    assert status == 200, reply
+
+
+async def test_an_unknown_name_is_locked_like_a_known_one(dash: DashboardWorld) -> None:
+    url = f"{dash.base}{SESSION}"
+    seen: dict[str, list[int]] = {}
+    for name in (USERS["viewer"], "khong-co-ai"):
+        body = {"username": name, "password": "sai"}
+        seen[name] = [(await post_from("127.0.0.5", url, body))[0] for _ in range(4)]
+    assert seen[USERS["viewer"]] == seen["khong-co-ai"] == [401, 401, 429, 429]
+
+
+async def test_the_facade_login_is_locked_per_name_and_client(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str
+) -> None:
+    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
+        tree = hub_overrides(tmp_path, rabbit_url, broker_prefix, sim.url)
+        async with Hub(load_config(None, tree)) as hub:
+            url = f"http://127.0.0.1:{hub.port}/dvcqg"
+            wrong = {"username": ONESTOP_USER, "password": "sai"}
+            codes = [await post_from("127.0.0.6", url, wrong) for _ in range(6)]
+            assert [s for s, _ in codes] == [401, 401, 401, 401, 429, 429]
+            assert {r["error_code"] for _, r in codes} == {-1}
+            right = {"username": ONESTOP_USER, "password": ONESTOP_PASSWORD}
+            assert (await post_from("127.0.0.6", url, right))[0] == 429
+            status, reply = await post_from("127.0.0.7", url, right)  # another address
+            assert (status, reply["error_code"]) == (200, 0)
+            # An unknown name: refused alike, and locked alike.
+            ghost = {"username": "khong-co-ai", "password": "sai"}
+            ghosts = [(await post_from("127.0.0.8", url, ghost))[0] for _ in range(6)]
+            assert ghosts == [401, 401, 401, 401, 429, 429]
+
+
+async def test_a_flood_of_log_ins_is_turned_away_before_it_is_hashed() -> None:
+    """At most `parallel` checks run; past `max_waiting` waiting, a log-in is refused at once."""
+    checks = Checks(parallel=1, max_waiting=4)
+    stored = hash_password("mat-khau")
+    outcomes = await asyncio.gather(
+        *(checks.verify(stored, "sai") for _ in range(12)), return_exceptions=True
+    )
+    busy = [o for o in outcomes if isinstance(o, LoginsBusy)]
+    assert len(busy) == 12 - 4
+    assert [o for o in outcomes if not isinstance(o, LoginsBusy)] == [False] * 4
+    assert await checks.verify(stored, "mat-khau") is True  # the queue drained
+    assert checks.waiting == 0
