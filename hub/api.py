@@ -97,7 +97,9 @@ class EventsApi:
         valid: list[tuple[int, DossierEvent]] = []
         for i, item in enumerate(items):
             try:
-                valid.append((i, to_event(item, who.name, table, self.validator, now)))
+                event = to_event(item, who.name, table, self.validator, now)
+                who.check_dossier(event.dossier_code, "dossier_code")
+                valid.append((i, event))
             except Exception as raw:  # every item failure stays that item's own
                 exc = item_error(raw)
                 error = ItemError(code=exc.code, field=exc.field, message=exc.message)
@@ -160,6 +162,9 @@ class EventsApi:
                     else None,
                 )
                 for item in items
+                # A source limited to some units sees their dossiers only; the cursor still
+                # moves past the others.
+                if who.may_see(item.snapshot.dossier_code)
             ],
             next_cursor=str(items[-1].cursor if items else after),
         )

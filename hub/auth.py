@@ -37,6 +37,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from hub.config import SourceConfig
+from hub.errors import ValidationFailed
 from hub.store.base import Store
 
 _hasher = PasswordHasher()
@@ -150,6 +151,21 @@ class Principal:
 
     def may_use_unit(self, unit: str) -> bool:
         return not self.config.units or unit in self.config.units
+
+    def may_see(self, dossier_code: str) -> bool:
+        """Whether the dossier belongs to a unit this source may act for: the agency code
+        that begins its code (`000.00.41.H41-261201-0001` → `000.00.41.H41`)."""
+        return self.may_use_unit(dossier_code.split("-", 1)[0])
+
+    def check_dossier(self, dossier_code: str, field: str) -> None:
+        """`ValidationFailed` (that item's own refusal) for a dossier of another unit."""
+        if not self.may_see(dossier_code):
+            raise ValidationFailed(
+                f"dossier {dossier_code} belongs to unit {dossier_code.split('-', 1)[0]}, which "
+                f"system {self.name!r} may not act for (sources.{self.name}.units)",
+                field=field,
+                code="forbidden_unit",
+            )
 
 
 class Authenticator:

@@ -28,7 +28,7 @@ from typing import Any
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from hub.broker import (
     ATTEMPT_HEADER,
@@ -78,32 +78,60 @@ def _parked(raw: AbstractIncomingMessage) -> ParkedMessage:
     )
 
 
+# A quorum queue takes the returned messages back through its log: on a busy machine that has
+# taken seconds.
+HAND_BACK_WAIT_S = 10.0
+
+
 class ParkingQueue:
     def __init__(self, broker: Broker, queues: ConnectorQueues, store: Store) -> None:
         self.broker = broker
         self.queues = queues
         self.store = store
+        # What the last browse or act handed back by closing its channel, and when: the broker
+        # puts them back a moment after the close, and until then its count leaves them out.
+        self._handed_back = 0
+        self._handed_back_at = 0.0
 
-    async def browse(self, limit: int = 10_000, wait_s: float = 1.0) -> list[ParkedMessage]:
+    async def _ready_count(self, channel: AbstractChannel) -> int:
+        """The queue's ready messages, once what this queue's last pass handed back is in
+        again (waited for at most `HAND_BACK_WAIT_S`: another client may have taken some)."""
+        while True:
+            declared = await channel.declare_queue(self.queues.parking, passive=True)
+            count = int(declared.declaration_result.message_count or 0)
+            settling = time.monotonic() - self._handed_back_at < HAND_BACK_WAIT_S
+            if count >= self._handed_back or not settling:
+                return count
+            await asyncio.sleep(0.02)
+
+    def _hand_back(self, count: int) -> None:
+        self._handed_back, self._handed_back_at = count, time.monotonic()
+
+    async def browse(
+        self, limit: int = 10_000, wait_s: float = 1.0, first_wait_s: float = 10.0
+    ) -> list[ParkedMessage]:
         """Up to `limit` parked messages, oldest first, none removed.
 
         It subscribes with a prefetch as large as the queue (capped at `limit`) instead of
         taking messages one `basic.get` at a time (a round trip each: 1,000 parked messages
-        took 350 ms), then closes the channel, which returns every one of them in place.
+        took 350 ms), then closes the channel, which returns every one of them in place. The
+        first message may take a while on a busy broker (or while an earlier browse's channel
+        is still handing its messages back): it is waited for up to `first_wait_s`, the next
+        ones `wait_s` each (fewer than counted means another client took some meanwhile).
         """
         channel = await self.broker.connection.channel()
         found: list[ParkedMessage] = []
         try:
-            declared = await channel.declare_queue(self.queues.parking, passive=True)
-            wanted = min(limit, int(declared.declaration_result.message_count or 0))
+            wanted = min(limit, await self._ready_count(channel))
             if wanted == 0:
                 return found
+            declared = await channel.get_queue(self.queues.parking, ensure=False)
             await channel.set_qos(prefetch_count=min(wanted, 65_535))
             arrived: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
             await declared.consume(arrived.put, no_ack=False)
             while len(found) < wanted:
                 try:
-                    raw = await asyncio.wait_for(arrived.get(), wait_s)
+                    raw = await asyncio.wait_for(arrived.get(), wait_s if found else first_wait_s)
                 except TimeoutError:
                     break  # fewer than counted: another client took some meanwhile
                 found.append(_parked(raw))
@@ -111,6 +139,7 @@ class ParkingQueue:
             # Closing returns every message we did not ack to the queue, in place.
             with contextlib.suppress(Exception):
                 await channel.close()
+            self._hand_back(len(found))
         return found
 
     async def replay(self, select: Callable[[ParkedMessage], bool], actor: str) -> int:
@@ -127,15 +156,19 @@ class ParkingQueue:
         acted: list[ParkedMessage] = []
         seen: set[str] = set()
         channel = await self.broker.connection.channel(publisher_confirms=True)
+        taken = 0
         try:
+            await self._ready_count(channel)
             queue = await channel.get_queue(self.queues.parking, ensure=False)
             for _ in range(10_000):
                 raw = await queue.get(no_ack=False, fail=False)
                 if raw is None:
                     break
+                taken += 1
                 parked = _parked(raw)
                 if parked.message_id and parked.message_id in seen:
                     await raw.ack()  # a second copy of one acted on in this pass
+                    taken -= 1
                     log.warning(
                         "parked_copy_dropped",
                         connector=self.queues.connector,
@@ -160,6 +193,7 @@ class ParkingQueue:
         finally:
             # Closing returns every message we did not ack to the queue, in place.
             await channel.close()
+            self._hand_back(taken - len(acted))
         return acted
 
     async def _journal(self, parked: ParkedMessage, action: str, actor: str) -> None:

@@ -86,7 +86,7 @@ class Facade:
         if refusal is not None:
             return refusal
         if service == "TraCuuHoSo":
-            return await self._lookup(body)
+            return await self._lookup(principal, body)
         return await self._push(principal, str(service), body)
 
     async def _login(self, body: dict[str, Any], client: str) -> web.Response:
@@ -137,10 +137,11 @@ class Facade:
         ctx = InboundContext(
             who.name, self.tables[who.config.status_mapping], self.validator, datetime.now(UTC)
         )
-        return await self._accept(data, PUSH_SERVICES[service], ctx)
+        return await self._accept(who, data, PUSH_SERVICES[service], ctx)
 
     async def _accept(
         self,
+        who: Principal,
         data: list[Any],
         to_event: Callable[[Any, InboundContext], DossierEvent],
         ctx: InboundContext,
@@ -149,7 +150,9 @@ class Facade:
         valid: list[tuple[int, DossierEvent]] = []
         for i, item in enumerate(data):
             try:
-                valid.append((i, to_event(item, ctx)))
+                event = to_event(item, ctx)
+                who.check_dossier(event.dossier_code, "MaHoSo")
+                valid.append((i, event))
             except Exception as raw:  # every item failure stays that item's own
                 exc = item_error(raw)
                 results[i] = _item(item, ITEM_INVALID, exc.message, exc.field)
@@ -171,13 +174,14 @@ class Facade:
         message = f"{len(done) - refused} accepted, {refused} refused"
         return _reply(200, code, message, result=done)
 
-    async def _lookup(self, body: dict[str, Any]) -> web.Response:
+    async def _lookup(self, who: Principal, body: dict[str, Any]) -> web.Response:
         try:
             code = self.validator.dossier_code(body.get("mahoso"), "mahoso")
         except ValidationFailed as exc:
             return _reply(400, INVALID, exc.message, field="mahoso")
-        view = await self.store.dossier(code)
-        if view.snapshot is None:
+        # Another unit's dossier reads as unknown: the reply tells nothing of its existence.
+        view = await self.store.dossier(code) if who.may_see(code) else None
+        if view is None or view.snapshot is None:
             return _reply(200, NOT_FOUND, f"dossier {code} is unknown to the hub")
         return _reply(200, OK, "found", data=lookup_data(view))
 

@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hub.auth import sha256_hex
+from hub.config import load_config
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
 from tests.integration.status_world import FacadeCaller, wait_until
@@ -24,9 +26,11 @@ from tests.support import (
     READER_TOKEN,
     UNIT,
     hub_config,
+    hub_overrides,
 )
 
 GOOD_CODE = "000.00.41.H41-221005-0001"
+OTHER_UNIT_CODE = "000.00.99.H99-221005-0001"  # a unit the one-stop source may not act for
 NOW = datetime.now(UTC)
 
 
@@ -118,6 +122,20 @@ BAD_ITEMS = [
         "before NgayTiepNhan",
     ),
     ("step NUL", "CapNhatTienDoHoSoMC", step(NoiDungXuLy="a\x00b"), "NoiDungXuLy", "U+0000"),
+    (
+        "another unit's dossier",
+        "DongBoHoSoMC",
+        record(MaHoSo=OTHER_UNIT_CODE),
+        "MaHoSo",
+        "may not act for",
+    ),
+    (
+        "another unit's step",
+        "CapNhatTienDoHoSoMC",
+        step(MaHoSo=OTHER_UNIT_CODE),
+        "MaHoSo",
+        "may not act for",
+    ),
     ("item not object", "DongBoHoSoMC", "a string", None, "JSON object"),
     ("step no time", "CapNhatTienDoHoSoMC", step(ThoiDiemXuLy=None), "ThoiDiemXuLy", "required"),
     ("step bad status", "CapNhatTienDoHoSoMC", step(TrangThai="x"), "TrangThai", "unknown status"),
@@ -423,3 +441,66 @@ async def test_json_nested_too_deeply_is_refused_at_every_door_never_a_500(
     # The hub is still whole: a good call goes on.
     status, reply = await caller.call("TraCuuHoSo", mahoso=GOOD_CODE)
     assert status == 200, reply
+
+
+async def test_a_source_limited_to_units_neither_writes_nor_reads_another_units_dossiers(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str
+) -> None:
+    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
+        tree = hub_overrides(tmp_path, rabbit_url, broker_prefix, sim.url)
+        tree["sources"]["province"] = {  # the province's own system: every unit
+            "api_token_sha256": sha256_hex("province-token"),
+            "permissions": ["events.write", "portal.feed"],
+        }
+        async with Hub(load_config(None, tree)) as hub, aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{hub.port}"
+
+            async def post(token: str, code: str, event_id: str) -> dict[str, Any]:
+                event = {
+                    "event_id": event_id,
+                    "dossier_code": code,
+                    "kind": "record",
+                    "occurred_at": "2022-10-05T08:00:00+07:00",
+                    "status": "accepted",
+                    "record": {"owner_name": "Lê Văn Cường"},
+                }
+                async with http.post(
+                    f"{base}/api/v1/dossier-events",
+                    json={"events": [event]},
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as r:
+                    assert r.status == 200
+                    reply: dict[str, Any] = await r.json()
+                    return reply
+
+            assert (await post("province-token", OTHER_UNIT_CODE, "p-1"))["accepted"] == 1
+            assert (await post("province-token", GOOD_CODE, "p-2"))["accepted"] == 1
+            refused = (await post(ONESTOP_TOKEN, OTHER_UNIT_CODE, "o-1"))["results"][0]
+            assert refused["outcome"] == "rejected"
+            assert refused["error"]["code"] == "forbidden_unit"
+
+            # Reading it back: another unit's dossier reads exactly as an unknown one.
+            caller = FacadeCaller(http, f"{base}/dvcqg")
+            await caller.login()
+            status, other = await caller.call("TraCuuHoSo", mahoso=OTHER_UNIT_CODE)
+            status_unknown, unknown = await caller.call(
+                "TraCuuHoSo", mahoso="000.00.99.H99-221005-0999"
+            )
+            assert (status, other["error_code"]) == (status_unknown, unknown["error_code"])
+            assert "Lê Văn Cường" not in json.dumps(other, ensure_ascii=False)
+            status, own = await caller.call("TraCuuHoSo", mahoso=GOOD_CODE)
+            assert own["error_code"] == "00"
+
+            # The change feed shows a limited source its units only.
+            async with http.get(
+                f"{base}/api/v1/portal/dossier-changes?after=0",
+                headers={"Authorization": f"Bearer {ONESTOP_TOKEN}"},
+            ) as r:
+                mine = [i["dossier_code"] for i in (await r.json())["items"]]
+            async with http.get(
+                f"{base}/api/v1/portal/dossier-changes?after=0",
+                headers={"Authorization": "Bearer province-token"},
+            ) as r:
+                every = [i["dossier_code"] for i in (await r.json())["items"]]
+            assert mine == [GOOD_CODE]
+            assert sorted(every) == sorted([GOOD_CODE, OTHER_UNIT_CODE])
