@@ -76,3 +76,23 @@ def topic_matches(pattern: list[str], words: list[str]) -> bool:
     if not words:
         return False
     return (head in ("*", words[0])) and topic_matches(rest, words[1:])
+
+
+def destination_problems(
+    subscribers: dict[str, SubscriberConfig],
+    name: str,
+    keys: tuple[str, ...],
+    where: tuple[str, ...],
+    pattern: str,
+) -> list[tuple[tuple[str, ...], str]]:
+    """Why `name` cannot be where a connector delivers `keys` (a configuration check): it is
+    no enabled subscriber, or it does not receive them all (`pattern` would)."""
+    sub = subscribers.get(name)
+    if sub is None or not sub.enabled:
+        return [
+            (where, f"names {name!r}, which is not an enabled subscriber (section subscribers)")
+        ]
+    if not all(sub.receives(key) for key in keys):
+        wanted = " and ".join(keys)
+        return [(where, f"subscriber {name!r} must receive {wanted}: add {pattern} to its events")]
+    return []

@@ -23,6 +23,7 @@ from hub.config import HubConfig
 from hub.intake import Intake
 from hub.plugins import Connector, ConnectorContext
 from hub.store.sqlite import SqliteStore
+from hub.subscribers import destination_problems
 from hub.validation import Validator
 
 NAME = "payment_platform"
@@ -49,24 +50,9 @@ class PaymentPlatform(Connector):
         if not section.enabled:
             return []
         where = ("connectors", NAME, "deliver_to")
-        sub = config.subscribers.get(section.deliver_to)
-        if sub is None or not sub.enabled:
-            return [
-                (
-                    where,
-                    f"names {section.deliver_to!r}, which is not an enabled subscriber "
-                    "(section subscribers)",
-                )
-            ]
-        if not all(sub.receives(key) for key in EVENTS):
-            return [
-                (
-                    where,
-                    f"subscriber {section.deliver_to!r} must receive payment.paid and "
-                    "payment.failed: add payment.# to its events",
-                )
-            ]
-        return []
+        return destination_problems(
+            config.subscribers, section.deliver_to, EVENTS, where, "payment.#"
+        )
 
     def load(self, section: PaymentPlatformConfig, config: Any, deep: bool) -> PaymentCodes | None:
         if not section.enabled:

@@ -23,6 +23,7 @@ from hub.config import HubConfig
 from hub.intake import Intake
 from hub.plugins import Connector, ConnectorContext
 from hub.store.sqlite import SqliteStore
+from hub.subscribers import destination_problems
 from schemas.interagency import DOCUMENT_EVENT, STATUS_EVENT
 
 
@@ -45,24 +46,8 @@ class Vdxp(Connector):
         if not section.enabled:
             return []
         where = ("connectors", CONNECTOR, "deliver_to")
-        sub = config.subscribers.get(section.deliver_to)
-        if sub is None or not sub.enabled:
-            return [
-                (
-                    where,
-                    f"names {section.deliver_to!r}, which is not an enabled subscriber "
-                    "(section subscribers)",
-                )
-            ]
-        if not all(sub.receives(key) for key in (DOCUMENT_EVENT, STATUS_EVENT)):
-            return [
-                (
-                    where,
-                    f"subscriber {section.deliver_to!r} must receive {DOCUMENT_EVENT} and "
-                    f"{STATUS_EVENT}: add vdxp.# to its events",
-                )
-            ]
-        return []
+        keys = (DOCUMENT_EVENT, STATUS_EVENT)
+        return destination_problems(config.subscribers, section.deliver_to, keys, where, "vdxp.#")
 
     def load(self, section: VdxpConfig, config: Any, deep: bool) -> StatusPolicy | None:
         if not section.enabled:
