@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from hub import metrics
 from hub.auth import Authenticator, Principal
 from hub.errors import HubError, StoreUnavailable, ValidationFailed
-from hub.httputil import BodyError, error_response, json_response, read_json_object
+from hub.httputil import BodyError, error_response, model_response, read_json_object
 from hub.intake import Intake
 from hub.status_mapping import StatusTable
 from hub.store.base import Store
@@ -128,7 +128,7 @@ class EventsApi:
             rejected=sum(r.outcome == "rejected" for r in ordered),
             results=ordered,
         )
-        return json_response(response.model_dump())
+        return model_response(response)
 
     async def get_changes(self, request: web.Request) -> web.Response:
         who = self._principal(request, "portal.feed")
@@ -157,9 +157,7 @@ class EventsApi:
                     status_name=item.snapshot.status.name,
                     status_at=item.snapshot.status_at.isoformat(),
                     version=item.snapshot.version,
-                    record=item.snapshot.record.model_dump(mode="json")
-                    if item.snapshot.record
-                    else None,
+                    record=item.snapshot.record,
                 )
                 for item in items
                 # A source limited to some units sees their dossiers only; the cursor still
@@ -168,7 +166,7 @@ class EventsApi:
             ],
             next_cursor=str(items[-1].cursor if items else after),
         )
-        return json_response(page.model_dump())
+        return model_response(page)
 
 
 def to_event(

@@ -1,6 +1,10 @@
 """Small helpers shared by every HTTP door: reading a bounded JSON body, writing JSON.
 
-This module must never decide a protocol's reply shape: each door words its own errors.
+The APIs reply through their models (`schemas/`, each connector's `models.py`), which are also
+the OpenAPI document's schemas: `model_response` sends a model, `reply` checks a dict a part
+of the hub built against its model first (a key the model does not name, or a missing one, is
+an error here, never a reply the document does not describe). This module must never decide a
+protocol's reply shape: each door words its own errors.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import BaseModel
+
+from schemas.api import ErrorOut
 
 
 class BodyError(Exception):
@@ -46,9 +53,23 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)
 
 
+def model_response(
+    model: BaseModel, status: int = 200, exclude_unset: bool = False
+) -> web.Response:
+    """A reply model as JSON; `exclude_unset` leaves out the fields that were never given."""
+    data = model.model_dump(mode="json", exclude_unset=exclude_unset, fallback=str)
+    return json_response(data, status)
+
+
+def reply(model: type[BaseModel], data: Any, status: int = 200) -> web.Response:
+    """`data` (built by a part of the hub that knows nothing of HTTP) checked against its reply
+    model and sent with exactly the keys it has: an optional field it leaves out stays out."""
+    return model_response(model.model_validate(data), status, exclude_unset=True)
+
+
 def error_response(status: int, error: str, message: str) -> web.Response:
     """The APIs' one error shape: `{"error": <stable code>, "message": <a sentence>}`."""
-    return json_response({"error": error, "message": message}, status)
+    return model_response(ErrorOut(error=error, message=message), status)
 
 
 async def read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes | None:

@@ -116,7 +116,10 @@ class Connector:
         return []
 
     def openapi(self) -> dict[str, Any]:
-        """Its paths in the HTTP API's OpenAPI document."""
+        """Its paths in the HTTP API's OpenAPI document, each operation written with
+        `hub.openapi.operation` naming the pydantic models its handlers read and reply
+        through: the document collects them into its components (plain OpenAPI
+        dictionaries work too)."""
         return {}
 
     async def start(self, context: ConnectorContext) -> None:

@@ -1,7 +1,10 @@
 """Wire models of the hub's own REST API (`/api/v1/...`), in English snake_case.
 
 They double as the source of the OpenAPI document (`/api/v1/openapi.json`). Inbound models
-forbid unknown fields so a typo is an error, not silently lost data.
+forbid unknown fields so a typo is an error, not silently lost data; replies (`Reply`) forbid
+them too, so a handler cannot send a field the document does not describe. A reply field with a
+default may be absent (`hub.httputil.model_response` sends what was set); one without is
+always there.
 """
 
 from __future__ import annotations
@@ -10,8 +13,16 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from schemas.canonical import DossierRecord
+
 
 class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Reply(BaseModel):
+    """The base of every reply model: a field it does not name is an error, not sent."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -73,44 +84,100 @@ class DossierEventIn(_In):
 
 
 class EventsRequest(BaseModel):
-    events: list[Any] = Field(description="items are validated one by one (DossierEventIn)")
+    """A batch of events. Each item is validated on its own: an invalid one is rejected in
+    `results`, its neighbours go on."""
+
+    events: list[DossierEventIn] = Field(
+        description="1 to validation.max_items_per_batch (500) items"
+    )
 
 
-class ItemError(BaseModel):
+class ItemError(Reply):
     code: str
     field: str | None
     message: str
 
 
-class ItemResultOut(BaseModel):
+class ItemResultOut(Reply):
     index: int
     event_id: str | None
     outcome: Literal["accepted", "duplicate", "rejected"]
     error: ItemError | None = None
 
 
-class EventsResponse(BaseModel):
+class EventsResponse(Reply):
     accepted: int
     duplicates: int
     rejected: int
     results: list[ItemResultOut]
 
 
-class FeedItemOut(BaseModel):
+class FeedItemOut(Reply):
     cursor: str
     dossier_code: str
-    status: int
-    status_name: str
+    status: int = Field(description="DVCQG's number (TrangThaiHoSo)")
+    status_name: str = Field(description="the canonical name, e.g. processing")
     status_at: str
     version: int
-    record: dict[str, Any] | None
+    record: DossierRecord | None
 
 
-class FeedPage(BaseModel):
+class FeedPage(Reply):
     items: list[FeedItemOut]
     next_cursor: str = Field(description="pass as `after` to continue; unchanged when empty")
 
 
-class ErrorOut(BaseModel):
-    error: str
-    message: str
+class ErrorOut(Reply):
+    """The APIs' one error shape."""
+
+    error: str = Field(description="a stable code, e.g. bad_query, unknown_connector")
+    message: str = Field(description="a sentence saying what to do")
+
+
+# -- health ----------------------------------------------------------------------------------
+
+ConnectorState = Literal["up", "degraded", "down", "credentials_refused", "paused"]
+
+
+class Health(Reply):
+    """The process is alive."""
+
+    status: Literal["alive"]
+
+
+class OutageOut(Reply):
+    """An outage of a destination: from the first failure to the first success after it."""
+
+    started_at: str
+    ended_at: str | None
+    duration_s: float | None
+    cause: str = Field(description="the failure that began it (masked)")
+    last_error: str = Field(description="masked")
+    probes: int
+    refused_calls: int
+    held_max: int = Field(description="the most messages held at once during it")
+
+
+class ConnectorHealth(Reply):
+    """A connector's state, as `/readyz`, `hub status` and the dashboard give it."""
+
+    state: ConnectorState
+    since: str | None = Field(description="when the state began, if known")
+    reason: str = Field(description="why (masked); empty when up")
+    consuming: bool | None = Field(description="subscribed to its queue; null without a queue")
+    held: int | None = Field(description="messages its consumer holds; null without a queue")
+    outage: OutageOut | None
+    waiting: int | None = Field(
+        None, description="with ?counts=1: its work and retry queues plus what it holds"
+    )
+    parked: int | None = Field(None, description="with ?counts=1: its parking queue")
+
+
+class Readiness(Reply):
+    """Whether the hub is ready, each check, and each connector's state."""
+
+    ready: bool
+    checks: dict[str, str] = Field(
+        description="store, broker, consumer.<connector>: ok or failing: <why>"
+    )
+    connectors: dict[str, ConnectorHealth]

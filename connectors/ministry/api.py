@@ -21,11 +21,12 @@ from aiohttp import web
 
 from connectors.ministry.client import MinistryClient
 from connectors.ministry.config import MinistryConfig
+from connectors.ministry.models import Handoffs, MinistrySystems, PollReport, Quarantine
 from connectors.ministry.poller import ResultPoller
 from connectors.ministry.store import SqliteMinistries
 from hub.api import authorize
 from hub.auth import Authenticator
-from hub.httputil import error_response, json_response
+from hub.httputil import error_response, reply
 
 MAX_LIMIT = 1000
 
@@ -69,7 +70,7 @@ class MinistriesApi:
         if isinstance(denied := authorize(self.auth, request, "ministries.read"), web.Response):
             return denied
         out = [await self._describe(name, s) for name, s in sorted(self.systems.items())]
-        return json_response({"systems": out})
+        return reply(MinistrySystems, {"systems": out})
 
     async def _describe(self, name: str, system: System) -> dict[str, Any]:
         cfg = system.config
@@ -93,7 +94,7 @@ class MinistriesApi:
         if isinstance(limit := _limit(request), web.Response):
             return limit
         rows = await self.ministries.handoffs(found[0], limit)
-        return json_response({"handoffs": [asdict(r) for r in rows]})
+        return reply(Handoffs, {"handoffs": [asdict(r) for r in rows]})
 
     async def quarantine(self, request: web.Request) -> web.Response:
         if isinstance(denied := authorize(self.auth, request, "ministries.read"), web.Response):
@@ -104,7 +105,7 @@ class MinistriesApi:
         if system is not None and system not in self.systems:
             return error_response(404, "unknown_system", f"no ministry system {system[:50]!r}")
         rows = await self.ministries.quarantined(system, limit)
-        return json_response({"quarantine": [asdict(r) for r in rows]})
+        return reply(Quarantine, {"quarantine": [asdict(r) for r in rows]})
 
     async def poll_now(self, request: web.Request) -> web.Response:
         if isinstance(denied := authorize(self.auth, request, "ministries.poll"), web.Response):
@@ -117,4 +118,4 @@ class MinistriesApi:
                 409, "not_polled", f"ministry system {name} is not polled (no poll)"
             )
         report = await system.poller.poll_once()
-        return json_response(report.as_dict(), 200 if report.error is None else 502)
+        return reply(PollReport, report.as_dict(), 200 if report.error is None else 502)

@@ -1,66 +1,59 @@
-"""The ministry systems' paths in the OpenAPI document."""
+"""The ministry systems' paths in the OpenAPI document, with the models they reply through
+(`connectors.ministry.models`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from hub.openapi import errors, get_op, param
+from connectors.ministry.models import Handoffs, MinistrySystems, PollReport, PushReply, Quarantine
+from hub.openapi import content, operation, param
 
 
 def paths() -> dict[str, Any]:
-    system = param("system", "path", "string")
+    system = param("system", "path", "string", "the system's key under ministries:")
     limit = param("limit", "query", "integer", minimum=1, maximum=1000)
-    outcomes = (
-        "accepted, duplicate, quarantined (counts) and items: one per result in order, with "
-        "index, verdict (accepted | duplicate | quarantined), result_id, dossier_code, and for "
-        "a quarantined one its code (unknown_dossier, missing, unknown_code, wrong_type, "
-        "not_an_object, ...) and reason"
-    )
+    unknown = (404, "no such ministry system")
     return {
-        "/api/v1/ministries": get_op(
-            "Configured ministry systems (ministries.read)",
-            "systems: system, name, kind, procedures, handoff, poll, push, cursor, circuit",
-            [],
-            401, 403,
-        ),
-        "/api/v1/ministries/quarantine": get_op(
+        "/api/v1/ministries": {"get": operation(
+            "Configured ministry systems (ministries.read)", MinistrySystems, 401, 403
+        )},
+        "/api/v1/ministries/quarantine": {"get": operation(
             "Results the hub refused to forward, newest first (ministries.read)",
-            "quarantine: id, system, via, code, reason, dossier_code, item (masked), first_at, "
-            "last_at, seen",
-            [param("system", "query", "string"), limit],
-            400, 401, 403, 404,
-        ),
-        "/api/v1/ministries/{system}/handoffs": get_op(
+            Quarantine,
+            400, 401, 403, unknown,
+            params=[param("system", "query", "string"), limit],
+        )},
+        "/api/v1/ministries/{system}/handoffs": {"get": operation(
             "Dossiers handed off to a system, newest first (ministries.read)",
-            "handoffs: system, dossier_code, procedure_code, status, reference, submitted_at",
-            [system, limit],
-            400, 401, 403, 404,
-        ),
-        "/api/v1/ministries/{system}/poll": {
-            "post": {
-                "summary": "Poll a system for results now (ministries.poll)",
-                "parameters": [system],
-                "responses": {
-                    "200": {
-                        "description": "system, pages, results (per verdict), cursor, error",
-                        "content": {"application/json": {}},
-                    },
-                    **errors(401, 403, 404, 409, 502),
-                },
-            }
-        },
-        "/api/v1/ministries/{system}/results": {
-            "post": {
-                "summary": "A ministry system pushes its results, in its own JSON",
-                "description": "Authenticated with the system's own credential "
-                "(ministries.<system>.push: a bearer token, or HMAC-SHA256 signed headers); "
-                "the body's shape is the system's mapping file's.",
-                "parameters": [system],
-                "requestBody": {"content": {"application/json": {}}},
-                "responses": {
-                    "200": {"description": outcomes, "content": {"application/json": {}}},
-                    **errors(400, 401, 404, 413, 422, 503),
-                },
-            }
-        },
+            Handoffs,
+            400, 401, 403, unknown,
+            params=[system, limit],
+        )},
+        "/api/v1/ministries/{system}/poll": {"post": operation(
+            "Poll a system for results now (ministries.poll)",
+            PollReport,
+            401, 403, unknown,
+            (409, "the system is not polled"),
+            params=[system],
+            replies={"502": {
+                "description": "the round failed part-way: what it did, and why (error)",
+                "content": content(PollReport),
+            }},
+        )},
+        "/api/v1/ministries/{system}/results": {"post": operation(
+            "A ministry system pushes its results, in its own JSON",
+            PushReply,
+            (400, "the body is not JSON"),
+            (401, "not the system's credential"),
+            (404, "no such system pushes here"),
+            (413, "the body is too large, or holds more than 1000 results"),
+            (422, "the results are not where the system's mapping file says"),
+            503,
+            description="Authenticated with the system's own credential "
+            "(ministries.<system>.push): a bearer token, or HMAC-SHA256 signed headers. "
+            "The body's shape is the system's mapping file's (results.push_items says where "
+            "the list is).",
+            params=[system],
+            body=content(None),
+        )},
     }  # fmt: skip

@@ -25,9 +25,10 @@ from connectors.ministry.auth import verify_hmac
 from connectors.ministry.config import PushConfig
 from connectors.ministry.intake import ResultIntake
 from connectors.ministry.mapping import MinistryMapping
+from connectors.ministry.models import PushReply
 from hub.auth import sha256_hex
 from hub.errors import TransientError, ValidationFailed
-from hub.httputil import error_response, json_response, read_capped
+from hub.httputil import error_response, read_capped, reply
 
 log = structlog.get_logger(__name__)
 
@@ -79,13 +80,14 @@ class ResultsDoor:
         except TransientError as exc:  # the store (or the broker) failed: push again
             return error_response(503, "unavailable", f"{exc.message}; push again")
         counts = Counter(o.verdict for o in outcomes)
-        return json_response(
+        return reply(
+            PushReply,
             {
                 "accepted": counts["accepted"],
                 "duplicate": counts["duplicate"],
                 "quarantined": counts["quarantined"],
                 "items": [o.as_dict() for o in outcomes],
-            }
+            },
         )
 
 

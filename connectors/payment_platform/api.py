@@ -22,12 +22,18 @@ import structlog
 from aiohttp import web
 
 from connectors.payment_platform.checks import StatusChecker
+from connectors.payment_platform.models import (
+    Callbacks,
+    CheckRound,
+    Payments,
+    ReconciliationReport,
+)
 from connectors.payment_platform.reconcile import Reconciler, to_csv
 from connectors.payment_platform.store import SqlitePayments
 from hub.api import authorize
 from hub.auth import Authenticator
 from hub.errors import HubError
-from hub.httputil import error_response, json_response
+from hub.httputil import error_response, reply
 from hub.masking import mask
 from schemas.payment import PaymentRecord
 
@@ -84,7 +90,7 @@ class PaymentsApi:
             return error_response(
                 400, "missing_filter", "give ?dossier_code=<code> or ?date=YYYY-MM-DD"
             )
-        return json_response({"payments": [payment_json(r) for r in records]})
+        return reply(Payments, {"payments": [payment_json(r) for r in records]})
 
     async def callbacks(self, request: web.Request) -> web.Response:
         if isinstance(denied := authorize(self.auth, request, "payments.read"), web.Response):
@@ -99,7 +105,7 @@ class PaymentsApi:
         if not 1 <= limit <= MAX_LIMIT:
             return error_response(400, "bad_limit", f"limit must be between 1 and {MAX_LIMIT}")
         rows = await self.payments.callbacks(verdict, limit)
-        return json_response({"callbacks": [r.__dict__ for r in rows]})
+        return reply(Callbacks, {"callbacks": [r.__dict__ for r in rows]})
 
     async def report(self, request: web.Request) -> web.Response:
         if isinstance(denied := authorize(self.auth, request, "payments.read"), web.Response):
@@ -139,7 +145,7 @@ class PaymentsApi:
             return error_response(409, "disabled", "the payment platform connector is not enabled")
         done = await self.checker.run_once()
         log.info("status_checks_requested", source=who.name, checked=done.checked)
-        return json_response(done.__dict__)
+        return reply(CheckRound, done.__dict__)
 
     @staticmethod
     def _render(request: web.Request, report: dict[str, Any]) -> web.Response:
@@ -151,4 +157,4 @@ class PaymentsApi:
                 charset="utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
-        return json_response(report)
+        return reply(ReconciliationReport, report)

@@ -40,12 +40,20 @@ from pydantic import ValidationError
 from connectors.vdxp.client import AxisClient
 from connectors.vdxp.config import VdxpConfig
 from connectors.vdxp.intake import AxisIntake
+from connectors.vdxp.models import (
+    AxisState,
+    Documents,
+    DocumentWithStatuses,
+    IntakeLog,
+    RoundReport,
+    TransferAccepted,
+)
 from connectors.vdxp.outbound import StagedFile, TransferDesk
 from connectors.vdxp.store import DocumentRow, SqliteVdxp
 from hub.api import authorize
 from hub.auth import Authenticator
 from hub.errors import HubError, ValidationFailed
-from hub.httputil import error_response, json_response, read_capped
+from hub.httputil import error_response, read_capped, reply
 from hub.validation import item_error
 from schemas.interagency import InterAgencyTransfer
 
@@ -109,7 +117,7 @@ class VdxpApi:
                 shutil.rmtree(staging, ignore_errors=True)
         body = _transfer_json(accepted.row)
         body["created"] = accepted.created
-        return json_response(body, 202 if accepted.created else 200)
+        return reply(TransferAccepted, body, 202 if accepted.created else 200)
 
     async def _json(
         self, request: web.Request
@@ -209,7 +217,7 @@ class VdxpApi:
         row = await self.vdxp.transfer(request.match_info["transfer_id"])
         if row is None:
             return error_response(404, "unknown_transfer", "no such transfer")
-        return json_response(await self._with_statuses(row))
+        return reply(DocumentWithStatuses, await self._with_statuses(row))
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -219,7 +227,7 @@ class VdxpApi:
         row = await self.vdxp.document(request.query.get("document_id", ""))
         if row is None:
             return error_response(404, "unknown_document", "no such document")
-        return json_response(await self._with_statuses(row))
+        return reply(DocumentWithStatuses, await self._with_statuses(row))
 
     async def list_documents(self, request: web.Request) -> web.Response:
         if isinstance(denied := authorize(self.auth, request, "vdxp.read"), web.Response):
@@ -234,7 +242,7 @@ class VdxpApi:
             request.query.get("dossier_code") or None,
             limit,
         )
-        return json_response({"documents": [_transfer_json(r) for r in rows]})
+        return reply(Documents, {"documents": [_transfer_json(r) for r in rows]})
 
     async def get_attachment(self, request: web.Request) -> web.StreamResponse:
         if isinstance(denied := authorize(self.auth, request, "vdxp.read"), web.Response):
@@ -273,13 +281,14 @@ class VdxpApi:
         if verdict is not None and verdict not in VERDICTS:
             return error_response(400, "bad_verdict", f"verdict is one of {', '.join(VERDICTS)}")
         rows = await self.vdxp.intake_log(verdict, limit)
-        return json_response({"items": [asdict(r) for r in rows]})
+        return reply(IntakeLog, {"items": [asdict(r) for r in rows]})
 
     async def state(self, request: web.Request) -> web.Response:
         if isinstance(denied := authorize(self.auth, request, "vdxp.read"), web.Response):
             return denied
         last = self.intake.last_round
-        return json_response(
+        return reply(
+            AxisState,
             {
                 "organ_id": self.config.organ_id,
                 "axis": self.config.base_url,
@@ -287,14 +296,14 @@ class VdxpApi:
                 "agencies": self.intake.agencies.size,
                 "last_poll": last.isoformat() if last else None,
                 "last_error": self.intake.last_error,
-            }
+            },
         )
 
     async def poll_now(self, request: web.Request) -> web.Response:
         if isinstance(denied := authorize(self.auth, request, "vdxp.poll"), web.Response):
             return denied
         report = await self.intake.poll_once()
-        return json_response(report.as_dict(), 200 if report.error is None else 502)
+        return reply(RoundReport, report.as_dict(), 200 if report.error is None else 502)
 
 
 def _transfer_json(row: DocumentRow) -> dict[str, Any]:

@@ -5,7 +5,8 @@ session cookie and returns the CSRF token, which every POST and DELETE must send
 `X-CSRF-Token`. Errors have the hub's one shape, `{"error": <code>, "message": <sentence>}`:
 400 bad input, 401 no session or bad credentials, 403 `forbidden` (role) or `csrf`,
 404 `unknown_*` or `gone`, 429 `locked`. Operators pause and resume a connector with
-`POST .../connectors/{name}/pause|resume` (body `{"reason": ...}`, optional).
+`POST .../connectors/{name}/pause|resume` (body `{"reason": ...}`, optional). Every reply
+goes through its model in `schemas/admin.py`, the OpenAPI document's schemas.
 Refused actions and every act are written to the audit log with who, what and when. This
 module must never act before the role and the CSRF token are checked.
 """
@@ -25,8 +26,23 @@ from hub.dashboard import checks
 from hub.dashboard.access import CSRF_HEADER, Ability, Operator, OperatorAccess
 from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
 from hub.errors import BrokerUnavailable, StoreUnavailable
-from hub.httputil import BodyError, error_response, json_response, read_json_object
+from hub.httputil import BodyError, error_response, model_response, read_json_object, reply
 from hub.store.sqlite import SqliteStore
+from schemas.admin import (
+    ActResult,
+    AuditPage,
+    ConnectorDetail,
+    DeadLetter,
+    DeadLetterPage,
+    DossierDetail,
+    DossierHits,
+    FlowPage,
+    LoginReply,
+    Overview,
+    PauseResult,
+    Unlocked,
+    UserList,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -124,13 +140,8 @@ class AdminApi:
                 return response
             return error_response(401, "bad_credentials", "wrong user name or password")
         op = result.operator
-        response = json_response(
-            {
-                "user": op.name,
-                "role": op.role,
-                "csrf_token": op.csrf,
-                "expires_at": result.expires_at,
-            }
+        response = model_response(
+            LoginReply(user=op.name, role=op.role, csrf_token=op.csrf, expires_at=result.expires_at)
         )
         self.access.set_cookie(response, op)
         return response
@@ -146,14 +157,16 @@ class AdminApi:
     async def overview(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "read"), web.Response):
             return who
-        return json_response(await self.board.overview())
+        return reply(Overview, await self.board.overview())
 
     async def connector(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "read"), web.Response):
             return who
         try:
             hours = checks.number("hours", request.query.get("hours"), 24, 0.1, 24 * 14)
-            return json_response(await self.board.connector(request.match_info["name"], hours))
+            return reply(
+                ConnectorDetail, await self.board.connector(request.match_info["name"], hours)
+            )
         except checks.BadInput as exc:
             return error_response(400, "bad_query", exc.message)
         except UnknownConnector:
@@ -174,7 +187,9 @@ class AdminApi:
         try:
             body = await read_json_object(request, 10_000) if request.body_exists else {}
             reason = checks.pause_reason(body.get("reason"))
-            return json_response(await self.board.set_paused(name, acting.name, reason, paused))
+            return reply(
+                PauseResult, await self.board.set_paused(name, acting.name, reason, paused)
+            )
         except BodyError as exc:
             return error_response(exc.status, "bad_body", exc.message)
         except checks.BadInput as exc:
@@ -191,7 +206,7 @@ class AdminApi:
             text = checks.search_text(request.query.get("q"))
         except checks.BadInput as exc:
             return error_response(400, "bad_query", exc.message)
-        return json_response({"items": await self.board.search(text)})
+        return reply(DossierHits, {"items": await self.board.search(text)})
 
     async def dossier(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "read"), web.Response):
@@ -204,7 +219,7 @@ class AdminApi:
         found = await self.board.dossier(code, page) if code else None
         if found is None:
             return error_response(404, "unknown_dossier", "the hub holds no dossier with this code")
-        return json_response(found)
+        return reply(DossierDetail, found)
 
     async def dead_letters(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "read"), web.Response):
@@ -222,7 +237,7 @@ class AdminApi:
             return error_response(400, "bad_query", exc.message)
         except UnknownConnector:
             return _unknown_connector(q.get("connector", ""))
-        return json_response({"items": items})
+        return reply(DeadLetterPage, {"items": items})
 
     async def dead_letter(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "read"), web.Response):
@@ -234,7 +249,7 @@ class AdminApi:
             return _unknown_connector(connector)
         if found is None:
             return error_response(404, "gone", "no such message is parked (replayed or discarded?)")
-        return json_response(found)
+        return reply(DeadLetter, found)
 
     async def act(self, request: web.Request) -> web.Response:
         action = ACTIONS.get(request.match_info["action"])
@@ -260,7 +275,7 @@ class AdminApi:
             return error_response(
                 404, "gone", "none of these messages is parked any more: nothing was done"
             )
-        return json_response({"done": done, "missing": missing})
+        return model_response(ActResult(done=done, missing=missing))
 
     async def audit(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "audit.read"), web.Response):
@@ -271,12 +286,12 @@ class AdminApi:
             before_id = int(checks.number("before", before, 0, 1, 2**62)) if before else None
         except checks.BadInput as exc:
             return error_response(400, "bad_query", exc.message)
-        return json_response({"items": await self.board.audit(before_id, limit)})
+        return reply(AuditPage, {"items": await self.board.audit(before_id, limit)})
 
     async def users(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "users.manage"), web.Response):
             return who
-        return json_response({"items": await user_rows(self.access)})
+        return reply(UserList, {"items": await user_rows(self.access)})
 
     async def unlock(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "users.manage", acting=True), web.Response):
@@ -285,12 +300,12 @@ class AdminApi:
         if name not in self.access.config.users:
             return error_response(404, "unknown_user", "no such dashboard user")
         await unlock_user(self.access, who, name)
-        return json_response({"unlocked": name})
+        return model_response(Unlocked(unlocked=name))
 
     async def flow(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "read"), web.Response):
             return who
-        return json_response(await self.board.flow(request.path.rsplit("/", 1)[-1]))
+        return reply(FlowPage, await self.board.flow(request.path.rsplit("/", 1)[-1]))
 
 
 async def user_rows(access: OperatorAccess) -> list[dict[str, Any]]:

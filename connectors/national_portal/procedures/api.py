@@ -27,11 +27,20 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from connectors.national_portal.procedures.models import (
+    CatalogueList,
+    ProcedureDetail,
+    ProcedurePage,
+    ProcedureVersion,
+    QuarantinePage,
+    SyncRuns,
+    SyncStarted,
+)
 from connectors.national_portal.procedures.store import SqliteProcedures
 from connectors.national_portal.procedures.sync import CatalogueSync
 from hub.api import authorize
 from hub.auth import Authenticator
-from hub.httputil import BodyError, error_response, json_response, read_json_object
+from hub.httputil import BodyError, error_response, model_response, read_json_object, reply
 
 log = structlog.get_logger(__name__)
 
@@ -85,11 +94,12 @@ class ProceduresApi:
         if not 0 <= cursor < 2**63 or not 1 <= limit <= MAX_LIMIT:
             return error_response(400, "bad_query", f"cursor >= 0 and 1 <= limit <= {MAX_LIMIT}")
         rows = await self.store.changed(cursor, after, limit)
-        return json_response(
+        return reply(
+            ProcedurePage,
             {
                 "items": [r.as_json() for r in rows],
                 "next_cursor": rows[-1].change_seq if rows else cursor,
-            }
+            },
         )
 
     async def one(self, request: web.Request) -> web.Response:
@@ -103,12 +113,13 @@ class ProceduresApi:
             return error_response(404, "not_found", f"no procedure {code} in the hub")
         versions = await self.store.versions(code)
         changes = await self.store.changes(code)
-        return json_response(
+        return reply(
+            ProcedureDetail,
             {
                 **row.as_json(),
                 "versions": [v.as_json(with_record=False) for v in versions],
                 "history": [c.as_json() for c in changes],
-            }
+            },
         )
 
     async def version(self, request: web.Request) -> web.Response:
@@ -122,19 +133,19 @@ class ProceduresApi:
         found = [v for v in await self.store.versions(code) if v.version == number]
         if not found:
             return error_response(404, "not_found", f"no version {number} of procedure {code}")
-        return json_response({"code": code, **found[0].as_json()})
+        return reply(ProcedureVersion, {"code": code, **found[0].as_json()})
 
     async def quarantine(self, request: web.Request) -> web.Response:
         if isinstance(denied := authorize(self.auth, request, "procedures.read"), web.Response):
             return denied
         resolved = request.query.get("include_resolved", "false").lower() == "true"
         rows = await self.store.quarantined(MAX_LIMIT, include_resolved=resolved)
-        return json_response({"items": [r.as_json() for r in rows]})
+        return reply(QuarantinePage, {"items": [r.as_json() for r in rows]})
 
     async def runs(self, request: web.Request) -> web.Response:
         if isinstance(denied := authorize(self.auth, request, "procedures.read"), web.Response):
             return denied
-        return json_response({"items": [r.as_json() for r in await self.store.runs(20)]})
+        return reply(SyncRuns, {"items": [r.as_json() for r in await self.store.runs(20)]})
 
     async def catalogue_list(self, request: web.Request) -> web.Response:
         if isinstance(denied := authorize(self.auth, request, "procedures.read"), web.Response):
@@ -143,8 +154,9 @@ class ProceduresApi:
         if kind is None:
             return error_response(404, "not_found", f"lists are: {', '.join(_LISTS)}")
         entries = await self.store.catalogue_list(kind)
-        return json_response(
-            {"items": [{"code": e.code, "name": e.name, "extra": e.extra} for e in entries]}
+        return reply(
+            CatalogueList,
+            {"items": [{"code": e.code, "name": e.name, "extra": e.extra} for e in entries]},
         )
 
     async def start_sync(self, request: web.Request) -> web.Response:
@@ -172,7 +184,7 @@ class ProceduresApi:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         log.info("catalogue_sync_requested", source=who.name, codes=codes)
-        return json_response({"status": "started", "codes": codes}, 202)
+        return model_response(SyncStarted(status="started", codes=codes), 202)
 
     async def close(self) -> None:
         """At shutdown: stop a sync the API started (it resumes at the next start)."""

@@ -1,0 +1,269 @@
+"""Wire models of the operators' admin API (`/api/v1/admin/...`): what the dashboard shows, as
+JSON. `hub.dashboard.api` replies through them and the OpenAPI document is built from them.
+
+Times are ISO 8601 strings (UTC). Reasons, records, bodies and payloads are masked before they
+leave the hub. Request models describe the bodies the handlers check (`hub.dashboard.checks`
+words the errors). This module must never depend on the runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.api import ConnectorState, OutageOut, Reply
+from schemas.canonical import DossierRecord
+
+Circuit = Literal["closed", "opened", "half-opened"]
+Role = Literal["viewer", "operator", "admin"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- session ---------------------------------------------------------------------------------
+
+
+class LoginRequest(_In):
+    username: str = Field(max_length=64)
+    password: str
+
+
+class LoginReply(Reply):
+    """Logged in: the session cookie is set; send `csrf_token` in X-CSRF-Token to act."""
+
+    user: str
+    role: Role
+    csrf_token: str
+    expires_at: float = Field(description="unix time")
+
+
+# -- connectors ------------------------------------------------------------------------------
+
+
+class Completeness(Reply):
+    dossiers: int
+    confirmed: int = Field(description="dossiers whose newest version DVCQG confirmed")
+    unconfirmed: int
+    ratio: float | None = Field(description="confirmed / dossiers; null with no dossier")
+
+
+class Lag(Reply):
+    window_h: float
+    samples: int
+    p50_s: float | None
+    p95_s: float | None
+
+
+class Card(Reply):
+    """One connector's card."""
+
+    name: str
+    kind: Literal["queue", "calls"] = Field(
+        description="queue: it consumes a queue; calls: it only calls (a poller)"
+    )
+    circuit: Circuit
+    state: ConnectorState
+    since: str | None
+    reason: str = Field(description="masked")
+    outage: OutageOut | None = Field(description="the current one")
+    last_success_at: str | None
+    throughput_per_min: float | None
+    error_rate: float | None
+    queue_depth: int | None
+    oldest_waiting_s: float | None
+    dead_letters: int | None
+    retried: int | None
+    parked: int | None
+
+
+class Overview(Reply):
+    """Sync completeness, sync lag and one card per connector."""
+
+    generated_at: str
+    completeness: Completeness
+    lag: Lag
+    connectors: list[Card]
+
+
+class SeriesPoint(Reply):
+    at: str
+    throughput_per_min: float | None
+    errors_per_min: float | None
+    error_rate: float | None
+    queue_depth: int | None
+    dead_letters: int | None
+
+
+class LagPoint(Reply):
+    at: str
+    p50_s: float | None
+    p95_s: float | None
+    samples: int
+
+
+class RecentFailure(Reply):
+    at: str
+    outcome: Literal["retry", "parked"]
+    reason: str = Field(description="masked")
+    message_id: str
+    dossier_code: str | None
+
+
+class ConnectorDetail(Reply):
+    """One connector: its card, samples over time, recent failures, outages (newest first)."""
+
+    card: Card
+    hours: float
+    series: list[SeriesPoint]
+    recent_failures: list[RecentFailure]
+    lag_series: list[LagPoint] = Field(description="DVCQG's sync lag; empty for the others")
+    outages: list[OutageOut]
+
+
+class PauseRequest(_In):
+    """Optional: why (shown with the state and written to the audit log)."""
+
+    reason: str | None = Field(None, max_length=200, description="one printable line")
+
+
+class PauseResult(Reply):
+    """The connector's state after the act."""
+
+    connector: str
+    state: ConnectorState
+    changed: bool = Field(description="false: it already was so; nothing was written")
+
+
+# -- dossiers --------------------------------------------------------------------------------
+
+
+class DossierHit(Reply):
+    code: str
+    status: str = Field(description="the canonical status name, - when unknown")
+    updated_at: str
+
+
+class DossierHits(Reply):
+    """Dossiers whose code starts with q, at most 50."""
+
+    items: list[DossierHit]
+
+
+class Hop(Reply):
+    at: str
+    kind: str = Field(
+        description="received, mapped, queued, portal_confirmed, delivered, refused, retry, "
+        "parked, replayed, discarded, payment"
+    )
+    actor: str = Field(description="the system or connector the hop is about")
+    label: str
+    detail: str
+    payload: Any = Field(description="masked")
+
+
+class DossierDetail(Reply):
+    """A dossier's state and one page of its timeline (300 hops; page 0 the newest)."""
+
+    code: str
+    status: str | None
+    status_at: str | None
+    version: int
+    portal_version: int
+    portal_confirmed: bool
+    record: DossierRecord | None = Field(description="masked")
+    timeline: list[Hop]
+    timeline_total: int
+    timeline_first: int = Field(description="index of the page's first hop in the timeline")
+    timeline_page: int
+    timeline_pages: int
+
+
+# -- dead letters ----------------------------------------------------------------------------
+
+
+class ParkedRow(Reply):
+    connector: str
+    message_id: str
+    reason: str = Field(description="masked")
+    code: str | None = Field(description="the destination's refusal code, when it gave one")
+    parked_at: str
+    attempts: int = Field(description="the first try and each retry tier")
+    dossier_code: str | None
+
+
+class DeadLetterPage(Reply):
+    """Parked messages, newest first."""
+
+    items: list[ParkedRow]
+
+
+class DeadLetter(ParkedRow):
+    """One parked message, body and headers masked."""
+
+    body: dict[str, Any]
+    headers: dict[str, Any]
+
+
+class ActRequest(_In):
+    message_ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class ActResult(Reply):
+    """What was replayed or discarded, and the ids no longer parked."""
+
+    done: list[str]
+    missing: list[str]
+
+
+# -- audit, users, pages ---------------------------------------------------------------------
+
+
+class AuditEntry(Reply):
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any] = Field(description="masked")
+
+
+class AuditPage(Reply):
+    """The audit log, newest first."""
+
+    items: list[AuditEntry]
+
+
+class User(Reply):
+    name: str
+    role: Role
+    locked: bool
+    failures: int
+
+
+class UserList(Reply):
+    """Dashboard users, their roles and lock-outs."""
+
+    items: list[User]
+
+
+class Unlocked(Reply):
+    """The user may log in again."""
+
+    unlocked: str
+
+
+class FlowTable(Reply):
+    key: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+class FlowPage(Reply):
+    """A connector's page: facts and tables, personal data masked; only `enabled` when off."""
+
+    enabled: bool
+    facts: dict[str, Any] = Field(default_factory=dict)
+    tables: list[FlowTable] = Field(default_factory=list)
