@@ -9,6 +9,13 @@ from typing import Any
 import pytest
 
 from connectors.vdxp.config import DossierLink, VdxpConfig
+from connectors.vdxp.edxml import (
+    KNOWN_NAMESPACES,
+    NS_GO_VN_EDOC,
+    NS_QCVN_102_2016,
+    EdxmlCodec,
+    EdxmlError,
+)
 from connectors.vdxp.mapping import (
     StatusPolicy,
     code_text,
@@ -22,6 +29,7 @@ from hub.errors import ConfigError
 from schemas.canonical import DossierStatus
 from schemas.interagency import DocumentStatus, InterAgencyTransfer
 from schemas.vdxp import DocumentCode, StatusCode
+from tests.unit.test_edxml import sample
 
 ROOT = Path(__file__).resolve().parents[2]
 ORGAN = "000.00.00.H41"
@@ -31,6 +39,15 @@ ENABLED: dict[str, Any] = {
     "secret": "bi-mat",
     "organ_id": ORGAN,
 }
+
+
+CODEC = EdxmlCodec(NS_QCVN_102_2016, 1 << 20, 1 << 20, accept=KNOWN_NAMESPACES)
+
+
+def _refusal(call: Any, *args: Any) -> str:
+    with pytest.raises(EdxmlError) as caught:
+        call(*args)
+    return caught.value.code
 
 
 def _transfer(**extra: Any) -> InterAgencyTransfer:
@@ -77,6 +94,23 @@ def test_an_enabled_axis_needs_a_subscriber_for_its_events() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(None, raw)
     assert "not an enabled subscriber" in str(caught.value.problems)
+
+
+def test_the_configuration_chooses_the_forms_written() -> None:
+    assert VdxpConfig().date_format == "qcvn102"
+    assert VdxpConfig().codec().date_format == "qcvn102"
+    assert VdxpConfig(date_format="iso").codec().date_format == "iso"
+    assert VdxpConfig(attachment_packaging="mime").codec().packaging == "mime"
+    assert VdxpConfig().codec().packaging == "inline"
+
+
+def test_the_configuration_reads_both_known_namespaces_by_default() -> None:
+    assert VdxpConfig().codec().accepted == (NS_QCVN_102_2016, NS_GO_VN_EDOC)
+    only = VdxpConfig(namespace=NS_GO_VN_EDOC, accept_namespaces=[]).codec()
+    assert only.accepted == (NS_GO_VN_EDOC,)
+    assert _refusal(only.parse_status, sample("status_qcvn102.xml")) == "wrong_namespace"
+    with pytest.raises(ValueError, match="must not be empty"):
+        VdxpConfig(accept_namespaces=[" "])
 
 
 # -- signing ------------------------------------------------------------------------------------
