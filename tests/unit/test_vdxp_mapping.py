@@ -21,6 +21,7 @@ from connectors.vdxp.mapping import (
     code_text,
     document_id_for,
     dossier_in,
+    status_of,
     transfer_document,
 )
 from connectors.vdxp.protocol import SignatureError, SigningScheme, body_sha256
@@ -28,7 +29,7 @@ from hub.config import load_config
 from hub.errors import ConfigError
 from schemas.canonical import DossierStatus
 from schemas.interagency import DocumentStatus, InterAgencyTransfer
-from schemas.vdxp import DocumentCode, StatusCode
+from schemas.vdxp import DocumentCode, StatusCode, StatusMessage
 from tests.unit.test_edxml import sample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,6 +235,53 @@ def test_a_status_is_one_step_of_its_dossier_with_a_stable_key() -> None:
     message = status.to_message()
     assert message["type"] == "vdxp.status"
     assert message["status"] == "03"
+
+
+def test_staff_info_reaches_the_status_event_and_the_dossier_step() -> None:
+    msg = CODEC.parse_status(sample("status_qcvn102_staff.xml"))
+    status = status_of(msg, "000.00.41.H41-261123-0027")
+    assert (status.department, status.handler_name) == (
+        "Cục Hộ tịch, quốc tịch, chứng thực",
+        "Đặng Thu Trang",
+    )
+    message = status.to_message()
+    assert message["department"] == "Cục Hộ tịch, quốc tịch, chứng thực"
+    assert message["handler_name"] == "Đặng Thu Trang"
+    assert "mobile" not in message
+    assert "0912000111" not in str(message)
+    step = status.to_event(DossierStatus.processing).step
+    assert step is not None
+    assert step.handler_name == "Đặng Thu Trang"
+    assert step.department == "Cục Hộ tịch, quốc tịch, chứng thực (Bộ Tư pháp)"
+    assert step.content == "Bộ Tư pháp: Đã tiếp nhận (Đã tiếp nhận, vào sổ văn bản đến số 4512)"
+    # Who handled it does not make it another status: the key is the same without StaffInfo.
+    bare = status_of(msg.model_copy(update={"staff_info": None}), status.dossier_code)
+    assert bare.key == status.key
+    assert (bare.department, bare.handler_name) == (None, None)
+    bare_step = bare.to_event(DossierStatus.processing).step
+    assert bare_step is not None
+    assert (bare_step.department, bare_step.handler_name) == ("Bộ Tư pháp", None)
+
+
+def test_a_department_alone_is_enough() -> None:
+    msg = CODEC.parse_status(sample("status_go_vn_staff.xml"))
+    step = status_of(msg, "000.00.41.H41-261123-0027").to_event(DossierStatus.processing).step
+    assert step is not None
+    assert (step.department, step.handler_name) == ("Văn phòng Bộ (000.00.00.G12)", None)
+
+
+def test_status_message_keeps_staff_info_written_by_the_hub() -> None:
+    msg = StatusMessage.model_validate(
+        {
+            "response_for": {"organ_id": "000.00.41.H41", "code": "1", "document_id": "d"},
+            "from_org": {"organ_id": "000.00.00.G12"},
+            "staff_info": {"department": "Văn thư", "staff": "Nguyễn Thị Lan"},
+            "status_code": "01",
+            "timestamp": "2026-03-20T14:05:30+07:00",
+        }
+    )
+    built = CODEC.build_status(msg).decode()
+    assert "<edXML:StaffInfo><edXML:Department>Văn thư</edXML:Department>" in built
 
 
 def test_a_failing_axis_is_polled_with_a_doubling_back_off() -> None:
