@@ -314,6 +314,9 @@ def test_check_config_names_the_axis_and_a_broken_status_policy(tmp_path: Path) 
     result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
     assert result.exit_code == 0, result.output
     assert f"document axis: http://127.0.0.1:8097 as {ORGAN}" in result.output
+    assert "(also reading http://www.go.vn/eDoc), dates qcvn102, attachments inline" in (
+        result.output
+    )
     (mappings / "vdxp.yaml").write_text('dossier_status:\n  "01": keep\n  "99": keep\n')
     result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
     assert result.exit_code == 1
