@@ -1058,9 +1058,16 @@ class _Base64Part:
 
     def __init__(self, content: _Content, limit: int, label: str) -> None:
         self._decoder = _Base64Decoder(content, limit, label)
+        self._label = label
 
     def feed(self, data: bytes) -> None:
-        self._decoder.feed(data.decode("latin-1"))  # anything but base64 is refused there
+        try:
+            text = data.decode("ascii")  # the rest of what is not base64 is refused there
+        except UnicodeDecodeError:
+            raise EdxmlError(
+                "malformed", f"attachment {self._label[:100]!r} is not base64: a byte over 127"
+            ) from None
+        self._decoder.feed(text)
 
     def finish(self) -> _Content:
         return self._decoder.finish()

@@ -327,8 +327,8 @@ def closing(boundary: str) -> bytes:
     return f"\r\n--{boundary}--\r\n".encode("ascii")
 
 
-def content_type_of(path_head: bytes) -> str | None:
-    """The Content-Type of the package whose first bytes are `path_head` (enough to hold its
+def content_type_of(head: bytes) -> str | None:
+    """The Content-Type of the package whose first bytes are `head` (enough to hold its
     headers), or None when they are not a package's: what a package is sent as."""
-    package, _ = sniff([path_head])
+    package, _ = sniff([head])
     return None if package is None else package.content_type

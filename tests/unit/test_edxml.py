@@ -26,6 +26,7 @@ from connectors.vdxp.edxml import (
     EdxmlError,
     _parse_hardened,
 )
+from connectors.vdxp.mime import content_id_key
 from schemas.vdxp import (
     VIETNAM_TZ,
     Attachment,
@@ -372,7 +373,10 @@ documents = st.builds(
     EdocDocument,
     header=headers,
     trace=traces,
-    attachments=st.lists(attachments, max_size=3, unique_by=lambda a: a.attachment_id).map(tuple),
+    # Ids that name one Content-ID (`x`, `cid:x`, ` x `) are one attachment to the reader.
+    attachments=st.lists(
+        attachments, max_size=3, unique_by=lambda a: content_id_key(a.attachment_id)
+    ).map(tuple),
 )
 statuses = st.builds(
     StatusMessage,

@@ -343,6 +343,7 @@ EXTRA_PART = (
         ((b"Content-ID: <ban-sao-4711@stp.nghean.gov.vn>\r\n", b""), "malformed", "no Content-ID"),
         ((b"Transfer-Encoding: base64", b"Transfer-Encoding: x-uuencode"), "malformed", "uuencode"),
         ((b"JVBERi0xLjQKJeLjz9MK", b"JVBERi0xLjQKJeLjz9M*"), "malformed", "not base64"),
+        ((b"JVBERi0xLjQK", b"JVBERi0x\xa0LjQK"), "malformed", "over 127"),  # not white space
         ((b"<edxml-4711@", b"<other@"), "malformed", "'other@stp.nghean.gov.vn'"),  # start
         ((b"Multipart/Related", b"Multipart/Mixed"), "malformed", "multipart/mixed"),
         ((b'boundary="----=_Part_4711_1986.1741915203"', b'boundary="khac"'), "malformed", ""),
