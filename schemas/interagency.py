@@ -76,7 +76,8 @@ STATUS_TEXT: dict[StatusCode, str] = {
 
 
 class DocumentStatus(_Model):
-    """One status of one document, from the agency holding it."""
+    """One status of one document, from the agency holding it; `department` and
+    `handler_name` are who there dealt with it (edXML StaffInfo Department and Staff)."""
 
     document_id: str
     dossier_code: str | None
@@ -85,6 +86,8 @@ class DocumentStatus(_Model):
     status: StatusCode
     description: str | None = None
     occurred_at: datetime
+    department: ShortText | None = None
+    handler_name: ShortText | None = None
 
     @property
     def key(self) -> str:
@@ -94,17 +97,21 @@ class DocumentStatus(_Model):
         return f"{self.document_id}|{self.from_organ}|{self.status.value}|{stamp}"
 
     def to_event(self, dossier_status: DossierStatus) -> DossierEvent:
-        """The dossier's processing step this status is (needs `dossier_code`)."""
+        """The dossier's processing step this status is (needs `dossier_code`): its
+        department is the agency's (with the department there, when the status names one:
+        "Văn thư (Bộ Tư pháp)"), its handler the staff member the status names."""
         assert self.dossier_code is not None
         agency = self.from_name or self.from_organ
         text = f"{agency}: {STATUS_TEXT[self.status]}"
         if self.description:
             text += f" ({self.description})"
+        department = f"{self.department} ({agency})" if self.department else agency
         step = ProcessingStep(
             dossier_code=self.dossier_code,
             status=dossier_status,
             processed_at=self.occurred_at,
-            department=agency[:500],
+            handler_name=self.handler_name,
+            department=department[:4000],
             content=text[:4000],
         )
         return DossierEvent(
@@ -130,4 +137,6 @@ class DocumentStatus(_Model):
             "status_text": STATUS_TEXT[self.status],
             "description": self.description,
             "occurred_at": self.occurred_at.isoformat(),
+            "department": self.department,
+            "handler_name": self.handler_name,
         }

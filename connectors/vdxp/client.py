@@ -7,6 +7,13 @@ multipart body from a file written beforehand, which is also how its SHA-256 is 
 the request is signed. 408, 425, 429, 5xx, time-outs and connection failures are transient
 (`DestinationUnavailable`); any other refusal is `DestinationRejected` carrying the axis's
 `errorCode` and message. This module must never decide what an item means: the intake does.
+
+Packages (`connectors.vdxp.mime`). A getEdoc reply whose Content-Type is multipart is a MIME
+package whose headers travelled as HTTP headers: its file starts with that Content-Type, so
+that it is a whole MIME message, read like one the axis serves as a file. A package the hub
+sends is the file part of sendEdoc as it is, headers included, with the package's own
+Content-Type: a receiver going by that Content-Type meets the headers as the preamble, one
+keeping the bytes has a whole MIME message.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import aiofiles
 import aiofiles.os
 import aiohttp
 
+from connectors.vdxp import mime
 from connectors.vdxp.config import VdxpConfig
 from connectors.vdxp.protocol import (
     ACK_PATH,
@@ -201,6 +209,15 @@ class AxisClient:
         size = 0
         try:
             async with aiofiles.open(dest, "wb") as out:
+                if response.content_type.startswith("multipart/"):
+                    declared = response.headers.get("Content-Type", "")
+                    head = (
+                        b"MIME-Version: 1.0\r\nContent-Type: "
+                        + declared.encode("utf-8", "surrogateescape")
+                        + b"\r\n\r\n"
+                    )
+                    size = len(head)  # counted like the rest: the codec reads the whole file
+                    await out.write(head)
                 async for chunk in response.content.iter_chunked(CHUNK):
                     size += len(chunk)
                     if size > limit:
@@ -276,12 +293,15 @@ class _HashingFile:
 async def _multipart_file(
     edxml: Path, messagetype: MessageType, dest: Path
 ) -> tuple[str, str, int]:
-    """The sendEdoc body written to `dest`; its content type, hex SHA-256 and size."""
+    """The sendEdoc body written to `dest`; its content type, hex SHA-256 and size. The file
+    part is the edXML, or a package with the package's Content-Type."""
     writer = aiohttp.MultipartWriter("form-data")
     part = writer.append(messagetype)
     part.set_content_disposition("form-data", name=SEND_TYPE_FIELD)
     with edxml.open("rb") as source:
-        part = writer.append(source, {"Content-Type": EDXML_CONTENT_TYPE})
+        package_type = mime.content_type_of(source.read(mime.MAX_HEADER_BYTES))
+        source.seek(0)
+        part = writer.append(source, {"Content-Type": package_type or EDXML_CONTENT_TYPE})
         part.set_content_disposition("form-data", name=SEND_FILE_FIELD, filename=edxml.name)
         async with aiofiles.open(dest, "wb") as out:
             sink = _HashingFile(out)

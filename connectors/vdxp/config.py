@@ -14,7 +14,13 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from connectors.vdxp.edxml import NS_QCVN_102_2016
+from connectors.vdxp.edxml import (
+    KNOWN_NAMESPACES,
+    NS_QCVN_102_2016,
+    DateFormat,
+    EdxmlCodec,
+    Packaging,
+)
 from connectors.vdxp.protocol import DEFAULT_COMPONENTS, Component, SigningScheme
 from hub.config_blocks import (
     DEFAULT_DELAY_TIERS_S,
@@ -92,7 +98,26 @@ class VdxpConfig(Section):
     accept_for: list[str] = Field(
         default_factory=list, description="further agency codes whose documents the hub takes"
     )
-    namespace: str = Field(NS_QCVN_102_2016, description="edXML namespace of this axis version")
+    namespace: str = Field(
+        NS_QCVN_102_2016,
+        description="edXML namespace written (and read): QCVN 102:2016's, or http://www.go.vn/eDoc",
+        min_length=1,
+    )
+    accept_namespaces: list[str] = Field(
+        default_factory=lambda: list(KNOWN_NAMESPACES),
+        description="further edXML namespaces read (one province may receive several); "
+        "anything else is refused as wrong_namespace",
+    )
+    date_format: DateFormat = Field(
+        "qcvn102",
+        description="how dates are written: qcvn102 (yyyy/MM/dd and yyyy/MM/dd HH:mm:ss, "
+        "Vietnam time) or iso (ISO 8601); both are read",
+    )
+    attachment_packaging: Packaging = Field(
+        "inline",
+        description="how attachments are written: inline (base64 in AttachmentEncoded) or "
+        "mime (parts of a multipart/related package, named by cid:); both are read",
+    )
     signing: SigningConfig = SigningConfig()
     timeout_s: float = Field(60.0, gt=0, description="per call; large documents need time")
     max_document_bytes: int = Field(64 * MiB, gt=0, description="a larger edXML is refused")
@@ -138,6 +163,24 @@ class VdxpConfig(Section):
             raise ValueError("max_attachment_bytes cannot exceed max_document_bytes")
         return self
 
+    @field_validator("accept_namespaces")
+    @classmethod
+    def _namespaces(cls, value: list[str]) -> list[str]:
+        if not all(namespace.strip() for namespace in value):
+            raise ValueError("a namespace must not be empty")
+        return value
+
     @property
     def own_organs(self) -> frozenset[str]:
         return frozenset((self.organ_id, *self.accept_for))
+
+    def codec(self) -> EdxmlCodec:
+        """The edXML codec this section describes: what the hub writes and what it reads."""
+        return EdxmlCodec(
+            self.namespace,
+            self.max_document_bytes,
+            self.max_attachment_bytes,
+            accept=self.accept_namespaces,
+            date_format=self.date_format,
+            packaging=self.attachment_packaging,
+        )

@@ -2,8 +2,9 @@
 
 `EdxmlCodec` turns the wire models of `schemas.vdxp` into edXML and back. The namespace is
 configuration (the axis versions differ: `NS_QCVN_102_2016`, `NS_GO_VN_EDOC`, …); the shape is
-the same in every namespace. Every element is qualified with the configured namespace (written
-with the prefix `edXML`; any prefix, or none, is read):
+the same in every namespace. Documents are written in one namespace (`namespace`, with the
+prefix `edXML`) and read in that one and each of `accept` (any prefix, or none): one province
+may receive both. Every element of a document is in its root's namespace:
 
     edXMLEnvelope
     ├── edXMLHeader
@@ -24,9 +25,23 @@ below: they are the shape, read and written by the same two functions (`_Tree.wr
 tables' order (the standard's sequence) and read in any order; elements the tables do not
 name (vendor extras such as OrganizationInCharge, ToPlaces, TypeDetail) are ignored.
 
-Dates are ISO `yyyy-mm-dd`, times ISO 8601 (no offset means Vietnam time). Attachment content
-travels base64 inside the XML, joined to its manifest entry on ContentId; the MIME-part variant
-of QCVN 102 (content in separate parts referenced by `cid:`) is the axis client's business.
+Dates and times (PromulgationDate, DueDate, ResponseFor/PromulgationDate; TraceHeader/
+Timestamp, Status/Timestamp) are read in QCVN 102's forms, `yyyy/MM/dd` and
+`yyyy/MM/dd HH:mm:ss`, and in ISO 8601's (`yyyy-MM-dd`; `yyyy-MM-ddTHH:mm:ss`, "T" or a space,
+fractions and an offset optional); a time without an offset is Vietnam time. Anything else is
+`malformed`, naming the element and the forms. They are written as `date_format` says:
+`qcvn102` (the default: QCVN 102's forms, times in Vietnam time to the second, as receiving
+agencies parse them) or `iso` (Python's isoformat, offset and fractions kept).
+
+Attachment content travels base64 inside the XML (AttachmentEncoded, joined to its manifest
+entry on ContentId), or, as ebXML packaging has it, as a part of a MIME multipart/related
+package whose root part is the envelope (`connectors.vdxp.mime`): the Reference's ContentId
+`cid:x` names the part whose Content-ID is `<x>`. Both are read, in one document even; `cid:x`,
+`<x>` and `x` name the same content. A Reference with content in neither place is
+`missing_field`, naming it; content with no Reference, or in both places, is `malformed`.
+Attachments are written as `packaging` says: `inline` (the default) or `mime` (a package: the
+envelope without AttachmentEncoded, then each attachment's bytes as a binary part; an
+attachment id must then be usable as a Content-ID, letters, digits and `._~!$&'*+=^@-`).
 
 Two ways in and out, over one reader and one writer:
 
@@ -35,50 +50,61 @@ Two ways in and out, over one reader and one writer:
 - streamed, `write_document`/`read_document` (`SpooledDocument`: each attachment's content is
   a file) and `read_status`, so that large attachments are never held whole.
 
-Reading. The input is read in chunks of `CHUNK_BYTES` and fed to lxml's feed parser, whose
-events go to a parser target (`_Reader`), not to a tree. Everything but attachment content
-(the *frame*: headers, manifest, ContentIds) is built by an `etree.TreeBuilder` into a small
-tree, read with the `_Part` tables. The text of edXMLBody/AttachmentEncoded/Attachment/
-ContentTransferEncoded never reaches that tree: as libxml2 delivers it, in pieces of at most a
-chunk, it goes through an incremental base64 decoder (pieces split anywhere, whitespace
-anywhere) into a sink: a new file in the spool directory for `read_document` (unique names
-from `tempfile`, never from the document), a buffer for `parse_document`. Memory for
-attachments is O(chunk). libxml2 caps a text node at 10 MB when it builds a tree
-(XML_MAX_TEXT_LENGTH, `huge_tree` off), which capped one attachment near 7.5 MB; a target
-builds no node and the cap does not apply (libxml2 2.14: a 27 MB base64 text arrives in
-pieces of at most one fed chunk; tests/unit/test_edxml_streaming.py reads a 20 MB attachment),
-so `max_bytes` and `max_attachment_bytes` are the limits. libxml2's other limits stay on
-(names, attribute values, depth 256).
+Reading. The input is read in chunks of `CHUNK_BYTES`. Its first bytes tell an edXML (it starts
+with `<`) from a package (a MIME header block of type multipart/related); a package is split as
+it streams by (`_PackageReader`): the root part's content, decoded, goes on as the input, each
+other part is decoded (binary, 8bit, 7bit, base64 or quoted-printable) into a new file of the
+spool, refused past `max_attachment_bytes` as it is decoded. The input is fed to lxml's feed
+parser, whose events go to a parser target (`_Reader`), not to a tree. Everything but
+attachment content (the *frame*: headers, manifest, ContentIds) is built by an
+`etree.TreeBuilder` into a small tree, read with the `_Part` tables. The text of edXMLBody/
+AttachmentEncoded/Attachment/ContentTransferEncoded never reaches that tree: as libxml2
+delivers it, in pieces of at most a chunk, it goes through an incremental base64 decoder
+(pieces split anywhere, whitespace anywhere) into a sink: a new file in the spool directory for
+`read_document` (unique names from `tempfile`, never from the document), a buffer for
+`parse_document`. Memory for attachments is O(chunk). libxml2 caps a text node at 10 MB when it
+builds a tree (XML_MAX_TEXT_LENGTH, `huge_tree` off), which capped one attachment near 7.5 MB;
+a target builds no node and the cap does not apply (libxml2 2.14: a 27 MB base64 text arrives
+in pieces of at most one fed chunk; tests/unit/test_edxml_streaming.py reads a 20 MB
+attachment), so `max_bytes` and `max_attachment_bytes` are the limits. libxml2's other limits
+stay on (names, attribute values, depth 256).
 
 Writing. The frame is built with lxml as one tree whose ContentTransferEncoded elements hold
 random placeholders, then serialized; its bytes are written around the placeholders, each
 replaced by its attachment's base64, encoded from the content in pieces of `ENCODE_BYTES` (a
 multiple of 3: the pieces join into one unbroken base64 text, byte for byte what
-`base64.b64encode` of the whole gives). The output's length is known before the first byte is
-written, so an output over `max_bytes` is refused before writing.
+`base64.b64encode` of the whole gives). A package is the package's headers, the frame as
+its root part, then each attachment's bytes copied from its content in pieces. The output's
+length is known before the first byte is written, so an output over `max_bytes` is refused
+before writing.
 
 Reading refuses, before any model is built, each with a stable `EdxmlError.code`:
 
 - `too_large`: input over `max_bytes`, counted while reading (at most `max_bytes` + 1 bytes
   are read); a frame over `MAX_FRAME_CHARS` characters of text or `MAX_FRAME_ELEMENTS`
-  elements; more than `MAX_ATTACHMENTS` attachments. The last three keep a `max_bytes` raised
-  for large attachments from also admitting a huge tree in memory or thousands of files;
+  elements; more than `MAX_ATTACHMENTS` attachments (inline, or parts). The last three keep a
+  `max_bytes` raised for large attachments from also admitting a huge tree in memory or
+  thousands of files;
 - `entities`: any DOCTYPE or ENTITY declaration, found in the raw bytes before the parser sees
   them (each chunk is searched together with the end of the one before, so a declaration split
   across chunks is found), and any DOCTYPE that reaches the parser anyway (the target refuses);
-- `wrong_namespace`: a root in another namespace (the rest is then parsed for well-formedness
+  in a package, the envelope's part is searched (an attachment may hold a DOCTYPE);
+- `wrong_namespace`: a root in a namespace not accepted (the rest is then parsed for well-formedness
   only, nothing built or kept, so that bad XML is `malformed` whatever its namespace, as it
   was before streaming);
 - `malformed`: bad or truncated XML, a root other than edXMLEnvelope, an element inside
   ContentTransferEncoded, content that is not base64, an attachment encoded twice or with no
-  manifest entry, a Size other than the decoded size, a value of the wrong type. One kind of
+  manifest entry, a Size other than the decoded size, a value of the wrong type, a date in
+  neither form; a package that cannot be split (no closing boundary, a part with no
+  Content-ID, an unknown Content-Transfer-Encoding, no part for the envelope). One kind of
   bad XML goes unseen: lxml does not tell a parser target of the namespace errors libxml2
   reports without stopping, so an element with an undeclared prefix is read as in no
   namespace (ignored, or `wrong_namespace` at the root) where a tree parser says `malformed`;
 - `attachment_too_large`: an attachment over `max_attachment_bytes`, checked on the declared
   Size when its Reference ends (before the content, in the standard's order) and on the
   decoded byte count while decoding;
-- `unknown_status`: a status code outside the table; `missing_field`: a required element.
+- `unknown_status`: a status code outside the table; `missing_field`: a required element, or
+  the content of a manifest Reference (found neither inside the envelope nor as a part).
 
 A document with two faults is refused for the first the reader reaches (a declared Size over
 the limit, say, before a truncation further on; a tree parser used to name bad XML first). On
@@ -94,12 +120,13 @@ from __future__ import annotations
 import binascii
 import io
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar, cast
@@ -107,7 +134,9 @@ from typing import Any, BinaryIO, Literal, TypeVar, cast
 from lxml import etree
 from pydantic import BaseModel, ValidationError
 
+from connectors.vdxp import mime
 from schemas.vdxp import (
+    VIETNAM_TZ,
     Attachment,
     AttachmentReference,
     EdocDocument,
@@ -122,6 +151,12 @@ NS_QCVN_102_2016 = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 NS_GO_VN_EDOC = "http://www.go.vn/eDoc"
 KNOWN_NAMESPACES = (NS_QCVN_102_2016, NS_GO_VN_EDOC)
 PREFIX = "edXML"
+# How dates and times are written: QCVN 102's yyyy/MM/dd and yyyy/MM/dd HH:mm:ss, or ISO 8601.
+DateFormat = Literal["qcvn102", "iso"]
+DATE_FORMATS: tuple[DateFormat, ...] = ("qcvn102", "iso")
+# How attachments are written: base64 inside the envelope, or parts of a MIME package.
+Packaging = Literal["inline", "mime"]
+PACKAGINGS: tuple[Packaging, ...] = ("inline", "mime")
 
 CHUNK_BYTES = 64 * 1024  # read from the source, fed to the parser, at a time
 ENCODE_BYTES = 57 * 1024  # content encoded at a time when writing (a multiple of 3)
@@ -165,13 +200,15 @@ class EdxmlError(Exception):
 @dataclass(frozen=True)
 class _Part:
     """One model field on the wire: `tag` holds a text (no `shape`) or a nested model;
-    `many` fields repeat the tag, inside `wrapper` when there is one."""
+    `many` fields repeat the tag, inside `wrapper` when there is one. A text is a `date` or a
+    `time` (date and time) in the forms of `_read_when` and `_write_when`."""
 
     field: str
     tag: str
     shape: tuple[_Part, ...] | None = None
     many: bool = False
     wrapper: str | None = None
+    kind: Literal["text", "date", "time"] = "text"
 
 
 def _leaves(*pairs: tuple[str, str]) -> tuple[_Part, ...]:
@@ -187,11 +224,10 @@ _ORGANIZATION = _leaves(
     ("fax", "Fax"),
     ("website", "Website"),
 )
-_RESPONSE_FOR = _leaves(
-    ("organ_id", "OrganId"),
-    ("code", "Code"),
-    ("promulgation_date", "PromulgationDate"),
-    ("document_id", "DocumentId"),
+_RESPONSE_FOR = (
+    *_leaves(("organ_id", "OrganId"), ("code", "Code")),
+    _Part("promulgation_date", "PromulgationDate", kind="date"),
+    _Part("document_id", "DocumentId"),
 )
 _STAFF_INFO = _leaves(
     ("department", "Department"), ("staff", "Staff"), ("mobile", "Mobile"), ("email", "Email")
@@ -213,7 +249,7 @@ _MESSAGE_HEADER = (
     _Part(
         "promulgation",
         "PromulgationInfo",
-        _leaves(("place", "Place"), ("date", "PromulgationDate")),
+        (_Part("place", "Place"), _Part("date", "PromulgationDate", kind="date")),
     ),
     _Part(
         "document_type", "DocumentType", _leaves(("type_code", "Type"), ("type_name", "TypeName"))
@@ -225,7 +261,7 @@ _MESSAGE_HEADER = (
         "SignerInfo",
         _leaves(("competence", "Competence"), ("position", "Position"), ("full_name", "FullName")),
     ),
-    _Part("due_date", "DueDate"),
+    _Part("due_date", "DueDate", kind="date"),
     _Part("other_info", "OtherInfo", _OTHER_INFO),
     _Part("response_for", "ResponseFor", _RESPONSE_FOR, many=True),
     _Part("steering_type", "SteeringType"),
@@ -255,7 +291,7 @@ _TRACE = (
     _Part(
         "trace_headers",
         "TraceHeader",
-        _leaves(("organ_id", "OrganId"), ("timestamp", "Timestamp")),
+        (_Part("organ_id", "OrganId"), _Part("timestamp", "Timestamp", kind="time")),
         many=True,
     ),
     _Part("business", "Bussiness", _BUSINESS),
@@ -273,7 +309,7 @@ _STATUS = (
     _Part("staff_info", "StaffInfo", _STAFF_INFO),
     _Part("status_code", "StatusCode"),
     _Part("description", "Description"),
-    _Part("timestamp", "Timestamp"),
+    _Part("timestamp", "Timestamp", kind="time"),
 )
 
 
@@ -346,19 +382,35 @@ def loaded(doc: SpooledDocument) -> EdocDocument:
 
 
 class EdxmlCodec:
-    """Builds and parses edXML in one configured namespace, within configured sizes: in memory
-    (`build_*`, `parse_*`) or streamed (`write_document`, `read_*`), through one reader and one
-    writer."""
+    """Builds and parses edXML within configured sizes: in memory (`build_*`, `parse_*`) or
+    streamed (`write_document`, `read_*`), through one reader and one writer. It writes in
+    `namespace`, dates as `date_format` says, attachments as `packaging` says; it reads
+    `namespace` and each of `accept`, dates in either form, attachments either way."""
 
-    def __init__(self, namespace: str, max_bytes: int, max_attachment_bytes: int) -> None:
-        if not namespace:
-            raise ValueError("namespace must not be empty")
+    def __init__(
+        self,
+        namespace: str,
+        max_bytes: int,
+        max_attachment_bytes: int,
+        *,
+        accept: Iterable[str] = (),
+        date_format: DateFormat = "qcvn102",
+        packaging: Packaging = "inline",
+    ) -> None:
+        accepted = tuple(dict.fromkeys((namespace, *accept)))
+        if not all(accepted):
+            raise ValueError("namespaces must not be empty")
         if max_bytes <= 0 or max_attachment_bytes <= 0:
             raise ValueError("max_bytes and max_attachment_bytes must be positive")
+        if date_format not in DATE_FORMATS or packaging not in PACKAGINGS:
+            raise ValueError(f"date_format is one of {DATE_FORMATS}, packaging of {PACKAGINGS}")
         self.namespace = namespace
+        self.accepted = accepted
         self.max_bytes = max_bytes
         self.max_attachment_bytes = max_attachment_bytes
-        self._tree = _Tree(namespace)
+        self.date_format: DateFormat = date_format
+        self.packaging: Packaging = packaging
+        self._tree = _Tree(namespace, date_format)
 
     # -- in memory --------------------------------------------------------------------------------
 
@@ -369,7 +421,8 @@ class EdxmlCodec:
         return out.getvalue()
 
     def parse_document(self, data: bytes) -> EdocDocument:
-        """`data` through the streamed reader, attachment content decoded into buffers."""
+        """`data` (an edXML or a package) through the streamed reader, attachment content
+        decoded into buffers."""
         fields = self._read_document(io.BytesIO(data), _Buffers())
         for entry in fields["attachments"]:
             entry["content"] = entry["content"].read()
@@ -410,10 +463,11 @@ class EdxmlCodec:
         return self._write(doc.header, doc.trace, doc.attachments, out)
 
     def read_document(self, source: BinaryIO, spool_dir: Path) -> SpooledDocument:
-        """Parse the edXML read from `source` in chunks of `CHUNK_BYTES`, each attachment's
-        content decoded as it arrives into a new file in `spool_dir` (a directory that must
-        exist; names from `tempfile`, never from the document). On any refusal or other error
-        the files created are removed; on success they are the caller's."""
+        """Parse the edXML or package read from `source` in chunks of `CHUNK_BYTES`, each
+        attachment's content (inside the envelope or a part of the package) decoded as it
+        arrives into a new file in `spool_dir` (a directory that must exist; names from
+        `tempfile`, never from the document). On any refusal or other error the files created
+        are removed; on success they are the caller's."""
         if not spool_dir.is_dir():
             raise NotADirectoryError(f"the spool directory {spool_dir} does not exist")
         spool = _Files(spool_dir)
@@ -428,11 +482,13 @@ class EdxmlCodec:
         return doc
 
     def read_status(self, source: BinaryIO) -> StatusMessage:
-        """Parse a status message read from `source` in chunks (any attachment content in it
-        is skipped, neither decoded nor kept)."""
-        root = _parse_hardened(self._chunks(source), self._reader(None))
-        status = self._tree.required(self._tree.required(root, "edXMLHeader"), "Status")
-        fields = self._tree.read(status, _STATUS)
+        """Parse a status message (an edXML or a package) read from `source` in chunks (any
+        attachment content in it is skipped, neither decoded nor kept)."""
+        reader = self._reader(None)
+        root = _parse_hardened(self._envelope_chunks(source, None, {}), reader)
+        tree = reader.tree
+        status = tree.required(tree.required(root, "edXMLHeader"), "Status")
+        fields = tree.read(status, _STATUS)
         if "status_code" in fields:
             fields["status_code"] = _status_code(fields["status_code"])
         return _validated(StatusMessage, fields)
@@ -440,12 +496,10 @@ class EdxmlCodec:
     # -- reading ----------------------------------------------------------------------------------
 
     def _reader(self, spool: _Spool | None) -> _Reader:
-        return _Reader(self._tree, self.max_attachment_bytes, spool)
+        return _Reader(self.accepted, self.max_attachment_bytes, spool)
 
-    def _chunks(self, source: BinaryIO) -> Iterator[bytes]:
-        """`source` in chunks, each searched for declarations (with the end of the chunk
-        before) before the parser sees it; no more than `max_bytes` + 1 bytes are read."""
-        guard = _DeclarationGuard()
+    def _counted(self, source: BinaryIO) -> Iterator[bytes]:
+        """`source` in chunks; no more than `max_bytes` + 1 bytes are read."""
         total = 0
         while chunk := source.read(min(CHUNK_BYTES, self.max_bytes + 1 - total)):
             total += len(chunk)
@@ -453,46 +507,71 @@ class EdxmlCodec:
                 raise EdxmlError(
                     "too_large", f"{total} bytes read so far, the limit is {self.max_bytes}"
                 )
-            guard.check(chunk)
             yield chunk
+
+    def _envelope_chunks(
+        self, source: BinaryIO, spool: _Spool | None, parts: dict[str, _Content]
+    ) -> Iterator[bytes]:
+        """The edXML envelope's bytes for the parser: `source` itself, or the root part of the
+        package `source` holds, whose other parts are decoded on the way into `parts` (by
+        Content-ID; skipped without a spool). Each chunk is searched for declarations (with
+        the end of the chunk before) before the parser sees it."""
+        guard = _DeclarationGuard()
+        try:
+            package, chunks = mime.sniff(self._counted(source))
+            if package is not None:
+                split = _PackageReader(package, spool, self.max_attachment_bytes, parts)
+                chunks = split.envelope(chunks)
+            for chunk in chunks:
+                guard.check(chunk)
+                yield chunk
+        except mime.PackageError as exc:
+            raise EdxmlError("malformed", f"not a readable MIME package: {exc}") from None
 
     def _read_document(self, source: BinaryIO, spool: _Spool) -> dict[str, Any]:
         """The document's raw fields; each attachment entry's "content" is its `_Content`."""
         reader = self._reader(spool)
-        root = _parse_hardened(self._chunks(source), reader)
-        header = self._tree.required(root, "edXMLHeader")
-        message = self._tree.required(header, "MessageHeader")
-        trace = self._tree.required(header, "TraceHeaderList")
+        parts: dict[str, _Content] = {}
+        root = _parse_hardened(self._envelope_chunks(source, spool, parts), reader)
+        tree = reader.tree
+        header = tree.required(root, "edXMLHeader")
+        message = tree.required(header, "MessageHeader")
+        trace = tree.required(header, "TraceHeaderList")
         return {
-            "header": self._tree.read(message, _MESSAGE_HEADER),
-            "trace": self._tree.read(trace, _TRACE),
-            "attachments": self._read_body(root, reader.contents),
+            "header": tree.read(message, _MESSAGE_HEADER),
+            "trace": tree.read(trace, _TRACE),
+            "attachments": self._read_body(tree, root, reader.contents, parts),
         }
 
     def _read_body(
-        self, root: etree._Element, decoded: dict[etree._Element, _Content]
+        self,
+        tree: _Tree,
+        root: etree._Element,
+        decoded: dict[etree._Element, _Content],
+        parts: dict[str, _Content],
     ) -> list[dict[str, Any]]:
-        body = self._tree.only(root, "edXMLBody")
+        body = tree.only(root, "edXMLBody")
         if body is None:
-            return []
-        manifest = self._tree.only(body, "edXMLManifest")
-        references = [] if manifest is None else self._tree.children(manifest, "Reference")
-        entries = [self._tree.read(reference, _REFERENCE) for reference in references]
+            return _joined([], {}, parts)
+        manifest = tree.only(body, "edXMLManifest")
+        references = [] if manifest is None else tree.children(manifest, "Reference")
+        entries = [tree.read(reference, _REFERENCE) for reference in references]
         for entry in entries:  # again: a manifest after the content was not checked yet
             _check_declared_size(entry, self.max_attachment_bytes)
-        return _joined(entries, self._contents(body, decoded))
+        return _joined(entries, self._contents(tree, body, decoded), parts)
 
     def _contents(
-        self, body: etree._Element, decoded: dict[etree._Element, _Content]
+        self, tree: _Tree, body: etree._Element, decoded: dict[etree._Element, _Content]
     ) -> dict[str, _Content]:
-        encoded = self._tree.only(body, "AttachmentEncoded")
-        items = [] if encoded is None else self._tree.children(encoded, "Attachment")
+        """The content inside the envelope, by Content-ID (`mime.content_id_key`)."""
+        encoded = tree.only(body, "AttachmentEncoded")
+        items = [] if encoded is None else tree.children(encoded, "Attachment")
         contents: dict[str, _Content] = {}
         for item in items:
-            content_id = self._tree.required_text(item, "ContentId")
+            content_id = mime.content_id_key(tree.required_text(item, "ContentId"))
             if content_id in contents:
                 raise EdxmlError("malformed", f"attachment {content_id!r} is encoded twice")
-            contents[content_id] = decoded[self._tree.required(item, "ContentTransferEncoded")]
+            contents[content_id] = decoded[tree.required(item, "ContentTransferEncoded")]
         return contents
 
     def _spooled_document(self, fields: dict[str, Any]) -> SpooledDocument:
@@ -531,12 +610,21 @@ class EdxmlCodec:
         attachments: Sequence[Attachment | SpooledAttachment],
         out: BinaryIO,
     ) -> int:
-        """The document written to `out`: the frame's bytes around each attachment's base64,
-        streamed from its content; the number of bytes written."""
+        """The document written to `out`, as `packaging` says; the number of bytes written.
+        Inline: the frame's bytes around each attachment's base64, streamed from its content."""
+        keys: set[str] = set()
         for attachment in attachments:
             _check_attachment(
                 attachment.attachment_id, attachment.size_bytes, self.max_attachment_bytes
             )
+            key = mime.content_id_key(attachment.attachment_id)
+            if key in keys:  # read back, two such ids would be one attachment encoded twice
+                raise EdxmlError(
+                    "malformed", f"attachment ids name the Content-ID {key[:100]!r} twice"
+                )
+            keys.add(key)
+        if self.packaging == "mime":
+            return self._write_package(header, trace, attachments, out)
         frame, placeholder = self._frame(header, trace, attachments)
         total = (
             len(frame)
@@ -553,14 +641,64 @@ class EdxmlCodec:
             out.write(piece)
         return total
 
+    def _write_package(
+        self,
+        header: MessageHeader,
+        trace: TraceHeaderList,
+        attachments: Sequence[Attachment | SpooledAttachment],
+        out: BinaryIO,
+    ) -> int:
+        """The document written to `out` as a MIME package (`connectors.vdxp.mime`): the
+        envelope, whose manifest names each attachment by its id, as the root part, then each
+        attachment's bytes as a part whose Content-ID is that id's; the number of bytes."""
+        ids = []
+        for attachment in attachments:
+            content_id = mime.writable_id(attachment.attachment_id)
+            if content_id is None:
+                raise EdxmlError(
+                    "malformed",
+                    f"attachment id {attachment.attachment_id[:100]!r} cannot be written as a "
+                    "Content-ID (letters, digits and ._~!$&'*+=^@- only)",
+                )
+            ids.append(content_id)
+        frame = self._frame(header, trace, attachments, inline=False)[0]
+        boundary = mime.new_boundary()  # 128 random bits: never in the content by chance
+        root_id = f"edxml-envelope.{boundary[8:]}"
+        head = mime.package_head(boundary, root_id) + mime.part_head(
+            boundary, root_id, mime.ROOT_TYPE
+        )
+        heads = [
+            b"\r\n" + mime.part_head(boundary, content_id, mime.header_type(a.content_type))
+            for content_id, a in zip(ids, attachments, strict=True)
+        ]
+        closing = mime.closing(boundary)
+        total = (
+            len(head)
+            + len(frame)
+            + sum(len(part) + a.size_bytes for part, a in zip(heads, attachments, strict=True))
+            + len(closing)
+        )
+        if total > self.max_bytes:
+            raise EdxmlError("too_large", f"{total} bytes built, the limit is {self.max_bytes}")
+        out.write(head)
+        out.write(frame)
+        for attachment, part in zip(attachments, heads, strict=True):
+            out.write(part)
+            with _opened(attachment) as content:
+                _copy_raw(content, out, attachment)
+        out.write(closing)
+        return total
+
     def _frame(
         self,
         header: MessageHeader,
         trace: TraceHeaderList,
         attachments: Sequence[Attachment | SpooledAttachment],
+        inline: bool = True,
     ) -> tuple[bytes, bytes]:
         """The document serialized with a placeholder for each attachment's base64, and the
-        placeholder (random, so no text of the document can be taken for one)."""
+        placeholder (random, so no text of the document can be taken for one); without
+        AttachmentEncoded (and placeholders) when the content is not `inline`."""
         tree = self._tree
         root, head = self._envelope()
         with _writing():
@@ -568,10 +706,13 @@ class EdxmlCodec:
             tree.write(tree.sub(head, "TraceHeaderList"), trace, _TRACE)
             body = tree.sub(root, "edXMLBody")
             manifest = tree.sub(body, "edXMLManifest")
+            for attachment in attachments:
+                tree.write(tree.sub(manifest, "Reference"), attachment, _REFERENCE)
+            if not inline:
+                return _serialized(root), b""
             encoded = tree.sub(body, "AttachmentEncoded")
             slots = []
             for attachment in attachments:
-                tree.write(tree.sub(manifest, "Reference"), attachment, _REFERENCE)
                 item = tree.sub(encoded, "Attachment")
                 tree.sub(item, "ContentId", attachment.attachment_id)
                 slots.append(tree.sub(item, "ContentTransferEncoded", ""))
@@ -649,11 +790,15 @@ class _Reader:
     small tree: everything but attachment content); the text of each edXMLBody/
     AttachmentEncoded/Attachment/ContentTransferEncoded goes instead through a `_Base64Decoder`
     into a new `_Content` of `spool` (`contents` maps that element of the tree to it), or
-    nowhere when there is no spool (a status message). Refusals are raised from the parser's
+    nowhere when there is no spool (a status message). The root's namespace, one of
+    `accepted`, is the document's: `tree` reads it. Refusals are raised from the parser's
     callbacks, which stops the parser."""
 
-    def __init__(self, tree: _Tree, max_attachment_bytes: int, spool: _Spool | None) -> None:
-        self._tree = tree
+    def __init__(
+        self, accepted: tuple[str, ...], max_attachment_bytes: int, spool: _Spool | None
+    ) -> None:
+        self._accepted = accepted
+        self.tree = _Tree(accepted[0])  # until the root says which
         self._max_attachment_bytes = max_attachment_bytes
         self._spool = spool
         self._builder = etree.TreeBuilder()
@@ -662,20 +807,9 @@ class _Reader:
         self._start = cast("Callable[[str, dict[str, str]], etree._Element]", self._builder.start)
         self._end = cast("Callable[[str], etree._Element]", self._builder.end)
         self._path: list[str] = []
-        self._content_path = [
-            tree.tag(name)
-            for name in (
-                "edXMLEnvelope",
-                "edXMLBody",
-                "AttachmentEncoded",
-                "Attachment",
-                "ContentTransferEncoded",
-            )
-        ]
-        self._attachment_path = self._content_path[:-1]
-        self._reference_path = [
-            tree.tag(name) for name in ("edXMLEnvelope", "edXMLBody", "edXMLManifest", "Reference")
-        ]
+        self._content_path: list[str] = []
+        self._attachment_path: list[str] = []
+        self._reference_path: list[str] = []
         self._attachment: etree._Element | None = None  # the Attachment being read
         self._decoder: _Base64Decoder | None = None  # in a ContentTransferEncoded, spooling
         self._skipping = False  # in a ContentTransferEncoded, no spool
@@ -778,16 +912,37 @@ class _Reader:
         if self._path == self._content_path:
             self._close_content(element)
         elif self._path == self._reference_path and self._spool is not None:
-            _check_declared_size(self._tree.read(element, _REFERENCE), self._max_attachment_bytes)
+            _check_declared_size(self.tree.read(element, _REFERENCE), self._max_attachment_bytes)
         self._path.pop()
 
     def _is_foreign(self, root: str) -> bool:
+        """Whether the root is in a namespace not accepted; if it is accepted, the paths
+        watched are set in it."""
         found = etree.QName(root).namespace
-        if found != self._tree.namespace:
-            self.foreign = EdxmlError(
-                "wrong_namespace", f"expected namespace {self._tree.namespace!r}, found {found!r}"
+        if found not in self._accepted:
+            expected = (
+                f"namespace {self._accepted[0]!r}"
+                if len(self._accepted) == 1
+                else f"one of the namespaces {', '.join(map(repr, self._accepted))}"
             )
-        return self.foreign is not None
+            self.foreign = EdxmlError("wrong_namespace", f"expected {expected}, found {found!r}")
+            return True
+        tree = self.tree = _Tree(found)
+        self._content_path = [
+            tree.tag(name)
+            for name in (
+                "edXMLEnvelope",
+                "edXMLBody",
+                "AttachmentEncoded",
+                "Attachment",
+                "ContentTransferEncoded",
+            )
+        ]
+        self._attachment_path = self._content_path[:-1]
+        self._reference_path = [
+            tree.tag(name) for name in ("edXMLEnvelope", "edXMLBody", "edXMLManifest", "Reference")
+        ]
+        return False
 
     # attachment content
 
@@ -812,7 +967,7 @@ class _Reader:
     def _label(self) -> str:
         """The attachment's ContentId if it came before the content, else its position."""
         found = (
-            None if self._attachment is None else self._attachment.find(self._tree.tag("ContentId"))
+            None if self._attachment is None else self._attachment.find(self.tree.tag("ContentId"))
         )
         if found is not None and found.text:
             return found.text
@@ -879,6 +1034,178 @@ class _Base64Decoder:
         return EdxmlError("malformed", f"attachment {self._label[:100]!r} is not base64: {why}")
 
 
+class _RawPart:
+    """Part content as it comes (Content-Transfer-Encoding binary, 8bit or 7bit) into a
+    `_Content`, refused past `limit` bytes."""
+
+    def __init__(self, content: _Content, limit: int, label: str) -> None:
+        self._content = content
+        self._limit = limit
+        self._label = label
+
+    def feed(self, data: bytes) -> None:
+        size = self._content.size + len(data)
+        _check_attachment(self._label, size, self._limit, exact=False)
+        self._content.sink.write(data)
+        self._content.size = size
+
+    def finish(self) -> _Content:
+        return self._content
+
+
+class _Base64Part:
+    """Part content in base64 (lines of any length, split anywhere), through `_Base64Decoder`."""
+
+    def __init__(self, content: _Content, limit: int, label: str) -> None:
+        self._decoder = _Base64Decoder(content, limit, label)
+        self._label = label
+
+    def feed(self, data: bytes) -> None:
+        try:
+            text = data.decode("ascii")  # the rest of what is not base64 is refused there
+        except UnicodeDecodeError:
+            raise EdxmlError(
+                "malformed", f"attachment {self._label[:100]!r} is not base64: a byte over 127"
+            ) from None
+        self._decoder.feed(text)
+
+    def finish(self) -> _Content:
+        return self._decoder.finish()
+
+
+class _QuotedPrintablePart:
+    """Part content in quoted-printable, decoded a run of whole lines at a time (MIME's lines
+    are at most 76 characters: a line longer than `CHUNK_BYTES` is refused)."""
+
+    def __init__(self, content: _Content, limit: int, label: str) -> None:
+        self._raw = _RawPart(content, limit, label)
+        self._label = label
+        self._pending = b""
+
+    def feed(self, data: bytes) -> None:
+        text = self._pending + data
+        cut = text.rfind(b"\n") + 1
+        self._pending = text[cut:]
+        if len(self._pending) > CHUNK_BYTES:
+            raise EdxmlError(
+                "malformed", f"part {self._label[:100]!r}: a quoted-printable line is too long"
+            )
+        if cut:
+            self._raw.feed(binascii.a2b_qp(text[:cut]))
+
+    def finish(self) -> _Content:
+        if self._pending:
+            self._raw.feed(binascii.a2b_qp(self._pending))
+        return self._raw.finish()
+
+
+_PartDecoder = _RawPart | _Base64Part | _QuotedPrintablePart
+
+
+def _part_decoder(
+    headers: mime.PartHeaders, content: _Content, limit: int, label: str
+) -> _PartDecoder:
+    encoding = headers.transfer_encoding
+    if encoding in ("binary", "8bit", "7bit"):
+        return _RawPart(content, limit, label)
+    if encoding == "base64":
+        return _Base64Part(content, limit, label)
+    if encoding == "quoted-printable":
+        return _QuotedPrintablePart(content, limit, label)
+    raise EdxmlError(
+        "malformed",
+        f"part {label[:100]!r}: Content-Transfer-Encoding {encoding[:40]!r} is not binary, 8bit, "
+        "7bit, base64 or quoted-printable",
+    )
+
+
+class _PackageReader:
+    """The parts of a MIME package (`mime.split`) as they stream by: the root part's content,
+    decoded, is handed on for the XML parser (`envelope`); every other part is decoded into a
+    new `_Content` of the spool and kept in `parts` by its Content-ID, or skipped when there is
+    no spool (a status message). Memory: a chunk and a delimiter, as for the envelope."""
+
+    def __init__(
+        self,
+        package: mime.Package,
+        spool: _Spool | None,
+        max_attachment_bytes: int,
+        parts: dict[str, _Content],
+    ) -> None:
+        self._package = package
+        self._spool = spool
+        self._limit = max_attachment_bytes
+        self.parts = parts
+        self._root_seen = False
+        self._root: _Content | None = None  # the root part, while it is read
+        self._decoder: _PartDecoder | None = None  # of the part being read, if it is kept
+        self._key = ""  # the Content-ID of the part being read
+
+    def envelope(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for event in mime.split(chunks, self._package.boundary):
+            if isinstance(event, mime.PartHeaders):
+                self._begin(event)
+            elif event is None:
+                yield from self._end()
+            elif self._decoder is not None:
+                self._decoder.feed(event)
+                yield from self._envelope_bytes()
+        if not self._root_seen:
+            start = self._package.start
+            raise EdxmlError(
+                "malformed",
+                "the package has no part"
+                + ("" if start is None else f" with Content-ID {start[:100]!r}")
+                + " to hold the edXML envelope",
+            )
+
+    def _begin(self, headers: mime.PartHeaders) -> None:
+        """A part begins: the root (the one `start` names, else the first) or another."""
+        start = self._package.start
+        if not self._root_seen and (start is None or headers.content_id == start):
+            self._root_seen = True
+            self._root = _Content(io.BytesIO(), None)
+            self._decoder = _part_decoder(headers, self._root, 1 << 62, "the edXML envelope")
+        else:
+            self._root = None
+            self._key, self._decoder = self._open(headers)
+
+    def _end(self) -> Iterator[bytes]:
+        if self._decoder is not None:
+            content = self._decoder.finish()
+            if self._root is not None:
+                yield from self._envelope_bytes()
+            elif self._spool is not None:
+                self._spool.close(content)
+                self.parts[self._key] = content
+        self._root, self._decoder = None, None
+
+    def _envelope_bytes(self) -> Iterator[bytes]:
+        if self._root is not None and (data := _drained(self._root)):
+            yield data
+
+    def _open(self, headers: mime.PartHeaders) -> tuple[str, _PartDecoder | None]:
+        if self._spool is None:
+            return "", None
+        key = headers.content_id
+        if not key:
+            raise EdxmlError("malformed", "a part of the package has no Content-ID")
+        if key in self.parts:
+            raise EdxmlError("malformed", f"two parts of the package have Content-ID {key!r}")
+        if len(self.parts) >= MAX_ATTACHMENTS:
+            raise EdxmlError("too_large", f"more than {MAX_ATTACHMENTS} parts in the package")
+        return key, _part_decoder(headers, self._spool.open(), self._limit, key)
+
+
+def _drained(content: _Content) -> bytes:
+    """What a buffer `_Content` holds, taken out of it."""
+    sink = cast("io.BytesIO", content.sink)
+    data = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return data
+
+
 class _DeclarationGuard:
     """Refuses a DOCTYPE or ENTITY declaration in raw bytes fed in chunks, one split across
     chunks included: each chunk is searched together with the end of the one before."""
@@ -898,10 +1225,12 @@ class _DeclarationGuard:
 
 
 class _Tree:
-    """Reads and writes elements of one namespace, driven by the `_Part` shapes above."""
+    """Reads and writes elements of one namespace, driven by the `_Part` shapes above; dates
+    and times are written in the form `dates` names and read in either."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, dates: DateFormat = "qcvn102") -> None:
         self.namespace = namespace
+        self.dates: DateFormat = dates
 
     def tag(self, name: str) -> str:
         return f"{{{self.namespace}}}{name}"
@@ -942,7 +1271,7 @@ class _Tree:
             target = parent if part.wrapper is None else self.sub(parent, part.wrapper)
             for item in items:
                 if part.shape is None:
-                    self.sub(target, part.tag, _text(item))
+                    self.sub(target, part.tag, _text(item, self.dates))
                 else:
                     self.write(self.sub(target, part.tag), item, part.shape)
 
@@ -962,7 +1291,8 @@ class _Tree:
 
     def _value(self, element: etree._Element, part: _Part) -> Any:
         if part.shape is None:
-            return element.text or None
+            text = element.text or None
+            return text if text is None or part.kind == "text" else _read_when(text, part)
         return self.read(element, part.shape)  # an empty structure is present, all defaults
 
 
@@ -970,14 +1300,63 @@ def _name(element: etree._Element) -> str:
     return str(etree.QName(element).localname)
 
 
-def _text(value: object) -> str:
+def _text(value: object, dates: DateFormat = "qcvn102") -> str:
     if isinstance(value, Enum):
         return _text(value.value)
     if isinstance(value, date):  # datetimes too
-        return value.isoformat()
+        return _write_when(value, dates)
     if isinstance(value, str | int):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} as edXML text")
+
+
+# QCVN 102's forms, which the axes and the agencies' software write; and ISO 8601's.
+_QCVN_DATE = re.compile(r"([0-9]{4})/([0-9]{2})/([0-9]{2})")
+_QCVN_TIME = re.compile(r"([0-9]{4})/([0-9]{2})/([0-9]{2}) ([0-9]{2}:[0-9]{2}:[0-9]{2})")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?"
+    r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?"
+)
+
+
+def _read_when(text: str, part: _Part) -> str:
+    """A date (`yyyy/MM/dd` or ISO `yyyy-MM-dd`) or a time (`yyyy/MM/dd HH:mm:ss`, or ISO
+    8601 with "T" or a space, seconds and fractions optional, an offset or none) as the ISO
+    text pydantic validates (the calendar is checked there); white space around it is
+    ignored. Any other form is refused naming the element and the forms accepted."""
+    value = text.strip()
+    if part.kind == "date":
+        found = _QCVN_DATE.fullmatch(value)
+        if found:
+            return "-".join(found.groups())
+        if _ISO_DATE.fullmatch(value):
+            return value
+        forms = "yyyy/MM/dd (QCVN 102) or yyyy-MM-dd (ISO 8601)"
+    else:
+        found = _QCVN_TIME.fullmatch(value)
+        if found:
+            return "-".join(found.groups()[:3]) + "T" + found.group(4)
+        if _ISO_TIME.fullmatch(value):
+            return value
+        forms = (
+            "yyyy/MM/dd HH:mm:ss (QCVN 102) or ISO 8601 (yyyy-MM-ddTHH:mm:ss, an offset or none)"
+        )
+    raise EdxmlError(
+        "malformed", f"{part.tag} {value[:40]!r} is not a {part.kind} in the form {forms}"
+    )
+
+
+def _write_when(value: date, dates: DateFormat) -> str:
+    """A date or time in the form `dates` names: QCVN 102's `yyyy/MM/dd` and
+    `yyyy/MM/dd HH:mm:ss` in Vietnam time (whole seconds), or ISO 8601 as Python writes it."""
+    if dates == "iso":
+        return value.isoformat()
+    if isinstance(value, datetime):
+        local = value.astimezone(VIETNAM_TZ) if value.tzinfo else value
+        day = f"{local.year:04d}/{local.month:02d}/{local.day:02d}"
+        return f"{day} {local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+    return f"{value.year:04d}/{value.month:02d}/{value.day:02d}"
 
 
 @contextmanager
@@ -1046,15 +1425,39 @@ def _check_declared_size(entry: dict[str, Any], limit: int) -> None:
         _check_attachment(str(entry.get("attachment_id")), size, limit)
 
 
-def _joined(entries: list[dict[str, Any]], contents: dict[str, _Content]) -> list[dict[str, Any]]:
-    """Each manifest entry with its content; content without an entry is refused."""
+def _joined(
+    entries: list[dict[str, Any]], inline: dict[str, _Content], parts: dict[str, _Content]
+) -> list[dict[str, Any]]:
+    """Each manifest entry with its content, found by its ContentId (`cid:x`, `<x>` and `x`
+    name the same) inside the envelope or among the package's parts; an entry with no content
+    or with content in both places, and content without an entry, are refused."""
     for entry in entries:
         content_id = entry.get("attachment_id")
-        if content_id not in contents:
-            raise EdxmlError("missing_field", f"attachment {content_id!r} has no content")
-        entry["content"] = contents.pop(content_id)
-    if contents:
-        raise EdxmlError("malformed", f"content without a manifest entry: {sorted(contents)}")
+        if not isinstance(content_id, str):
+            raise EdxmlError("missing_field", "a manifest Reference has no ContentId")
+        key = mime.content_id_key(content_id)
+        found = [c for c in (inline.pop(key, None), parts.pop(key, None)) if c is not None]
+        if not found:
+            name = entry.get("name")
+            raise EdxmlError(
+                "missing_field",
+                f"attachment {content_id[:100]!r}"
+                + (f" ({name[:100]!r})" if isinstance(name, str) else "")
+                + " has no content: neither in AttachmentEncoded nor a part of the package",
+            )
+        if len(found) > 1:
+            raise EdxmlError(
+                "malformed",
+                f"attachment {content_id[:100]!r} has content both in AttachmentEncoded and in "
+                "a part of the package",
+            )
+        entry["content"] = found[0]
+    if inline:
+        raise EdxmlError("malformed", f"content without a manifest entry: {sorted(inline)}")
+    if parts:
+        raise EdxmlError(
+            "malformed", f"parts of the package without a manifest entry: {sorted(parts)}"
+        )
     return entries
 
 
@@ -1092,6 +1495,19 @@ def _copy_base64(
         raise _changed(attachment)
     if carry:
         out.write(binascii.b2a_base64(carry, newline=False))
+
+
+def _copy_raw(source: BinaryIO, out: BinaryIO, attachment: Attachment | SpooledAttachment) -> None:
+    """`attachment`'s content from `source` to `out` as it is, in pieces of `CHUNK_BYTES`;
+    content longer or shorter than its `size_bytes` is refused."""
+    remaining = attachment.size_bytes
+    while piece := source.read(min(CHUNK_BYTES, remaining + 1)):
+        if len(piece) > remaining:
+            raise _changed(attachment)
+        remaining -= len(piece)
+        out.write(piece)
+    if remaining:
+        raise _changed(attachment)
 
 
 def _changed(attachment: Attachment | SpooledAttachment) -> EdxmlError:

@@ -108,6 +108,9 @@ def code_text(code: DocumentCode) -> str:
 
 
 def status_of(message: StatusMessage, dossier_code: str | None) -> DocumentStatus:
+    """A received status message as the hub keeps it: with its StaffInfo's Department and
+    Staff (the mobile and e-mail stay out: the one-stop and DVCQG have no field for them)."""
+    staff = message.staff_info
     return DocumentStatus(
         document_id=message.response_for.document_id,
         dossier_code=dossier_code,
@@ -116,6 +119,8 @@ def status_of(message: StatusMessage, dossier_code: str | None) -> DocumentStatu
         status=message.status_code,
         description=message.description,
         occurred_at=message.timestamp,
+        department=None if staff is None else staff.department,
+        handler_name=None if staff is None else staff.staff,
     )
 
 

@@ -3,7 +3,8 @@
 `TransferDesk.accept` takes an `InterAgencyTransfer` whose attachments the API has already
 streamed into a staging folder. It checks the dossier is one the hub holds and every target
 agency is on the axis's list, moves the files into the transfer's own folder, writes the
-edXML there (`document.edxml`, attachments base64-encoded from their files in chunks), and
+edXML there (`document.edxml`: attachments base64-encoded from their files in chunks, or,
+with `attachment_packaging: mime`, a multipart/related package with each file as a part), and
 commits the transfer with its `axis.send` message in one transaction. A transfer id the hub
 holds is answered with what it holds, and nothing is sent again.
 
@@ -163,7 +164,7 @@ class TransferDesk:
             staged.path.replace(path)
             spooled.append(
                 SpooledAttachment(
-                    attachment_id=f"attachment-{index}",
+                    attachment_id=self._attachment_id(index, folder),
                     name=staged.info.name,
                     content_type=staged.info.content_type,
                     description=staged.info.description,
@@ -193,6 +194,13 @@ class TransferDesk:
             folder=folder,
             state="queued",
         )
+
+    def _attachment_id(self, index: int, folder: str) -> str:
+        """`attachment-N` inside the envelope; in a MIME package, a `cid:` URL unique to the
+        transfer (a Content-ID is meant to be unique everywhere)."""
+        if self.config.attachment_packaging == "mime":
+            return f"cid:attachment-{index}.{folder.rsplit('/', 1)[-1][:16]}@{self.config.organ_id}"
+        return f"attachment-{index}"
 
     def _write(self, doc: SpooledDocument, dest: Path) -> None:
         with dest.open("wb") as out:

@@ -14,7 +14,6 @@ from connectors.vdxp.api import VdxpApi
 from connectors.vdxp.client import CONNECTOR, AxisClient
 from connectors.vdxp.config import VdxpConfig
 from connectors.vdxp.dashboard import vdxp_flow
-from connectors.vdxp.edxml import EdxmlCodec
 from connectors.vdxp.intake import AxisIntake
 from connectors.vdxp.mapping import StatusPolicy
 from connectors.vdxp.outbound import SendSink, TransferDesk, lane_of
@@ -60,10 +59,13 @@ class Vdxp(Connector):
     def describe(self, section: VdxpConfig) -> list[str]:
         if not section.enabled:
             return []
+        also = [n for n in section.accept_namespaces if n != section.namespace]
         return [
             f"document axis: {section.base_url} as {section.organ_id}, namespace "
-            f"{section.namespace}; statuses by mapping {section.mapping}; events to "
-            f"{section.deliver_to}"
+            f"{section.namespace}"
+            + (f" (also reading {', '.join(also)})" if also else "")
+            + f", dates {section.date_format}, attachments {section.attachment_packaging}; "
+            f"statuses by mapping {section.mapping}; events to {section.deliver_to}"
         ]
 
     def queues(self, section: VdxpConfig) -> dict[str, list[float]]:
@@ -109,7 +111,7 @@ def axis_parts(
     for leftover in ("incoming", "staging"):
         shutil.rmtree(config.spool_dir / leftover, ignore_errors=True)
     client = AxisClient(config, http)
-    codec = EdxmlCodec(config.namespace, config.max_document_bytes, config.max_attachment_bytes)
+    codec = config.codec()
     agencies = AgencyDirectory(client, config.agencies_refresh_s)
     return Axis(
         config=config,

@@ -6,10 +6,12 @@ non-2xx status with `{"status": "FAIL", "errorCode": "...", "error": "..."}`.
 
 * `getReceivedEdocList`: JSON `{"messagetype": "edoc" | "status", "limit": N}`; the reply's
   `data` lists the items waiting for the caller (`ListedItem` below).
-* `getEdoc`: JSON `{"docId": "..."}`; the reply is the edXML itself (application/xml).
+* `getEdoc`: JSON `{"docId": "..."}`; the reply is the edXML itself (application/xml), or a
+  MIME package (`connectors.vdxp.mime`): a file that is one, or a multipart/related reply.
 * `updateStatus`: JSON `{"docId", "status": "done" | "fail", "reason"?}`; `{"status": "OK"}`.
 * `sendEdoc`: multipart/form-data with a text part `messagetype` and a file part `file` (the
-  edXML, application/xml); the reply names the axis's `docId` for it.
+  edXML, application/xml, or a package, headers included, with the package's Content-Type);
+  the reply names the axis's `docId` for it.
 * `getAgencyList`: JSON `{}`; `data` lists `{"organId", "organName"}`.
 
 A listed item (`ListedItem`) is `{"docId", "messagetype", "from", "created"}`: `docId` is the

@@ -341,7 +341,10 @@ async def _bad_items(world: AxisWorld) -> None:
 
     bad_documents = {
         "malformed": body[: len(body) // 2],
-        "wrong_namespace": (DATA / "document_go_vn.xml").read_bytes(),
+        # Both known namespaces are read (accept_namespaces): a third one is refused.
+        "wrong_namespace": (DATA / "document_go_vn.xml")
+        .read_bytes()
+        .replace(b"http://www.go.vn/eDoc", b"http://www.example.invalid/edXML"),
         "billion_laughs": (DATA / "billion_laughs.xml").read_bytes(),
         "external_entity": (DATA / "external_entity.xml").read_bytes(),
         "unknown_organ": variant(DEPARTMENT.encode(), b"000.00.00.Z99"),

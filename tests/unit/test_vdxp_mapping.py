@@ -9,11 +9,19 @@ from typing import Any
 import pytest
 
 from connectors.vdxp.config import DossierLink, VdxpConfig
+from connectors.vdxp.edxml import (
+    KNOWN_NAMESPACES,
+    NS_GO_VN_EDOC,
+    NS_QCVN_102_2016,
+    EdxmlCodec,
+    EdxmlError,
+)
 from connectors.vdxp.mapping import (
     StatusPolicy,
     code_text,
     document_id_for,
     dossier_in,
+    status_of,
     transfer_document,
 )
 from connectors.vdxp.protocol import SignatureError, SigningScheme, body_sha256
@@ -21,7 +29,8 @@ from hub.config import load_config
 from hub.errors import ConfigError
 from schemas.canonical import DossierStatus
 from schemas.interagency import DocumentStatus, InterAgencyTransfer
-from schemas.vdxp import DocumentCode, StatusCode
+from schemas.vdxp import DocumentCode, StatusCode, StatusMessage
+from tests.unit.test_edxml import sample
 
 ROOT = Path(__file__).resolve().parents[2]
 ORGAN = "000.00.00.H41"
@@ -31,6 +40,15 @@ ENABLED: dict[str, Any] = {
     "secret": "bi-mat",
     "organ_id": ORGAN,
 }
+
+
+CODEC = EdxmlCodec(NS_QCVN_102_2016, 1 << 20, 1 << 20, accept=KNOWN_NAMESPACES)
+
+
+def _refusal(call: Any, *args: Any) -> str:
+    with pytest.raises(EdxmlError) as caught:
+        call(*args)
+    return caught.value.code
 
 
 def _transfer(**extra: Any) -> InterAgencyTransfer:
@@ -77,6 +95,23 @@ def test_an_enabled_axis_needs_a_subscriber_for_its_events() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(None, raw)
     assert "not an enabled subscriber" in str(caught.value.problems)
+
+
+def test_the_configuration_chooses_the_forms_written() -> None:
+    assert VdxpConfig().date_format == "qcvn102"
+    assert VdxpConfig().codec().date_format == "qcvn102"
+    assert VdxpConfig(date_format="iso").codec().date_format == "iso"
+    assert VdxpConfig(attachment_packaging="mime").codec().packaging == "mime"
+    assert VdxpConfig().codec().packaging == "inline"
+
+
+def test_the_configuration_reads_both_known_namespaces_by_default() -> None:
+    assert VdxpConfig().codec().accepted == (NS_QCVN_102_2016, NS_GO_VN_EDOC)
+    only = VdxpConfig(namespace=NS_GO_VN_EDOC, accept_namespaces=[]).codec()
+    assert only.accepted == (NS_GO_VN_EDOC,)
+    assert _refusal(only.parse_status, sample("status_qcvn102.xml")) == "wrong_namespace"
+    with pytest.raises(ValueError, match="must not be empty"):
+        VdxpConfig(accept_namespaces=[" "])
 
 
 # -- signing ------------------------------------------------------------------------------------
@@ -202,6 +237,53 @@ def test_a_status_is_one_step_of_its_dossier_with_a_stable_key() -> None:
     assert message["status"] == "03"
 
 
+def test_staff_info_reaches_the_status_event_and_the_dossier_step() -> None:
+    msg = CODEC.parse_status(sample("status_qcvn102_staff.xml"))
+    status = status_of(msg, "000.00.41.H41-261123-0027")
+    assert (status.department, status.handler_name) == (
+        "Cục Hộ tịch, quốc tịch, chứng thực",
+        "Đặng Thu Trang",
+    )
+    message = status.to_message()
+    assert message["department"] == "Cục Hộ tịch, quốc tịch, chứng thực"
+    assert message["handler_name"] == "Đặng Thu Trang"
+    assert "mobile" not in message
+    assert "0912000111" not in str(message)
+    step = status.to_event(DossierStatus.processing).step
+    assert step is not None
+    assert step.handler_name == "Đặng Thu Trang"
+    assert step.department == "Cục Hộ tịch, quốc tịch, chứng thực (Bộ Tư pháp)"
+    assert step.content == "Bộ Tư pháp: Đã tiếp nhận (Đã tiếp nhận, vào sổ văn bản đến số 4512)"
+    # Who handled it does not make it another status: the key is the same without StaffInfo.
+    bare = status_of(msg.model_copy(update={"staff_info": None}), status.dossier_code)
+    assert bare.key == status.key
+    assert (bare.department, bare.handler_name) == (None, None)
+    bare_step = bare.to_event(DossierStatus.processing).step
+    assert bare_step is not None
+    assert (bare_step.department, bare_step.handler_name) == ("Bộ Tư pháp", None)
+
+
+def test_a_department_alone_is_enough() -> None:
+    msg = CODEC.parse_status(sample("status_go_vn_staff.xml"))
+    step = status_of(msg, "000.00.41.H41-261123-0027").to_event(DossierStatus.processing).step
+    assert step is not None
+    assert (step.department, step.handler_name) == ("Văn phòng Bộ (000.00.00.G12)", None)
+
+
+def test_status_message_keeps_staff_info_written_by_the_hub() -> None:
+    msg = StatusMessage.model_validate(
+        {
+            "response_for": {"organ_id": "000.00.41.H41", "code": "1", "document_id": "d"},
+            "from_org": {"organ_id": "000.00.00.G12"},
+            "staff_info": {"department": "Văn thư", "staff": "Nguyễn Thị Lan"},
+            "status_code": "01",
+            "timestamp": "2026-03-20T14:05:30+07:00",
+        }
+    )
+    built = CODEC.build_status(msg).decode()
+    assert "<edXML:StaffInfo><edXML:Department>Văn thư</edXML:Department>" in built
+
+
 def test_a_failing_axis_is_polled_with_a_doubling_back_off() -> None:
     from connectors.vdxp.config import AxisPollConfig
     from connectors.vdxp.intake import next_wait_s
@@ -232,6 +314,9 @@ def test_check_config_names_the_axis_and_a_broken_status_policy(tmp_path: Path) 
     result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
     assert result.exit_code == 0, result.output
     assert f"document axis: http://127.0.0.1:8097 as {ORGAN}" in result.output
+    assert "(also reading http://www.go.vn/eDoc), dates qcvn102, attachments inline" in (
+        result.output
+    )
     (mappings / "vdxp.yaml").write_text('dossier_status:\n  "01": keep\n  "99": keep\n')
     result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
     assert result.exit_code == 1
