@@ -93,10 +93,9 @@ def test_generate_rejects_impossible_counts(count: Any) -> None:
         generate(count)
 
 
-def test_generate_5000_quickly_distinct_and_valid_json() -> None:
-    started = time.perf_counter()
+def test_generate_5000_distinct_and_valid_json() -> None:
+    # How fast is the bench's business (bench/catalogue.py), not a timed test's.
     records = generate(5000, seed=1)
-    assert time.perf_counter() - started < 2.0
     assert len(records) == 5000
     assert len({r["TENTTHC"] for r in records.values()}) == 5000
     encoded = json.dumps(records, ensure_ascii=False).encode("utf-8")
