@@ -1,10 +1,10 @@
 """The store's small interface, and the plain records that cross it.
 
 Everything the hub must remember goes through `Store`: idempotency keys, dossier snapshots and
-history, the transactional outbox, DVCQG delivery records, the change feed, facade sessions and
-the audit log. SQLite is the embedded default (`hub.store.sqlite`); another back-end implements
-the same Protocol and passes the same tests. Implementations must never let two coroutines
-interleave inside one transaction.
+history, the transactional outbox, what each destination confirmed (its delivery state), the
+change feed, facade sessions and the audit log. SQLite is the embedded default
+(`hub.store.sqlite`); another back-end implements the same Protocol and passes the same tests.
+Implementations must never let two coroutines interleave inside one transaction.
 """
 
 from __future__ import annotations
@@ -51,31 +51,31 @@ class PendingStep:
 
 
 @dataclass(frozen=True)
-class PortalWork:
-    """What DVCQG still lacks of one dossier."""
+class DeliveryWork:
+    """What one destination still lacks of one dossier."""
 
     dossier_code: str
     version: int
     record: DossierRecord | None  # None while no whole record has arrived
-    portal_version: int
-    portal_holds: bool
+    confirmed_version: int  # the newest version the destination confirmed (0: none)
+    holds: bool  # the destination holds the dossier (DVCQG: send with isUpdating)
     changed_at: datetime  # when the hub received the change this version carries
-    steps: list[PendingStep] = field(default_factory=list)
+    steps: list[PendingStep] = field(default_factory=list)  # steps it has not confirmed
     status_at: datetime | None = None  # the status's own time (the one-stop's clock)
 
     @property
     def up_to_date(self) -> bool:
-        return self.portal_version >= self.version and not self.steps
+        return self.confirmed_version >= self.version and not self.steps
 
 
 @dataclass(frozen=True)
-class PortalDelivery:
-    """What DVCQG confirmed for one dossier: a snapshot version and/or some steps."""
+class Confirmation:
+    """What a destination confirmed for one dossier: a snapshot version and/or some steps."""
 
     dossier_code: str
     version: int  # 0 when only steps were confirmed
-    step_ids: list[int]
-    status_at: datetime | None = None  # the status time of the confirmed version
+    step_ids: list[int]  # history rows (`PendingStep.event_id`)
+    status_at: datetime | None = None  # the status time of the confirmed version (sync lag)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class HistoryEntry:
     received_at: str
     source_system: str
     applied: bool
-    portal_sent_at: str | None
+    confirmed: dict[str, str]  # destination → when it confirmed this step
     event: dict[str, Any]
 
 
@@ -102,7 +102,7 @@ class DeliveryEntry:
 @dataclass(frozen=True)
 class DossierView:
     snapshot: DossierSnapshot | None
-    portal_version: int
+    confirmed: dict[str, int]  # destination → the newest version it confirmed
     history: list[HistoryEntry]
     deliveries: list[DeliveryEntry]
     payments: list[PaymentRecord] = field(default_factory=list)
@@ -141,9 +141,11 @@ class Store(Protocol):
 
     async def outbox_done(self, ids: list[int]) -> None: ...
 
-    async def portal_work(self, codes: list[str]) -> dict[str, PortalWork]: ...
+    async def delivery_work(
+        self, destination: str, codes: list[str]
+    ) -> dict[str, DeliveryWork]: ...
 
-    async def portal_delivered(self, deliveries: list[PortalDelivery]) -> None: ...
+    async def delivery_done(self, destination: str, confirmations: list[Confirmation]) -> None: ...
 
     async def record_delivery(
         self, code: str, connector: str, outcome: str, detail: str

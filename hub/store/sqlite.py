@@ -35,7 +35,9 @@ from hub.errors import StoreUnavailable
 from hub.plugins import Connector, built_in, migration_folders
 from hub.store.base import (
     AuditEntry,
+    Confirmation,
     DeliveryEntry,
+    DeliveryWork,
     DossierView,
     FeedItem,
     HistoryEntry,
@@ -44,8 +46,6 @@ from hub.store.base import (
     OutboxMessage,
     PausedConnector,
     PendingStep,
-    PortalDelivery,
-    PortalWork,
 )
 from hub.store.dashboard import SqliteDashboard
 from hub.synclag import bucket_of
@@ -85,44 +85,70 @@ _UPSERT_DOSSIER_SQL = (
     "record_json=excluded.record_json, record_key=excluded.record_key, "
     "version=excluded.version, feed_seq=excluded.feed_seq, updated_at=excluded.updated_at"
 )
-_PORTAL_WORK_SQL = (
-    "SELECT code, version, record_json, portal_version, portal_holds, status, updated_at, "
-    "status_key FROM dossiers WHERE code IN ({marks})"
+# A dossier changed for every destination holding a state of it: a newer version or a new step.
+_MARK_BEHIND_SQL = (
+    "UPDATE destination_state SET behind = 1 WHERE behind = 0 AND dossier_code IN ({marks})"
+)
+_WORK_SQL = (
+    "SELECT d.code, d.version, d.record_json, d.status, d.updated_at, d.status_key, "
+    "s.version, s.holds, s.behind FROM dossiers d LEFT JOIN destination_state s "
+    "ON s.dossier_code = d.code AND s.destination = ? WHERE d.code IN ({marks})"
 )
 _PENDING_STEPS_SQL = (
-    "SELECT id, dossier_code, payload FROM dossier_events WHERE kind = 'step' "
-    "AND portal_sent_at IS NULL AND dossier_code IN ({marks}) ORDER BY occurred_at, id"
+    "SELECT e.id, e.dossier_code, e.payload FROM dossier_events e WHERE e.kind = 'step' "
+    "AND e.dossier_code IN ({marks}) AND NOT EXISTS (SELECT 1 FROM event_deliveries x "
+    "WHERE x.event_id = e.id AND x.destination = ?) ORDER BY e.occurred_at, e.id"
+)
+_STATE_BEFORE_SQL = (
+    "SELECT d.code, s.dossier_code IS NOT NULL, s.status_at FROM dossiers d "
+    "LEFT JOIN destination_state s ON s.dossier_code = d.code AND s.destination = ? "
+    "WHERE d.code IN ({marks})"
+)
+_UPSERT_STATE_SQL = (
+    "INSERT INTO destination_state (dossier_code, destination, version, holds) "
+    "VALUES (?, ?, ?, 1) ON CONFLICT (dossier_code, destination) DO UPDATE SET "
+    "version = MAX(version, excluded.version), holds = 1"
+)
+# Whether the destination still lacks something of the dossier, from what the store holds.
+_RECOMPUTE_BEHIND_SQL = (
+    "UPDATE destination_state AS s SET behind = ("
+    "s.version < COALESCE((SELECT d.version FROM dossiers d WHERE d.code = s.dossier_code), 0) "
+    "OR EXISTS (SELECT 1 FROM dossier_events e WHERE e.dossier_code = s.dossier_code "
+    "AND e.kind = 'step' AND NOT EXISTS (SELECT 1 FROM event_deliveries x "
+    "WHERE x.event_id = e.id AND x.destination = s.destination))) "
+    "WHERE s.destination = ? AND s.dossier_code IN ({marks})"
 )
 
 
-async def _count_lag(db: aiosqlite.Connection, confirmed: list[PortalDelivery], now: float) -> None:
-    """Each status change DVCQG confirms for the first time, into the sync-lag histogram.
-
-    Three statements whatever the batch: read what DVCQG had confirmed, move it on, count."""
+async def _count_lag(
+    db: aiosqlite.Connection,
+    destination: str,
+    confirmed: list[Confirmation],
+    before: dict[str, float | None],
+    now: float,
+) -> None:
+    """Each status change the destination confirms for the first time, into its sync-lag
+    histogram: two statements whatever the batch (move its status time on, count)."""
     dated = {
-        d.dossier_code: d.status_at.timestamp()
-        for d in confirmed
-        if d.status_at is not None and d.status_at.year >= 2000  # an undated record has no time
+        c.dossier_code: c.status_at.timestamp()
+        for c in confirmed
+        if c.status_at is not None and c.status_at.year >= 2000  # an undated record has no time
     }
-    if not dated:
-        return
-    rows = await _fetch_in(
-        db, "SELECT code, portal_status_at FROM dossiers WHERE code IN ({marks})", list(dated)
-    )
-    before = {r[0]: r[1] for r in rows}
     first = {c: at for c, at in dated.items() if c in before and (before[c] or 0) < at}
+    if not first:
+        return
     await db.executemany(
-        "UPDATE dossiers SET portal_status_at = ? WHERE code = ?",
-        [(at, code) for code, at in first.items()],
+        "UPDATE destination_state SET status_at = ? WHERE dossier_code = ? AND destination = ?",
+        [(at, code, destination) for code, at in first.items()],
     )
     buckets: dict[int, int] = {}
     for at in first.values():
         bucket = bucket_of(now - at)
         buckets[bucket] = buckets.get(bucket, 0) + 1
     await db.executemany(
-        "INSERT INTO sync_lag (minute, bucket, n) VALUES (?,?,?) "
-        "ON CONFLICT (minute, bucket) DO UPDATE SET n = n + excluded.n",
-        [(int(now // 60), b, n) for b, n in buckets.items()],
+        "INSERT INTO sync_lag (destination, minute, bucket, n) VALUES (?,?,?,?) "
+        "ON CONFLICT (destination, minute, bucket) DO UPDATE SET n = n + excluded.n",
+        [(destination, int(now // 60), b, n) for b, n in buckets.items()],
     )
 
 
@@ -146,7 +172,8 @@ def _key_load(text: str | None) -> OrderKey | None:
 
 
 class SqliteStore:
-    """`hub.store.base.Store` on SQLite. Open with `async with SqliteStore.open(path)`."""
+    """The store on SQLite: it fits every Protocol the hub's parts declare (see
+    `hub.store.base`). Open with `async with SqliteStore.open(path)`."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
@@ -309,49 +336,71 @@ class SqliteStore:
         async with self._tx() as db:
             await db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
 
-    # -- DVCQG delivery -----------------------------------------------------------------------
+    # -- delivery state per destination -----------------------------------------------------
 
-    async def portal_work(self, codes: list[str]) -> dict[str, PortalWork]:
-        # Only "?" placeholders are interpolated; the codes travel as parameters.
-        marks = ",".join("?" * len(codes))
+    async def delivery_work(self, destination: str, codes: list[str]) -> dict[str, DeliveryWork]:
+        """What `destination` still lacks of each of `codes` the hub holds: the newest version
+        if it confirmed an older one, and every step it has not confirmed. Two reads for the
+        batch; the steps are read only for dossiers that changed since its last confirmation."""
+        if not codes:
+            return {}
         async with self._read():
-            rows = await self._db.execute_fetchall(_PORTAL_WORK_SQL.format(marks=marks), codes)
-            steps = await self._db.execute_fetchall(_PENDING_STEPS_SQL.format(marks=marks), codes)
+            rows = await _fetch_in(self._db, _WORK_SQL, codes, [destination])
+            behind = [r[0] for r in rows if r[8] is None or r[8]]
+            steps = await _fetch_in(self._db, _PENDING_STEPS_SQL, behind, after=[destination])
         pending: dict[str, list[PendingStep]] = {}
         for step_id, code, payload in steps:
             event = DossierEvent.model_validate_json(payload)
             if event.step is not None:
                 pending.setdefault(code, []).append(PendingStep(step_id, event.step))
-        return {r[0]: _portal_work(r, pending.get(r[0], [])) for r in rows}
+        return {r[0]: _delivery_work(r, pending.get(r[0], [])) for r in rows}
 
-    async def portal_delivered(self, deliveries: list[PortalDelivery]) -> None:
-        if not deliveries:
+    async def delivery_done(self, destination: str, confirmations: list[Confirmation]) -> None:
+        """Record what `destination` confirmed (a version, steps, or both per dossier), with a
+        line in each dossier's delivery journal and its sync lag, in one transaction of a fixed
+        number of statements whatever the batch. A version never moves back; confirmations
+        of dossiers the hub does not hold change no state."""
+        if not confirmations:
             return
         now = time.time()
         at = datetime.fromtimestamp(now, UTC).isoformat()
+        codes = sorted({c.dossier_code for c in confirmations})
         async with self._tx() as db:
+            rows = await _fetch_in(db, _STATE_BEFORE_SQL, codes, [destination])
+            held = {r[0]: r[2] for r in rows if r[1]}  # code → status time confirmed before
+            found = {r[0] for r in rows}
+            known = [c for c in confirmations if c.dossier_code in found]
             await db.executemany(
-                "UPDATE dossiers SET portal_version = MAX(portal_version, ?), portal_holds = 1 "
-                "WHERE code = ?",
-                [(d.version, d.dossier_code) for d in deliveries],
+                _UPSERT_STATE_SQL, [(c.dossier_code, destination, c.version) for c in known]
             )
-            await _count_lag(db, [d for d in deliveries if d.version], now)
+            new = {c.dossier_code for c in known} - set(held)
+            if new:
+                await db.execute(
+                    "INSERT INTO destinations (destination, dossiers) VALUES (?, ?) ON CONFLICT "
+                    "(destination) DO UPDATE SET dossiers = dossiers + excluded.dossiers",
+                    (destination, len(new)),
+                )
+            before = {**held, **dict.fromkeys(new)}
+            await _count_lag(db, destination, [c for c in known if c.version], before, now)
             await db.executemany(
-                "UPDATE dossier_events SET portal_sent_at = ? WHERE id = ?",
-                [(at, i) for d in deliveries for i in d.step_ids],
+                "INSERT OR IGNORE INTO event_deliveries (event_id, destination, sent_at) "
+                "VALUES (?, ?, ?)",
+                [(i, destination, at) for c in known for i in c.step_ids],
             )
             await db.executemany(
                 "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
-                "VALUES (?, 'national_portal', 'delivered', ?, ?)",
+                "VALUES (?, ?, 'delivered', ?, ?)",
                 [
                     (
-                        d.dossier_code,
-                        f"version {d.version}" if d.version else f"{len(d.step_ids)} step(s)",
+                        c.dossier_code,
+                        destination,
+                        f"version {c.version}" if c.version else f"{len(c.step_ids)} step(s)",
                         at,
                     )
-                    for d in deliveries
+                    for c in confirmations
                 ],
             )
+            await _fetch_in(db, _RECOMPUTE_BEHIND_SQL, sorted(found), [destination])
 
     async def record_delivery(self, code: str, connector: str, outcome: str, detail: str) -> None:
         async with self._tx() as db:
@@ -397,13 +446,23 @@ class SqliteStore:
     async def dossier(self, code: str) -> DossierView:
         async with self._read():
             rows = await self._db.execute_fetchall(
-                "SELECT code, status, status_key, version, record_json, updated_at, "
-                "portal_version FROM dossiers WHERE code = ?",
+                "SELECT code, status, status_key, version, record_json, updated_at "
+                "FROM dossiers WHERE code = ?",
+                (code,),
+            )
+            confirmed = await self._db.execute_fetchall(
+                "SELECT destination, version FROM destination_state WHERE dossier_code = ?",
                 (code,),
             )
             history = await self._db.execute_fetchall(
                 "SELECT id, kind, status, occurred_at, received_at, source_system, applied, "
-                "portal_sent_at, payload FROM dossier_events WHERE dossier_code = ? ORDER BY id",
+                "payload FROM dossier_events WHERE dossier_code = ? ORDER BY id",
+                (code,),
+            )
+            steps = await self._db.execute_fetchall(
+                "SELECT x.event_id, x.destination, x.sent_at FROM dossier_events e "
+                "JOIN event_deliveries x ON x.event_id = e.id "
+                "WHERE e.dossier_code = ? AND e.kind = 'step'",
                 (code,),
             )
             deliveries = await self._db.execute_fetchall(
@@ -412,10 +471,13 @@ class SqliteStore:
                 (code,),
             )
         row = next(iter(rows), None)
+        sent: dict[int, dict[str, str]] = {}
+        for event_id, destination, sent_at in steps:
+            sent.setdefault(event_id, {})[destination] = sent_at
         return DossierView(
             snapshot=_snapshot(row) if row else None,
-            portal_version=row["portal_version"] if row else 0,
-            history=[_history(h) for h in history],
+            confirmed={r[0]: int(r[1]) for r in confirmed},
+            history=[_history(h, sent.get(h[0], {})) for h in history],
             deliveries=[DeliveryEntry(*d) for d in deliveries],
             payments=await self._payments_of(code),
         )
@@ -535,6 +597,7 @@ async def ingest_in(
     if fold.inserts:
         await db.executemany(_INSERT_EVENT_SQL, fold.inserts)
     await _save_states(db, [(c, r) for c, r in rows.items() if r.dirty], received_at)
+    await _fetch_in(db, _MARK_BEHIND_SQL, sorted(fold.changed))
     outbox = await _enqueue(db, fold.touched)
     return IngestOutcome(results=fold.results, outbox=outbox)
 
@@ -544,6 +607,7 @@ class _Fold:
     results: list[IngestResult] = field(default_factory=list)
     inserts: list[tuple[Any, ...]] = field(default_factory=list)
     touched: dict[str, int] = field(default_factory=dict)  # dossier code → version
+    changed: set[str] = field(default_factory=set)  # a new version or a new step to deliver
 
 
 def _fold(
@@ -562,6 +626,8 @@ def _fold(
         new_state, changed = apply(row.state, event)
         rows[code] = row.bump(new_state) if changed else row
         fold.touched[code] = rows[code].version
+        if changed or event.kind == "step":
+            fold.changed.add(code)
         fold.results.append(IngestResult(key, duplicate=False, applied=changed))
         fold.inserts.append(
             (
@@ -579,11 +645,20 @@ def _fold(
     return fold
 
 
-async def _fetch_in(db: aiosqlite.Connection, sql: str, values: list[str]) -> list[Any]:
+async def _fetch_in(
+    db: aiosqlite.Connection,
+    sql: str,
+    values: list[str],
+    before: list[Any] | None = None,
+    after: list[Any] | None = None,
+) -> list[Any]:
+    """`sql` with `{marks}` as one "?" per value (and the parameters `before` and `after`
+    around them); nothing is run for no values. Only "?" are interpolated."""
     if not values:
         return []
     marks = ",".join("?" * len(values))
-    return list(await db.execute_fetchall(sql.format(marks=marks), values))
+    params = [*(before or []), *values, *(after or [])]
+    return list(await db.execute_fetchall(sql.format(marks=marks), params))
 
 
 async def _save_states(
@@ -653,19 +728,20 @@ def _row(row: Any) -> _Row:
     return _Row(state, row[5])
 
 
-def _portal_work(row: Any, steps: list[PendingStep]) -> PortalWork:
+def _delivery_work(row: Any, steps: list[PendingStep]) -> DeliveryWork:
+    """A `_WORK_SQL` row and the steps the destination lacks → its `DeliveryWork`."""
     record = DossierRecord.model_validate_json(row[2]) if row[2] else None
-    if record is not None and row[5] is not None and record.status != row[5]:
-        record = record.model_copy(update={"status": DossierStatus(row[5])})
-    return PortalWork(
+    if record is not None and row[3] is not None and record.status != row[3]:
+        record = record.model_copy(update={"status": DossierStatus(row[3])})
+    return DeliveryWork(
         dossier_code=row[0],
         version=row[1],
         record=record,
-        portal_version=row[3],
-        portal_holds=bool(row[4]),
-        changed_at=datetime.fromisoformat(row[6]),
+        confirmed_version=row[6] or 0,
+        holds=bool(row[7]),
+        changed_at=datetime.fromisoformat(row[4]),
         steps=steps,
-        status_at=key[0] if (key := _key_load(row[7])) else None,
+        status_at=key[0] if (key := _key_load(row[5])) else None,
     )
 
 
@@ -685,7 +761,7 @@ def _snapshot(row: Any) -> DossierSnapshot:
     )
 
 
-def _history(row: Any) -> HistoryEntry:
+def _history(row: Any, confirmed: dict[str, str]) -> HistoryEntry:
     return HistoryEntry(
         id=row[0],
         kind=row[1],
@@ -694,8 +770,8 @@ def _history(row: Any) -> HistoryEntry:
         received_at=row[4],
         source_system=row[5],
         applied=bool(row[6]),
-        portal_sent_at=row[7],
-        event=json.loads(row[8]),
+        confirmed=confirmed,
+        event=json.loads(row[7]),
     )
 
 
