@@ -15,16 +15,26 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from hub.config import SourceConfig
-from hub.store.base import Store
 
 _hasher = PasswordHasher()
 MAX_CACHED_SESSIONS = 10_000
 SESSION_RECHECK_S = 60.0  # re-read a cached session from the store after this long
+
+
+class Sessions(Protocol):
+    """Facade sessions, kept by the SHA-256 of their token so they outlive a restart."""
+
+    async def create_session(self, token_sha256: str, source: str, expires_at: float) -> None: ...
+
+    async def session_source(self, token_sha256: str, now: float) -> tuple[str, float] | None:
+        """The source and expiry of a live session, or None."""
+        ...
 
 
 def hash_password(password: str) -> str:
@@ -48,7 +58,7 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, sources: dict[str, SourceConfig], store: Store, session_ttl_s: float):
+    def __init__(self, sources: dict[str, SourceConfig], store: Sessions, session_ttl_s: float):
         self.sources = sources
         self.store = store
         self.session_ttl_s = session_ttl_s

@@ -8,7 +8,7 @@ DVCQG confirmed. Because it always sends the newest state, a late, repeated or r
 changes nothing a second time.
 
 What DVCQG confirmed is the store's delivery state for the destination `national_portal`
-(held like any destination's). Steps of a dossier whose whole record has not
+(`DeliveryState`, held like any destination's). Steps of a dossier whose whole record has not
 arrived yet wait in the store; the record's own message sends them. This module must never ack
 messages: it returns one outcome per envelope.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 
@@ -26,11 +27,27 @@ from connectors.national_portal.mapping import record_to_wire, step_to_wire
 from hub import metrics
 from hub.consumer import Envelope, Outcome, dossier_code_of
 from hub.errors import DestinationRejected, HubError, UndecodableMessage
-from hub.store.base import Confirmation, DeliveryWork, Store
+from hub.store.base import Confirmation, DeliveryWork
 
 log = structlog.get_logger(__name__)
 
 DESTINATION = CONNECTOR  # the name DVCQG's delivery state is kept under in the store
+
+
+class DeliveryState(Protocol):
+    """What the sink needs of the store: a destination's delivery state, and the journal."""
+
+    async def delivery_work(self, destination: str, codes: list[str]) -> dict[str, DeliveryWork]:
+        """What the destination still lacks of each dossier the hub holds."""
+        ...
+
+    async def delivery_done(self, destination: str, confirmations: list[Confirmation]) -> None:
+        """Record what the destination confirmed, in one transaction."""
+        ...
+
+    async def record_delivery(
+        self, code: str, connector: str, outcome: str, detail: str
+    ) -> None: ...
 
 
 @dataclass
@@ -45,7 +62,7 @@ class _Batch:
 
 
 class PortalSink:
-    def __init__(self, client: PortalClient, store: Store) -> None:
+    def __init__(self, client: PortalClient, store: DeliveryState) -> None:
         self.client = client
         self.store = store
 

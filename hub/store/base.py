@@ -1,10 +1,16 @@
-"""The store's small interface, and the plain records that cross it.
+"""The plain records that cross the store's interfaces.
 
-Everything the hub must remember goes through `Store`: idempotency keys, dossier snapshots and
+Everything the hub must remember is in the store: idempotency keys, dossier snapshots and
 history, the transactional outbox, what each destination confirmed (its delivery state), the
-change feed, facade sessions and the audit log. SQLite is the embedded default
-(`hub.store.sqlite`); another back-end implements the same Protocol and passes the same tests.
-Implementations must never let two coroutines interleave inside one transaction.
+change feed, facade sessions, the audit log, paused connectors. There is no one `Store` type:
+each part of the hub states what it needs in a small Protocol beside its own code (the intake's
+`DossierLog` in `hub.intake`, the facade sessions' in `hub.auth`, the change feed's in `hub.api`,
+the parking queue's audit log and delivery journal in `hub.dlq`, the pauses in `hub.runtime`,
+the DVCQG sink's `DeliveryState` in `connectors.national_portal.sink`), and the hub hands it the
+store, so the type checker proves the store fits each. SQLite is the embedded default
+(`hub.store.sqlite`); another back-end fits the same Protocols and passes the same tests
+(`tests/contract/test_store_contract.py`). Implementations must never let two coroutines
+interleave inside one transaction.
 """
 
 from __future__ import annotations
@@ -12,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from schemas.canonical import DossierEvent, DossierRecord, DossierSnapshot, ProcessingStep
+from schemas.canonical import DossierRecord, DossierSnapshot, ProcessingStep
 from schemas.payment import PaymentRecord
 
 
@@ -130,43 +136,3 @@ class AuditEntry:
     action: str
     target: str
     detail: dict[str, Any]
-
-
-class Store(Protocol):
-    async def ping(self) -> None: ...
-
-    async def ingest(self, events: list[DossierEvent], received_at: datetime) -> IngestOutcome: ...
-
-    async def outbox_pending(self, older_than_s: float, limit: int) -> list[OutboxMessage]: ...
-
-    async def outbox_done(self, ids: list[int]) -> None: ...
-
-    async def delivery_work(
-        self, destination: str, codes: list[str]
-    ) -> dict[str, DeliveryWork]: ...
-
-    async def delivery_done(self, destination: str, confirmations: list[Confirmation]) -> None: ...
-
-    async def record_delivery(
-        self, code: str, connector: str, outcome: str, detail: str
-    ) -> None: ...
-
-    async def dossier(self, code: str) -> DossierView: ...
-
-    async def changes_after(self, cursor: int, limit: int) -> list[FeedItem]: ...
-
-    async def create_session(self, token_sha256: str, source: str, expires_at: float) -> None: ...
-
-    async def session_source(self, token_sha256: str, now: float) -> tuple[str, float] | None:
-        """The source and expiry of a live session, or None."""
-        ...
-
-    async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None: ...
-
-    async def audit_entries(self, limit: int, before_id: int | None = None) -> list[AuditEntry]: ...
-
-    async def set_paused(self, connector: str, actor: str, reason: str, paused: bool) -> bool:
-        """Pause (or resume) a connector with an audit entry; False if nothing changed."""
-        ...
-
-    async def paused_connectors(self) -> dict[str, PausedConnector]: ...

@@ -1,11 +1,13 @@
-"""The store contract: what every back-end of `hub.store.base.Store` must do, addressed directly.
+"""The store contract: what every back-end of the store must do, addressed directly.
 
-Parametrized by back-end (`BACKENDS`): the SQLite store passes it now; a PostgreSQL back-end
-is added to the list and must pass the same tests, unchanged. Each test opens a store of its
-own. No broker, no HTTP: only the store's promises (idempotent ingest, the outbox, what each
-destination still lacks and has confirmed, the change feed, sessions, the audit log, paused
-connectors, the sync figures) and the upgrade of a store written before delivery state was
-held per destination (`LEGACY`).
+There is no one `Store` class to implement: each part of the hub declares the Protocol it needs
+beside its own code, and `Store` below is all of them at once. Assigning a back-end to it
+(`BACKENDS`) makes the type checker prove it fits every part. Parametrized by back-end: the
+SQLite store passes it now; a PostgreSQL back-end is added to the list and must pass the same
+tests, unchanged. Each test opens a store of its own. No broker, no HTTP: only the store's
+promises (idempotent ingest, the outbox, what each destination still lacks and has confirmed,
+the change feed, sessions, the audit log, paused connectors, the sync figures) and the upgrade
+of a store written before delivery state was held per destination (`LEGACY`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,15 @@ from typing import Protocol
 
 import pytest
 
+from connectors.national_portal.routes import DossierLookup
+from connectors.national_portal.sink import DeliveryState
+from hub.api import ChangeFeed
+from hub.auth import Sessions
+from hub.dlq import ParkingLog
+from hub.intake import DossierLog
 from hub.plugins import built_in
-from hub.store.base import Confirmation
-from hub.store.base import Store as BaseStore
+from hub.runtime import Pauses
+from hub.store.base import AuditEntry, Confirmation
 from hub.store.dashboard import Completeness
 from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore, _migrations, _split_sql
 from schemas.canonical import DossierEvent, DossierRecord, DossierStatus, ProcessingStep
@@ -47,8 +55,14 @@ class SyncFigures(Protocol):
     async def lag_histogram(self, destination: str, since: float) -> dict[int, int]: ...
 
 
-class Store(BaseStore, Protocol):
-    """The store, and what the dashboard reads of it."""
+class Store(
+    DossierLog, DeliveryState, ChangeFeed, Sessions, ParkingLog, Pauses, DossierLookup, Protocol
+):
+    """Every part's Protocol at once, and what the readiness check and the dashboard read."""
+
+    async def ping(self) -> None: ...
+
+    async def audit_entries(self, limit: int, before_id: int | None = None) -> list[AuditEntry]: ...
 
     @property
     def dashboard(self) -> SyncFigures: ...
