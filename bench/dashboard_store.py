@@ -524,14 +524,11 @@ _INSERT = {
     "verdict, code, reason, document_id, taken_at, acked_at) VALUES (?,?,?,?,?,?,?,?,?)",
     "audit_log": "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?,?,?,?,?)",
     "sync_lag": "INSERT INTO sync_lag (destination, minute, bucket, n) VALUES (?,?,?,?)",
-    "destinations": "INSERT INTO destinations (destination, dossiers) VALUES (?,?)",
     "connector_samples": "INSERT INTO connector_samples (at, connector, done, retried, parked, "
     "queue_depth, dead_letters, last_success) VALUES (?,?,?,?,?,?,?,?)",
 }
 # Tables whose secondary indexes are dropped during the load and built again after it.
-_BULK_TABLES = tuple(
-    t for t in _INSERT if t not in ("sync_lag", "destinations", "connector_samples")
-)
+_BULK_TABLES = tuple(t for t in _INSERT if t not in ("sync_lag", "connector_samples"))
 
 
 class _Generator:
@@ -1016,7 +1013,6 @@ class _Generator:
         self._many(db, "audit_log", list(self.audit()))
         lag = sorted((DESTINATION, m, b, n) for (m, b), n in self.lag.items())
         self._many(db, "sync_lag", lag)
-        self._many(db, "destinations", [(DESTINATION, self.counts["destination_state"])])
         self._many(db, "connector_samples", list(self.connector_samples()))
         db.execute("COMMIT")
 

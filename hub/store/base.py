@@ -80,7 +80,7 @@ class Confirmation:
 
     dossier_code: str
     version: int  # 0 when only steps were confirmed
-    step_ids: list[int]  # history rows (`PendingStep.event_id`)
+    step_ids: list[int]  # the dossier's history rows (`PendingStep.event_id`)
     status_at: datetime | None = None  # the status time of the confirmed version (sync lag)
 
 

@@ -99,57 +99,69 @@ _PENDING_STEPS_SQL = (
     "AND e.dossier_code IN ({marks}) AND NOT EXISTS (SELECT 1 FROM event_deliveries x "
     "WHERE x.event_id = e.id AND x.destination = ?) ORDER BY e.occurred_at, e.id"
 )
-_STATE_BEFORE_SQL = (
-    "SELECT d.code, s.dossier_code IS NOT NULL, s.status_at FROM dossiers d "
-    "LEFT JOIN destination_state s ON s.dossier_code = d.code AND s.destination = ? "
-    "WHERE d.code IN ({marks})"
+_STATUS_BEFORE_SQL = (
+    "SELECT d.code, s.status_at FROM dossiers d LEFT JOIN destination_state s "
+    "ON s.dossier_code = d.code AND s.destination = ? WHERE d.code IN ({marks})"
 )
+# A confirmed step, for a history row the hub holds.
+_STEP_DONE_SQL = (
+    "INSERT OR IGNORE INTO event_deliveries (event_id, destination, sent_at) "
+    "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM dossier_events WHERE id = ?1)"
+)
+# ?1 dossier, ?2 destination, ?3 version confirmed (0: steps only), ?4 status time confirmed
+# for the first time (or NULL). Nothing for a dossier the hub does not hold. Written after the
+# confirmed steps, so `behind` says whether the destination still lacks anything: a version
+# newer than the newest it confirmed, or a step it has not confirmed.
 _UPSERT_STATE_SQL = (
-    "INSERT INTO destination_state (dossier_code, destination, version, holds) "
-    "VALUES (?, ?, ?, 1) ON CONFLICT (dossier_code, destination) DO UPDATE SET "
-    "version = MAX(version, excluded.version), holds = 1"
+    "INSERT INTO destination_state (dossier_code, destination, version, holds, status_at, "
+    "behind) SELECT d.code, ?2, ?3, 1, ?4, MAX(?3, COALESCE((SELECT s.version FROM "
+    "destination_state s WHERE s.dossier_code = ?1 AND s.destination = ?2), 0)) < d.version "
+    "OR EXISTS (SELECT 1 FROM dossier_events e WHERE e.dossier_code = ?1 AND e.kind = 'step' "
+    "AND NOT EXISTS (SELECT 1 FROM event_deliveries x WHERE x.event_id = e.id "
+    "AND x.destination = ?2)) FROM dossiers d WHERE d.code = ?1 "
+    "ON CONFLICT (dossier_code, destination) DO UPDATE SET "
+    "version = MAX(version, excluded.version), holds = 1, "
+    "status_at = COALESCE(excluded.status_at, status_at), behind = excluded.behind"
 )
-# Whether the destination still lacks something of the dossier, from what the store holds.
-_RECOMPUTE_BEHIND_SQL = (
-    "UPDATE destination_state AS s SET behind = ("
-    "s.version < COALESCE((SELECT d.version FROM dossiers d WHERE d.code = s.dossier_code), 0) "
-    "OR EXISTS (SELECT 1 FROM dossier_events e WHERE e.dossier_code = s.dossier_code "
-    "AND e.kind = 'step' AND NOT EXISTS (SELECT 1 FROM event_deliveries x "
-    "WHERE x.event_id = e.id AND x.destination = s.destination))) "
-    "WHERE s.destination = ? AND s.dossier_code IN ({marks})"
-)
+
+
+def _first_statuses(
+    confirmed: list[Confirmation], before: dict[str, float | None]
+) -> dict[str, float]:
+    """The status times (unix) the destination confirms for the first time, by dossier: each
+    counts once in its sync lag, however often it is confirmed again."""
+    first: dict[str, float] = {}
+    for c in confirmed:
+        if not c.version or c.status_at is None or c.status_at.year < 2000:
+            continue  # steps only, or an undated record: no status time to count
+        at = c.status_at.timestamp()
+        if c.dossier_code in before and (before[c.dossier_code] or 0) < at:
+            first[c.dossier_code] = max(at, first.get(c.dossier_code, 0))
+    return first
 
 
 async def _count_lag(
-    db: aiosqlite.Connection,
-    destination: str,
-    confirmed: list[Confirmation],
-    before: dict[str, float | None],
-    now: float,
+    db: aiosqlite.Connection, destination: str, first: dict[str, float], now: float
 ) -> None:
-    """Each status change the destination confirms for the first time, into its sync-lag
-    histogram: two statements whatever the batch (move its status time on, count)."""
-    dated = {
-        c.dossier_code: c.status_at.timestamp()
-        for c in confirmed
-        if c.status_at is not None and c.status_at.year >= 2000  # an undated record has no time
-    }
-    first = {c: at for c, at in dated.items() if c in before and (before[c] or 0) < at}
-    if not first:
-        return
-    await db.executemany(
-        "UPDATE destination_state SET status_at = ? WHERE dossier_code = ? AND destination = ?",
-        [(at, code, destination) for code, at in first.items()],
-    )
+    """The first-time status confirmations into the destination's sync-lag histogram."""
     buckets: dict[int, int] = {}
     for at in first.values():
         bucket = bucket_of(now - at)
         buckets[bucket] = buckets.get(bucket, 0) + 1
-    await db.executemany(
-        "INSERT INTO sync_lag (destination, minute, bucket, n) VALUES (?,?,?,?) "
-        "ON CONFLICT (destination, minute, bucket) DO UPDATE SET n = n + excluded.n",
-        [(destination, int(now // 60), b, n) for b, n in buckets.items()],
-    )
+    if buckets:
+        await db.executemany(
+            "INSERT INTO sync_lag (destination, minute, bucket, n) VALUES (?,?,?,?) "
+            "ON CONFLICT (destination, minute, bucket) DO UPDATE SET n = n + excluded.n",
+            [(destination, int(now // 60), b, n) for b, n in buckets.items()],
+        )
+
+
+def _newest(confirmations: list[Confirmation]) -> dict[str, int]:
+    """The newest version confirmed per dossier (0 for steps only), one entry each."""
+    newest: dict[str, int] = {}
+    for c in confirmations:
+        newest[c.dossier_code] = max(c.version, newest.get(c.dossier_code, 0))
+    return newest
 
 
 def _readonly_uri(path: Path) -> str:
@@ -357,36 +369,31 @@ class SqliteStore:
 
     async def delivery_done(self, destination: str, confirmations: list[Confirmation]) -> None:
         """Record what `destination` confirmed (a version, steps, or both per dossier), with a
-        line in each dossier's delivery journal and its sync lag, in one transaction of a fixed
-        number of statements whatever the batch. A version never moves back; confirmations
-        of dossiers the hub does not hold change no state."""
+        line in each dossier's delivery journal and its sync lag, in one transaction of at most
+        five statements whatever the batch. A version never moves back; confirmations of
+        dossiers the hub does not hold change no state (they are still journaled)."""
         if not confirmations:
             return
         now = time.time()
         at = datetime.fromtimestamp(now, UTC).isoformat()
-        codes = sorted({c.dossier_code for c in confirmations})
+        dated = [c for c in confirmations if c.version and c.status_at is not None]
+        steps = [(i, destination, at) for c in confirmations for i in c.step_ids]
         async with self._tx() as db:
-            rows = await _fetch_in(db, _STATE_BEFORE_SQL, codes, [destination])
-            held = {r[0]: r[2] for r in rows if r[1]}  # code → status time confirmed before
-            found = {r[0] for r in rows}
-            known = [c for c in confirmations if c.dossier_code in found]
+            # Statements: the status times before (for the lag), the steps, the states, the
+            # lag, the journal; each only when it has something to read or write. A new
+            # state row is counted in `destinations` by a trigger.
+            first: dict[str, float] = {}
+            if dated:
+                codes = sorted({c.dossier_code for c in dated})
+                rows = await _fetch_in(db, _STATUS_BEFORE_SQL, codes, [destination])
+                first = _first_statuses(dated, {r[0]: r[1] for r in rows})
+            if steps:
+                await db.executemany(_STEP_DONE_SQL, steps)
             await db.executemany(
-                _UPSERT_STATE_SQL, [(c.dossier_code, destination, c.version) for c in known]
+                _UPSERT_STATE_SQL,
+                [(c, destination, v, first.get(c)) for c, v in _newest(confirmations).items()],
             )
-            new = {c.dossier_code for c in known} - set(held)
-            if new:
-                await db.execute(
-                    "INSERT INTO destinations (destination, dossiers) VALUES (?, ?) ON CONFLICT "
-                    "(destination) DO UPDATE SET dossiers = dossiers + excluded.dossiers",
-                    (destination, len(new)),
-                )
-            before = {**held, **dict.fromkeys(new)}
-            await _count_lag(db, destination, [c for c in known if c.version], before, now)
-            await db.executemany(
-                "INSERT OR IGNORE INTO event_deliveries (event_id, destination, sent_at) "
-                "VALUES (?, ?, ?)",
-                [(i, destination, at) for c in known for i in c.step_ids],
-            )
+            await _count_lag(db, destination, first, now)
             await db.executemany(
                 "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
                 "VALUES (?, ?, 'delivered', ?, ?)",
@@ -400,7 +407,6 @@ class SqliteStore:
                     for c in confirmations
                 ],
             )
-            await _fetch_in(db, _RECOMPUTE_BEHIND_SQL, sorted(found), [destination])
 
     async def record_delivery(self, code: str, connector: str, outcome: str, detail: str) -> None:
         async with self._tx() as db:
@@ -593,11 +599,12 @@ async def ingest_in(
     codes = sorted({e.dossier_code for e in events})
     known = await _fetch_in(db, _KNOWN_KEYS_SQL, keys)
     rows = {r[0]: _row(r) for r in await _fetch_in(db, _LOAD_ROWS_SQL, codes)}
+    held = set(rows)  # only a dossier held before this batch can have a destination's state
     fold = _fold(events, {r[0] for r in known}, rows, received_at)
     if fold.inserts:
         await db.executemany(_INSERT_EVENT_SQL, fold.inserts)
     await _save_states(db, [(c, r) for c, r in rows.items() if r.dirty], received_at)
-    await _fetch_in(db, _MARK_BEHIND_SQL, sorted(fold.changed))
+    await _fetch_in(db, _MARK_BEHIND_SQL, sorted(fold.changed & held))
     outbox = await _enqueue(db, fold.touched)
     return IngestOutcome(results=fold.results, outbox=outbox)
 
