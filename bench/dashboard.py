@@ -60,6 +60,7 @@ from bench.watch import Delivery, install_clock, process
 from bench.workload import build
 from hub.auth import hash_password
 from hub.config import deep_merge
+from hub.dashboard.board import SYNC_DESTINATION
 from hub.store.sqlite import SqliteStore
 from sims.national_portal.simulator import DvcqgSimulator
 
@@ -363,9 +364,12 @@ def store_calls(samples: dict[str, Any]) -> list[tuple[str, Call]]:
     day = time.time() - 86_400
     today = datetime.now(UTC).date().isoformat()
     calls: list[tuple[str, Call]] = [
-        ("dashboard.completeness", lambda r: r.dashboard.completeness()),
-        ("dashboard.lag_histogram(24 h)", lambda r: r.dashboard.lag_histogram(day)),
-        ("dashboard.lag_minutes(24 h)", lambda r: r.dashboard.lag_minutes(day)),
+        ("dashboard.completeness", lambda r: r.dashboard.completeness(SYNC_DESTINATION)),
+        (
+            "dashboard.lag_histogram(24 h)",
+            lambda r: r.dashboard.lag_histogram(SYNC_DESTINATION, day),
+        ),
+        ("dashboard.lag_minutes(24 h)", lambda r: r.dashboard.lag_minutes(SYNC_DESTINATION, day)),
         ("dashboard.samples(24 h)", lambda r: r.dashboard.samples(CONNECTOR, day)),
         ("dashboard.last_successes", lambda r: r.dashboard.last_successes()),
         ("audit_entries(50)", lambda r: r.audit_entries(50)),

@@ -87,7 +87,8 @@ from sims.one_stop.simulator import (
     Procedure,
 )
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
+DESTINATION = "national_portal"  # whose delivery state the rows hold (DVCQG)
 FOLDER = Path("var/bench/dashboard-store")
 VN_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 SOURCE = "onestop"  # the bench hub's source system (bench.hubproc)
@@ -488,6 +489,7 @@ class _Dossier:
 class _Block:
     events: list[tuple[float, tuple[Any, ...]]] = field(default_factory=list)
     dossiers: list[tuple[Any, ...]] = field(default_factory=list)
+    states: list[tuple[Any, ...]] = field(default_factory=list)
     deliveries: list[tuple[float, tuple[Any, ...]]] = field(default_factory=list)
     payments: list[tuple[Any, ...]] = field(default_factory=list)
     callbacks: list[tuple[float, tuple[Any, ...]]] = field(default_factory=list)
@@ -499,11 +501,13 @@ class _Block:
 
 _INSERT = {
     "dossier_events": "INSERT INTO dossier_events (idem_key, dossier_code, kind, status, "
-    "occurred_at, received_at, source_system, payload, applied, portal_sent_at) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+    "occurred_at, received_at, source_system, payload, applied) VALUES (?,?,?,?,?,?,?,?,?)",
+    "event_deliveries": "INSERT INTO event_deliveries (event_id, destination, sent_at) "
+    "VALUES (?,?,?)",
     "dossiers": "INSERT INTO dossiers (code, status, status_key, record_json, record_key, "
-    "version, feed_seq, updated_at, portal_version, portal_holds, portal_status_at) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    "version, feed_seq, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+    "destination_state": "INSERT INTO destination_state (dossier_code, destination, version, "
+    "holds, status_at, behind) VALUES (?,?,?,?,?,?)",
     "deliveries": "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
     "VALUES (?,?,?,?,?)",
     "payments": "INSERT INTO payments (transaction_id, reference, dossier_code, day, paid_at, "
@@ -519,7 +523,7 @@ _INSERT = {
     "vdxp_intake": "INSERT OR IGNORE INTO vdxp_intake (transport_id, messagetype, from_organ, "
     "verdict, code, reason, document_id, taken_at, acked_at) VALUES (?,?,?,?,?,?,?,?,?)",
     "audit_log": "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?,?,?,?,?)",
-    "sync_lag": "INSERT INTO sync_lag (minute, bucket, n) VALUES (?,?,?)",
+    "sync_lag": "INSERT INTO sync_lag (destination, minute, bucket, n) VALUES (?,?,?,?)",
     "connector_samples": "INSERT INTO connector_samples (at, connector, done, retried, parked, "
     "queue_depth, dead_letters, last_success) VALUES (?,?,?,?,?,?,?,?)",
 }
@@ -715,7 +719,7 @@ class _Generator:
         key = json.dumps([_iso_vn(at), 1, status])
         record_key = json.dumps([_iso_vn(at), 0, status])
         record = self.templates.record[(d.proc, status)] % d.values
-        portal_version = d.version if d.confirmed else d.version - 1
+        confirmed_version = d.version if d.confirmed else d.version - 1
         confirmed_at = d.times[-1] if d.confirmed else d.times[-2] if len(d.times) > 1 else None
         block.dossiers.append(
             (
@@ -727,10 +731,11 @@ class _Generator:
                 d.version,
                 index + 1,
                 _iso_utc(d.last_received),
-                portal_version,
-                1,
-                confirmed_at,
             )
+        )
+        # What DVCQG confirmed: all of it, or all but the newest version and its step.
+        block.states.append(
+            (d.code, DESTINATION, confirmed_version, 1, confirmed_at, int(not d.confirmed))
         )
 
     def _deliveries(self, d: _Dossier, block: _Block) -> None:
@@ -1006,14 +1011,23 @@ class _Generator:
                 next_report = done + 0.1
         db.execute("BEGIN")
         self._many(db, "audit_log", list(self.audit()))
-        self._many(db, "sync_lag", sorted((m, b, n) for (m, b), n in self.lag.items()))
+        lag = sorted((DESTINATION, m, b, n) for (m, b), n in self.lag.items())
+        self._many(db, "sync_lag", lag)
         self._many(db, "connector_samples", list(self.connector_samples()))
         db.execute("COMMIT")
 
     def _insert(self, db: sqlite3.Connection, block: _Block) -> None:
         db.execute("BEGIN")
-        self._many(db, "dossier_events", _by_time(block.events))
+        events = _by_time(block.events)
+        self._many(db, "dossier_events", [e[:-1] for e in events])
+        # The rows just written hold the block's newest ids, in order: the steps DVCQG
+        # confirmed (the last field) are recorded by id.
+        last = db.execute("SELECT MAX(id) FROM dossier_events").fetchone()[0] or 0
+        first = last - len(events) + 1
+        sent = [(first + i, DESTINATION, e[-1]) for i, e in enumerate(events) if e[-1]]
+        self._many(db, "event_deliveries", sent)
         self._many(db, "dossiers", block.dossiers)
+        self._many(db, "destination_state", block.states)
         self._many(db, "deliveries", _by_time(block.deliveries))
         self._many(db, "payments", block.payments)
         self._many(db, "payment_callbacks", _by_time(block.callbacks))
@@ -1044,7 +1058,9 @@ class _Generator:
             for name, q in prefixes.items()
         }
         unconfirmed = db.execute(
-            "SELECT code FROM dossiers WHERE portal_version < version LIMIT 1"
+            "SELECT dossier_code FROM destination_state WHERE destination = ? AND behind = 1 "
+            "LIMIT 1",
+            (DESTINATION,),
         ).fetchone()
         samples["unconfirmed_code"] = unconfirmed[0] if unconfirmed else None
         samples["history_rows"] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -23,7 +23,7 @@ from hub.errors import HubError, StoreUnavailable, ValidationFailed
 from hub.httputil import BodyError, error_response, model_response, read_json_object
 from hub.intake import Intake
 from hub.status_mapping import StatusTable
-from hub.store.base import Store
+from hub.store.base import FeedItem
 from hub.validation import Validator, item_error
 from schemas.api import (
     DossierEventIn,
@@ -38,6 +38,12 @@ from schemas.canonical import DossierEvent, DossierRecord, DossierStatus, Proces
 log = structlog.get_logger(__name__)
 
 MAX_FEED_LIMIT = 1000
+
+
+class ChangeFeed(Protocol):
+    """The change feed: each dossier's newest snapshot, in commit order from a cursor."""
+
+    async def changes_after(self, cursor: int, limit: int) -> list[FeedItem]: ...
 
 
 def authorize(
@@ -57,7 +63,7 @@ def authorize(
 class EventsApi:
     auth: Authenticator
     intake: Intake
-    store: Store
+    store: ChangeFeed
     validator: Validator
     tables: dict[str, StatusTable]
     max_body_bytes: int

@@ -32,13 +32,13 @@ import secrets
 import time
 from dataclasses import dataclass
 from functools import cache
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from hub.config import SourceConfig
 from hub.errors import ValidationFailed
-from hub.store.base import Store
 
 _hasher = PasswordHasher()
 MAX_CACHED_SESSIONS = 10_000
@@ -127,6 +127,16 @@ class Throttle(Turns):
         self._failures.pop(key, None)
 
 
+class Sessions(Protocol):
+    """Facade sessions, kept by the SHA-256 of their token so they outlive a restart."""
+
+    async def create_session(self, token_sha256: str, source: str, expires_at: float) -> None: ...
+
+    async def session_source(self, token_sha256: str, now: float) -> tuple[str, float] | None:
+        """The source and expiry of a live session, or None."""
+        ...
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -169,7 +179,7 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, sources: dict[str, SourceConfig], store: Store, session_ttl_s: float):
+    def __init__(self, sources: dict[str, SourceConfig], store: Sessions, session_ttl_s: float):
         self.sources = sources
         self.store = store
         self.session_ttl_s = session_ttl_s

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aio_pika
 import structlog
@@ -39,11 +39,28 @@ from hub.broker import (
     Broker,
     ConnectorQueues,
 )
-from hub.store.base import Store
 
 log = structlog.get_logger(__name__)
 
 REPLAYED_AT_HEADER = "x-hub-replayed-at"
+
+
+class AuditLog(Protocol):
+    """Every operator action, with who did it and to what."""
+
+    async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None: ...
+
+
+class DeliveryJournal(Protocol):
+    """Each dossier's outbound timeline: a line per delivery, refusal, replay or discard."""
+
+    async def record_delivery(
+        self, code: str, connector: str, outcome: str, detail: str
+    ) -> None: ...
+
+
+class ParkingLog(AuditLog, DeliveryJournal, Protocol):
+    """What a replay or a discard writes: an audit entry, and a line in the dossier's journal."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +101,7 @@ HAND_BACK_WAIT_S = 10.0
 
 
 class ParkingQueue:
-    def __init__(self, broker: Broker, queues: ConnectorQueues, store: Store) -> None:
+    def __init__(self, broker: Broker, queues: ConnectorQueues, store: ParkingLog) -> None:
         self.broker = broker
         self.queues = queues
         self.store = store

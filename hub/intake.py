@@ -14,22 +14,41 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 
 from hub import metrics
 from hub.broker import Broker
 from hub.errors import BrokerUnavailable
-from hub.store.base import IngestOutcome, OutboxMessage, Store
+from hub.store.base import IngestOutcome, OutboxMessage
 from schemas.canonical import DossierEvent
 
 log = structlog.get_logger(__name__)
+
+
+class Outbox(Protocol):
+    """Outbox rows committed with the events, until they are published."""
+
+    async def outbox_pending(self, older_than_s: float, limit: int) -> list[OutboxMessage]:
+        """Rows at least `older_than_s` old, oldest first."""
+        ...
+
+    async def outbox_done(self, ids: list[int]) -> None: ...
+
+
+class DossierLog(Outbox, Protocol):
+    """Where accepted dossier events go: folded into the dossiers' states and history, with
+    one outbox row per touched dossier, in one transaction; duplicates change nothing."""
+
+    async def ingest(self, events: list[DossierEvent], received_at: datetime) -> IngestOutcome: ...
+
 
 FORGET_INTERVAL_S = 0.25  # how often published outbox rows are deleted, in one transaction
 
 
 class Intake:
-    def __init__(self, store: Store, broker: Broker | None) -> None:
+    def __init__(self, store: DossierLog, broker: Broker | None) -> None:
         self.store = store
         self.broker = broker
         # Published rows are deleted in bulk by `forget_published`, not one commit per call;

@@ -46,6 +46,7 @@ from hub.outage import Pause, State
 from hub.plugins import ConnectorContext
 from hub.resilience import Guard
 from hub.status_mapping import StatusTable, load_tables
+from hub.store.base import PausedConnector
 from hub.store.sqlite import SqliteStore
 from hub.validation import Validator
 from schemas.api import Health, Readiness
@@ -54,6 +55,17 @@ log = structlog.get_logger(__name__)
 
 DOSSIER_ROUTING_KEYS = ["dossier.#"]
 PAUSE_POLL_S = 1.0
+
+
+class Pauses(Protocol):
+    """Connectors an operator paused: kept in the store, so a pause outlives a restart and
+    `hub connectors pause` (another process) reaches every running hub."""
+
+    async def set_paused(self, connector: str, actor: str, reason: str, paused: bool) -> bool:
+        """Pause (or resume) a connector with an audit entry; False if nothing changed."""
+        ...
+
+    async def paused_connectors(self) -> dict[str, PausedConnector]: ...
 
 
 class QueueSection(Protocol):
@@ -111,6 +123,7 @@ class Hub:
         self._stack = AsyncExitStack()
         self.port: int = 0
         self.store: SqliteStore | None = None
+        self.pauses: Pauses | None = None
         self.broker: Broker | None = None
         self.consumers: dict[str, BatchConsumer] = {}
         self.watched: list[Watched] = []
@@ -155,6 +168,7 @@ class Hub:
         self.store = store = await stack.enter_async_context(
             SqliteStore.open(cfg.store.path, connectors=connectors)
         )
+        self.pauses = store
         self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))
         self.probe = QueueProbe(broker)
         intake = Intake(store, broker)
@@ -261,8 +275,8 @@ class Hub:
 
     async def apply_pauses(self) -> None:
         """Bring every gate in line with the store's paused connectors."""
-        assert self.store is not None
-        paused = await self.store.paused_connectors()
+        assert self.pauses is not None
+        paused = await self.pauses.paused_connectors()
         for w in self.watched:
             if w.guard is None:
                 continue
@@ -280,10 +294,10 @@ class Hub:
 
     async def set_paused(self, name: str, actor: str, reason: str, paused: bool) -> bool:
         """Pause or resume a connector now (the dashboard, the admin API), audited."""
-        assert self.store is not None
+        assert self.pauses is not None
         if self.connector(name) is None:
             raise KeyError(name)
-        changed = await self.store.set_paused(name, actor, reason, paused)
+        changed = await self.pauses.set_paused(name, actor, reason, paused)
         await self.apply_pauses()
         return changed
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -33,7 +33,7 @@ from hub.errors import HubError, StoreUnavailable, ValidationFailed
 from hub.httputil import BodyError, json_response, read_json_object
 from hub.intake import Intake
 from hub.status_mapping import StatusTable
-from hub.store.base import DossierView, Store
+from hub.store.base import DossierView
 from hub.validation import Validator, item_error
 from schemas.canonical import DossierEvent, ProcessingStep
 
@@ -49,11 +49,17 @@ def _reply(status: int, code: str | int, message: str, **extra: Any) -> web.Resp
     return json_response({"error_code": code, "message": message, **extra}, status)
 
 
+class DossierLookup(Protocol):
+    """A dossier's newest state and history (`TraCuuHoSo`)."""
+
+    async def dossier(self, code: str) -> DossierView: ...
+
+
 @dataclass
 class Facade:
     auth: Authenticator
     intake: Intake
-    store: Store
+    store: DossierLookup
     validator: Validator
     tables: dict[str, StatusTable]
     max_body_bytes: int

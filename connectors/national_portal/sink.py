@@ -7,8 +7,10 @@ DVCQG already holds the dossier), then the steps with `CapNhatTienDoHoSoMC`, and
 DVCQG confirmed. Because it always sends the newest state, a late, repeated or replayed message
 changes nothing a second time.
 
-Steps of a dossier whose whole record has not arrived yet wait in the store; the record's own
-message sends them. This module must never ack messages: it returns one outcome per envelope.
+What DVCQG confirmed is the store's delivery state for the destination `national_portal`
+(`DeliveryState`, held like any destination's). Steps of a dossier whose whole record has not
+arrived yet wait in the store; the record's own message sends them. This module must never ack
+messages: it returns one outcome per envelope.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 
@@ -24,16 +27,34 @@ from connectors.national_portal.mapping import record_to_wire, step_to_wire
 from hub import metrics
 from hub.consumer import Envelope, Outcome, dossier_code_of
 from hub.errors import DestinationRejected, HubError, UndecodableMessage
-from hub.store.base import PortalDelivery, PortalWork, Store
+from hub.store.base import Confirmation, DeliveryWork
 
 log = structlog.get_logger(__name__)
+
+DESTINATION = CONNECTOR  # the name DVCQG's delivery state is kept under in the store
+
+
+class DeliveryState(Protocol):
+    """What the sink needs of the store: a destination's delivery state, and the journal."""
+
+    async def delivery_work(self, destination: str, codes: list[str]) -> dict[str, DeliveryWork]:
+        """What the destination still lacks of each dossier the hub holds."""
+        ...
+
+    async def delivery_done(self, destination: str, confirmations: list[Confirmation]) -> None:
+        """Record what the destination confirmed, in one transaction."""
+        ...
+
+    async def record_delivery(
+        self, code: str, connector: str, outcome: str, detail: str
+    ) -> None: ...
 
 
 @dataclass
 class _Batch:
     """Per-dossier bookkeeping for one batch."""
 
-    work: dict[str, PortalWork]
+    work: dict[str, DeliveryWork]
     failed: dict[str, HubError] = field(default_factory=dict)
     held: set[str] = field(default_factory=set)
     records_sent: set[str] = field(default_factory=set)
@@ -41,26 +62,27 @@ class _Batch:
 
 
 class PortalSink:
-    def __init__(self, client: PortalClient, store: Store) -> None:
+    def __init__(self, client: PortalClient, store: DeliveryState) -> None:
         self.client = client
         self.store = store
 
     async def __call__(self, envelopes: Sequence[Envelope]) -> Sequence[Outcome]:
         codes = sorted({dossier_code_of(e) for e in envelopes} - {""})
-        batch = _Batch(work=await self.store.portal_work(codes) if codes else {})
+        batch = _Batch(work=await self.store.delivery_work(DESTINATION, codes))
         due = [w for w in batch.work.values() if not w.up_to_date]
         await self._push_records(batch, [w for w in due if w.record is not None])
         # Save what DVCQG confirmed before the next call, so a failure there does not make
         # the records go out again.
-        await self.store.portal_delivered(
+        await self.store.delivery_done(
+            DESTINATION,
             [
-                PortalDelivery(c, batch.work[c].version, [], batch.work[c].status_at)
+                Confirmation(c, batch.work[c].version, [], batch.work[c].status_at)
                 for c in sorted(batch.records_sent)
-            ]
+            ],
         )
         await self._push_steps(batch, due)
-        await self.store.portal_delivered(
-            [PortalDelivery(c, 0, ids) for c, ids in sorted(batch.sent_steps.items())]
+        await self.store.delivery_done(
+            DESTINATION, [Confirmation(c, 0, ids) for c, ids in sorted(batch.sent_steps.items())]
         )
         for code, error in batch.failed.items():
             await self.store.record_delivery(code, CONNECTOR, "refused", error.message)
@@ -89,13 +111,13 @@ class PortalSink:
             return UndecodableMessage(f"dossier {code} is not in the store")
         return batch.failed.get(code)
 
-    async def _push_records(self, batch: _Batch, works: list[PortalWork]) -> None:
-        stale = [w for w in works if w.portal_version < w.version]
+    async def _push_records(self, batch: _Batch, works: list[DeliveryWork]) -> None:
+        stale = [w for w in works if w.confirmed_version < w.version]
         for w in works:
-            if w.portal_holds:
+            if w.holds:
                 batch.held.add(w.dossier_code)
-        fresh = [w for w in stale if not w.portal_holds]
-        known = [w for w in stale if w.portal_holds]
+        fresh = [w for w in stale if not w.holds]
+        known = [w for w in stale if w.holds]
         # A belief about what DVCQG holds can be stale (a crash between its reply and our
         # commit): answers 05 / 06 flip isUpdating once.
         retry_known = await self._send(batch, fresh, updating=False)
@@ -104,14 +126,14 @@ class PortalSink:
         await self._send(batch, retry_fresh, updating=False, final=True)
 
     async def _send(
-        self, batch: _Batch, works: list[PortalWork], *, updating: bool, final: bool = False
-    ) -> list[PortalWork]:
+        self, batch: _Batch, works: list[DeliveryWork], *, updating: bool, final: bool = False
+    ) -> list[DeliveryWork]:
         if not works:
             return []
         items = [record_to_wire(w.record) for w in works if w.record is not None]
         replies = await self.client.push_dossiers(items, updating)
         flip = self.client.codes.already_held if not updating else self.client.codes.not_held
-        again: list[PortalWork] = []
+        again: list[DeliveryWork] = []
         for w, reply in zip(works, replies, strict=True):
             if reply.code == self.client.codes.success:
                 batch.held.add(w.dossier_code)
@@ -122,7 +144,7 @@ class PortalSink:
                 batch.failed[w.dossier_code] = _rejected("DongBoHoSoMC", w.dossier_code, reply)
         return again
 
-    async def _push_steps(self, batch: _Batch, due: list[PortalWork]) -> None:
+    async def _push_steps(self, batch: _Batch, due: list[DeliveryWork]) -> None:
         ready = [
             w
             for w in due

@@ -39,6 +39,9 @@ from hub.synclag import percentiles
 
 log = structlog.get_logger(__name__)
 
+# The destination whose confirmations the sync figures count (completeness, lag): DVCQG. Its
+# delivery state is held like any destination's (`SqliteStore.delivery_work`).
+SYNC_DESTINATION = "national_portal"
 MAX_BROWSE = 1000  # parked messages read per connector for the dead-letter page
 TIMELINE_PAGE = 300  # hops per page of a dossier's timeline (about a hundred events)
 
@@ -92,7 +95,7 @@ class Board:
 
     async def _compute_overview(self) -> dict[str, Any]:
         now = time.time()
-        completeness = await self.reader.dashboard.completeness()
+        completeness = await self.reader.dashboard.completeness(SYNC_DESTINATION)
         lag = await self.lag(now - self.config.lag_window_h * 3600)
         cards = [await self.card(w) for w in self.watched.values()]
         return {
@@ -108,7 +111,7 @@ class Board:
         }
 
     async def lag(self, since: float) -> dict[str, Any]:
-        counts = await self.reader.dashboard.lag_histogram(since)
+        counts = await self.reader.dashboard.lag_histogram(SYNC_DESTINATION, since)
         found = percentiles(counts, (0.5, 0.95))
         return {"samples": sum(counts.values()), "p50_s": found[0.5], "p95_s": found[0.95]}
 
@@ -185,7 +188,7 @@ class Board:
             "lag_series": [],
             "outages": [outage_json(o) for o in (w.guard.gate.outages if w.guard else [])],
         }
-        if name == "national_portal":
+        if name == SYNC_DESTINATION:
             out["lag_series"] = await self._lag_series(since, now)
         return out
 
@@ -208,7 +211,7 @@ class Board:
         return {"connector": name, "state": describe(w)["state"], "changed": changed}
 
     async def _lag_series(self, since: float, now: float, points: int = 48) -> list[dict[str, Any]]:
-        rows = await self.reader.dashboard.lag_minutes(since)
+        rows = await self.reader.dashboard.lag_minutes(SYNC_DESTINATION, since)
         step = max(60.0, (now - since) / points)
         grouped: dict[int, dict[int, int]] = {}
         for minute, bucket, n in rows:
@@ -244,14 +247,15 @@ class Board:
         if view.snapshot is None and not view.history and not view.deliveries:
             return None
         snap = view.snapshot
+        confirmed = view.confirmed.get(SYNC_DESTINATION, 0)
         shown = timeline_page(view, size, page)
         return {
             "code": code,
             "status": status_name(int(snap.status)) if snap else None,
             "status_at": snap.status_at.isoformat() if snap else None,
             "version": snap.version if snap else 0,
-            "portal_version": view.portal_version,
-            "portal_confirmed": bool(snap) and view.portal_version >= (snap.version if snap else 0),
+            "portal_version": confirmed,
+            "portal_confirmed": bool(snap) and confirmed >= (snap.version if snap else 0),
             "record": mask(snap.record.model_dump(mode="json")) if snap and snap.record else None,
             "timeline": [h.as_json() for h in shown.hops],
             "timeline_total": shown.total,

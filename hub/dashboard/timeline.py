@@ -3,9 +3,10 @@
 Built from what the store keeps of a dossier (`DossierView`): each accepted event gives the
 hops "received" (from which system), "mapped" (the vendor's status and the canonical one it
 became) and "queued" (sent on, or kept as late history when a newer state was already held);
-DVCQG's confirmation of a step gives "portal_confirmed"; every line of the delivery journal
-gives its own hop (delivered, refused, retry, parked, replayed, discarded) with the connector;
-payments give "payment". Payloads are masked here, before anything leaves the hub. Pure logic.
+a destination's confirmation of a step (DVCQG's, say) gives "confirmed"; every line of the
+delivery journal gives its own hop (delivered, refused, retry, parked, replayed, discarded)
+with the connector; payments give "payment". Payloads are masked here, before anything leaves
+the hub. Pure logic.
 """
 
 from __future__ import annotations
@@ -100,15 +101,8 @@ def timeline(view: DossierView) -> list[Hop]:
             hops.append(
                 Hop(h.received_at, "late", "hub", "kept in history only: a newer state is held")
             )
-        if h.portal_sent_at:
-            hops.append(
-                Hop(
-                    h.portal_sent_at,
-                    "portal_confirmed",
-                    "national_portal",
-                    "DVCQG confirmed the step",
-                )
-            )
+        for destination, sent_at in sorted(h.confirmed.items()):
+            hops.append(Hop(sent_at, "confirmed", destination, "confirmed"))
     for d in view.deliveries:
         hops.append(
             Hop(

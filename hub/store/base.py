@@ -1,9 +1,15 @@
-"""The store's small interface, and the plain records that cross it.
+"""The plain records that cross the store's interfaces.
 
-Everything the hub must remember goes through `Store`: idempotency keys, dossier snapshots and
-history, the transactional outbox, DVCQG delivery records, the change feed, facade sessions and
-the audit log. SQLite is the embedded default (`hub.store.sqlite`); another back-end implements
-the same Protocol and passes the same tests. Implementations must never let two coroutines
+Everything the hub must remember is in the store: idempotency keys, dossier snapshots and
+history, the transactional outbox, what each destination confirmed (its delivery state), the
+change feed, facade sessions, the audit log, paused connectors. There is no one `Store` type:
+each part of the hub states what it needs in a small Protocol beside its own code (the intake's
+`DossierLog` in `hub.intake`, the facade sessions' in `hub.auth`, the change feed's in `hub.api`,
+the parking queue's audit log and delivery journal in `hub.dlq`, the pauses in `hub.runtime`,
+the DVCQG sink's `DeliveryState` in `connectors.national_portal.sink`), and the hub hands it the
+store, so the type checker proves the store fits each. SQLite is the embedded default
+(`hub.store.sqlite`); another back-end fits the same Protocols and passes the same tests
+(`tests/contract/test_store_contract.py`). Implementations must never let two coroutines
 interleave inside one transaction.
 """
 
@@ -12,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from schemas.canonical import DossierEvent, DossierRecord, DossierSnapshot, ProcessingStep
+from schemas.canonical import DossierRecord, DossierSnapshot, ProcessingStep
 from schemas.payment import PaymentRecord
 
 
@@ -51,31 +57,31 @@ class PendingStep:
 
 
 @dataclass(frozen=True)
-class PortalWork:
-    """What DVCQG still lacks of one dossier."""
+class DeliveryWork:
+    """What one destination still lacks of one dossier."""
 
     dossier_code: str
     version: int
     record: DossierRecord | None  # None while no whole record has arrived
-    portal_version: int
-    portal_holds: bool
+    confirmed_version: int  # the newest version the destination confirmed (0: none)
+    holds: bool  # the destination holds the dossier (DVCQG: send with isUpdating)
     changed_at: datetime  # when the hub received the change this version carries
-    steps: list[PendingStep] = field(default_factory=list)
+    steps: list[PendingStep] = field(default_factory=list)  # steps it has not confirmed
     status_at: datetime | None = None  # the status's own time (the one-stop's clock)
 
     @property
     def up_to_date(self) -> bool:
-        return self.portal_version >= self.version and not self.steps
+        return self.confirmed_version >= self.version and not self.steps
 
 
 @dataclass(frozen=True)
-class PortalDelivery:
-    """What DVCQG confirmed for one dossier: a snapshot version and/or some steps."""
+class Confirmation:
+    """What a destination confirmed for one dossier: a snapshot version and/or some steps."""
 
     dossier_code: str
     version: int  # 0 when only steps were confirmed
-    step_ids: list[int]
-    status_at: datetime | None = None  # the status time of the confirmed version
+    step_ids: list[int]  # the dossier's history rows (`PendingStep.event_id`)
+    status_at: datetime | None = None  # the status time of the confirmed version (sync lag)
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class HistoryEntry:
     received_at: str
     source_system: str
     applied: bool
-    portal_sent_at: str | None
+    confirmed: dict[str, str]  # destination → when it confirmed this step
     event: dict[str, Any]
 
 
@@ -102,7 +108,7 @@ class DeliveryEntry:
 @dataclass(frozen=True)
 class DossierView:
     snapshot: DossierSnapshot | None
-    portal_version: int
+    confirmed: dict[str, int]  # destination → the newest version it confirmed
     history: list[HistoryEntry]
     deliveries: list[DeliveryEntry]
     payments: list[PaymentRecord] = field(default_factory=list)
@@ -130,41 +136,3 @@ class AuditEntry:
     action: str
     target: str
     detail: dict[str, Any]
-
-
-class Store(Protocol):
-    async def ping(self) -> None: ...
-
-    async def ingest(self, events: list[DossierEvent], received_at: datetime) -> IngestOutcome: ...
-
-    async def outbox_pending(self, older_than_s: float, limit: int) -> list[OutboxMessage]: ...
-
-    async def outbox_done(self, ids: list[int]) -> None: ...
-
-    async def portal_work(self, codes: list[str]) -> dict[str, PortalWork]: ...
-
-    async def portal_delivered(self, deliveries: list[PortalDelivery]) -> None: ...
-
-    async def record_delivery(
-        self, code: str, connector: str, outcome: str, detail: str
-    ) -> None: ...
-
-    async def dossier(self, code: str) -> DossierView: ...
-
-    async def changes_after(self, cursor: int, limit: int) -> list[FeedItem]: ...
-
-    async def create_session(self, token_sha256: str, source: str, expires_at: float) -> None: ...
-
-    async def session_source(self, token_sha256: str, now: float) -> tuple[str, float] | None:
-        """The source and expiry of a live session, or None."""
-        ...
-
-    async def audit(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None: ...
-
-    async def audit_entries(self, limit: int, before_id: int | None = None) -> list[AuditEntry]: ...
-
-    async def set_paused(self, connector: str, actor: str, reason: str, paused: bool) -> bool:
-        """Pause (or resume) a connector with an audit entry; False if nothing changed."""
-        ...
-
-    async def paused_connectors(self) -> dict[str, PausedConnector]: ...

@@ -3,8 +3,9 @@
 Reads here run on whichever connection the `SqliteStore` holds; the hub gives the dashboard a
 second, read-only one (`SqliteStore.open_reader`), so these queries never queue behind the
 hub's writes. Every query is bounded by an index and a limit, so a page costs the same with a
-thousand dossiers or a million: counts use the partial index of unconfirmed dossiers, searches
-are range scans of the primary key, the lag is read from per-minute histograms. Writes
+thousand dossiers or a million: completeness counts a destination's dossiers behind in a
+partial index (and those it never confirmed from a counter), searches are range scans of the
+primary key, the lag is read from per-minute histograms per destination. Writes
 (samples, log-in failures) go through the writing store. This module must never interpolate a
 value into SQL.
 """
@@ -69,32 +70,37 @@ class SqliteDashboard:
 
     # -- the two numbers ------------------------------------------------------------------------
 
-    async def completeness(self) -> Completeness:
-        """Dossiers the hub holds a state for, and those whose newest state DVCQG has not
-        confirmed: a version ahead of what it confirmed, or a step it has not confirmed."""
-        # Every dossiers row is written by an accepted event (version 1 and up); a bare
-        # COUNT(*) is answered from the smallest index without reading the rows.
-        total = await self._rows("SELECT COUNT(*) FROM dossiers")
-        behind = await self._rows(
-            "SELECT COUNT(*) FROM ("
-            "SELECT code FROM dossiers WHERE portal_version < version "
-            "UNION SELECT dossier_code FROM dossier_events "
-            "WHERE kind = 'step' AND portal_sent_at IS NULL)"
-        )
-        return Completeness(int(total[0][0]), int(behind[0][0]))
-
-    async def lag_histogram(self, since: float) -> dict[int, int]:
+    async def completeness(self, destination: str) -> Completeness:
+        """Dossiers the hub holds a state for, and those whose newest state `destination` has
+        not confirmed: those it confirmed nothing of, and those that changed since (a version
+        ahead of what it confirmed, or a step it has not confirmed)."""
+        # One statement, so one snapshot. Every dossiers row is written by an accepted event
+        # (version 1 and up); a bare COUNT(*) is answered from the smallest index without
+        # reading the rows, the dossiers a destination holds are a counter, and those behind
+        # are counted in a partial index.
         rows = await self._rows(
-            "SELECT bucket, SUM(n) FROM sync_lag WHERE minute >= ? GROUP BY bucket",
-            (int(since // 60),),
+            "SELECT (SELECT COUNT(*) FROM dossiers), "
+            "(SELECT dossiers FROM destinations WHERE destination = ?), "
+            "(SELECT COUNT(*) FROM destination_state WHERE destination = ? AND behind = 1)",
+            (destination, destination),
+        )
+        total, held, behind = (int(v or 0) for v in rows[0])
+        return Completeness(total, total - held + behind)
+
+    async def lag_histogram(self, destination: str, since: float) -> dict[int, int]:
+        rows = await self._rows(
+            "SELECT bucket, SUM(n) FROM sync_lag WHERE destination = ? AND minute >= ? "
+            "GROUP BY bucket",
+            (destination, int(since // 60)),
         )
         return {int(r[0]): int(r[1]) for r in rows}
 
-    async def lag_minutes(self, since: float) -> list[tuple[int, int, int]]:
-        """(minute, bucket, count) since a time, for the lag chart."""
+    async def lag_minutes(self, destination: str, since: float) -> list[tuple[int, int, int]]:
+        """(minute, bucket, count) of `destination` since a time, for the lag chart."""
         rows = await self._rows(
-            "SELECT minute, bucket, n FROM sync_lag WHERE minute >= ? ORDER BY minute",
-            (int(since // 60),),
+            "SELECT minute, bucket, n FROM sync_lag WHERE destination = ? AND minute >= ? "
+            "ORDER BY minute",
+            (destination, int(since // 60)),
         )
         return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 

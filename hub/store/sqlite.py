@@ -35,7 +35,9 @@ from hub.errors import StoreUnavailable
 from hub.plugins import Connector, built_in, migration_folders
 from hub.store.base import (
     AuditEntry,
+    Confirmation,
     DeliveryEntry,
+    DeliveryWork,
     DossierView,
     FeedItem,
     HistoryEntry,
@@ -44,8 +46,6 @@ from hub.store.base import (
     OutboxMessage,
     PausedConnector,
     PendingStep,
-    PortalDelivery,
-    PortalWork,
 )
 from hub.store.dashboard import SqliteDashboard
 from hub.synclag import bucket_of
@@ -85,45 +85,83 @@ _UPSERT_DOSSIER_SQL = (
     "record_json=excluded.record_json, record_key=excluded.record_key, "
     "version=excluded.version, feed_seq=excluded.feed_seq, updated_at=excluded.updated_at"
 )
-_PORTAL_WORK_SQL = (
-    "SELECT code, version, record_json, portal_version, portal_holds, status, updated_at, "
-    "status_key FROM dossiers WHERE code IN ({marks})"
+# A dossier changed for every destination holding a state of it: a newer version or a new step.
+_MARK_BEHIND_SQL = (
+    "UPDATE destination_state SET behind = 1 WHERE behind = 0 AND dossier_code IN ({marks})"
+)
+_WORK_SQL = (
+    "SELECT d.code, d.version, d.record_json, d.status, d.updated_at, d.status_key, "
+    "s.version, s.holds, s.behind FROM dossiers d LEFT JOIN destination_state s "
+    "ON s.dossier_code = d.code AND s.destination = ? WHERE d.code IN ({marks})"
 )
 _PENDING_STEPS_SQL = (
-    "SELECT id, dossier_code, payload FROM dossier_events WHERE kind = 'step' "
-    "AND portal_sent_at IS NULL AND dossier_code IN ({marks}) ORDER BY occurred_at, id"
+    "SELECT e.id, e.dossier_code, e.payload FROM dossier_events e WHERE e.kind = 'step' "
+    "AND e.dossier_code IN ({marks}) AND NOT EXISTS (SELECT 1 FROM event_deliveries x "
+    "WHERE x.event_id = e.id AND x.destination = ?) ORDER BY e.occurred_at, e.id"
+)
+_STATUS_BEFORE_SQL = (
+    "SELECT d.code, s.status_at FROM dossiers d LEFT JOIN destination_state s "
+    "ON s.dossier_code = d.code AND s.destination = ? WHERE d.code IN ({marks})"
+)
+# A confirmed step, for a history row the hub holds.
+_STEP_DONE_SQL = (
+    "INSERT OR IGNORE INTO event_deliveries (event_id, destination, sent_at) "
+    "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM dossier_events WHERE id = ?1)"
+)
+# ?1 dossier, ?2 destination, ?3 version confirmed (0: steps only), ?4 status time confirmed
+# for the first time (or NULL). Nothing for a dossier the hub does not hold. Written after the
+# confirmed steps, so `behind` says whether the destination still lacks anything: a version
+# newer than the newest it confirmed, or a step it has not confirmed.
+_UPSERT_STATE_SQL = (
+    "INSERT INTO destination_state (dossier_code, destination, version, holds, status_at, "
+    "behind) SELECT d.code, ?2, ?3, 1, ?4, MAX(?3, COALESCE((SELECT s.version FROM "
+    "destination_state s WHERE s.dossier_code = ?1 AND s.destination = ?2), 0)) < d.version "
+    "OR EXISTS (SELECT 1 FROM dossier_events e WHERE e.dossier_code = ?1 AND e.kind = 'step' "
+    "AND NOT EXISTS (SELECT 1 FROM event_deliveries x WHERE x.event_id = e.id "
+    "AND x.destination = ?2)) FROM dossiers d WHERE d.code = ?1 "
+    "ON CONFLICT (dossier_code, destination) DO UPDATE SET "
+    "version = MAX(version, excluded.version), holds = 1, "
+    "status_at = COALESCE(excluded.status_at, status_at), behind = excluded.behind"
 )
 
 
-async def _count_lag(db: aiosqlite.Connection, confirmed: list[PortalDelivery], now: float) -> None:
-    """Each status change DVCQG confirms for the first time, into the sync-lag histogram.
+def _first_statuses(
+    confirmed: list[Confirmation], before: dict[str, float | None]
+) -> dict[str, float]:
+    """The status times (unix) the destination confirms for the first time, by dossier: each
+    counts once in its sync lag, however often it is confirmed again."""
+    first: dict[str, float] = {}
+    for c in confirmed:
+        if not c.version or c.status_at is None or c.status_at.year < 2000:
+            continue  # steps only, or an undated record: no status time to count
+        at = c.status_at.timestamp()
+        if c.dossier_code in before and (before[c.dossier_code] or 0) < at:
+            first[c.dossier_code] = max(at, first.get(c.dossier_code, 0))
+    return first
 
-    Three statements whatever the batch: read what DVCQG had confirmed, move it on, count."""
-    dated = {
-        d.dossier_code: d.status_at.timestamp()
-        for d in confirmed
-        if d.status_at is not None and d.status_at.year >= 2000  # an undated record has no time
-    }
-    if not dated:
-        return
-    rows = await _fetch_in(
-        db, "SELECT code, portal_status_at FROM dossiers WHERE code IN ({marks})", list(dated)
-    )
-    before = {r[0]: r[1] for r in rows}
-    first = {c: at for c, at in dated.items() if c in before and (before[c] or 0) < at}
-    await db.executemany(
-        "UPDATE dossiers SET portal_status_at = ? WHERE code = ?",
-        [(at, code) for code, at in first.items()],
-    )
+
+async def _count_lag(
+    db: aiosqlite.Connection, destination: str, first: dict[str, float], now: float
+) -> None:
+    """The first-time status confirmations into the destination's sync-lag histogram."""
     buckets: dict[int, int] = {}
     for at in first.values():
         bucket = bucket_of(now - at)
         buckets[bucket] = buckets.get(bucket, 0) + 1
-    await db.executemany(
-        "INSERT INTO sync_lag (minute, bucket, n) VALUES (?,?,?) "
-        "ON CONFLICT (minute, bucket) DO UPDATE SET n = n + excluded.n",
-        [(int(now // 60), b, n) for b, n in buckets.items()],
-    )
+    if buckets:
+        await db.executemany(
+            "INSERT INTO sync_lag (destination, minute, bucket, n) VALUES (?,?,?,?) "
+            "ON CONFLICT (destination, minute, bucket) DO UPDATE SET n = n + excluded.n",
+            [(destination, int(now // 60), b, n) for b, n in buckets.items()],
+        )
+
+
+def _newest(confirmations: list[Confirmation]) -> dict[str, int]:
+    """The newest version confirmed per dossier (0 for steps only), one entry each."""
+    newest: dict[str, int] = {}
+    for c in confirmations:
+        newest[c.dossier_code] = max(c.version, newest.get(c.dossier_code, 0))
+    return newest
 
 
 def _readonly_uri(path: Path) -> str:
@@ -146,7 +184,8 @@ def _key_load(text: str | None) -> OrderKey | None:
 
 
 class SqliteStore:
-    """`hub.store.base.Store` on SQLite. Open with `async with SqliteStore.open(path)`."""
+    """The store on SQLite: it fits every Protocol the hub's parts declare (see
+    `hub.store.base`). Open with `async with SqliteStore.open(path)`."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
@@ -309,47 +348,63 @@ class SqliteStore:
         async with self._tx() as db:
             await db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
 
-    # -- DVCQG delivery -----------------------------------------------------------------------
+    # -- delivery state per destination -----------------------------------------------------
 
-    async def portal_work(self, codes: list[str]) -> dict[str, PortalWork]:
-        # Only "?" placeholders are interpolated; the codes travel as parameters.
-        marks = ",".join("?" * len(codes))
+    async def delivery_work(self, destination: str, codes: list[str]) -> dict[str, DeliveryWork]:
+        """What `destination` still lacks of each of `codes` the hub holds: the newest version
+        if it confirmed an older one, and every step it has not confirmed. Two reads for the
+        batch; the steps are read only for dossiers that changed since its last confirmation."""
+        if not codes:
+            return {}
         async with self._read():
-            rows = await self._db.execute_fetchall(_PORTAL_WORK_SQL.format(marks=marks), codes)
-            steps = await self._db.execute_fetchall(_PENDING_STEPS_SQL.format(marks=marks), codes)
+            rows = await _fetch_in(self._db, _WORK_SQL, codes, [destination])
+            behind = [r[0] for r in rows if r[8] is None or r[8]]
+            steps = await _fetch_in(self._db, _PENDING_STEPS_SQL, behind, after=[destination])
         pending: dict[str, list[PendingStep]] = {}
         for step_id, code, payload in steps:
             event = DossierEvent.model_validate_json(payload)
             if event.step is not None:
                 pending.setdefault(code, []).append(PendingStep(step_id, event.step))
-        return {r[0]: _portal_work(r, pending.get(r[0], [])) for r in rows}
+        return {r[0]: _delivery_work(r, pending.get(r[0], [])) for r in rows}
 
-    async def portal_delivered(self, deliveries: list[PortalDelivery]) -> None:
-        if not deliveries:
+    async def delivery_done(self, destination: str, confirmations: list[Confirmation]) -> None:
+        """Record what `destination` confirmed (a version, steps, or both per dossier), with a
+        line in each dossier's delivery journal and its sync lag, in one transaction of at most
+        five statements whatever the batch. A version never moves back; confirmations of
+        dossiers the hub does not hold change no state (they are still journaled)."""
+        if not confirmations:
             return
         now = time.time()
         at = datetime.fromtimestamp(now, UTC).isoformat()
+        dated = [c for c in confirmations if c.version and c.status_at is not None]
+        steps = [(i, destination, at) for c in confirmations for i in c.step_ids]
         async with self._tx() as db:
+            # Statements: the status times before (for the lag), the steps, the states, the
+            # lag, the journal; each only when it has something to read or write. A new
+            # state row is counted in `destinations` by a trigger.
+            first: dict[str, float] = {}
+            if dated:
+                codes = sorted({c.dossier_code for c in dated})
+                rows = await _fetch_in(db, _STATUS_BEFORE_SQL, codes, [destination])
+                first = _first_statuses(dated, {r[0]: r[1] for r in rows})
+            if steps:
+                await db.executemany(_STEP_DONE_SQL, steps)
             await db.executemany(
-                "UPDATE dossiers SET portal_version = MAX(portal_version, ?), portal_holds = 1 "
-                "WHERE code = ?",
-                [(d.version, d.dossier_code) for d in deliveries],
+                _UPSERT_STATE_SQL,
+                [(c, destination, v, first.get(c)) for c, v in _newest(confirmations).items()],
             )
-            await _count_lag(db, [d for d in deliveries if d.version], now)
-            await db.executemany(
-                "UPDATE dossier_events SET portal_sent_at = ? WHERE id = ?",
-                [(at, i) for d in deliveries for i in d.step_ids],
-            )
+            await _count_lag(db, destination, first, now)
             await db.executemany(
                 "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
-                "VALUES (?, 'national_portal', 'delivered', ?, ?)",
+                "VALUES (?, ?, 'delivered', ?, ?)",
                 [
                     (
-                        d.dossier_code,
-                        f"version {d.version}" if d.version else f"{len(d.step_ids)} step(s)",
+                        c.dossier_code,
+                        destination,
+                        f"version {c.version}" if c.version else f"{len(c.step_ids)} step(s)",
                         at,
                     )
-                    for d in deliveries
+                    for c in confirmations
                 ],
             )
 
@@ -397,13 +452,23 @@ class SqliteStore:
     async def dossier(self, code: str) -> DossierView:
         async with self._read():
             rows = await self._db.execute_fetchall(
-                "SELECT code, status, status_key, version, record_json, updated_at, "
-                "portal_version FROM dossiers WHERE code = ?",
+                "SELECT code, status, status_key, version, record_json, updated_at "
+                "FROM dossiers WHERE code = ?",
+                (code,),
+            )
+            confirmed = await self._db.execute_fetchall(
+                "SELECT destination, version FROM destination_state WHERE dossier_code = ?",
                 (code,),
             )
             history = await self._db.execute_fetchall(
                 "SELECT id, kind, status, occurred_at, received_at, source_system, applied, "
-                "portal_sent_at, payload FROM dossier_events WHERE dossier_code = ? ORDER BY id",
+                "payload FROM dossier_events WHERE dossier_code = ? ORDER BY id",
+                (code,),
+            )
+            steps = await self._db.execute_fetchall(
+                "SELECT x.event_id, x.destination, x.sent_at FROM dossier_events e "
+                "JOIN event_deliveries x ON x.event_id = e.id "
+                "WHERE e.dossier_code = ? AND e.kind = 'step'",
                 (code,),
             )
             deliveries = await self._db.execute_fetchall(
@@ -412,10 +477,13 @@ class SqliteStore:
                 (code,),
             )
         row = next(iter(rows), None)
+        sent: dict[int, dict[str, str]] = {}
+        for event_id, destination, sent_at in steps:
+            sent.setdefault(event_id, {})[destination] = sent_at
         return DossierView(
             snapshot=_snapshot(row) if row else None,
-            portal_version=row["portal_version"] if row else 0,
-            history=[_history(h) for h in history],
+            confirmed={r[0]: int(r[1]) for r in confirmed},
+            history=[_history(h, sent.get(h[0], {})) for h in history],
             deliveries=[DeliveryEntry(*d) for d in deliveries],
             payments=await self._payments_of(code),
         )
@@ -531,10 +599,12 @@ async def ingest_in(
     codes = sorted({e.dossier_code for e in events})
     known = await _fetch_in(db, _KNOWN_KEYS_SQL, keys)
     rows = {r[0]: _row(r) for r in await _fetch_in(db, _LOAD_ROWS_SQL, codes)}
+    held = set(rows)  # only a dossier held before this batch can have a destination's state
     fold = _fold(events, {r[0] for r in known}, rows, received_at)
     if fold.inserts:
         await db.executemany(_INSERT_EVENT_SQL, fold.inserts)
     await _save_states(db, [(c, r) for c, r in rows.items() if r.dirty], received_at)
+    await _fetch_in(db, _MARK_BEHIND_SQL, sorted(fold.changed & held))
     outbox = await _enqueue(db, fold.touched)
     return IngestOutcome(results=fold.results, outbox=outbox)
 
@@ -544,6 +614,7 @@ class _Fold:
     results: list[IngestResult] = field(default_factory=list)
     inserts: list[tuple[Any, ...]] = field(default_factory=list)
     touched: dict[str, int] = field(default_factory=dict)  # dossier code → version
+    changed: set[str] = field(default_factory=set)  # a new version or a new step to deliver
 
 
 def _fold(
@@ -562,6 +633,8 @@ def _fold(
         new_state, changed = apply(row.state, event)
         rows[code] = row.bump(new_state) if changed else row
         fold.touched[code] = rows[code].version
+        if changed or event.kind == "step":
+            fold.changed.add(code)
         fold.results.append(IngestResult(key, duplicate=False, applied=changed))
         fold.inserts.append(
             (
@@ -579,11 +652,20 @@ def _fold(
     return fold
 
 
-async def _fetch_in(db: aiosqlite.Connection, sql: str, values: list[str]) -> list[Any]:
+async def _fetch_in(
+    db: aiosqlite.Connection,
+    sql: str,
+    values: list[str],
+    before: list[Any] | None = None,
+    after: list[Any] | None = None,
+) -> list[Any]:
+    """`sql` with `{marks}` as one "?" per value (and the parameters `before` and `after`
+    around them); nothing is run for no values. Only "?" are interpolated."""
     if not values:
         return []
     marks = ",".join("?" * len(values))
-    return list(await db.execute_fetchall(sql.format(marks=marks), values))
+    params = [*(before or []), *values, *(after or [])]
+    return list(await db.execute_fetchall(sql.format(marks=marks), params))
 
 
 async def _save_states(
@@ -653,19 +735,20 @@ def _row(row: Any) -> _Row:
     return _Row(state, row[5])
 
 
-def _portal_work(row: Any, steps: list[PendingStep]) -> PortalWork:
+def _delivery_work(row: Any, steps: list[PendingStep]) -> DeliveryWork:
+    """A `_WORK_SQL` row and the steps the destination lacks → its `DeliveryWork`."""
     record = DossierRecord.model_validate_json(row[2]) if row[2] else None
-    if record is not None and row[5] is not None and record.status != row[5]:
-        record = record.model_copy(update={"status": DossierStatus(row[5])})
-    return PortalWork(
+    if record is not None and row[3] is not None and record.status != row[3]:
+        record = record.model_copy(update={"status": DossierStatus(row[3])})
+    return DeliveryWork(
         dossier_code=row[0],
         version=row[1],
         record=record,
-        portal_version=row[3],
-        portal_holds=bool(row[4]),
-        changed_at=datetime.fromisoformat(row[6]),
+        confirmed_version=row[6] or 0,
+        holds=bool(row[7]),
+        changed_at=datetime.fromisoformat(row[4]),
         steps=steps,
-        status_at=key[0] if (key := _key_load(row[7])) else None,
+        status_at=key[0] if (key := _key_load(row[5])) else None,
     )
 
 
@@ -685,7 +768,7 @@ def _snapshot(row: Any) -> DossierSnapshot:
     )
 
 
-def _history(row: Any) -> HistoryEntry:
+def _history(row: Any, confirmed: dict[str, str]) -> HistoryEntry:
     return HistoryEntry(
         id=row[0],
         kind=row[1],
@@ -694,8 +777,8 @@ def _history(row: Any) -> HistoryEntry:
         received_at=row[4],
         source_system=row[5],
         applied=bool(row[6]),
-        portal_sent_at=row[7],
-        event=json.loads(row[8]),
+        confirmed=confirmed,
+        event=json.loads(row[7]),
     )
 
 

@@ -1,31 +1,74 @@
-"""The store contract: what every back-end of `hub.store.base.Store` must do, addressed directly.
+"""The store contract: what every back-end of the store must do, addressed directly.
 
-Parametrized by back-end (`BACKENDS`): the SQLite store passes it now; a PostgreSQL back-end
-is added to the list and must pass the same tests, unchanged. Each test opens a store of its
-own. No broker, no HTTP: only the store's promises (idempotent ingest, the outbox, what DVCQG
-still lacks, the change feed, sessions, the audit log, paused connectors).
+There is no one `Store` class to implement: each part of the hub declares the Protocol it needs
+beside its own code, and `Store` below is all of them at once. Assigning a back-end to it
+(`BACKENDS`) makes the type checker prove it fits every part. Parametrized by back-end: the
+SQLite store passes it now; a PostgreSQL back-end is added to the list and must pass the same
+tests, unchanged. Each test opens a store of its own. No broker, no HTTP: only the store's
+promises (idempotent ingest, the outbox, what each destination still lacks and has confirmed,
+the change feed, sessions, the audit log, paused connectors, the sync figures) and the upgrade
+of a store written before delivery state was held per destination (`LEGACY`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
-from hub.store.base import PortalDelivery, Store
-from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore
+from connectors.national_portal.routes import DossierLookup
+from connectors.national_portal.sink import DeliveryState
+from hub.api import ChangeFeed
+from hub.auth import Sessions
+from hub.dlq import ParkingLog
+from hub.intake import DossierLog
+from hub.plugins import built_in
+from hub.runtime import Pauses
+from hub.store.base import AuditEntry, Confirmation
+from hub.store.dashboard import Completeness
+from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore, _migrations, _split_sql
 from schemas.canonical import DossierEvent, DossierRecord, DossierStatus, ProcessingStep
 
 CODE = "000.00.41.H41-261201-0001"
 OTHER = "000.00.41.H41-261201-0002"
+THIRD = "000.00.41.H41-261201-0003"
+FOURTH = "000.00.41.H41-261201-0004"
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 S = DossierStatus
+PORTAL = "national_portal"  # DVCQG's delivery state
+ELSEWHERE = "ministry.land_registry"  # any other destination's
 
-Opener = Callable[[Path], AbstractAsyncContextManager[SqliteStore]]
+
+class SyncFigures(Protocol):
+    """What the dashboard reads of a destination's delivery state."""
+
+    async def completeness(self, destination: str) -> Completeness: ...
+
+    async def lag_histogram(self, destination: str, since: float) -> dict[int, int]: ...
+
+
+class Store(
+    DossierLog, DeliveryState, ChangeFeed, Sessions, ParkingLog, Pauses, DossierLookup, Protocol
+):
+    """Every part's Protocol at once, and what the readiness check and the dashboard read."""
+
+    async def ping(self) -> None: ...
+
+    async def audit_entries(self, limit: int, before_id: int | None = None) -> list[AuditEntry]: ...
+
+    @property
+    def dashboard(self) -> SyncFigures: ...
+
+
+Opener = Callable[[Path], AbstractAsyncContextManager[Store]]
 BACKENDS: dict[str, Opener] = {"sqlite": lambda folder: SqliteStore.open(folder / "hub.db")}
 
 
@@ -96,7 +139,7 @@ async def test_the_outbox_keeps_a_row_until_it_is_done(store: Store) -> None:
     assert await store.outbox_pending(older_than_s=0, limit=10) == []
 
 
-async def test_what_dvcqg_lacks_until_it_confirms(store: Store) -> None:
+async def test_what_a_destination_lacks_until_it_confirms(store: Store) -> None:
     await store.ingest(
         [
             record(CODE, S.accepted, T0, "r1"),
@@ -104,16 +147,99 @@ async def test_what_dvcqg_lacks_until_it_confirms(store: Store) -> None:
         ],
         T0,
     )
-    work = (await store.portal_work([CODE, OTHER]))[CODE]
-    assert OTHER not in await store.portal_work([OTHER])
+    work = (await store.delivery_work(PORTAL, [CODE, OTHER]))[CODE]
+    assert OTHER not in await store.delivery_work(PORTAL, [OTHER])
     assert not work.up_to_date
+    assert (work.confirmed_version, work.holds) == (0, False)
     assert work.record is not None
     assert [s.step.status for s in work.steps] == [S.processing]
-    await store.portal_delivered(
-        [PortalDelivery(CODE, work.version, [s.event_id for s in work.steps], work.status_at)]
+    await store.delivery_done(
+        PORTAL,
+        [Confirmation(CODE, work.version, [s.event_id for s in work.steps], work.status_at)],
     )
-    assert (await store.portal_work([CODE]))[CODE].up_to_date
-    assert (await store.dossier(CODE)).portal_version == work.version
+    after = (await store.delivery_work(PORTAL, [CODE]))[CODE]
+    assert after.up_to_date
+    assert (after.confirmed_version, after.holds, after.steps) == (work.version, True, [])
+    view = await store.dossier(CODE)
+    assert view.confirmed == {PORTAL: work.version}
+    assert [list(h.confirmed) for h in view.history] == [[], [PORTAL]]
+    assert [(d.connector, d.outcome) for d in view.deliveries] == [(PORTAL, "delivered")]
+
+
+async def test_two_destinations_keep_their_state_apart(store: Store) -> None:
+    await store.ingest(
+        [
+            record(CODE, S.accepted, T0, "r1"),
+            step(CODE, S.processing, T0 + timedelta(hours=1), "s1"),
+            record(OTHER, S.accepted, T0, "r2"),
+        ],
+        T0,
+    )
+    work = await store.delivery_work(PORTAL, [CODE, OTHER])
+    steps = [s.event_id for s in work[CODE].steps]
+    at = datetime.now(UTC) - timedelta(seconds=3)
+    await store.delivery_done(PORTAL, [Confirmation(CODE, work[CODE].version, steps, at)])
+
+    portal = await store.delivery_work(PORTAL, [CODE, OTHER])
+    elsewhere = await store.delivery_work(ELSEWHERE, [CODE, OTHER])
+    assert portal[CODE].up_to_date
+    assert not portal[OTHER].up_to_date
+    assert not elsewhere[CODE].up_to_date
+    assert (elsewhere[CODE].confirmed_version, elsewhere[CODE].holds) == (0, False)
+    assert [s.event_id for s in elsewhere[CODE].steps] == steps
+    assert (await store.dashboard.completeness(PORTAL)).unconfirmed == 1
+    assert (await store.dashboard.completeness(ELSEWHERE)).unconfirmed == 2
+    assert sum((await store.dashboard.lag_histogram(PORTAL, 0)).values()) == 1
+    assert await store.dashboard.lag_histogram(ELSEWHERE, 0) == {}
+
+    # The other destination confirms only OTHER's version: DVCQG's state does not move.
+    await store.delivery_done(ELSEWHERE, [Confirmation(OTHER, portal[OTHER].version, [])])
+    elsewhere = await store.delivery_work(ELSEWHERE, [CODE, OTHER])
+    assert elsewhere[OTHER].up_to_date
+    assert not elsewhere[CODE].up_to_date
+    assert not (await store.delivery_work(PORTAL, [OTHER]))[OTHER].up_to_date
+    figures = await store.dashboard.completeness(PORTAL)
+    assert (figures.dossiers, figures.unconfirmed) == (2, 1)
+    assert (await store.dashboard.completeness(ELSEWHERE)).unconfirmed == 1
+    view = await store.dossier(CODE)
+    assert view.confirmed == {PORTAL: portal[CODE].version}
+    assert (await store.dossier(OTHER)).confirmed == {ELSEWHERE: portal[OTHER].version}
+    assert [h.confirmed.keys() for h in view.history if h.kind == "step"] == [{PORTAL}]
+
+    # A new step is lacking for both; only the destination that confirms it moves on.
+    await store.ingest([step(CODE, S.processing, T0 + timedelta(hours=2), "s2")], T0)
+    portal = await store.delivery_work(PORTAL, [CODE])
+    assert [s.step.processed_at for s in portal[CODE].steps] == [T0 + timedelta(hours=2)]
+    assert len((await store.delivery_work(ELSEWHERE, [CODE]))[CODE].steps) == 2
+    assert (await store.dashboard.completeness(PORTAL)).unconfirmed == 2
+    new_steps = [s.event_id for s in portal[CODE].steps]
+    await store.delivery_done(PORTAL, [Confirmation(CODE, 0, new_steps)])
+    assert (await store.delivery_work(PORTAL, [CODE]))[CODE].up_to_date
+    assert (await store.dashboard.completeness(PORTAL)).unconfirmed == 1
+    assert (await store.dashboard.completeness(ELSEWHERE)).unconfirmed == 1
+
+
+async def test_a_confirmed_version_never_moves_back_and_unknown_dossiers_change_nothing(
+    store: Store,
+) -> None:
+    await store.ingest([record(CODE, S.accepted, T0, "r1")], T0)
+    await store.ingest([record(CODE, S.processing, T0 + timedelta(hours=1), "r2")], T0)
+    await store.delivery_done(PORTAL, [Confirmation(CODE, 2, [])])
+    await store.delivery_done(PORTAL, [Confirmation(CODE, 1, []), Confirmation(OTHER, 5, [])])
+    work = await store.delivery_work(PORTAL, [CODE, OTHER])
+    assert list(work) == [CODE]
+    assert (work[CODE].confirmed_version, work[CODE].up_to_date) == (2, True)
+    figures = await store.dashboard.completeness(PORTAL)
+    assert (figures.dossiers, figures.unconfirmed) == (1, 0)
+
+
+async def test_a_status_confirmed_again_counts_once_in_the_sync_lag(store: Store) -> None:
+    await store.ingest([record(CODE, S.accepted, T0, "r1")], T0)
+    work = (await store.delivery_work(PORTAL, [CODE]))[CODE]
+    assert work.status_at == T0
+    for _ in range(2):
+        await store.delivery_done(PORTAL, [Confirmation(CODE, work.version, [], work.status_at)])
+    assert sum((await store.dashboard.lag_histogram(PORTAL, 0)).values()) == 1
 
 
 async def test_deliveries_are_recorded_in_the_dossiers_timeline(store: Store) -> None:
@@ -175,9 +301,162 @@ async def test_ping_answers(store: Store) -> None:
     await store.ping()
 
 
-def test_migrations_are_split_where_sqlite_ends_a_statement() -> None:
-    from hub.store.sqlite import _split_sql
+# -- the upgrade from DVCQG's columns to delivery state per destination --------------------------
 
+SENT_AT = "2026-12-01T03:00:01+00:00"
+
+
+def sqlite_before_0008(folder: Path) -> None:
+    """A SQLite store at the schema before migration 0008, holding what the hub wrote then:
+    DVCQG's state in `dossiers.portal_*` and `dossier_events.portal_sent_at`.
+
+    CODE: version 3 confirmed, its first step confirmed, the second not. OTHER: version 1 of 2
+    confirmed. THIRD: nothing confirmed. FOURTH: everything confirmed."""
+    db = sqlite3.connect(folder / "hub.db", isolation_level=None)
+    db.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at TEXT NOT NULL)"
+    )
+    db.execute("BEGIN")
+    for version, name, sql in _migrations(built_in()):
+        if version >= 8:
+            continue
+        for statement in _split_sql(sql):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, "then"))
+    dossiers = [  # code, version, portal_version, portal_holds, portal_status_at
+        (CODE, 3, 3, 1, (T0 + timedelta(hours=2)).timestamp()),
+        (OTHER, 2, 1, 1, T0.timestamp()),
+        (THIRD, 1, 0, 0, None),
+        (FOURTH, 1, 1, 1, T0.timestamp()),
+    ]
+    for seq, (code, version, confirmed, holds, status_at) in enumerate(dossiers, 1):
+        db.execute(
+            "INSERT INTO dossiers (code, status, status_key, record_json, record_key, version, "
+            "feed_seq, updated_at, portal_version, portal_holds, portal_status_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                code,
+                int(S.accepted),
+                json.dumps([T0.isoformat(), 0, int(S.accepted)]),
+                DossierRecord(
+                    dossier_code=code, status=S.accepted, procedure_code="1.001234", received_at=T0
+                ).model_dump_json(),
+                json.dumps([T0.isoformat(), 0, int(S.accepted)]),
+                version,
+                seq,
+                T0.isoformat(),
+                confirmed,
+                holds,
+                status_at,
+            ),
+        )
+    events = [  # event, portal_sent_at
+        (record(CODE, S.accepted, T0, "r1"), None),
+        (step(CODE, S.processing, T0 + timedelta(hours=1), "s1"), SENT_AT),
+        (step(CODE, S.processing, T0 + timedelta(hours=2), "s2"), None),
+        (record(OTHER, S.accepted, T0, "r2"), None),
+        (record(THIRD, S.accepted, T0, "r3"), None),
+        (step(FOURTH, S.processing, T0, "s4"), SENT_AT),
+    ]
+    for event, sent_at in events:
+        db.execute(
+            "INSERT INTO dossier_events (idem_key, dossier_code, kind, status, occurred_at, "
+            "received_at, source_system, payload, applied, portal_sent_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                event.idempotency_key,
+                event.dossier_code,
+                event.kind,
+                int(event.status),
+                event.occurred_at.isoformat(),
+                T0.isoformat(),
+                event.source_system,
+                event.model_dump_json(),
+                1,
+                sent_at,
+            ),
+        )
+    db.execute("UPDATE feed_sequence SET seq = 4")
+    db.execute(
+        "INSERT INTO sync_lag (minute, bucket, n) VALUES (?, 120, 3)", (int(T0.timestamp() // 60),)
+    )
+    db.execute("COMMIT")
+    db.close()
+
+
+# How to write each back-end's store as the hub did before migration 0008.
+LEGACY: dict[str, Callable[[Path], None]] = {"sqlite": sqlite_before_0008}
+
+
+@pytest.mark.parametrize("backend", sorted(LEGACY))
+async def test_an_old_store_upgrades_with_what_dvcqg_confirmed(
+    backend: str, tmp_path: Path
+) -> None:
+    LEGACY[backend](tmp_path)
+    async with BACKENDS[backend](tmp_path) as store:
+        codes = [CODE, OTHER, THIRD, FOURTH]
+        work = await store.delivery_work(PORTAL, codes)
+        assert {c: (w.version, w.confirmed_version, w.holds) for c, w in work.items()} == {
+            CODE: (3, 3, True),
+            OTHER: (2, 1, True),
+            THIRD: (1, 0, False),
+            FOURTH: (1, 1, True),
+        }
+        assert [s.step.processed_at for s in work[CODE].steps] == [T0 + timedelta(hours=2)]
+        assert [c for c, w in work.items() if w.up_to_date] == [FOURTH]
+        assert all(not w.steps for c, w in work.items() if c != CODE)
+        view = await store.dossier(CODE)
+        assert view.confirmed == {PORTAL: 3}
+        assert [h.confirmed for h in view.history] == [{}, {PORTAL: SENT_AT}, {}]
+        assert (await store.dossier(THIRD)).confirmed == {}
+        figures = await store.dashboard.completeness(PORTAL)
+        assert (figures.dossiers, figures.unconfirmed) == (4, 3)
+        assert await store.dashboard.lag_histogram(PORTAL, 0) == {120: 3}
+        # Nothing of DVCQG's state leaks to another destination.
+        others = await store.delivery_work(ELSEWHERE, codes)
+        assert all(w.confirmed_version == 0 and not w.holds for w in others.values())
+        assert len(others[CODE].steps) == 2
+        assert (await store.dashboard.completeness(ELSEWHERE)).unconfirmed == 4
+        assert await store.dashboard.lag_histogram(ELSEWHERE, 0) == {}
+
+        # The upgraded state goes on as any other: the status time DVCQG confirmed for
+        # OTHER was kept, so confirming the same status again counts no new lag.
+        await store.delivery_done(
+            PORTAL,
+            [
+                Confirmation(OTHER, 2, [], T0),
+                Confirmation(CODE, 0, [s.event_id for s in work[CODE].steps]),
+            ],
+        )
+        assert await store.dashboard.lag_histogram(PORTAL, 0) == {120: 3}
+        work = await store.delivery_work(PORTAL, codes)
+        assert [c for c, w in work.items() if not w.up_to_date] == [THIRD]
+        assert (await store.dashboard.completeness(PORTAL)).unconfirmed == 1
+        await store.delivery_done(PORTAL, [Confirmation(THIRD, 1, [], T0 + timedelta(hours=3))])
+        assert sum((await store.dashboard.lag_histogram(PORTAL, 0)).values()) == 4
+        assert (await store.dashboard.completeness(PORTAL)).unconfirmed == 0
+
+
+def test_the_sqlite_upgrade_drops_dvcqg_columns(tmp_path: Path) -> None:
+    sqlite_before_0008(tmp_path)
+
+    async def upgrade() -> None:
+        async with SqliteStore.open(tmp_path / "hub.db"):
+            pass
+
+    asyncio.run(upgrade())
+    db = sqlite3.connect(tmp_path / "hub.db")
+    columns = {
+        f"{table}.{row[1]}"
+        for table in ("dossiers", "dossier_events")
+        for row in db.execute(f"PRAGMA table_info({table})")
+    }
+    db.close()
+    assert not [c for c in columns if "portal" in c]
+
+
+def test_migrations_are_split_where_sqlite_ends_a_statement() -> None:
     sql = """-- a comment; with a semicolon
 CREATE TABLE t (note TEXT DEFAULT 'a;b');  -- trailing; comment
 CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN

@@ -255,5 +255,5 @@ async def test_shutdown_finishes_the_batch_in_flight(
         # Leaving the block stops the hub while DVCQG is still answering that call.
     assert script.code in sim.dossiers
     async with SqliteStore.open(config.store.path) as store:
-        work = await store.portal_work([script.code])
+        work = await store.delivery_work("national_portal", [script.code])
     assert work[script.code].up_to_date, "the delivery was not recorded before shutdown"

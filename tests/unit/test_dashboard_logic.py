@@ -129,10 +129,10 @@ def test_the_timeline_orders_hops_and_masks_payloads() -> None:
     }
     view = DossierView(
         snapshot=None,
-        portal_version=0,
+        confirmed={},
         history=[
             HistoryEntry(
-                1, "record", 2, "t", "2026-11-23T01:00:00+00:00", "onestop", True, None, event
+                1, "record", 2, "t", "2026-11-23T01:00:00+00:00", "onestop", True, {}, event
             ),
             HistoryEntry(
                 2,
@@ -142,7 +142,7 @@ def test_the_timeline_orders_hops_and_masks_payloads() -> None:
                 "2026-11-23T01:05:00+00:00",
                 "onestop",
                 False,
-                "2026-11-23T01:06:00+00:00",
+                {"national_portal": "2026-11-23T01:06:00+00:00"},
                 {"event_id": "e2"},
             ),
         ],
@@ -163,8 +163,9 @@ def test_the_timeline_orders_hops_and_masks_payloads() -> None:
         "received",
         "mapped",
         "late",
-        "portal_confirmed",
+        "confirmed",
     ]
+    assert hops[-1].actor == "national_portal"
     assert hops[1].label == "TIEP_NHAN → accepted"
     assert hops[0].payload["record"]["phone"]  # shown, masked
     shown = repr([h.as_json() for h in hops])
@@ -338,12 +339,12 @@ def test_a_long_timeline_shows_page_by_page_newest_first_with_payloads_masked() 
             f"2026-11-23T01:{i:02d}:00+00:00",
             "onestop",
             True,
-            None,
+            {},
             {"event_id": f"e{i}", "record": {"phone": "0912345678"}},
         )
         for i in range(10)
     ]
-    view = DossierView(snapshot=None, portal_version=0, history=history, deliveries=[])
+    view = DossierView(snapshot=None, confirmed={}, history=history, deliveries=[])
     newest = timeline_page(view, size=6, page=0)
     assert (newest.total, newest.first, len(newest.hops)) == (30, 24, 6)
     assert [h.kind for h in newest.hops] == ["received", "mapped", "queued"] * 2
