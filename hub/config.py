@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import (
     Field,
     PrivateAttr,
@@ -29,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub import yamlfile
 from hub.config_blocks import Section, is_agency_code
 from hub.errors import ConfigError
 from hub.subscribers import SubscriberConfig
@@ -312,33 +312,12 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", [f"{path}: {exc}"]) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML", [f"{path}: {exc}"]) from None
-    if data is None:
+    document = yamlfile.load(text, str(path))  # not YAML, or a key written twice: refused
+    if document.data is None:
         return {}, {}
-    if not isinstance(data, dict):
+    if not isinstance(document.data, dict):
         raise ConfigError(f"{path} must hold a mapping", [f"{path}:1: the top level is not a map"])
-    lines: dict[tuple[str, ...], int] = {}
-    _index_lines(node, (), lines)
-    return data, lines
-
-
-def _index_lines(
-    node: yaml.Node | None, at: tuple[str, ...], out: dict[tuple[str, ...], int]
-) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            here = (*at, str(key.value))
-            out[here] = key.start_mark.line + 1
-            _index_lines(value, here, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            here = (*at, str(i))
-            out[here] = item.start_mark.line + 1
-            _index_lines(item, here, out)
+    return document.data, document.lines
 
 
 def _describe(err: Any, where: str, lines: dict[tuple[str, ...], int]) -> str:

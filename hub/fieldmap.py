@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import jmespath
-import yaml
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hub import yamlfile
 from hub.errors import ConfigError, ValidationFailed
 from hub.validation import VN_TZ
 
@@ -166,13 +166,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_yaml(text: str, source: str) -> tuple[Any, Where]:
-    """The YAML document and a `where(loc, message)` that prefixes `file:line: key.path`."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source} is not valid YAML", [f"{source}: {exc}"]) from None
-    return raw, partial(_where, source, _lines(node))
+    """The YAML document and a `where(loc, message)` that prefixes `file:line: key.path`;
+    `ConfigError` if it is not YAML or repeats a key (`hub.yamlfile`)."""
+    document = yamlfile.load(text, source)
+    return document.data, partial(_where, source, document.lines)
 
 
 def read_file(path: Path) -> str:
@@ -296,20 +293,6 @@ _EXPECTED = {
     "decimal": "a number",
     "bool": "true or false",
 }
-
-
-def _lines(node: yaml.Node | None) -> dict[tuple[str, ...], int]:
-    out: dict[tuple[str, ...], int] = {}
-
-    def walk(n: yaml.Node | None, at: tuple[str, ...]) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for key, value in n.value:
-                here = (*at, str(key.value))
-                out[here] = key.start_mark.line + 1
-                walk(value, here)
-
-    walk(node, ())
-    return out
 
 
 def _where(source: str, lines: dict[tuple[str, ...], int], loc: Any, message: str) -> str:
