@@ -35,6 +35,8 @@ do I/O beyond reading the file.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from jmespath.parser import ParsedResult
 from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
+from connectors.ministry import checks
 from connectors.ministry.config import MinistryConfig
 from hub.config_blocks import Section
 from hub.errors import ConfigError, ValidationFailed
@@ -79,12 +82,29 @@ class _Results(Section):
     fields: dict[str, FieldSpec] = Field(min_length=1)
 
 
+class _Samples(Section):
+    """Files (JSON, beside the mapping file) of what a REST system answers or pushes; the
+    paths over each are checked against it. A SOAP system's replies are checked against its
+    WSDL, so `submit` and `poll` are for REST systems only; pushes are JSON for both."""
+
+    submit: str | None = None  # a reply of submit.operation
+    poll: str | None = None  # a reply of poll.operation
+    push: str | None = None  # a body the system pushes
+
+
 class _File(Section):
     name: str = ""
     description: str = ""
     submit: _Submit | None = None
     results: _Results | None = None
     tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    samples: _Samples = _Samples()
+
+
+_PATHS = {
+    "submit": ("accepted", "reference", "reason"),
+    "results": ("items", "cursor", "more", "push_items"),
+}
 
 
 @dataclass(frozen=True)
@@ -105,23 +125,30 @@ class MinistryMapping:
     def __init__(
         self,
         source: str,
-        name: str,
+        spec: _File,
         submit: FieldMap | None,
         results: FieldMap | None,
         paths: dict[str, ParsedResult | None],
+        where: Where,
+        samples: dict[str, Any],
     ) -> None:
         self.source = source
-        self.name = name
+        self.spec = spec
+        self.name = spec.name
         self.submit = submit
         self.results = results
         self._paths = paths
+        self.where = where  # where(("results", "fields", "status"), message): file:line: ...
+        self.samples = samples  # samples.<name> → the JSON it names
 
     @classmethod
     def load(cls, path: Path) -> MinistryMapping:
-        return cls.parse(read_file(path), str(path))
+        return cls.parse(read_file(path), str(path), path.parent)
 
     @classmethod
-    def parse(cls, text: str, source: str = "mapping") -> MinistryMapping:
+    def parse(cls, text: str, source: str = "mapping", base: Path | None = None) -> MinistryMapping:
+        """The mapping in `text` (from `source`; sample files are read from `base`), every
+        mistake at once: `ConfigError` with the file and line of each."""
         raw, where = read_yaml(text, source)
         spec = validate(_File, raw, source, where)
         problems: list[str] = []
@@ -129,23 +156,42 @@ class MinistryMapping:
             problems.append(where((), "give a submit section, a results section, or both"))
         submit = results = None
         paths: dict[str, ParsedResult | None] = {}
-        if spec.submit is not None:
-            submit = compile_fields(
-                source, spec.name, spec.submit.fields, spec.tables, where, problems, ("submit",)
+        for section, names in _PATHS.items():
+            part = getattr(spec, section)
+            if part is None:
+                continue
+            fields = compile_fields(
+                source, spec.name, part.fields, spec.tables, where, problems, (section, "fields")
             )
-            paths |= _paths(
-                spec.submit, ("accepted", "reference", "reason"), "submit", where, problems
-            )
+            if section == "submit":
+                submit = fields
+            else:
+                results = fields
+            paths |= _paths(part, names, section, where, problems)
         if spec.results is not None:
-            results = compile_fields(
-                source, spec.name, spec.results.fields, spec.tables, where, problems, ("results",)
-            )
-            names = ("items", "cursor", "more", "push_items")
-            paths |= _paths(spec.results, names, "results", where, problems)
             problems += _check_results(spec, where)
+        samples = _read_samples(spec.samples, base or Path("."), where, problems)
+        mapping = cls(source, spec, submit, results, paths, where, samples)
+        if not problems:
+            problems += checks.expressions(mapping)
         if problems:
             raise ConfigError(f"{len(problems)} problem(s) in {source}", problems)
-        return cls(source, spec.name, submit, results, paths)
+        return mapping
+
+    def expressions(self) -> Iterator[tuple[tuple[str, ...], str, str]]:
+        """Each JMESPath expression of the file: where it is, its key and its text."""
+        for section, names in _PATHS.items():
+            part = getattr(self.spec, section)
+            if part is None:
+                continue
+            for name in names:
+                text = getattr(part, name)
+                if text is not None:
+                    yield (section, name), f"{section}.{name}", text
+
+    def fields(self, section: str) -> dict[str, FieldSpec]:
+        part = getattr(self.spec, section)
+        return {} if part is None else dict(part.fields)
 
     # -- hand-off -------------------------------------------------------------------------------
 
@@ -221,6 +267,24 @@ def _paths(
         text = getattr(section, name)
         if text is not None:
             out[f"{at}.{name}"] = compile_path(text, (at, name), where, problems)
+    return out
+
+
+def _read_samples(
+    samples: _Samples, base: Path, where: Where, problems: list[str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("submit", "poll", "push"):
+        given = getattr(samples, name)
+        if given is None:
+            continue
+        path = Path(given) if Path(given).is_absolute() else base / given
+        try:
+            out[name] = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            problems.append(where(("samples", name), f"cannot read {path}: {exc.strerror}"))
+        except ValueError as exc:
+            problems.append(where(("samples", name), f"{path} is not JSON: {exc}"))
     return out
 
 
