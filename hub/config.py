@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
@@ -173,6 +174,21 @@ class ConnectorsConfig(Section):
         def __getattr__(self, name: str) -> Any: ...
 
 
+@dataclass(frozen=True, eq=False)
+class Origin:
+    """Where a configuration was read (the file, and the line of each key), for messages. Not
+    part of its value: the same settings read from two files are equal configurations."""
+
+    source: str = "configuration"
+    lines: dict[tuple[str, ...], int] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Origin)
+
+    def __hash__(self) -> int:
+        return 0
+
+
 SubscriberName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
 
 
@@ -201,6 +217,7 @@ class HubConfig(BaseSettings):
     plugins: list[str] = Field(default_factory=list)
     _connectors: tuple[Connector, ...] = PrivateAttr(default=())
     _assets: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _origin: Origin = PrivateAttr(default_factory=lambda: Origin())
 
     if TYPE_CHECKING:
         # A connector's top-level section (`ministries`).
@@ -215,6 +232,12 @@ class HubConfig(BaseSettings):
         if connector.config_key is None:
             return getattr(self.connectors, connector.name)
         return getattr(self, connector.config_key)
+
+    def locate(self, loc: tuple[str, ...]) -> str:
+        """`file:line: key.path` for a key of this configuration, for a problem found after
+        the tree was built (a mapping file's or a WSDL's disagreement with it)."""
+        place = _place(self._origin.source, self._origin.lines, loc)
+        return f"{place}: {'.'.join(loc) or '(top level)'}"
 
     def assets(self, connector: Connector) -> Any:
         """What the connector's `load` read (its mapping files), once `load_assets` ran."""
@@ -262,6 +285,7 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> H
         problems = [_describe(err, where, lines) for err in exc.errors()]
         raise ConfigError(f"{len(problems)} problem(s) in {where}", problems) from None
     config._connectors = found
+    config._origin = Origin(where, lines)
     problems = [
         _describe({"loc": loc, "msg": msg, "type": "value_error"}, where, lines)
         for c in found
@@ -320,15 +344,19 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     return document.data, document.lines
 
 
-def _describe(err: Any, where: str, lines: dict[tuple[str, ...], int]) -> str:
-    loc = tuple(str(p) for p in err["loc"])
-    dotted = ".".join(loc) or "(top level)"
-    line = None
+def _place(where: str, lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> str:
+    """`file:line` of the key at `loc`, or of the nearest key above it written in the file."""
     for cut in range(len(loc), 0, -1):
         line = lines.get(loc[:cut])
         if line:
-            break
-    place = f"{where}:{line}" if line else where
+            return f"{where}:{line}"
+    return where
+
+
+def _describe(err: Any, where: str, lines: dict[tuple[str, ...], int]) -> str:
+    loc = tuple(str(p) for p in err["loc"])
+    dotted = ".".join(loc) or "(top level)"
+    place = _place(where, lines, loc)
     env_name = "HUB_" + "__".join(p.upper() for p in loc)
     message = err["msg"]
     if err["type"] == "extra_forbidden":

@@ -14,6 +14,7 @@ from connectors.ministry.mapping import MinistryMapping
 from connectors.ministry.shapes import ANY, Checker, Shape, value_shape
 from hub.config import load_config
 from hub.errors import ConfigError
+from hub.runtime import load_everything
 
 ROOT = Path(__file__).resolve().parents[2]
 LAND = ROOT / "tests" / "data" / "ministry_land" / "ministry_land_registry.yaml"
@@ -148,4 +149,184 @@ def test_an_unknown_placeholder_is_refused_with_file_line_and_key(tmp_path: Path
     assert problem.startswith(
         f"{path}:9: ministries.land.poll.params.MocThoiGian: Value error, $cursr is not a "
         "placeholder: use $cursor"
+    )
+
+
+# -- against a WSDL: what `hub check-config` (and the hub's start) refuses ----------------------
+
+CADASTRE = ROOT / "tests" / "data" / "ministry_cadastre"
+MAPPING_TEXT = (CADASTRE / "ministry_cadastre.yaml").read_text("utf-8")
+SECTION = """\
+subscribers:
+  one_stop: {url: "http://127.0.0.1:9/events", token: t, events: ["ministry.#"]}
+ministries:
+  cadastre:
+    kind: soap
+    mapping: MAPPING
+    procedures: ["1.004227"]
+    soap: {wsdl: WSDL, address: "http://127.0.0.1:9/ws"}
+    submit: {operation: guiHoSo}
+    poll:
+      operation: layKetQua
+      params:
+        tuThoiDiem: "$cursor"
+        soLuong: "$limit"
+      first_cursor: ""
+"""
+
+
+def check_config(tmp_path: Path, mapping: str = MAPPING_TEXT, section: str = SECTION) -> list[str]:
+    """What `hub check-config` says of the cadastre system configured by `section`."""
+    (tmp_path / "ministry_cadastre.yaml").write_text(mapping, encoding="utf-8")
+    config_path = tmp_path / "hub.yaml"
+    text = section.replace("MAPPING", str(tmp_path / "ministry_cadastre.yaml"))
+    config_path.write_text(text.replace("WSDL", str(CADASTRE / "cadastre.wsdl")), "utf-8")
+    try:
+        load_everything(load_config(config_path), deep=True)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def line_of(text: str, snippet: str) -> int:
+    """The line of the first line holding `snippet`."""
+    return next(i for i, t in enumerate(text.splitlines(), 1) if snippet in t)
+
+
+def test_the_cadastre_system_fits_its_wsdl(tmp_path: Path) -> None:
+    assert check_config(tmp_path) == []
+    newest = MAPPING_TEXT.replace(
+        "cursor: thoiDiemTiepTheo", 'cursor: "max_by(ketQua, &thoiDiem).thoiDiem"'
+    )
+    assert check_config(tmp_path, newest) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "words"),
+    [
+        (  # a submit field the WSDL does not have
+            "    hoSo.chuSuDung: {path: owner_name, default: null}",
+            "    hoSo.chuSudung: {path: owner_name, default: null}",
+            "submit.fields.hoSo.chuSudung",
+            "'chuSudung' is not an element of hoSo in the WSDL (it has maHoSo, maThuTuc, "
+            "ngayNhan, chuSuDung)",
+        ),
+        (  # a misspelled result field
+            "    result_id: {path: ma}",
+            "    result_id: {path: maa}",
+            "results.fields.result_id.path",
+            "'maa' is not a field of ketQua (it has loaiBienDong, ma, maHoSo, noiDung, "
+            "thoiDiem, trangThai)",
+        ),
+        (  # a date where the WSDL takes a time
+            "    hoSo.ngayNhan: {path: received_at, type: datetime, default: null}",
+            "    hoSo.ngayNhan: {path: received_at, type: date, default: null}",
+            "submit.fields.hoSo.ngayNhan",
+            "ngayNhan is xsd:dateTime in the WSDL, which a date field cannot fill",
+        ),
+        (  # a format for what zeep gives as an ISO 8601 time
+            "    occurred_at: {path: thoiDiem, type: datetime}",
+            "    occurred_at: {path: thoiDiem, type: datetime, format: '%d/%m/%Y %H:%M:%S'}",
+            "results.fields.occurred_at",
+            "leave format out",
+        ),
+        (  # a sort key the WSDL makes optional
+            "  cursor: thoiDiemTiepTheo",
+            '  cursor: "max_by(ketQua, &noiDung).thoiDiem"',
+            "results.cursor",
+            "max_by(): the key &noiDung may be null (ketQua.noiDung is optional in the WSDL "
+            "(xsd:string, minOccurs=0))",
+        ),
+        (  # a number compared with text: never accepted
+            '  accepted: "ketQua == `0`"',
+            "  accepted: \"ketQua == '0'\"",
+            "submit.accepted",
+            "compares a number with text: never equal",
+        ),
+        (  # a field of a list
+            "  cursor: thoiDiemTiepTheo",
+            "  cursor: ketQua.thoiDiem",
+            "results.cursor",
+            "ketQua is a list, which has no fields; for each item write ketQua[].thoiDiem",
+        ),
+        (  # the list itself where one value is read
+            "  cursor: thoiDiemTiepTheo",
+            "  cursor: ketQua[].thoiDiem",
+            "results.cursor",
+            "gives a list: it must give a single value",
+        ),
+        (  # an accepted test that can never be true
+            '  accepted: "ketQua == `0`"',
+            "  accepted: soBienNhan",
+            "submit.accepted",
+            "gives text or null, never true",
+        ),
+    ],
+)
+def test_a_mapping_that_does_not_fit_the_wsdl_is_refused(
+    tmp_path: Path, old: str, new: str, key: str, words: str
+) -> None:
+    assert old in MAPPING_TEXT
+    text = MAPPING_TEXT.replace(old, new)
+    problems = check_config(tmp_path, text)
+    where = f"{tmp_path / 'ministry_cadastre.yaml'}:{line_of(text, new.strip())}: {key}: "
+    assert any(p.startswith(where) and words in p for p in problems), problems
+
+
+def test_a_required_element_no_field_fills_is_refused(tmp_path: Path) -> None:
+    text = MAPPING_TEXT.replace("    hoSo.maThuTuc: {path: procedure_code}\n", "")
+    (problem,) = check_config(tmp_path, text)
+    assert problem == (
+        f"{tmp_path / 'ministry_cadastre.yaml'}:{line_of(text, '  fields:')}: submit.fields: "
+        "hoSo.maThuTuc (xsd:string) is required by the input of guiHoSo, but no field fills it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "words"),
+    [
+        (
+            '        tuThoiDiem: "$cursor"',
+            '        tuThoiDiemm: "$cursor"',
+            "ministries.cadastre.poll.params.tuThoiDiemm",
+            "not a parameter of layKetQua (it has tuThoiDiem, soLuong)",
+        ),
+        (
+            '      first_cursor: ""',
+            '      first_cursor: "0"',
+            "ministries.cadastre.poll.first_cursor",
+            "'0' is not an xsd:dateTime for tuThoiDiem (ISO 8601, e.g. 2026-01-01T00:00:00+07:00)",
+        ),
+        (
+            '        soLuong: "$limit"',
+            '        soLuong: "$cursor"',
+            "ministries.cadastre.poll.first_cursor",
+            "is empty, but soLuong (xsd:int) is required",
+        ),
+        (
+            '        soLuong: "$limit"',
+            '        soLuong: "100"\n        tuThoiDiem2: "$limit"',
+            "ministries.cadastre.poll.params.tuThoiDiem2",
+            "not a parameter of layKetQua",
+        ),
+    ],
+)
+def test_poll_parameters_that_do_not_fit_the_wsdl_are_refused(
+    tmp_path: Path, old: str, new: str, key: str, words: str
+) -> None:
+    assert old in SECTION
+    section = SECTION.replace(old, new)
+    problems = check_config(tmp_path, section=section)
+    line = line_of(section, key.rsplit(".", 1)[-1] + ":")
+    where = f"{tmp_path / 'hub.yaml'}:{line}: {key}: "
+    assert any(p.startswith(where) and words in p for p in problems), problems
+
+
+def test_a_required_poll_parameter_left_out_is_refused(tmp_path: Path) -> None:
+    section = SECTION.replace('        soLuong: "$limit"\n', "")
+    (problem,) = check_config(tmp_path, section=section)
+    assert problem == (
+        f"{tmp_path / 'hub.yaml'}:{line_of(section, 'params:')}: "
+        "ministries.cadastre.poll.params: soLuong (xsd:int) is required by layKetQua: give it "
+        "in params"
     )
