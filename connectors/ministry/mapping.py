@@ -371,6 +371,16 @@ def load_for(system: str, config: MinistryConfig, mappings_dir: Path) -> Ministr
         problems.append(f"{at} takes results (poll or push), but {path} has no results section")
     if config.poll is not None and not mapping.has_path("results.items"):
         problems.append(f"{at}.poll is set, but {path} does not say results.items")
+    if config.kind == "soap":
+        problems += [
+            mapping.where(
+                ("samples", name),
+                "a SOAP system's replies are checked against its WSDL: samples.submit and "
+                "samples.poll are for REST systems",
+            )
+            for name in ("submit", "poll")
+            if getattr(mapping.spec.samples, name) is not None
+        ]
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) with ministry system {system}", problems)
     return mapping

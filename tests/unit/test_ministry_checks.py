@@ -330,3 +330,64 @@ def test_a_required_poll_parameter_left_out_is_refused(tmp_path: Path) -> None:
         "ministries.cadastre.poll.params: soLuong (xsd:int) is required by layKetQua: give it "
         "in params"
     )
+
+
+# -- against a REST system's samples ------------------------------------------------------------
+
+CIVIL = ROOT / "mappings" / "ministry_civil_status.yaml"
+
+
+def civil(tmp_path: Path, old: str, new: str) -> list[str]:
+    """The civil-status mapping, changed, beside a copy of its samples."""
+    text = CIVIL.read_text("utf-8")
+    assert old in text
+    samples = ROOT / "mappings" / "ministries" / "civil_status"
+    text = text.replace(old, new).replace("ministries/civil_status/", f"{samples}/")
+    return refusals(text, "civil.yaml", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "words"),
+    [
+        (
+            "canBo, default",
+            "canbo, default",
+            "results.fields.handler_name.path",
+            "'canbo' is not a field of duLieu[] (it has canBo, coQuan, ghiChu, id, maHoSo, "
+            "soDangKy, thoiDiem, trangThai)",
+        ),
+        ("reference: id", "reference: maBienNhan", "submit.reference", "'maBienNhan' is not"),
+        ("more: conTiep", "more: conTro", "results.more", "gives text, never true"),
+        ("items: duLieu", "items: conTro", "results.items", "gives text, not a list of results"),
+        ("push_items: ketQua", "push_items: ketQua[0]", "results.push_items", "a push holds a"),
+    ],
+)
+def test_a_rest_mapping_is_checked_against_its_samples(
+    tmp_path: Path, old: str, new: str, key: str, words: str
+) -> None:
+    problems = civil(tmp_path, old, new)
+    line = line_of(CIVIL.read_text("utf-8").replace(old, new), new)
+    assert any(p.startswith(f"civil.yaml:{line}: {key}: ") and words in p for p in problems), (
+        problems
+    )
+
+
+def test_a_sample_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    text = LAND.read_text("utf-8") + "samples:\n  push: bad.json\n  poll: absent.json\n"
+    poll, push = line_of(text, "poll: absent"), line_of(text, "push: bad")
+    problems = refusals(text, "m.yaml", tmp_path)
+    assert problems[0].startswith(f"m.yaml:{poll}: samples.poll: cannot read {tmp_path}/absent")
+    assert problems[1].startswith(f"m.yaml:{push}: samples.push: {tmp_path}/bad.json is not JSON")
+
+
+def test_a_soap_system_takes_no_reply_samples(tmp_path: Path) -> None:
+    sample = tmp_path / "reply.json"
+    sample.write_text('{"thoiDiemTiepTheo": null, "ketQua": []}', encoding="utf-8")
+    text = MAPPING_TEXT + f"samples:\n  poll: {sample}\n"
+    (problem,) = check_config(tmp_path, text)
+    assert problem == (
+        f"{tmp_path / 'ministry_cadastre.yaml'}:{line_of(text, 'poll: /')}: samples.poll: a SOAP "
+        "system's replies are checked against its WSDL: samples.submit and samples.poll are "
+        "for REST systems"
+    )
