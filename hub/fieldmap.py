@@ -21,8 +21,10 @@ tables:
 tables that do not exist, formats that cannot parse, defaults of the wrong type) and raises
 `ConfigError` naming the file and line of every mistake; `hub check-config` shows them.
 `apply` raises `ValidationFailed` naming the target field, so one bad document is refused on
-its own. Times without a zone are read in Asia/Ho_Chi_Minh. This module must never do I/O
-beyond reading the mapping file, nor know any particular system.
+its own; an expression that fails on a document (`length` of a null, text compared with a
+number) is `ValidationFailed` too, with the code `mapping_error`, never a JMESPath exception.
+Times without a zone are read in Asia/Ho_Chi_Minh. This module must never do I/O beyond
+reading the mapping file, nor know any particular system.
 """
 
 from __future__ import annotations
@@ -132,9 +134,7 @@ class FieldMap:
         out: dict[str, Any] = {}
         for target, compiled in self._fields.items():
             spec = compiled.spec
-            raw = (
-                spec.value if compiled.expression is None else compiled.expression.search(document)
-            )
+            raw = spec.value if compiled.expression is None else _search(compiled, document, target)
             if raw is None or raw == "":
                 if spec.required:
                     raise ValidationFailed(
@@ -159,6 +159,18 @@ class FieldMap:
                 code="unknown_code",
             )
         return codes[key]
+
+
+def _search(compiled: _Compiled, document: Any, target: str) -> Any:
+    assert compiled.expression is not None
+    try:
+        return compiled.expression.search(document)
+    except Exception as exc:  # JMESPath's type errors, Python's ("a" < 1): the mapping's doing
+        raise ValidationFailed(
+            f"{target}: {compiled.spec.path} cannot be read here: {str(exc)[:300]}",
+            field=target,
+            code="mapping_error",
+        ) from None
 
 
 Where = Callable[[tuple[str, ...], str], str]

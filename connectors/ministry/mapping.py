@@ -35,9 +35,12 @@ do I/O beyond reading the file.
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -196,12 +199,15 @@ class MinistryMapping:
     # -- hand-off -------------------------------------------------------------------------------
 
     def submit_request(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The submit request for a dossier record; `ValidationFailed` names a missing field."""
+        """The submit request for a dossier record; `ValidationFailed` names a missing field
+        (`MappingFailed` a field whose expression failed on this record)."""
         if self.submit is None:
             raise ValidationFailed("the mapping has no submit section", code="no_submit")
-        return _nest(self.submit.apply(record))
+        return _nest(_applied(self.submit, record, "submit"))
 
     def submit_outcome(self, reply: Any) -> SubmitOutcome:
+        """What the system's reply says; `MappingFailed` if an expression fails on it."""
+        reply = as_json(reply)
         accepted = self._search("submit.accepted", reply, default=True)
         reference = self._search("submit.reference", reply)
         reason = self._search("submit.reason", reply)
@@ -214,18 +220,22 @@ class MinistryMapping:
     # -- results --------------------------------------------------------------------------------
 
     def page(self, reply: Any) -> Page:
-        """The results, next cursor and whether more wait, in one poll reply."""
+        """The results, next cursor and whether more wait, in one poll reply (made plain JSON
+        first: zeep's times become ISO 8601 text); `MappingFailed` if it cannot be read."""
+        reply = as_json(reply)
         items = self._search("results.items", reply, default=reply)
         if items is None:
             items = []
         if not isinstance(items, list):
             items = [items]  # one result serialized as an object rather than a list of one
         cursor = self._search("results.cursor", reply)
+        if isinstance(cursor, dict | list | bool):
+            raise MappingFailed("results.cursor", f"gives {cursor!r:.100}, not a single value")
         more = self._search("results.more", reply)
         return Page(items, None if cursor is None else str(cursor), more is True)
 
     def pushed_items(self, body: Any) -> list[Any]:
-        items = self._search("results.push_items", body, default=body)
+        items = self._search("results.push_items", as_json(body), default=body)
         if not isinstance(items, list):
             raise ValidationFailed(
                 "the body does not hold a list of results where the mapping says",
@@ -238,11 +248,12 @@ class MinistryMapping:
         """One result item mapped; `ValidationFailed` (field and code) when it cannot be."""
         if self.results is None:
             raise ValidationFailed("the mapping has no results section", code="no_results")
+        item = as_json(item)
         if not isinstance(item, dict):
             raise ValidationFailed("a result must be an object", code="not_an_object")
-        fields = self.results.apply(item)
+        fields = _applied(self.results, item, "results")
         if fields.get("result_id") is None:
-            fields["result_id"] = content_id(jsonable(item))
+            fields["result_id"] = content_id(item)
         fields["status"] = _status(fields["status"])
         try:
             return MinistryResult(system=system, **fields)
@@ -256,7 +267,32 @@ class MinistryMapping:
 
     def _search(self, name: str, document: Any, default: Any = None) -> Any:
         expression = self._paths.get(name)
-        return default if expression is None else expression.search(document)
+        if expression is None:
+            return default
+        try:
+            return expression.search(document)
+        except Exception as exc:  # JMESPath's type errors, Python's ("a" < 1): the mapping's
+            raise MappingFailed(name, f"{expression.expression} failed: {exc}") from None
+
+
+class MappingFailed(ValidationFailed):
+    """A mapping expression failed on a document at run time (`length` of a null, `max_by`
+    over a key an item lacks): `at` is the mapping key, the code is `mapping_error`. The
+    document is set aside with this reason (quarantined, or its hand-off parked); it never
+    escapes as a JMESPath exception."""
+
+    def __init__(self, at: str, message: str) -> None:
+        super().__init__(f"{at}: {message}"[:1000], field=at, code="mapping_error")
+        self.at = at
+
+
+def _applied(fields: FieldMap, document: Any, section: str) -> dict[str, Any]:
+    try:
+        return fields.apply(document)
+    except ValidationFailed as exc:
+        if exc.code != "mapping_error":
+            raise
+        raise MappingFailed(f"{section}.fields.{exc.field}", exc.message) from None
 
 
 def _paths(
@@ -341,15 +377,51 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def jsonable(value: Any) -> Any:
-    """A zeep/JSON value as plain JSON types (anything else as its text), for hashing."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
+def as_json(value: Any) -> Any:
+    """A reply as plain JSON types, as JMESPath's functions need them (they test the exact
+    type: zeep's datetime is no string, an OrderedDict no object): a date or time as ISO 8601
+    text (`2026-12-06T12:18:47+07:00`), a decimal as a number, bytes as base64 text, anything
+    else as its text."""
+    if value is None or type(value) in (str, bool, int, float):
         return value
+    if isinstance(value, Mapping):
+        return {str(k): as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_json(v) for v in value]
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)  # an IntEnum
+    if isinstance(value, str):
+        return str(value)  # lxml's text results are str subclasses
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, timedelta):
+        return _duration(value)
     return str(value)
+
+
+def _duration(value: timedelta) -> str:
+    """An xsd:duration's text (zeep gives a timedelta): P1DT2H3M4S."""
+    seconds = value.total_seconds()
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, rest = divmod(rest, 60)
+    clock = "".join(f"{int(n)}{u}" for n, u in ((hours, "H"), (minutes, "M")) if n)
+    clock += f"{rest:g}S" if rest else ""
+    days_text = f"{int(days)}D" if days else ""
+    return f"{sign}P{days_text}{'T' + clock if clock else ''}" if days_text or clock else "PT0S"
 
 
 def mapping_path(name: str, mappings_dir: Path) -> Path:

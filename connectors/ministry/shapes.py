@@ -33,6 +33,7 @@ from pydantic import BaseModel
 
 Node = dict[str, Any]
 KINDS = frozenset({"null", "boolean", "number", "string", "array", "object"})
+_NOT_NULL = KINDS - {"null"}
 _NAMES = {
     "null": "null",
     "boolean": "true/false",
@@ -57,7 +58,8 @@ class Shape:
 
     @property
     def is_any(self) -> bool:
-        return self.kinds == KINDS and self.fields is None and self.items is None
+        """Nothing is known of it (whether it may be null aside): nothing is checked."""
+        return self.kinds >= _NOT_NULL and self.fields is None and self.items is None
 
     @property
     def nullable(self) -> bool:
@@ -93,7 +95,7 @@ def obj(fields: dict[str, Shape] | None, what: str = "") -> Shape:
 
 
 def nullable(shape: Shape) -> Shape:
-    return shape if shape.is_any else replace(shape, kinds=shape.kinds | {"null"})
+    return replace(shape, kinds=shape.kinds | {"null"})
 
 
 def non_null(shape: Shape) -> Shape:

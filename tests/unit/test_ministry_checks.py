@@ -8,10 +8,14 @@ from pathlib import Path
 
 import jmespath
 import pytest
+import zeep
+import zeep.helpers
+from lxml import etree
 
 from connectors.ministry.checks import RECORD
-from connectors.ministry.mapping import MinistryMapping
+from connectors.ministry.mapping import MinistryMapping, as_json
 from connectors.ministry.shapes import ANY, Checker, Shape, value_shape
+from connectors.ministry.wsdl import reply_shape
 from hub.config import load_config
 from hub.errors import ConfigError
 from hub.runtime import load_everything
@@ -391,3 +395,114 @@ def test_a_soap_system_takes_no_reply_samples(tmp_path: Path) -> None:
         "system's replies are checked against its WSDL: samples.submit and samples.poll are "
         "for REST systems"
     )
+
+
+# -- the reply shapes are what zeep gives ------------------------------------------------------
+
+UNWRAPPED = """<?xml version="1.0"?>
+<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:t="urn:t"
+    xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:xs="http://www.w3.org/2001/XMLSchema"
+    targetNamespace="urn:t">
+  <types><xs:schema targetNamespace="urn:t" elementFormDefault="qualified">
+    <xs:element name="Hoi"><xs:complexType><xs:sequence>
+      <xs:element name="Tu" type="xs:dateTime" minOccurs="0"/>
+    </xs:sequence></xs:complexType></xs:element>
+    <xs:element name="HoiResponse"><xs:complexType><xs:sequence>
+      <xs:element name="DanhSach" minOccurs="0"><xs:complexType><xs:sequence>
+        <xs:element name="Muc" maxOccurs="unbounded"><xs:complexType><xs:sequence>
+          <xs:element name="Ma" type="xs:string"/>
+          <xs:element name="Luc" type="xs:dateTime"/>
+          <xs:element name="SoTien" type="xs:decimal" minOccurs="0"/>
+        </xs:sequence></xs:complexType></xs:element>
+      </xs:sequence></xs:complexType></xs:element>
+    </xs:sequence></xs:complexType></xs:element>
+  </xs:schema></types>
+  <message name="In"><part name="p" element="t:Hoi"/></message>
+  <message name="Out"><part name="p" element="t:HoiResponse"/></message>
+  <portType name="P"><operation name="Hoi"><input message="t:In"/><output message="t:Out"/>
+  </operation></portType>
+  <binding name="B" type="t:P"><soap:binding style="document"
+      transport="http://schemas.xmlsoap.org/soap/http"/>
+    <operation name="Hoi"><soap:operation soapAction="Hoi"/>
+      <input><soap:body use="literal"/></input><output><soap:body use="literal"/></output>
+    </operation></binding>
+  <service name="S"><port name="P" binding="t:B">
+    <soap:address location="http://127.0.0.1:9/"/></port></service>
+</definitions>
+"""
+REPLIES = [
+    (
+        CADASTRE / "cadastre.wsdl",
+        "layKetQua",
+        '<dc:layKetQuaResponse xmlns:dc="urn:vn:gov:diachinh:lienthong:v3">'
+        "<dc:thoiDiemTiepTheo>2026-12-06T12:18:47+07:00</dc:thoiDiemTiepTheo><dc:ketQua>"
+        "<dc:ma>1</dc:ma><dc:maHoSo>H</dc:maHoSo><dc:trangThai>2</dc:trangThai>"
+        "<dc:thoiDiem>2026-12-06T12:18:47+07:00</dc:thoiDiem><dc:loaiBienDong>x</dc:loaiBienDong>"
+        "</dc:ketQua></dc:layKetQuaResponse>",
+    ),
+    (
+        ROOT / "mappings" / "ministries" / "business_registration.wsdl",
+        "LayDanhSachKetQua",
+        '<t:LayDanhSachKetQuaResponse xmlns:t="urn:vn:dkkd:lienthong:v1"><t:MaLoi>00</t:MaLoi>'
+        "<t:MocTiepTheo>3</t:MocTiepTheo><t:DanhSachKetQua><t:KetQua><t:MaKetQua>1</t:MaKetQua>"
+        "<t:MaHoSo>H</t:MaHoSo><t:TrangThai>TU_CHOI</t:TrangThai><t:ThoiGian>x</t:ThoiGian>"
+        "</t:KetQua></t:DanhSachKetQua></t:LayDanhSachKetQuaResponse>",
+    ),
+    (
+        LAND.parent / "land_registry.wsdl",
+        "GuiHoSoDatDai",
+        '<d:GuiHoSoDatDaiResponse xmlns:d="urn:vn:datdai:dangky:v2"><d:ThanhCong>true'
+        "</d:ThanhCong></d:GuiHoSoDatDaiResponse>",
+    ),
+    (
+        None,  # zeep unwraps HoiResponse, then DanhSach: the reply is the list of Muc
+        "Hoi",
+        '<t:HoiResponse xmlns:t="urn:t"><t:DanhSach><t:Muc><t:Ma>A</t:Ma>'
+        "<t:Luc>2026-12-06T12:18:47Z</t:Luc><t:SoTien>1.5</t:SoTien></t:Muc>"
+        "</t:DanhSach></t:HoiResponse>",
+    ),
+]
+
+
+def conforms(value: object, shape: Shape, at: str = "reply") -> list[str]:
+    """Where `value` (plain JSON) is not what `shape` says."""
+    if shape.is_any:
+        return []
+    kind = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    found = kind.get(type(value), "number")
+    if found not in shape.kinds:
+        return [f"{at}: {found}, not {shape.describe()}"]
+    out: list[str] = []
+    if isinstance(value, dict) and shape.fields is not None:
+        if set(value) != set(shape.fields):
+            out.append(f"{at}: keys {sorted(value)}, not {sorted(shape.fields)}")
+        for key in set(value) & set(shape.fields):
+            out += conforms(value[key], shape.fields[key], f"{at}.{key}")
+    if isinstance(value, list) and shape.items is not None:
+        for i, item in enumerate(value):
+            out += conforms(item, shape.items, f"{at}[{i}]")
+    if isinstance(value, str) and shape.text == "datetime" and "T" not in value:
+        out.append(f"{at}: {value!r} is not ISO 8601 with a T")
+    return out
+
+
+@pytest.mark.parametrize(("wsdl_file", "operation", "body"), REPLIES)
+def test_the_reply_shape_is_what_zeep_gives_as_plain_json(
+    tmp_path: Path, wsdl_file: Path | None, operation: str, body: str
+) -> None:
+    if wsdl_file is None:
+        wsdl_file = tmp_path / "t.wsdl"
+        wsdl_file.write_text(UNWRAPPED, encoding="utf-8")
+    client = zeep.Client(str(wsdl_file), settings=zeep.Settings(strict=True))  # type: ignore[no-untyped-call]
+    op = client.bind()._binding._operations[operation]
+    envelope = etree.fromstring(
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+        f"<s:Body>{body}</s:Body></s:Envelope>"
+    )
+    reply = op.output.deserialize(envelope)
+    value = as_json(zeep.helpers.serialize_object(reply, dict))  # type: ignore[no-untyped-call]
+    shape = reply_shape(op)
+    assert conforms(value, shape) == [], (value, shape)
+    if wsdl_file.name == "t.wsdl":
+        assert isinstance(value, list)
+        assert value[0]["SoTien"] == 1.5
