@@ -6,9 +6,9 @@ lxml and checks what an xsd:dateTime looks like itself, so that a mistake the hu
 project's simulators made alike would still show here. It refuses (SOAP Client fault) a
 `tuThoiDiem` that is not an xsd:dateTime, as a strict service does.
 
-Each dossier handed off gets two results (trangThai 1 then 2), one second apart and later
-than any before; a test may add results, or leave an element out of one (`omit`), breaking
-what the WSDL promises.
+Each dossier handed off gets its results (`steps`: by default trangThai 1 then 2), one second
+apart and later than any before; a test may add results, or leave elements out of one
+(`omit`), breaking what the WSDL promises.
 """
 
 from __future__ import annotations
@@ -63,8 +63,12 @@ class Result:
 
 
 class CadastreService:
-    def __init__(self, next_cursor: bool = True) -> None:
+    def __init__(
+        self, next_cursor: bool = True, steps: list[tuple[int, set[str]]] | None = None
+    ) -> None:
         self.next_cursor = next_cursor  # does layKetQuaResponse carry thoiDiemTiepTheo?
+        # the results each dossier handed off gets: (trangThai, elements left out)
+        self.steps = steps or [(1, set()), (2, set())]
         self.results: list[Result] = []
         self.received: dict[str, dict[str, str]] = {}  # maHoSo → the hoSo it was sent
         self.polls: list[str | None] = []  # each layKetQua's tuThoiDiem, as written
@@ -124,8 +128,8 @@ class CadastreService:
         fields = {etree.QName(e).localname: e.text or "" for e in dossier}
         code = fields["maHoSo"]
         self.received[code] = fields
-        for status in (1, 2):
-            self.add(code, status, noiDung=f"bước {status}")
+        for status, omit in self.steps:
+            self.add(code, status, noiDung=f"bước {status}", omit=set(omit))
         reply = _template("guiHoSo.xml").substitute(soBienNhan=f"BN-{len(self.received)}")
         return web.Response(text=reply, content_type="text/xml")
 
