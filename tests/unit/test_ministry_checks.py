@@ -8,16 +8,21 @@ from pathlib import Path
 
 import jmespath
 import pytest
+import yaml
 import zeep
 import zeep.helpers
 from lxml import etree
 
 from connectors.ministry.checks import RECORD
+from connectors.ministry.config import MinistryConfig
 from connectors.ministry.mapping import MinistryMapping, as_json
 from connectors.ministry.shapes import ANY, Checker, Shape, value_shape
+from connectors.ministry.soap import SoapClient
 from connectors.ministry.wsdl import reply_shape
 from hub.config import load_config
+from hub.config_blocks import BreakerConfig, RetryConfig
 from hub.errors import ConfigError
+from hub.resilience import Guard
 from hub.runtime import load_everything
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -506,3 +511,22 @@ def test_the_reply_shape_is_what_zeep_gives_as_plain_json(
     if wsdl_file.name == "t.wsdl":
         assert isinstance(value, list)
         assert value[0]["SoTien"] == 1.5
+
+
+async def test_the_hub_checks_the_mapping_against_the_wsdl_as_it_starts(tmp_path: Path) -> None:
+    """The hub itself reads the WSDL as the system's client starts (a URL included): a
+    mapping that does not fit stops the start, with the same messages as check-config."""
+    text = MAPPING_TEXT.replace("path: ma}", "path: maa}")
+    path = tmp_path / "m.yaml"
+    path.write_text(text, encoding="utf-8")
+    mapping = MinistryMapping.load(path)
+    section = yaml.safe_load(SECTION)["ministries"]["cadastre"]
+    section["soap"]["wsdl"] = str(CADASTRE / "cadastre.wsdl")
+    config = MinistryConfig.model_validate(section)
+    guard = Guard("ministry.cadastre", RetryConfig(attempts=1), BreakerConfig(), 100.0)
+    client = SoapClient("cadastre", config, guard, CADASTRE, mapping)
+    with pytest.raises(ConfigError) as caught:
+        await client.load()
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}:{line_of(text, 'maa')}: results.fields.result_id.path: ")
+    await client.close()
