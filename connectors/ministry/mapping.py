@@ -29,8 +29,16 @@ Submit fields read the dossier record as JSON (`schemas.canonical.DossierRecord`
 Result fields must be `MinistryResult` fields; `dossier_code`, `status` and `occurred_at` are
 required, and a status table's values must be canonical status names (or numbers). Without a
 `result_id`, a result's id is the SHA-256 of its content, so a repeated result is still one.
-`load` reports every mistake in the file at once, each with its line. This module must never
-do I/O beyond reading the file.
+A REST system's mapping may name sample replies (`samples: {submit, poll, push}`, JSON files
+beside it).
+
+`load` reports every mistake in the file at once, each with its line, every expression
+checked against what it will read (`connectors.ministry.checks`: the record, the samples; the
+WSDL in `connectors.ministry.wsdl`). At run time every reply is made plain JSON first
+(`as_json`: zeep's datetimes as ISO 8601 text), and an expression that fails on a document
+raises `MappingFailed` (code `mapping_error`, naming the mapping key), never a JMESPath
+exception. The syntax is documented in docs/reference/mapping-syntax.md. This module must
+never do I/O beyond reading the file and its samples.
 """
 
 from __future__ import annotations

@@ -170,7 +170,7 @@ class SoapClient:
                 f"the WSDL of ministry system {self.system} is not usable",
                 [f"ministries.{self.system}.soap.wsdl ({self.location}): {exc}"],
             ) from None
-        problems = missing_operations(self.system, self.config, service, self.location)
+        problems = missing_operations(self.system, self.config, service, self.location, self.locate)
         if not problems and self.mapping is not None:
             problems = wsdl.fit_problems(
                 self.system,
@@ -316,7 +316,7 @@ def wsdl_problems(
         service = _service(client, config.soap)
     except Exception as exc:
         return [f"{at}.soap.wsdl: {location} is not a usable WSDL: {exc}"]
-    missing = missing_operations(system, config, service, location)
+    missing = missing_operations(system, config, service, location, locate)
     if missing or mapping is None:
         return missing
     operations = service._binding._operations
@@ -324,14 +324,14 @@ def wsdl_problems(
 
 
 def missing_operations(
-    system: str, config: MinistryConfig, service: Any, location: str
+    system: str, config: MinistryConfig, service: Any, location: str, locate: Locate = ".".join
 ) -> list[str]:
     """The configured submit and poll operations the bound service does not have."""
     known = set(service._binding._operations)
     wanted = [("submit", config.submit), ("poll", config.poll)]
     return [
-        f"ministries.{system}.{name}.operation: {section.operation!r} is not an operation of "
-        f"{location} (it has {', '.join(sorted(known))})"
+        f"{locate(('ministries', system, name, 'operation'))}: {section.operation!r} is not an "
+        f"operation of {location} (it has {', '.join(sorted(known))})"
         for name, section in wanted
         if section is not None and section.operation not in known
     ]

@@ -19,9 +19,9 @@ zeep reads the WSDL; this module turns its types into what the hub needs:
   zeep puts `2026-12-06T12:18:47+07:00` on the wire for an `xsd:dateTime`, not Python's text
   with a space.
 
-zeep strict mode does not check `minOccurs`: an element the WSDL requires may still be absent
-from a reply; the mapping's run-time checks catch what follows. This module must never call
-a system.
+zeep's strict mode refuses an element out of place but lets required elements be missing at
+the end of a structure: an element the WSDL requires may still be absent from a reply; the
+mapping's run-time checks catch what follows. This module must never call a system.
 """
 
 from __future__ import annotations
@@ -519,11 +519,11 @@ def _param(
     if "$cursor" in value and value != "$cursor":
         return (), f"{slot.name} is {slot.xsd}: it takes the cursor alone, not inside text"
     if value != "$cursor":
-        problem = _readable(slot, value, "the value")
+        problem = _readable(slot, value)
         return None if problem is None else ((), problem)
     if first == "" and slot.required:
         return _FIRST, f"is empty, but {slot.name} ({slot.xsd}) is required: give the first"
-    if (problem := _readable(slot, first, "it")) is not None:
+    if (problem := _readable(slot, first)) is not None:
         return _FIRST, problem
     return _cursor_fits(slot, cursor)
 
@@ -541,10 +541,10 @@ def _cursor_fits(slot: Slot, cursor: Shape | None) -> tuple[tuple[str, ...], str
     return (), f"{slot.name} is {slot.xsd}, but results.cursor gives {describe(kinds)}{what}"
 
 
-def _readable(slot: Slot, value: str, what: str) -> str | None:
+def _readable(slot: Slot, value: str) -> str | None:
     try:
         typed(slot, value)
     except ValueError as exc:
         example = " (ISO 8601, e.g. 2026-01-01T00:00:00+07:00)" if slot.kind == "datetime" else ""
-        return f"{what}: {exc} for {slot.name}{example}"
+        return f"{exc} for {slot.name}{example}"
     return None

@@ -530,3 +530,17 @@ async def test_the_hub_checks_the_mapping_against_the_wsdl_as_it_starts(tmp_path
     (problem,) = caught.value.problems
     assert problem.startswith(f"{path}:{line_of(text, 'maa')}: results.fields.result_id.path: ")
     await client.close()
+
+
+def test_the_reference_lists_every_field_a_submit_mapping_reads() -> None:
+    """docs/reference/mapping-syntax.md's table is the dossier record, field for field."""
+    page = (ROOT / "docs" / "reference" / "mapping-syntax.md").read_text("utf-8")
+    section = page.split("## What a submit mapping reads")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    listed = {row.split("`")[1]: row for row in rows}
+    assert RECORD.fields is not None
+    assert list(listed) == list(RECORD.fields)
+    for name, shape in RECORD.fields.items():
+        items = shape.items
+        if items is not None and items.fields is not None:  # the fields of each item
+            assert "{" + ", ".join(items.fields) + "}" in listed[name], name
