@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import (
     BaseModel,
     Field,
@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from hub import yamlfile
 from hub.config_blocks import Section, is_agency_code
 from hub.errors import ConfigError
 from hub.subscribers import SubscriberConfig
@@ -174,6 +175,21 @@ class ConnectorsConfig(Section):
         def __getattr__(self, name: str) -> Any: ...
 
 
+@dataclass(frozen=True, eq=False)
+class Origin:
+    """Where a configuration was read (the file, and the line of each key), for messages. Not
+    part of its value: the same settings read from two files are equal configurations."""
+
+    source: str = "configuration"
+    lines: dict[tuple[str, ...], int] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Origin)
+
+    def __hash__(self) -> int:
+        return 0
+
+
 SubscriberName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
 
 
@@ -202,6 +218,7 @@ class HubConfig(BaseSettings):
     plugins: list[str] = Field(default_factory=list)
     _connectors: tuple[Connector, ...] = PrivateAttr(default=())
     _assets: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _origin: Origin = PrivateAttr(default_factory=lambda: Origin())
 
     if TYPE_CHECKING:
         # A connector's top-level section (`ministries`).
@@ -216,6 +233,12 @@ class HubConfig(BaseSettings):
         if connector.config_key is None:
             return getattr(self.connectors, connector.name)
         return getattr(self, connector.config_key)
+
+    def locate(self, loc: tuple[str, ...]) -> str:
+        """`file:line: key.path` for a key of this configuration, for a problem found after
+        the tree was built (a mapping file's or a WSDL's disagreement with it)."""
+        place = _place(self._origin.source, self._origin.lines, loc)
+        return f"{place}: {'.'.join(loc) or '(top level)'}"
 
     def assets(self, connector: Connector) -> Any:
         """What the connector's `load` read (its mapping files), once `load_assets` ran."""
@@ -265,6 +288,7 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> H
     if path is not None:
         config = _resolve_paths(config, (), path.resolve().parent, lines)
     config._connectors = found
+    config._origin = Origin(where, lines)
     problems = [
         _describe({"loc": loc, "msg": msg, "type": "value_error"}, where, lines)
         for c in found
@@ -349,44 +373,27 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", [f"{path}: {exc}"]) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML", [f"{path}: {exc}"]) from None
-    if data is None:
+    document = yamlfile.load(text, str(path))  # not YAML, or a key written twice: refused
+    if document.data is None:
         return {}, {}
-    if not isinstance(data, dict):
+    if not isinstance(document.data, dict):
         raise ConfigError(f"{path} must hold a mapping", [f"{path}:1: the top level is not a map"])
-    lines: dict[tuple[str, ...], int] = {}
-    _index_lines(node, (), lines)
-    return data, lines
+    return document.data, document.lines
 
 
-def _index_lines(
-    node: yaml.Node | None, at: tuple[str, ...], out: dict[tuple[str, ...], int]
-) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            here = (*at, str(key.value))
-            out[here] = key.start_mark.line + 1
-            _index_lines(value, here, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            here = (*at, str(i))
-            out[here] = item.start_mark.line + 1
-            _index_lines(item, here, out)
+def _place(where: str, lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> str:
+    """`file:line` of the key at `loc`, or of the nearest key above it written in the file."""
+    for cut in range(len(loc), 0, -1):
+        line = lines.get(loc[:cut])
+        if line:
+            return f"{where}:{line}"
+    return where
 
 
 def _describe(err: Any, where: str, lines: dict[tuple[str, ...], int]) -> str:
     loc = tuple(str(p) for p in err["loc"])
     dotted = ".".join(loc) or "(top level)"
-    line = None
-    for cut in range(len(loc), 0, -1):
-        line = lines.get(loc[:cut])
-        if line:
-            break
-    place = f"{where}:{line}" if line else where
+    place = _place(where, lines, loc)
     message = err["msg"]
     if err["type"] == "extra_forbidden":
         message = "unknown key (check its spelling against config/hub.example.yaml)"

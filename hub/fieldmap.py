@@ -21,8 +21,10 @@ tables:
 tables that do not exist, formats that cannot parse, defaults of the wrong type) and raises
 `ConfigError` naming the file and line of every mistake; `hub check-config` shows them.
 `apply` raises `ValidationFailed` naming the target field, so one bad document is refused on
-its own. Times without a zone are read in Asia/Ho_Chi_Minh. This module must never do I/O
-beyond reading the mapping file, nor know any particular system.
+its own; an expression that fails on a document (`length` of a null, text compared with a
+number) is `ValidationFailed` too, with the code `mapping_error`, never a JMESPath exception.
+Times without a zone are read in Asia/Ho_Chi_Minh. This module must never do I/O beyond
+reading the mapping file, nor know any particular system.
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import jmespath
-import yaml
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hub import yamlfile
 from hub.errors import ConfigError, ValidationFailed
 from hub.validation import VN_TZ
 
@@ -132,9 +134,7 @@ class FieldMap:
         out: dict[str, Any] = {}
         for target, compiled in self._fields.items():
             spec = compiled.spec
-            raw = (
-                spec.value if compiled.expression is None else compiled.expression.search(document)
-            )
+            raw = spec.value if compiled.expression is None else _search(compiled, document, target)
             if raw is None or raw == "":
                 if spec.required:
                     raise ValidationFailed(
@@ -161,18 +161,27 @@ class FieldMap:
         return codes[key]
 
 
+def _search(compiled: _Compiled, document: Any, target: str) -> Any:
+    assert compiled.expression is not None
+    try:
+        return compiled.expression.search(document)
+    except Exception as exc:  # JMESPath's type errors, Python's ("a" < 1): the mapping's doing
+        raise ValidationFailed(
+            f"{target}: {compiled.spec.path} cannot be read here: {str(exc)[:300]}",
+            field=target,
+            code="mapping_error",
+        ) from None
+
+
 Where = Callable[[tuple[str, ...], str], str]
 M = TypeVar("M", bound=BaseModel)
 
 
 def read_yaml(text: str, source: str) -> tuple[Any, Where]:
-    """The YAML document and a `where(loc, message)` that prefixes `file:line: key.path`."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source} is not valid YAML", [f"{source}: {exc}"]) from None
-    return raw, partial(_where, source, _lines(node))
+    """The YAML document and a `where(loc, message)` that prefixes `file:line: key.path`;
+    `ConfigError` if it is not YAML or repeats a key (`hub.yamlfile`)."""
+    document = yamlfile.load(text, source)
+    return document.data, partial(_where, source, document.lines)
 
 
 def read_file(path: Path) -> str:
@@ -296,20 +305,6 @@ _EXPECTED = {
     "decimal": "a number",
     "bool": "true or false",
 }
-
-
-def _lines(node: yaml.Node | None) -> dict[tuple[str, ...], int]:
-    out: dict[tuple[str, ...], int] = {}
-
-    def walk(n: yaml.Node | None, at: tuple[str, ...]) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for key, value in n.value:
-                here = (*at, str(key.value))
-                out[here] = key.start_mark.line + 1
-                walk(value, here)
-
-    walk(node, ())
-    return out
 
 
 def _where(source: str, lines: dict[tuple[str, ...], int], loc: Any, message: str) -> str:

@@ -88,6 +88,12 @@ MINISTRY_POLLS = Counter(
     "Poll rounds of ministry systems by system and outcome (ok, failed)",
     ["system", "outcome"],
 )
+MINISTRY_MAPPING_ERRORS = Counter(
+    "hub_ministry_mapping_errors_total",
+    "Documents a ministry mapping's expression failed on at run time, by system and the "
+    "mapping key (results.items, results.fields.occurred_at, submit.accepted, ...)",
+    ["system", "at"],
+)
 VDXP_ITEMS = Counter(
     "hub_vdxp_items_total",
     "Items taken from the document axis by message type (edoc, status) and verdict "

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hub import yamlfile
 from hub.errors import ConfigError, ValidationFailed
 from schemas.canonical import DossierStatus
 
@@ -60,12 +60,8 @@ class StatusTable:
     @classmethod
     def load(cls, path: Path) -> StatusTable:
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = _read(path)
             table = _TableFile.model_validate(raw)
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}", [f"{path}: {exc.strerror}"]) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML", [f"{path}: {exc}"]) from None
         except ValidationError as exc:
             found = [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
             raise ConfigError(f"{path} is not a valid status table", found) from None
@@ -103,9 +99,18 @@ TableT = TypeVar("TableT", bound=BaseModel)
 
 def load_code_table(model: type[TableT], path: Path) -> TableT:
     """A YAML code table of `mappings/`, validated; `ConfigError` says what is wrong."""
+    raw = _read(path)
     try:
-        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path} is not a valid code table", [f"{path}: {exc}"]) from None
+
+
+def _read(path: Path) -> Any:
+    """The file's YAML; `ConfigError` if it cannot be read, is not YAML or repeats a key (a
+    code written twice would silently keep only its last meaning)."""
+    try:
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}", [f"{path}: {exc.strerror}"]) from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"{path} is not a valid code table", [f"{path}: {exc}"]) from None
+    return yamlfile.load(text, str(path)).data

@@ -1,7 +1,7 @@
 """The ministries API: what operators and systems may see of the ministry connectors.
 
 * `GET /api/v1/ministries`: each configured system, its kind, what it does (hand-off, poll,
-  push), its poll cursor and circuit state;
+  push), its poll cursor, circuit state and last poll round (`last_poll`, with its error);
 * `GET /api/v1/ministries/{system}/handoffs?limit=<n>`: dossiers handed off, newest first;
 * `GET /api/v1/ministries/quarantine?system=<name>&limit=<n>`: results the hub refused to
   forward (unknown dossier, unreadable, invalid), with the reason, personal data masked;
@@ -22,6 +22,7 @@ from aiohttp import web
 from connectors.ministry.client import MinistryClient
 from connectors.ministry.config import MinistryConfig
 from connectors.ministry.models import Handoffs, MinistrySystems, PollReport, Quarantine
+from connectors.ministry.poller import PollReport as PollRound
 from connectors.ministry.poller import ResultPoller
 from connectors.ministry.store import SqliteMinistries
 from hub.api import authorize
@@ -43,6 +44,10 @@ class System:
     config: MinistryConfig
     client: MinistryClient
     poller: ResultPoller | None
+
+    def last_poll(self) -> PollRound | None:
+        """The last poll round's report (its error, if it failed), None before the first."""
+        return None if self.poller is None else self.poller.last
 
 
 @dataclass
@@ -84,6 +89,7 @@ class MinistriesApi:
             "push": cfg.push is not None,
             "cursor": await self.ministries.cursor(name),
             "circuit": await system.client.guard.breaker_state(),
+            "last_poll": last.as_dict() if (last := system.last_poll()) else None,
         }
 
     async def handoffs(self, request: web.Request) -> web.Response:

@@ -13,8 +13,10 @@ from typing import Any, Protocol
 import aiohttp
 
 from connectors.ministry.config import MinistryConfig
+from connectors.ministry.mapping import MinistryMapping
 from connectors.ministry.rest import RestClient
 from connectors.ministry.soap import SoapClient
+from connectors.ministry.wsdl import Locate
 from hub.resilience import Guard
 
 
@@ -35,11 +37,18 @@ class MinistryClient(Protocol):
 
 
 async def open_client(
-    system: str, config: MinistryConfig, http: aiohttp.ClientSession, mappings_dir: Path
+    system: str,
+    config: MinistryConfig,
+    http: aiohttp.ClientSession,
+    mappings_dir: Path,
+    mapping: MinistryMapping | None = None,
+    locate: Locate = ".".join,
 ) -> MinistryClient:
+    """The system's client; a SOAP one reads its WSDL now and checks it against the
+    configuration and `mapping` (`ConfigError` listing where they do not fit)."""
     guard = Guard(connector_name(system), config.retry, config.breaker, config.rate_limit_per_s)
     if config.kind == "soap":
-        client = SoapClient(system, config, guard, mappings_dir)
+        client = SoapClient(system, config, guard, mappings_dir, mapping, locate)
         await client.load()
         return client
     return RestClient(system, config, guard, http)

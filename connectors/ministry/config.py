@@ -9,9 +9,10 @@ This module must never read the environment or open a connection.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from hub.config_blocks import (
     DEFAULT_DELAY_TIERS_S,
@@ -122,11 +123,26 @@ class SubmitConfig(Section):
     )
 
 
+PLACEHOLDERS = ("$cursor", "$limit")
+_PLACEHOLDER = re.compile(r"\$[A-Za-z_]*")
+
+
+def _placeholders(value: str) -> str:
+    """A poll parameter: text in which only the known placeholders appear."""
+    for found in _PLACEHOLDER.findall(value):
+        if found not in PLACEHOLDERS:
+            raise ValueError(
+                f"{found or '$'} is not a placeholder: use $cursor (the saved cursor) or $limit "
+                "(poll.page_size)"
+            )
+    return value
+
+
 class PollConfig(Section):
     """Asking the system for results since a saved cursor."""
 
     operation: str = Field(min_length=1, description="e.g. LayDanhSachKetQua, or GET /api/kq")
-    params: dict[str, str] = Field(
+    params: dict[str, Annotated[str, AfterValidator(_placeholders)]] = Field(
         description="request parameters; the values $cursor and $limit are filled in"
     )
     interval_s: float = Field(30.0, gt=0)

@@ -1,4 +1,5 @@
-"""The dashboard page of the ministry systems: their circuits, cursors, hand-offs, quarantine."""
+"""The dashboard page of the ministry systems: their circuits, cursors, last poll round (and
+its error), hand-offs, quarantine (results and replies the hub set aside, with the reason)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,26 @@ def ministries_flow(store: SqliteMinistries, systems: dict[str, Any]) -> Flow:
         rows = []
         handoffs: list[Any] = []
         for name, system in systems.items():
+            last = system.last_poll()
             rows.append(
                 {
                     "system": name,
                     "kind": system.config.kind,
                     "circuit": await system.client.guard.breaker_state(),
                     "cursor": await store.cursor(name),
+                    "last_poll": last.at if last else None,
+                    "poll_error": last.error if last else None,
                 }
             )
             handoffs += await store.handoffs(name, 20)
         return {
             "facts": {},
             "tables": [
-                table("systems", ["system", "kind", "circuit", "cursor"], rows),
+                table(
+                    "systems",
+                    ["system", "kind", "circuit", "cursor", "last_poll", "poll_error"],
+                    rows,
+                ),
                 table(
                     "handoffs",
                     [

@@ -1,9 +1,12 @@
 """Taking a batch of results from a ministry system, pushed or polled.
 
-Each item is mapped on its own (`MinistryMapping.result`); one that cannot be mapped, that
-names a dossier the hub has never received, or that reuses the id of an earlier result about
-another dossier (a ministry's numbering started again), is quarantined with its reason
-(personal data masked) and never forwarded, while the rest of the batch goes on. The good ones
+Each item is mapped on its own (`MinistryMapping.result`); one that cannot be mapped (an
+expression of the mapping that fails on it included: `mapping_error`, counted by
+`hub_ministry_mapping_errors_total`), that names a dossier the hub has never received, or that
+reuses the id of an earlier result about another dossier (a ministry's numbering started
+again), is quarantined with its reason (personal data masked) and never forwarded, while the
+rest of the batch goes on. A whole reply the mapping cannot read is quarantined the same way
+(`quarantine_reply`). The good ones
 are committed together (`SqliteMinistries.record_results`, with the poll cursor when there is
 one) and only then published; a result the hub already has is a duplicate and changes nothing.
 This module must never talk to a ministry system: the door and the poller bring the items.
@@ -16,7 +19,7 @@ from typing import Any, Literal
 
 import structlog
 
-from connectors.ministry.mapping import MinistryMapping, jsonable
+from connectors.ministry.mapping import MappingFailed, MinistryMapping, as_json
 from connectors.ministry.store import SqliteMinistries
 from hub import metrics
 from hub.errors import ValidationFailed
@@ -63,6 +66,8 @@ class ResultIntake:
             try:
                 mapped.append((index, self.mapping.result(self.system, item)))
             except ValidationFailed as exc:
+                if isinstance(exc, MappingFailed):
+                    metrics.MINISTRY_MAPPING_ERRORS.labels(self.system, exc.at).inc()
                 outcomes[index] = await self._quarantine(index, item, via, exc.code, exc.message)
         known = await self.store.known_dossiers(sorted({r.dossier_code for _, r in mapped}))
         good: list[tuple[int, MinistryResult]] = []
@@ -116,6 +121,19 @@ class ResultIntake:
             out[index] = ItemOutcome(index, verdict, result.result_id, result.dossier_code)
         return out
 
+    async def quarantine_reply(self, document: Any, via: str, exc: MappingFailed) -> None:
+        """A whole reply (or pushed body) the mapping could not read, kept where operators see
+        it with the reason, and counted; the same reply again only counts `seen`."""
+        plain = as_json(document)
+        await self.store.slice("ministries", SqliteMinistries).quarantine(
+            self.system, content_id(plain), via, exc.code, exc.message, None, mask(plain)
+        )
+        metrics.MINISTRY_MAPPING_ERRORS.labels(self.system, exc.at).inc()
+        log.warning(
+            "ministry_reply_quarantined", system=self.system, via=via, code=exc.code,
+            reason=exc.message,
+        )  # fmt: skip
+
     async def _quarantine(
         self,
         index: int,
@@ -125,8 +143,8 @@ class ResultIntake:
         reason: str,
         result: MinistryResult | None = None,
     ) -> ItemOutcome:
-        masked = mask(item)
-        fingerprint = result.result_id if result else content_id(jsonable(item))
+        masked = mask(as_json(item))
+        fingerprint = result.result_id if result else content_id(as_json(item))
         dossier = result.dossier_code if result else None
         await self.store.slice("ministries", SqliteMinistries).quarantine(
             self.system, fingerprint, via, code, reason, dossier, masked

@@ -16,6 +16,17 @@ from schemas.api import Reply
 Verdict = Literal["accepted", "duplicate", "quarantined"]
 
 
+class PollReport(Reply):
+    """One poll round: when, pages read, results per verdict, the cursor after it."""
+
+    system: str
+    at: str = Field(description="when the round ended (UTC, ISO 8601)")
+    pages: int
+    results: dict[str, int] = Field(description="verdict → count")
+    cursor: str | None
+    error: str | None = Field(description="why the round stopped (HTTP 502), else null")
+
+
 class MinistrySystem(Reply):
     system: str
     name: str
@@ -26,6 +37,7 @@ class MinistrySystem(Reply):
     push: bool = Field(description="it pushes its results to the hub")
     cursor: str | None = Field(description="where the next poll starts")
     circuit: Circuit
+    last_poll: PollReport | None = Field(description="the last poll round, null before one")
 
 
 class MinistrySystems(Reply):
@@ -66,16 +78,6 @@ class Quarantine(Reply):
     """Results the hub refused to forward, newest first."""
 
     quarantine: list[QuarantinedResult]
-
-
-class PollReport(Reply):
-    """One poll round: pages read, results per verdict, the cursor after it."""
-
-    system: str
-    pages: int
-    results: dict[str, int] = Field(description="verdict → count")
-    cursor: str | None
-    error: str | None = Field(description="why the round stopped (HTTP 502), else null")
 
 
 class PushedItem(Reply):

@@ -71,7 +71,10 @@ class Ministry(Connector):
             except ConfigError as exc:
                 problems += exc.problems
             if deep and ministry.kind == "soap":
-                problems += wsdl_problems(name, ministry, config.mappings_dir)
+                mapping = out.get(name)  # the WSDL alone when the mapping has problems
+                problems += wsdl_problems(
+                    name, ministry, config.mappings_dir, mapping, config.locate
+                )
         if problems:
             raise ConfigError(f"{len(problems)} problem(s) with the ministry systems", problems)
         return out
@@ -114,7 +117,9 @@ class Ministry(Connector):
         for name, mapping in (context.assets or {}).items():
             cfg: MinistryConfig = context.config[name]
             mappings_dir = context.hub_config.mappings_dir
-            client = await open_client(name, cfg, context.http, mappings_dir)
+            client = await open_client(
+                name, cfg, context.http, mappings_dir, mapping, context.hub_config.locate
+            )
             context.on_stop(client.close)
             if cfg.submit is not None:
                 sink = HandoffSink(client, cfg, mapping, context.store, slice_)

@@ -2,15 +2,17 @@
 
 Every call passes through the system's own `Guard` (retries, breaker, rate limit) and its
 `RequestAuth`; a 401 drops the cached credential and the call is tried once more with a fresh
-one. A 2xx reply must be JSON no larger than `max_reply_bytes`; 408, 425, 429 and 5xx,
-timeouts and connection failures are transient; any other status is the system refusing the
-request (`DestinationRejected` with the start of its reply). This module must never decide
-what to send or read a reply's meaning: the mapping does.
+one. Times in a request are written as ISO 8601 (with a T). A 2xx reply must be JSON no
+larger than `max_reply_bytes`; 408, 425, 429 and 5xx, timeouts and connection failures are
+transient; any other status is the system refusing the request (`DestinationRejected` with the
+start of its reply). This module must never decide what to send or read a reply's meaning:
+the mapping does.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, time
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -53,6 +55,7 @@ class RestClient:
         return None
 
     async def _call(self, method: str, path: str, payload: dict[str, Any]) -> Any:
+        payload = _wire(payload)
         body = b"" if method == "GET" else dumps(payload).encode()
         path_qs = f"{path}?{urlencode(payload)}" if method == "GET" and payload else path
         for attempt in (1, 2):
@@ -121,3 +124,15 @@ class RestClient:
                 connector=self.connector,
                 code="invalid_json",
             ) from None
+
+
+def _wire(value: Any) -> Any:
+    """Times as ISO 8601 text with a T (`2026-12-06T12:18:47+07:00`), as JSON APIs read them,
+    not Python's text with a space; decimals stay text (`"50000"`), exact."""
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return value

@@ -24,7 +24,7 @@ from aiohttp import web
 from connectors.ministry.auth import verify_hmac
 from connectors.ministry.config import PushConfig
 from connectors.ministry.intake import ResultIntake
-from connectors.ministry.mapping import MinistryMapping
+from connectors.ministry.mapping import MappingFailed, MinistryMapping
 from connectors.ministry.models import PushReply
 from hub.auth import sha256_hex
 from hub.errors import TransientError, ValidationFailed
@@ -68,9 +68,16 @@ class ResultsDoor:
             return error_response(401, "unauthenticated", why)
         try:
             document = json.loads(body)
-            items = entry.mapping.pushed_items(document)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return error_response(400, "invalid_json", "the body is not JSON")
+        try:
+            items = entry.mapping.pushed_items(document)
+        except MappingFailed as exc:  # kept for operators, as a polled reply would be
+            try:
+                await entry.intake.quarantine_reply(document, "push", exc)
+            except TransientError as failed:
+                return error_response(503, "unavailable", f"{failed.message}; push again")
+            return error_response(422, exc.code, exc.message)
         except ValidationFailed as exc:
             return error_response(422, exc.code, exc.message)
         if len(items) > MAX_ITEMS:

@@ -23,7 +23,7 @@ import structlog
 
 from connectors.ministry.client import MinistryClient
 from connectors.ministry.config import MinistryConfig
-from connectors.ministry.mapping import MinistryMapping
+from connectors.ministry.mapping import MappingFailed, MinistryMapping
 from connectors.ministry.store import Handoff
 from hub import metrics
 from hub.consumer import Envelope, Outcome, dossier_code_of
@@ -31,6 +31,15 @@ from hub.errors import DestinationRejected, HubError, PermanentError, Validation
 from schemas.canonical import DossierSnapshot
 
 log = structlog.get_logger(__name__)
+
+
+class Unmapped(PermanentError):
+    """The mapping could not build the request, or read the reply: parked with the reason and
+    the mapping's code (`missing`, `mapping_error`, ...)."""
+
+    def __init__(self, message: str, cause: ValidationFailed) -> None:
+        super().__init__(message)
+        self.code = cause.code
 
 
 class HandoffStore(Protocol):
@@ -87,12 +96,18 @@ class HandoffSink:
         try:
             request = self.mapping.submit_request(snapshot.record.model_dump(mode="json"))
         except ValidationFailed as exc:
-            return self._failed(code, PermanentError(f"cannot map dossier {code}: {exc.message}"))
+            self._count(exc)
+            return self._failed(code, Unmapped(f"cannot map dossier {code}: {exc.message}", exc))
         try:
             reply = await self.client.submit(request)
         except HubError as exc:
             return self._failed(code, exc)
-        outcome = self.mapping.submit_outcome(reply)
+        try:
+            outcome = self.mapping.submit_outcome(reply)
+        except MappingFailed as exc:  # the system may have taken it: a replay sends it again
+            self._count(exc)
+            why = f"cannot read {self.system}'s reply to dossier {code}: {exc.message}"
+            return self._failed(code, Unmapped(why, exc))
         if not outcome.accepted:
             reason = outcome.reason or "no reason given"
             return self._failed(
@@ -119,6 +134,10 @@ class HandoffSink:
             "ministry_handoff", system=self.system, dossier_code=code, reference=outcome.reference
         )
         return None
+
+    def _count(self, exc: ValidationFailed) -> None:
+        if isinstance(exc, MappingFailed):
+            metrics.MINISTRY_MAPPING_ERRORS.labels(self.system, exc.at).inc()
 
     def _failed(self, code: str, exc: HubError) -> HubError:
         outcome = "refused" if isinstance(exc, PermanentError) else "failed"

@@ -29,7 +29,10 @@ import zeep.helpers
 from zeep.transports import AsyncTransport
 from zeep.wsse.username import UsernameToken
 
+from connectors.ministry import wsdl
 from connectors.ministry.config import MinistryConfig, SoapConfig
+from connectors.ministry.mapping import MinistryMapping
+from connectors.ministry.wsdl import Locate
 from hub.errors import (
     ConfigError,
     DestinationRejected,
@@ -96,13 +99,22 @@ def wsdl_location(config: SoapConfig, mappings_dir: Path) -> str:
 class SoapClient:
     """One system's SOAP client. A WSDL fetched by URL that cannot be read at start is read
     again at the next call (the system is treated as unavailable until then), so a ministry
-    that is down when the hub starts does not stop the hub."""
+    that is down when the hub starts does not stop the hub. Once read, the WSDL is checked
+    against the configuration and, given one, the mapping (`connectors.ministry.wsdl`)."""
 
     def __init__(
-        self, system: str, config: MinistryConfig, guard: Guard, mappings_dir: Path
+        self,
+        system: str,
+        config: MinistryConfig,
+        guard: Guard,
+        mappings_dir: Path,
+        mapping: MinistryMapping | None = None,
+        locate: Locate = ".".join,
     ) -> None:
         assert config.soap is not None
         self.system = system
+        self.mapping = mapping
+        self.locate = locate
         self.connector = guard.name
         self.config = config
         self.soap: SoapConfig = config.soap
@@ -112,6 +124,7 @@ class SoapClient:
             config.max_reply_bytes, config.timeout_s, self.soap.wsdl_timeout_s
         )
         self._service: Any = None
+        self._slots: dict[str, dict[str, wsdl.Slot]] = {}
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
@@ -157,8 +170,19 @@ class SoapClient:
                 f"the WSDL of ministry system {self.system} is not usable",
                 [f"ministries.{self.system}.soap.wsdl ({self.location}): {exc}"],
             ) from None
-        if missing := missing_operations(self.system, self.config, service, self.location):
-            raise ConfigError(f"the WSDL of ministry system {self.system} does not fit", missing)
+        problems = missing_operations(self.system, self.config, service, self.location, self.locate)
+        if not problems and self.mapping is not None:
+            problems = wsdl.fit_problems(
+                self.system,
+                self.config,
+                self.mapping,
+                service._binding._operations,
+                self.location,
+                self.locate,
+            )
+        if problems:
+            raise ConfigError(f"the WSDL of ministry system {self.system} does not fit", problems)
+        self._slots = {n: wsdl.slots(op) for n, op in service._binding._operations.items()}
         return service
 
     async def submit(self, request: dict[str, Any]) -> Any:
@@ -166,21 +190,25 @@ class SoapClient:
         return await self.call(self.config.submit.operation, request)
 
     async def poll(self, params: dict[str, Any]) -> Any:
+        """The poll operation, its parameters written in the types the WSDL declares (the
+        cursor is kept as text: an `xsd:dateTime` goes out as ISO 8601 with a T)."""
         assert self.config.poll is not None
-        return await self.call(self.config.poll.operation, params)
+        return await self.call(self.config.poll.operation, params, typed=True)
 
-    async def call(self, operation: str, params: dict[str, Any]) -> Any:
-        return await self.guard.call(partial(self._call, operation, params))
+    async def call(self, operation: str, params: dict[str, Any], typed: bool = False) -> Any:
+        return await self.guard.call(partial(self._call, operation, params, typed))
 
     async def close(self) -> None:
         await self.transport.aclose()  # type: ignore[no-untyped-call]
 
-    async def _call(self, operation: str, params: dict[str, Any]) -> Any:
+    async def _call(self, operation: str, params: dict[str, Any], typed: bool = False) -> Any:
         try:
             service = await self._ensure()
         except ConfigError as exc:  # a WSDL URL first read now, that does not fit
             detail = "; ".join(exc.problems) or exc.message
             raise DestinationRejected(detail, connector=self.connector, code="wsdl") from None
+        if typed:
+            params = wsdl.typed_params(self._slots.get(operation, {}), params)
         async with self.guard.limiter:
             try:
                 reply = await service[operation](**params)
@@ -264,9 +292,16 @@ def _http_status(status: int, name: str, connector: str) -> HubError:
     )
 
 
-def wsdl_problems(system: str, config: MinistryConfig, mappings_dir: Path) -> list[str]:
+def wsdl_problems(
+    system: str,
+    config: MinistryConfig,
+    mappings_dir: Path,
+    mapping: MinistryMapping | None = None,
+    locate: Locate = ".".join,
+) -> list[str]:
     """For `hub check-config`: what is wrong with the system's WSDL file (missing, unusable,
-    lacking a configured operation). A WSDL URL is checked when the hub first reads it."""
+    lacking a configured operation) and, given the mapping, how the mapping and the
+    configuration do not fit it. A WSDL URL is checked when the hub first reads it."""
     assert config.soap is not None
     at = f"ministries.{system}"
     try:
@@ -281,18 +316,22 @@ def wsdl_problems(system: str, config: MinistryConfig, mappings_dir: Path) -> li
         service = _service(client, config.soap)
     except Exception as exc:
         return [f"{at}.soap.wsdl: {location} is not a usable WSDL: {exc}"]
-    return missing_operations(system, config, service, location)
+    missing = missing_operations(system, config, service, location, locate)
+    if missing or mapping is None:
+        return missing
+    operations = service._binding._operations
+    return wsdl.fit_problems(system, config, mapping, operations, location, locate)
 
 
 def missing_operations(
-    system: str, config: MinistryConfig, service: Any, location: str
+    system: str, config: MinistryConfig, service: Any, location: str, locate: Locate = ".".join
 ) -> list[str]:
     """The configured submit and poll operations the bound service does not have."""
     known = set(service._binding._operations)
     wanted = [("submit", config.submit), ("poll", config.poll)]
     return [
-        f"ministries.{system}.{name}.operation: {section.operation!r} is not an operation of "
-        f"{location} (it has {', '.join(sorted(known))})"
+        f"{locate(('ministries', system, name, 'operation'))}: {section.operation!r} is not an "
+        f"operation of {location} (it has {', '.join(sorted(known))})"
         for name, section in wanted
         if section is not None and section.operation not in known
     ]

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from hub.store.sqlite import SqliteStore
 
 
+_ITEM_CHARS = 20_000  # of a quarantined item's JSON
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -154,6 +157,10 @@ class SqliteMinistries:
     ) -> None:
         """Keep a refused result where operators see it; the same one again counts `seen`."""
         now = _now()
+        item_json = json.dumps(item_masked, ensure_ascii=False, default=str)
+        if len(item_json) > _ITEM_CHARS:  # a whole reply: keep its start, still valid JSON
+            start = item_json[: _ITEM_CHARS // 2]  # escaped again below
+            item_json = json.dumps({"truncated": True, "start": start}, ensure_ascii=False)
         async with self._store.transaction() as db:
             await db.execute(
                 "INSERT INTO ministry_quarantine (system, fingerprint, via, code, reason, "
@@ -167,7 +174,7 @@ class SqliteMinistries:
                     code,
                     reason[:1000],
                     dossier_code,
-                    json.dumps(item_masked, ensure_ascii=False, default=str)[:20_000],
+                    item_json,
                     now,
                     now,
                 ),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-import yaml
+from hub import yamlfile
 
 LANGUAGES = ("vi", "en")
 DEFAULT = "vi"
@@ -30,7 +30,7 @@ def add_words(package: str) -> None:
 
 def read(package: str, lang: str) -> dict[str, str]:
     text = (resources.files(package) / "locale" / f"{lang}.yaml").read_text("utf-8")
-    data = yaml.safe_load(text) or {}
+    data = yamlfile.load(text, f"{package}/locale/{lang}.yaml").data or {}
     return {str(k): str(v) for k, v in data.items()}
 
 

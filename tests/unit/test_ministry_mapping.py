@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -9,9 +12,11 @@ from pydantic import SecretStr
 
 from connectors.ministry.auth import hmac_signature, verify_hmac
 from connectors.ministry.config import HmacAuth, MinistryConfig
-from connectors.ministry.mapping import MinistryMapping, load_for
+from connectors.ministry.mapping import MappingFailed, MinistryMapping, as_json, load_for
 from connectors.ministry.poller import fill
+from connectors.ministry.wsdl import Slot, typed_params
 from hub.errors import ConfigError, ValidationFailed
+from hub.validation import VN_TZ
 from schemas.canonical import DossierStatus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,3 +151,89 @@ def test_poll_parameters_are_filled_in() -> None:
         "SoLuong": 100,
         "q": "from-41",
     }
+
+
+# -- at run time: plain JSON for JMESPath, and mapping errors that never escape ---------------
+
+
+def test_replies_reach_jmespath_as_plain_json() -> None:
+    moment = datetime(2026, 12, 6, 12, 18, 47, tzinfo=VN_TZ)
+    reply = OrderedDict(
+        t=moment, d=date(2026, 12, 6), n=Decimal("5"), x=Decimal("1.5"), b=b"\x01\x02",
+        k=timedelta(days=1, hours=2, seconds=3), e=DossierStatus.processed, s="a", l=(1, None),
+    )  # fmt: skip
+    assert as_json(reply) == {
+        "t": "2026-12-06T12:18:47+07:00", "d": "2026-12-06", "n": 5, "x": 1.5, "b": "AQI=",
+        "k": "P1DT2H3S", "e": 9, "s": "a", "l": [1, None],
+    }  # fmt: skip
+    assert type(as_json(reply)) is dict
+    assert type(as_json(reply)["e"]) is int
+
+
+def test_a_time_cursor_and_max_by_over_zeep_times() -> None:
+    text = LAND.read_text("utf-8").replace(
+        "  cursor: MocMoi", '  cursor: "max_by(CapNhat, &NgayCapNhat).NgayCapNhat"'
+    )
+    mapping = MinistryMapping.parse(text)
+    late = datetime(2026, 12, 6, 12, 18, 47, tzinfo=VN_TZ)
+    updates = [
+        {"Id": "1", "SoHoSo": "H", "MaTrangThai": 1, "NgayCapNhat": late - timedelta(hours=1)},
+        {"Id": "2", "SoHoSo": "H", "MaTrangThai": 2, "NgayCapNhat": late},
+    ]
+    page = mapping.page({"MocMoi": "x", "CapNhat": updates})
+    assert page.cursor == "2026-12-06T12:18:47+07:00"
+    assert page.items[1]["NgayCapNhat"] == "2026-12-06T12:18:47+07:00"
+    assert mapping.result("land", page.items[1]).occurred_at == late
+
+
+def test_an_expression_failing_on_a_reply_is_a_mapping_error_naming_its_key() -> None:
+    text = LAND.read_text("utf-8").replace(
+        "  cursor: MocMoi", '  cursor: "max_by(CapNhat, &NgayCapNhat).NgayCapNhat"'
+    )
+    mapping = MinistryMapping.parse(text)
+    with pytest.raises(MappingFailed) as caught:
+        mapping.page({"CapNhat": [{"Id": "1", "NgayCapNhat": None}]})
+    assert (caught.value.code, caught.value.at) == ("mapping_error", "results.cursor")
+    assert caught.value.message.startswith(
+        "results.cursor: max_by(CapNhat, &NgayCapNhat).NgayCapNhat failed: "
+    )
+    with pytest.raises(MappingFailed, match=r"^results\.cursor: gives"):
+        MinistryMapping.parse(LAND.read_text("utf-8")).page({"MocMoi": ["a"], "CapNhat": []})
+
+
+def test_an_expression_failing_on_a_result_or_a_record_names_its_field() -> None:
+    text = LAND.read_text("utf-8").replace(
+        "content: {path: GhiChu, default: null}", "content: {path: \"length(GhiChu || '')\"}"
+    )
+    text = text.replace("{path: owner_name, default: null}", '{path: "to_string(length(fees))"}')
+    mapping = MinistryMapping.parse(text)
+    item = {"Id": "1", "SoHoSo": "H", "MaTrangThai": 1, "NgayCapNhat": "2026-01-02T00:00:00"}
+    assert mapping.result("s", item).content == "0"
+    with pytest.raises(MappingFailed) as caught:  # a record that breaks its own model
+        mapping.submit_request({"dossier_code": "H", "procedure_code": "1", "fees": 5})
+    assert caught.value.at == "submit.fields.ThongTinHoSo.ChuSuDung"
+    assert mapping.submit_outcome({"ThanhCong": True}).accepted is True
+    ordered = LAND.read_text("utf-8").replace(
+        "accepted: ThanhCong", 'accepted: "MaTiepNhan > LyDo"'
+    )
+    with pytest.raises(MappingFailed) as caught:  # text against a number: Python refuses
+        MinistryMapping.parse(ordered).submit_outcome({"MaTiepNhan": "TN-1", "LyDo": 1})
+    assert caught.value.at == "submit.accepted"
+
+
+def test_a_poll_parameter_is_written_in_its_wsdl_type() -> None:
+    at = Slot("tuThoiDiem", "xsd:dateTime", "datetime", required=False, repeated=False)
+    count = Slot("soLuong", "xsd:int", "integer", required=True, repeated=False)
+    text = Slot("moc", "xsd:string", "string", required=False, repeated=False)
+    slots = {s.name: s for s in (at, count, text)}
+    params = typed_params(
+        slots, {"tuThoiDiem": "2026-12-06 12:18:47+07:00", "soLuong": 100, "moc": "7"}
+    )
+    assert params == {
+        "tuThoiDiem": datetime(2026, 12, 6, 12, 18, 47, tzinfo=VN_TZ),
+        "soLuong": 100,
+        "moc": "7",
+    }
+    assert typed_params(slots, {"tuThoiDiem": ""}) == {"tuThoiDiem": None}  # left out
+    with pytest.raises(ValidationFailed, match="poll parameter tuThoiDiem: 'x' is not an xsd"):
+        typed_params(slots, {"tuThoiDiem": "x"})

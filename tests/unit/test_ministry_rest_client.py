@@ -1,0 +1,69 @@
+"""The REST client writes a mapped request as JSON a system can read: times with a T."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from connectors.ministry.config import MinistryConfig
+from connectors.ministry.mapping import MinistryMapping
+from connectors.ministry.rest import RestClient
+from hub.config_blocks import BreakerConfig, RetryConfig
+from hub.resilience import Guard
+
+MAPPING = """
+submit:
+  fields:
+    maHoSo: {path: dossier_code}
+    ngayTiepNhan: {path: received_at, type: datetime}
+    ngay: {path: received_at, type: date}
+    phi: {path: "sum(fees[].amount_vnd)", type: decimal}
+"""
+
+
+async def test_a_datetime_field_goes_out_as_iso_8601_text() -> None:
+    received: list[Any] = []
+
+    async def take(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"id": "HT-1"})
+
+    app = web.Application()
+    app.router.add_post("/ho-so", take)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    config = MinistryConfig.model_validate(
+        {
+            "kind": "rest",
+            "mapping": "x",
+            "procedures": ["1.0"],
+            "rest": {"base_url": f"http://127.0.0.1:{port}"},
+            "submit": {"operation": "POST /ho-so"},
+        }
+    )
+    request = MinistryMapping.parse(MAPPING).submit_request(
+        {
+            "dossier_code": "H1",
+            "received_at": "2026-12-06T12:18:47+07:00",
+            "fees": [{"amount_vnd": 50000}],
+        }
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            guard = Guard("ministry.t", RetryConfig(attempts=1), BreakerConfig(), 100.0)
+            assert await RestClient("t", config, guard, http).submit(request) == {"id": "HT-1"}
+    finally:
+        await runner.cleanup()
+    assert received == [
+        {
+            "maHoSo": "H1",
+            "ngayTiepNhan": "2026-12-06T12:18:47+07:00",
+            "ngay": "2026-12-06",
+            "phi": "50000",
+        }
+    ]
