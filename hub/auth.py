@@ -160,11 +160,12 @@ class Principal:
         return permission in self.config.permissions
 
     def may_use_unit(self, unit: str) -> bool:
-        return not self.config.units or unit in self.config.units
+        """Whether the source may act for `unit`: one of its `units` or a unit under one."""
+        return not self.config.units or any(covers(u, unit) for u in self.config.units)
 
     def may_see(self, dossier_code: str) -> bool:
         """Whether the dossier belongs to a unit this source may act for: the agency code
-        that begins its code (`000.00.41.H41-261201-0001` → `000.00.41.H41`)."""
+        that begins its code (`000.20.41.H41-261201-0001` → `000.20.41.H41`)."""
         return self.may_use_unit(dossier_code.split("-", 1)[0])
 
     def check_dossier(self, dossier_code: str, field: str) -> None:
@@ -176,6 +177,17 @@ class Principal:
                 field=field,
                 code="forbidden_unit",
             )
+
+
+def covers(unit: str, other: str) -> bool:
+    """Whether agency `other` is `unit` or under it. An agency code names levels from the
+    lowest to the province (`000.20.41.H41`: unit 20 of department or district 41 of
+    province H41); a level of zeros in `unit` stands for any unit at that level under it, so
+    `000.00.41.H41` covers `000.20.41.H41` and `123.20.41.H41`, not `000.00.42.H41`."""
+    mine, theirs = unit.split("."), other.split(".")
+    if len(mine) != len(theirs):
+        return False
+    return all(m == t or set(m) == {"0"} for m, t in zip(mine, theirs, strict=True))
 
 
 class Authenticator:

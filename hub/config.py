@@ -126,7 +126,11 @@ class SourceConfig(Section):
     )
     status_mapping: str = "one_stop_generic"
     permissions: list[Permission] = Field(default_factory=list)
-    units: list[str] = Field(default_factory=list, description="allowed madonvi; empty = any")
+    units: list[str] = Field(
+        default_factory=list,
+        description="agencies it may act for, with those under them (zeros: any unit at that "
+        "level); empty = any",
+    )
 
     @field_validator("units")
     @classmethod

@@ -294,3 +294,22 @@ def test_a_canonical_record_is_not_due_before_it_was_received() -> None:
     DossierRecord(**base, received_at=received, due_at=received)
     with pytest.raises(ValidationError, match="before the date the dossier was received"):
         DossierRecord(**base, received_at=received, due_at=received.replace(day=1, hour=7))
+
+
+@pytest.mark.parametrize(
+    ("unit", "other", "covered"),
+    [
+        ("000.00.41.H41", "000.00.41.H41", True),
+        ("000.00.41.H41", "000.20.41.H41", True),  # a unit under it
+        ("000.00.41.H41", "123.20.41.H41", True),
+        ("000.00.41.H41", "000.00.42.H41", False),  # another department
+        ("000.00.41.H41", "000.00.00.H41", False),  # the level above
+        ("000.00.41.H41", "000.00.41.H99", False),  # another province
+        ("000.00.00.H41", "000.20.41.H41", True),  # the province covers all of it
+        ("000.20.41.H41", "000.21.41.H41", False),
+    ],
+)
+def test_a_unit_covers_itself_and_the_units_under_it(unit: str, other: str, covered: bool) -> None:
+    from hub.auth import covers
+
+    assert covers(unit, other) is covered
