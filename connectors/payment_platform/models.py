@@ -20,6 +20,7 @@ FindingKind = Literal[
     "unconfirmed_by_platform",
     "status_mismatch",
     "amount_mismatch",
+    "time_mismatch",
     "currency_mismatch",
     "fee_mismatch",
     "duplicate",

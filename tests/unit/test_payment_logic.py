@@ -331,3 +331,12 @@ def test_reconciliation_names_a_whole_hours_difference_a_clock_error(
     assert words in said
     assert ("clock error" in said) == (" h " in words)
     assert "hub 2026-11-23 10:00:00" in said  # shown in Vietnam's time
+
+
+def test_the_report_model_knows_every_kind_of_finding() -> None:
+    from typing import get_args
+
+    from connectors.payment_platform.models import FindingKind
+    from connectors.payment_platform.reconcile import KINDS
+
+    assert set(get_args(FindingKind)) == set(KINDS)
