@@ -52,7 +52,11 @@ class Guard:
     async def breaker_state(self) -> str:
         return self.gate.breaker_state()
 
-    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+    async def call(self, fn: Callable[[], Awaitable[T]], retry: bool = True) -> T:
+        """`fn` through the gate, with quick retries unless `retry` is off (a call that may
+        have been applied when it failed is settled by its caller, not repeated blind)."""
+        if not retry:
+            return await self._once(fn)
         retrying = AsyncRetrying(
             # No quick retries while the destination is down: a probe is one call.
             retry=retry_if_exception(

@@ -99,7 +99,10 @@ class PortalClient:
         return self._items(await self.call("DongBoHoSoMC", body), items)
 
     async def push_steps(self, items: list[dict[str, Any]]) -> list[ItemReply]:
-        return self._items(await self.call("CapNhatTienDoHoSoMC", {"data": items}), items)
+        """One call, never repeated here: DVCQG may have applied steps whose reply was lost,
+        and the sink settles that with `lookup` before sending them again."""
+        reply = await self.call("CapNhatTienDoHoSoMC", {"data": items}, retry=False)
+        return self._items(reply, items)
 
     async def lookup(self, dossier_code: str) -> dict[str, Any] | None:
         reply = await self.call("TraCuuHoSo", {"mahoso": dossier_code}, allow={self.codes.not_held})
@@ -107,12 +110,17 @@ class PortalClient:
         return data if isinstance(data, dict) else None
 
     async def call(
-        self, service: str, body: dict[str, Any], allow: set[str] | None = None
+        self,
+        service: str,
+        body: dict[str, Any],
+        allow: set[str] | None = None,
+        retry: bool = True,
     ) -> dict[str, Any]:
-        """One protocol call with retries, breaker, rate limit and re-login."""
+        """One protocol call with retries (unless `retry` is off), breaker, rate limit and
+        re-login."""
         try:
             reply = await self.guard.call(
-                partial(self._with_session, service, body, allow or set())
+                partial(self._with_session, service, body, allow or set()), retry=retry
             )
         except HubError as exc:
             metrics.PORTAL_CALLS.labels(service, type(exc).__name__).inc()

@@ -8,9 +8,20 @@ DVCQG confirmed. Because it always sends the newest state, a late, repeated or r
 changes nothing a second time.
 
 What DVCQG confirmed is the store's delivery state for the destination `national_portal`
-(`DeliveryState`, held like any destination's). Steps of a dossier whose whole record has not
-arrived yet wait in the store; the record's own message sends them. This module must never ack
-messages: it returns one outcome per envelope.
+(`DeliveryState`, held like any destination's). This module must never ack messages: it
+returns one outcome per envelope.
+
+Two cases are settled by asking DVCQG (`TraCuuHoSo`) rather than by guessing:
+
+* **Steps of a dossier the hub holds no record of.** At cut-over a dossier's record went to
+  DVCQG directly, before the hub was installed. If DVCQG holds the dossier, its steps go now;
+  if not, the message is refused with DVCQG's own code (06): the one-stop system must send the
+  record (`DongBoHoSoMC`), which then takes the kept steps along (the parked message can be
+  replayed or discarded; it sends nothing twice).
+* **An uncertain send.** A message delivered again (after a crash, or retried after a failed
+  call) may carry steps DVCQG already applied before the hub could record its reply. Before
+  sending steps again, the sink reads the steps DVCQG holds (`QuaTrinhXuLy`) and counts those
+  as confirmed: a crash does not send a step twice where DVCQG can tell.
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -26,8 +37,8 @@ from connectors.national_portal.client import CONNECTOR, ItemReply, PortalClient
 from connectors.national_portal.mapping import record_to_wire, step_to_wire
 from hub import metrics
 from hub.consumer import Envelope, Outcome, dossier_code_of
-from hub.errors import DestinationRejected, HubError, UndecodableMessage
-from hub.store.base import Confirmation, DeliveryWork
+from hub.errors import DestinationRejected, HubError, Unavailable, UndecodableMessage
+from hub.store.base import Confirmation, DeliveryWork, PendingStep
 
 log = structlog.get_logger(__name__)
 
@@ -65,9 +76,13 @@ class PortalSink:
     def __init__(self, client: PortalClient, store: DeliveryState) -> None:
         self.client = client
         self.store = store
+        # Dossiers whose steps went out in a call that failed without a reply: DVCQG may hold
+        # them. Settled with TraCuuHoSo before their steps go again.
+        self.uncertain: set[str] = set()
 
     async def __call__(self, envelopes: Sequence[Envelope]) -> Sequence[Outcome]:
         codes = sorted({dossier_code_of(e) for e in envelopes} - {""})
+        uncertain = {dossier_code_of(e) for e in envelopes if _again(e)} | self.uncertain
         batch = _Batch(work=await self.store.delivery_work(DESTINATION, codes))
         due = [w for w in batch.work.values() if not w.up_to_date]
         await self._push_records(batch, [w for w in due if w.record is not None])
@@ -80,7 +95,7 @@ class PortalSink:
                 for c in sorted(batch.records_sent)
             ],
         )
-        await self._push_steps(batch, due)
+        await self._push_steps(batch, due, uncertain)
         await self.store.delivery_done(
             DESTINATION, [Confirmation(c, 0, ids) for c, ids in sorted(batch.sent_steps.items())]
         )
@@ -144,24 +159,98 @@ class PortalSink:
                 batch.failed[w.dossier_code] = _rejected("DongBoHoSoMC", w.dossier_code, reply)
         return again
 
-    async def _push_steps(self, batch: _Batch, due: list[DeliveryWork]) -> None:
-        ready = [
-            w
-            for w in due
-            if w.steps and w.dossier_code in batch.held and w.dossier_code not in batch.failed
-        ]
-        for w in due:
-            if w.steps and w.dossier_code not in batch.held:
-                log.info("portal_steps_wait_for_record", dossier_code=w.dossier_code)
-        pending = [(w.dossier_code, s) for w in ready for s in w.steps]
+    async def _settle(
+        self, batch: _Batch, with_steps: list[DeliveryWork], uncertain: set[str]
+    ) -> dict[str, set[StepKey]]:
+        """Ask DVCQG about the dossiers whose steps cannot go on what the hub knows: those it
+        holds no record of, and those delivered again. The steps DVCQG holds, per dossier."""
+        held_steps: dict[str, set[StepKey]] = {}
+        for w in with_steps:
+            code = w.dossier_code
+            if w.record is None and w.holds:
+                batch.held.add(code)  # DVCQG confirmed holding it before
+            if code in batch.held and code not in uncertain:
+                continue
+            if code not in batch.held and w.record is not None:
+                log.info("portal_steps_wait_for_record", dossier_code=code)
+                continue
+            data = await self.client.lookup(code)
+            if data is None:
+                if code not in batch.held:
+                    batch.failed[code] = _not_held(code, self.client.codes.not_held)
+                continue
+            batch.held.add(code)
+            held_steps[code] = {_step_key(s) for s in data.get("QuaTrinhXuLy") or [] if s}
+        return held_steps
+
+    async def _push_steps(
+        self, batch: _Batch, due: list[DeliveryWork], uncertain: set[str]
+    ) -> None:
+        with_steps = [w for w in due if w.steps and w.dossier_code not in batch.failed]
+        held_steps = await self._settle(batch, with_steps, uncertain)
+        self.uncertain -= set(held_steps)
+        pending = _unsent(batch, with_steps, held_steps)
         if not pending:
             return
-        replies = await self.client.push_steps([step_to_wire(s.step) for _, s in pending])
+        codes = {code for code, _ in pending}
+        try:
+            replies = await self.client.push_steps([step_to_wire(s.step) for _, s in pending])
+        except Unavailable:
+            self.uncertain |= codes  # the reply was lost: DVCQG may have applied them
+            raise
+        self.uncertain -= codes
         for (code, step), reply in zip(pending, replies, strict=True):
             if reply.code == self.client.codes.success:
                 batch.sent_steps.setdefault(code, []).append(step.event_id)
             elif code not in batch.failed:
                 batch.failed[code] = _rejected("CapNhatTienDoHoSoMC", code, reply)
+
+
+StepKey = tuple[str, str, str]
+
+
+def _unsent(
+    batch: _Batch, with_steps: list[DeliveryWork], held_steps: dict[str, set[StepKey]]
+) -> list[tuple[str, PendingStep]]:
+    """The steps to send: of dossiers DVCQG holds, those it does not hold yet (the others
+    are counted as confirmed: DVCQG applied them before the hub could record the reply)."""
+    pending: list[tuple[str, PendingStep]] = []
+    for w in with_steps:
+        if w.dossier_code not in batch.held:
+            continue
+        known = held_steps.get(w.dossier_code, set())
+        for s in w.steps:
+            if _step_key(step_to_wire(s.step)) in known:
+                batch.sent_steps.setdefault(w.dossier_code, []).append(s.event_id)
+            else:
+                pending.append((w.dossier_code, s))
+    return pending
+
+
+def _step_key(step: Any) -> StepKey:
+    """How DVCQG tells one processing step from another (its time, status and content)."""
+    if not isinstance(step, dict):
+        return ("", "", "")
+    return (
+        str(step.get("ThoiDiemXuLy", "")),
+        str(step.get("TrangThai", "")),
+        str(step.get("NoiDungXuLy", "")),
+    )
+
+
+def _again(envelope: Envelope) -> bool:
+    """A message delivered again: DVCQG may already hold what it carries."""
+    return envelope.attempt > 0 or bool(getattr(envelope.raw, "redelivered", False))
+
+
+def _not_held(code: str, not_held: str) -> DestinationRejected:
+    return DestinationRejected(
+        f"DVCQG does not hold dossier {code} and the hub has no record of it: the one-stop "
+        "system must send its record (DongBoHoSoMC); its steps are kept and go with it",
+        connector=CONNECTOR,
+        dossier_code=code,
+        code=not_held,
+    )
 
 
 def _rejected(service: str, code: str, reply: ItemReply) -> DestinationRejected:

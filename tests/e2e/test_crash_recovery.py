@@ -76,3 +76,5 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(
             exit_code = hub_process.stop()
         assert exit_code == 0, hub_process.log_path.read_text()[-3000:]
         assert sim_steps(sim) == steps
+        # A step whose reply a kill cut off was settled with TraCuuHoSo, not sent again.
+        assert sim.state()["step_receipts"]["duplicates"] == 0, sim.state()["step_receipts"]

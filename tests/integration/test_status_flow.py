@@ -35,6 +35,7 @@ from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_USER,
     UNIT,
+    eventually,
     hub_config,
 )
 
@@ -257,3 +258,84 @@ async def test_shutdown_finishes_the_batch_in_flight(
     async with SqliteStore.open(config.store.path) as store:
         work = await store.delivery_work("national_portal", [script.code])
     assert work[script.code].up_to_date, "the delivery was not recorded before shutdown"
+
+
+async def test_cut_over_steps_of_a_dossier_dvcqg_already_holds_go_and_others_are_refused(
+    hub: Hub, sim: DvcqgSimulator, caller: FacadeCaller
+) -> None:
+    """Before the hub was installed, the one-stop sent a record to DVCQG directly; now only
+    its steps come through the hub. They reach DVCQG; a step of a dossier neither the hub nor
+    DVCQG holds is refused with DVCQG's own code, never answered and dropped."""
+    before = "000.00.41.H41-261101-0901"  # sent to DVCQG before the cut-over
+    nowhere = "000.00.41.H41-261101-0902"  # held by nobody
+    sim.dossiers[before] = {"MaHoSo": before, "TrangThaiHoSo": "4"}
+
+    def step_of(code: str, minute: int) -> dict[str, Any]:
+        return {
+            "MaHoSo": code,
+            "TrangThai": "4",
+            "ThoiDiemXuLy": f"202612010{minute}0000",
+            "NoiDungXuLy": "Thẩm định hồ sơ",
+        }
+
+    status, reply = await caller.call(
+        "CapNhatTienDoHoSoMC", data=[step_of(before, 8), step_of(nowhere, 9)]
+    )
+    assert (status, reply["error_code"]) == (200, "00"), reply
+    await wait_until(lambda: len(sim.steps.get(before, [])) == 1)
+
+    consumer = hub.consumers["national_portal"]
+    assert hub.broker is not None
+    assert hub.store is not None
+    parking = ParkingQueue(hub.broker, consumer.queues, hub.store)
+    found: list[Any] = []
+
+    async def refused() -> bool:
+        found[:] = [m for m in await parking.browse() if m.body.get("dossier_code") == nowhere]
+        return bool(found)
+
+    await eventually(refused, 30, "the step of a dossier nobody holds, parked")
+    assert found[0].code == "06"
+    assert "must send its record (DongBoHoSoMC)" in found[0].reason
+    assert nowhere not in sim.steps
+
+
+async def test_steps_whose_reply_was_lost_are_settled_with_a_lookup_not_sent_twice(
+    hub: Hub, sim: DvcqgSimulator, caller: FacadeCaller
+) -> None:
+    """DVCQG applies a step, then its reply never comes (the hub times out). When DVCQG
+    answers again, the hub asks it (TraCuuHoSo) which steps it holds instead of repeating."""
+    code = "000.00.41.H41-261101-0903"
+    record = {
+        "MaHoSo": code,
+        "TrangThaiHoSo": "2",
+        "NgayTiepNhan": "20261101080000",
+        "ChuHoSo": "Phạm Thị Dung",
+        "MaTTHC": "1.000494",
+    }
+    status, reply = await caller.call("DongBoHoSoMC", isUpdating="False", data=[record])
+    assert (status, reply["error_code"]) == (200, "00"), reply
+    await wait_until(lambda: code in sim.dossiers)
+
+    sim.faults.update({"mode": "lost_reply", "timeout_sleep_s": 4.0})  # the hub waits 2 s
+    step = {  # in the status the dossier has: the step call is the only call
+        "MaHoSo": code,
+        "TrangThai": "2",
+        "ThoiDiemXuLy": "20261101090000",
+        "NoiDungXuLy": "Bổ sung giấy tờ tại quầy",
+    }
+    status, reply = await caller.call("CapNhatTienDoHoSoMC", data=[step])
+    assert (status, reply["error_code"]) == (200, "00"), reply
+    await wait_until(lambda: len(sim.steps.get(code, [])) == 1)  # applied; reply lost
+    lookups = sim.calls["TraCuuHoSo"]
+    sim.faults.update({"mode": "ok"})
+    assert hub.store is not None
+    store = hub.store
+
+    async def confirmed() -> bool:
+        work = await store.delivery_work("national_portal", [code])
+        return not work[code].steps
+
+    await eventually(confirmed, 60, "the step confirmed after DVCQG answered again")
+    assert sim.calls["TraCuuHoSo"] > lookups  # settled by asking
+    assert sim.step_receipts[step_key(step)] == 1  # and never sent twice
