@@ -85,7 +85,7 @@ async def park_two(dash: DashboardWorld, operator: Session) -> list[dict[str, An
         found[:] = reply["items"] if status == 200 else []
         return len(found) == 2
 
-    await eventually(parked)
+    await eventually(parked, 30, lambda: f"two dossiers parked, found {found}")
     return found
 
 
@@ -135,7 +135,9 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(dash: DashboardW
     )
     assert status == 200
     assert reply == {"done": [first["message_id"]], "missing": ["gone-id"]}
-    await eventually(lambda: first["dossier_code"] in dash.sim.dossiers)
+    await eventually(
+        lambda: first["dossier_code"] in dash.sim.dossiers, 30, "the replayed dossier at DVCQG"
+    )
 
     # Discard the second; replaying it afterwards finds nothing: 404 gone, audited.
     discard = "/api/v1/admin/dead-letters/national_portal/discard"
@@ -176,7 +178,9 @@ async def test_search_timeline_and_malicious_input(dash: DashboardWorld) -> None
     at = datetime.now(UTC) - timedelta(minutes=5)
     codes = [CODE.format(i) for i in range(10, 14)]
     await dash.post_events([record_event(c, f"ev-{c}", "accepted", at) for c in codes])
-    await eventually(lambda: all(c in dash.sim.dossiers for c in codes))
+    await eventually(
+        lambda: all(c in dash.sim.dossiers for c in codes), 30, "the four dossiers at DVCQG"
+    )
 
     status, reply = await viewer.call("GET", "/api/v1/admin/dossiers?q=000.00.41.H41-261123-001")
     assert status == 200
@@ -215,7 +219,7 @@ def _q(text: str) -> str:
 async def test_every_page_and_route_by_role(dash: DashboardWorld) -> None:
     at = datetime.now(UTC) - timedelta(minutes=1)
     await dash.post_events([record_event(CODE.format(20), "ev-p", "accepted", at)])
-    await eventually(lambda: CODE.format(20) in dash.sim.dossiers)
+    await eventually(lambda: CODE.format(20) in dash.sim.dossiers, 30, "the dossier at DVCQG")
     sessions = {role: await dash.operator(role) for role in PASSWORDS}
     pages = [
         "/dashboard/",
@@ -340,7 +344,7 @@ async def test_an_operator_pauses_and_resumes_a_connector(dash: DashboardWorld) 
     async def waiting() -> bool:
         return ((await portal_card(viewer))["queue_depth"] or 0) >= 1
 
-    await eventually(waiting)
+    await eventually(waiting, 30, "a dossier waiting in the paused queue")
     assert code not in dash.sim.dossiers
     status, html = await operator.call("GET", "/dashboard/connectors/national_portal")
     assert 'class="badge state-paused"' in html
@@ -358,7 +362,7 @@ async def test_an_operator_pauses_and_resumes_a_connector(dash: DashboardWorld) 
     assert status == 200
     assert 'data-testid="flash"' in html
     assert 'class="badge state-up"' in html
-    await eventually(lambda: code in dash.sim.dossiers)
+    await eventually(lambda: code in dash.sim.dossiers, 30, "the dossier at DVCQG once resumed")
     assert (await portal_card(viewer))["state"] == "up"
     status, reply = await operator.call("POST", RESUME, {})
     assert (status, reply["changed"], reply["state"]) == (200, False, "up")
@@ -385,7 +389,7 @@ async def test_a_dvcqg_outage_is_down_with_its_reason_then_an_ended_outage(
         card.update(await portal_card(viewer))
         return bool(card["state"] == state)
 
-    await eventually(lambda: state_is("down"))
+    await eventually(lambda: state_is("down"), 30, lambda: f"DVCQG down on its card: {card}")
     assert "HTTP 503" in card["reason"]
     assert card["since"] is not None
     assert card["outage"] is not None
@@ -396,8 +400,10 @@ async def test_a_dvcqg_outage_is_down_with_its_reason_then_an_ended_outage(
     assert 'data-testid="outage" data-ended="no"' in html
 
     dash.sim.faults.mode = "ok"
-    await eventually(lambda: state_is("up"))
-    await eventually(lambda: all(c in dash.sim.dossiers for c in codes))
+    await eventually(lambda: state_is("up"), 30, lambda: f"DVCQG up on its card: {card}")
+    await eventually(
+        lambda: all(c in dash.sim.dossiers for c in codes), 30, "the four dossiers at DVCQG"
+    )
     assert (await portal_card(viewer))["dead_letters"] == 0
     status, connector = await viewer.call("GET", "/api/v1/admin/connectors/national_portal")
     assert status == 200

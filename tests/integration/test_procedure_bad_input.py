@@ -133,7 +133,9 @@ async def test_a_subscriber_outage_loses_no_event_and_parks_none(world: World) -
             consumer.gate.outage is not None
             and time.time() - consumer.gate.outage.started_at > 3 * (0.2 + 0.4)
             and consumer.gate.outage.probes >= 2
-        )
+        ),
+        30,
+        "the subscriber's outage outlasting every delay tier, probed twice",
     )
     parking = _parking(world)
     assert await parking.browse() == []

@@ -56,7 +56,9 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
         ]
     )
     accepted = codes[: N - REFUSED]
-    await eventually(lambda: all(c in dash.sim.dossiers for c in accepted))
+    await eventually(
+        lambda: all(c in dash.sim.dossiers for c in accepted), 30, "the accepted dossiers at DVCQG"
+    )
     held = time.time()
 
     async def overview() -> dict[str, Any]:
@@ -69,7 +71,7 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
         unconfirmed: int = (await overview())["completeness"]["unconfirmed"]
         return unconfirmed == expected_unconfirmed
 
-    await eventually(lambda: settled(REFUSED))
+    await eventually(lambda: settled(REFUSED), 30, f"{REFUSED} unconfirmed")
     data = await overview()
     assert data["completeness"] == {
         "dossiers": N,
@@ -101,7 +103,7 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
     moved = accepted[:10]
     changed_at = datetime.fromtimestamp(math.floor(time.time()), UTC)
     await dash.post_events([step_event(c, f"s-{c}", "processing", changed_at) for c in moved])
-    await eventually(lambda: settled(REFUSED + 10))
+    await eventually(lambda: settled(REFUSED + 10), 30, f"{REFUSED + 10} unconfirmed")
     ratio = (await overview())["completeness"]["ratio"]
     assert ratio == (N - REFUSED - 10) / N
     outage_s = 3.0
@@ -109,7 +111,7 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
     dash.sim.faults.mode = "ok"
     # The test's retry tiers are short (seconds) and the outage outlasted them: the changes
     # waited, nothing was parked, and they go out by themselves with no operator.
-    await eventually(lambda: settled(REFUSED), timeout_s=60)
+    await eventually(lambda: settled(REFUSED), 60, f"{REFUSED} unconfirmed again")
     data = await overview()
     assert data["lag"]["samples"] == N - REFUSED + 10
     assert data["completeness"]["ratio"] == (N - REFUSED) / N
