@@ -1,6 +1,6 @@
 """What the tests (and the bench) share: a hub configuration for a test, the `hub` command as
-a process, and waiting for a condition (`waiting.eventually`). A free port
-comes from `sims.rabbitmq_node.find_free_port`.
+a process, waiting for a condition (`waiting.eventually`), and the hub as a real process
+(`hubproc.HubProcess`). A free port comes from `sims.rabbitmq_node.find_free_port`.
 
 Fakes do not live here: tests talk to a real RabbitMQ node and real loopback servers. Test
 modules import from here (and from the `*_world.py` / `harness.py` world modules), never from
@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from hub.auth import hash_password, sha256_hex
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
+from tests.support.hubproc import HubProcess, ProcessFailed, ServedProcess
 from tests.support.waiting import eventually
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "READER_TOKEN",
     "UNIT",
     "CliResult",
+    "HubProcess",
+    "ProcessFailed",
+    "ServedProcess",
     "eventually",
     "hub_cli",
     "hub_config",
