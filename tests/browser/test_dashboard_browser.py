@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from playwright.async_api import Locator, Page, expect
@@ -36,18 +35,9 @@ from tests.browser.conftest import (
     record_event,
     shoot,
 )
+from tests.support import eventually
 
 LIVE_TIMEOUT_MS = 15_000
-
-
-async def until(check: Callable[[], bool | Awaitable[bool]], timeout_s: float = 20.0) -> None:
-    """Wait until `check()` (plain or awaitable) is true; fail after `timeout_s`."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            outcome = check()
-            if await outcome if inspect.isawaitable(outcome) else outcome:
-                return
-            await asyncio.sleep(0.1)
 
 
 def count_of(text: str) -> int:
@@ -83,7 +73,7 @@ async def park(world: DashboardWorld) -> tuple[str, str]:
         found[:] = [i for i in items if i["dossier_code"] == code]
         return bool(found)
 
-    await until(parked)
+    await eventually(parked, 30, lambda: f"the refused dossier {code} parked")
     return code, str(found[0]["message_id"])
 
 
@@ -210,7 +200,7 @@ async def test_a_dossier_found_by_its_code_shows_its_journey_to_dvcqg(
 ) -> None:
     code = world.new_code()
     await world.post_events(record_event(code))
-    await until(lambda: code in world.sim.dossiers)
+    await eventually(lambda: code in world.sim.dossiers, 30, "the dossier at DVCQG")
 
     viewer = await world.admin_login(VIEWER, VIEWER_PASSWORD)
 
@@ -219,7 +209,7 @@ async def test_a_dossier_found_by_its_code_shows_its_journey_to_dvcqg(
             body = await r.json()
         return r.status == 200 and any(h["kind"] == "delivered" for h in body["timeline"])
 
-    await until(delivered)
+    await eventually(delivered, 30, "its delivery on the dossier's timeline")
 
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     await page.goto(world.url("/dashboard/dossiers"))
@@ -273,7 +263,7 @@ async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
     await expect(flash).to_have_class(has_class("ok"))
     await shoot(page, "replayed")
 
-    await until(lambda: code in world.sim.dossiers)
+    await eventually(lambda: code in world.sim.dossiers, 30, "the replayed dossier at DVCQG")
     assert not await still_parked(world, message_id)
     await expect(
         page.locator(f"tr[data-testid=dead-letter][data-message-id='{message_id}']")
@@ -384,7 +374,7 @@ async def test_a_dvcqg_outage_shows_on_its_card_and_page_without_a_reload(
         world.sim.faults.mode = "ok"
 
     await expect(state).not_to_have_attribute("data-state", "down", timeout=LIVE_TIMEOUT_MS)
-    await until(lambda: code in world.sim.dossiers)
+    await eventually(lambda: code in world.sim.dossiers, 30, "the dossier at DVCQG once it is back")
     assert await page.evaluate("window.__sameDocument") == "yes"
     await shoot(page, "back")
 
@@ -457,7 +447,7 @@ async def test_the_dead_letter_count_on_the_card_is_the_brokers(
         items = await world.dead_letters(operator, PORTAL)
         return set(codes) <= {i["dossier_code"] for i in items}
 
-    await until(all_parked)
+    await eventually(all_parked, 30, "the four refused dossiers parked")
 
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     shown = page.locator(f"[data-connector={PORTAL}] [data-field=dead_letters]")
@@ -468,7 +458,7 @@ async def test_the_dead_letter_count_on_the_card_is_the_brokers(
         seen["broker"] = await asyncio.to_thread(parked_in_broker, node, queue)
         return seen["card"] == seen["broker"] == before + len(codes)
 
-    await until(the_same, timeout_s=30)
+    await eventually(the_same, 30, lambda: f"the card's dead letters the broker's: {seen}")
     await shoot(page, "counts")
 
     # Thousands parked (put straight into the parking queue, as the hub parks), and messages
@@ -502,7 +492,9 @@ async def test_the_dead_letter_count_on_the_card_is_the_brokers(
                 and seen["card_waiting"] == seen["broker_waiting"] >= 30
             )
 
-        await until(the_same_under_load, timeout_s=120)
+        await eventually(
+            the_same_under_load, 120, lambda: f"the card's counts the broker's under load: {seen}"
+        )
         await shoot(page, "counts-thousands")
     finally:
         await world.hub.set_paused(PORTAL, "browser-test", "", False)

@@ -12,7 +12,7 @@ from hub.config import load_config
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.one_stop.simulator import OneStopTraffic
-from tests.integration.status_world import FacadeCaller, wait_until
+from tests.integration.status_world import FacadeCaller
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_TOKEN,
@@ -20,6 +20,7 @@ from tests.support import (
     PORTAL_PASSWORD,
     PORTAL_USER,
     UNIT,
+    eventually,
     hub_cli,
     hub_overrides,
 )
@@ -167,7 +168,9 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
             )
             assert replay.returncode == 0, replay.stderr
             assert "replayed 1 message" in replay.stdout
-            await wait_until(lambda: first.code in sim.dossiers)
+            await eventually(
+                lambda: first.code in sim.dossiers, 30, "the replayed dossier at DVCQG"
+            )
 
             discard = await hub_cli(
                 "dlq",

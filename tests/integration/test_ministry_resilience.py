@@ -40,9 +40,8 @@ from tests.integration.ministry_world import (
     civil_section,
     code,
     oauth2,
-    wait_until,
 )
-from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_cli
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, eventually, hub_cli
 
 BUSINESS = "business_registration"
 Sections = Callable[[dict[str, str]], dict[str, Any]]  # simulator URLs → ministries section
@@ -154,13 +153,14 @@ async def test_a_third_system_works_from_configuration_mapping_and_wsdl_only(
     )
     dossiers = [code(i) for i in (1, 2)]
     await world.dossiers(dossiers, LAND_PROCEDURE)
-    await wait_until(lambda: len(world.results_at_one_stop("land_registry")) == 4, "4 results")
+    await eventually(lambda: len(world.results_at_one_stop("land_registry")) == 4, 30, "4 results")
     assert set(land.received) == set(dossiers)
     assert land.received[dossiers[0]]["NgayNhan"]  # a date, from the record's received_at
     events = world.results_at_one_stop("land_registry")
     assert sorted(e["status_name"] for e in events) == ["processed"] * 2 + ["processing"] * 2
-    await wait_until(
+    await eventually(
         lambda: all(world.portal_steps(d, 9) and world.portal_steps(d, 4) for d in dossiers),
+        30,
         "both steps of both dossiers at DVCQG",
     )
     handoffs = await world.store.ministries.handoffs("land_registry")
@@ -211,11 +211,11 @@ async def test_an_unreadable_poll_reply_moves_no_cursor_and_forwards_nothing(
     ministry.decide(dossier, "DA_CAP_GCN")
     ministry.faults.mode = "entity_reply"  # every reply from now on, polls included
     await world.dossiers([dossier], BUSINESS_PROCEDURE)
-    await wait_until(lambda: ministry.requests["LayDanhSachKetQua"] >= 3, "polls")
+    await eventually(lambda: ministry.requests["LayDanhSachKetQua"] >= 3, 30, "polls")
     assert await world.store.ministries.cursor(BUSINESS) in (None, "0")
     assert world.results_at_one_stop() == []
     ministry.faults.mode = "ok"  # the hand-off is retried, the next poll reads the result
-    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 1, "the result")
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 1, 30, "the result")
 
 
 async def test_unknown_and_repeated_results_are_quarantined_or_dropped_and_visible(
@@ -226,11 +226,11 @@ async def test_unknown_and_repeated_results_are_quarantined_or_dropped_and_visib
         {"br": ministry}, lambda urls: {BUSINESS: business_section(urls["br"])}
     )
     await world.dossiers([code(1)], BUSINESS_PROCEDURE)
-    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 1, "the first result")
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 1, 30, "the first result")
     ministry.inject_unknown_result("000.00.41.H41-261123-9999")
     ministry.duplicate_next_page()
     await world.dossiers([code(2)], BUSINESS_PROCEDURE)
-    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 2, "the second result")
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 2, 30, "the second result")
 
     async def quarantined() -> list[dict[str, Any]]:
         status, body = await world.call("GET", f"/api/v1/ministries/quarantine?system={BUSINESS}")
@@ -284,7 +284,9 @@ async def test_bad_pushes_get_clear_errors_and_good_items_beside_them_go_on(
         ("quarantined", "missing"),
         ("quarantined", "not_an_object"),
     ]
-    await wait_until(lambda: len(world.results_at_one_stop("civil_status")) == 1, "the good one")
+    await eventually(
+        lambda: len(world.results_at_one_stop("civil_status")) == 1, 30, "the good one"
+    )
     checks = [
         (b"{not json", PUSH_TOKEN, 400),
         (b'{"ketQua": []}', "wrong-token", 401),
@@ -347,15 +349,15 @@ async def test_one_system_down_never_holds_up_another_and_recovery_delivers_ever
     await world.dossiers(rest_codes, CIVIL_PROCEDURE)
 
     # Every civil-status dossier goes out and comes back while business registration is down.
-    await wait_until(lambda: len(world.results_at_one_stop("civil_status")) == 10, "REST results")
+    await eventually(
+        lambda: len(world.results_at_one_stop("civil_status")) == 10, 30, "REST results"
+    )
     assert business.faulted[outage] > 0
     assert business.accepted == {}
     assert world.results_at_one_stop(BUSINESS) == []
 
     business.faults.mode = "ok"
-    await wait_until(
-        lambda: len(world.results_at_one_stop(BUSINESS)) == 10, "SOAP results", timeout_s=30
-    )
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 10, 30, "SOAP results")
     assert sorted(business.accepted) == soap_codes
     assert await parked(world, BUSINESS) == []
     assert all(n == 1 for n in world.one_stop.receipts.values())
@@ -371,18 +373,19 @@ async def test_hand_offs_wait_out_an_outage_longer_than_every_tier_and_park_noth
     soap_codes = [code(i) for i in range(1, 4)]
     await world.dossiers(soap_codes, BUSINESS_PROCEDURE)
     gate = world.hub.consumers[f"ministry.{BUSINESS}"].gate
-    await wait_until(
+    await eventually(
         lambda: (
             gate.outage is not None
             and time.time() - gate.outage.started_at > 3 * sum(tiers)
             and gate.outage.probes >= 2
         ),
+        30,
         "an outage longer than the tiers",
     )
     assert await parked(world, BUSINESS) == []
     assert business.accepted == {}
     business.faults.mode = "ok"
-    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, "the results")
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, 30, "the results")
     assert sorted(business.accepted) == soap_codes
     assert await parked(world, BUSINESS) == []
 
@@ -405,7 +408,7 @@ async def test_refused_hand_offs_are_parked_and_replayed_once_from_the_cli(
     )
     assert replay.returncode == 0, replay.stderr
     assert "replayed 3 message" in replay.stdout
-    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, "the results")
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, 30, "the results")
     assert sorted(business.accepted) == soap_codes
 
 

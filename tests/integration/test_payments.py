@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,7 @@ from tests.support import (
     PORTAL_PASSWORD,
     PORTAL_USER,
     READER_TOKEN,
+    eventually,
 )
 
 
@@ -90,17 +91,10 @@ class PayWorld:
         def events() -> list[dict[str, Any]]:
             return [e for e in self.receiver.events if e["type"].startswith("payment.")]
 
-        await wait_until(lambda: len(events()) >= expected, f"{expected} payment event(s)")
+        await eventually(lambda: len(events()) >= expected, 30, f"{expected} payment event(s)")
         await asyncio.sleep(0.7)
         assert len(events()) == expected, [e["payment"]["transaction_id"] for e in events()]
         return events()
-
-
-async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -337,7 +331,7 @@ async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: Pa
     world.receiver.faults.reject_types = ["payment.paid"]
     refused_before = world.receiver.requests
     unacknowledged = await paid(16)
-    await wait_until(lambda: world.receiver.requests > refused_before, "the refusal")
+    await eventually(lambda: world.receiver.requests > refused_before, 30, "the refusal")
     world.receiver.faults.reject_types = []
     # Pending since yesterday morning; the platform listing includes pending ones too.
     await world.dossier(code(17))

@@ -29,12 +29,12 @@ from tests.integration.status_world import (
     hub,
     sim,
     sim_steps,
-    wait_until,
 )
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_USER,
     UNIT,
+    eventually,
     hub_config,
 )
 
@@ -54,7 +54,9 @@ async def test_many_dossiers_reach_the_portal_newest_state_and_every_step_once(
         held = {c: str(d["TrangThaiHoSo"]) for c, d in sim.dossiers.items()}
         return held == statuses and sim_steps(sim) == steps
 
-    await wait_until(portal_has_everything)
+    await eventually(
+        portal_has_everything, 30, "every dossier's newest status and every step at DVCQG"
+    )
     assert all(count == 1 for count in sim.step_receipts.values()), "a step was sent twice"
     # The hub's own look-up answers from its store with the same newest state.
     code, status = next(iter(statuses.items()))
@@ -95,7 +97,7 @@ async def test_replayed_duplicated_and_shuffled_events_never_regress(
         held = {c: str(d["TrangThaiHoSo"]) for c, d in sim.dossiers.items()}
         return held == newest and sim_steps(sim) == unique_steps
 
-    await wait_until(settled)
+    await eventually(settled, 30, "the newest statuses and each step once at DVCQG")
     assert all(count == 1 for count in sim.step_receipts.values())
     assert hub.store is not None
     for code, newest_status in newest.items():
@@ -126,7 +128,9 @@ async def test_portal_outage_recovers_then_a_refused_dossier_is_parked_and_repla
     await asyncio.sleep(0.5)
     assert first.code not in sim.dossiers
     sim.faults.mode = "ok"
-    await wait_until(lambda: first.code in sim.dossiers, 20)
+    await eventually(
+        lambda: first.code in sim.dossiers, 30, "the first dossier at DVCQG once it is back"
+    )
 
     # A refusal of the item itself (not an outage): parked with why, replayed by an operator.
     sim.faults.reject = {second.code: "07"}
@@ -155,7 +159,7 @@ async def test_portal_outage_recovers_then_a_refused_dossier_is_parked_and_repla
     sim.faults.reject = {}
     replayed = await parking.replay(lambda m: True, actor="tester")
     assert replayed == 1
-    await wait_until(lambda: second.code in sim.dossiers, 20)
+    await eventually(lambda: second.code in sim.dossiers, 30, "the replayed dossier at DVCQG")
     assert await parking.browse() == []
     audit = await hub.store.audit_entries(10)
     assert audit[0].action == "dlq.replay"
@@ -173,7 +177,7 @@ async def test_per_item_rejection_by_the_portal_is_parked_with_its_reason(
     assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=records))[1][
         "error_code"
     ] == "00"
-    await wait_until(lambda: good.code in sim.dossiers)
+    await eventually(lambda: good.code in sim.dossiers, 30, "the good dossier at DVCQG")
     assert hub.broker is not None
     assert hub.store is not None
     parking = ParkingQueue(
@@ -206,11 +210,13 @@ async def test_expired_portal_session_is_renewed_without_losing_anything(
     traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=13)
     one, two = traffic.plan(2)
     await caller.call("DongBoHoSoMC", isUpdating="False", data=[one.pairs[0][0]])
-    await wait_until(lambda: one.code in sim.dossiers)
+    await eventually(lambda: one.code in sim.dossiers, 30, "the first dossier at DVCQG")
     logins = sim.logins
     sim.expire_sessions()
     await caller.call("DongBoHoSoMC", isUpdating="False", data=[two.pairs[0][0]])
-    await wait_until(lambda: two.code in sim.dossiers)
+    await eventually(
+        lambda: two.code in sim.dossiers, 30, "the second dossier at DVCQG, after a new login"
+    )
     assert sim.logins == logins + 1
 
 
@@ -230,7 +236,11 @@ async def test_events_committed_but_never_published_are_sent_after_a_restart(
         outcome = await store.ingest([record_event(script.pairs[0][0], ctx)], datetime.now(UTC))
         assert len(outcome.outbox) == 1
     async with Hub(config) as hub:
-        await wait_until(lambda: script.code in sim.dossiers)
+        await eventually(
+            lambda: script.code in sim.dossiers,
+            30,
+            "the unpublished event at DVCQG after the restart",
+        )
         live = hub.store
         assert live is not None
         for _ in range(100):  # published rows are deleted in bulk, a moment later
@@ -251,7 +261,7 @@ async def test_shutdown_finishes_the_batch_in_flight(
         caller = FacadeCaller(http, facade_url(hub))
         await caller.login()
         await caller.call("DongBoHoSoMC", isUpdating="False", data=[script.pairs[0][0]])
-        await wait_until(lambda: sim.calls["DongBoHoSoMC"] > 0)
+        await eventually(lambda: sim.calls["DongBoHoSoMC"] > 0, 30, "a DongBoHoSoMC call at DVCQG")
         # Leaving the block stops the hub while DVCQG is still answering that call.
     assert script.code in sim.dossiers
     async with SqliteStore.open(config.store.path) as store:

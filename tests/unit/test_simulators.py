@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from sims.one_stop.simulator import (
     OneStopTraffic,
     TrafficReport,
 )
+from tests.support import eventually
 
 UNIT = "000.00.41.H41"
 NOW = datetime(2025, 3, 14, 10, 30, tzinfo=VN_TZ)
@@ -58,15 +59,6 @@ async def login(sim: DvcqgSimulator) -> str:
 
 async def call(sim: DvcqgSimulator, session: str, service: str, **body: Any) -> tuple[int, Any]:
     return await post(sim.url, {"service": service, "session": session, "madonvi": UNIT, **body})
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Poll the simulator's counters (they have no event to wait on), for a bounded time."""
-    for _ in range(int(timeout_s / 0.005)):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached in time")
 
 
 def assert_portal_holds(sim: DvcqgSimulator, report: TrafficReport) -> None:
@@ -231,7 +223,9 @@ async def test_expired_sessions_make_the_client_log_in_again(sim: DvcqgSimulator
     scripts = generator.plan(10)
 
     async def expire_after_some_calls() -> None:
-        await until(lambda: sum(sim.calls.values()) >= 4)
+        await eventually(
+            lambda: sum(sim.calls.values()) >= 4, 30, "four calls at the simulator", every_s=0.005
+        )
         sim.expire_sessions()
 
     expirer = asyncio.create_task(expire_after_some_calls())
@@ -247,7 +241,9 @@ async def test_stop_ends_a_run_promptly(sim: DvcqgSimulator) -> None:
     generator = traffic(sim, seed=9, batch_size=4, request_timeout_s=5.0)
     stop = asyncio.Event()
     running = asyncio.create_task(generator.run(generator.plan(4), rate_per_s=20, stop=stop))
-    await until(lambda: sum(sim.calls.values()) >= 2)
+    await eventually(
+        lambda: sum(sim.calls.values()) >= 2, 30, "two calls at the simulator", every_s=0.005
+    )
     sim.faults.mode = "timeout"
     await asyncio.sleep(0.5)
     stop.set()
