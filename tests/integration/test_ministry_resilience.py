@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -42,6 +41,7 @@ from tests.integration.ministry_world import (
     oauth2,
 )
 from tests.support import PORTAL_PASSWORD, PORTAL_USER, eventually, hub_cli
+from tests.support.parking import wait_parked as parked_until
 
 BUSINESS = "business_registration"
 Sections = Callable[[dict[str, str]], dict[str, Any]]  # simulator URLs → ministries section
@@ -81,19 +81,20 @@ async def start(
         yield _start
 
 
-async def parked(world: World, system: str) -> list[ParkedMessage]:
+def parking_of(world: World, system: str) -> ParkingQueue:
     assert world.hub.broker is not None
     queues = world.hub.broker.topology.queues(f"ministry.{system}", [])
-    return await ParkingQueue(world.hub.broker, queues, world.store).browse()
+    return ParkingQueue(world.hub.broker, queues, world.store)
+
+
+async def parked(world: World, system: str) -> list[ParkedMessage]:
+    return await parking_of(world, system).browse()
 
 
 async def wait_parked(world: World, system: str, n: int) -> list[ParkedMessage]:
-    for _ in range(200):
-        found = await parked(world, system)
-        if len(found) >= n:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{n} message(s) were not parked for {system}")
+    found = await parked_until(parking_of(world, system), n)
+    assert len(found) == n, found
+    return found
 
 
 # -- a third system, from a configuration section, a mapping file and a WSDL ----------------
@@ -237,17 +238,17 @@ async def test_unknown_and_repeated_results_are_quarantined_or_dropped_and_visib
         assert status == 200, body
         return list(body["quarantine"])
 
-    for _ in range(100):
-        if await quarantined():
-            break
-        await asyncio.sleep(0.05)
-    (entry,) = await quarantined()
+    (entry,) = await eventually(quarantined, 30, "the unknown result quarantined")
     assert (entry["code"], entry["dossier_code"]) == (
         "unknown_dossier",
         "000.00.41.H41-261123-9999",
     )
     assert entry["item"]["MaHoSo"] == "000.00.41.H41-261123-9999"
-    await asyncio.sleep(1.0)  # more polls: the repeated page and the unknown result stay out
+    # More polls: the repeated page and the unknown result stay out.
+    polls = ministry.requests["LayDanhSachKetQua"]
+    await eventually(
+        lambda: ministry.requests["LayDanhSachKetQua"] >= polls + 3, 30, "three more polls"
+    )
     assert len(world.results_at_one_stop(BUSINESS)) == 2
     assert all(n == 1 for n in world.one_stop.receipts.values())
     assert len(world.portal_steps(code(1), 9)) == 1

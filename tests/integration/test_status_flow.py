@@ -5,11 +5,9 @@ Real RabbitMQ node (session fixture), real loopback HTTP servers, the real hub.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
@@ -37,6 +35,7 @@ from tests.support import (
     eventually,
     hub_config,
 )
+from tests.support.parking import wait_parked
 
 __all__ = ["caller", "hub", "sim"]  # the world's fixtures
 
@@ -115,21 +114,31 @@ async def test_portal_outage_recovers_then_a_refused_dossier_is_parked_and_repla
 ) -> None:
     traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=5)
     first, second = traffic.plan(2)
-    # A short outage (503s, then time-outs) inside the retry budget: delivered on recovery.
+    # A short outage (503s, then time-outs): delivered on recovery, nothing parked.
     sim.faults.mode = "http_503"
     record, step = first.pairs[0]
     assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1][
         "error_code"
     ] == "00"
     assert (await caller.call("CapNhatTienDoHoSoMC", data=[step]))[1]["error_code"] == "00"
-    await asyncio.sleep(0.5)
-    sim.faults.mode = "timeout"
+    portal = hub.connector("national_portal")
+    assert portal is not None
+    assert portal.guard is not None
+    gate = portal.guard.gate
+
+    def met(error: str) -> bool:
+        return gate.outage is not None and error in gate.outage.last_error
+
+    await eventually(lambda: met("HTTP 503"), 30, "the hub meeting DVCQG's 503s")
     sim.faults.timeout_sleep_s = 5
-    await asyncio.sleep(0.5)
+    sim.faults.mode = "timeout"
+    await eventually(lambda: met("in time"), 30, "the hub meeting DVCQG's time-outs")
     assert first.code not in sim.dossiers
     sim.faults.mode = "ok"
     await eventually(
-        lambda: first.code in sim.dossiers, 30, "the first dossier at DVCQG once it is back"
+        lambda: first.code in sim.dossiers and step_key(step) in sim_steps(sim),
+        30,
+        "the first dossier and its step at DVCQG once it is back",
     )
 
     # A refusal of the item itself (not an outage): parked with why, replayed by an operator.
@@ -143,15 +152,8 @@ async def test_portal_outage_recovers_then_a_refused_dossier_is_parked_and_repla
     parking = ParkingQueue(
         hub.broker, hub.broker.topology.queues("national_portal", [0.3, 0.6, 1.0]), hub.store
     )
-    parked: list[Any] = []
-
-    async def poll_parked() -> None:
-        while not parked:
-            parked.extend(await parking.browse())
-            await asyncio.sleep(0.2)
-
-    await asyncio.wait_for(poll_parked(), 30)
-    assert parked[0].body["dossier_code"] == second.code
+    parked = await wait_parked(parking, 1)
+    assert [p.body["dossier_code"] for p in parked] == [second.code]  # the outage parked none
     assert "refused DongBoHoSoMC" in parked[0].reason
     assert parked[0].code == "07"
     assert second.code not in sim.dossiers
@@ -183,24 +185,19 @@ async def test_per_item_rejection_by_the_portal_is_parked_with_its_reason(
     parking = ParkingQueue(
         hub.broker, hub.broker.topology.queues("national_portal", [0.3, 0.6, 1.0]), hub.store
     )
-    found: list[Any] = []
-
-    async def poll() -> None:
-        while not found:
-            found.extend(await parking.browse())
-            await asyncio.sleep(0.1)
-
-    await asyncio.wait_for(poll(), 10)
-    assert found[0].body["dossier_code"] == bad.code
+    found = await wait_parked(parking, 1)
+    assert [p.body["dossier_code"] for p in found] == [bad.code]
     assert "07" in found[0].reason
     assert bad.code not in sim.dossiers
     # The dossier's timeline: DVCQG's refusal, then the parking (journalled once settled).
+    store = hub.store
     outcomes: list[str] = []
-    for _ in range(100):
-        outcomes = [d.outcome for d in (await hub.store.dossier(bad.code)).deliveries]
-        if len(outcomes) > 1:
-            break
-        await asyncio.sleep(0.05)
+
+    async def settled() -> bool:
+        outcomes[:] = [d.outcome for d in (await store.dossier(bad.code)).deliveries]
+        return len(outcomes) > 1
+
+    await eventually(settled, 30, lambda: f"the refusal and the parking journalled: {outcomes}")
     assert outcomes == ["refused", "parked"]
 
 
@@ -243,11 +240,11 @@ async def test_events_committed_but_never_published_are_sent_after_a_restart(
         )
         live = hub.store
         assert live is not None
-        for _ in range(100):  # published rows are deleted in bulk, a moment later
-            if await live.outbox_pending(0, 10) == []:
-                break
-            await asyncio.sleep(0.05)
-        assert await live.outbox_pending(0, 10) == []
+
+        async def outbox_empty() -> bool:  # published rows are deleted in bulk, a moment later
+            return await live.outbox_pending(0, 10) == []
+
+        await eventually(outbox_empty, 30, "the published outbox row deleted")
 
 
 async def test_shutdown_finishes_the_batch_in_flight(

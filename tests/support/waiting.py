@@ -21,15 +21,20 @@ describe the state then (what was held, the end of a log)."""
 POLL_S = 0.05
 
 
+# What a check returns once it holds is never None (None does not hold): not part of T.
 @overload
 async def eventually(
-    check: Callable[[], Awaitable[T]], timeout_s: float, what: What, *, every_s: float = POLL_S
+    check: Callable[[], Awaitable[T | None]],
+    timeout_s: float,
+    what: What,
+    *,
+    every_s: float = POLL_S,
 ) -> T: ...
 
 
 @overload
 async def eventually(
-    check: Callable[[], T], timeout_s: float, what: What, *, every_s: float = POLL_S
+    check: Callable[[], T | None], timeout_s: float, what: What, *, every_s: float = POLL_S
 ) -> T: ...
 
 
