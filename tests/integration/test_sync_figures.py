@@ -8,7 +8,6 @@ while DVCQG is down are unconfirmed until it is back: the test knows exactly how
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from datetime import UTC, datetime, timedelta
@@ -87,14 +86,15 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
         low = nearest_rank(base, q)
         assert low / HALF_BUCKET <= data["lag"][key] <= (low + slack) * HALF_BUCKET, (q, data)
 
-    # Sending the same states again counts nothing twice.
-    await dash.post_events(
+    # Sending the same states again counts nothing twice: the hub takes each as a duplicate
+    # there and then, and queues nothing.
+    again = await dash.post_events(
         [
             record_event(c, f"r-{c}", "accepted", now - timedelta(seconds=offsets_s[c]))
             for c in codes
         ]
     )
-    await asyncio.sleep(1.0)
+    assert {r["outcome"] for r in again["results"]} == {"duplicate"}, again
     assert (await overview())["lag"]["samples"] == N - REFUSED
 
     # DVCQG down: ten dossiers move on; they are unconfirmed until it is back, then each new
@@ -106,8 +106,16 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
     await eventually(lambda: settled(REFUSED + 10), 30, f"{REFUSED + 10} unconfirmed")
     ratio = (await overview())["completeness"]["ratio"]
     assert ratio == (N - REFUSED - 10) / N
-    outage_s = 3.0
-    await asyncio.sleep(outage_s)
+    portal = dash.hub.connector("national_portal")
+    assert portal is not None
+    assert portal.guard is not None
+    gate = portal.guard.gate
+    tiers_s = sum(dash.hub.config.connectors.national_portal.delay_tiers_s)
+    await eventually(
+        lambda: gate.outage is not None and time.time() - gate.outage.started_at > 1.5 * tiers_s,
+        60,
+        "DVCQG down for longer than every delay tier together",
+    )
     dash.sim.faults.mode = "ok"
     # The test's retry tiers are short (seconds) and the outage outlasted them: the changes
     # waited, nothing was parked, and they go out by themselves with no operator.
