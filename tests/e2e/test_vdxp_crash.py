@@ -305,8 +305,8 @@ async def test_a_kill_while_acknowledgements_fail_loses_nothing_and_doubles_noth
             30,
             lambda: f"every item acknowledged: {axis.state()}\n{world.tail()}",
         )
-        assert await one_stop.wait_for(DOCUMENTS, 15, type="vdxp.document"), one_stop.state()
-        assert await one_stop.wait_for(len(STATUSES), 15, type="vdxp.status"), one_stop.state()
+        assert await one_stop.wait_for(DOCUMENTS, 30, type="vdxp.document"), one_stop.state()
+        assert await one_stop.wait_for(len(STATUSES), 30, type="vdxp.status"), one_stop.state()
         await eventually(
             lambda: len(ministry_steps(world.portal, dossier)) == len(STATUSES),
             30,
@@ -467,7 +467,7 @@ async def test_kills_between_download_and_acknowledgement_lose_nothing_and_doubl
             30,
             lambda: f"every item acknowledged: {axis.state()}\n{world.tail()}",
         )
-        assert await one_stop.wait_for(STREAM, 15, type="vdxp.document"), one_stop.state()
+        assert await one_stop.wait_for(STREAM, 30, type="vdxp.document"), one_stop.state()
         assert not await one_stop.wait_for(STREAM + 1, 1.5)
         intake = await world.intake()
         again = log_events(world.hub, "vdxp_acknowledged_again")
