@@ -55,7 +55,7 @@ from connectors.vdxp.edxml import (
     spooled_from,
 )
 from schemas.vdxp import Attachment, EdocDocument, StatusCode
-from tests.unit.test_edxml import (
+from tests.unit.edxml_world import (
     EXTRA_ATTACHMENT,
     MB,
     PDF_CONTENT_ID,
