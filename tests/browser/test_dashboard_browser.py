@@ -22,7 +22,7 @@ from playwright.async_api import Locator, Page, expect
 from hub.broker import CONNECTOR_HEADER, REASON_HEADER, message
 from hub.dashboard import i18n
 from sims.rabbitmq_node import RabbitNode
-from tests.browser.conftest import (
+from tests.browser.browser_world import (
     OPERATOR,
     OPERATOR_PASSWORD,
     PORTAL,
