@@ -15,6 +15,7 @@ from tests.integration.dashboard_world import (
     record_event,
 )
 from tests.support import eventually
+from tests.support.parking import in_place
 
 CODE = "000.00.41.H41-261123-{:04d}"
 
@@ -70,6 +71,17 @@ async def test_log_in_lock_out_unlock_and_log_out(dash: DashboardWorld) -> None:
     assert (USERS["operator"], "logout") in actions
 
 
+async def parked_in_place(dash: DashboardWorld, count: int) -> None:
+    """Wait until DVCQG's parking queue holds `count` messages again: the dead-letter routes
+    browse and act on it by taking its messages, and what they put back returns
+    asynchronously, so the next call could find fewer."""
+    portal = dash.hub.connector("national_portal")
+    assert portal is not None
+    assert portal.queues is not None
+    assert dash.hub.broker is not None
+    await in_place(dash.hub.broker, portal.queues.parking, count)
+
+
 async def park_two(dash: DashboardWorld, operator: Session) -> list[dict[str, Any]]:
     """Two dossiers DVCQG refuses for good: parked in the national_portal parking queue."""
     codes = [CODE.format(1), CODE.format(2)]
@@ -86,6 +98,7 @@ async def park_two(dash: DashboardWorld, operator: Session) -> list[dict[str, An
         return len(found) == 2
 
     await eventually(parked, 30, lambda: f"two dossiers parked, found {found}")
+    await parked_in_place(dash, 2)
     return found
 
 
@@ -96,12 +109,14 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(dash: DashboardW
     first, second = parked
     assert {p["dossier_code"] for p in parked} == {CODE.format(1), CODE.format(2)}
 
-    # Inspect: the body is shown with personal data masked.
+    # Inspect: the body is shown with personal data masked. (Each call below that reads or
+    # acts on the parking queue waits until the previous one put every message back.)
     status, message = await viewer.call(
         "GET", f"/api/v1/admin/dead-letters/national_portal/{first['message_id']}"
     )
     assert status == 200
     assert message["body"]["dossier_code"] == first["dossier_code"]
+    await parked_in_place(dash, 2)
     assert (await viewer.call("GET", "/api/v1/admin/dead-letters/national_portal/nope"))[0] == 404
     assert (await viewer.call("GET", "/api/v1/admin/dead-letters?connector=nope"))[0] == 404
 
@@ -109,9 +124,12 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(dash: DashboardW
     path = "/api/v1/admin/dead-letters?connector=national_portal"
     assert len((await viewer.call("GET", f"{path}&reason=no-such-reason"))[1]["items"]) == 0
     reason = first["reason"].split()[0]
+    await parked_in_place(dash, 2)
     assert len((await viewer.call("GET", f"{path}&reason={reason}"))[1]["items"]) == 2
     future = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    await parked_in_place(dash, 2)
     assert (await viewer.call("GET", f"{path}&since={future}"))[1]["items"] == []
+    await parked_in_place(dash, 2)
     assert (await viewer.call("GET", f"{path}&until={future}"))[1]["items"] != []
     assert (await viewer.call("GET", f"{path}&since=yesterday"))[0] == 400
 
@@ -126,10 +144,12 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(dash: DashboardW
     assert (status, reply["error"]) == (403, "csrf")
     assert (await operator.call("POST", replay, {"message_ids": "x"}))[0] == 400
     assert (await operator.call("POST", replay, {"message_ids": ["\x00"]}))[0] == 400
+    await parked_in_place(dash, 2)
     assert len((await viewer.call("GET", path))[1]["items"]) == 2  # nothing was done
 
     # The operator replays the first once DVCQG accepts it: it is delivered.
     dash.sim.faults.reject = {second["dossier_code"]: "05"}
+    await parked_in_place(dash, 2)
     status, reply = await operator.call(
         "POST", replay, {"message_ids": [first["message_id"], "gone-id"]}
     )
@@ -141,6 +161,7 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(dash: DashboardW
 
     # Discard the second; replaying it afterwards finds nothing: 404 gone, audited.
     discard = "/api/v1/admin/dead-letters/national_portal/discard"
+    await parked_in_place(dash, 1)
     status, reply = await operator.call("POST", discard, {"message_ids": [second["message_id"]]})
     assert status == 200
     assert reply["done"] == [second["message_id"]]

@@ -16,6 +16,7 @@ from hub.dlq import ParkingQueue
 from hub.health import QueueProbe
 from hub.store.sqlite import SqliteStore
 from tests.support import eventually
+from tests.support.parking import in_place
 
 
 @pytest.fixture
@@ -43,17 +44,6 @@ async def get_one(
         return await queue.get(no_ack=False, fail=False)
 
     return await eventually(got, timeout_s, f"a message in {queue_name}")
-
-
-async def all_in_place(broker: Broker, queue: str, count: int) -> None:
-    """Wait until `queue` holds `count` ready messages: published, or back in place after a
-    browse (closing the browsing channel returns what it held, asynchronously)."""
-    probe = QueueProbe(broker)
-
-    async def holds() -> bool:
-        return await probe.count(queue) == count
-
-    await eventually(holds, 30, f"{count} ready messages in {queue}")
 
 
 async def test_a_delay_tier_returns_the_message_to_the_work_queue(broker: Broker) -> None:
@@ -84,7 +74,7 @@ async def test_the_delivery_limit_parks_a_message_that_keeps_coming_back(
         assert found[0].message_id == "m-2"
         assert "delivery limit" in found[0].reason
         # Browsing leaves the message where it is.
-        await all_in_place(broker, queues.parking, 1)
+        await in_place(broker, queues.parking, 1)
         assert len(await parking.browse(wait_s=10)) == 1
 
 
@@ -101,15 +91,15 @@ async def test_browsing_a_full_parking_queue_reads_all_in_order_and_leaves_them(
     async with SqliteStore.open(tmp_path / "hub.db") as store:
         parking = ParkingQueue(broker, queues, store)
         # A generous gap between two deliveries: a loaded machine is no reason to stop early.
-        await all_in_place(broker, queues.parking, 300)
+        await in_place(broker, queues.parking, 300)
         found = await parking.browse(wait_s=10)
         assert [m.message_id for m in found] == [f"p-{i}" for i in range(300)]
-        await all_in_place(broker, queues.parking, 300)
+        await in_place(broker, queues.parking, 300)
         assert [m.message_id for m in await parking.browse(limit=50, wait_s=10)] == [
             f"p-{i}" for i in range(50)
         ]
         # Nothing was taken: an act still finds every one, and the queue is empty after.
-        await all_in_place(broker, queues.parking, 300)
+        await in_place(broker, queues.parking, 300)
         discarded = await parking.discard(lambda m: True, "tester")
         assert discarded == 300
         assert await parking.browse() == []
@@ -128,9 +118,9 @@ async def test_a_message_parked_twice_is_replayed_once_and_its_second_copy_dropp
         )
     async with SqliteStore.open(tmp_path / "hub.db") as store:
         parking = ParkingQueue(broker, queues, store)
-        await all_in_place(broker, queues.parking, 3)
+        await in_place(broker, queues.parking, 3)
         assert len(await parking.browse(wait_s=10)) == 3
-        await all_in_place(broker, queues.parking, 3)
+        await in_place(broker, queues.parking, 3)
         assert await parking.replay(lambda m: m.message_id == "twice", actor="tester") == 1
         assert [m.message_id for m in await parking.browse()] == ["other"]
         got = await get_one(broker, queues.work)
