@@ -94,9 +94,10 @@ def test_generate_rejects_impossible_counts(count: Any) -> None:
 
 
 def test_generate_5000_quickly_distinct_and_valid_json() -> None:
-    started = time.perf_counter()
+    # CPU time of this process: the wall clock is stretched by whatever else the machine runs.
+    started = time.process_time()
     records = generate(5000, seed=1)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert len(records) == 5000
     assert len({r["TENTTHC"] for r in records.values()}) == 5000
     encoded = json.dumps(records, ensure_ascii=False).encode("utf-8")
