@@ -16,6 +16,7 @@ that hangs).
 
 from __future__ import annotations
 
+import inspect
 import secrets
 from collections.abc import AsyncIterator, Generator
 from pathlib import Path
@@ -78,9 +79,20 @@ async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
             await chromium.close()
 
 
+HUB_FIXTURES = ("world", "node_world", "own_hub", "hub_behind_proxy")
+
+
 @pytest.fixture
 async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
-    """A page in a fresh context; saved as a screenshot when the test ends, failed or not."""
+    """A page in a fresh context; saved as a screenshot when the test ends, failed or not.
+
+    A test asks for it after its hub's fixture: fixtures are torn down in reverse order, and
+    the page, which keeps polling the dashboard, must be closed before its hub stops (a hub
+    stopping under a page's requests waited minutes on a loaded machine)."""
+    asked = list(inspect.signature(request.function).parameters)
+    after = asked[asked.index("page") :] if "page" in asked else []
+    late = [name for name in HUB_FIXTURES if name in after]
+    assert not late, f"{request.function.__name__}: ask for {late} before `page`"
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     tab = await context.new_page()

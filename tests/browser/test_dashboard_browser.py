@@ -108,7 +108,7 @@ async def traffic(world: DashboardWorld, every_s: float = 0.2) -> AsyncIterator[
 
 
 async def test_a_wrong_password_is_refused_and_the_right_one_lets_in(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     await page.goto(world.url("/dashboard/"))
     await page.wait_for_url("**/dashboard/login**")  # not logged in: sent to the login page
@@ -130,7 +130,7 @@ async def test_a_wrong_password_is_refused_and_the_right_one_lets_in(
 
 
 async def test_vietnamese_by_default_and_the_switch_shows_english(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     html = page.locator("html")
@@ -158,7 +158,7 @@ async def test_vietnamese_by_default_and_the_switch_shows_english(
 
 
 async def test_the_overview_numbers_move_while_traffic_flows_without_a_reload(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     card = page.locator(f"[data-testid=connector-card][data-connector={PORTAL}]")
@@ -196,7 +196,7 @@ async def test_the_overview_numbers_move_while_traffic_flows_without_a_reload(
 
 
 async def test_a_dossier_found_by_its_code_shows_its_journey_to_dvcqg(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     code = world.new_code()
     await world.post_events(record_event(code))
@@ -240,7 +240,7 @@ async def test_a_dossier_found_by_its_code_shows_its_journey_to_dvcqg(
 
 
 async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     code, message_id = await park(world)
     assert code not in world.sim.dossiers
@@ -284,7 +284,7 @@ async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
     await expect(entry).to_contain_text("replay")
 
 
-async def test_a_viewer_may_not_replay_a_dead_letter(page: Page, world: DashboardWorld) -> None:
+async def test_a_viewer_may_not_replay_a_dead_letter(world: DashboardWorld, page: Page) -> None:
     code, message_id = await park(world)
     # DVCQG would take it now: if the refusal leaked, the dossier would arrive there.
     del world.sim.faults.reject[code]
@@ -338,7 +338,7 @@ async def left_border(node: Locator) -> str:
 
 
 async def test_a_dvcqg_outage_shows_on_its_card_and_page_without_a_reload(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     card = page.locator(f"[data-testid=connector-card][data-connector={PORTAL}]")
@@ -380,7 +380,7 @@ async def test_a_dvcqg_outage_shows_on_its_card_and_page_without_a_reload(
 
 
 async def test_an_operator_pauses_and_resumes_dvcqg_from_its_page(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     await log_in(page, world, OPERATOR, OPERATOR_PASSWORD)
     await page.goto(world.url(f"/dashboard/connectors/{PORTAL}"))
@@ -429,7 +429,7 @@ def parked_in_broker(node: RabbitNode, queue: str) -> int:
 
 
 async def test_the_dead_letter_count_on_the_card_is_the_brokers(
-    page: Page, node_world: DashboardWorld, rabbit_node: RabbitNode
+    node_world: DashboardWorld, rabbit_node: RabbitNode, page: Page
 ) -> None:
     world, node = node_world, rabbit_node
     watched = world.hub.connector(PORTAL)
@@ -527,7 +527,7 @@ async def the_stale_notice_tells_the_last_update(page: Page) -> str:
 
 
 async def test_the_overview_says_its_figures_are_stale_when_the_hub_is_gone(
-    page: Page, own_hub: OwnHub
+    own_hub: OwnHub, page: Page
 ) -> None:
     await log_in(page, own_hub, VIEWER, VIEWER_PASSWORD)
     notice = page.locator("[data-testid=stale-notice]")
@@ -552,7 +552,7 @@ async def test_the_overview_says_its_figures_are_stale_when_the_hub_is_gone(
 
 
 async def test_the_overview_says_its_figures_are_stale_when_the_hub_hangs(
-    page: Page, hub_behind_proxy: TcpProxy
+    hub_behind_proxy: TcpProxy, page: Page
 ) -> None:
     """A hub that takes the request and never answers: the page gives up on it in time."""
     proxy = hub_behind_proxy
