@@ -24,6 +24,7 @@ from tests.support import (
     hub_cli,
     hub_overrides,
 )
+from tests.support.parking import in_place
 
 AUTH = {"Authorization": f"Bearer {ONESTOP_TOKEN}"}
 
@@ -140,10 +141,20 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
                 assert out.returncode == 0, out.stderr
                 return [line for line in out.stdout.splitlines() if line]
 
-            lines: list[str] = []
-            while len(lines) < 2:
+            async def both_parked() -> list[str]:
                 lines = await parked_lines()
+                return lines if len(lines) >= 2 else []
+
+            lines = await eventually(both_parked, 30, "both refused dossiers parked")
             ids = {line.split("\t")[1]: line.split("\t")[0] for line in lines}
+            # Each command below reads or acts on the parking queue only once the previous one
+            # put every message back (that happens asynchronously).
+            portal = hub.connector("national_portal")
+            assert portal is not None
+            assert portal.queues is not None
+            assert hub.broker is not None
+            broker, queue = hub.broker, portal.queues.parking
+            await in_place(broker, queue, 2)
             assert set(ids) == {first.code, second.code}
             assert all("07" in line for line in lines)
 
@@ -155,6 +166,7 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
             assert "07" in shown.stdout
 
             sim.faults.reject = {}
+            await in_place(broker, queue, 2)
             replay = await hub_cli(
                 "dlq",
                 "replay",
@@ -172,6 +184,7 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
                 lambda: first.code in sim.dossiers, 30, "the replayed dossier at DVCQG"
             )
 
+            await in_place(broker, queue, 1)
             discard = await hub_cli(
                 "dlq",
                 "discard",
