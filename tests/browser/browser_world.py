@@ -29,6 +29,7 @@ from hub.runtime import Hub
 from hub.validation import VN_TZ
 from sims.national_portal.simulator import DvcqgSimulator
 from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
+from tests.support.parking import in_place
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -103,6 +104,15 @@ class DashboardWorld:
             assert r.status == 200, body
             session = r.cookies["hub_session"].value
         return {"Cookie": f"hub_session={session}", "X-CSRF-Token": body["csrf_token"]}
+
+    async def parked_in_place(self, count: int) -> None:
+        """Wait until DVCQG's parking queue holds `count` messages: whatever reads it (the
+        dead-letter page and API) takes its messages and puts them back asynchronously."""
+        portal = self.hub.connector(PORTAL)
+        assert portal is not None
+        assert portal.queues is not None
+        assert self.hub.broker is not None
+        await in_place(self.hub.broker, portal.queues.parking, count)
 
     async def dead_letters(self, headers: dict[str, str], connector: str) -> list[dict[str, Any]]:
         async with self.http.get(

@@ -74,6 +74,7 @@ async def park(world: DashboardWorld) -> tuple[str, str]:
         return bool(found)
 
     await eventually(parked, 30, lambda: f"the refused dossier {code} parked")
+    await world.parked_in_place(1)
     return code, str(found[0]["message_id"])
 
 
@@ -254,6 +255,7 @@ async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
     await shoot(page, "parked")
 
     del world.sim.faults.reject[code]  # DVCQG takes the dossier now
+    await world.parked_in_place(1)  # back in place after the page read it
     await row.locator("input[name=message_id]").check()
     replay = page.locator("button[data-testid=replay]")
     await expect(replay).to_be_enabled()
@@ -315,6 +317,7 @@ async def test_a_viewer_may_not_replay_a_dead_letter(world: DashboardWorld, page
 
     await asyncio.sleep(1.0)  # a replay that slipped through would reach DVCQG by now
     assert code not in world.sim.dossiers
+    await world.parked_in_place(1)
     assert await still_parked(world, message_id)
 
     # Nor may a viewer read the audit log.
