@@ -38,12 +38,13 @@ from typing import Any
 import aiohttp
 
 from bench.e2e import E2eOptions
-from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, HubProcess
+from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, bench_hub
 from bench.watch import RssSample, RssSampler, cpu_meter, process
 from hub.auth import sha256_hex
 from hub.config import deep_merge
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.webhook.simulator import WebhookReceiver
+from tests.support import HubProcess
 
 LATENCY_S = 0.02
 # Made one after another before any LayThuTuc: login, LayDanhSachTTHC, LayDanhMucLinhVuc,
@@ -366,7 +367,7 @@ async def _one_setting(
             hub_overrides(setting, receiver.url, receiver_token, api_token), options.hub_overrides
         )
         workdir = options.workdir / f"catalogue-{setting.name}"
-        hub = HubProcess(workdir, options.broker_url, prefix, sim.url, overrides)
+        hub = bench_hub(workdir, options.broker_url, prefix, sim.url, overrides)
         async with hub, aiohttp.ClientSession() as http:
             real = effective(setting.name, hub.settings)
             bound = ideal(procedures, real, latency_s)

@@ -55,7 +55,7 @@ import aiohttp
 
 from bench.dashboard_store import StoreSpec, ensure_store
 from bench.e2e import HTTP_CONNECTIONS, E2eOptions, Phase
-from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, HubProcess
+from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, bench_hub
 from bench.watch import Delivery, install_clock, process
 from bench.workload import build
 from hub.auth import hash_password
@@ -210,7 +210,7 @@ async def served(
     connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
     async with (
         DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim,
-        HubProcess(options.workdir / name, options.broker_url, prefix, sim.url, overrides) as hub,
+        bench_hub(options.workdir / name, options.broker_url, prefix, sim.url, overrides) as hub,
         aiohttp.ClientSession(connector=connector) as http,
     ):
         yield Phase(options, prefix, sim, hub, http, install_clock(sim))

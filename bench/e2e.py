@@ -34,7 +34,7 @@ from bench.hubproc import (
     SOURCE_PASSWORD,
     SOURCE_USER,
     UNIT,
-    HubProcess,
+    bench_hub,
 )
 from bench.load import FacadeClient, Progress, drive_closed, drive_open, interleave
 from bench.watch import (
@@ -49,6 +49,7 @@ from bench.watch import (
 )
 from bench.workload import Workload, build
 from sims.national_portal.simulator import DvcqgSimulator
+from tests.support import HubProcess
 
 WARM_UP_EVENTS = 400
 SOAK_WARM_UP_SHARE = 0.1  # RSS "at start" is taken once this share of events was accepted
@@ -120,7 +121,7 @@ async def hub_phase(options: E2eOptions, name: str) -> AsyncIterator[Phase]:
     connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
     async with (
         DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim,
-        HubProcess(
+        bench_hub(
             options.workdir / name, options.broker_url, prefix, sim.url, options.hub_overrides
         ) as hub,
         aiohttp.ClientSession(connector=connector) as http,

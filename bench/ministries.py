@@ -51,7 +51,7 @@ from typing import Any
 import aiohttp
 
 from bench.e2e import E2eOptions
-from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, HubProcess, child_process
+from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, bench_hub, child_process
 from bench.payments import latency_ms
 from bench.watch import RssSampler, cpu_meter, process
 from connectors.ministry.config import MinistryConfig
@@ -63,6 +63,7 @@ from sims.ministry.rest_simulator import CivilStatusSimulator
 from sims.ministry.soap_simulator import DKKD_WSDL, VN_TZ, BusinessRegistrationSimulator
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.webhook.simulator import WebhookReceiver
+from tests.support import HubProcess
 
 SOAP_SYSTEM, REST_SYSTEM = "business_registration", "civil_status"
 WSSE_USER, WSSE_PASSWORD = "bench-hub", "bench-wsse-password"
@@ -570,7 +571,7 @@ async def measure_ministries(
             options.hub_overrides,
         )
         prefix = f"{options.run_id}-min"
-        hub = HubProcess(workdir, options.broker_url, prefix, portal.url, overrides)
+        hub = bench_hub(workdir, options.broker_url, prefix, portal.url, overrides)
         async with hub, aiohttp.ClientSession() as http:
             rounds = await _hub_rounds(
                 Rig(hub, http, tokens["seed"]), sims, tokens, dossiers, pushes

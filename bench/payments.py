@@ -45,13 +45,14 @@ from typing import Any
 import aiohttp
 
 from bench.e2e import E2eOptions
-from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, HubProcess
+from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, bench_hub
 from bench.watch import RssSample, RssSampler, cpu_meter, process
 from hub.auth import sha256_hex
 from hub.config import deep_merge
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.payment_platform.simulator import VN_TZ, PaymentPlatformSimulator
 from sims.webhook.simulator import WebhookReceiver
+from tests.support import HubProcess
 
 PARTNER = "000.00.00.H41"
 SECRET = "bench-partner-secret"  # noqa: S105 - a throwaway key of a loopback benchmark
@@ -452,7 +453,7 @@ async def measure_payments(
             hub_overrides(platform.base_url, receiver.url, receiver_token, seed_token),
             options.hub_overrides,
         )
-        hub = HubProcess(
+        hub = bench_hub(
             options.workdir / "payments", options.broker_url, prefix, sim.url, overrides
         )
         connector = aiohttp.TCPConnector(limit=max(concurrency, 8))

@@ -83,8 +83,7 @@ from bench.hubproc import (
     PORTAL_PASSWORD,
     PORTAL_USER,
     UNIT,
-    HubProcess,
-    ServedProcess,
+    bench_hub,
     child_process,
 )
 from bench.watch import MB, RssSampler, cpu_meter, process
@@ -93,6 +92,7 @@ from hub.auth import sha256_hex
 from hub.config import deep_merge
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.webhook.simulator import WebhookReceiver
+from tests.support import HubProcess, ServedProcess
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -848,7 +848,7 @@ async def measure_vdxp(options: E2eOptions) -> dict[str, Any]:
             ),
             options.hub_overrides,
         )
-        hub = HubProcess(
+        hub = bench_hub(
             workdir, options.broker_url, f"{options.run_id}-vdxp", portal.url, overrides
         )
         async with hub, aiohttp.ClientSession() as http:

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 # No stubs ship for psutil; with them installed the ignore is harmless.
 import psutil  # type: ignore[import-untyped,unused-ignore]
 
-from bench.hubproc import HubProcess
 from bench.workload import StepKey, Workload
 from sims.national_portal.simulator import DvcqgSimulator
+from tests.support import HubProcess
 
 POLL_S = 0.01
 SWEEP_EVERY_S = 1.0

@@ -7,65 +7,38 @@ is saved as `test-artifacts/screenshots/<test name>.png` (`<test name>-failed.pn
 test failed), and `shoot(page, step)` saves intermediate steps beside it.
 
 The hub runs in process, as in the integration tests: the session's RabbitMQ node, the DVCQG
-simulator on loopback, and the dashboard with one viewer and one operator. It is shared by the
-tests of a module; each test uses dossier codes of its own. A test that stops the hub takes
-`own_hub` instead: a hub of its own that it may stop and start again on the same address;
-`hub_behind_proxy` puts a TCP proxy in front of it that can stop relaying (a hub that hangs).
+simulator on loopback, and the dashboard with one viewer and one operator; each test gets one
+of its own (queues, store, simulator), built from `browser_world.py`. A test that stops the
+hub takes `own_hub` instead: a hub of its own that it may stop and start again on the same
+address; `hub_behind_proxy` puts a TCP proxy in front of it that can stop relaying (a hub
+that hangs).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import re
+import inspect
 import secrets
-from collections.abc import AsyncIterator, Generator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from itertools import count
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
-from typing import Any, Protocol
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from hub.auth import hash_password
-from hub.config import load_config
-from hub.runtime import Hub
-from hub.validation import VN_TZ
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.rabbitmq_node import RabbitNode, find_free_port
-from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
-
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-VIEWER, VIEWER_PASSWORD = "victor", "viewer-password"
-OPERATOR, OPERATOR_PASSWORD = "alice", "operator-password"
-PORTAL = "national_portal"
-ACTION_TIMEOUT_MS = 10_000
+from tests.browser.browser_world import (
+    ACTION_TIMEOUT_MS,
+    CHROMIUM,
+    DashboardWorld,
+    OwnHub,
+    TcpProxy,
+    dashboard_section,
+    open_world,
+    shoot,
+)
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_overrides
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
-
-
-# -- screenshots --------------------------------------------------------------------------------
-
-
-def _current_test() -> str:
-    """The running test's name (with its parameters), from PYTEST_CURRENT_TEST."""
-    current = os.environ.get("PYTEST_CURRENT_TEST", "unknown::unknown (call)")
-    name = current.rsplit("::", 1)[-1].rsplit(" (", 1)[0]
-    return re.sub(r"[^A-Za-z0-9_.\-\[\]]", "_", name)
-
-
-async def shoot(page: Page, step: str = "") -> Path:
-    """Save a full-page screenshot as `<test name>[-<step>].png`; returns its path."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / (f"{_current_test()}-{step}.png" if step else f"{_current_test()}.png")
-    await page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -106,9 +79,20 @@ async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
             await chromium.close()
 
 
+HUB_FIXTURES = ("world", "node_world", "own_hub", "hub_behind_proxy")
+
+
 @pytest.fixture
 async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
-    """A page in a fresh context; saved as a screenshot when the test ends, failed or not."""
+    """A page in a fresh context; saved as a screenshot when the test ends, failed or not.
+
+    A test asks for it after its hub's fixture: fixtures are torn down in reverse order, and
+    the page, which keeps polling the dashboard, must be closed before its hub stops (a hub
+    stopping under a page's requests waited minutes on a loaded machine)."""
+    asked = list(inspect.signature(request.function).parameters)
+    after = asked[asked.index("page") :] if "page" in asked else []
+    late = [name for name in HUB_FIXTURES if name in after]
+    assert not late, f"{request.function.__name__}: ask for {late} before `page`"
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     tab = await context.new_page()
@@ -124,110 +108,10 @@ async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterato
 # -- the hub ------------------------------------------------------------------------------------
 
 
-class Site(Protocol):
-    """Where a page goes: a hub's address."""
-
-    def url(self, path: str) -> str: ...
-
-
-@dataclass
-class DashboardWorld:
-    """The running hub, its DVCQG simulator and a plain HTTP client for the APIs."""
-
-    hub: Hub
-    sim: DvcqgSimulator
-    http: aiohttp.ClientSession
-    base: str
-    _numbers: Iterator[int]
-
-    def url(self, path: str) -> str:
-        return f"{self.base}{path}"
-
-    def new_code(self) -> str:
-        """A dossier code no other test of the session uses."""
-        return f"{UNIT}-{datetime.now(VN_TZ):%y%m%d}-{next(self._numbers):04d}"
-
-    async def post_events(self, *events: dict[str, Any]) -> dict[str, Any]:
-        """POST canonical events as the one-stop system; every one must be accepted."""
-        async with self.http.post(
-            self.url("/api/v1/dossier-events"),
-            json={"events": list(events)},
-            headers={"Authorization": f"Bearer {ONESTOP_TOKEN}"},
-        ) as r:
-            reply: dict[str, Any] = await r.json()
-            assert r.status == 200, reply
-        assert reply["rejected"] == 0, reply
-        return reply
-
-    async def admin_login(self, username: str, password: str) -> dict[str, str]:
-        """Log in to the admin API; returns the headers (cookie, CSRF token) of the session."""
-        async with self.http.post(
-            self.url("/api/v1/admin/session"), json={"username": username, "password": password}
-        ) as r:
-            body = await r.json()
-            assert r.status == 200, body
-            session = r.cookies["hub_session"].value
-        return {"Cookie": f"hub_session={session}", "X-CSRF-Token": body["csrf_token"]}
-
-    async def dead_letters(self, headers: dict[str, str], connector: str) -> list[dict[str, Any]]:
-        async with self.http.get(
-            self.url(f"/api/v1/admin/dead-letters?connector={connector}"), headers=headers
-        ) as r:
-            body = await r.json()
-            assert r.status == 200, body
-        items: list[dict[str, Any]] = body["items"]
-        return items
-
-
-def record_event(code: str, status: str = "accepted", **extra: Any) -> dict[str, Any]:
-    """The one-stop system's canonical record event for dossier `code`."""
-    at = datetime.now(VN_TZ) - timedelta(minutes=5)
-    return {
-        "event_id": f"ev-{code}-{status}-{secrets.token_hex(3)}",
-        "dossier_code": code,
-        "kind": "record",
-        "status": status,
-        "occurred_at": at.isoformat(),
-        "record": {
-            "procedure_code": "1.000894",
-            "procedure_name": "Đăng ký khai sinh",
-            "owner_name": "Nguyễn Văn An",
-            "received_at": at.isoformat(),
-        },
-        **extra,
-    }
-
-
-def dashboard_section() -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "users": {
-            VIEWER: {"password_hash": hash_password(VIEWER_PASSWORD), "role": "viewer"},
-            OPERATOR: {"password_hash": hash_password(OPERATOR_PASSWORD), "role": "operator"},
-        },
-        "refresh_s": 1,  # the overview polls fast enough for a test to see numbers move
-        "overview_cache_s": 0.5,
-        "sample_interval_s": 1,
-        "failed_login_delay_s": 0.2,
-    }
-
-
-@asynccontextmanager
-async def open_world(tmp: Path, broker_url: str) -> AsyncIterator[DashboardWorld]:
-    """A hub with the dashboard on, on `broker_url`, DVCQG's simulator, its own queues."""
-    prefix = f"t{secrets.token_hex(4)}"
-    async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
-        overrides = hub_overrides(tmp, broker_url, prefix, sim.url)
-        overrides["dashboard"] = dashboard_section()
-        async with Hub(load_config(None, overrides)) as hub, aiohttp.ClientSession() as http:
-            yield DashboardWorld(hub, sim, http, f"http://127.0.0.1:{hub.port}", count(9001))
-
-
-@pytest.fixture(scope="module")
-async def world(
-    tmp_path_factory: pytest.TempPathFactory, rabbit_url: str
-) -> AsyncIterator[DashboardWorld]:
-    async with open_world(tmp_path_factory.mktemp("dashboard"), rabbit_url) as opened:
+@pytest.fixture
+async def world(tmp_path: Path, rabbit_url: str) -> AsyncIterator[DashboardWorld]:
+    """A hub with the dashboard on, for one test: its own queues, store and DVCQG."""
+    async with open_world(tmp_path, rabbit_url) as opened:
         yield opened
 
 
@@ -237,31 +121,6 @@ async def node_world(tmp_path: Path, rabbit_node: RabbitNode) -> AsyncIterator[D
     names another broker): a test that compares with `rabbitmqctl` needs a node it can reach."""
     async with open_world(tmp_path, rabbit_node.url) as opened:
         yield opened
-
-
-@dataclass
-class OwnHub:
-    """A hub of one test's own, which it may stop and start again: the same port, store and
-    broker queues each time (so a browser's session survives, as it does a real restart)."""
-
-    overrides: dict[str, Any]
-    port: int
-    _stack: AsyncExitStack | None = field(default=None, repr=False)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    async def start(self) -> Hub:
-        assert self._stack is None, "already running"
-        stack = AsyncExitStack()
-        hub = await stack.enter_async_context(Hub(load_config(None, self.overrides)))
-        self._stack = stack
-        return hub
-
-    async def stop(self) -> None:
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            await stack.aclose()
 
 
 @pytest.fixture
@@ -280,81 +139,6 @@ async def own_hub(tmp_path: Path, rabbit_url: str) -> AsyncIterator[OwnHub]:
             yield own
         finally:
             await own.stop()
-
-
-class TcpProxy:
-    """A loopback TCP proxy to `target_port`. `hang()` makes it hold every byte a client sends
-    (the connection stays open, no answer comes: a hub that hangs); `relay()` lets them through
-    again."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = 0
-        self._relaying = asyncio.Event()
-        self._relaying.set()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._closing = False
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def hang(self) -> None:
-        self._relaying.clear()
-
-    def relay(self) -> None:
-        self._relaying.set()
-
-    async def __aenter__(self) -> TcpProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        self._closing = True
-        if self._server is not None:
-            self._server.close()
-        self._relaying.set()  # held pipes see their closed ends and finish
-        # The page keeps polling until it is closed, after this: a connection accepted just
-        # before the close may still be opening its pipe, so close what is open until none is.
-        for _round in range(50):
-            for writer in list(self._writers):
-                writer.close()
-            if not self._writers:
-                break
-            await asyncio.sleep(0.1)
-        if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
-
-    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        if self._closing:
-            client_w.close()
-            return
-        self._writers.add(client_w)
-        try:
-            hub_r, hub_w = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            self._writers.discard(client_w)
-            client_w.close()
-            return
-        self._writers.add(hub_w)
-        try:
-            await asyncio.gather(self._pipe(client_r, hub_w), self._pipe(hub_r, client_w))
-        finally:
-            self._writers.difference_update((client_w, hub_w))
-
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(65536):
-                await self._relaying.wait()
-                sink.write(data)
-                await sink.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                sink.close()
 
 
 @pytest.fixture

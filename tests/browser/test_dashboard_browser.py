@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from playwright.async_api import Locator, Page, expect
@@ -23,7 +22,7 @@ from playwright.async_api import Locator, Page, expect
 from hub.broker import CONNECTOR_HEADER, REASON_HEADER, message
 from hub.dashboard import i18n
 from sims.rabbitmq_node import RabbitNode
-from tests.browser.conftest import (
+from tests.browser.browser_world import (
     OPERATOR,
     OPERATOR_PASSWORD,
     PORTAL,
@@ -36,18 +35,9 @@ from tests.browser.conftest import (
     record_event,
     shoot,
 )
+from tests.support import eventually
 
 LIVE_TIMEOUT_MS = 15_000
-
-
-async def until(check: Callable[[], bool | Awaitable[bool]], timeout_s: float = 20.0) -> None:
-    """Wait until `check()` (plain or awaitable) is true; fail after `timeout_s`."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            outcome = check()
-            if await outcome if inspect.isawaitable(outcome) else outcome:
-                return
-            await asyncio.sleep(0.1)
 
 
 def count_of(text: str) -> int:
@@ -83,7 +73,8 @@ async def park(world: DashboardWorld) -> tuple[str, str]:
         found[:] = [i for i in items if i["dossier_code"] == code]
         return bool(found)
 
-    await until(parked)
+    await eventually(parked, 30, lambda: f"the refused dossier {code} parked")
+    await world.parked_in_place(1)
     return code, str(found[0]["message_id"])
 
 
@@ -118,7 +109,7 @@ async def traffic(world: DashboardWorld, every_s: float = 0.2) -> AsyncIterator[
 
 
 async def test_a_wrong_password_is_refused_and_the_right_one_lets_in(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     await page.goto(world.url("/dashboard/"))
     await page.wait_for_url("**/dashboard/login**")  # not logged in: sent to the login page
@@ -140,7 +131,7 @@ async def test_a_wrong_password_is_refused_and_the_right_one_lets_in(
 
 
 async def test_vietnamese_by_default_and_the_switch_shows_english(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     html = page.locator("html")
@@ -168,7 +159,7 @@ async def test_vietnamese_by_default_and_the_switch_shows_english(
 
 
 async def test_the_overview_numbers_move_while_traffic_flows_without_a_reload(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     card = page.locator(f"[data-testid=connector-card][data-connector={PORTAL}]")
@@ -206,11 +197,11 @@ async def test_the_overview_numbers_move_while_traffic_flows_without_a_reload(
 
 
 async def test_a_dossier_found_by_its_code_shows_its_journey_to_dvcqg(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     code = world.new_code()
     await world.post_events(record_event(code))
-    await until(lambda: code in world.sim.dossiers)
+    await eventually(lambda: code in world.sim.dossiers, 30, "the dossier at DVCQG")
 
     viewer = await world.admin_login(VIEWER, VIEWER_PASSWORD)
 
@@ -219,7 +210,7 @@ async def test_a_dossier_found_by_its_code_shows_its_journey_to_dvcqg(
             body = await r.json()
         return r.status == 200 and any(h["kind"] == "delivered" for h in body["timeline"])
 
-    await until(delivered)
+    await eventually(delivered, 30, "its delivery on the dossier's timeline")
 
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     await page.goto(world.url("/dashboard/dossiers"))
@@ -250,7 +241,7 @@ async def test_a_dossier_found_by_its_code_shows_its_journey_to_dvcqg(
 
 
 async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     code, message_id = await park(world)
     assert code not in world.sim.dossiers
@@ -264,6 +255,7 @@ async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
     await shoot(page, "parked")
 
     del world.sim.faults.reject[code]  # DVCQG takes the dossier now
+    await world.parked_in_place(1)  # back in place after the page read it
     await row.locator("input[name=message_id]").check()
     replay = page.locator("button[data-testid=replay]")
     await expect(replay).to_be_enabled()
@@ -273,7 +265,7 @@ async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
     await expect(flash).to_have_class(has_class("ok"))
     await shoot(page, "replayed")
 
-    await until(lambda: code in world.sim.dossiers)
+    await eventually(lambda: code in world.sim.dossiers, 30, "the replayed dossier at DVCQG")
     assert not await still_parked(world, message_id)
     await expect(
         page.locator(f"tr[data-testid=dead-letter][data-message-id='{message_id}']")
@@ -294,7 +286,7 @@ async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
     await expect(entry).to_contain_text("replay")
 
 
-async def test_a_viewer_may_not_replay_a_dead_letter(page: Page, world: DashboardWorld) -> None:
+async def test_a_viewer_may_not_replay_a_dead_letter(world: DashboardWorld, page: Page) -> None:
     code, message_id = await park(world)
     # DVCQG would take it now: if the refusal leaked, the dossier would arrive there.
     del world.sim.faults.reject[code]
@@ -325,6 +317,7 @@ async def test_a_viewer_may_not_replay_a_dead_letter(page: Page, world: Dashboar
 
     await asyncio.sleep(1.0)  # a replay that slipped through would reach DVCQG by now
     assert code not in world.sim.dossiers
+    await world.parked_in_place(1)
     assert await still_parked(world, message_id)
 
     # Nor may a viewer read the audit log.
@@ -348,7 +341,7 @@ async def left_border(node: Locator) -> str:
 
 
 async def test_a_dvcqg_outage_shows_on_its_card_and_page_without_a_reload(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     card = page.locator(f"[data-testid=connector-card][data-connector={PORTAL}]")
@@ -384,13 +377,13 @@ async def test_a_dvcqg_outage_shows_on_its_card_and_page_without_a_reload(
         world.sim.faults.mode = "ok"
 
     await expect(state).not_to_have_attribute("data-state", "down", timeout=LIVE_TIMEOUT_MS)
-    await until(lambda: code in world.sim.dossiers)
+    await eventually(lambda: code in world.sim.dossiers, 30, "the dossier at DVCQG once it is back")
     assert await page.evaluate("window.__sameDocument") == "yes"
     await shoot(page, "back")
 
 
 async def test_an_operator_pauses_and_resumes_dvcqg_from_its_page(
-    page: Page, world: DashboardWorld
+    world: DashboardWorld, page: Page
 ) -> None:
     await log_in(page, world, OPERATOR, OPERATOR_PASSWORD)
     await page.goto(world.url(f"/dashboard/connectors/{PORTAL}"))
@@ -439,7 +432,7 @@ def parked_in_broker(node: RabbitNode, queue: str) -> int:
 
 
 async def test_the_dead_letter_count_on_the_card_is_the_brokers(
-    page: Page, node_world: DashboardWorld, rabbit_node: RabbitNode
+    node_world: DashboardWorld, rabbit_node: RabbitNode, page: Page
 ) -> None:
     world, node = node_world, rabbit_node
     watched = world.hub.connector(PORTAL)
@@ -457,7 +450,7 @@ async def test_the_dead_letter_count_on_the_card_is_the_brokers(
         items = await world.dead_letters(operator, PORTAL)
         return set(codes) <= {i["dossier_code"] for i in items}
 
-    await until(all_parked)
+    await eventually(all_parked, 30, "the four refused dossiers parked")
 
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     shown = page.locator(f"[data-connector={PORTAL}] [data-field=dead_letters]")
@@ -468,7 +461,7 @@ async def test_the_dead_letter_count_on_the_card_is_the_brokers(
         seen["broker"] = await asyncio.to_thread(parked_in_broker, node, queue)
         return seen["card"] == seen["broker"] == before + len(codes)
 
-    await until(the_same, timeout_s=30)
+    await eventually(the_same, 30, lambda: f"the card's dead letters the broker's: {seen}")
     await shoot(page, "counts")
 
     # Thousands parked (put straight into the parking queue, as the hub parks), and messages
@@ -502,7 +495,9 @@ async def test_the_dead_letter_count_on_the_card_is_the_brokers(
                 and seen["card_waiting"] == seen["broker_waiting"] >= 30
             )
 
-        await until(the_same_under_load, timeout_s=120)
+        await eventually(
+            the_same_under_load, 120, lambda: f"the card's counts the broker's under load: {seen}"
+        )
         await shoot(page, "counts-thousands")
     finally:
         await world.hub.set_paused(PORTAL, "browser-test", "", False)
@@ -535,7 +530,7 @@ async def the_stale_notice_tells_the_last_update(page: Page) -> str:
 
 
 async def test_the_overview_says_its_figures_are_stale_when_the_hub_is_gone(
-    page: Page, own_hub: OwnHub
+    own_hub: OwnHub, page: Page
 ) -> None:
     await log_in(page, own_hub, VIEWER, VIEWER_PASSWORD)
     notice = page.locator("[data-testid=stale-notice]")
@@ -560,7 +555,7 @@ async def test_the_overview_says_its_figures_are_stale_when_the_hub_is_gone(
 
 
 async def test_the_overview_says_its_figures_are_stale_when_the_hub_hangs(
-    page: Page, hub_behind_proxy: TcpProxy
+    hub_behind_proxy: TcpProxy, page: Page
 ) -> None:
     """A hub that takes the request and never answers: the page gives up on it in time."""
     proxy = hub_behind_proxy

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import HubProcess
+from tests.support import HubProcess
 
 
 @pytest.fixture
 def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
-    process = HubProcess(tmp_path / "hub.yaml", tmp_path / "hub.log")
+    """The hub as a `hub run` process in `tmp_path` (hub.yaml, hub.log), on a port of its own;
+    the test gives it `settings` and starts it; it is killed if the test left it running."""
+    process = HubProcess(tmp_path)
     yield process
-    if process.proc is not None and process.proc.poll() is None:
-        process.proc.kill()
-        process.proc.wait(10)
+    if process.running:
+        process.kill()

@@ -16,13 +16,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 from sims.national_portal.simulator import DvcqgSimulator
-from sims.rabbitmq_node import find_free_port
 from sims.webhook.simulator import WebhookReceiver
-from tests.e2e.harness import HubApi, HubProcess, wait_for
-from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_overrides
+from tests.e2e.harness import HubApi
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, HubProcess, eventually, hub_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +33,7 @@ SUB_TOKEN = "sub-token"  # the loopback subscriber's throwaway credential
 
 
 def crash_overrides(
-    tmp_path: Path, rabbit_url: str, prefix: str, port: int, sim: str, subscriber: str
+    tmp_path: Path, rabbit_url: str, prefix: str, sim: str, subscriber: str
 ) -> dict[str, Any]:
     overrides = hub_overrides(
         tmp_path,
@@ -51,7 +49,6 @@ def crash_overrides(
             "stale_after_s": STALE_AFTER_S,
         },
     )
-    overrides["http"]["port"] = port
     overrides["subscribers"] = {
         "one_stop": {
             "url": subscriber,
@@ -71,7 +68,6 @@ async def test_sigkill_mid_sync_resumes_the_same_run_and_announces_each_procedur
     tmp_path: Path, rabbit_url: str, broker_prefix: str, hub_process: HubProcess
 ) -> None:
     started = time.monotonic()
-    port = find_free_port()
     async with (
         DvcqgSimulator(
             username=PORTAL_USER, password=PORTAL_PASSWORD, procedures=CATALOGUE_SIZE
@@ -83,23 +79,22 @@ async def test_sigkill_mid_sync_resumes_the_same_run_and_announces_each_procedur
         sim.faults.delay_s = LATENCY_S
         codes = set(sim.catalogue.records)
         assert len(codes) == CATALOGUE_SIZE
-        overrides = crash_overrides(
-            tmp_path, rabbit_url, broker_prefix, port, sim.url, receiver.url
+        hub_process.settings = crash_overrides(
+            tmp_path, rabbit_url, broker_prefix, sim.url, receiver.url
         )
-        hub_process.config_path.write_text(yaml.safe_dump(overrides), encoding="utf-8")
-        api = HubApi(http, port, hub_process.log_path)
+        api = HubApi(http, hub_process)
 
         def fetched() -> int:
             return sim.calls["LayThuTuc"]
 
         async def read(share: float) -> None:
-            await wait_for(
+            await eventually(
                 lambda: fetched() >= share * CATALOGUE_SIZE,
-                30,
+                60,
                 lambda: f"{share:.0%} of the catalogue read (read {fetched()})\n{api.log_tail()}",
             )
 
-        hub_process.start()
+        hub_process.start()  # not waited for: the API calls below wait for it
         run_id: int | None = None
         kills: list[tuple[int, int]] = []  # (procedures read, events received) at each kill
         for share in KILL_AT:
@@ -130,7 +125,7 @@ async def test_sigkill_mid_sync_resumes_the_same_run_and_announces_each_procedur
             near_kills = {c for read, _ in kills for c in ordered[max(read - 40, 0) : read + 10]}
             details = {c: await api.get(f"/procedures/{c}") for c in sorted(near_kills)}
         finally:
-            exit_code = hub_process.stop()
+            exit_code = await hub_process.shut_down()
         assert exit_code == 0, api.log_tail()
 
     # The same run, resumed twice and finished; no second full run was started.

@@ -12,19 +12,18 @@ import random
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.one_stop.simulator import OneStopTraffic
-from sims.rabbitmq_node import find_free_port
-from tests.e2e.harness import HubProcess
-from tests.integration.status_world import sim_steps, wait_until
+from tests.integration.status_world import sim_steps
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_USER,
     PORTAL_PASSWORD,
     PORTAL_USER,
     UNIT,
+    HubProcess,
+    eventually,
     hub_overrides,
 )
 
@@ -34,15 +33,12 @@ pytestmark = pytest.mark.slow
 async def test_sigkill_mid_stream_loses_nothing_acknowledged(
     tmp_path: Path, rabbit_url: str, broker_prefix: str, hub_process: HubProcess
 ) -> None:
-    port = find_free_port()
     async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
-        overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, sim.url)
-        overrides["http"]["port"] = port
-        hub_process.config_path.write_text(yaml.safe_dump(overrides), encoding="utf-8")
-        hub_process.start()
+        hub_process.settings = hub_overrides(tmp_path, rabbit_url, broker_prefix, sim.url)
+        hub_process.start()  # not waited for: the one-stop retries until the hub answers
 
         traffic = OneStopTraffic(
-            f"http://127.0.0.1:{port}/dvcqg",
+            hub_process.facade_url,
             ONESTOP_USER,
             ONESTOP_PASSWORD,
             UNIT,
@@ -71,10 +67,12 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(
             return held == expected and steps <= sim_steps(sim)
 
         try:
-            await wait_until(delivered, 90)
+            await eventually(
+                delivered, 90, lambda: f"every dossier and step at DVCQG\n{hub_process.log_tail()}"
+            )
         finally:
-            exit_code = hub_process.stop()
-        assert exit_code == 0, hub_process.log_path.read_text()[-3000:]
+            exit_code = await hub_process.shut_down()
+        assert exit_code == 0, hub_process.log_tail()
         assert sim_steps(sim) == steps
         # A step whose reply a kill cut off was settled with TraCuuHoSo, not sent again.
         assert sim.state()["step_receipts"]["duplicates"] == 0, sim.state()["step_receipts"]

@@ -4,13 +4,12 @@ travel over the document axis, and Ctrl-C stops it all with nothing left running
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -20,6 +19,7 @@ import psutil
 import pytest
 
 from sims.demo import AXIS_DEPARTMENT, AXIS_MINISTRY, DEMO_OPERATORS, DEMO_PROCEDURES, DEMO_UNIT
+from tests.support import eventually, hub_cli
 
 pytestmark = pytest.mark.slow
 
@@ -32,76 +32,86 @@ SYSTEMS = {
 AXIS_STATUSES = ["01", "03", "05", "06"]
 
 
-def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
+async def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
     log_path = tmp_path / "demo.log"
     with log_path.open("wb") as log:
-        demo = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hub.cli",
-                "demo",
-                "--port",
-                "0",
-                "--dossiers",
-                "10",
-                "--rate",
-                "50",
-            ],
+        demo = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "demo",
+            "--port",
+            "0",
+            "--dossiers",
+            "10",
+            "--rate",
+            "50",
             cwd=tmp_path,
             stdout=log,
-            stderr=subprocess.STDOUT,
+            stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
-            state_url = _wait_for(log_path, r"state: GET ([^\s)]+)", 120)
-            deadline = time.monotonic() + 60
-            held = 0
-            while time.monotonic() < deadline and held < 10:
-                with urllib.request.urlopen(state_url, timeout=5) as r:  # noqa: S310 - loopback
-                    state = json.loads(r.read())
-                held = len(state.get("dossiers", {}))
-                time.sleep(0.5)
-            assert held >= 10, log_path.read_text()[-2000:]
+            state_url = await _printed(log_path, r"state: GET ([^\s)]+)", 120)
+            await eventually(
+                lambda: len(_get_json(state_url).get("dossiers", {})) >= 10,
+                60,
+                lambda: f"10 dossiers at the DVCQG simulator\n{_tail(log_path)}",
+                every_s=0.5,
+            )
             # The catalogue synced at start reaches the one-stop receiver, once per procedure.
-            receiver_url = _wait_for(log_path, r"one-stop event receiver\s+GET\s+(\S+)", 10)
-            created = 0
-            while time.monotonic() < deadline + 60 and created < DEMO_PROCEDURES:
-                with urllib.request.urlopen(receiver_url, timeout=5) as r:  # noqa: S310 - loopback
-                    receiver = json.loads(r.read())
-                created = receiver["types"].get("procedure.created", 0)
-                time.sleep(0.5)
-            assert created == DEMO_PROCEDURES, log_path.read_text()[-2000:]
+            receiver_url = await _printed(log_path, r"one-stop event receiver\s+GET\s+(\S+)", 30)
+            receiver: dict[str, Any] = {}
+
+            def received(kind: str) -> int:
+                receiver.update(_get_json(receiver_url))
+                return int(receiver["types"].get(kind, 0))
+
+            await eventually(
+                lambda: received("procedure.created") >= DEMO_PROCEDURES,
+                60,
+                lambda: f"{DEMO_PROCEDURES} procedures announced\n{_tail(log_path)}",
+                every_s=0.5,
+            )
+            assert receiver["types"]["procedure.created"] == DEMO_PROCEDURES
             # Fees are paid on the simulated platform and reach the one-stop receiver: the
             # honest and repeated callbacks at once, a pending one through a status check.
-            paid = 0
-            while time.monotonic() < deadline + 90 and paid < 5:
-                with urllib.request.urlopen(receiver_url, timeout=5) as r:  # noqa: S310 - loopback
-                    receiver = json.loads(r.read())
-                paid = receiver["types"].get("payment.paid", 0)
-                time.sleep(0.5)
-            assert paid >= 5, log_path.read_text()[-2000:]
+            await eventually(
+                lambda: received("payment.paid") >= 5,
+                60,
+                lambda: f"5 payments at the one-stop\n{_tail(log_path)}",
+                every_s=0.5,
+            )
             assert receiver["receipts"]["duplicates"] == 0
-            assert "payment_callback_refused" in log_path.read_text()  # the badly signed one
-            assert "payment_status_checked" in log_path.read_text()
+            # The badly signed callback refused, the pending one resolved by a status check.
+            await _logged(log_path, "payment_callback_refused", 60)
+            await _logged(log_path, "payment_status_checked", 60)
             # The demo's accepted dossiers of the ministries' procedures are handed off, and
             # their results (polled over SOAP, pushed over REST) reach the one-stop receiver,
             # once each (so do those of traffic dossiers handed off while still accepted).
             results: list[dict[str, Any]] = []
             systems: Counter[str] = Counter()
-            while time.monotonic() < deadline + 150 and min(systems[s] for s in SYSTEMS) < 2:
-                receiver = _get_json(receiver_url)
-                results = [e for e in receiver["events"] if e["type"] == "ministry.result"]
-                systems = Counter(
+
+            def two_results_each() -> bool:
+                receiver.update(_get_json(receiver_url))
+                results[:] = [e for e in receiver["events"] if e["type"] == "ministry.result"]
+                systems.clear()
+                systems.update(
                     e["system"] for e in results if e["dossier_code"].startswith(f"{DEMO_UNIT}-")
                 )
-                time.sleep(0.5)
-            assert min(systems[s] for s in SYSTEMS) >= 2, (systems, log_path.read_text()[-2000:])
+                return min(systems[s] for s in SYSTEMS) >= 2
+
+            await eventually(
+                two_results_each,
+                90,
+                lambda: f"two results of each ministry: {systems}\n{_tail(log_path)}",
+                every_s=0.5,
+            )
             assert receiver["receipts"]["duplicates"] == 0
             assert len({(e["system"], e["dossier_code"]) for e in results}) == len(results)
             assert {e["status_name"] for e in results} == {"processed"}
             for system, pattern in SYSTEMS.items():
-                state = _get_json(_wait_for(log_path, pattern, 10))
+                state = _get_json(await _printed(log_path, pattern, 30))
                 decided = {e["dossier_code"] for e in results if e["system"] == system}
                 assert decided <= set(state["accepted"]), (system, decided, state["accepted"])
             # Each round hands a demo dossier to the ministry over the document axis (its
@@ -109,31 +119,33 @@ def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
             # both reach the one-stop receiver, linked to their dossier, each event once.
             complete: set[str] = set()
             documents: list[dict[str, Any]] = []
-            while time.monotonic() < deadline + 180 and not (complete and documents):
-                receiver = _get_json(receiver_url)
-                complete, documents = _axis_events(receiver["events"])
-                time.sleep(0.5)
-            assert complete, (receiver["types"], log_path.read_text()[-2000:])
-            assert documents, (receiver["types"], log_path.read_text()[-2000:])
+
+            def both_ways() -> bool:
+                receiver.update(_get_json(receiver_url))
+                found, docs = _axis_events(receiver["events"])
+                complete.update(found)
+                documents[:] = docs
+                return bool(complete and documents)
+
+            await eventually(
+                both_ways,
+                90,
+                lambda: f"axis events both ways: {receiver['types']}\n{_tail(log_path)}",
+                every_s=0.5,
+            )
             axis_ids = [e["event_id"] for e in receiver["events"] if e["type"].startswith("vdxp.")]
             assert len(axis_ids) == len(set(axis_ids))
             assert not set(axis_ids) & set(receiver["duplicated_events"])
             assert receiver["receipts"]["duplicates"] == 0
             # The dashboard: the demo operator logs in and sees every connector's card.
-            dashboard = _wait_for(log_path, r"dashboard\s+(\S+)/dashboard/", 10)
+            dashboard = await _printed(log_path, r"dashboard\s+(\S+)/dashboard/", 30)
             overview = _dashboard_overview(dashboard, *DEMO_OPERATORS["operator"])
             names = {c["name"] for c in overview["connectors"]}
             assert {"national_portal", "vdxp", "payment_platform"} <= names, names
             assert overview["completeness"]["dossiers"] >= 10
             # The printed status command answers: ready, every connector with its state.
-            command = _wait_for(log_path, r"connector states\s+(\S.*)", 10)
-            status = subprocess.run(
-                [sys.executable, "-m", "hub.cli", *command.split()[1:]],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            command = await _printed(log_path, r"connector states\s+(\S.*)", 30)
+            status = await hub_cli(*command.split()[1:], timeout_s=60)
             assert status.returncode == 0, status.stderr
             assert ": READY" in status.stdout
             assert re.search(r"^national_portal\s+(up|degraded)\s", status.stdout, re.M), (
@@ -141,7 +153,7 @@ def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
             )
         finally:
             demo.send_signal(signal.SIGINT)
-            code = demo.wait(60)
+            code = await asyncio.wait_for(demo.wait(), 60)
     text = log_path.read_text()
     assert code == 0, text[-2000:]
     assert "demo stopped; nothing left running" in text
@@ -181,14 +193,28 @@ def _get_json(url: str) -> Any:
         return json.loads(r.read())
 
 
-def _wait_for(path: Path, pattern: str, timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        match = re.search(pattern, path.read_text(errors="replace"))
-        if match:
-            return match.group(1)
-        time.sleep(0.2)
-    raise AssertionError(f"{pattern!r} never appeared:\n{path.read_text()[-2000:]}")
+async def _printed(path: Path, pattern: str, timeout_s: float) -> str:
+    """The first group of `pattern` once the demo printed it."""
+    match = await eventually(
+        lambda: re.search(pattern, path.read_text(errors="replace")),
+        timeout_s,
+        lambda: f"{pattern!r} in the demo's output\n{_tail(path)}",
+        every_s=0.2,
+    )
+    return match.group(1)
+
+
+async def _logged(path: Path, event: str, timeout_s: float) -> None:
+    await eventually(
+        lambda: event in path.read_text(errors="replace"),
+        timeout_s,
+        lambda: f"{event} in the demo's log\n{_tail(path)}",
+        every_s=0.5,
+    )
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-2000:]
 
 
 def _dashboard_overview(base: str, user: str, password: str) -> dict[str, Any]:

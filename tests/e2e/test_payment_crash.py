@@ -31,15 +31,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 from hub.config import load_config
 from hub.validation import VN_TZ
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.payment_platform.simulator import PaymentPlatformSimulator, SimTransaction
-from sims.rabbitmq_node import find_free_port
 from sims.webhook.simulator import WebhookReceiver
-from tests.e2e.harness import AUTH, HubApi, HubProcess, tail, wait_for, wait_ready
+from tests.e2e.harness import AUTH, HubApi
 from tests.integration.payments_world import (
     FEE,
     PARTNER,
@@ -48,7 +46,7 @@ from tests.integration.payments_world import (
     code,
     payment_overrides,
 )
-from tests.support import PORTAL_PASSWORD, PORTAL_USER
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, HubProcess, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +103,7 @@ async def send_round(
     return result
 
 
-async def seed(http: aiohttp.ClientSession, port: int, dossiers: list[str]) -> None:
+async def seed(http: aiohttp.ClientSession, hub: HubProcess, dossiers: list[str]) -> None:
     """The one-stop system tells the hub about the dossiers, with their fee."""
     events = [
         {
@@ -121,7 +119,7 @@ async def seed(http: aiohttp.ClientSession, port: int, dossiers: list[str]) -> N
         }
         for dossier in dossiers
     ]
-    url = f"http://127.0.0.1:{port}/api/v1/dossier-events"
+    url = f"{hub.base_url}/api/v1/dossier-events"
     async with http.post(url, json={"events": events}, headers=AUTH) as response:
         reply = await response.json()
         assert response.status == 200, reply
@@ -130,13 +128,17 @@ async def seed(http: aiohttp.ClientSession, port: int, dossiers: list[str]) -> N
 
 async def acknowledged(api: HubApi, dossiers: list[str]) -> dict[str, list[dict[str, Any]]]:
     """The payments the hub holds per dossier (`payments.read`), once each is acknowledged."""
-    deadline = time.monotonic() + 15
-    while True:
-        held = {d: (await api.get(f"/payments?dossier_code={d}"))["payments"] for d in dossiers}
-        if all(p["acknowledged_at"] for payments in held.values() for p in payments):
-            return held
-        assert time.monotonic() < deadline, f"not all acknowledged: {held}"
-        await asyncio.sleep(0.2)
+    held: dict[str, list[dict[str, Any]]] = {}
+
+    async def all_acknowledged() -> bool:
+        for d in dossiers:
+            held[d] = (await api.get(f"/payments?dossier_code={d}"))["payments"]
+        return all(p["acknowledged_at"] for payments in held.values() for p in payments)
+
+    await eventually(
+        all_acknowledged, 30, lambda: f"every payment acknowledged: {held}", every_s=0.2
+    )
+    return held
 
 
 def check_callback_log(callbacks: list[dict[str, Any]], transactions: set[str]) -> None:
@@ -156,7 +158,6 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
     tmp_path: Path, rabbit_url: str, broker_prefix: str, hub_process: HubProcess
 ) -> None:
     started = time.monotonic()
-    port = find_free_port()
     async with (
         DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
         WebhookReceiver(token=SUB_TOKEN) as receiver,
@@ -166,7 +167,6 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
         overrides = payment_overrides(
             tmp_path, rabbit_url, broker_prefix, portal, platform, receiver
         )
-        overrides["http"]["port"] = port
         overrides["subscribers"]["one_stop"] |= {
             "concurrency": LANES,
             "timeout_s": 5,
@@ -176,9 +176,11 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
             "breaker": {"failure_threshold": 5, "first_probe_s": 0.05, "recovery_s": 0.1},
         }
         callback_path = load_config(None, overrides).connectors.payment_platform.callback_path
-        platform.callback_url = f"http://127.0.0.1:{port}{callback_path}"
-        hub_process.config_path.write_text(yaml.safe_dump(overrides), encoding="utf-8")
-        api = HubApi(http, port, hub_process.log_path)
+        platform.callback_url = f"{hub_process.base_url}{callback_path}"
+        hub_process.settings = overrides
+        api = HubApi(http, hub_process)
+
+        log = hub_process.log_tail
 
         def paid() -> list[dict[str, Any]]:
             return receiver.by_type("payment.paid")
@@ -186,13 +188,12 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
         def posts_in_flight() -> int:
             return receiver.requests - sum(receiver.responses.values())
 
-        hub_process.start()
         try:
-            await wait_ready(hub_process, http, port)
+            await hub_process.start_ready()
 
             # The one-stop system tells the hub about the dossiers; each is paid once.
             dossiers = [code(n) for n in range(1, DOSSIERS + 1)]
-            await seed(http, port, dossiers)
+            await seed(http, hub_process, dossiers)
             txs = [platform.new_transaction(f"{d}-01", FEE) for d in dossiers]
             by_id = {tx.transaction_id: tx for tx in txs}
 
@@ -209,13 +210,12 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
                 hub_process.kill()
                 at_kill1["held"] = len(paid())
                 at_kill1["posts_in_flight"] = posts_in_flight()
-                at_kill1["outages"] = tail(hub_process, 0).count(CONNECTOR_DOWN)
+                at_kill1["outages"] = hub_process.log_tail(0).count(CONNECTOR_DOWN)
 
             half = DOSSIERS // 2
             round1 = await send_round(platform, txs, PACE_PER_S, kill_after=half, kill=kill1)
             assert at_kill1, "the hub was not killed in round 1"
-            hub_process.start()
-            await wait_ready(hub_process, http, port)
+            await hub_process.start_ready()
 
             # From now on the one-stop stores each event at once but answers late, so a kill
             # can land between its store and the hub recording the delivery.
@@ -226,21 +226,20 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
             assert not round2.unanswered, round2.unanswered
             # Killed again once the one-stop holds half the results, right after it stored
             # one more (whose answer the hub never gets: it must post that event again).
-            await wait_for(
+            await eventually(
                 lambda: len(paid()) >= DOSSIERS // 2,
                 30,
-                lambda: f"half the payments delivered: {len(paid())} held\n{tail(hub_process)}",
+                lambda: f"half the payments delivered: {len(paid())} held\n{log()}",
             )
             before = len(paid())
-            await wait_for(
+            await eventually(
                 lambda: len(paid()) > before,
-                10,
-                lambda: f"one more payment delivered: {len(paid())} held\n{tail(hub_process)}",
+                30,
+                lambda: f"one more payment delivered: {len(paid())} held\n{log()}",
             )
             hub_process.kill()
             at_kill2 = len(paid())
-            hub_process.start()
-            await wait_ready(hub_process, http, port)
+            await hub_process.start_ready()
 
             # Round 3: a third time; then the one-stop recovers.
             round3 = await send_round(platform, txs)
@@ -248,7 +247,7 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
             receiver.faults.update({"mode": "ok", "fail_next": 0})
 
             assert await receiver.wait_for(DOSSIERS, 30, type="payment.paid"), (
-                f"the one-stop holds {len(paid())} of {DOSSIERS} payments\n{tail(hub_process)}"
+                f"the one-stop holds {len(paid())} of {DOSSIERS} payments\n{log()}"
             )
 
             # Every payment is stored, and its delivery recorded; then nothing more reaches the
@@ -257,8 +256,8 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
             assert not await receiver.wait_for(DOSSIERS + 1, 1.5)
             callbacks = (await api.get("/payments/callbacks?limit=1000"))["callbacks"]
         finally:
-            exit_code = hub_process.stop()
-        assert exit_code == 0, tail(hub_process)
+            exit_code = await hub_process.shut_down()
+        assert exit_code == 0, hub_process.log_tail()
 
     # Every reply the platform got was "00"; the first kill cut round 1, the others were whole.
     for n, sent in enumerate((round1, round2, round3), 1):

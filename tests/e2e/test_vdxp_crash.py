@@ -36,13 +36,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 from sims.national_portal.simulator import DvcqgSimulator
-from sims.rabbitmq_node import find_free_port
 from sims.vdxp.simulator import AxisSimulator
 from sims.webhook.simulator import WebhookReceiver
-from tests.e2e.harness import HubApi, HubProcess, tail, wait_for, wait_ready
+from tests.e2e.harness import HubApi
 from tests.integration.ministry_world import FAST, SUB_TOKEN
 from tests.integration.vdxp_world import (
     AGENCIES,
@@ -53,7 +51,14 @@ from tests.integration.vdxp_world import (
     axis_section,
     dossier_event,
 )
-from tests.support import ONESTOP_TOKEN, PORTAL_PASSWORD, PORTAL_USER, hub_overrides
+from tests.support import (
+    ONESTOP_TOKEN,
+    PORTAL_PASSWORD,
+    PORTAL_USER,
+    HubProcess,
+    eventually,
+    hub_overrides,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +76,6 @@ class CrashWorld:
 
     hub: HubProcess
     http: aiohttp.ClientSession
-    port: int
     axis: AxisSimulator
     portal: DvcqgSimulator
     one_stop: WebhookReceiver
@@ -80,14 +84,16 @@ class CrashWorld:
     api: HubApi = field(init=False)
 
     def __post_init__(self) -> None:
-        self.api = HubApi(self.http, self.port, self.hub.log_path)
+        self.api = HubApi(self.http, self.hub)
 
     async def start(self) -> None:
-        self.hub.start()
-        await wait_ready(self.hub, self.http, self.port)
+        await self.hub.start_ready()
+
+    def tail(self) -> str:
+        return self.hub.log_tail()
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        url = f"http://127.0.0.1:{self.port}{path}"
+        url = f"{self.hub.base_url}{path}"
         async with self.http.post(url, json=body, headers=AUTH) as response:
             return response.status, await response.json()
 
@@ -125,7 +131,6 @@ async def axis_world(
     hub: HubProcess,
     faults: dict[str, Any],
 ) -> AsyncIterator[CrashWorld]:
-    port = find_free_port()
     async with (
         DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
         WebhookReceiver(token=SUB_TOKEN) as one_stop,
@@ -133,7 +138,6 @@ async def axis_world(
         aiohttp.ClientSession() as http,
     ):
         overrides = hub_overrides(tmp_path, rabbit_url, prefix, portal.url)
-        overrides["http"]["port"] = port
         # An outbox row a kill left unpublished goes out soon after the restart.
         overrides["store"]["outbox_sweep_age_s"] = 1.0
         overrides["subscribers"] = {
@@ -141,13 +145,13 @@ async def axis_world(
         }
         spool = tmp_path / "spool"
         overrides["connectors"]["vdxp"] = axis_section(axis.base_url, spool)
-        hub.config_path.write_text(yaml.safe_dump(overrides), encoding="utf-8")
+        hub.settings = overrides
         db_path = Path(overrides["store"]["path"])
-        world = CrashWorld(hub, http, port, axis, portal, one_stop, db_path, spool)
+        world = CrashWorld(hub, http, axis, portal, one_stop, db_path, spool)
         try:
             yield world
         finally:
-            if hub.proc is not None and hub.proc.poll() is None:
+            if hub.running:
                 hub.kill()
 
 
@@ -225,10 +229,10 @@ async def test_a_kill_while_acknowledgements_fail_loses_nothing_and_doubles_noth
         # 06, each listed twice and out of order.
         dossier = await seed_dossier(world, 1)
         transfer = await send_transfer(world, "lt-0001", dossier)
-        await wait_for(
+        await eventually(
             lambda: len(axis.sent) == 1 and world.waiting() == 2 * len(STATUSES),
-            15,
-            lambda: f"the transfer sent and answered: {axis.state()}\n{tail(world.hub)}",
+            30,
+            lambda: f"the transfer sent and answered: {axis.state()}\n{world.tail()}",
         )
         status_items = set(axis.inboxes[HUB_ORGAN])
 
@@ -238,20 +242,20 @@ async def test_a_kill_while_acknowledgements_fail_loses_nothing_and_doubles_noth
             events = world.at_one_stop("vdxp.status")
             return len(events) == 1 and world.delivered(events[0]["event_id"])
 
-        await wait_for(
+        await eventually(
             first_status_delivered,
-            15,
-            lambda: f"the first status at the one-stop: {one_stop.state()}\n{tail(world.hub)}",
+            30,
+            lambda: f"the first status at the one-stop: {one_stop.state()}\n{world.tail()}",
         )
-        await wait_for(
+        await eventually(
             lambda: len(ministry_steps(world.portal, dossier)) == 1,
-            15,
-            lambda: f"its step at DVCQG: {world.portal.steps}\n{tail(world.hub)}",
+            30,
+            lambda: f"its step at DVCQG: {world.portal.steps}\n{world.tail()}",
         )
         refused = axis.acks_refused
-        await wait_for(
+        await eventually(
             lambda: axis.acks_refused >= refused + 2,
-            10,
+            30,
             lambda: f"the status acknowledged again, refused: {axis.state()}",
         )
 
@@ -264,15 +268,15 @@ async def test_a_kill_while_acknowledgements_fail_loses_nothing_and_doubles_noth
             events = world.at_one_stop("vdxp.document")
             return len(events) == 1 and world.delivered(events[0]["event_id"])
 
-        await wait_for(
+        await eventually(
             first_document_delivered,
-            15,
-            lambda: f"the first document at the one-stop: {one_stop.state()}\n{tail(world.hub)}",
+            30,
+            lambda: f"the first document at the one-stop: {one_stop.state()}\n{world.tail()}",
         )
         refused = axis.acks_refused
-        await wait_for(
+        await eventually(
             lambda: axis.acks_refused >= refused + 2,
-            10,
+            30,
             lambda: f"the document acknowledged again, refused: {axis.state()}",
         )
 
@@ -296,17 +300,17 @@ async def test_a_kill_while_acknowledgements_fail_loses_nothing_and_doubles_noth
         # The axis takes acknowledgements again; the hub restarts.
         axis.faults.update({"fail_acks": False})
         await world.start()
-        await wait_for(
+        await eventually(
             lambda: world.waiting() == 0,
             30,
-            lambda: f"every item acknowledged: {axis.state()}\n{tail(world.hub)}",
+            lambda: f"every item acknowledged: {axis.state()}\n{world.tail()}",
         )
-        assert await one_stop.wait_for(DOCUMENTS, 15, type="vdxp.document"), one_stop.state()
-        assert await one_stop.wait_for(len(STATUSES), 15, type="vdxp.status"), one_stop.state()
-        await wait_for(
+        assert await one_stop.wait_for(DOCUMENTS, 30, type="vdxp.document"), one_stop.state()
+        assert await one_stop.wait_for(len(STATUSES), 30, type="vdxp.status"), one_stop.state()
+        await eventually(
             lambda: len(ministry_steps(world.portal, dossier)) == len(STATUSES),
-            15,
-            lambda: f"the steps at DVCQG: {world.portal.steps}\n{tail(world.hub)}",
+            30,
+            lambda: f"the steps at DVCQG: {world.portal.steps}\n{world.tail()}",
         )
         # Nothing more reaches the one-stop.
         assert not await one_stop.wait_for(DOCUMENTS + len(STATUSES) + 1, 1.5)
@@ -316,8 +320,8 @@ async def test_a_kill_while_acknowledgements_fail_loses_nothing_and_doubles_noth
         assert shown == {"taken": {}, "error": None}, shown
         transfer_view = await world.api.get("/vdxp/transfers/lt-0001")
         again = log_events(world.hub, "vdxp_acknowledged_again")
-        exit_code = world.hub.stop()
-        assert exit_code == 0, tail(world.hub)
+        exit_code = await world.hub.shut_down()
+        assert exit_code == 0, world.tail()
         received, left = spool_files(world.spool)
 
     # Each document and each status reached the one-stop exactly once; none came twice.
@@ -393,24 +397,26 @@ WINDOWS = [
 ]
 
 
-async def on_call(world: CrashWorld, call: str, timeout_s: float = 10) -> None:
+async def on_call(world: CrashWorld, call: str, timeout_s: float = 30) -> None:
     """Return as soon as the axis receives one more `call` (polled every millisecond)."""
     axis = world.axis
     seen = axis.requests[call]
-    deadline = time.monotonic() + timeout_s
-    while axis.requests[call] == seen:
-        assert time.monotonic() < deadline, f"no {call} call: {axis.state()}\n{tail(world.hub)}"
-        await asyncio.sleep(0.001)
+    await eventually(
+        lambda: axis.requests[call] != seen,
+        timeout_s,
+        lambda: f"one more {call} call: {axis.state()}\n{world.tail()}",
+        every_s=0.001,
+    )
 
 
 async def kill_in(world: CrashWorld, window: Window, rng: random.Random) -> Kill:
     """Let the hub take a few more items, then kill it in `window` of the next item."""
     axis = world.axis
     target = len(axis.acks) + rng.randint(8, 14)
-    await wait_for(
+    await eventually(
         lambda: len(axis.acks) >= target,
         30,
-        lambda: f"items taken: {axis.state()}\n{tail(world.hub)}",
+        lambda: f"items taken: {axis.state()}\n{world.tail()}",
     )
     await on_call(world, window.call)
     await asyncio.sleep(rng.uniform(window.low, window.high) * SLOW_S)
@@ -456,17 +462,17 @@ async def test_kills_between_download_and_acknowledgement_lose_nothing_and_doubl
             kills.append(await kill_in(world, window, rng))
             await world.start()
 
-        await wait_for(
+        await eventually(
             lambda: world.waiting() == 0,
             30,
-            lambda: f"every item acknowledged: {axis.state()}\n{tail(world.hub)}",
+            lambda: f"every item acknowledged: {axis.state()}\n{world.tail()}",
         )
-        assert await one_stop.wait_for(STREAM, 15, type="vdxp.document"), one_stop.state()
+        assert await one_stop.wait_for(STREAM, 30, type="vdxp.document"), one_stop.state()
         assert not await one_stop.wait_for(STREAM + 1, 1.5)
         intake = await world.intake()
         again = log_events(world.hub, "vdxp_acknowledged_again")
-        exit_code = world.hub.stop()
-        assert exit_code == 0, tail(world.hub)
+        exit_code = await world.hub.shut_down()
+        assert exit_code == 0, world.tail()
         received, left = spool_files(world.spool)
 
     # Raw re-posts of an event the one-stop held: allowed by the subscriber contract only when

@@ -5,8 +5,6 @@ civil status, and a third system built from test data only).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -134,13 +132,6 @@ class World:
         """The processing steps DVCQG holds for `dossier` with status `status`."""
         steps = self.portal.steps.get(dossier, [])
         return [s for s in steps if str(s.get("TrangThai")) == str(status)]
-
-
-async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 PUSH_TOKEN = "day-la-token-day-ket-qua"

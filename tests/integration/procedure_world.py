@@ -48,7 +48,7 @@ class World:
 
     async def settle(self, expected: int) -> None:
         """Wait until the subscriber holds `expected` events, then make sure no more come."""
-        assert await self.receiver.wait_for(expected, 15), (
+        assert await self.receiver.wait_for(expected, 30), (
             f"subscriber has {len(self.receiver.events)} events, expected {expected}"
         )
         assert not await self.receiver.wait_for(expected + 1, 0.5), "an unexpected extra event"

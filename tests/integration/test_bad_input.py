@@ -16,7 +16,7 @@ from hub.auth import sha256_hex
 from hub.config import load_config
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
-from tests.integration.status_world import FacadeCaller, wait_until
+from tests.integration.status_world import FacadeCaller
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_TOKEN,
@@ -25,6 +25,7 @@ from tests.support import (
     PORTAL_USER,
     READER_TOKEN,
     UNIT,
+    eventually,
     hub_config,
     hub_overrides,
 )
@@ -196,7 +197,7 @@ async def test_a_bad_item_is_refused_precisely_and_its_neighbour_goes_on(
         assert (await hub.store.dossier(str(item["MaHoSo"]))).snapshot is None
     view = await hub.store.dossier(GOOD_CODE)
     assert view.history == []
-    await wait_until(lambda: neighbour_code in sim.dossiers)
+    await eventually(lambda: neighbour_code in sim.dossiers, 30, "the neighbour dossier at DVCQG")
     assert GOOD_CODE not in sim.dossiers
 
 
@@ -376,7 +377,7 @@ async def test_canonical_api_answers_per_item_and_checks_permissions(
         ("duplicate", None),
     ]
     assert (reply["accepted"], reply["duplicates"], reply["rejected"]) == (1, 1, 6)
-    await wait_until(lambda: good["dossier_code"] in sim.dossiers)
+    await eventually(lambda: good["dossier_code"] in sim.dossiers, 30, "the good dossier at DVCQG")
 
     for headers, status in [
         ({}, 401),

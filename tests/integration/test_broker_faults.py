@@ -118,13 +118,13 @@ async def test_the_hub_rides_out_a_broker_restart_in_the_middle_of_a_stream(
         assert await ready_status(hub) == 200
 
         await fault(own_node)
-        await eventually(_status_is(hub, 503), 30)
+        await eventually(_status_is(hub, 503), 30, "/readyz answering 503")
         await stream.wave(10)  # committed and answered "00"; the outbox keeps them
 
         await heal(own_node)
-        await eventually(_status_is(hub, 200), 90)
+        await eventually(_status_is(hub, 200), 90, "/readyz answering 200 again")
         await stream.wave(10)
-        await eventually(lambda: stream.delivered(sim), 90)
+        await eventually(lambda: stream.delivered(sim), 90, "every wave at DVCQG")
 
         assert all(n == 1 for n in sim.step_receipts.values()), "a step was applied twice"
         assert hub.consumers["national_portal"].resubscribed >= 1
@@ -134,7 +134,8 @@ async def test_the_hub_rides_out_a_broker_restart_in_the_middle_of_a_stream(
         async def outbox_drained() -> bool:
             return await store.outbox_pending(0, 10) == []
 
-        await eventually(outbox_drained, 60)  # what the broker never confirmed, published again
+        # What the broker never confirmed is published again.
+        await eventually(outbox_drained, 60, "the outbox drained")
         assert all(n == 1 for n in sim.step_receipts.values()), "a step was applied twice"
 
 

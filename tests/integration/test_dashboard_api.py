@@ -15,6 +15,7 @@ from tests.integration.dashboard_world import (
     record_event,
 )
 from tests.support import eventually
+from tests.support.parking import in_place
 
 CODE = "000.00.41.H41-261123-{:04d}"
 
@@ -70,6 +71,17 @@ async def test_log_in_lock_out_unlock_and_log_out(dash: DashboardWorld) -> None:
     assert (USERS["operator"], "logout") in actions
 
 
+async def parked_in_place(dash: DashboardWorld, count: int) -> None:
+    """Wait until DVCQG's parking queue holds `count` messages again: the dead-letter routes
+    browse and act on it by taking its messages, and what they put back returns
+    asynchronously, so the next call could find fewer."""
+    portal = dash.hub.connector("national_portal")
+    assert portal is not None
+    assert portal.queues is not None
+    assert dash.hub.broker is not None
+    await in_place(dash.hub.broker, portal.queues.parking, count)
+
+
 async def park_two(dash: DashboardWorld, operator: Session) -> list[dict[str, Any]]:
     """Two dossiers DVCQG refuses for good: parked in the national_portal parking queue."""
     codes = [CODE.format(1), CODE.format(2)]
@@ -85,7 +97,8 @@ async def park_two(dash: DashboardWorld, operator: Session) -> list[dict[str, An
         found[:] = reply["items"] if status == 200 else []
         return len(found) == 2
 
-    await eventually(parked)
+    await eventually(parked, 30, lambda: f"two dossiers parked, found {found}")
+    await parked_in_place(dash, 2)
     return found
 
 
@@ -96,12 +109,14 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(dash: DashboardW
     first, second = parked
     assert {p["dossier_code"] for p in parked} == {CODE.format(1), CODE.format(2)}
 
-    # Inspect: the body is shown with personal data masked.
+    # Inspect: the body is shown with personal data masked. (Each call below that reads or
+    # acts on the parking queue waits until the previous one put every message back.)
     status, message = await viewer.call(
         "GET", f"/api/v1/admin/dead-letters/national_portal/{first['message_id']}"
     )
     assert status == 200
     assert message["body"]["dossier_code"] == first["dossier_code"]
+    await parked_in_place(dash, 2)
     assert (await viewer.call("GET", "/api/v1/admin/dead-letters/national_portal/nope"))[0] == 404
     assert (await viewer.call("GET", "/api/v1/admin/dead-letters?connector=nope"))[0] == 404
 
@@ -109,9 +124,12 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(dash: DashboardW
     path = "/api/v1/admin/dead-letters?connector=national_portal"
     assert len((await viewer.call("GET", f"{path}&reason=no-such-reason"))[1]["items"]) == 0
     reason = first["reason"].split()[0]
+    await parked_in_place(dash, 2)
     assert len((await viewer.call("GET", f"{path}&reason={reason}"))[1]["items"]) == 2
     future = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    await parked_in_place(dash, 2)
     assert (await viewer.call("GET", f"{path}&since={future}"))[1]["items"] == []
+    await parked_in_place(dash, 2)
     assert (await viewer.call("GET", f"{path}&until={future}"))[1]["items"] != []
     assert (await viewer.call("GET", f"{path}&since=yesterday"))[0] == 400
 
@@ -126,19 +144,24 @@ async def test_dead_letters_replayed_discarded_and_gone_by_role(dash: DashboardW
     assert (status, reply["error"]) == (403, "csrf")
     assert (await operator.call("POST", replay, {"message_ids": "x"}))[0] == 400
     assert (await operator.call("POST", replay, {"message_ids": ["\x00"]}))[0] == 400
+    await parked_in_place(dash, 2)
     assert len((await viewer.call("GET", path))[1]["items"]) == 2  # nothing was done
 
     # The operator replays the first once DVCQG accepts it: it is delivered.
     dash.sim.faults.reject = {second["dossier_code"]: "05"}
+    await parked_in_place(dash, 2)
     status, reply = await operator.call(
         "POST", replay, {"message_ids": [first["message_id"], "gone-id"]}
     )
     assert status == 200
     assert reply == {"done": [first["message_id"]], "missing": ["gone-id"]}
-    await eventually(lambda: first["dossier_code"] in dash.sim.dossiers)
+    await eventually(
+        lambda: first["dossier_code"] in dash.sim.dossiers, 30, "the replayed dossier at DVCQG"
+    )
 
     # Discard the second; replaying it afterwards finds nothing: 404 gone, audited.
     discard = "/api/v1/admin/dead-letters/national_portal/discard"
+    await parked_in_place(dash, 1)
     status, reply = await operator.call("POST", discard, {"message_ids": [second["message_id"]]})
     assert status == 200
     assert reply["done"] == [second["message_id"]]
@@ -176,7 +199,9 @@ async def test_search_timeline_and_malicious_input(dash: DashboardWorld) -> None
     at = datetime.now(UTC) - timedelta(minutes=5)
     codes = [CODE.format(i) for i in range(10, 14)]
     await dash.post_events([record_event(c, f"ev-{c}", "accepted", at) for c in codes])
-    await eventually(lambda: all(c in dash.sim.dossiers for c in codes))
+    await eventually(
+        lambda: all(c in dash.sim.dossiers for c in codes), 30, "the four dossiers at DVCQG"
+    )
 
     status, reply = await viewer.call("GET", "/api/v1/admin/dossiers?q=000.00.41.H41-261123-001")
     assert status == 200
@@ -215,7 +240,7 @@ def _q(text: str) -> str:
 async def test_every_page_and_route_by_role(dash: DashboardWorld) -> None:
     at = datetime.now(UTC) - timedelta(minutes=1)
     await dash.post_events([record_event(CODE.format(20), "ev-p", "accepted", at)])
-    await eventually(lambda: CODE.format(20) in dash.sim.dossiers)
+    await eventually(lambda: CODE.format(20) in dash.sim.dossiers, 30, "the dossier at DVCQG")
     sessions = {role: await dash.operator(role) for role in PASSWORDS}
     pages = [
         "/dashboard/",
@@ -340,7 +365,7 @@ async def test_an_operator_pauses_and_resumes_a_connector(dash: DashboardWorld) 
     async def waiting() -> bool:
         return ((await portal_card(viewer))["queue_depth"] or 0) >= 1
 
-    await eventually(waiting)
+    await eventually(waiting, 30, "a dossier waiting in the paused queue")
     assert code not in dash.sim.dossiers
     status, html = await operator.call("GET", "/dashboard/connectors/national_portal")
     assert 'class="badge state-paused"' in html
@@ -358,7 +383,7 @@ async def test_an_operator_pauses_and_resumes_a_connector(dash: DashboardWorld) 
     assert status == 200
     assert 'data-testid="flash"' in html
     assert 'class="badge state-up"' in html
-    await eventually(lambda: code in dash.sim.dossiers)
+    await eventually(lambda: code in dash.sim.dossiers, 30, "the dossier at DVCQG once resumed")
     assert (await portal_card(viewer))["state"] == "up"
     status, reply = await operator.call("POST", RESUME, {})
     assert (status, reply["changed"], reply["state"]) == (200, False, "up")
@@ -385,7 +410,7 @@ async def test_a_dvcqg_outage_is_down_with_its_reason_then_an_ended_outage(
         card.update(await portal_card(viewer))
         return bool(card["state"] == state)
 
-    await eventually(lambda: state_is("down"))
+    await eventually(lambda: state_is("down"), 30, lambda: f"DVCQG down on its card: {card}")
     assert "HTTP 503" in card["reason"]
     assert card["since"] is not None
     assert card["outage"] is not None
@@ -396,8 +421,10 @@ async def test_a_dvcqg_outage_is_down_with_its_reason_then_an_ended_outage(
     assert 'data-testid="outage" data-ended="no"' in html
 
     dash.sim.faults.mode = "ok"
-    await eventually(lambda: state_is("up"))
-    await eventually(lambda: all(c in dash.sim.dossiers for c in codes))
+    await eventually(lambda: state_is("up"), 30, lambda: f"DVCQG up on its card: {card}")
+    await eventually(
+        lambda: all(c in dash.sim.dossiers for c in codes), 30, "the four dossiers at DVCQG"
+    )
     assert (await portal_card(viewer))["dead_letters"] == 0
     status, connector = await viewer.call("GET", "/api/v1/admin/connectors/national_portal")
     assert status == 200

@@ -12,7 +12,7 @@ from hub.config import load_config
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.one_stop.simulator import OneStopTraffic
-from tests.integration.status_world import FacadeCaller, wait_until
+from tests.integration.status_world import FacadeCaller
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_TOKEN,
@@ -20,9 +20,11 @@ from tests.support import (
     PORTAL_PASSWORD,
     PORTAL_USER,
     UNIT,
+    eventually,
     hub_cli,
     hub_overrides,
 )
+from tests.support.parking import in_place
 
 AUTH = {"Authorization": f"Bearer {ONESTOP_TOKEN}"}
 
@@ -139,10 +141,20 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
                 assert out.returncode == 0, out.stderr
                 return [line for line in out.stdout.splitlines() if line]
 
-            lines: list[str] = []
-            while len(lines) < 2:
+            async def both_parked() -> list[str]:
                 lines = await parked_lines()
+                return lines if len(lines) >= 2 else []
+
+            lines = await eventually(both_parked, 30, "both refused dossiers parked")
             ids = {line.split("\t")[1]: line.split("\t")[0] for line in lines}
+            # Each command below reads or acts on the parking queue only once the previous one
+            # put every message back (that happens asynchronously).
+            portal = hub.connector("national_portal")
+            assert portal is not None
+            assert portal.queues is not None
+            assert hub.broker is not None
+            broker, queue = hub.broker, portal.queues.parking
+            await in_place(broker, queue, 2)
             assert set(ids) == {first.code, second.code}
             assert all("07" in line for line in lines)
 
@@ -154,6 +166,7 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
             assert "07" in shown.stdout
 
             sim.faults.reject = {}
+            await in_place(broker, queue, 2)
             replay = await hub_cli(
                 "dlq",
                 "replay",
@@ -167,8 +180,11 @@ async def test_dlq_cli_lists_shows_replays_and_discards_with_an_audit_trail(
             )
             assert replay.returncode == 0, replay.stderr
             assert "replayed 1 message" in replay.stdout
-            await wait_until(lambda: first.code in sim.dossiers)
+            await eventually(
+                lambda: first.code in sim.dossiers, 30, "the replayed dossier at DVCQG"
+            )
 
+            await in_place(broker, queue, 1)
             discard = await hub_cli(
                 "dlq",
                 "discard",

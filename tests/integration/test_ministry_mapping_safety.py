@@ -38,9 +38,8 @@ from tests.integration.ministry_world import (
     civil_section,
     code,
     oauth2,
-    wait_until,
 )
-from tests.support import PORTAL_PASSWORD, PORTAL_USER
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, eventually
 
 SYSTEM = "cadastre"
 PROCEDURE = "1.004227"
@@ -113,9 +112,9 @@ async def test_a_time_cursor_read_from_a_reply_goes_on_the_wire_as_an_xsd_dateti
     world: World = await start(service, MAPPING)
     dossiers = [code(1), code(2)]
     await world.dossiers(dossiers, PROCEDURE)
-    await wait_until(lambda: len(accepted(world)) == 4, "the four results")
+    await eventually(lambda: len(accepted(world)) == 4, 30, "the four results")
     service.add(dossiers[0], 3, noiDung="trả lại để bổ sung")
-    await wait_until(lambda: len(accepted(world)) == 5, "a result after the saved cursor")
+    await eventually(lambda: len(accepted(world)) == 5, 30, "a result after the saved cursor")
 
     assert service.faults == []
     written = [p for p in service.polls if p is not None]
@@ -123,7 +122,7 @@ async def test_a_time_cursor_read_from_a_reply_goes_on_the_wire_as_an_xsd_dateti
     assert all(XSD_DATETIME.match(p) for p in written), written
     cursor = await world.store.slices["ministries"].cursor(SYSTEM)
     assert cursor == service.results[-1].thoiDiem.isoformat()
-    await wait_until(lambda: service.polls[-1] == cursor, "a poll from the saved cursor")
+    await eventually(lambda: service.polls[-1] == cursor, 30, "a poll from the saved cursor")
     assert service.received[dossiers[0]]["ngayNhan"].count("T") == 1  # the record's time too
 
 
@@ -131,7 +130,7 @@ async def test_the_first_cursor_is_written_as_the_wsdl_type_too(start: Start) ->
     service = CadastreService(next_cursor=True)
     world: World = await start(service, MAPPING, first_cursor="2020-01-01 00:00:00+07:00")
     await world.dossiers([code(1)], PROCEDURE)
-    await wait_until(lambda: len(accepted(world)) == 2, "the results")
+    await eventually(lambda: len(accepted(world)) == 2, 30, "the results")
     assert service.faults == []
     assert service.polls[0] == "2020-01-01T00:00:00+07:00"
 
@@ -143,9 +142,9 @@ async def test_a_service_without_a_next_cursor_is_read_from_its_newest_result(
     world: World = await start(service, NEWEST)
     dossiers = [code(1), code(2), code(3)]
     await world.dossiers(dossiers, PROCEDURE)
-    await wait_until(lambda: len(accepted(world)) == 6, "the six results")
+    await eventually(lambda: len(accepted(world)) == 6, 30, "the six results")
     service.add(dossiers[1], 3)
-    await wait_until(lambda: len(accepted(world)) == 7, "a result after the newest one")
+    await eventually(lambda: len(accepted(world)) == 7, 30, "a result after the newest one")
 
     assert service.faults == []
     assert all(p is None or XSD_DATETIME.match(p) for p in service.polls)
@@ -159,7 +158,7 @@ async def test_a_reply_the_mapping_cannot_read_is_quarantined_counted_and_shown(
     service = CadastreService(next_cursor=False)
     world: World = await start(service, NEWEST, interval_s=0.2)
     await world.dossiers([code(1)], PROCEDURE)
-    await wait_until(lambda: len(accepted(world)) == 2, "the first results")
+    await eventually(lambda: len(accepted(world)) == 2, 30, "the first results")
     before = await mapping_errors(world, "results.cursor")
 
     with structlog.testing.capture_logs() as logs:
@@ -191,7 +190,7 @@ async def test_a_reply_the_mapping_cannot_read_is_quarantined_counted_and_shown(
         assert [q["seen"] >= 3 for q in held["quarantine"]] == [True]  # the same reply again
 
         broken.omit.clear()  # the ministry completes it: the poll goes on from where it was
-        await wait_until(lambda: len(accepted(world)) == 3, "the corrected result")
+        await eventually(lambda: len(accepted(world)) == 3, 30, "the corrected result")
 
     assert [e for e in logs if e["event"] == "ministry_poll_crashed"] == []
     assert any(e["event"] == "ministry_reply_quarantined" for e in logs)
@@ -209,7 +208,7 @@ async def test_a_result_the_mapping_cannot_read_is_quarantined_and_its_page_goes
         world: World = await start(service, MAPPING)
         before = await mapping_errors(world, "results.fields.content")
         await world.dossiers([code(1)], PROCEDURE)
-        await wait_until(lambda: len(accepted(world)) == 2, "the results beside it")
+        await eventually(lambda: len(accepted(world)) == 2, 30, "the results beside it")
         status, held = await world.call("GET", f"/api/v1/ministries/quarantine?system={SYSTEM}")
 
     first, broken, last = service.results

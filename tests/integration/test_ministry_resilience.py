@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -40,9 +39,9 @@ from tests.integration.ministry_world import (
     civil_section,
     code,
     oauth2,
-    wait_until,
 )
-from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_cli
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, eventually, hub_cli
+from tests.support.parking import wait_parked as parked_until
 
 BUSINESS = "business_registration"
 Sections = Callable[[dict[str, str]], dict[str, Any]]  # simulator URLs → ministries section
@@ -82,19 +81,20 @@ async def start(
         yield _start
 
 
-async def parked(world: World, system: str) -> list[ParkedMessage]:
+def parking_of(world: World, system: str) -> ParkingQueue:
     assert world.hub.broker is not None
     queues = world.hub.broker.topology.queues(f"ministry.{system}", [])
-    return await ParkingQueue(world.hub.broker, queues, world.store).browse()
+    return ParkingQueue(world.hub.broker, queues, world.store)
+
+
+async def parked(world: World, system: str) -> list[ParkedMessage]:
+    return await parking_of(world, system).browse()
 
 
 async def wait_parked(world: World, system: str, n: int) -> list[ParkedMessage]:
-    for _ in range(200):
-        found = await parked(world, system)
-        if len(found) >= n:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{n} message(s) were not parked for {system}")
+    found = await parked_until(parking_of(world, system), n)
+    assert len(found) == n, found
+    return found
 
 
 # -- a third system, from a configuration section, a mapping file and a WSDL ----------------
@@ -154,13 +154,14 @@ async def test_a_third_system_works_from_configuration_mapping_and_wsdl_only(
     )
     dossiers = [code(i) for i in (1, 2)]
     await world.dossiers(dossiers, LAND_PROCEDURE)
-    await wait_until(lambda: len(world.results_at_one_stop("land_registry")) == 4, "4 results")
+    await eventually(lambda: len(world.results_at_one_stop("land_registry")) == 4, 30, "4 results")
     assert set(land.received) == set(dossiers)
     assert land.received[dossiers[0]]["NgayNhan"]  # a date, from the record's received_at
     events = world.results_at_one_stop("land_registry")
     assert sorted(e["status_name"] for e in events) == ["processed"] * 2 + ["processing"] * 2
-    await wait_until(
+    await eventually(
         lambda: all(world.portal_steps(d, 9) and world.portal_steps(d, 4) for d in dossiers),
+        30,
         "both steps of both dossiers at DVCQG",
     )
     handoffs = await world.store.slices["ministries"].handoffs("land_registry")
@@ -211,11 +212,11 @@ async def test_an_unreadable_poll_reply_moves_no_cursor_and_forwards_nothing(
     ministry.decide(dossier, "DA_CAP_GCN")
     ministry.faults.mode = "entity_reply"  # every reply from now on, polls included
     await world.dossiers([dossier], BUSINESS_PROCEDURE)
-    await wait_until(lambda: ministry.requests["LayDanhSachKetQua"] >= 3, "polls")
+    await eventually(lambda: ministry.requests["LayDanhSachKetQua"] >= 3, 30, "polls")
     assert await world.store.slices["ministries"].cursor(BUSINESS) in (None, "0")
     assert world.results_at_one_stop() == []
     ministry.faults.mode = "ok"  # the hand-off is retried, the next poll reads the result
-    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 1, "the result")
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 1, 30, "the result")
 
 
 async def test_unknown_and_repeated_results_are_quarantined_or_dropped_and_visible(
@@ -226,28 +227,28 @@ async def test_unknown_and_repeated_results_are_quarantined_or_dropped_and_visib
         {"br": ministry}, lambda urls: {BUSINESS: business_section(urls["br"])}
     )
     await world.dossiers([code(1)], BUSINESS_PROCEDURE)
-    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 1, "the first result")
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 1, 30, "the first result")
     ministry.inject_unknown_result("000.00.41.H41-261123-9999")
     ministry.duplicate_next_page()
     await world.dossiers([code(2)], BUSINESS_PROCEDURE)
-    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 2, "the second result")
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 2, 30, "the second result")
 
     async def quarantined() -> list[dict[str, Any]]:
         status, body = await world.call("GET", f"/api/v1/ministries/quarantine?system={BUSINESS}")
         assert status == 200, body
         return list(body["quarantine"])
 
-    for _ in range(100):
-        if await quarantined():
-            break
-        await asyncio.sleep(0.05)
-    (entry,) = await quarantined()
+    (entry,) = await eventually(quarantined, 30, "the unknown result quarantined")
     assert (entry["code"], entry["dossier_code"]) == (
         "unknown_dossier",
         "000.00.41.H41-261123-9999",
     )
     assert entry["item"]["MaHoSo"] == "000.00.41.H41-261123-9999"
-    await asyncio.sleep(1.0)  # more polls: the repeated page and the unknown result stay out
+    # More polls: the repeated page and the unknown result stay out.
+    polls = ministry.requests["LayDanhSachKetQua"]
+    await eventually(
+        lambda: ministry.requests["LayDanhSachKetQua"] >= polls + 3, 30, "three more polls"
+    )
     assert len(world.results_at_one_stop(BUSINESS)) == 2
     assert all(n == 1 for n in world.one_stop.receipts.values())
     assert len(world.portal_steps(code(1), 9)) == 1
@@ -284,7 +285,9 @@ async def test_bad_pushes_get_clear_errors_and_good_items_beside_them_go_on(
         ("quarantined", "missing"),
         ("quarantined", "not_an_object"),
     ]
-    await wait_until(lambda: len(world.results_at_one_stop("civil_status")) == 1, "the good one")
+    await eventually(
+        lambda: len(world.results_at_one_stop("civil_status")) == 1, 30, "the good one"
+    )
     checks = [
         (b"{not json", PUSH_TOKEN, 400),
         (b'{"ketQua": []}', "wrong-token", 401),
@@ -347,15 +350,15 @@ async def test_one_system_down_never_holds_up_another_and_recovery_delivers_ever
     await world.dossiers(rest_codes, CIVIL_PROCEDURE)
 
     # Every civil-status dossier goes out and comes back while business registration is down.
-    await wait_until(lambda: len(world.results_at_one_stop("civil_status")) == 10, "REST results")
+    await eventually(
+        lambda: len(world.results_at_one_stop("civil_status")) == 10, 30, "REST results"
+    )
     assert business.faulted[outage] > 0
     assert business.accepted == {}
     assert world.results_at_one_stop(BUSINESS) == []
 
     business.faults.mode = "ok"
-    await wait_until(
-        lambda: len(world.results_at_one_stop(BUSINESS)) == 10, "SOAP results", timeout_s=30
-    )
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 10, 30, "SOAP results")
     assert sorted(business.accepted) == soap_codes
     assert await parked(world, BUSINESS) == []
     assert all(n == 1 for n in world.one_stop.receipts.values())
@@ -371,18 +374,19 @@ async def test_hand_offs_wait_out_an_outage_longer_than_every_tier_and_park_noth
     soap_codes = [code(i) for i in range(1, 4)]
     await world.dossiers(soap_codes, BUSINESS_PROCEDURE)
     gate = world.hub.consumers[f"ministry.{BUSINESS}"].gate
-    await wait_until(
+    await eventually(
         lambda: (
             gate.outage is not None
             and time.time() - gate.outage.started_at > 3 * sum(tiers)
             and gate.outage.probes >= 2
         ),
+        30,
         "an outage longer than the tiers",
     )
     assert await parked(world, BUSINESS) == []
     assert business.accepted == {}
     business.faults.mode = "ok"
-    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, "the results")
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, 30, "the results")
     assert sorted(business.accepted) == soap_codes
     assert await parked(world, BUSINESS) == []
 
@@ -405,7 +409,7 @@ async def test_refused_hand_offs_are_parked_and_replayed_once_from_the_cli(
     )
     assert replay.returncode == 0, replay.stderr
     assert "replayed 3 message" in replay.stdout
-    await wait_until(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, "the results")
+    await eventually(lambda: len(world.results_at_one_stop(BUSINESS)) == 3, 30, "the results")
     assert sorted(business.accepted) == soap_codes
 
 

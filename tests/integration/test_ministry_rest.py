@@ -31,9 +31,8 @@ from tests.integration.ministry_world import (
     civil_section,
     code,
     oauth2,
-    wait_until,
 )
-from tests.support import PORTAL_PASSWORD, PORTAL_USER
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, eventually
 
 SYSTEM = "civil_status"
 PUSH_PATH = f"/api/v1/ministries/{SYSTEM}/results"
@@ -72,15 +71,17 @@ async def _round_trip(
     """`n` dossiers handed off; each result reaches the one-stop and DVCQG exactly once."""
     dossiers = [code(i) for i in range(first, first + n)]
     await world.dossiers(dossiers, CIVIL_PROCEDURE)
-    await wait_until(lambda: set(dossiers) <= set(sim.accepted), "the hand-offs")
+    await eventually(lambda: set(dossiers) <= set(sim.accepted), 30, "the hand-offs")
     assert sorted(s["maHoSo"] for s in sim.submissions if s["maHoSo"] in dossiers) == dossiers
     assert sim.submissions[0]["nguoiYeuCau"]["soDinhDanh"] == "001099012345"
 
     def arrived() -> list[dict[str, Any]]:
         return [e for e in world.results_at_one_stop(SYSTEM) if e["dossier_code"] in dossiers]
 
-    await wait_until(lambda: len(arrived()) == n, "the results")
-    await wait_until(lambda: all(world.portal_steps(d, 9) for d in dossiers), "the steps at DVCQG")
+    await eventually(lambda: len(arrived()) == n, 30, "the results")
+    await eventually(
+        lambda: all(world.portal_steps(d, 9) for d in dossiers), 30, "the steps at DVCQG"
+    )
     events = arrived()
     assert sorted(e["dossier_code"] for e in events) == dossiers
     assert all(world.one_stop.receipts[e["event_id"]] == 1 for e in events)

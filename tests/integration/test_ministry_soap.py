@@ -22,9 +22,8 @@ from tests.integration.ministry_world import (
     base_overrides,
     business_section,
     code,
-    wait_until,
 )
-from tests.support import PORTAL_PASSWORD, PORTAL_USER
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, eventually
 
 SYSTEM = "business_registration"
 
@@ -51,14 +50,14 @@ async def test_a_dossier_handed_off_over_soap_comes_back_once_to_the_one_stop_an
     dossier = code(1)
     await world.dossiers([dossier], BUSINESS_PROCEDURE)
 
-    await wait_until(lambda: dossier in ministry.accepted, "the hand-off")
+    await eventually(lambda: dossier in ministry.accepted, 30, "the hand-off")
     (submitted,) = ministry.submissions
     assert submitted["MaHoSo"] == dossier
     assert submitted["MaTTHC"] == BUSINESS_PROCEDURE
     assert submitted["NguoiNop"] == "Nguyễn Văn An"
 
-    await wait_until(lambda: len(world.results_at_one_stop(SYSTEM)) == 1, "the result")
-    await wait_until(lambda: bool(world.portal_steps(dossier, 9)), "the step at DVCQG")
+    await eventually(lambda: len(world.results_at_one_stop(SYSTEM)) == 1, 30, "the result")
+    await eventually(lambda: bool(world.portal_steps(dossier, 9)), 30, "the step at DVCQG")
     (event,) = world.results_at_one_stop(SYSTEM)
     assert event["dossier_code"] == dossier
     assert event["status_name"] == "processed"
@@ -66,13 +65,14 @@ async def test_a_dossier_handed_off_over_soap_comes_back_once_to_the_one_stop_an
     assert world.one_stop.receipts[event["event_id"]] == 1
     # DVCQG holds the step once, and the dossier's newest status is the ministry's.
     assert len(world.portal_steps(dossier, 9)) == 1
-    await wait_until(
+    await eventually(
         lambda: world.portal.dossiers.get(dossier, {}).get("TrangThaiHoSo") in (9, "9"),
+        30,
         "the dossier's status at DVCQG",
     )
     # More polls and more dossier changes send nothing again.
     polls = ministry.requests["LayDanhSachKetQua"]
-    await wait_until(lambda: ministry.requests["LayDanhSachKetQua"] >= polls + 3, "more polls")
+    await eventually(lambda: ministry.requests["LayDanhSachKetQua"] >= polls + 3, 30, "more polls")
     assert len(world.results_at_one_stop(SYSTEM)) == 1
     assert len(ministry.submissions) == 1
     view = await world.store.dossier(dossier)

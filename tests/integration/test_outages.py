@@ -165,7 +165,11 @@ async def test_an_outage_longer_than_every_delay_tier_parks_nothing_and_heals_by
         assert w.consumer is not None
         await fault(sim)
         statuses, steps = await send_dossiers(hub, 8, seed=11)
-        await eventually(lambda: w.guard is not None and w.guard.gate.state() is State.down)
+        await eventually(
+            lambda: w.guard is not None and w.guard.gate.state() is State.down,
+            30,
+            "DVCQG seen down",
+        )
 
         # Every view tells the same story: down, why and since when; the hub itself is ready.
         status, body = await readyz(hub, "?counts=1")
@@ -178,14 +182,16 @@ async def test_an_outage_longer_than_every_delay_tier_parks_nothing_and_heals_by
         assert view["parked"] == 0
         assert view["waiting"] > 0
 
-        await eventually(outlasted_the_tiers(hub), 60)
+        await eventually(outlasted_the_tiers(hub), 60, "the outage outlasting every delay tier")
         assert sim.dossiers == {}
         assert await parked(hub) == 0
         assert (w.consumer.stats.retried, w.consumer.stats.parked) == (0, 0)
         assert calls(outcome) > failed_before
 
         await heal(sim)
-        await eventually(lambda: portal_holds(sim, statuses, steps), 60)
+        await eventually(
+            lambda: portal_holds(sim, statuses, steps), 60, "every dossier and step at DVCQG"
+        )
         assert await parked(hub) == 0
         assert all(n == 1 for n in sim.step_receipts.values()), "a step was sent twice"
         assert w.guard.gate.state() is State.up
@@ -204,7 +210,9 @@ async def test_a_refused_password_waits_as_credentials_refused_until_an_operator
         statuses, steps = await send_dossiers(hub, 6, seed=12)
         w = portal(hub)
         await eventually(
-            lambda: w.guard is not None and w.guard.gate.state() is State.credentials_refused
+            lambda: w.guard is not None and w.guard.gate.state() is State.credentials_refused,
+            30,
+            "DVCQG seen as refusing the hub's credentials",
         )
         status, body = await readyz(hub)
         view = body["connectors"][PORTAL]
@@ -212,7 +220,7 @@ async def test_a_refused_password_waits_as_credentials_refused_until_an_operator
         assert view["state"] == "credentials_refused"
         assert "refused the hub's login" in view["reason"]
         assert "not-the-password" not in str(body)
-        await eventually(outlasted_the_tiers(hub), 60)
+        await eventually(outlasted_the_tiers(hub), 60, "the refusal outlasting every delay tier")
         assert await parked(hub) == 0
         assert sim.dossiers == {}
         consumer = portal(hub).consumer
@@ -223,7 +231,9 @@ async def test_a_refused_password_waits_as_credentials_refused_until_an_operator
     # The operator corrects the password and restarts: what waited goes out, nothing parked.
     right = hub_config(tmp_path, rabbit_url, broker_prefix, sim.url)
     async with Hub(right) as hub:
-        await eventually(lambda: portal_holds(sim, statuses, steps), 60)
+        await eventually(
+            lambda: portal_holds(sim, statuses, steps), 60, "every dossier and step at DVCQG"
+        )
         assert await parked(hub) == 0
 
 
@@ -241,11 +251,13 @@ async def test_a_paused_connector_sends_nothing_until_resumed_and_both_are_audit
         assert "operator1" in view["reason"]
         consumer = portal(hub).consumer
         assert consumer is not None
-        await eventually(lambda: consumer.in_flight() > 0)  # taken, held, not sent
+        await eventually(lambda: consumer.in_flight() > 0, 30, "a batch taken and held")
         assert sim.dossiers == {}
         assert sim.calls == {}
         assert await hub.set_paused(PORTAL, "operator2", "", False)
-        await eventually(lambda: portal_holds(sim, statuses, steps), 60)
+        await eventually(
+            lambda: portal_holds(sim, statuses, steps), 60, "every dossier and step at DVCQG"
+        )
         assert await parked(hub) == 0
         assert hub.store is not None
         audit = await hub.store.audit_entries(5)
@@ -269,7 +281,7 @@ async def test_hub_status_and_a_pause_from_the_cli_reach_the_running_hub(
         await send_dossiers(hub, 3, seed=14)
         gate = portal(hub).guard
         assert gate is not None
-        await eventually(lambda: gate.gate.state() is State.down)
+        await eventually(lambda: gate.gate.state() is State.down, 30, "DVCQG seen down")
 
         code, out, err = await hub_cli("status", "--url", url)
         assert code == 0, err
@@ -285,7 +297,7 @@ async def test_hub_status_and_a_pause_from_the_cli_reach_the_running_hub(
         )  # fmt: skip
         assert code == 0, err
         assert f"paused {PORTAL} (audited as op1)" in out
-        await eventually(lambda: gate.gate.state() is State.paused)
+        await eventually(lambda: gate.gate.state() is State.paused, 30, "DVCQG paused")
         code, out, _ = await hub_cli("status", "--url", url, "--json")
         body = json.loads(out)
         assert body["connectors"][PORTAL]["state"] == "paused"
@@ -298,7 +310,7 @@ async def test_hub_status_and_a_pause_from_the_cli_reach_the_running_hub(
         sim.faults.mode = "ok"
         code, out, err = await hub_cli("connectors", "resume", PORTAL, "-c", str(config_file))
         assert code == 0, err
-        await eventually(lambda: gate.gate.state() is State.up, 30)
+        await eventually(lambda: gate.gate.state() is State.up, 30, "DVCQG up again")
 
     code, _, err = await hub_cli("status", "--url", url)
     assert code == 1
@@ -321,10 +333,10 @@ async def test_a_batch_held_past_hold_max_s_goes_back_to_its_queue_and_nothing_i
         async def published() -> bool:
             return await store.outbox_pending(0, 1) == []
 
-        await eventually(published)
+        await eventually(published, 30, "the outbox published")
         waiting = (await readyz(hub, "?counts=1"))[1]["connectors"][PORTAL]["waiting"]
         # Held, put back, taken again, held again ...: never retried, never parked.
-        await eventually(lambda: consumer.shelved >= 2 * waiting, 60)
+        await eventually(lambda: consumer.shelved >= 2 * waiting, 60, "each batch shelved twice")
         assert await parked(hub) == 0
         assert (consumer.stats.retried, consumer.stats.parked) == (0, 0)
 
@@ -332,7 +344,9 @@ async def test_a_batch_held_past_hold_max_s_goes_back_to_its_queue_and_nothing_i
             _, body = await readyz(hub, "?counts=1")
             return bool(body["connectors"][PORTAL]["waiting"] == waiting)
 
-        await eventually(same_count)
+        await eventually(same_count, 30, f"{waiting} waiting again between two shelvings")
         sim.faults.mode = "ok"
-        await eventually(lambda: portal_holds(sim, statuses, steps), 60)
+        await eventually(
+            lambda: portal_holds(sim, statuses, steps), 60, "every dossier and step at DVCQG"
+        )
         assert await parked(hub) == 0

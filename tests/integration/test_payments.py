@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,7 +37,10 @@ from tests.support import (
     PORTAL_PASSWORD,
     PORTAL_USER,
     READER_TOKEN,
+    eventually,
 )
+
+QUIET_S = 0.7  # how long "no more events" is watched for
 
 
 @dataclass
@@ -85,22 +88,32 @@ class PayWorld:
             return r.status, await (r.json() if "json" in ctype else r.text())
 
     async def paid_events(self, expected: int) -> list[dict[str, Any]]:
-        """Wait for `expected` payment events at the one-stop, then make sure no more come."""
+        """Wait for `expected` payment events at the one-stop and for the hub to record each
+        delivery, then make sure no more come."""
 
         def events() -> list[dict[str, Any]]:
             return [e for e in self.receiver.events if e["type"].startswith("payment.")]
 
-        await wait_until(lambda: len(events()) >= expected, f"{expected} payment event(s)")
-        await asyncio.sleep(0.7)
+        await eventually(lambda: len(events()) >= expected, 30, f"{expected} payment event(s)")
+        for event in events():
+            await self.acknowledged(event["dossier_code"], event["payment"]["transaction_id"])
+        # Absence has no event to wait for: a second delivery would come within this window.
+        await asyncio.sleep(QUIET_S)
         assert len(events()) == expected, [e["payment"]["transaction_id"] for e in events()]
         return events()
 
+    async def acknowledged(self, dossier: str, transaction_id: str | None = None) -> None:
+        """Wait until the hub recorded the one-stop's 2xx for the dossier's payment (the one
+        of `transaction_id`, if given): it does so after the one-stop answered."""
 
-async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+        async def recorded() -> bool:
+            payments = (await self.store.dossier(dossier)).payments
+            return any(
+                p.acknowledged_at is not None and transaction_id in (None, p.result.transaction_id)
+                for p in payments
+            )
+
+        await eventually(recorded, 30, f"the delivery of {dossier}'s payment recorded")
 
 
 @pytest.fixture
@@ -146,14 +159,7 @@ async def test_a_paid_callback_sent_three_times_reaches_the_one_stop_once(world:
     assert world.receiver.receipts[event["event_id"]] == 1
 
     # The dossier's history shows the payment and its delivery to the one-stop system.
-    async def acknowledged() -> bool:
-        view = await world.store.dossier(dossier)
-        return bool(view.payments) and view.payments[0].acknowledged_at is not None
-
-    for _ in range(100):
-        if await acknowledged():
-            break
-        await asyncio.sleep(0.05)
+    await world.acknowledged(dossier)
     view = await world.store.dossier(dossier)
     assert [p.result.transaction_id for p in view.payments] == [tx.transaction_id]
     assert any(
@@ -187,7 +193,8 @@ async def test_a_pending_transaction_is_resolved_by_the_status_check(world: PayW
     too_new = world.platform.new_transaction(await world.dossier(code(6)), FEE, state="3")
     for tx in (to_pay, to_fail, stays, too_new):
         assert codes_of(await world.platform.send_callback(tx)) == ["00"]
-    await asyncio.sleep(0.5)
+    # Nothing goes to the one-stop for a pending payment (paid_events(2) below checks that
+    # the only events are the two the status check resolves).
     assert not [e for e in world.receiver.events if e["type"].startswith("payment.")]
 
     world.platform.set_state(to_pay.transaction_id, "1")
@@ -338,7 +345,7 @@ async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: Pa
     world.receiver.faults.reject_types = ["payment.paid"]
     refused_before = world.receiver.requests
     unacknowledged = await paid(16)
-    await wait_until(lambda: world.receiver.requests > refused_before, "the refusal")
+    await eventually(lambda: world.receiver.requests > refused_before, 30, "the refusal")
     world.receiver.faults.reject_types = []
     # Pending since yesterday morning; the platform listing includes pending ones too.
     await world.dossier(code(17))
@@ -396,8 +403,8 @@ async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: Pa
     files = sorted(p.name for p in world.out.iterdir())
     assert files == [f"reconciliation-{day}.csv", f"reconciliation-{day}.json"]
 
-    # Again: the lost payment is now known and acknowledged; nothing is delivered twice.
-    await asyncio.sleep(0.3)
+    # Again: the lost payment is now known and acknowledged (paid_events waited for that);
+    # nothing is delivered twice.
     status, again = await world.call("POST", f"/api/v1/payments/reconciliation?date={day}")
     found_again = {(f["kind"], f["transaction_id"] or f["dossier_code"]) for f in again["findings"]}
     assert found_again == found - {("missing_at_hub", lost.transaction_id)}
@@ -418,7 +425,6 @@ async def test_an_operator_reconciles_a_day_from_the_command_line(
     config_path.write_text(yaml.safe_dump(world.overrides, allow_unicode=True))
     out_dir = tmp_path / "reports"
 
-    await asyncio.sleep(0.3)  # the acknowledgement is recorded after the receiver's 2xx
     status, out, err = await hub_cli(
         "payments", "reconcile", "--date", str(day), "-c", str(config_path), "--out", str(out_dir)
     )

@@ -84,7 +84,9 @@ async def test_a_connector_from_outside_the_product_runs_on_the_core(
             base = f"http://127.0.0.1:{hub.port}"
             traffic = OneStopTraffic(f"{base}/dvcqg", ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=31)
             first = (await traffic.run(traffic.plan(4))).expected_state().records
-            await eventually(lambda: set(first) <= set(receiver.codes))
+            await eventually(
+                lambda: set(first) <= set(receiver.codes), 30, "the first dossiers echoed"
+            )
 
             async with http.get(f"{base}/readyz") as r:
                 ready = await r.json()
@@ -114,13 +116,17 @@ async def test_a_connector_from_outside_the_product_runs_on_the_core(
             assert echo.queues is not None
             gate = echo.guard.gate
             await eventually(
-                lambda: gate.outage is not None and time.time() - gate.outage.started_at > 1.0
+                lambda: gate.outage is not None and time.time() - gate.outage.started_at > 1.0,
+                30,
+                "the echo destination down for a second",
             )
             assert gate.state() is State.down
             assert hub.probe is not None
             assert await hub.probe.count(echo.queues.parking) == 0
             receiver.down = False
-            await eventually(lambda: set(second) <= set(receiver.codes))
+            await eventually(
+                lambda: set(second) <= set(receiver.codes), 30, "the second dossiers echoed"
+            )
             assert await hub.probe.count(echo.queues.parking) == 0
 
 

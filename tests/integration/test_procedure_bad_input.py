@@ -4,7 +4,6 @@ that is down gets every event once it is back; one that refuses an event gets it
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,9 +12,10 @@ import pytest
 
 from connectors.national_portal.procedures.records import RunState
 from connectors.webhook.client import connector_name
-from hub.dlq import ParkedMessage, ParkingQueue
+from hub.dlq import ParkingQueue
 from tests.integration.procedure_world import CATALOGUE_SIZE, World, synced, world
 from tests.support import eventually
+from tests.support.parking import wait_parked
 
 __all__ = ["world"]  # the fixture, shared with the flow tests
 
@@ -133,7 +133,9 @@ async def test_a_subscriber_outage_loses_no_event_and_parks_none(world: World) -
             consumer.gate.outage is not None
             and time.time() - consumer.gate.outage.started_at > 3 * (0.2 + 0.4)
             and consumer.gate.outage.probes >= 2
-        )
+        ),
+        30,
+        "the subscriber's outage outlasting every delay tier, probed twice",
     )
     parking = _parking(world)
     assert await parking.browse() == []
@@ -154,17 +156,6 @@ def _parking(world: World) -> ParkingQueue:
     return ParkingQueue(broker, queues, store)
 
 
-async def _wait_parked(parking: ParkingQueue, count: int) -> list[ParkedMessage]:
-    parked: list[ParkedMessage] = []
-    for _ in range(200):
-        parked = await parking.browse()
-        if len(parked) >= count:
-            break
-        await asyncio.sleep(0.1)
-    assert len(parked) == count, f"{len(parked)} parked, expected {count}"
-    return parked
-
-
 async def test_an_event_the_subscriber_refuses_is_parked_with_the_reason(world: World) -> None:
     await synced(world, CATALOGUE_SIZE)
     world.receiver.faults.reject_types = ["procedure.locked"]
@@ -174,7 +165,8 @@ async def test_an_event_the_subscriber_refuses_is_parked_with_the_reason(world: 
     await world.sync.run()
 
     parking = _parking(world)
-    parked = await _wait_parked(parking, 1)
+    parked = await wait_parked(parking, 1)
+    assert len(parked) == 1, parked
     assert (parked[0].body["code"], parked[0].body["type"]) == (code, "procedure.locked")
     assert "HTTP 422" in parked[0].reason
     assert parked[0].code == "422"

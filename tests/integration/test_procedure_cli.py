@@ -71,7 +71,7 @@ async def test_an_operator_syncs_shows_and_lists_quarantine(
         # No subscriber queue existed while the CLI ran: its events waited in the outbox, and
         # the hub delivers them when it starts.
         async with Hub(load_config(None, overrides)):
-            assert await receiver.wait_for(SIZE, 15), len(receiver.events)
+            assert await receiver.wait_for(SIZE, 30), len(receiver.events)
         assert sorted(e["event_id"] for e in receiver.events) == sorted(
             [f"{c}/v1r0/created" for c in codes[1:]] + [f"{codes[1]}/v2r0/updated"]
         )

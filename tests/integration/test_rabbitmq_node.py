@@ -6,7 +6,6 @@ node of its own to check the process clean-up.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import psutil  # no types-psutil in the dev extras
 import pytest
 
 from sims.rabbitmq_node import MARKER_VAR, RabbitNode, RabbitNodeError, find_free_port
+from tests.support import eventually
 
 
 async def test_quorum_queue_with_confirms_and_delivery_limit(
@@ -38,7 +38,7 @@ async def test_quorum_queue_with_confirms_and_delivery_limit(
                 )
             received = []
             for _ in bodies:
-                message = await queue.get(timeout=10)
+                message = await _next(queue)
                 assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
                 received.append(message.body)
                 await message.ack()
@@ -56,11 +56,25 @@ async def _check_delivery_limit(
     # Limit 1: the first return is redelivered once, the second drops it (no dead-letter
     # exchange here), so the broker enforces the limit rather than looping forever.
     for _ in range(2):
-        message = await queue.get(timeout=10)
+        message = await _next(queue)
         assert message.body == b"poison"
         await message.reject(requeue=True)
-    await asyncio.sleep(0.2)
+    # A message published after the second return comes next: had the broker returned the
+    # poison message, it would be back at the head of the queue, before it.
+    await channel.default_exchange.publish(aio_pika.Message(b"after"), routing_key=queue.name)
+    message = await _next(queue)
+    assert message.body == b"after"
+    await message.ack()
     assert await queue.get(fail=False) is None
+
+
+async def _next(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
+    """The next message in `queue` (a message returned to it comes back asynchronously)."""
+
+    async def got() -> aio_pika.abc.AbstractIncomingMessage | None:
+        return await queue.get(fail=False)
+
+    return await eventually(got, 30, f"a message in {queue.name}")
 
 
 def _processes_of(node: RabbitNode) -> list[str]:

@@ -5,7 +5,6 @@ Real RabbitMQ node (session fixture), real loopback HTTP servers, the real hub.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +28,6 @@ from tests.integration.status_world import (
     hub,
     sim,
     sim_steps,
-    wait_until,
 )
 from tests.support import (
     ONESTOP_PASSWORD,
@@ -38,6 +36,7 @@ from tests.support import (
     eventually,
     hub_config,
 )
+from tests.support.parking import wait_parked
 
 __all__ = ["caller", "hub", "sim"]  # the world's fixtures
 
@@ -55,7 +54,9 @@ async def test_many_dossiers_reach_the_portal_newest_state_and_every_step_once(
         held = {c: str(d["TrangThaiHoSo"]) for c, d in sim.dossiers.items()}
         return held == statuses and sim_steps(sim) == steps
 
-    await wait_until(portal_has_everything)
+    await eventually(
+        portal_has_everything, 30, "every dossier's newest status and every step at DVCQG"
+    )
     assert all(count == 1 for count in sim.step_receipts.values()), "a step was sent twice"
     # The hub's own look-up answers from its store with the same newest state.
     code, status = next(iter(statuses.items()))
@@ -96,7 +97,7 @@ async def test_replayed_duplicated_and_shuffled_events_never_regress(
         held = {c: str(d["TrangThaiHoSo"]) for c, d in sim.dossiers.items()}
         return held == newest and sim_steps(sim) == unique_steps
 
-    await wait_until(settled)
+    await eventually(settled, 30, "the newest statuses and each step once at DVCQG")
     assert all(count == 1 for count in sim.step_receipts.values())
     assert hub.store is not None
     for code, newest_status in newest.items():
@@ -114,20 +115,32 @@ async def test_portal_outage_recovers_then_a_refused_dossier_is_parked_and_repla
 ) -> None:
     traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=5)
     first, second = traffic.plan(2)
-    # A short outage (503s, then time-outs) inside the retry budget: delivered on recovery.
+    # A short outage (503s, then time-outs): delivered on recovery, nothing parked.
     sim.faults.mode = "http_503"
     record, step = first.pairs[0]
     assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=[record]))[1][
         "error_code"
     ] == "00"
     assert (await caller.call("CapNhatTienDoHoSoMC", data=[step]))[1]["error_code"] == "00"
-    await asyncio.sleep(0.5)
-    sim.faults.mode = "timeout"
+    portal = hub.connector("national_portal")
+    assert portal is not None
+    assert portal.guard is not None
+    gate = portal.guard.gate
+
+    def met(error: str) -> bool:
+        return gate.outage is not None and error in gate.outage.last_error
+
+    await eventually(lambda: met("HTTP 503"), 30, "the hub meeting DVCQG's 503s")
     sim.faults.timeout_sleep_s = 5
-    await asyncio.sleep(0.5)
+    sim.faults.mode = "timeout"
+    await eventually(lambda: met("in time"), 30, "the hub meeting DVCQG's time-outs")
     assert first.code not in sim.dossiers
     sim.faults.mode = "ok"
-    await wait_until(lambda: first.code in sim.dossiers, 20)
+    await eventually(
+        lambda: first.code in sim.dossiers and step_key(step) in sim_steps(sim),
+        30,
+        "the first dossier and its step at DVCQG once it is back",
+    )
 
     # A refusal of the item itself (not an outage): parked with why, replayed by an operator.
     sim.faults.reject = {second.code: "07"}
@@ -140,15 +153,8 @@ async def test_portal_outage_recovers_then_a_refused_dossier_is_parked_and_repla
     parking = ParkingQueue(
         hub.broker, hub.broker.topology.queues("national_portal", [0.3, 0.6, 1.0]), hub.store
     )
-    parked: list[Any] = []
-
-    async def poll_parked() -> None:
-        while not parked:
-            parked.extend(await parking.browse())
-            await asyncio.sleep(0.2)
-
-    await asyncio.wait_for(poll_parked(), 30)
-    assert parked[0].body["dossier_code"] == second.code
+    parked = await wait_parked(parking, 1)
+    assert [p.body["dossier_code"] for p in parked] == [second.code]  # the outage parked none
     assert "refused DongBoHoSoMC" in parked[0].reason
     assert parked[0].code == "07"
     assert second.code not in sim.dossiers
@@ -156,7 +162,7 @@ async def test_portal_outage_recovers_then_a_refused_dossier_is_parked_and_repla
     sim.faults.reject = {}
     replayed = await parking.replay(lambda m: True, actor="tester")
     assert replayed == 1
-    await wait_until(lambda: second.code in sim.dossiers, 20)
+    await eventually(lambda: second.code in sim.dossiers, 30, "the replayed dossier at DVCQG")
     assert await parking.browse() == []
     audit = await hub.store.audit_entries(10)
     assert audit[0].action == "dlq.replay"
@@ -174,30 +180,25 @@ async def test_per_item_rejection_by_the_portal_is_parked_with_its_reason(
     assert (await caller.call("DongBoHoSoMC", isUpdating="False", data=records))[1][
         "error_code"
     ] == "00"
-    await wait_until(lambda: good.code in sim.dossiers)
+    await eventually(lambda: good.code in sim.dossiers, 30, "the good dossier at DVCQG")
     assert hub.broker is not None
     assert hub.store is not None
     parking = ParkingQueue(
         hub.broker, hub.broker.topology.queues("national_portal", [0.3, 0.6, 1.0]), hub.store
     )
-    found: list[Any] = []
-
-    async def poll() -> None:
-        while not found:
-            found.extend(await parking.browse())
-            await asyncio.sleep(0.1)
-
-    await asyncio.wait_for(poll(), 10)
-    assert found[0].body["dossier_code"] == bad.code
+    found = await wait_parked(parking, 1)
+    assert [p.body["dossier_code"] for p in found] == [bad.code]
     assert "07" in found[0].reason
     assert bad.code not in sim.dossiers
     # The dossier's timeline: DVCQG's refusal, then the parking (journalled once settled).
+    store = hub.store
     outcomes: list[str] = []
-    for _ in range(100):
-        outcomes = [d.outcome for d in (await hub.store.dossier(bad.code)).deliveries]
-        if len(outcomes) > 1:
-            break
-        await asyncio.sleep(0.05)
+
+    async def settled() -> bool:
+        outcomes[:] = [d.outcome for d in (await store.dossier(bad.code)).deliveries]
+        return len(outcomes) > 1
+
+    await eventually(settled, 30, lambda: f"the refusal and the parking journalled: {outcomes}")
     assert outcomes == ["refused", "parked"]
 
 
@@ -207,11 +208,13 @@ async def test_expired_portal_session_is_renewed_without_losing_anything(
     traffic = OneStopTraffic(facade_url(hub), ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=13)
     one, two = traffic.plan(2)
     await caller.call("DongBoHoSoMC", isUpdating="False", data=[one.pairs[0][0]])
-    await wait_until(lambda: one.code in sim.dossiers)
+    await eventually(lambda: one.code in sim.dossiers, 30, "the first dossier at DVCQG")
     logins = sim.logins
     sim.expire_sessions()
     await caller.call("DongBoHoSoMC", isUpdating="False", data=[two.pairs[0][0]])
-    await wait_until(lambda: two.code in sim.dossiers)
+    await eventually(
+        lambda: two.code in sim.dossiers, 30, "the second dossier at DVCQG, after a new login"
+    )
     assert sim.logins == logins + 1
 
 
@@ -231,14 +234,18 @@ async def test_events_committed_but_never_published_are_sent_after_a_restart(
         outcome = await store.ingest([record_event(script.pairs[0][0], ctx)], datetime.now(UTC))
         assert len(outcome.outbox) == 1
     async with Hub(config) as hub:
-        await wait_until(lambda: script.code in sim.dossiers)
+        await eventually(
+            lambda: script.code in sim.dossiers,
+            30,
+            "the unpublished event at DVCQG after the restart",
+        )
         live = hub.store
         assert live is not None
-        for _ in range(100):  # published rows are deleted in bulk, a moment later
-            if await live.outbox_pending(0, 10) == []:
-                break
-            await asyncio.sleep(0.05)
-        assert await live.outbox_pending(0, 10) == []
+
+        async def outbox_empty() -> bool:  # published rows are deleted in bulk, a moment later
+            return await live.outbox_pending(0, 10) == []
+
+        await eventually(outbox_empty, 30, "the published outbox row deleted")
 
 
 async def test_shutdown_finishes_the_batch_in_flight(
@@ -252,7 +259,7 @@ async def test_shutdown_finishes_the_batch_in_flight(
         caller = FacadeCaller(http, facade_url(hub))
         await caller.login()
         await caller.call("DongBoHoSoMC", isUpdating="False", data=[script.pairs[0][0]])
-        await wait_until(lambda: sim.calls["DongBoHoSoMC"] > 0)
+        await eventually(lambda: sim.calls["DongBoHoSoMC"] > 0, 30, "a DongBoHoSoMC call at DVCQG")
         # Leaving the block stops the hub while DVCQG is still answering that call.
     assert script.code in sim.dossiers
     async with SqliteStore.open(config.store.path) as store:
@@ -282,7 +289,7 @@ async def test_cut_over_steps_of_a_dossier_dvcqg_already_holds_go_and_others_are
         "CapNhatTienDoHoSoMC", data=[step_of(before, 8), step_of(nowhere, 9)]
     )
     assert (status, reply["error_code"]) == (200, "00"), reply
-    await wait_until(lambda: len(sim.steps.get(before, [])) == 1)
+    await eventually(lambda: len(sim.steps.get(before, [])) == 1, 30, "the step at DVCQG")
 
     consumer = hub.consumers["national_portal"]
     assert hub.broker is not None
@@ -315,7 +322,7 @@ async def test_steps_whose_reply_was_lost_are_settled_with_a_lookup_not_sent_twi
     }
     status, reply = await caller.call("DongBoHoSoMC", isUpdating="False", data=[record])
     assert (status, reply["error_code"]) == (200, "00"), reply
-    await wait_until(lambda: code in sim.dossiers)
+    await eventually(lambda: code in sim.dossiers, 30, "the record at DVCQG")
 
     sim.faults.update({"mode": "lost_reply", "timeout_sleep_s": 4.0})  # the hub waits 2 s
     step = {  # in the status the dossier has: the step call is the only call
@@ -326,7 +333,7 @@ async def test_steps_whose_reply_was_lost_are_settled_with_a_lookup_not_sent_twi
     }
     status, reply = await caller.call("CapNhatTienDoHoSoMC", data=[step])
     assert (status, reply["error_code"]) == (200, "00"), reply
-    await wait_until(lambda: len(sim.steps.get(code, [])) == 1)  # applied; reply lost
+    await eventually(lambda: len(sim.steps.get(code, [])) == 1, 30, "the step applied")
     lookups = sim.calls["TraCuuHoSo"]
     sim.faults.update({"mode": "ok"})
     assert hub.store is not None

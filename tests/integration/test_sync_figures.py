@@ -8,7 +8,6 @@ while DVCQG is down are unconfirmed until it is back: the test knows exactly how
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from datetime import UTC, datetime, timedelta
@@ -56,7 +55,9 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
         ]
     )
     accepted = codes[: N - REFUSED]
-    await eventually(lambda: all(c in dash.sim.dossiers for c in accepted))
+    await eventually(
+        lambda: all(c in dash.sim.dossiers for c in accepted), 30, "the accepted dossiers at DVCQG"
+    )
     held = time.time()
 
     async def overview() -> dict[str, Any]:
@@ -69,7 +70,7 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
         unconfirmed: int = (await overview())["completeness"]["unconfirmed"]
         return unconfirmed == expected_unconfirmed
 
-    await eventually(lambda: settled(REFUSED))
+    await eventually(lambda: settled(REFUSED), 30, f"{REFUSED} unconfirmed")
     data = await overview()
     assert data["completeness"] == {
         "dossiers": N,
@@ -85,14 +86,15 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
         low = nearest_rank(base, q)
         assert low / HALF_BUCKET <= data["lag"][key] <= (low + slack) * HALF_BUCKET, (q, data)
 
-    # Sending the same states again counts nothing twice.
-    await dash.post_events(
+    # Sending the same states again counts nothing twice: the hub takes each as a duplicate
+    # there and then, and queues nothing.
+    again = await dash.post_events(
         [
             record_event(c, f"r-{c}", "accepted", now - timedelta(seconds=offsets_s[c]))
             for c in codes
         ]
     )
-    await asyncio.sleep(1.0)
+    assert {r["outcome"] for r in again["results"]} == {"duplicate"}, again
     assert (await overview())["lag"]["samples"] == N - REFUSED
 
     # DVCQG down: ten dossiers move on; they are unconfirmed until it is back, then each new
@@ -101,15 +103,23 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
     moved = accepted[:10]
     changed_at = datetime.fromtimestamp(math.floor(time.time()), UTC)
     await dash.post_events([step_event(c, f"s-{c}", "processing", changed_at) for c in moved])
-    await eventually(lambda: settled(REFUSED + 10))
+    await eventually(lambda: settled(REFUSED + 10), 30, f"{REFUSED + 10} unconfirmed")
     ratio = (await overview())["completeness"]["ratio"]
     assert ratio == (N - REFUSED - 10) / N
-    outage_s = 3.0
-    await asyncio.sleep(outage_s)
+    portal = dash.hub.connector("national_portal")
+    assert portal is not None
+    assert portal.guard is not None
+    gate = portal.guard.gate
+    tiers_s = sum(dash.hub.config.connectors.national_portal.delay_tiers_s)
+    await eventually(
+        lambda: gate.outage is not None and time.time() - gate.outage.started_at > 1.5 * tiers_s,
+        60,
+        "DVCQG down for longer than every delay tier together",
+    )
     dash.sim.faults.mode = "ok"
     # The test's retry tiers are short (seconds) and the outage outlasted them: the changes
     # waited, nothing was parked, and they go out by themselves with no operator.
-    await eventually(lambda: settled(REFUSED), timeout_s=60)
+    await eventually(lambda: settled(REFUSED), 60, f"{REFUSED} unconfirmed again")
     data = await overview()
     assert data["lag"]["samples"] == N - REFUSED + 10
     assert data["completeness"]["ratio"] == (N - REFUSED) / N

@@ -3,7 +3,6 @@ the work queue, and the delivery limit that dead-letters a message into the park
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +15,8 @@ from hub.config import BrokerConfig
 from hub.dlq import ParkingQueue
 from hub.health import QueueProbe
 from hub.store.sqlite import SqliteStore
+from tests.support import eventually
+from tests.support.parking import in_place
 
 
 @pytest.fixture
@@ -35,16 +36,14 @@ async def declared(broker: Broker) -> ConnectorQueues:
 
 
 async def get_one(
-    broker: Broker, queue_name: str, timeout_s: float = 10
+    broker: Broker, queue_name: str, timeout_s: float = 30
 ) -> aio_pika.abc.AbstractIncomingMessage:
     queue = await broker.channel.get_queue(queue_name, ensure=False)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = await queue.get(no_ack=False, fail=False)
-        if got is not None:
-            return got
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"nothing arrived in {queue_name}")
+
+    async def got() -> aio_pika.abc.AbstractIncomingMessage | None:
+        return await queue.get(no_ack=False, fail=False)
+
+    return await eventually(got, timeout_s, f"a message in {queue_name}")
 
 
 async def test_a_delay_tier_returns_the_message_to_the_work_queue(broker: Broker) -> None:
@@ -70,17 +69,13 @@ async def test_the_delivery_limit_parks_a_message_that_keeps_coming_back(
         await got.nack(requeue=True)
     async with SqliteStore.open(tmp_path / "hub.db") as store:
         parking = ParkingQueue(broker, queues, store)
-        found: list[object] = []
-        deadline = time.monotonic() + 10
-        while not found and time.monotonic() < deadline:
-            found = list(await parking.browse())
-            await asyncio.sleep(0.05)
+        found = await eventually(parking.browse, 30, "the message parked")
         assert len(found) == 1
-        parked = await parking.browse()
-        assert parked[0].message_id == "m-2"
-        assert "delivery limit" in parked[0].reason
+        assert found[0].message_id == "m-2"
+        assert "delivery limit" in found[0].reason
         # Browsing leaves the message where it is.
-        assert len(await parking.browse()) == 1
+        await in_place(broker, queues.parking, 1)
+        assert len(await parking.browse(wait_s=10)) == 1
 
 
 async def test_browsing_a_full_parking_queue_reads_all_in_order_and_leaves_them(
@@ -95,12 +90,16 @@ async def test_browsing_a_full_parking_queue_reads_all_in_order_and_leaves_them(
         )
     async with SqliteStore.open(tmp_path / "hub.db") as store:
         parking = ParkingQueue(broker, queues, store)
-        found = await parking.browse()
+        # A generous gap between two deliveries: a loaded machine is no reason to stop early.
+        await in_place(broker, queues.parking, 300)
+        found = await parking.browse(wait_s=10)
         assert [m.message_id for m in found] == [f"p-{i}" for i in range(300)]
-        assert [m.message_id for m in await parking.browse(limit=50)] == [
+        await in_place(broker, queues.parking, 300)
+        assert [m.message_id for m in await parking.browse(limit=50, wait_s=10)] == [
             f"p-{i}" for i in range(50)
         ]
         # Nothing was taken: an act still finds every one, and the queue is empty after.
+        await in_place(broker, queues.parking, 300)
         discarded = await parking.discard(lambda m: True, "tester")
         assert discarded == 300
         assert await parking.browse() == []
@@ -119,7 +118,9 @@ async def test_a_message_parked_twice_is_replayed_once_and_its_second_copy_dropp
         )
     async with SqliteStore.open(tmp_path / "hub.db") as store:
         parking = ParkingQueue(broker, queues, store)
-        assert len(await parking.browse()) == 3
+        await in_place(broker, queues.parking, 3)
+        assert len(await parking.browse(wait_s=10)) == 3
+        await in_place(broker, queues.parking, 3)
         assert await parking.replay(lambda m: m.message_id == "twice", actor="tester") == 1
         assert [m.message_id for m in await parking.browse()] == ["other"]
         got = await get_one(broker, queues.work)

@@ -36,9 +36,9 @@ from hub.config import load_config
 from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.webhook.simulator import WebhookReceiver
-from tests.integration.ministry_world import SUB_TOKEN, World, wait_until
+from tests.integration.ministry_world import SUB_TOKEN, World
 from tests.integration.vdxp_world import MINISTRY, axis_section, known_dossier
-from tests.support import PORTAL_PASSWORD, PORTAL_USER, hub_overrides
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, eventually, hub_overrides
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "edxml"
 QCVN = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
@@ -201,9 +201,11 @@ async def _documents_arrive(w: World, axis: FieldAxis, dossier: str) -> None:
             "application/xml",
         ),
     ]
-    await wait_until(lambda: len(axis.acks) == 3, "the three documents acknowledged")
+    await eventually(lambda: len(axis.acks) == 3, 30, "the three documents acknowledged")
     assert [axis.acks[i] for i in ids] == ["done"] * 3, axis.acks
-    await wait_until(lambda: len(events(w, "vdxp.document")) == 3, "the documents at the one-stop")
+    await eventually(
+        lambda: len(events(w, "vdxp.document")) == 3, 30, "the documents at the one-stop"
+    )
     received = {e["document_id"]: e for e in events(w, "vdxp.document")}
     assert set(received) == set(EXPECTED)
     go_vn = received["000.00.42.H41,2026/03/14,318/STP-HCTP"]
@@ -244,7 +246,7 @@ async def _a_transfer_leaves_as_a_package(w: World, axis: FieldAxis, dossier: st
         },
     )
     assert status == 202, reply
-    await wait_until(lambda: len(axis.sent) == 1, "the package on the axis")
+    await eventually(lambda: len(axis.sent) == 1, 30, "the package on the axis")
     root, part = axis.sent[0].iter_parts()
     envelope_bytes = root.get_payload(decode=True)
     assert isinstance(envelope_bytes, bytes)
@@ -276,7 +278,7 @@ async def _statuses_reach_the_one_stop_and_dvcqg(
     for name in ("status_qcvn102_staff.xml", "status_go_vn_staff.xml"):
         body = (DATA / name).read_bytes().replace(about, document_id.encode())
         axis.put("status", MINISTRY, body, "application/xml")
-    await wait_until(lambda: len(events(w, "vdxp.status")) == 2, "the statuses at the one-stop")
+    await eventually(lambda: len(events(w, "vdxp.status")) == 2, 30, "the statuses at the one-stop")
     statuses = {e["status"]: e for e in events(w, "vdxp.status")}
     accepted = statuses["03"]
     assert (accepted["dossier_code"], accepted["document_id"]) == (dossier, document_id)
@@ -291,11 +293,12 @@ async def _statuses_reach_the_one_stop_and_dvcqg(
     def by_department(department: str) -> list[dict[str, Any]]:
         return [s for s in w.portal.steps.get(dossier, []) if s.get("PhongBanXuLy") == department]
 
-    await wait_until(
+    await eventually(
         lambda: (
             bool(by_department("Cục Hộ tịch, quốc tịch, chứng thực (Bộ Tư pháp)"))
             and bool(by_department(f"Văn phòng Bộ ({MINISTRY})"))
         ),
+        30,
         "the two steps at DVCQG",
     )
     [step] = by_department("Cục Hộ tịch, quốc tịch, chứng thực (Bộ Tư pháp)")

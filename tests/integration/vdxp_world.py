@@ -3,9 +3,8 @@ on, the DVCQG simulator, a loopback one-stop system and the axis simulator."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +21,7 @@ from hub.validation import VN_TZ
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.vdxp.simulator import AxisSimulator
 from sims.webhook.simulator import WebhookReceiver
-from tests.integration.ministry_world import FAST, SUB_TOKEN, World, wait_until
+from tests.integration.ministry_world import FAST, SUB_TOKEN, World
 from tests.support import PORTAL_PASSWORD, PORTAL_USER, UNIT, hub_overrides
 
 HUB_ORGAN = UNIT  # the hub's agency, and its system id on the axis
@@ -128,13 +127,6 @@ async def axis_world(
         yield AxisWorld(hub, portal, one_stop, http, axis, codec)
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 def dossier_event(n: int) -> tuple[str, dict[str, Any]]:
     """Dossier number `n` as the one-stop system's canonical event (status processing)."""
     code = f"{UNIT}-261123-{n:04d}"
@@ -163,4 +155,4 @@ async def known_dossier(world: World, n: int) -> str:
     return code
 
 
-__all__ = ["AxisWorld", "axis_world", "dossier_event", "known_dossier", "until", "wait_until"]
+__all__ = ["AxisWorld", "axis_world", "dossier_event", "known_dossier"]

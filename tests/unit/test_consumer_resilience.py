@@ -17,6 +17,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from hub.broker import Broker, ConnectorQueues
 from hub.consumer import BatchConsumer, BatchHandler, Envelope, Outcome
+from tests.support import eventually
 
 
 class StandInMessage:
@@ -60,10 +61,7 @@ async def test_a_lane_survives_an_ack_on_a_closed_channel_and_a_handler_miscount
     second = StandInMessage("second", ack_fails=False)
     for m in (first, miscount, second):
         await consumer._on_message(cast(AbstractIncomingMessage, m))
-    for _ in range(200):
-        if second.acked:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: second.acked, 30, "the message after the miscount acked")
     assert handled == ["first", "miscount", "second"]
     assert second.acked
     assert not first.acked
@@ -94,14 +92,16 @@ async def test_a_batch_that_meets_an_outage_is_held_and_handled_again_never_retr
     messages = [StandInMessage(c, ack_fails=False) for c in ("a", "b")]
     for m in messages:
         await consumer._on_message(cast(AbstractIncomingMessage, m))
-    for _ in range(300):
-        if all(m.acked for m in messages):
-            break
-        if len(seen) == 2:
+
+    def all_acked() -> bool:
+        if len(seen) == 2:  # in the outage: held, nothing acked
             assert gate.state() is State.down
             assert not any(m.acked for m in messages)
-        await asyncio.sleep(0.01)
-    assert all(m.acked for m in messages)
+        return all(m.acked for m in messages)
+
+    await eventually(
+        all_acked, 30, lambda: f"both messages acked after the outage: {seen}", every_s=0.01
+    )
     assert seen == [["a", "b"]] * 4
     assert gate.state() is State.up
     (outage,) = gate.outages

@@ -5,18 +5,16 @@ unprefixed, default namespace) and must parse to the values asserted here. Hypot
 that build-then-parse gives back the same model, Vietnamese and awkward text included. Every
 refusal the codec promises is provoked once and checked by its stable code. These are the
 in-memory functions; the streamed ones, over the same reader and writer, are checked in
-test_edxml_streaming.py (which reuses the strategies and helpers here).
+test_edxml_streaming.py; both take their samples, helpers and strategies from edxml_world.py.
 """
 
 from __future__ import annotations
 
 import base64
-from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from connectors.vdxp.edxml import (
     NS_GO_VN_EDOC,
@@ -26,7 +24,6 @@ from connectors.vdxp.edxml import (
     EdxmlError,
     _parse_hardened,
 )
-from connectors.vdxp.mime import content_id_key
 from schemas.vdxp import (
     VIETNAM_TZ,
     Attachment,
@@ -36,7 +33,6 @@ from schemas.vdxp import (
     DocumentCode,
     DocumentType,
     EdocDocument,
-    MessageHeader,
     Organization,
     OtherInfo,
     PromulgationInfo,
@@ -47,33 +43,19 @@ from schemas.vdxp import (
     StatusCode,
     StatusMessage,
     TraceHeader,
-    TraceHeaderList,
 )
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "edxml"
-MB = 1 << 20
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
-DOC_ID = "000.00.00.H41,2026/03/14,123/UBND-VP"
-# The pdf's ContentId inside AttachmentEncoded (the manifest's is followed by AttachmentName).
-PDF_CONTENT_ID = "<edXML:ContentId>so-do.pdf</edXML:ContentId>\n        <edXML:ContentTransfer"
-EXTRA_ATTACHMENT = (
-    "<edXML:Attachment><edXML:ContentId>thừa.txt</edXML:ContentId>"
-    "<edXML:ContentTransferEncoded>YQ==</edXML:ContentTransferEncoded></edXML:Attachment>"
+from tests.unit.edxml_world import (
+    DOC_ID,
+    EXTRA_ATTACHMENT,
+    MB,
+    PDF,
+    PDF_CONTENT_ID,
+    codec,
+    documents,
+    edit,
+    sample,
+    statuses,
 )
-
-
-def sample(name: str) -> bytes:
-    return (DATA / name).read_bytes()
-
-
-def codec(namespace: str = NS_QCVN_102_2016, max_bytes: int = MB, max_att: int = MB) -> EdxmlCodec:
-    return EdxmlCodec(namespace, max_bytes, max_att)
-
-
-def edit(data: bytes, old: str, new: str) -> bytes:
-    """`data` with `old` replaced once; `old` must be there, so a test cannot pass by a typo."""
-    assert old.encode() in data, old
-    return data.replace(old.encode(), new.encode(), 1)
 
 
 def refusal(call: object, *args: object) -> EdxmlError:
@@ -248,145 +230,6 @@ def test_built_document_uses_the_configured_namespace_and_the_edxml_prefix() -> 
 
 
 # -- round trips ----------------------------------------------------------------------------------
-
-VIETNAMESE = (
-    "Ủy ban nhân dân tỉnh Nghệ An",
-    "Sở Tài nguyên và Môi trường",
-    "Nguyễn Thị Ánh Tuyết",
-    "V/v đề nghị thẩm định hồ sơ giao đất, cho thuê đất",
-    "Quyết định số 15/QĐ-UBND",
-    "  có khoảng trắng ở hai đầu  ",
-    "dòng 1\r\ndòng 2\tcột",
-    "ký tự đặc biệt: a & b < c > d \"e\" 'f' ]]>",
-)
-_XML_CHARS = st.characters(
-    exclude_categories=("Cs", "Cc"), exclude_characters="\ufffe\uffff", include_characters="\t\n\r"
-)
-
-
-def texts(max_size: int = 30) -> st.SearchStrategy[str]:
-    return st.sampled_from(VIETNAMESE) | st.text(_XML_CHARS, min_size=1, max_size=max_size)
-
-
-def maybe(strategy: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
-    return st.none() | strategy
-
-
-counts = st.integers(min_value=0, max_value=1_000_000)
-dates = st.dates()
-offsets = st.sampled_from([VIETNAM_TZ, UTC, timezone(timedelta(hours=-3, minutes=-30))])
-# Whole seconds: QCVN 102's yyyy/MM/dd HH:mm:ss (the default form written) has no fractions;
-# test_edxml_field.py checks that ISO keeps them.
-timestamps = st.datetimes(
-    min_value=datetime(1900, 1, 2),
-    max_value=datetime(2200, 1, 1),
-    timezones=st.one_of(st.none(), offsets),
-).map(lambda moment: moment.replace(microsecond=0))
-organizations = st.builds(
-    Organization,
-    organ_id=texts(),
-    organ_name=maybe(texts()),
-    address=maybe(texts()),
-    email=maybe(texts()),
-    telephone=maybe(texts()),
-    fax=maybe(texts()),
-    website=maybe(texts()),
-)
-responses = st.builds(
-    ResponseFor,
-    organ_id=texts(),
-    code=texts(),
-    promulgation_date=maybe(dates),
-    document_id=texts(),
-)
-staff = st.builds(
-    StaffInfo,
-    department=maybe(texts()),
-    staff=maybe(texts()),
-    mobile=maybe(texts()),
-    email=maybe(texts()),
-)
-headers = st.builds(
-    MessageHeader,
-    from_org=organizations,
-    to_orgs=st.lists(organizations, min_size=1, max_size=3).map(tuple),
-    code=st.builds(DocumentCode, number=texts(), notation=maybe(texts())),
-    promulgation=st.builds(PromulgationInfo, place=maybe(texts()), date=dates),
-    document_type=st.builds(DocumentType, type_code=counts, type_name=maybe(texts())),
-    subject=texts(200),
-    content=maybe(texts(200)),
-    signer=maybe(
-        st.builds(
-            SignerInfo, competence=maybe(texts()), position=maybe(texts()), full_name=maybe(texts())
-        )
-    ),
-    due_date=maybe(dates),
-    other_info=maybe(
-        st.builds(
-            OtherInfo,
-            priority=maybe(counts),
-            sphere_of_promulgation=maybe(texts()),
-            typer_notation=maybe(texts()),
-            promulgation_amount=maybe(counts),
-            page_amount=maybe(counts),
-            appendixes=st.lists(texts(), max_size=3).map(tuple),
-        )
-    ),
-    response_for=st.lists(responses, max_size=2).map(tuple),
-    steering_type=maybe(counts),
-    document_id=texts(),
-)
-businesses = st.builds(
-    Business,
-    doc_type=st.sampled_from(BusinessDocType),
-    reason=maybe(texts()),
-    document_id=maybe(texts()),
-    paper=maybe(counts),
-    document_info=maybe(
-        st.builds(
-            BusinessDocumentInfo,
-            document_info=maybe(counts),
-            document_receiver=maybe(counts),
-            receivers=st.lists(
-                st.builds(Receiver, receiver_type=counts, organ_id=texts()), max_size=2
-            ).map(tuple),
-        )
-    ),
-    staff_info=maybe(staff),
-)
-traces = st.builds(
-    TraceHeaderList,
-    trace_headers=st.lists(
-        st.builds(TraceHeader, organ_id=texts(), timestamp=timestamps), max_size=3
-    ).map(tuple),
-    business=businesses,
-)
-attachments = st.builds(
-    Attachment,
-    attachment_id=texts(),
-    name=texts(),
-    content_type=st.sampled_from(["application/pdf", "text/plain; charset=utf-8"]) | texts(),
-    description=maybe(texts()),
-    content=st.binary(max_size=600),
-)
-documents = st.builds(
-    EdocDocument,
-    header=headers,
-    trace=traces,
-    # Ids that name one Content-ID (`x`, `cid:x`, ` x `) are one attachment to the reader.
-    attachments=st.lists(
-        attachments, max_size=3, unique_by=lambda a: content_id_key(a.attachment_id)
-    ).map(tuple),
-)
-statuses = st.builds(
-    StatusMessage,
-    response_for=responses,
-    from_org=organizations,
-    staff_info=maybe(staff),
-    status_code=st.sampled_from(StatusCode),
-    description=maybe(texts(200)),
-    timestamp=timestamps,
-)
 
 
 # Each namespace with QCVN 102's dates, and ISO dates once.

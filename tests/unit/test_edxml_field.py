@@ -49,8 +49,7 @@ from schemas.vdxp import (
     StatusCode,
     StatusMessage,
 )
-from tests.unit.test_edxml import documents, edit, sample, statuses
-from tests.unit.test_edxml_streaming import Trickle
+from tests.unit.edxml_world import Trickle, documents, edit, sample, statuses
 
 MB = 1 << 20
 BOTH = KNOWN_NAMESPACES

@@ -55,10 +55,11 @@ from connectors.vdxp.edxml import (
     spooled_from,
 )
 from schemas.vdxp import Attachment, EdocDocument, StatusCode
-from tests.unit.test_edxml import (
+from tests.unit.edxml_world import (
     EXTRA_ATTACHMENT,
     MB,
     PDF_CONTENT_ID,
+    Trickle,
     codec,
     documents,
     edit,
@@ -70,17 +71,6 @@ BIG = 20 * MB
 # The pdf's base64 in document_qcvn102.xml, and the text one's (on two indented lines).
 PDF_BASE64 = "JVBERi0xLjQKJeLjz9MKMSAwIG9iago8PD4+CmVuZG9iagolJUVPRgo="
 TEXT_BASE64_END = "ZyBo4buTIHPGoS4K"
-
-
-class Trickle(io.BytesIO):
-    """A source that returns at most `size` bytes per read, as a socket may."""
-
-    def __init__(self, data: bytes, size: int) -> None:
-        super().__init__(data)
-        self.size = size
-
-    def read(self, n: int | None = -1, /) -> bytes:
-        return super().read(self.size if n is None or n < 0 else min(n, self.size))
 
 
 def streamed_refusal(

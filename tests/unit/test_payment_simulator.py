@@ -441,7 +441,7 @@ async def test_stop_cuts_a_late_callback_short(hub: FakeHub) -> None:
     sim = PaymentPlatformSimulator(PARTNER, SECRET, callback_url=hub.url, late_delay_s=60.0)
     await sim.start()
     sending = asyncio.create_task(sim.send_callback(sim.new_transaction(REF, 1_000), "late"))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # one turn of the loop: the callback is now in its late sleep
     started = time.monotonic()
     await sim.stop()
     await asyncio.wait_for(asyncio.gather(sending, return_exceptions=True), timeout=5.0)

@@ -16,7 +16,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -32,6 +32,7 @@ from sims.ministry.rest_simulator import (
     hmac_headers,
     verify_hmac,
 )
+from tests.support import eventually
 
 CLIENT_ID, CLIENT_SECRET = "hub-hotich", "client-secret-1"
 UNIT = "000.00.00.H41"
@@ -102,13 +103,6 @@ async def page(
 
 async def set_faults(sim: CivilStatusSimulator, **fields: Any) -> tuple[int, Any]:
     return await call("POST", f"{sim.base_url}/_sim/faults", json_body=fields)
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -686,7 +680,7 @@ async def test_push_sends_new_results_in_batches_with_a_bearer_token(receiver: R
         tok = await get_token(server)
         for code in ("HS-1", "HS-2"):
             await submit(server, tok, dossier(code))
-        await eventually(lambda: len(receiver.items) == 4)
+        await eventually(lambda: len(receiver.items) == 4, 30, "four results pushed")
         assert [i["id"] for i in receiver.items] == ["KQ-1", "KQ-2", "KQ-3", "KQ-4"]
         assert receiver.items == server.results
         assert all(len(json.loads(body)["ketQua"]) <= 3 for _, _, body in receiver.received)
@@ -707,7 +701,9 @@ async def test_push_retries_a_503() -> None:
         CivilStatusSimulator(push_url=receiver.url, push_token="t", push_interval_s=0.05) as server,
     ):
         server.inject_unknown_result("HS-1")
-        await eventually(lambda: len(receiver.items) == 1)
+        await eventually(
+            lambda: len(receiver.items) == 1, 30, "the result pushed after two failures"
+        )
         assert [(p.batch, p.attempt, p.status) for p in server.pushes] == [
             (1, 1, 503),
             (1, 2, 503),
@@ -729,7 +725,7 @@ async def test_push_signs_with_hmac(receiver: Receiver) -> None:
     ) as server:
         server.inject_unknown_result("HS-1")
         server.inject_unknown_result("HS-2")
-        await eventually(lambda: len(receiver.items) == 2)
+        await eventually(lambda: len(receiver.items) == 2, 30, "both results pushed")
     assert len(receiver.received) == 2  # push_batch 1 by default
     for raw_path, headers, body in receiver.received:
         assert raw_path == "/hub/ket-qua?nguon=hotich"
@@ -745,7 +741,9 @@ async def test_push_gives_up_after_its_attempts_on_connection_errors() -> None:
         push_url=dead_url, push_token="t", push_attempts=2, push_interval_s=0.05
     ) as server:
         server.inject_unknown_result("HS-1")
-        await eventually(lambda: server.pushed_upto == 1)
+        await eventually(
+            lambda: server.pushed_upto == 1, 30, "the push given up after its attempts"
+        )
         assert [(p.attempt, p.status) for p in server.pushes] == [(1, None), (2, None)]
         assert all(p.error for p in server.pushes)
 
@@ -771,7 +769,9 @@ async def test_stop_abandons_a_push_in_flight() -> None:
         await server.start()
         try:
             server.inject_unknown_result("HS-1")
-            await eventually(lambda: len(hung.received) == 1)
+            await eventually(
+                lambda: len(hung.received) == 1, 30, "the push received by the hung receiver"
+            )
         finally:
             started = time.monotonic()
             await server.stop()

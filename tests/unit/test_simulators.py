@@ -25,6 +25,7 @@ from sims.one_stop.simulator import (
     OneStopTraffic,
     TrafficReport,
 )
+from tests.support import eventually
 
 UNIT = "000.00.41.H41"
 NOW = datetime(2025, 3, 14, 10, 30, tzinfo=VN_TZ)
@@ -58,15 +59,6 @@ async def login(sim: DvcqgSimulator) -> str:
 
 async def call(sim: DvcqgSimulator, session: str, service: str, **body: Any) -> tuple[int, Any]:
     return await post(sim.url, {"service": service, "session": session, "madonvi": UNIT, **body})
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Poll the simulator's counters (they have no event to wait on), for a bounded time."""
-    for _ in range(int(timeout_s / 0.005)):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached in time")
 
 
 def assert_portal_holds(sim: DvcqgSimulator, report: TrafficReport) -> None:
@@ -146,24 +138,41 @@ async def test_traffic_leaves_newest_record_and_every_step_once(sim: DvcqgSimula
     assert sum(sim.calls.values()) == report.calls
 
 
-async def test_outage_then_recovery(sim: DvcqgSimulator) -> None:
+def requests_to(sim: DvcqgSimulator, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """How many requests `sim` receives from now on, logins included (its `calls` leave them
+    out, and a client that meets an outage first retries its login)."""
+    seen = [0]
+    count = sim._count
+
+    def counting(body: dict[str, Any] | None) -> None:
+        seen[0] += 1
+        count(body)
+
+    monkeypatch.setattr(sim, "_count", counting)
+    return lambda: seen[0]
+
+
+async def test_outage_then_recovery(sim: DvcqgSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
     sim.faults.mode = "http_503"
+    requests = requests_to(sim, monkeypatch)
     generator = traffic(sim, seed=2)
     scripts = generator.plan(8)
     running = asyncio.create_task(generator.run(scripts))
-    await asyncio.sleep(0.5)
+    # One request at a time: a third one through the outage is a second retry.
+    await eventually(lambda: requests() >= 3, 30, "three requests met by 503s")
     sim.faults.mode = "ok"
     report = await running
     assert report.retries >= 2
     assert_complete(sim, report, scripts)
 
 
-async def test_timeouts_then_recovery(sim: DvcqgSimulator) -> None:
+async def test_timeouts_then_recovery(sim: DvcqgSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
     sim.faults.update({"mode": "timeout", "timeout_sleep_s": 2.0})
+    requests = requests_to(sim, monkeypatch)
     generator = traffic(sim, seed=3, request_timeout_s=0.2)
     scripts = generator.plan(6)
     running = asyncio.create_task(generator.run(scripts))
-    await asyncio.sleep(0.5)
+    await eventually(lambda: requests() >= 2, 30, "a request timed out and sent again")
     sim.faults.mode = "ok"
     report = await running
     assert report.retries >= 1
@@ -171,13 +180,16 @@ async def test_timeouts_then_recovery(sim: DvcqgSimulator) -> None:
     assert_complete(sim, report, scripts)
 
 
-async def test_lost_replies_are_resent_idempotently(sim: DvcqgSimulator) -> None:
+async def test_lost_replies_are_resent_idempotently(
+    sim: DvcqgSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await login(sim)  # so the lost replies hit pushes, not only logins
     sim.faults.update({"mode": "lost_reply", "timeout_sleep_s": 0.4})
+    requests = requests_to(sim, monkeypatch)
     generator = traffic(sim, seed=4, request_timeout_s=0.15)
     scripts = generator.plan(6)
     running = asyncio.create_task(generator.run(scripts))
-    await asyncio.sleep(0.6)
+    await eventually(lambda: requests() >= 2, 30, "a reply lost and the request sent again")
     sim.faults.mode = "ok"
     report = await running
     assert report.retries >= 1
@@ -231,7 +243,9 @@ async def test_expired_sessions_make_the_client_log_in_again(sim: DvcqgSimulator
     scripts = generator.plan(10)
 
     async def expire_after_some_calls() -> None:
-        await until(lambda: sum(sim.calls.values()) >= 4)
+        await eventually(
+            lambda: sum(sim.calls.values()) >= 4, 30, "four calls at the simulator", every_s=0.005
+        )
         sim.expire_sessions()
 
     expirer = asyncio.create_task(expire_after_some_calls())
@@ -247,9 +261,12 @@ async def test_stop_ends_a_run_promptly(sim: DvcqgSimulator) -> None:
     generator = traffic(sim, seed=9, batch_size=4, request_timeout_s=5.0)
     stop = asyncio.Event()
     running = asyncio.create_task(generator.run(generator.plan(4), rate_per_s=20, stop=stop))
-    await until(lambda: sum(sim.calls.values()) >= 2)
+    await eventually(
+        lambda: sum(sim.calls.values()) >= 2, 30, "two calls at the simulator", every_s=0.005
+    )
+    called = sim.calls.total()
     sim.faults.mode = "timeout"
-    await asyncio.sleep(0.5)
+    await eventually(lambda: sim.calls.total() > called, 30, "a call held in DVCQG's time-out")
     stop.set()
     report = await asyncio.wait_for(running, 1.0)
     assert not report.completed

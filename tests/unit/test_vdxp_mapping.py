@@ -30,7 +30,7 @@ from hub.errors import ConfigError
 from schemas.canonical import DossierStatus
 from schemas.interagency import DocumentStatus, InterAgencyTransfer
 from schemas.vdxp import DocumentCode, StatusCode, StatusMessage
-from tests.unit.test_edxml import sample
+from tests.unit.edxml_world import sample
 
 ROOT = Path(__file__).resolve().parents[2]
 ORGAN = "000.00.00.H41"

@@ -9,12 +9,11 @@ automatic statuses and their switches, de-duplication, refusals and the `_sim` c
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
@@ -49,6 +48,7 @@ from schemas.vdxp import (
     TraceHeaderList,
 )
 from sims.vdxp.simulator import AxisSimulator, _parser, parse_form
+from tests.support import eventually
 
 MB = 1 << 20
 HUB, HUB_SECRET = "000.00.00.H41", "hub-secret-1"
@@ -211,13 +211,6 @@ def status_message(to_organ: str, code: str = "03") -> StatusMessage:
         description="Đã tiếp nhận",
         timestamp=datetime(2026, 3, 15, 8, 0, tzinfo=VIETNAM_TZ),
     )
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -442,7 +435,7 @@ async def test_status_sequence_and_delay(sim: AxisSimulator) -> None:
     assert status == 200, reply
     assert reply["faults"]["status_sequence"] == ["01", "02"]
     await send(sim, CODEC.build_document(document()))
-    await eventually(lambda: sim.state()["statuses_queued"] == 2)
+    await eventually(lambda: sim.state()["statuses_queued"] == 2, 30, "two statuses queued")
     assert [msg.status_code.value for msg in await statuses(sim)] == ["01", "02"]
     assert sim.state()["statuses_pending"] == 0
     status, reply = await control(sim, "faults", {"status_sequence": ["07"]})

@@ -1,20 +1,42 @@
-"""Helpers shared by integration and end-to-end tests: a hub configuration for a test.
+"""What the tests (and the bench) share: a hub configuration for a test, the `hub` command as
+a process, waiting for a condition (`waiting.eventually`), and the hub as a real process
+(`hubproc.HubProcess`). A free port comes from `sims.rabbitmq_node.find_free_port`.
 
-Fakes do not live here: tests talk to a real RabbitMQ node and real loopback servers.
+Fakes do not live here: tests talk to a real RabbitMQ node and real loopback servers. Test
+modules import from here (and from the `*_world.py` / `harness.py` world modules), never from
+each other.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from hub.auth import hash_password, sha256_hex
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
+from tests.support.hubproc import HubProcess, ProcessFailed, ServedProcess
+from tests.support.waiting import eventually
+
+__all__ = [
+    "ONESTOP_PASSWORD",
+    "ONESTOP_TOKEN",
+    "ONESTOP_USER",
+    "PORTAL_PASSWORD",
+    "PORTAL_USER",
+    "READER_TOKEN",
+    "UNIT",
+    "CliResult",
+    "HubProcess",
+    "ProcessFailed",
+    "ServedProcess",
+    "eventually",
+    "hub_cli",
+    "hub_config",
+    "hub_overrides",
+]
 
 UNIT = "000.00.41.H41"
 ONESTOP_USER, ONESTOP_PASSWORD, ONESTOP_TOKEN = "onestop", "onestop-password", "onestop-token"
@@ -87,19 +109,3 @@ async def hub_cli(*args: str, timeout_s: float = 120.0) -> CliResult:
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
     return CliResult(int(proc.returncode or 0), out.decode(), err.decode())
-
-
-async def eventually(
-    check: Callable[[], bool | Awaitable[bool]], timeout_s: float = 30.0, what: str = ""
-) -> None:
-    """Wait until `check` (plain or async) holds; fail after `timeout_s`, saying what was
-    awaited. Tests wait for conditions, never for a fixed time."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        found = check()
-        if await found if inspect.isawaitable(found) else found:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"{what or 'condition'} not reached in {timeout_s} s")
-        await asyncio.sleep(0.05)
