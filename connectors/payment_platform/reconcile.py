@@ -37,13 +37,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, get_args, runtime_checkable
 
 import structlog
 
 from connectors.payment_platform.client import PlatformClient
 from connectors.payment_platform.config import PaymentPlatformConfig
 from connectors.payment_platform.mapping import PaymentCodes, read_listed
+from connectors.payment_platform.models import FindingKind
 from connectors.payment_platform.store import SqlitePayments
 from hub.store.base import Relay
 from hub.store.sqlite import SqliteStore
@@ -52,19 +53,8 @@ from schemas.payment import PaymentOutcome, PaymentRecord, PaymentResult
 
 log = structlog.get_logger(__name__)
 
-KINDS = (
-    "missing_at_hub",
-    "missing_at_one_stop",
-    "unconfirmed_by_platform",
-    "status_mismatch",
-    "amount_mismatch",
-    "time_mismatch",
-    "currency_mismatch",
-    "fee_mismatch",
-    "duplicate",
-    "pending_too_long",
-    "unreadable",
-)
+# The kinds of finding, in the report's order: the reply model's (one list, not two).
+KINDS: tuple[str, ...] = get_args(FindingKind)
 CSV_COLUMNS = (
     "kind",
     "dossier_code",
