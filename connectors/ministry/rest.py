@@ -4,9 +4,10 @@ Every call passes through the system's own `Guard` (retries, breaker, rate limit
 `RequestAuth`; a 401 drops the cached credential and the call is tried once more with a fresh
 one. Times in a request are written as ISO 8601 (with a T). A 2xx reply must be JSON no
 larger than `max_reply_bytes`; 408, 425, 429 and 5xx, timeouts and connection failures are
-transient; any other status is the system refusing the request (`DestinationRejected` with the
-start of its reply). This module must never decide what to send or read a reply's meaning:
-the mapping does.
+transient; 401 (after the retry) and 403 are the system refusing the hub's credentials
+(`CredentialsRefused`: nothing parked, the connector waits for an operator); any other status
+is the system refusing the request (`DestinationRejected` with the start of its reply). This
+module must never decide what to send or read a reply's meaning: the mapping does.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ import aiohttp
 
 from connectors.ministry.auth import RequestAuth, request_auth
 from connectors.ministry.config import MinistryConfig, RestConfig, rest_operation
-from hub.errors import DestinationRejected, DestinationUnavailable, HubError, UnreadableReply
+from hub.errors import (
+    CredentialsRefused,
+    DestinationRejected,
+    DestinationUnavailable,
+    HubError,
+    UnreadableReply,
+)
 from hub.httputil import dumps, read_capped
 from hub.resilience import Guard, translate_http_error
 
@@ -107,6 +114,14 @@ class RestClient:
                 f"{self.system} answered HTTP {status}: {detail}",
                 connector=self.connector,
                 http_status=status,
+            )
+        if status in (401, 403):
+            # The account, not the item: nothing is parked; the connector waits, "credentials
+            # refused", until an operator corrects them (a 401 was already retried once with
+            # a fresh credential).
+            raise CredentialsRefused(
+                f"{self.system} refused the hub's credentials: HTTP {status}: {detail}",
+                connector=self.connector,
             )
         if not 200 <= status < 300:
             raise DestinationRejected(

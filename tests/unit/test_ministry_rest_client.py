@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from connectors.ministry.config import MinistryConfig
 from connectors.ministry.mapping import MinistryMapping
 from connectors.ministry.rest import RestClient
 from hub.config_blocks import BreakerConfig, RetryConfig
+from hub.errors import CredentialsRefused, DestinationRejected
 from hub.resilience import Guard
 
 MAPPING = """
@@ -67,3 +69,46 @@ async def test_a_datetime_field_goes_out_as_iso_8601_text() -> None:
             "phi": "50000",
         }
     ]
+
+
+async def test_refused_credentials_are_the_accounts_problem_not_the_items() -> None:
+    """401 (after one retry with a fresh credential) and 403 wait as "credentials refused":
+    the hand-off is not parked as if the system had refused that dossier."""
+    answers: list[int] = []
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"loi": "sai khoa"}, status=answers.pop(0))
+
+    app = web.Application()
+    app.router.add_post("/ho-so", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    config = MinistryConfig.model_validate(
+        {
+            "kind": "rest",
+            "mapping": "x",
+            "procedures": ["1.0"],
+            "rest": {"base_url": f"http://127.0.0.1:{port}"},
+            "submit": {"operation": "POST /ho-so"},
+        }
+    )
+    request = MinistryMapping.parse(MAPPING).submit_request(
+        {"dossier_code": "H1", "received_at": "2026-12-06T12:18:47+07:00", "fees": []}
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            guard = Guard("ministry.t", RetryConfig(attempts=1), BreakerConfig(), 100.0)
+            client = RestClient("t", config, guard, http)
+            for statuses in ([401, 401], [403]):
+                answers[:] = statuses
+                with pytest.raises(CredentialsRefused, match=f"HTTP {statuses[-1]}"):
+                    await client.submit(request)
+                assert answers == []  # a 401 was retried once, a 403 not at all
+            answers[:] = [404]
+            with pytest.raises(DestinationRejected):  # an item refusal stays one
+                await client.submit(request)
+    finally:
+        await runner.cleanup()
