@@ -35,6 +35,7 @@ from connectors.ministry.mapping import MinistryMapping
 from connectors.ministry.wsdl import Locate
 from hub.errors import (
     ConfigError,
+    CredentialsRefused,
     DestinationRejected,
     DestinationUnavailable,
     HubError,
@@ -274,11 +275,20 @@ def _service(client: Any, soap: SoapConfig | None) -> Any:
     return type(service)(client, service._binding, address=soap.address)
 
 
+# WS-Security's fault codes (OASIS WSS 1.1, §12): the hub's credentials, not the dossier.
+WSSE_FAULTS = frozenset(
+    {"FailedAuthentication", "InvalidSecurity", "InvalidSecurityToken", "FailedCheck"}
+)
+
+
 def _fault(exc: zeep.exceptions.Fault, name: str, connector: str) -> HubError:
     code = str(exc.code or "")
     message = f"{name} answered a SOAP fault {code}: {exc.message}"[:500]
-    if code.rsplit(":", 1)[-1] in ("Server", "Receiver"):
+    local = code.rsplit(":", 1)[-1]
+    if local in ("Server", "Receiver"):
         return DestinationUnavailable(message, connector=connector)
+    if local in WSSE_FAULTS:  # wait for an operator to correct them; nothing parked
+        return CredentialsRefused(message, connector=connector)
     return DestinationRejected(message, connector=connector, code=code or "fault")
 
 

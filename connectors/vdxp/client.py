@@ -48,7 +48,13 @@ from connectors.vdxp.protocol import (
     MessageType,
     body_sha256,
 )
-from hub.errors import DestinationRejected, DestinationUnavailable, HubError, UnreadableReply
+from hub.errors import (
+    CredentialsRefused,
+    DestinationRejected,
+    DestinationUnavailable,
+    HubError,
+    UnreadableReply,
+)
 from hub.httputil import dumps, read_capped
 from hub.resilience import Guard, translate_http_error
 
@@ -252,6 +258,11 @@ class AxisClient:
                 f"the axis answered HTTP {status}: {detail}",
                 connector=CONNECTOR,
                 http_status=status,
+            )
+        if status in (401, 403):  # the hub's signature or account: wait, park nothing
+            raise CredentialsRefused(
+                f"the axis refused the hub's credentials (HTTP {status}): {detail}",
+                connector=CONNECTOR,
             )
         if not 200 <= status < 300 or (isinstance(reply, dict) and reply.get("status") == "FAIL"):
             code = reply.get("errorCode") if isinstance(reply, dict) else None
