@@ -95,9 +95,9 @@ def _parked(raw: AbstractIncomingMessage) -> ParkedMessage:
     )
 
 
-# A quorum queue takes the returned messages back through its log: on a busy machine that has
-# taken seconds.
-HAND_BACK_WAIT_S = 10.0
+# A quorum queue takes the returned messages back through its log: on a machine whose cores
+# are all busy that has taken more than ten seconds.
+HAND_BACK_WAIT_S = 30.0
 
 
 class ParkingQueue:

@@ -122,6 +122,7 @@ async def test_a_message_parked_twice_is_replayed_once_and_its_second_copy_dropp
         assert len(await parking.browse(wait_s=10)) == 3
         await in_place(broker, queues.parking, 3)
         assert await parking.replay(lambda m: m.message_id == "twice", actor="tester") == 1
+        await in_place(broker, queues.parking, 1)
         assert [m.message_id for m in await parking.browse()] == ["other"]
         got = await get_one(broker, queues.work)
         assert got.message_id == "twice"
