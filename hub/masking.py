@@ -49,8 +49,9 @@ SENSITIVE_KEYS = frozenset(
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Citizen ID (12 digits), old ID card (9 digits) and Vietnamese phone numbers.
-# Not inside a word or a dotted number ("1.000494"); a sentence's full stop may follow.
-_ID_OR_PHONE = re.compile(r"(?<![\w.])(?:\+?84|0)?[0-9]{9,11}(?!\w|\.[0-9])")
+# Not inside a word or a dotted number ("1.000494"), nor the last group of a UUID
+# ("…-a75c-064773528962", an id, not a person); a sentence's full stop may follow.
+_ID_OR_PHONE = re.compile(r"(?<![\w.])(?<![0-9a-fA-F]{4}-)(?:\+?84|0)?[0-9]{9,11}(?!\w|\.[0-9])")
 
 
 def mask_text(text: str) -> str:

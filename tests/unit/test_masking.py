@@ -194,3 +194,11 @@ def test_odd_input_never_raises() -> None:
     assert masked["ChuHoSo"] != NAME
     assert mask({1: PHONE, None: "x"}) == {1: "*******678", None: "x"}
     assert mask(b"raw") == b"raw"
+
+
+def test_a_uuid_whose_last_group_is_all_digits_is_not_an_id_number() -> None:
+    item = "8108550f-9ce0-4e78-a75c-064773528962"
+    assert mask_text(f"acknowledged {item} again") == f"acknowledged {item} again"
+    # A citizen ID or a phone number next to a hyphen is still masked.
+    assert "064773528962" not in mask_text("CCCD: 064773528962")
+    assert "912345678" not in mask_text("ĐT +84-912345678")
