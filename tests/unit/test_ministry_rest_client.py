@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -15,6 +17,7 @@ from hub.config_blocks import BreakerConfig, RetryConfig
 from hub.errors import CredentialsRefused, DestinationRejected
 from hub.resilience import Guard
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 MAPPING = """
 submit:
   fields:
@@ -25,20 +28,16 @@ submit:
 """
 
 
-async def test_a_datetime_field_goes_out_as_iso_8601_text() -> None:
-    received: list[Any] = []
-
-    async def take(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.json_response({"id": "HT-1"})
-
+@asynccontextmanager
+async def ministry(handler: Handler) -> AsyncIterator[RestClient]:
+    """A REST client of a ministry answering `POST /ho-so` with `handler`, on loopback."""
     app = web.Application()
-    app.router.add_post("/ho-so", take)
+    app.router.add_post("/ho-so", handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     config = MinistryConfig.model_validate(
         {
             "kind": "rest",
@@ -48,6 +47,21 @@ async def test_a_datetime_field_goes_out_as_iso_8601_text() -> None:
             "submit": {"operation": "POST /ho-so"},
         }
     )
+    try:
+        async with aiohttp.ClientSession() as http:
+            guard = Guard("ministry.t", RetryConfig(attempts=1), BreakerConfig(), 100.0)
+            yield RestClient("t", config, guard, http)
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_datetime_field_goes_out_as_iso_8601_text() -> None:
+    received: list[Any] = []
+
+    async def take(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"id": "HT-1"})
+
     request = MinistryMapping.parse(MAPPING).submit_request(
         {
             "dossier_code": "H1",
@@ -55,12 +69,8 @@ async def test_a_datetime_field_goes_out_as_iso_8601_text() -> None:
             "fees": [{"amount_vnd": 50000}],
         }
     )
-    try:
-        async with aiohttp.ClientSession() as http:
-            guard = Guard("ministry.t", RetryConfig(attempts=1), BreakerConfig(), 100.0)
-            assert await RestClient("t", config, guard, http).submit(request) == {"id": "HT-1"}
-    finally:
-        await runner.cleanup()
+    async with ministry(take) as client:
+        assert await client.submit(request) == {"id": "HT-1"}
     assert received == [
         {
             "maHoSo": "H1",
@@ -79,36 +89,15 @@ async def test_refused_credentials_are_the_accounts_problem_not_the_items() -> N
     async def refuse(request: web.Request) -> web.Response:
         return web.json_response({"loi": "sai khoa"}, status=answers.pop(0))
 
-    app = web.Application()
-    app.router.add_post("/ho-so", refuse)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    config = MinistryConfig.model_validate(
-        {
-            "kind": "rest",
-            "mapping": "x",
-            "procedures": ["1.0"],
-            "rest": {"base_url": f"http://127.0.0.1:{port}"},
-            "submit": {"operation": "POST /ho-so"},
-        }
-    )
     request = MinistryMapping.parse(MAPPING).submit_request(
         {"dossier_code": "H1", "received_at": "2026-12-06T12:18:47+07:00", "fees": []}
     )
-    try:
-        async with aiohttp.ClientSession() as http:
-            guard = Guard("ministry.t", RetryConfig(attempts=1), BreakerConfig(), 100.0)
-            client = RestClient("t", config, guard, http)
-            for statuses in ([401, 401], [403]):
-                answers[:] = statuses
-                with pytest.raises(CredentialsRefused, match=f"HTTP {statuses[-1]}"):
-                    await client.submit(request)
-                assert answers == []  # a 401 was retried once, a 403 not at all
-            answers[:] = [404]
-            with pytest.raises(DestinationRejected):  # an item refusal stays one
+    async with ministry(refuse) as client:
+        for statuses in ([401, 401], [403]):
+            answers[:] = statuses
+            with pytest.raises(CredentialsRefused, match=f"HTTP {statuses[-1]}"):
                 await client.submit(request)
-    finally:
-        await runner.cleanup()
+            assert answers == []  # a 401 was retried once, a 403 not at all
+        answers[:] = [404]
+        with pytest.raises(DestinationRejected):  # an item refusal stays one
+            await client.submit(request)
