@@ -165,7 +165,7 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
         aiohttp.ClientSession() as http,
     ):
         overrides = payment_overrides(
-            tmp_path, rabbit_url, broker_prefix, portal, platform, receiver
+            tmp_path, rabbit_url, broker_prefix, portal.url, platform.base_url, receiver.url
         )
         overrides["subscribers"]["one_stop"] |= {
             "concurrency": LANES,

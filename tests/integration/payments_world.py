@@ -6,9 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sims.national_portal.simulator import DvcqgSimulator
-from sims.payment_platform.simulator import PaymentPlatformSimulator
-from sims.webhook.simulator import WebhookReceiver
 from tests.support import UNIT, hub_overrides
 
 PARTNER = "000.00.00.H41"
@@ -25,14 +22,16 @@ def payment_overrides(
     tmp_path: Path,
     rabbit_url: str,
     prefix: str,
-    portal: DvcqgSimulator,
-    platform: PaymentPlatformSimulator,
-    receiver: WebhookReceiver,
+    portal_url: str,
+    platform_url: str,
+    receiver_url: str,
 ) -> dict[str, Any]:
-    overrides = hub_overrides(tmp_path, rabbit_url, prefix, portal.url)
+    """The hub's settings for a payment test, with DVCQG, the payment platform and the
+    one-stop system (a subscriber) at these URLs: simulators or hand-written doubles."""
+    overrides = hub_overrides(tmp_path, rabbit_url, prefix, portal_url)
     overrides["subscribers"] = {
         "one_stop": {
-            "url": receiver.url,
+            "url": receiver_url,
             "token": SUB_TOKEN,
             "events": ["procedure.#", "payment.#"],
             "delay_tiers_s": [0.2, 0.4],
@@ -45,7 +44,7 @@ def payment_overrides(
         "enabled": True,
         "partner_code": PARTNER,
         "secret_key": SECRET,
-        "base_url": platform.base_url,
+        "base_url": platform_url,
         "timeout_s": 2,
         "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
         # The tests run rounds themselves (POST /api/v1/payments/status-checks).

@@ -138,7 +138,7 @@ async def served(tmp_path: Path, rabbit_url: str, broker_prefix: str) -> AsyncIt
             AxisSimulator(systems={HUB_ORGAN: AXIS_SECRET}, agencies=AGENCIES)
         )
         overrides = payment_overrides(
-            tmp_path, rabbit_url, broker_prefix, portal, platform, receiver
+            tmp_path, rabbit_url, broker_prefix, portal.url, platform.base_url, receiver.url
         )
         overrides["subscribers"]["one_stop"]["events"] = [
             "procedure.#",

@@ -124,7 +124,7 @@ async def world(tmp_path: Path, rabbit_url: str, broker_prefix: str) -> AsyncIte
         PaymentPlatformSimulator(partner_code=PARTNER, secret=SECRET) as platform,
     ):
         overrides = payment_overrides(
-            tmp_path, rabbit_url, broker_prefix, portal, platform, receiver
+            tmp_path, rabbit_url, broker_prefix, portal.url, platform.base_url, receiver.url
         )
         async with Hub(load_config(None, overrides)) as hub, aiohttp.ClientSession() as http:
             path = hub.config.connectors.payment_platform.callback_path
