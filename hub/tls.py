@@ -70,15 +70,26 @@ def _load_pair(context: ssl.SSLContext, cert: Path, key: Path, password: SecretS
     context.load_cert_chain(cert, key, password=_password(password))
 
 
-def fingerprint(cert_file: Path) -> str:
-    """Hex SHA-256 of the first certificate in a PEM file (what clients see), for logs."""
+def _first_pem(cert_file: Path) -> str | None:
     text = cert_file.read_text(encoding="ascii", errors="replace")
     start = text.find(_PEM_CERT)
     end = text.find("-----END CERTIFICATE-----", start)
-    if start < 0 or end < 0:
-        return "unreadable"
-    der = ssl.PEM_cert_to_DER_cert(text[start : end + 25])
-    return hashlib.sha256(der).hexdigest()
+    return text[start : end + 25] if start >= 0 and end >= 0 else None
+
+
+def pinned_context(cert_file: Path) -> ssl.SSLContext:
+    """A client context trusting exactly the first certificate of `cert_file` (the hub's own,
+    for `hub status`): reached as 127.0.0.1, its name is not checked, the certificate is."""
+    context = ssl.create_default_context(cadata=_first_pem(cert_file) or "")
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a leaf as the only anchor
+    context.check_hostname = False
+    return context
+
+
+def fingerprint(cert_file: Path) -> str:
+    """Hex SHA-256 of the first certificate in a PEM file (what clients see), for logs."""
+    pem = _first_pem(cert_file)
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest() if pem else "unreadable"
 
 
 # -- the listener -----------------------------------------------------------------------------
