@@ -222,6 +222,15 @@ def problems(config: BaseModel) -> list[Problem]:
     return found
 
 
+def unverified(config: BaseModel) -> list[str]:
+    """Where a destination's certificate is not checked (`verify: false`), for warnings."""
+    return [
+        ".".join(at)
+        for at, block in _blocks(config, ())
+        if isinstance(block, ClientTls) and not block.verify
+    ]
+
+
 def _blocks(model: BaseModel, at: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
     for name, value in model:
         here = (*at, name)

@@ -158,3 +158,11 @@ async def test_check_config_names_the_key_and_its_line(
     code, out, err = await hub_cli("check-config", "-c", str(config))
     assert code == 0, err
     assert "configuration is valid" in out
+    assert "verify is off" not in err
+    with config.open("a", encoding="utf-8") as more:
+        more.write(
+            "subscribers:\n  motcua:\n    url: https://m.example/e\n    tls: {verify: false}\n"
+        )
+    code, out, err = await hub_cli("check-config", "-c", str(config))
+    assert code == 0, err
+    assert "warning: subscribers.motcua.tls.verify is off" in err
