@@ -15,15 +15,23 @@ from typing import Any
 import aiohttp
 import pytest
 
+from connectors.ministry.config import MinistryConfig
+from connectors.ministry.soap import SoapClient
 from hub import health
 from hub.config import deep_merge, load_config
+from hub.config_blocks import BreakerConfig, RetryConfig
+from hub.errors import DestinationUnavailable
 from hub.outage import State
+from hub.resilience import Guard
 from hub.runtime import Hub
+from sims.ministry import examples
+from sims.ministry.soap_simulator import BusinessRegistrationSimulator
 from sims.webhook.simulator import WebhookReceiver
 from tests.support import ONESTOP_PASSWORD, ONESTOP_USER, eventually, hub_overrides
 from tests.support.tls import Authority, server_context, trusting
 
 SUB_TOKEN = "sub-token"
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 
 
 @dataclass(frozen=True)
@@ -202,3 +210,40 @@ def _sha256(cert_file: Path) -> str:
 
     der = ssl.PEM_cert_to_DER_cert(cert_file.read_text())
     return hashlib.sha256(der).hexdigest()
+
+
+# -- a SOAP ministry system over HTTPS (zeep's httpx transport) -------------------------------
+
+
+def _soap_client(address: str, wsdl: str, tls: dict[str, str]) -> SoapClient:
+    section = examples.business_registration(address, "u", "p", timeout_s=5)
+    section["soap"] |= {"wsdl": wsdl}
+    config = MinistryConfig.model_validate({**section, "tls": tls})
+    guard = Guard("ministry.t", RetryConfig(attempts=1), BreakerConfig(), 100.0)
+    return SoapClient("t", config, guard, MAPPINGS)
+
+
+async def test_a_soap_system_over_https_is_reached_only_with_its_ca_and_our_certificate(
+    pki: Pki,
+) -> None:
+    hub_cert = {"cert_file": str(pki.hub_client[0]), "key_file": str(pki.hub_client[1])}
+    sim = BusinessRegistrationSimulator(username="u", password="p")
+    sim.ssl_context = server_context(pki.destination, pki.clients_ca, require=True)
+    async with sim:
+        assert sim.url.startswith("https://")
+        trusted = _soap_client(
+            sim.url, sim.wsdl_url, {"ca_file": str(pki.destination_ca), **hub_cert}
+        )
+        await trusted.load()  # the WSDL, read over HTTPS with our certificate
+        reply = await trusted.submit({"MaHoSo": "H-1", "MaTTHC": examples.BUSINESS_PROCEDURE})
+        assert reply["MaLoi"] == "00"
+        await trusted.close()
+        assert sim.peer_certificates == {_sha256(pki.hub_client[0])}
+
+        answered = dict(sim.requests)
+        untrusting = _soap_client(sim.url, sim.wsdl_url, hub_cert)  # the usual CAs only
+        await untrusting.load()  # a WSDL URL that cannot be read is read at the first call
+        with pytest.raises(DestinationUnavailable):
+            await untrusting.submit({"MaHoSo": "H-2", "MaTTHC": examples.BUSINESS_PROCEDURE})
+        await untrusting.close()
+        assert dict(sim.requests) == answered  # nothing got through the handshake
