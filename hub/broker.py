@@ -31,6 +31,7 @@ import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
+from hub import tls
 from hub.config import BrokerConfig
 from hub.errors import BrokerUnavailable
 
@@ -137,7 +138,10 @@ class Broker:
         if config.url is None:
             raise BrokerUnavailable("no broker URL is configured (broker.url)")
         connection = await aio_pika.connect_robust(
-            config.url.get_secret_value(), client_properties={"connection_name": name}
+            config.url.get_secret_value(),
+            client_properties={"connection_name": name},
+            # amqps:// only: the broker's CA and the hub's client certificate (`broker.tls`).
+            ssl_context=tls.broker_context(config.tls),
         )
         broker = cls(config, connection)
         try:

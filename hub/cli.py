@@ -25,6 +25,7 @@ from hub.cli_status import connectors, status
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, HubError
 from hub.plugins import built_in
+from hub.tls import unverified
 
 T = TypeVar("T")
 DEMO_MODULE = "sims.demo"  # in the checkout (`make setup` puts it on the venv's path)
@@ -97,17 +98,24 @@ def check_config(config_path: Path | None) -> None:
             click.echo(f"  {line}")
         for warning in c.warnings(config.section(c)):
             click.echo(f"  warning: {warning}", err=True)
-    board = config.dashboard
-    if board.enabled:
-        roles = Counter(u.role for u in board.users.values())
-        who = ", ".join(f"{n} {r}(s)" for r, n in sorted(roles.items())) or "no users"
-        click.echo(f"  dashboard: /dashboard/ and /api/v1/admin/; {who}")
-        if not board.users:
-            click.echo("  warning: dashboard.users is empty: nobody can log in", err=True)
-        if not board.cookie_secure:
-            click.echo("  warning: dashboard.cookie_secure is off: serve it over HTTPS", err=True)
+    _describe_dashboard(config)
+    for where in unverified(config):
+        click.echo(f"  warning: {where}.verify is off: anyone can pose as that system", err=True)
     if config.broker.url is None:
         click.echo("  note: broker.url is empty: `hub run` needs it, `hub demo` starts a node")
+
+
+def _describe_dashboard(config: HubConfig) -> None:
+    board = config.dashboard
+    if not board.enabled:
+        return
+    roles = Counter(u.role for u in board.users.values())
+    who = ", ".join(f"{n} {r}(s)" for r, n in sorted(roles.items())) or "no users"
+    click.echo(f"  dashboard: /dashboard/ and /api/v1/admin/; {who}")
+    if not board.users:
+        click.echo("  warning: dashboard.users is empty: nobody can log in", err=True)
+    if not board.cookie_secure:
+        click.echo("  warning: dashboard.cookie_secure is off: serve it over HTTPS", err=True)
 
 
 @main.command("hash-secret")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import click
 
 from hub.config import HubConfig
 from hub.errors import HubError
+from hub.tls import pinned_context
 
 STATUS_TIMEOUT_S = 10.0
 
@@ -31,15 +33,22 @@ def connector_names(config: HubConfig) -> list[str]:
 def hub_url(config: HubConfig) -> str:
     host = config.http.host
     host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - a client here
-    return f"http://{host}:{config.http.port}"
+    scheme = "https" if config.http.tls else "http"
+    return f"{scheme}://{host}:{config.http.port}"
 
 
-async def fetch_status(url: str) -> tuple[int, dict[str, Any]]:
+def hub_trust(config: HubConfig) -> ssl.SSLContext | bool:
+    """Over HTTPS, the hub's own certificate (read from `http.tls.cert_file`) is trusted."""
+    return pinned_context(config.http.tls.cert_file) if config.http.tls else True
+
+
+async def fetch_status(url: str, trust: ssl.SSLContext | bool = True) -> tuple[int, dict[str, Any]]:
     timeout = aiohttp.ClientTimeout(total=STATUS_TIMEOUT_S)
+    query = {"counts": "1"}
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as http,
-            http.get(f"{url.rstrip('/')}/readyz", params={"counts": "1"}) as response,
+            http.get(f"{url.rstrip('/')}/readyz", params=query, ssl=trust) as response,
         ):
             body = await response.json(content_type=None)
             return response.status, body if isinstance(body, dict) else {}
@@ -86,8 +95,12 @@ def status(config_path: Path | None, url: str | None, as_json: bool) -> None:
     when the hub is not ready or does not answer."""
     from hub.cli import _load, _run
 
-    target = url or hub_url(_load(config_path))
-    code, body = _run(fetch_status(target))
+    trust: ssl.SSLContext | bool = True
+    if url is None:
+        config = _load(config_path)
+        url, trust = hub_url(config), hub_trust(config)
+    target = url
+    code, body = _run(fetch_status(target, trust))
     if as_json:
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))
     else:

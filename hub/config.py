@@ -30,8 +30,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from hub import yamlfile
-from hub.config_blocks import Section, is_agency_code
+from hub import tls, yamlfile
+from hub.config_blocks import ClientTls, Section, ServerTls, is_agency_code
 from hub.errors import ConfigError
 from hub.subscribers import SubscriberConfig
 
@@ -62,6 +62,8 @@ class HttpConfig(Section):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(2_000_000, gt=0)
     shutdown_timeout_s: float = Field(15.0, gt=0)
+    # HTTPS instead of HTTP on the same host and port (`hub.tls`); absent: plain HTTP.
+    tls: ServerTls | None = None
 
 
 class BrokerConfig(Section):
@@ -77,6 +79,15 @@ class BrokerConfig(Section):
     # How often each consumer checks that it is still subscribed (after a broker restart or a
     # cut connection it subscribes again, declaring its queues first).
     watch_interval_s: float = Field(1.0, gt=0)
+    # TLS towards the broker (an amqps:// URL): its CA and the hub's client certificate.
+    tls: ClientTls | None = None
+
+    @model_validator(mode="after")
+    def _tls_needs_amqps(self) -> BrokerConfig:
+        url = self.url.get_secret_value() if self.url is not None else ""
+        if self.tls is not None and url and not url.startswith("amqps://"):
+            raise ValueError("broker.tls is used only with an amqps:// URL: change the scheme")
+        return self
 
 
 class StoreConfig(Section):
@@ -293,10 +304,11 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> H
         config = _resolve_paths(config, (), path.resolve().parent, lines)
     config._connectors = found
     config._origin = Origin(where, lines)
+    checks = [*tls.problems(config)]  # files a TLS block names: there, and usable
+    checks += [check for c in found for check in c.check(config.section(c), config)]
     problems = [
         _describe({"loc": loc, "msg": msg, "type": "value_error"}, where, lines)
-        for c in found
-        for loc, msg in c.check(config.section(c), config)
+        for loc, msg in checks
     ]
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in {where}", problems)

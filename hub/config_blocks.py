@@ -6,9 +6,10 @@ This module must never import a connector (connectors import it).
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 # ASCII digits only, matched whole (`fullmatch`): "$" would let a trailing newline through.
 AGENCY_CODE_RE = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}")
@@ -62,3 +63,67 @@ def _increasing(value: list[float]) -> list[float]:
 # Delays of a connector's retry queues, shortest first (`hub.broker.Topology`).
 DelayTiers = Annotated[list[float], AfterValidator(_increasing)]
 DEFAULT_DELAY_TIERS_S = (5.0, 30.0, 300.0, 1800.0)
+
+
+class ClientTls(Section):
+    """How the hub speaks TLS to one destination (`tls` of a connector's section, of a
+    ministry system, of a subscriber): whom it trusts and which certificate it presents.
+
+    `ca_file` *replaces* the system's trusted authorities for this destination (LGSP/NGSP
+    certificates are issued by a government CA; trusting only it is what the operator means,
+    decision 0040). `cert_file` and `key_file` go together: the client certificate (its chain
+    after it) and its private key, encrypted with `key_password` if it is. The files are read
+    at start (a bad one is refused by `hub check-config`, naming its key) and again on SIGHUP.
+    `hub.tls.client_context` builds the `ssl.SSLContext`; this block never opens a file.
+    """
+
+    ca_file: Path | None = Field(None, description="PEM bundle of the CAs to trust (only these)")
+    cert_file: Path | None = Field(None, description="PEM client certificate (chain after it)")
+    key_file: Path | None = Field(None, description="PEM private key of cert_file")
+    key_password: SecretStr | None = Field(None, description="if key_file is encrypted")
+    verify: bool = Field(
+        True, description="check the destination's certificate and name; off only for a test"
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> ClientTls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give cert_file and key_file together (the client certificate)")
+        if self.key_password is not None and self.key_file is None:
+            raise ValueError("key_password without key_file")
+        if not self.verify and self.ca_file is not None:
+            raise ValueError("ca_file is not used with verify: false; remove one of them")
+        return self
+
+
+def _door(value: str) -> str:
+    if not value.startswith("/") or any(c in value for c in "?#%\\ "):
+        raise ValueError(f"{value!r} is not a path prefix like /dvcqg or /api/v1/payments")
+    return value.rstrip("/") or "/"
+
+
+# A path prefix of the hub's HTTP server: `/dvcqg` covers /dvcqg and /dvcqg/..., not /dvcqgx.
+Door = Annotated[str, AfterValidator(_door)]
+
+
+class ServerTls(Section):
+    """HTTPS for the hub's one listener (`http.tls`): its certificate and key, and the doors
+    that admit only clients presenting a certificate signed by `client_ca` (`hub.tls`)."""
+
+    cert_file: Path = Field(description="PEM certificate of the hub (intermediates after it)")
+    key_file: Path = Field(description="PEM private key of cert_file")
+    key_password: SecretStr | None = Field(None, description="if key_file is encrypted")
+    client_ca: Path | None = Field(
+        None, description="PEM bundle of the CAs whose client certificates the hub accepts"
+    )
+    require_client_cert_for: list[Door] = Field(
+        default_factory=list,
+        description="path prefixes (doors) refused with 403 without a verified client certificate",
+    )
+    min_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
+
+    @model_validator(mode="after")
+    def _doors_need_a_ca(self) -> ServerTls:
+        if self.require_client_cert_for and self.client_ca is None:
+            raise ValueError("require_client_cert_for needs client_ca (who signs the clients)")
+        return self

@@ -16,6 +16,7 @@ This module must never know a protocol: `fn` does the exchange and translates it
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -127,6 +128,14 @@ def translate_http_error(exc: BaseException, connector: str, system: str) -> Hub
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return DestinationUnavailable(
             f"{system} did not answer in time", connector=connector, cause="timeout"
+        )
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        # Our trust or our certificate, not the item: an outage until the `tls` block (or the
+        # destination's certificate) is corrected; nothing is parked meanwhile.
+        return DestinationUnavailable(
+            f"TLS with {system} failed (check its tls block: ca_file, cert_file): {exc}",
+            connector=connector,
+            cause="connect_error",
         )
     if isinstance(exc, aiohttp.ClientError | OSError):
         return DestinationUnavailable(

@@ -25,7 +25,7 @@ from aio_pika.abc import AbstractChannel
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub import health, metrics
+from hub import health, metrics, tls
 from hub.api import EventsApi
 from hub.auth import Authenticator
 from hub.broker import Broker
@@ -130,6 +130,7 @@ class Hub:
         self.board: Board | None = None
         self.probe: QueueProbe | None = None
         self.app: web.Application | None = None  # the HTTP application, once it serves
+        self.tls: tls.Serving | None = None  # the HTTPS listener's context (`http.tls`)
         self._openapi_doc: dict[str, Any] | None = None
         self.handles: dict[str, Any] = {}  # running parts connectors expose (`expose`)
         self._routes: list[web.AbstractRouteDef] = []
@@ -270,6 +271,10 @@ class Hub:
 
     # -- connector states and pauses --------------------------------------------------------------
 
+    def reload_tls(self) -> None:
+        """SIGHUP: certificates read again, in place; the listener stays open."""
+        tls.reload(self.tls)
+
     def connector(self, name: str) -> Watched | None:
         return next((w for w in self.watched if w.name == name), None)
 
@@ -311,7 +316,9 @@ class Hub:
     ) -> None:
         cfg = self.config
         limit = cfg.http.max_body_bytes
-        self.app = app = web.Application(client_max_size=limit, middlewares=[unavailable])
+        self.tls = tls.Serving(cfg.http.tls) if cfg.http.tls else None
+        guard = tls.door_guard(cfg.http.tls)  # doors that want a client certificate
+        self.app = app = web.Application(client_max_size=limit, middlewares=[*guard, unavailable])
         api = EventsApi(auth, intake, store, validator, tables, limit)
         dashboard = await self._start_dashboard(store) if cfg.dashboard.enabled else []
         app.add_routes(
@@ -329,7 +336,8 @@ class Hub:
             app, shutdown_timeout=cfg.http.shutdown_timeout_s, access_log=None, handle_signals=False
         )
         await runner.setup()
-        site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
+        ssl_context = self.tls.context if self.tls else None
+        site = web.TCPSite(runner, cfg.http.host, cfg.http.port, ssl_context=ssl_context)
         await site.start()
         self._stack.push_async_callback(runner.cleanup)
         addresses = runner.addresses
@@ -442,12 +450,14 @@ async def standalone(config: HubConfig, client_name: str) -> AsyncIterator[Stand
 
 
 async def run_until_signalled(config: HubConfig) -> None:
-    """`hub run`: start, then wait for SIGTERM or SIGINT, then stop gracefully."""
+    """`hub run`: start, then wait for SIGTERM or SIGINT, then stop gracefully; SIGHUP
+    reloads the TLS certificates."""
     import signal
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with Hub(config):
+    async with Hub(config) as hub:
+        loop.add_signal_handler(signal.SIGHUP, hub.reload_tls)
         await stop.wait()

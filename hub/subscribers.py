@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from hub.config_blocks import (
     DEFAULT_DELAY_TIERS_S,
     BreakerConfig,
+    ClientTls,
     DelayTiers,
     RetryConfig,
     Section,
@@ -43,6 +44,7 @@ class SubscriberConfig(Section):
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     delay_tiers_s: DelayTiers = Field(default_factory=lambda: list(DEFAULT_DELAY_TIERS_S))
+    tls: ClientTls | None = Field(None, description="CA bundle and client certificate")
 
     @field_validator("url")
     @classmethod

@@ -6,17 +6,21 @@ with`, `start()` / `stop()`, `base_url` (http://host:port) and `_sleep`, a fault
 `parse_count` check the fault settings a test posts, `apply_changes` applies them all or
 nothing, `control_routes` serves the usual `/_sim/faults`, `/_sim/state` and `/_sim/reset`,
 `read_json` and `read_json_object` read request bodies without raising; `serve_until_signalled`
-runs one as a standalone program until Ctrl-C. It belongs to the simulators, which play
-external systems: it must never import hub code.
+runs one as a standalone program until Ctrl-C. Given an `ssl_context` before it starts, a
+simulator serves HTTPS (`base_url` https://...) and keeps the SHA-256 of every client
+certificate it saw (`peer_certificates`), as a TLS-terminating gateway (LGSP/NGSP) would.
+It belongs to the simulators, which play external systems: it must never import hub code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import signal
-from collections.abc import Callable, Iterable, Mapping
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -30,6 +34,8 @@ class LoopbackServer:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.base_url = ""
+        self.ssl_context: ssl.SSLContext | None = None  # HTTPS when set (before start)
+        self.peer_certificates: set[str] = set()  # hex SHA-256 of client certificates seen
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
 
@@ -50,14 +56,26 @@ class LoopbackServer:
 
     async def start(self) -> None:
         self._closing = asyncio.Event()
-        app = web.Application(client_max_size=self.max_body_bytes)
+        app = web.Application(client_max_size=self.max_body_bytes, middlewares=[self._peer])
         self.routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
+        await site.start()
         port = self._runner.addresses[0][1]
         host = f"[{self.host}]" if ":" in self.host else self.host
-        self.base_url = f"http://{host}:{port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        self.base_url = f"{scheme}://{host}:{port}"
+
+    @web.middleware
+    async def _peer(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        tls = request.transport.get_extra_info("ssl_object") if request.transport else None
+        der = tls.getpeercert(binary_form=True) if tls is not None else None
+        if der:
+            self.peer_certificates.add(hashlib.sha256(der).hexdigest())
+        return await handler(request)
 
     async def stop(self) -> None:
         # Wake handlers parked in a fault sleep so shutdown does not wait for them.

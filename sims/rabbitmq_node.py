@@ -10,6 +10,11 @@ erl_child_setup, inet_gethost ...). Safety nets: `stop()` runs at interpreter ex
 watchdog process kills the node if its owner dies without stopping it, and `start()` clears
 orphans left in the same `base_dir`. Linux only (process groups, /proc).
 
+Given `tls` (a CA bundle, the node's certificate and key, PEM files), the node also listens for
+AMQP over TLS (`tls_port`, `tls_url`) and admits there only clients presenting a certificate
+signed by that CA (`verify_peer`, `fail_if_no_peer_cert`), as a production broker for the
+hub should.
+
 This module must never touch the system's RabbitMQ (its configuration, data, default ports or
 epmd), listen on anything but 127.0.0.1, nor be used by `hub run`: production brokers are
 configured by URL.
@@ -71,25 +76,42 @@ def _free_ports(count: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class NodeTls:
+    """PEM files of the node's TLS listener: the CA its clients' certificates are signed by,
+    and the node's own certificate and key."""
+
+    cacertfile: Path
+    certfile: Path
+    keyfile: Path
+
+
+@dataclass(frozen=True)
 class _Ports:
     amqp: int
     dist: int
     epmd: int
+    tls: int
 
     @classmethod
     def pick(cls, amqp: int | None) -> _Ports:
         # A fixed AMQP port that is free now could also come back from the kernel here.
-        free = [p for p in _free_ports(4) if p != amqp]
-        return cls(amqp=amqp or free[0], dist=free[1], epmd=free[2])
+        free = [p for p in _free_ports(5) if p != amqp]
+        return cls(amqp=amqp or free[0], dist=free[1], epmd=free[2], tls=free[3])
 
 
 class RabbitNode:
     """One private RabbitMQ node living under `base_dir` (one node per directory)."""
 
     def __init__(
-        self, base_dir: Path, *, port: int | None = None, nodename: str | None = None
+        self,
+        base_dir: Path,
+        *,
+        port: int | None = None,
+        nodename: str | None = None,
+        tls: NodeTls | None = None,
     ) -> None:
         self._base = Path(base_dir).resolve()
+        self._tls = tls
         self._fixed_port = port
         self._fixed_nodename = nodename
         self._ports = _Ports.pick(port)
@@ -105,6 +127,16 @@ class RabbitNode:
     @property
     def port(self) -> int:
         return self._ports.amqp
+
+    @property
+    def tls_port(self) -> int | None:
+        """The AMQP-over-TLS port, when the node was given `tls`."""
+        return self._ports.tls if self._tls is not None else None
+
+    @property
+    def tls_url(self) -> str | None:
+        port = self.tls_port
+        return None if port is None else f"amqps://guest:guest@{LOOPBACK}:{port}/"
 
     @property
     def nodename(self) -> str:
@@ -257,7 +289,20 @@ class RabbitNode:
             "disk_free_limit.absolute = 50MB\n"
             "raft.wal_max_size_bytes = 16777216\n"
             "log.console = false\n"
-            "log.file.level = info\n"
+            "log.file.level = info\n" + self._tls_config()
+        )
+
+    def _tls_config(self) -> str:
+        tls = self._tls
+        if tls is None:
+            return ""
+        return (
+            f"listeners.ssl.default = {LOOPBACK}:{self._ports.tls}\n"
+            f"ssl_options.cacertfile = {Path(tls.cacertfile).resolve()}\n"
+            f"ssl_options.certfile = {Path(tls.certfile).resolve()}\n"
+            f"ssl_options.keyfile = {Path(tls.keyfile).resolve()}\n"
+            "ssl_options.verify = verify_peer\n"
+            "ssl_options.fail_if_no_peer_cert = true\n"
         )
 
     def _prune_other_nodes(self) -> None:
@@ -339,7 +384,9 @@ class RabbitNode:
     def _answers_amqp(self) -> bool:
         """Whether *this* node (told apart by its cluster name) sends AMQP Connection.Start."""
         payload = _connection_start(self._ports.amqp)
-        return payload is not None and self._cluster_name.encode() in payload
+        if payload is None or self._cluster_name.encode() not in payload:
+            return False
+        return self._tls is None or _accepts(self._ports.tls)  # both listeners open
 
     # -- stop ------------------------------------------------------------------------------
 

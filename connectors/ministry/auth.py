@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
+from ssl import SSLContext
 from typing import Protocol
 from urllib.parse import quote_plus
 
@@ -121,10 +122,16 @@ def verify_hmac(
 
 class OAuth2ClientCredentials:
     def __init__(
-        self, config: OAuth2Auth, http: aiohttp.ClientSession, connector: str, timeout_s: float
+        self,
+        config: OAuth2Auth,
+        http: aiohttp.ClientSession,
+        connector: str,
+        timeout_s: float,
+        ssl: SSLContext | bool = True,
     ) -> None:
         self.config = config
         self.http = http
+        self.ssl = ssl  # the system's `tls`: its token endpoint is reached like the system
         self.connector = connector
         self.timeout_s = timeout_s
         self._token: str | None = None
@@ -164,6 +171,7 @@ class OAuth2ClientCredentials:
                 data=form,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                ssl=self.ssl,
             ) as response:
                 if response.status != 200:
                     self._refused(response.status)
@@ -196,10 +204,14 @@ def _basic(client_id: str, secret: str) -> str:
 
 
 def request_auth(
-    config: RestAuth | None, http: aiohttp.ClientSession, connector: str, timeout_s: float
+    config: RestAuth | None,
+    http: aiohttp.ClientSession,
+    connector: str,
+    timeout_s: float,
+    ssl: SSLContext | bool = True,
 ) -> RequestAuth:
     if isinstance(config, OAuth2Auth):
-        return OAuth2ClientCredentials(config, http, connector, timeout_s)
+        return OAuth2ClientCredentials(config, http, connector, timeout_s, ssl)
     if isinstance(config, BearerAuth):
         return StaticBearer(config)
     if isinstance(config, HmacAuth):

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 from hub.config_blocks import (
     DEFAULT_DELAY_TIERS_S,
     BreakerConfig,
+    ClientTls,
     DelayTiers,
     RetryConfig,
     Section,
@@ -187,6 +188,7 @@ class MinistryConfig(Section):
     batch_size: int = Field(20, ge=1, le=500)
     linger_ms: int = Field(50, ge=0)
     rate_limit_per_s: float = Field(20.0, gt=0)
+    tls: ClientTls | None = Field(None, description="CA bundle and client certificate")
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     delay_tiers_s: DelayTiers = Field(default_factory=lambda: list(DEFAULT_DELAY_TIERS_S))

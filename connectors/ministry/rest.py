@@ -31,6 +31,7 @@ from hub.errors import (
 )
 from hub.httputil import dumps, read_capped
 from hub.resilience import Guard, translate_http_error
+from hub.tls import client_context
 
 _RETRYABLE = frozenset({408, 425, 429})
 
@@ -46,7 +47,10 @@ class RestClient:
         self.rest: RestConfig = config.rest
         self.guard = guard
         self.http = http
-        self.auth: RequestAuth = request_auth(self.rest.auth, http, guard.name, config.timeout_s)
+        self.ssl = client_context(config.tls)  # its CA, our client certificate
+        self.auth: RequestAuth = request_auth(
+            self.rest.auth, http, guard.name, config.timeout_s, self.ssl
+        )
 
     async def submit(self, request: dict[str, Any]) -> Any:
         assert self.config.submit is not None
@@ -89,6 +93,7 @@ class RestClient:
                     data=body or None,
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+                    ssl=self.ssl,
                 ) as response:
                     return response.status, await self._body(response)
             except HubError:

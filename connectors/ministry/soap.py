@@ -17,6 +17,7 @@ must never decide what to send or what a reply means: the mapping does.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from hub.errors import (
     UnreadableReply,
 )
 from hub.resilience import Guard
+from hub.tls import client_context
 
 log = structlog.get_logger(__name__)
 
@@ -59,8 +61,18 @@ class _RefusedReply(Exception):
 class GuardedTransport(AsyncTransport):
     """zeep's async transport, reading replies with a size cap and refusing declarations."""
 
-    def __init__(self, max_reply_bytes: int, timeout_s: float, wsdl_timeout_s: float) -> None:
-        super().__init__(timeout=wsdl_timeout_s, operation_timeout=timeout_s)  # type: ignore[no-untyped-call]
+    def __init__(
+        self,
+        max_reply_bytes: int,
+        timeout_s: float,
+        wsdl_timeout_s: float,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        # `verify` reaches both httpx clients (the WSDL's and the calls'): the system's CA and
+        # the hub's client certificate (`tls`).
+        super().__init__(  # type: ignore[no-untyped-call]
+            timeout=wsdl_timeout_s, operation_timeout=timeout_s, verify_ssl=verify
+        )
         self.max_reply_bytes = max_reply_bytes
 
     async def post(self, address: str, message: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -122,7 +134,10 @@ class SoapClient:
         self.guard = guard
         self.location = wsdl_location(self.soap, mappings_dir)
         self.transport = GuardedTransport(
-            config.max_reply_bytes, config.timeout_s, self.soap.wsdl_timeout_s
+            config.max_reply_bytes,
+            config.timeout_s,
+            self.soap.wsdl_timeout_s,
+            client_context(config.tls),
         )
         self._service: Any = None
         self._slots: dict[str, dict[str, wsdl.Slot]] = {}

@@ -29,6 +29,7 @@ from hub.errors import (
     HubError,
 )
 from hub.resilience import Guard, translate_http_error
+from hub.tls import client_context
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +86,7 @@ class PortalClient:
         self.config = config
         self.codes = codes
         self.http = http
+        self.ssl = client_context(config.tls)  # its CA, our client certificate
         self.session = session or PortalSession()
         # The catalogue sync has a client (and so a breaker, metrics and outage log) of its own.
         self.guard = Guard(guard_name, config.retry, config.breaker, config.rate_limit_per_s)
@@ -186,7 +188,7 @@ class PortalClient:
             try:
                 timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
                 async with self.http.post(
-                    self.config.base_url, json=payload, timeout=timeout
+                    self.config.base_url, json=payload, timeout=timeout, ssl=self.ssl
                 ) as response:
                     if response.status == 401 and not expect_json_on_error:
                         raise SessionExpired("DVCQG: session expired", connector=CONNECTOR)

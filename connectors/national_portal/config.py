@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from hub.config_blocks import (
     DEFAULT_DELAY_TIERS_S,
     BreakerConfig,
+    ClientTls,
     DelayTiers,
     HttpUrl,
     RetryConfig,
@@ -63,6 +64,7 @@ class NationalPortalConfig(Section):
     linger_ms: int = Field(200, ge=0)
     concurrency: int = Field(4, ge=1, le=64)
     rate_limit_per_s: float = Field(50.0, ge=1, description="calls per second to DVCQG")
+    tls: ClientTls | None = Field(None, description="CA bundle and client certificate")
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     delay_tiers_s: DelayTiers = Field(default_factory=lambda: list(DEFAULT_DELAY_TIERS_S))

@@ -23,6 +23,7 @@ from connectors.payment_platform.signing import signed, verify
 from hub.errors import DestinationRejected, DestinationUnavailable, HubError
 from hub.httputil import dumps
 from hub.resilience import Guard, translate_http_error
+from hub.tls import client_context
 from schemas.payment import PaymentResult
 
 CONNECTOR = "payment_platform"
@@ -34,6 +35,7 @@ class PlatformClient:
     def __init__(self, config: PaymentPlatformConfig, http: aiohttp.ClientSession) -> None:
         self.config = config
         self.http = http
+        self.ssl = client_context(config.tls)  # its CA, our client certificate
         self.guard = Guard(CONNECTOR, config.retry, config.breaker, config.rate_limit_per_s)
         self._secret = config.secret_key.get_secret_value()
 
@@ -85,6 +87,7 @@ class PlatformClient:
                     data=dumps(payload),
                     headers={"Content-Type": "application/json"},
                     timeout=timeout,
+                    ssl=self.ssl,
                 ) as response:
                     if response.status >= 500 or response.status in (408, 429):
                         raise DestinationUnavailable(

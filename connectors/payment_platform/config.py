@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from hub.config_blocks import BreakerConfig, HttpUrl, RetryConfig, Section
+from hub.config_blocks import BreakerConfig, ClientTls, HttpUrl, RetryConfig, Section
 
 CALLBACK_FIELDS = [
     "LoaiBanTin",
@@ -136,6 +136,7 @@ class PaymentPlatformConfig(Section):
     signatures: Signatures = Signatures()
     timeout_s: float = Field(10.0, gt=0)
     rate_limit_per_s: float = Field(20.0, gt=0, description="status checks per second")
+    tls: ClientTls | None = Field(None, description="CA bundle and client certificate")
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     mapping: str = "payment_platform"

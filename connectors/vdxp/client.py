@@ -57,6 +57,7 @@ from hub.errors import (
 )
 from hub.httputil import dumps, read_capped
 from hub.resilience import Guard, translate_http_error
+from hub.tls import client_context
 
 CONNECTOR = "vdxp"
 CHUNK = 64 * 1024
@@ -82,6 +83,7 @@ class AxisClient:
     ) -> None:
         self.config = config
         self.http = http
+        self.ssl = client_context(config.tls)  # its CA, our client certificate
         self.clock = clock
         self.connector = CONNECTOR
         self.scheme = config.signing.scheme()
@@ -183,7 +185,11 @@ class AxisClient:
     async def _post_json(self, path: str, body: bytes) -> dict[str, Any]:
         headers = self._headers(path, body_sha256(body), "application/json")
         async with self.http.post(
-            self.config.base_url + path, data=body, headers=headers, timeout=self._timeout()
+            self.config.base_url + path,
+            data=body,
+            headers=headers,
+            timeout=self._timeout(),
+            ssl=self.ssl,
         ) as response:
             return await self._reply(response)
 
@@ -196,6 +202,7 @@ class AxisClient:
                 data=stream,
                 headers=headers,
                 timeout=self._timeout(),
+                ssl=self.ssl,
             ) as response:
                 return await self._reply(response)
 
@@ -203,7 +210,11 @@ class AxisClient:
         body = dumps({"docId": transport_id}).encode()
         headers = self._headers(GET_PATH, body_sha256(body), "application/json")
         async with self.http.post(
-            self.config.base_url + GET_PATH, data=body, headers=headers, timeout=self._timeout()
+            self.config.base_url + GET_PATH,
+            data=body,
+            headers=headers,
+            timeout=self._timeout(),
+            ssl=self.ssl,
         ) as response:
             if response.status != 200:
                 await self._reply(response)  # raises with the axis's reason

@@ -25,6 +25,7 @@ from connectors.vdxp.protocol import DEFAULT_COMPONENTS, Component, SigningSchem
 from hub.config_blocks import (
     DEFAULT_DELAY_TIERS_S,
     BreakerConfig,
+    ClientTls,
     DelayTiers,
     RetryConfig,
     Section,
@@ -136,6 +137,7 @@ class VdxpConfig(Section):
     rate_limit_per_s: float = Field(
         50.0, gt=0, description="calls to the axis per second (a received item costs two)"
     )
+    tls: ClientTls | None = Field(None, description="CA bundle and client certificate")
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     delay_tiers_s: DelayTiers = Field(default_factory=lambda: list(DEFAULT_DELAY_TIERS_S))

@@ -26,6 +26,7 @@ from hub.errors import (
 from hub.httputil import dumps
 from hub.resilience import Guard, translate_http_error
 from hub.subscribers import SubscriberConfig
+from hub.tls import client_context
 
 EVENT_ID_HEADER = "X-Hub-Event-Id"
 EVENT_TYPE_HEADER = "X-Hub-Event-Type"
@@ -42,6 +43,7 @@ class WebhookClient:
         self.connector = connector_name(name)
         self.config = config
         self.http = http
+        self.ssl = client_context(config.tls)  # its CA, our client certificate
         self.guard = Guard(self.connector, config.retry, config.breaker, config.rate_limit_per_s)
 
     async def post(self, event: dict[str, Any]) -> None:
@@ -67,6 +69,7 @@ class WebhookClient:
                     data=dumps(event),
                     headers=self._headers(event),
                     timeout=timeout,
+                    ssl=self.ssl,
                 ) as response:
                     if 200 <= response.status < 300:
                         return

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -54,10 +55,15 @@ class ServedProcess:
     ready_timeout_s = READY_TIMEOUT_S
     failure: type[Exception] = ProcessFailed
 
-    def __init__(self, workdir: Path, log_name: str) -> None:
+    def __init__(
+        self, workdir: Path, log_name: str, client_ssl: ssl.SSLContext | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = find_free_port()
-        self.base_url = f"http://{HOST}:{self.port}"
+        # With `client_ssl` (trusting its certificate), it serves HTTPS and is asked so.
+        self.client_ssl = client_ssl
+        scheme = "https" if client_ssl is not None else "http"
+        self.base_url = f"{scheme}://{HOST}:{self.port}"
         self.log_path = workdir / log_name
         self.proc: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None  # of the last run, once it ended
@@ -97,7 +103,8 @@ class ServedProcess:
 
             async def ready() -> bool:
                 self.check_alive()
-                return await _answers_200(http, self.base_url + self.ready_path)
+                url = self.base_url + self.ready_path
+                return await _answers_200(http, url, self.client_ssl or True)
 
             try:
                 await eventually(
@@ -171,8 +178,13 @@ class HubProcess(ServedProcess):
 
     name = "the hub"
 
-    def __init__(self, workdir: Path, settings: dict[str, Any] | None = None) -> None:
-        super().__init__(workdir, "hub.log")
+    def __init__(
+        self,
+        workdir: Path,
+        settings: dict[str, Any] | None = None,
+        client_ssl: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(workdir, "hub.log", client_ssl)
         self.config_path = workdir / "hub.yaml"
         self.facade_url = self.base_url + FACADE_PATH
         self.settings = settings or {}
@@ -194,9 +206,12 @@ class HubProcess(ServedProcess):
         return [sys.executable, "-m", "hub.cli", "run", "-c", str(self.config_path)]
 
 
-async def _answers_200(http: aiohttp.ClientSession, url: str) -> bool:
+async def _answers_200(
+    http: aiohttp.ClientSession, url: str, tls: ssl.SSLContext | bool = True
+) -> bool:
     try:
-        async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+        timeout = aiohttp.ClientTimeout(total=2)
+        async with http.get(url, timeout=timeout, ssl=tls) as response:
             return response.status == 200
     except (aiohttp.ClientError, TimeoutError, OSError):
         return False
