@@ -176,6 +176,12 @@ class MinistryConfig(Section):
     procedures: list[str] = Field(
         default_factory=list, description="procedure codes whose dossiers are handed off here"
     )
+    result_procedures: list[str] = Field(
+        default_factory=list,
+        description="procedure codes whose dossiers this system may also report results for "
+        "though the hub did not hand them to it; a result for any dossier neither handed to it "
+        "nor of these or `procedures` is refused (not_handed_to_system)",
+    )
     soap: SoapConfig | None = None
     rest: RestConfig | None = None
     submit: SubmitConfig | None = None

@@ -44,6 +44,15 @@ class Ministry(Connector):
         for name, ministry in section.items():
             if not ministry.enabled or (ministry.poll is None and ministry.push is None):
                 continue
+            if not ministry.procedures and not ministry.result_procedures:
+                problems.append(
+                    (
+                        ("ministries", name),
+                        "takes results, but may report on no dossier: none is handed to it "
+                        "(procedures) and no result_procedures are listed, so every result "
+                        "would be refused",
+                    )
+                )
             key = f"ministry.result.{name}"
             if not any(s.enabled and s.receives(key) for s in config.subscribers.values()):
                 problems.append(
@@ -133,7 +142,13 @@ class Ministry(Connector):
                 )
             else:  # poll-only: watched through its guard
                 context.watch(client.connector, client.guard)
-            results = ResultIntake(name, mapping, context.store, context.intake.relay)
+            results = ResultIntake(
+                name,
+                mapping,
+                context.store,
+                context.intake.relay,
+                [*cfg.procedures, *cfg.result_procedures],
+            )
             poller = None
             if cfg.poll is not None:
                 poller = ResultPoller(client, mapping, results, slice_, cfg.poll)

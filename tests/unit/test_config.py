@@ -317,6 +317,19 @@ def test_the_example_ministry_systems_are_valid_once_enabled(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert "ministry.result.business_registration" in str(caught.value.problems)
+    # A system that takes results but is handed nothing and lists no result_procedures could
+    # report on no dossier: refused, naming it.
+    raw["subscribers"]["one_stop"]["events"] = ["ministry.#"]
+    civil = raw["ministries"]["civil_status"]
+    del civil["submit"]
+    civil["procedures"] = []
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "may report on no dossier" in str(caught.value.problems)
+    civil["result_procedures"] = ["1.000894"]
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    assert load_config(path).section(ministry)["civil_status"].result_procedures == ["1.000894"]
 
 
 def test_a_url_without_its_scheme_is_refused_naming_the_key(tmp_path: Path) -> None:
