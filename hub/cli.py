@@ -1,5 +1,5 @@
 """The `hub` command: run, demo, status, check-config, hash-secret, connectors (pause,
-resume), the dead-letter tools, procedures, payments.
+resume), users (list, unlock, revoke-sessions), the dead-letter tools, procedures, payments.
 
 Every command takes `-c/--config` (a YAML file; `HUB_...` environment variables override it).
 Errors are printed as sentences an operator can act on, with exit status 1 for a problem in
@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from hub.cli_status import connectors, status
+from hub.cli_users import users
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, HubError
 from hub.plugins import built_in
@@ -274,6 +275,7 @@ dlq.command("discard")(_act("discard"))
 
 main.add_command(status)
 main.add_command(connectors)
+main.add_command(users)
 for _connector in built_in():  # each built-in connector's own commands (`hub procedures`, ...)
     for _command in _connector.commands():
         main.add_command(_command)

@@ -526,6 +526,20 @@ class SqliteStore:
         async with self._tx() as db:
             await db.execute("DELETE FROM sessions WHERE token_sha256 = ?", (token_sha256,))
 
+    async def end_sessions(self, source: str) -> int:
+        """End every live session of `source` (each of its log-ins); how many there were."""
+        async with self._tx() as db:
+            await db.execute("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
+            cursor = await db.execute("DELETE FROM sessions WHERE source = ?", (source,))
+            return max(cursor.rowcount, 0)
+
+    async def live_sessions(self, source: str, now: float) -> int:
+        async with self._read():
+            rows = await self._db.execute_fetchall(
+                "SELECT COUNT(*) FROM sessions WHERE source = ? AND expires_at > ?", (source, now)
+            )
+        return int(next(iter(rows))[0])
+
     async def session_source(self, token_sha256: str, now: float) -> tuple[str, float] | None:
         async with self._read():
             rows = await self._db.execute_fetchall(
