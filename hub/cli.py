@@ -88,11 +88,7 @@ def check_config(config_path: Path | None) -> None:
     """Validate the configuration and every mapping file it names; explain each error."""
     config = _load(config_path)
     click.echo(f"configuration is valid: {len(config.sources)} source system(s)")
-    for name, source in sorted(config.sources.items()):
-        perms = ", ".join(source.permissions) or "none"
-        click.echo(f"  source {name}: status table {source.status_mapping}; may {perms}")
-        if source.password_hash is None and source.api_token_sha256 is None:
-            click.echo(f"  warning: source {name} has no credentials and cannot call", err=True)
+    _describe_sources(config)
     for c in config.all_connectors():
         for line in c.describe(config.section(c)):
             click.echo(f"  {line}")
@@ -111,14 +107,34 @@ def check_config(config_path: Path | None) -> None:
         click.echo("  note: broker.url is empty: `hub run` needs it, `hub demo` starts a node")
 
 
+def _describe_sources(config: HubConfig) -> None:
+    from hub.tokens import LEGACY_WARNING, is_legacy
+
+    for name, source in sorted(config.sources.items()):
+        perms = ", ".join(source.permissions) or "none"
+        click.echo(f"  source {name}: status table {source.status_mapping}; may {perms}")
+        if source.password_hash is None and source.api_token_sha256 is None:
+            click.echo(f"  warning: source {name} has no credentials and cannot call", err=True)
+        if source.api_token_sha256 and is_legacy(source.api_token_sha256.get_secret_value()):
+            click.echo(f"  warning: sources.{name}.api_token_sha256: {LEGACY_WARNING}", err=True)
+
+
 @main.command("hash-secret")
-@click.option("--token", is_flag=True, help="Hash a bearer token (SHA-256) instead.")
-def hash_secret(token: bool) -> None:
+@click.option("--token", is_flag=True, help="Hash a bearer token (salted HMAC-SHA256) instead.")
+@click.option(
+    "--allow-weak",
+    is_flag=True,
+    help="Hash a secret shorter or plainer than the rules allow (one another system imposes).",
+)
+def hash_secret(token: bool, allow_weak: bool) -> None:
     """Print the hash to put in the configuration for a password or an API token.
 
     At a terminal it asks twice, hidden; otherwise it reads the secret from the first line of
-    standard input (`printf '%s' "$SECRET" | hub hash-secret`)."""
-    from hub.auth import hash_password, sha256_hex
+    standard input (`printf '%s' "$SECRET" | hub hash-secret`). A token needs at least 24
+    characters, a password 12, neither may repeat a few characters over and over; a weaker
+    one is refused (exit 1) unless --allow-weak is given."""
+    from hub.auth import hash_password
+    from hub.tokens import hash_token, password_weakness, token_weakness
 
     if sys.stdin.isatty():
         secret = click.prompt("secret", hide_input=True, confirmation_prompt=True)
@@ -127,7 +143,17 @@ def hash_secret(token: bool) -> None:
         if not secret:
             click.echo("error: no secret on standard input (its first line is empty)", err=True)
             raise SystemExit(1)
-    click.echo(sha256_hex(secret) if token else hash_password(secret))
+    weakness = token_weakness(secret) if token else password_weakness(secret)
+    if weakness is not None:
+        if not allow_weak:
+            click.echo(
+                f'error: {weakness}; make one with `python3 -c "import secrets; '
+                'print(secrets.token_urlsafe(32))"`, or pass --allow-weak',
+                err=True,
+            )
+            raise SystemExit(1)
+        click.echo(f"warning: {weakness}; hashed anyway (--allow-weak)", err=True)
+    click.echo(hash_token(secret) if token else hash_password(secret))
 
 
 @main.command()

@@ -24,6 +24,7 @@ from hub.consumer import dossier_code_of
 from hub.errors import ConfigError
 from hub.plugins import Connector, ConnectorContext
 from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore
+from hub.tokens import LEGACY_WARNING, is_legacy
 
 
 class Ministry(Connector):
@@ -63,6 +64,16 @@ class Ministry(Connector):
                     )
                 )
         return problems
+
+    def warnings(self, section: dict[str, MinistryConfig]) -> list[str]:
+        return [
+            f"ministries.{name}.push.token_sha256: {LEGACY_WARNING}"
+            for name, m in sorted(section.items())
+            if m.enabled
+            and m.push is not None
+            and m.push.token_sha256 is not None
+            and is_legacy(m.push.token_sha256.get_secret_value())
+        ]
 
     def load(
         self, section: dict[str, MinistryConfig], config: Any, deep: bool
