@@ -35,9 +35,9 @@ import click
 import structlog
 
 from hub.auth import hash_password
-from hub.tokens import hash_token
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
 from hub.runtime import Hub
+from hub.tokens import hash_token
 from hub.validation import VN_TZ
 from sims.ministry import examples
 from sims.ministry.rest_simulator import CivilStatusSimulator

@@ -42,7 +42,8 @@ async def test_salted_and_older_token_hashes_open_the_api_and_the_push_door(
 ) -> None:
     fresh, old, push = (secrets.token_urlsafe(32) for _ in range(3))
     fresh_hash = hash_secret(fresh)
-    assert fresh_hash.startswith("hmac-sha256$") and fresh not in fresh_hash
+    assert fresh_hash.startswith("hmac-sha256$")
+    assert fresh not in fresh_hash
     assert hash_secret(fresh) != fresh_hash  # salted: the same token never hashes alike
     async with (
         DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
@@ -56,7 +57,7 @@ async def test_salted_and_older_token_hashes_open_the_api_and_the_push_door(
         overrides["ministries"] = {
             "civil_status": civil_section(
                 portal.url,  # never called: the test only pushes
-                None,
+                {"kind": "bearer"},
                 push={"token_sha256": hash_secret(push)},
             )
         }
