@@ -32,6 +32,7 @@ import structlog
 
 from hub.dossier_state import DossierState, OrderKey, apply
 from hub.errors import StoreUnavailable
+from hub.files import private_dir, private_file
 from hub.plugins import Connector, built_in, migration_folders
 from hub.store.base import (
     AuditEntry,
@@ -203,8 +204,12 @@ class SqliteStore:
         connectors: tuple[Connector, ...] | None = None,
     ) -> AsyncIterator[SqliteStore]:
         """The store, migrated: the core's migrations and those of `connectors` (by default
-        the built-in ones)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        the built-in ones). The file is the hub's user's alone (0600, its folder 0700 when
+        the hub makes it); SQLite gives its -wal and -shm files the same mode."""
+        private_dir(path.parent)
+        for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+            if file == path or file.exists():
+                private_file(file)
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
             db.row_factory = aiosqlite.Row
