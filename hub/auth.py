@@ -2,7 +2,8 @@
 
 Facade logins are username + password checked against an argon2 hash from the configuration;
 a successful login gets a random session token, stored only as its SHA-256. REST callers send
-`Authorization: Bearer <token>`, compared in constant time with the configured SHA-256.
+`Authorization: Bearer <token>`, compared in constant time with the configured salted hash
+(`hub.tokens`; the bare SHA-256 of older versions is still read).
 Permissions are per source (`sources.<name>.permissions`). This module must never log a
 password, a token or a hash.
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -39,12 +39,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from hub.config import SourceConfig
 from hub.errors import ValidationFailed
+from hub.tokens import token_matches
 
 _hasher = PasswordHasher()
 MAX_CACHED_SESSIONS = 10_000
 SESSION_RECHECK_S = 60.0  # re-read a cached session from the store after this long
 FACADE_MAX_FAILURES = 5
 FACADE_LOCK_S = 900.0
+MAX_TOKEN_CHARS = 1000  # a longer bearer token is nobody's: not hashed
 
 
 class LoginsBusy(Exception):
@@ -247,10 +249,13 @@ class Authenticator:
     def bearer(self, header: str | None) -> Principal | None:
         if not header or not header.startswith("Bearer "):
             return None
-        digest = sha256_hex(header[len("Bearer ") :].strip())
+        token = header[len("Bearer ") :].strip()
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            return None
+        # Each source's hash is salted differently: one HMAC per source with a token.
         for name, source in self.sources.items():
             expected = source.api_token_sha256
-            if expected and hmac.compare_digest(digest, expected.get_secret_value().lower()):
+            if expected and token_matches(expected.get_secret_value(), token):
                 return Principal(name, source)
         return None
 

@@ -1,5 +1,5 @@
 """The `hub` command: run, demo, status, check-config, hash-secret, connectors (pause,
-resume), the dead-letter tools, procedures, payments.
+resume), users (list, unlock, revoke-sessions), the dead-letter tools, procedures, payments.
 
 Every command takes `-c/--config` (a YAML file; `HUB_...` environment variables override it).
 Errors are printed as sentences an operator can act on, with exit status 1 for a problem in
@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from hub.cli_status import connectors, status
+from hub.cli_users import users
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, HubError
 from hub.plugins import built_in
@@ -88,11 +89,7 @@ def check_config(config_path: Path | None) -> None:
     """Validate the configuration and every mapping file it names; explain each error."""
     config = _load(config_path)
     click.echo(f"configuration is valid: {len(config.sources)} source system(s)")
-    for name, source in sorted(config.sources.items()):
-        perms = ", ".join(source.permissions) or "none"
-        click.echo(f"  source {name}: status table {source.status_mapping}; may {perms}")
-        if source.password_hash is None and source.api_token_sha256 is None:
-            click.echo(f"  warning: source {name} has no credentials and cannot call", err=True)
+    _describe_sources(config)
     for c in config.all_connectors():
         for line in c.describe(config.section(c)):
             click.echo(f"  {line}")
@@ -118,14 +115,34 @@ def _describe_dashboard(config: HubConfig) -> None:
         click.echo("  warning: dashboard.cookie_secure is off: serve it over HTTPS", err=True)
 
 
+def _describe_sources(config: HubConfig) -> None:
+    from hub.tokens import LEGACY_WARNING, is_legacy
+
+    for name, source in sorted(config.sources.items()):
+        perms = ", ".join(source.permissions) or "none"
+        click.echo(f"  source {name}: status table {source.status_mapping}; may {perms}")
+        if source.password_hash is None and source.api_token_sha256 is None:
+            click.echo(f"  warning: source {name} has no credentials and cannot call", err=True)
+        if source.api_token_sha256 and is_legacy(source.api_token_sha256.get_secret_value()):
+            click.echo(f"  warning: sources.{name}.api_token_sha256: {LEGACY_WARNING}", err=True)
+
+
 @main.command("hash-secret")
-@click.option("--token", is_flag=True, help="Hash a bearer token (SHA-256) instead.")
-def hash_secret(token: bool) -> None:
+@click.option("--token", is_flag=True, help="Hash a bearer token (salted HMAC-SHA256) instead.")
+@click.option(
+    "--allow-weak",
+    is_flag=True,
+    help="Hash a secret shorter or plainer than the rules allow (one another system imposes).",
+)
+def hash_secret(token: bool, allow_weak: bool) -> None:
     """Print the hash to put in the configuration for a password or an API token.
 
     At a terminal it asks twice, hidden; otherwise it reads the secret from the first line of
-    standard input (`printf '%s' "$SECRET" | hub hash-secret`)."""
-    from hub.auth import hash_password, sha256_hex
+    standard input (`printf '%s' "$SECRET" | hub hash-secret`). A token needs at least 24
+    characters, a password 12, neither may repeat a few characters over and over; a weaker
+    one is refused (exit 1) unless --allow-weak is given."""
+    from hub.auth import hash_password
+    from hub.tokens import hash_token, password_weakness, token_weakness
 
     if sys.stdin.isatty():
         secret = click.prompt("secret", hide_input=True, confirmation_prompt=True)
@@ -134,7 +151,17 @@ def hash_secret(token: bool) -> None:
         if not secret:
             click.echo("error: no secret on standard input (its first line is empty)", err=True)
             raise SystemExit(1)
-    click.echo(sha256_hex(secret) if token else hash_password(secret))
+    weakness = token_weakness(secret) if token else password_weakness(secret)
+    if weakness is not None:
+        if not allow_weak:
+            click.echo(
+                f'error: {weakness}; make one with `python3 -c "import secrets; '
+                'print(secrets.token_urlsafe(32))"`, or pass --allow-weak',
+                err=True,
+            )
+            raise SystemExit(1)
+        click.echo(f"warning: {weakness}; hashed anyway (--allow-weak)", err=True)
+    click.echo(hash_token(secret) if token else hash_password(secret))
 
 
 @main.command()
@@ -282,6 +309,7 @@ dlq.command("discard")(_act("discard"))
 
 main.add_command(status)
 main.add_command(connectors)
+main.add_command(users)
 for _connector in built_in():  # each built-in connector's own commands (`hub procedures`, ...)
     for _command in _connector.commands():
         main.add_command(_command)

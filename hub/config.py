@@ -34,6 +34,7 @@ from hub import tls, yamlfile
 from hub.config_blocks import ClientTls, Section, ServerTls, is_agency_code
 from hub.errors import ConfigError
 from hub.subscribers import SubscriberConfig
+from hub.tokens import check_form
 
 if TYPE_CHECKING:
     from hub.plugins import Connector
@@ -133,7 +134,9 @@ class SourceConfig(Section):
         None, description="argon2 hash of the facade password (`hub hash-secret`)"
     )
     api_token_sha256: SecretStr | None = Field(
-        None, description="hex SHA-256 of the bearer token for the REST APIs"
+        None,
+        description="the bearer token for the REST APIs, hashed by `hub hash-secret --token` "
+        "(hmac-sha256$<salt>$<digest>; a bare hex SHA-256 of older versions is still read)",
     )
     status_mapping: str = "one_stop_generic"
     permissions: list[Permission] = Field(default_factory=list)
@@ -142,6 +145,13 @@ class SourceConfig(Section):
         description="agencies it may act for, with those under them (zeros: any unit at that "
         "level); empty = any",
     )
+
+    @field_validator("api_token_sha256")
+    @classmethod
+    def _token_hash(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_form(value.get_secret_value())
+        return value
 
     @field_validator("units")
     @classmethod

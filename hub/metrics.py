@@ -78,6 +78,12 @@ MINISTRY_RESULTS = Counter(
     "Results from ministry systems by system and verdict (accepted, duplicate, quarantined)",
     ["system", "verdict"],
 )
+MINISTRY_FOREIGN_RESULTS = Counter(
+    "hub_ministry_foreign_results_total",
+    "Results a ministry system sent about a dossier that is not its own (not handed off to it, "
+    "not of its procedures, or unknown), refused and quarantined, by system",
+    ["system"],
+)
 MINISTRY_HANDOFFS = Counter(
     "hub_ministry_handoffs_total",
     "Dossiers handed off to ministry systems by system and outcome (submitted, refused, failed)",

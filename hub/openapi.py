@@ -39,6 +39,7 @@ from schemas.admin import (
     Overview,
     PauseRequest,
     PauseResult,
+    SessionsRevoked,
     Unlocked,
     UserList,
 )
@@ -454,6 +455,12 @@ def _admin_paths(pages: list[str]) -> dict[str, Any]:
         "/api/v1/admin/users/{name}/unlock": post(
             "Unlock a user locked out by failed log-ins (admin); audited",
             Unlocked,
+            (404, "no such dashboard user"),
+            params=[param("name", "path", "string")],
+        ),
+        "/api/v1/admin/users/{name}/revoke-sessions": post(
+            "End every session of a user at once (admin); audited",
+            SessionsRevoked,
             (404, "no such dashboard user"),
             params=[param("name", "path", "string")],
         ),

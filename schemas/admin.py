@@ -255,6 +255,13 @@ class Unlocked(Reply):
     unlocked: str
 
 
+class SessionsRevoked(Reply):
+    """Every session of the user is ended: each of their cookies needs a new log-in."""
+
+    user: str
+    sessions_ended: int = Field(description="live sessions ended (0: none was open)")
+
+
 class FlowTable(Reply):
     key: str
     columns: list[str]

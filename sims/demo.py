@@ -34,9 +34,10 @@ import aiohttp
 import click
 import structlog
 
-from hub.auth import hash_password, sha256_hex
+from hub.auth import hash_password
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
 from hub.runtime import Hub
+from hub.tokens import hash_token
 from hub.validation import VN_TZ
 from sims.ministry import examples
 from sims.ministry.rest_simulator import CivilStatusSimulator
@@ -164,7 +165,7 @@ def demo_overrides(broker_url: str, port: int, sims: Simulators) -> dict[str, ob
             "onestop_demo": {
                 "username": DEMO_USER,
                 "password_hash": hash_password(DEMO_PASSWORD),
-                "api_token_sha256": sha256_hex(DEMO_TOKEN),
+                "api_token_sha256": hash_token(DEMO_TOKEN),
                 "status_mapping": "one_stop_generic",
                 "permissions": list(ALL_PERMISSIONS),
             }
@@ -228,7 +229,7 @@ def ministry_sections(sims: Simulators) -> dict[str, object]:
         "civil_status": examples.civil_status(
             civil_url,
             examples.oauth2(civil_url, CIVIL_CLIENT_ID, CIVIL_CLIENT_SECRET),
-            push={"token_sha256": sha256_hex(CIVIL_PUSH_TOKEN)},
+            push={"token_sha256": hash_token(CIVIL_PUSH_TOKEN)},
             delay_tiers_s=DELAY_TIERS_S,
         ),
     }

@@ -22,6 +22,7 @@ from hub.config_blocks import (
     RetryConfig,
     Section,
 )
+from hub.tokens import check_form
 from schemas.canonical import DossierStatus
 
 Kind = Literal["soap", "rest"]
@@ -156,9 +157,18 @@ class PushConfig(Section):
     """Who may push results to POST /api/v1/ministries/<system>/results."""
 
     token_sha256: SecretStr | None = Field(
-        None, description="hex SHA-256 of the bearer token the system sends"
+        None,
+        description="the bearer token the system sends, hashed by `hub hash-secret --token` "
+        "(hmac-sha256$<salt>$<digest>; a bare hex SHA-256 of older versions is still read)",
     )
     hmac: HmacAuth | None = Field(None, description="or: HMAC-signed pushes")
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _token_hash(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_form(value.get_secret_value())
+        return value
 
     @model_validator(mode="after")
     def _one_way_in(self) -> PushConfig:
@@ -176,6 +186,12 @@ class MinistryConfig(Section):
     )
     procedures: list[str] = Field(
         default_factory=list, description="procedure codes whose dossiers are handed off here"
+    )
+    result_procedures: list[str] = Field(
+        default_factory=list,
+        description="procedure codes whose dossiers this system may also report results for "
+        "though the hub did not hand them to it; a result for any dossier neither handed to it "
+        "nor of these or `procedures` is refused (not_handed_to_system)",
     )
     soap: SoapConfig | None = None
     rest: RestConfig | None = None

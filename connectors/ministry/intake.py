@@ -2,10 +2,14 @@
 
 Each item is mapped on its own (`MinistryMapping.result`); one that cannot be mapped (an
 expression of the mapping that fails on it included: `mapping_error`, counted by
-`hub_ministry_mapping_errors_total`), that names a dossier the hub has never received, or that
+`hub_ministry_mapping_errors_total`), that names a dossier which is not the system's, or that
 reuses the id of an earlier result about another dossier (a ministry's numbering started
 again), is quarantined with its reason (personal data masked) and never forwarded, while the
-rest of the batch goes on. A whole reply the mapping cannot read is quarantined the same way
+rest of the batch goes on. A system's dossiers are those handed off to it and those of the
+procedures configured for it (`procedures`, `result_procedures`); any other code, held by the
+hub or not, gets one and the same answer (`not_handed_to_system`, counted by
+`hub_ministry_foreign_results_total`), so a system learns nothing of other dossiers
+(decision 0053). A whole reply the mapping cannot read is quarantined the same way
 (`quarantine_reply`). The good ones
 are committed together (`SqliteMinistries.record_results`, with the poll cursor when there is
 one) and only then published; a result the hub already has is a duplicate and changes nothing.
@@ -14,13 +18,14 @@ This module must never talk to a ministry system: the door and the poller bring 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import structlog
 
 from connectors.ministry.mapping import MappingFailed, MinistryMapping, as_json
-from connectors.ministry.store import SqliteMinistries
+from connectors.ministry.store import Holder, SqliteMinistries
 from hub import metrics
 from hub.errors import ValidationFailed
 from hub.masking import mask
@@ -32,6 +37,7 @@ from schemas.ministry import MinistryResult
 log = structlog.get_logger(__name__)
 
 Verdict = Literal["accepted", "duplicate", "quarantined"]
+NOT_OURS = "not_handed_to_system"
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class ItemOutcome:
     verdict: Verdict
     result_id: str | None = None
     dossier_code: str | None = None
-    code: str | None = None  # why it was quarantined: unknown_dossier, missing, ...
+    code: str | None = None  # why it was quarantined: not_handed_to_system, missing, ...
     reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -49,12 +55,19 @@ class ItemOutcome:
 
 class ResultIntake:
     def __init__(
-        self, system: str, mapping: MinistryMapping, store: SqliteStore, relay: Relay
+        self,
+        system: str,
+        mapping: MinistryMapping,
+        store: SqliteStore,
+        relay: Relay,
+        procedures: Iterable[str],
     ) -> None:
         self.system = system
         self.mapping = mapping
         self.store = store
         self.relay = relay
+        # Besides the dossiers handed to it, the system may report on these procedures'.
+        self.procedures = frozenset(procedures)
 
     async def accept(
         self, items: list[Any], via: str, cursor: str | None = None
@@ -69,22 +82,40 @@ class ResultIntake:
                 if isinstance(exc, MappingFailed):
                     metrics.MINISTRY_MAPPING_ERRORS.labels(self.system, exc.at).inc()
                 outcomes[index] = await self._quarantine(index, item, via, exc.code, exc.message)
-        known = await self.store.known_dossiers(sorted({r.dossier_code for _, r in mapped}))
+        holders = await self.store.slice("ministries", SqliteMinistries).holders(
+            self.system, sorted({r.dossier_code for _, r in mapped})
+        )
         good: list[tuple[int, MinistryResult]] = []
         for index, result in mapped:
-            if result.dossier_code in known:
+            holder = holders.get(result.dossier_code)
+            if holder is not None and (
+                holder.handed_off or holder.procedure_code in self.procedures
+            ):
                 good.append((index, result))
                 continue
-            outcomes[index] = await self._quarantine(
-                index,
-                items[index],
-                via,
-                "unknown_dossier",
-                f"no dossier {result.dossier_code} has reached the hub",
-                result,
-            )
+            outcomes[index] = await self._not_ours(index, items[index], via, result, holder)
         outcomes |= await self._record(good, cursor, items, via)
         return [outcomes[i] for i in range(len(items))]
+
+    async def _not_ours(
+        self, index: int, item: Any, via: str, result: MinistryResult, holder: Holder | None
+    ) -> ItemOutcome:
+        """A result about a dossier that is not this system's: the same answer whether the
+        hub holds the dossier or not (no oracle of which codes exist, nor of whose they are);
+        only the operators' copy says which it was."""
+        code = result.dossier_code
+        answer = (
+            f"dossier {code} was not handed to {self.system} and is not of a procedure "
+            f"configured for it (ministries.{self.system}.procedures)"
+        )
+        if holder is None:
+            why = "the hub holds no such dossier (yet: push it again once it has arrived)"
+        else:
+            why = f"the hub holds it, of procedure {holder.procedure_code or 'unknown'}"
+        metrics.MINISTRY_FOREIGN_RESULTS.labels(self.system).inc()
+        return await self._quarantine(
+            index, item, via, NOT_OURS, answer, result, kept_reason=f"{answer}; {why}"
+        )
 
     async def _record(
         self,
@@ -142,19 +173,23 @@ class ResultIntake:
         code: str,
         reason: str,
         result: MinistryResult | None = None,
+        kept_reason: str | None = None,
     ) -> ItemOutcome:
+        """Keep the item for operators (with `kept_reason` when they may learn more than the
+        system is told) and answer `reason`."""
         masked = mask(as_json(item))
         fingerprint = result.result_id if result else content_id(as_json(item))
         dossier = result.dossier_code if result else None
+        kept = kept_reason or reason
         await self.store.slice("ministries", SqliteMinistries).quarantine(
-            self.system, fingerprint, via, code, reason, dossier, masked
+            self.system, fingerprint, via, code, kept, dossier, masked
         )
         metrics.MINISTRY_RESULTS.labels(self.system, "quarantined").inc()
         log.warning(
             "ministry_result_quarantined",
             system=self.system,
             code=code,
-            reason=reason,
+            reason=kept,
             dossier_code=dossier,
         )
         return ItemOutcome(

@@ -65,7 +65,7 @@ class QuarantinedResult(Reply):
     id: int
     system: str
     via: Literal["poll", "push"]
-    code: str = Field(description="unknown_dossier, missing, unknown_code, wrong_type, ...")
+    code: str = Field(description="not_handed_to_system, missing, unknown_code, wrong_type, ...")
     reason: str
     dossier_code: str | None
     item: Any = Field(description="the result as the system sent it, masked")

@@ -24,6 +24,7 @@ from hub.consumer import dossier_code_of
 from hub.errors import ConfigError
 from hub.plugins import Connector, ConnectorContext
 from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore
+from hub.tokens import LEGACY_WARNING, is_legacy
 
 
 class Ministry(Connector):
@@ -44,6 +45,15 @@ class Ministry(Connector):
         for name, ministry in section.items():
             if not ministry.enabled or (ministry.poll is None and ministry.push is None):
                 continue
+            if not ministry.procedures and not ministry.result_procedures:
+                problems.append(
+                    (
+                        ("ministries", name),
+                        "takes results, but may report on no dossier: none is handed to it "
+                        "(procedures) and no result_procedures are listed, so every result "
+                        "would be refused",
+                    )
+                )
             key = f"ministry.result.{name}"
             if not any(s.enabled and s.receives(key) for s in config.subscribers.values()):
                 problems.append(
@@ -54,6 +64,16 @@ class Ministry(Connector):
                     )
                 )
         return problems
+
+    def warnings(self, section: dict[str, MinistryConfig]) -> list[str]:
+        return [
+            f"ministries.{name}.push.token_sha256: {LEGACY_WARNING}"
+            for name, m in sorted(section.items())
+            if m.enabled
+            and m.push is not None
+            and m.push.token_sha256 is not None
+            and is_legacy(m.push.token_sha256.get_secret_value())
+        ]
 
     def load(
         self, section: dict[str, MinistryConfig], config: Any, deep: bool
@@ -133,7 +153,13 @@ class Ministry(Connector):
                 )
             else:  # poll-only: watched through its guard
                 context.watch(client.connector, client.guard)
-            results = ResultIntake(name, mapping, context.store, context.intake.relay)
+            results = ResultIntake(
+                name,
+                mapping,
+                context.store,
+                context.intake.relay,
+                [*cfg.procedures, *cfg.result_procedures],
+            )
             poller = None
             if cfg.poll is not None:
                 poller = ResultPoller(client, mapping, results, slice_, cfg.poll)

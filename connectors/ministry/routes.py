@@ -2,18 +2,17 @@
 
 `POST /api/v1/ministries/{system}/results`, in the system's own JSON (its mapping file's
 `results.push_items` says where the list is). Each system authenticates with its own
-credential (`ministries.<system>.push`): a bearer token whose SHA-256 is configured, or an
-HMAC-signed request (`connectors.ministry.auth.verify_hmac`). The answer is 200 with one
-outcome per item (`accepted`, `duplicate`, or `quarantined` with its code and reason), so a
-bad item never spoils its neighbours; 400 for a body that is not JSON, 401 for a wrong
-credential, 404 for a system that does not push, 413 for an oversized body, 422 when the
-results are not where the mapping says, 503 when the store cannot commit (push again).
-This module must never map a result itself: the intake does.
+credential (`ministries.<system>.push`): a bearer token whose salted hash is configured
+(`hub.tokens`), or an HMAC-signed request (`connectors.ministry.auth.verify_hmac`). The
+answer is 200 with one outcome per item (`accepted`, `duplicate`, or `quarantined` with its
+code and reason), so a bad item never spoils its neighbours; 400 for a body that is not
+JSON, 401 for a wrong credential, 404 for a system that does not push, 413 for an oversized
+body, 422 when the results are not where the mapping says, 503 when the store cannot commit
+(push again). This module must never map a result itself: the intake does.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -26,9 +25,9 @@ from connectors.ministry.config import PushConfig
 from connectors.ministry.intake import ResultIntake
 from connectors.ministry.mapping import MappingFailed, MinistryMapping
 from connectors.ministry.models import PushReply
-from hub.auth import sha256_hex
 from hub.errors import TransientError, ValidationFailed
 from hub.httputil import error_response, read_capped, reply
+from hub.tokens import token_matches
 
 log = structlog.get_logger(__name__)
 
@@ -107,7 +106,6 @@ def _unauthenticated(config: PushConfig, request: web.Request, body: bytes) -> s
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return "send Authorization: Bearer <token>"
-    expected = config.token_sha256.get_secret_value().lower()
-    if not hmac.compare_digest(sha256_hex(token.strip()).encode(), expected.encode()):
+    if not token_matches(config.token_sha256.get_secret_value(), token.strip()):
         return "the token is not this system's"
     return None

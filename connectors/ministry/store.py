@@ -47,6 +47,14 @@ class Handoff:
 
 
 @dataclass(frozen=True)
+class Holder:
+    """What decides whether a system may report on a dossier the hub holds."""
+
+    procedure_code: str | None
+    handed_off: bool  # to the system asked about
+
+
+@dataclass(frozen=True)
 class Quarantined:
     id: int
     system: str
@@ -84,6 +92,22 @@ class SqliteMinistries:
                 [system, *codes],
             )
         return {r[0] for r in rows}
+
+    async def holders(self, system: str, codes: list[str]) -> dict[str, Holder]:
+        """For each of `codes` the hub holds: its procedure and whether it was handed off to
+        `system` (a code the hub does not hold is left out). One read, whatever the answer,
+        so what a system may report costs the same to decide for any code."""
+        if not codes:
+            return {}
+        async with self._store.reading():
+            rows = await self._store.db.execute_fetchall(
+                "SELECT d.code, json_extract(d.record_json, '$.procedure_code'), "  # noqa: S608
+                "h.dossier_code IS NOT NULL FROM dossiers d LEFT JOIN ministry_handoffs h "
+                "ON h.system = ? AND h.dossier_code = d.code "
+                f"WHERE d.code IN ({','.join('?' * len(codes))})",
+                [system, *codes],
+            )
+        return {r[0]: Holder(r[1], bool(r[2])) for r in rows}
 
     async def record_handoff(self, handoff: Handoff) -> None:
         """The hand-off, and a line in the dossier's delivery timeline, in one commit."""

@@ -32,6 +32,7 @@ from connectors.payment_platform.reconcile import Reconciler, to_csv
 from connectors.payment_platform.store import SqlitePayments
 from hub.api import authorize
 from hub.auth import Authenticator
+from hub.downloads import download_headers
 from hub.errors import HubError
 from hub.httputil import error_response, reply
 from hub.masking import mask
@@ -152,9 +153,7 @@ class PaymentsApi:
         if request.query.get("format") == "csv":
             name = f"reconciliation-{report['day']}.csv"
             return web.Response(
-                text=to_csv(report),
-                content_type="text/csv",
-                charset="utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                body=to_csv(report).encode(),
+                headers=download_headers(name, "text/csv", charset="utf-8"),
             )
         return reply(ReconciliationReport, report)

@@ -46,6 +46,7 @@ from connectors.payment_platform.config import PaymentPlatformConfig
 from connectors.payment_platform.mapping import PaymentCodes, read_listed
 from connectors.payment_platform.models import FindingKind
 from connectors.payment_platform.store import SqlitePayments
+from hub.files import private_dir, write_private
 from hub.store.base import Relay
 from hub.store.sqlite import SqliteStore
 from hub.validation import VN_TZ, Validator, item_error
@@ -338,13 +339,12 @@ class Reconciler:
                 )
 
     def _write(self, day: date, report: dict[str, Any]) -> None:
-        folder = Path(self.config.reconciliation.output_dir)
-        folder.mkdir(parents=True, exist_ok=True)
+        # Payment records: a folder the hub makes is 0700, the files 0600 (an existing
+        # folder keeps the mode its operator gave it: it may be shared on purpose).
+        folder = private_dir(Path(self.config.reconciliation.output_dir))
         stem = folder / f"reconciliation-{day.isoformat()}"
-        stem.with_suffix(".json").write_text(
-            json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8"
-        )
-        stem.with_suffix(".csv").write_text(to_csv(report), encoding="utf-8")
+        write_private(stem.with_suffix(".json"), json.dumps(report, ensure_ascii=False, indent=2))
+        write_private(stem.with_suffix(".csv"), to_csv(report))
         report["files"] = [str(stem.with_suffix(".json")), str(stem.with_suffix(".csv"))]
 
 

@@ -31,7 +31,6 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiofiles
 from aiohttp import BodyPartReader, web
@@ -52,6 +51,7 @@ from connectors.vdxp.outbound import StagedFile, TransferDesk
 from connectors.vdxp.store import DocumentRow, SqliteVdxp
 from hub.api import authorize
 from hub.auth import Authenticator
+from hub.downloads import download_headers
 from hub.errors import HubError, ValidationFailed
 from hub.httputil import error_response, read_capped, reply
 from hub.validation import item_error
@@ -257,13 +257,8 @@ class VdxpApi:
         path = self.config.spool_dir / row.folder / found.file
         if not path.is_file():
             return error_response(410, "gone", "the attachment's file is no longer in the spool")
-        return web.FileResponse(
-            path,
-            headers={
-                "Content-Type": found.content_type,
-                "Content-Disposition": _disposition(found.name),
-            },
-        )
+        # Always a download, and never a type a browser runs (`hub.downloads`).
+        return web.FileResponse(path, headers=download_headers(found.name, found.content_type))
 
     async def _with_statuses(self, row: DocumentRow) -> dict[str, Any]:
         out = _transfer_json(row)
@@ -357,7 +352,3 @@ def _transfer(data: dict[str, Any]) -> InterAgencyTransfer:
         return InterAgencyTransfer.model_validate(data)
     except ValidationError as exc:
         raise item_error(exc) from None
-
-
-def _disposition(name: str) -> str:
-    return f"attachment; filename*=UTF-8''{quote(name)}"

@@ -93,7 +93,10 @@ def paths() -> dict[str, Any]:
             content(None, "*/*"),
             401, 403, (404, "no such document or attachment"),
             (410, "the attachment's file is no longer in the spool"),
-            answer="the file, in its own content type",
+            answer="the file, always as a download (Content-Disposition: attachment, "
+            "X-Content-Type-Options: nosniff): in its own content type when browsers do not "
+            "run it (PDF, PNG, JPEG, office documents, ...), otherwise "
+            "application/octet-stream",
             params=[document_id, param("attachment_id", "query", "string")],
         )},
         "/api/v1/vdxp/intake": {"get": operation(

@@ -19,6 +19,7 @@ from connectors.vdxp.mapping import StatusPolicy
 from connectors.vdxp.outbound import SendSink, TransferDesk, lane_of
 from connectors.vdxp.store import SEND_ROUTING_KEY, SqliteVdxp
 from hub.config import HubConfig
+from hub.files import private_dir
 from hub.intake import Intake
 from hub.plugins import Connector, ConnectorContext
 from hub.store.sqlite import SqliteStore
@@ -107,7 +108,9 @@ def axis_parts(
     http: aiohttp.ClientSession,
 ) -> Axis:
     """The axis's client, intake and transfer desk, sharing one agency directory. Files a
-    stopped run left half-written in the spool (downloads, staged uploads) are removed."""
+    stopped run left half-written in the spool (downloads, staged uploads) are removed. The
+    spool folder is made (or set) 0700: nothing under it is reachable by other users."""
+    private_dir(config.spool_dir, tighten=True)  # attachments: the hub's user's alone
     for leftover in ("incoming", "staging"):
         shutil.rmtree(config.spool_dir / leftover, ignore_errors=True)
     client = AxisClient(config, http)

@@ -5,7 +5,8 @@ Operators are configured under `dashboard.users` with an argon2 hash and a role:
 * viewer: reads every page but the audit log;
 * operator: also replays and discards dead letters, pauses and resumes connectors, and reads
   the audit log;
-* admin: also unlocks users and ends their sessions.
+* admin: also unlocks users and ends their sessions (`unlock`, `end_sessions`; the CLI's
+  `hub users unlock|revoke-sessions` do the same on the store while the hub runs).
 
 A log-in sets the cookie `hub_session` (HttpOnly, SameSite=Strict, Secure unless
 `dashboard.cookie_secure` is off) holding a random token; the store keeps only its SHA-256, so
@@ -75,6 +76,20 @@ class LoginResult:
 def throttle_key(name: str, client: str) -> str:
     """The store's key of failed log-ins of `name` from `client`."""
     return f"{name}|{client}"
+
+
+async def unlock(store: SqliteStore, actor: str, name: str) -> int:
+    """Unlock `name` for every client address, audited first (as `actor`); how many
+    addresses it was locked or failing from."""
+    await store.audit(actor, "user.unlock", name, {})
+    return await store.dashboard.unlock(name)
+
+
+async def end_sessions(store: SqliteStore, actor: str, name: str) -> int:
+    """End every session of operator `name` at once (their cookies stop working on the next
+    request: sessions are read from the store each time), audited first; how many."""
+    await store.audit(actor, "user.sessions_revoked", name, {})
+    return await store.end_sessions(SESSION_PREFIX + name)
 
 
 def csrf_token(session_token: str) -> str:

@@ -5,7 +5,9 @@ session cookie and returns the CSRF token, which every POST and DELETE must send
 `X-CSRF-Token`. Errors have the hub's one shape, `{"error": <code>, "message": <sentence>}`:
 400 bad input, 401 no session or bad credentials, 403 `forbidden` (role) or `csrf`,
 404 `unknown_*` or `gone`, 429 `locked`. Operators pause and resume a connector with
-`POST .../connectors/{name}/pause|resume` (body `{"reason": ...}`, optional). Every reply
+`POST .../connectors/{name}/pause|resume` (body `{"reason": ...}`, optional); admins
+unlock a user (`POST .../users/{name}/unlock`) and end all of a user's sessions
+(`POST .../users/{name}/revoke-sessions`). Every reply
 goes through its model in `schemas/admin.py`, the OpenAPI document's schemas.
 Refused actions and every act are written to the audit log with who, what and when. This
 module must never act before the role and the CSRF token are checked.
@@ -23,7 +25,14 @@ from aiohttp.typedefs import Handler
 
 from hub.auth import LoginsBusy
 from hub.dashboard import checks
-from hub.dashboard.access import CSRF_HEADER, Ability, Operator, OperatorAccess
+from hub.dashboard.access import (
+    CSRF_HEADER,
+    Ability,
+    Operator,
+    OperatorAccess,
+    end_sessions,
+    unlock,
+)
 from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
 from hub.errors import BrokerUnavailable, StoreUnavailable
 from hub.httputil import BodyError, error_response, model_response, read_json_object, reply
@@ -40,6 +49,7 @@ from schemas.admin import (
     LoginReply,
     Overview,
     PauseResult,
+    SessionsRevoked,
     Unlocked,
     UserList,
 )
@@ -93,6 +103,7 @@ class AdminApi:
             web.get(f"{p}/audit", self.audit),
             web.get(f"{p}/users", self.users),
             web.post(f"{p}/users/{{name}}/unlock", self.unlock),
+            web.post(f"{p}/users/{{name}}/revoke-sessions", self.revoke_sessions),
             *(web.get(f"{p}/{flow}", self.flow) for flow in self.board.flows),
         ]
 
@@ -302,6 +313,17 @@ class AdminApi:
         await unlock_user(self.access, who, name)
         return model_response(Unlocked(unlocked=name))
 
+    async def revoke_sessions(self, request: web.Request) -> web.Response:
+        """End every session of a user (a stolen cookie, a colleague gone): their next request
+        needs a new log-in. An admin may end their own, this one included."""
+        if isinstance(who := await self._who(request, "users.manage", acting=True), web.Response):
+            return who
+        name = request.match_info["name"]
+        if name not in self.access.config.users:
+            return error_response(404, "unknown_user", "no such dashboard user")
+        ended = await end_sessions(self.access.store, who.name, name)
+        return model_response(SessionsRevoked(user=name, sessions_ended=ended))
+
     async def flow(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "read"), web.Response):
             return who
@@ -325,8 +347,7 @@ async def user_rows(access: OperatorAccess) -> list[dict[str, Any]]:
 
 
 async def unlock_user(access: OperatorAccess, who: Operator, name: str) -> None:
-    await access.store.audit(who.name, "user.unlock", name, {})
-    await access.store.dashboard.unlock(name)
+    await unlock(access.store, who.name, name)
 
 
 def _unknown_connector(name: str) -> web.Response:

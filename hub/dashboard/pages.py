@@ -23,7 +23,7 @@ from aiohttp import web
 
 from hub.auth import LoginsBusy
 from hub.dashboard import checks, i18n
-from hub.dashboard.access import LOGIN_COOKIE, Ability, Operator, OperatorAccess
+from hub.dashboard.access import LOGIN_COOKIE, Ability, Operator, OperatorAccess, end_sessions
 from hub.dashboard.api import ACTIONS, client_of, unlock_user, user_rows
 from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
 from hub.dashboard.charts import line_chart
@@ -53,6 +53,7 @@ FLASHES = {  # the message keys a redirect may carry, and whether each tells of 
     "gone": True,
     "none_selected": True,
     "unlocked": False,
+    "sessions_revoked": False,
     "paused": False,
     "resumed": False,
     "already_paused": False,
@@ -144,6 +145,7 @@ class Pages:
             web.get(f"{BASE}/audit", self.audit),
             web.get(f"{BASE}/users", self.users),
             web.post(f"{BASE}/users/{{name}}/unlock", self.unlock),
+            web.post(f"{BASE}/users/{{name}}/revoke-sessions", self.revoke_sessions),
             *(web.get(f"{BASE}/{flow}", self.flow) for flow in self.board.flows),
             web.static(f"{BASE}/static", _static_dir(), append_version=True),
         ]
@@ -544,6 +546,16 @@ class Pages:
             return self._not_found(request, acting[0], "user.unknown")
         await unlock_user(self.access, acting[0], name)
         raise self._flashed(f"{BASE}/users", "unlocked")
+
+    async def revoke_sessions(self, request: web.Request) -> web.Response:
+        acting = await self._acting(request, "users.manage")
+        if isinstance(acting, web.Response):
+            return acting
+        name = request.match_info["name"]
+        if name not in self.access.config.users:
+            return self._not_found(request, acting[0], "user.unknown")
+        ended = await end_sessions(self.access.store, acting[0].name, name)
+        raise self._flashed(f"{BASE}/users", "sessions_revoked", ended)
 
     async def flow(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request), web.Response):

@@ -210,10 +210,12 @@ class SqliteDashboard:
         async with self._store.transaction() as db:
             await db.execute("DELETE FROM operator_logins WHERE username = ?", (key,))
 
-    async def unlock(self, name: str) -> None:
-        """Forget the failures of `name` from every client (an administrator's unlock)."""
+    async def unlock(self, name: str) -> int:
+        """Forget the failures of `name` from every client (an administrator's unlock); how
+        many client addresses had some."""
         async with self._store.transaction() as db:
-            await db.execute(
+            cursor = await db.execute(
                 "DELETE FROM operator_logins WHERE substr(username, 1, ?) = ?",
                 (len(name) + 1, f"{name}|"),
             )
+            return max(cursor.rowcount, 0)

@@ -32,6 +32,7 @@ import structlog
 
 from hub.dossier_state import DossierState, OrderKey, apply
 from hub.errors import StoreUnavailable
+from hub.files import private_dir, private_file
 from hub.plugins import Connector, built_in, migration_folders
 from hub.store.base import (
     AuditEntry,
@@ -203,8 +204,12 @@ class SqliteStore:
         connectors: tuple[Connector, ...] | None = None,
     ) -> AsyncIterator[SqliteStore]:
         """The store, migrated: the core's migrations and those of `connectors` (by default
-        the built-in ones)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        the built-in ones). The file is the hub's user's alone (0600, its folder 0700 when
+        the hub makes it); SQLite gives its -wal and -shm files the same mode."""
+        private_dir(path.parent)
+        for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+            if file == path or file.exists():
+                private_file(file)
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
             db.row_factory = aiosqlite.Row
@@ -525,6 +530,20 @@ class SqliteStore:
     async def end_session(self, token_sha256: str) -> None:
         async with self._tx() as db:
             await db.execute("DELETE FROM sessions WHERE token_sha256 = ?", (token_sha256,))
+
+    async def end_sessions(self, source: str) -> int:
+        """End every live session of `source` (each of its log-ins); how many there were."""
+        async with self._tx() as db:
+            await db.execute("DELETE FROM sessions WHERE expires_at < ?", (time.time(),))
+            cursor = await db.execute("DELETE FROM sessions WHERE source = ?", (source,))
+            return max(cursor.rowcount, 0)
+
+    async def live_sessions(self, source: str, now: float) -> int:
+        async with self._read():
+            rows = await self._db.execute_fetchall(
+                "SELECT COUNT(*) FROM sessions WHERE source = ? AND expires_at > ?", (source, now)
+            )
+        return int(next(iter(rows))[0])
 
     async def session_source(self, token_sha256: str, now: float) -> tuple[str, float] | None:
         async with self._read():

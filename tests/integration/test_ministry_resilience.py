@@ -240,7 +240,7 @@ async def test_unknown_and_repeated_results_are_quarantined_or_dropped_and_visib
 
     (entry,) = await eventually(quarantined, 30, "the unknown result quarantined")
     assert (entry["code"], entry["dossier_code"]) == (
-        "unknown_dossier",
+        "not_handed_to_system",
         "000.00.41.H41-261123-9999",
     )
     assert entry["item"]["MaHoSo"] == "000.00.41.H41-261123-9999"
@@ -280,7 +280,7 @@ async def test_bad_pushes_get_clear_errors_and_good_items_beside_them_go_on(
     assert status == 200, reply
     assert [(i["verdict"], i.get("code")) for i in reply["items"]] == [
         ("accepted", None),
-        ("quarantined", "unknown_dossier"),
+        ("quarantined", "not_handed_to_system"),
         ("quarantined", "unknown_code"),
         ("quarantined", "missing"),
         ("quarantined", "not_an_object"),

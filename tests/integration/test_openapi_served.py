@@ -414,6 +414,11 @@ async def test_real_replies_match_their_schemas(served: Served) -> None:
     await admin("GET", "/api/v1/admin/users")
     unlock = "/api/v1/admin/users/{name}/unlock"
     await admin("POST", unlock, f"/api/v1/admin/users/{USERS['viewer']}/unlock", headers=act)
+    revoke = "/api/v1/admin/users/{name}/revoke-sessions"
+    ended = await admin(
+        "POST", revoke, f"/api/v1/admin/users/{USERS['viewer']}/revoke-sessions", headers=act
+    )
+    assert ended == {"user": USERS["viewer"], "sessions_ended": 0}
     for flow in ("procedures", "ministries", "vdxp", "payments"):
         page = await admin("GET", f"/api/v1/admin/{flow}")
         assert page["enabled"] is True, flow

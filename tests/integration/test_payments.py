@@ -397,7 +397,17 @@ async def test_the_reconciliation_lists_exactly_the_planted_mismatches(world: Pa
     status, stored = await world.call("GET", f"/api/v1/payments/reconciliation?date={day}")
     assert status == 200
     assert stored["findings"] == report["findings"]
-    status, text = await world.call("GET", f"/api/v1/payments/reconciliation?date={day}&format=csv")
+    async with world.http.get(
+        f"{world.base}/api/v1/payments/reconciliation?date={day}&format=csv",
+        headers={"Authorization": f"Bearer {ONESTOP_TOKEN}"},
+    ) as served:  # a download, never a page
+        assert served.status == 200
+        assert served.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+        assert served.headers["Content-Disposition"].startswith(
+            f'attachment; filename="reconciliation-{day}.csv"'
+        )
+        text = await served.text()
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {(r["kind"], r["transaction_id"] or r["dossier_code"]) for r in rows} == found
     files = sorted(p.name for p in world.out.iterdir())

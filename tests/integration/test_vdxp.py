@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.integration.vdxp_world import (
     axis_world,
     known_dossier,
 )
-from tests.support import eventually
+from tests.support import ONESTOP_TOKEN, eventually
 
 KB = 1024
 DATA = Path(__file__).resolve().parents[1] / "data" / "edxml"
@@ -416,3 +417,60 @@ async def _bad_items(world: AxisWorld) -> None:
     )
     assert {r["document_id"] for r in tables["documents"]} == set(delivered)
     assert page["facts"]["last_round"] is not None
+
+
+async def test_attachments_are_served_as_downloads_a_browser_never_runs(world: AxisWorld) -> None:
+    dossier = await known_dossier(world, 1)
+    script = b"<html><body><script>alert(document.cookie)</script></body></html>"
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    files = [
+        ("x.html", "text/html", script),
+        ("ảnh.svg", "image/svg+xml", svg),
+        ("to-khai.pdf", "application/pdf; charset=binary", b"%PDF-1.4 ..."),
+        ('a"b\r\nSet-Cookie: x=1.png', "image/png", b"\x89PNG\r\n"),
+    ]
+    body = {
+        "transfer_id": "lt-html",
+        "dossier_code": dossier,
+        "to": [MINISTRY],
+        "subject": "Tệp đính kèm",
+        "code_number": "html",
+        "code_notation": "UBND-VP",
+        "attachments": [
+            {"name": n, "content_type": t, "content_base64": base64.b64encode(c).decode()}
+            for n, t, c in files
+        ],
+    }
+    status, reply = await world.call("POST", "/api/v1/vdxp/transfers", body)
+    assert status == 202, reply
+    served = {}
+    for attachment in reply["attachments"]:
+        params = {"document_id": reply["document_id"], "attachment_id": attachment["attachment_id"]}
+        async with world.http.get(
+            world.base + "/api/v1/vdxp/attachment",
+            params=params,
+            headers={"Authorization": f"Bearer {ONESTOP_TOKEN}"},
+        ) as r:
+            assert r.status == 200
+            served[attachment["name"]] = (dict(r.headers), await r.read())
+    assert set(served) == {n for n, _, _ in files}
+    expected_types = {
+        "x.html": "application/octet-stream",
+        "ảnh.svg": "application/octet-stream",
+        "to-khai.pdf": "application/pdf",
+        'a"b\r\nSet-Cookie: x=1.png': "image/png",
+    }
+    for name, _, content in files:
+        headers, got = served[name]
+        assert got == content  # the bytes are the sender's, untouched
+        assert headers["Content-Type"] == expected_types[name], name
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert "sandbox" in headers["Content-Security-Policy"]
+        disposition = headers["Content-Disposition"]
+        assert disposition.startswith('attachment; filename="'), disposition
+        assert "Set-Cookie" not in headers
+        assert not {"\r", "\n"} & set(disposition)
+    assert served["x.html"][0]["Content-Disposition"] == (
+        "attachment; filename=\"x.html\"; filename*=UTF-8''x.html"
+    )
+    assert "filename*=UTF-8''%E1%BA%A3nh.svg" in served["ảnh.svg"][0]["Content-Disposition"]

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from hub.auth import hash_password, sha256_hex
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
+from hub.tokens import hash_token
 from tests.support.hubproc import HubProcess, ProcessFailed, ServedProcess
 from tests.support.waiting import eventually
 
@@ -57,12 +58,12 @@ def hub_overrides(
             "onestop": {
                 "username": ONESTOP_USER,
                 "password_hash": _HASH,
-                "api_token_sha256": sha256_hex(ONESTOP_TOKEN),
+                "api_token_sha256": hash_token(ONESTOP_TOKEN),  # the salted form
                 "permissions": list(ALL_PERMISSIONS),
                 "units": [UNIT],
             },
             "reader": {
-                "api_token_sha256": sha256_hex(READER_TOKEN),
+                "api_token_sha256": sha256_hex(READER_TOKEN),  # the older form, still read
                 "permissions": ["facade.TraCuuHoSo"],
             },
         },

@@ -317,6 +317,19 @@ def test_the_example_ministry_systems_are_valid_once_enabled(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert "ministry.result.business_registration" in str(caught.value.problems)
+    # A system that takes results but is handed nothing and lists no result_procedures could
+    # report on no dossier: refused, naming it.
+    raw["subscribers"]["one_stop"]["events"] = ["ministry.#"]
+    civil = raw["ministries"]["civil_status"]
+    del civil["submit"]
+    civil["procedures"] = []
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "may report on no dossier" in str(caught.value.problems)
+    civil["result_procedures"] = ["1.000894"]
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    assert load_config(path).section(ministry)["civil_status"].result_procedures == ["1.000894"]
 
 
 def test_a_url_without_its_scheme_is_refused_naming_the_key(tmp_path: Path) -> None:
@@ -392,12 +405,47 @@ def test_check_config_warns_of_an_empty_portal_password(tmp_path: Path) -> None:
 def test_hash_secret_reads_standard_input_when_it_is_not_a_terminal() -> None:
     from click.testing import CliRunner
 
-    from hub.auth import sha256_hex
+    from hub.auth import verify_password
     from hub.cli import main
+    from hub.tokens import token_matches
 
-    result = CliRunner().invoke(main, ["hash-secret", "--token"], input="s3cret\n")
+    token = "Xk2-9fQw_7LmZp4Rt6Vb8NcY1"
+    result = CliRunner().invoke(main, ["hash-secret", "--token"], input=f"{token}\n")
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == sha256_hex("s3cret")
+    assert token_matches(result.output.strip(), token)
+    assert not token_matches(result.output.strip(), token[:-1])
+    password = "ngựa-ô 7 trăm"
+    result = CliRunner().invoke(main, ["hash-secret"], input=f"{password}\n")
+    assert result.exit_code == 0, result.output
+    assert verify_password(result.output.strip(), password)
     empty = CliRunner().invoke(main, ["hash-secret"], input="\n")
     assert empty.exit_code == 1
     assert "no secret on standard input" in empty.output
+
+
+def test_hash_secret_refuses_weak_secrets_unless_told_to_allow_them() -> None:
+    from click.testing import CliRunner
+
+    from hub.cli import main
+    from hub.tokens import token_matches
+
+    def run(secret: str, *args: str) -> tuple[int, str, str]:
+        result = CliRunner().invoke(main, ["hash-secret", *args], input=f"{secret}\n")
+        return result.exit_code, result.stdout, result.stderr
+
+    refusals = [
+        ("s3cret-but-only-23-char", ["--token"], "the token has 23 characters; at least 24"),
+        ("ab" * 20, ["--token"], "the token uses only 2 different characters; at least 8"),
+        ("short-pw-11", [], "the password has 11 characters; at least 12"),
+        ("111122223333", [], "the password uses only 3 different characters; at least 5"),
+    ]
+    for secret, args, why in refusals:
+        code, out, err = run(secret, *args)
+        assert (code, out) == (1, ""), (secret, out)
+        (line,) = err.splitlines()  # the reason on the error's own line
+        assert line.startswith(f"error: {why}"), line
+        assert "--allow-weak" in line
+    code, out, err = run("s3cret", "--token", "--allow-weak")
+    assert code == 0, err
+    assert token_matches(out.strip(), "s3cret")
+    assert err.startswith("warning: the token has 6 characters")
