@@ -170,6 +170,28 @@ class DashboardConfig(Section):
     overview_cache_s: float = Field(2.0, ge=0)
 
 
+class AlertsConfig(Section):
+    """Thresholds of the alerts (the dashboard marks a figure past one, the hub's own checks
+    fire on them) and where the hub posts a notification when a rule fires or resolves. The
+    Prometheus rules under `deploy/prometheus/` use the same defaults."""
+
+    lag_p95_max_s: float = Field(3600.0, gt=0)
+    completeness_min_ratio: float = Field(0.95, ge=0, le=1)
+    dead_letters_growth_max: int = Field(0, ge=0)  # new parked messages per check tolerated
+    down_for_s: float = Field(300.0, ge=0)  # a connector down this long fires
+    # Null: no notifications from the hub itself. A secret (such URLs often carry a token).
+    webhook_url: SecretStr | None = None
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    interval_s: float = Field(60.0, gt=0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 class ConnectorsConfig(Section):
     """`connectors.<name>`: one section per connector, each its connector's own model (the
     class is assembled from the connectors found, see `config_class`)."""
@@ -217,6 +239,7 @@ class HubConfig(BaseSettings):
     connectors: ConnectorsConfig = ConnectorsConfig()
     subscribers: dict[SubscriberName, SubscriberConfig] = Field(default_factory=dict)
     dashboard: DashboardConfig = DashboardConfig()
+    alerts: AlertsConfig = AlertsConfig()
     # Connectors outside the product, by dotted name (`package.module:attribute`, see
     # `hub.plugins`); each takes its settings from `connectors.<its name>`.
     plugins: list[str] = Field(default_factory=list)

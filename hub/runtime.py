@@ -344,7 +344,9 @@ class Hub:
         )
         assert self.broker is not None
         flows = {key: make(reader) if make else None for key, make in self._flows.items()}
-        self.board = board = Board(cfg, reader, self.probe, self.watched, flows, self.set_paused)
+        self.board = board = Board(
+            cfg, reader, self.probe, self.watched, flows, self.set_paused, self.config.alerts
+        )
         await board.start()
         self._background(Sampler(board, store).run(), "dashboard-sampler")
         access = OperatorAccess(cfg, store, reader)
