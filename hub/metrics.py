@@ -108,3 +108,11 @@ VDXP_SENT = Counter(
 VDXP_POLLS = Counter(
     "hub_vdxp_polls_total", "Poll rounds of the document axis by outcome (ok, failed)", ["outcome"]
 )
+SYNC_COMPLETENESS = Gauge(
+    "hub_sync_completeness_ratio",
+    "Share of dossiers whose newest version DVCQG confirmed, read from the store at each scrape",
+)
+SYNC_UNCONFIRMED = Gauge(
+    "hub_sync_unconfirmed_dossiers",
+    "Dossiers whose newest version DVCQG has not confirmed, read from the store at each scrape",
+)
