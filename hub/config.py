@@ -171,25 +171,11 @@ class DashboardConfig(Section):
 
 
 class AlertsConfig(Section):
-    """Thresholds of the alerts (the dashboard marks a figure past one, the hub's own checks
-    fire on them) and where the hub posts a notification when a rule fires or resolves. The
-    Prometheus rules under `deploy/prometheus/` use the same defaults."""
+    """Thresholds of the alerts: the dashboard marks a figure past one, and the Prometheus
+    rules under `deploy/prometheus/` use the same defaults."""
 
     lag_p95_max_s: float = Field(3600.0, gt=0)
     completeness_min_ratio: float = Field(0.95, ge=0, le=1)
-    dead_letters_growth_max: int = Field(0, ge=0)  # new parked messages per check tolerated
-    down_for_s: float = Field(300.0, ge=0)  # a connector down this long fires
-    # Null: no notifications from the hub itself. A secret (such URLs often carry a token).
-    webhook_url: SecretStr | None = None
-    webhook_timeout_s: float = Field(5.0, gt=0)
-    interval_s: float = Field(60.0, gt=0)
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
 
 
 class ConnectorsConfig(Section):

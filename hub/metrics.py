@@ -16,7 +16,8 @@ INBOUND_ITEMS = Counter(
 MESSAGES = Counter(
     "hub_messages_total",
     "Queued messages settled by connector and outcome (done, retry, parked; shelved: held "
-    "through an outage longer than broker.hold_max_s and put back at the end of the queue)",
+    "through an outage longer than broker.hold_max_s and put back at the end of the queue; "
+    "skipped: none of the connector's business, acked and not delivered)",
     ["connector", "outcome"],
 )
 PORTAL_CALLS = Counter(

@@ -415,8 +415,8 @@ async def _export_sync_figures(store: SqliteStore | None) -> None:
         log.warning("sync_figures_unread", error=repr(exc))
         return
     metrics.SYNC_UNCONFIRMED.set(found.unconfirmed)
-    if found.ratio is not None:
-        metrics.SYNC_COMPLETENESS.set(found.ratio)
+    # No dossier yet: nothing is unconfirmed (the gauge would otherwise read 0 and alert).
+    metrics.SYNC_COMPLETENESS.set(1.0 if found.ratio is None else found.ratio)
 
 
 async def _healthz(_: web.Request) -> web.Response:
