@@ -191,6 +191,14 @@ class DashboardConfig(Section):
     overview_cache_s: float = Field(2.0, ge=0)
 
 
+class AlertsConfig(Section):
+    """Thresholds of the alerts: the dashboard marks a figure past one, and the Prometheus
+    rules under `deploy/prometheus/` use the same defaults."""
+
+    lag_p95_max_s: float = Field(3600.0, gt=0)
+    completeness_min_ratio: float = Field(0.95, ge=0, le=1)
+
+
 class ConnectorsConfig(Section):
     """`connectors.<name>`: one section per connector, each its connector's own model (the
     class is assembled from the connectors found, see `config_class`)."""
@@ -238,6 +246,7 @@ class HubConfig(BaseSettings):
     connectors: ConnectorsConfig = ConnectorsConfig()
     subscribers: dict[SubscriberName, SubscriberConfig] = Field(default_factory=dict)
     dashboard: DashboardConfig = DashboardConfig()
+    alerts: AlertsConfig = AlertsConfig()
     # Connectors outside the product, by dotted name (`package.module:attribute`, see
     # `hub.plugins`); each takes its settings from `connectors.<its name>`.
     plugins: list[str] = Field(default_factory=list)

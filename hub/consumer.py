@@ -1,9 +1,11 @@
 """The one consumer wrapper: it alone acks, retries and parks.
 
 Handlers receive a batch of parsed `Envelope`s and return one outcome per envelope: `None`
-(done), an `Unavailable` error (the destination, broker or store is not there: an outage), any
-other `TransientError` (try again later) or a `PermanentError` (park it). Raising applies the
-error to the whole batch. The wrapper then:
+(done), `SKIPPED` (not this connector's business: acked, but counted apart from what it
+delivered, so a queue that sees every dossier event shows only its own work), an
+`Unavailable` error (the destination, broker or store is not there: an outage), any other
+`TransientError` (try again later) or a `PermanentError` (park it). Raising applies the error
+to the whole batch. The wrapper then:
 
 * acks what is done;
 * holds what met an outage: it stays unacknowledged in its lane, the destination's gate
@@ -114,7 +116,16 @@ def dossier_code_of(envelope: Envelope) -> str:
     return code if isinstance(code, str) else ""
 
 
-Outcome = HubError | None
+class Skipped:
+    """The outcome of a message the connector had nothing to do for (a ministry that does not
+    decide the dossier's procedure, say): acked, counted as `skipped`, not as throughput."""
+
+    def __repr__(self) -> str:
+        return "SKIPPED"
+
+
+SKIPPED = Skipped()
+Outcome = HubError | Skipped | None
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[Sequence[Outcome]]]
 # Writes a hop of a dossier's timeline: (dossier code, connector, outcome, detail).
 Journal = Callable[[str, str, str, str], Awaitable[None]]
@@ -384,6 +395,10 @@ class BatchConsumer:
             if outcome is None:
                 await envelope.raw.ack()
                 metrics.MESSAGES.labels(connector, "done").inc()
+            elif isinstance(outcome, Skipped):
+                kind = "skipped"
+                await envelope.raw.ack()
+                metrics.MESSAGES.labels(connector, "skipped").inc()
             elif isinstance(outcome, PermanentError):
                 kind, reason = "parked", outcome.message
                 await self._park(envelope, reason, getattr(outcome, "code", None))
@@ -408,7 +423,7 @@ class BatchConsumer:
         code = envelope.body.get("dossier_code")
         code = code if isinstance(code, str) else None
         self.stats.settled(id(envelope), kind, reason, envelope.message_id, code)
-        if kind != "done" and code and self.journal is not None:
+        if kind in ("retry", "parked") and code and self.journal is not None:
             await self._journal(code, kind, reason)
 
     async def _journal(self, code: str, kind: str, reason: str) -> None:

@@ -124,6 +124,29 @@ class ParkingQueue:
     def _hand_back(self, count: int) -> None:
         self._handed_back, self._handed_back_at = count, time.monotonic()
 
+    async def _settle_hand_back(self, expected: int) -> None:
+        """Wait until the broker counts again what this pass handed back by closing its
+        channel, so that a count read after the pass (the dashboard's, under the same lock) is
+        the whole queue: until its ready messages are at least `expected` (what was ready
+        before the pass, less what it acked), or nobody holds any
+        (a quorum queue returns a consumer's messages in the step that removes it). Waited for
+        at most `HAND_BACK_WAIT_S`; a broker away ends the wait at once."""
+        if self._handed_back == 0:
+            return
+        wanted = max(0, expected)
+        with contextlib.suppress(Exception):
+            channel = await self.broker.connection.channel()
+            try:
+                underlay = await channel.get_underlay_channel()
+                deadline = time.monotonic() + HAND_BACK_WAIT_S
+                while time.monotonic() < deadline:
+                    ok = await underlay.queue_declare(self.queues.parking, passive=True)
+                    if (ok.message_count or 0) >= wanted or not ok.consumer_count:
+                        return
+                    await asyncio.sleep(0.02)
+            finally:
+                await channel.close()
+
     async def browse(
         self, limit: int = 10_000, wait_s: float = 1.0, first_wait_s: float = 10.0
     ) -> list[ParkedMessage]:
@@ -138,8 +161,10 @@ class ParkingQueue:
         """
         channel = await self.broker.connection.channel()
         found: list[ParkedMessage] = []
+        wanted_before = 0
         try:
-            wanted = min(limit, await self._ready_count(channel))
+            wanted_before = await self._ready_count(channel)
+            wanted = min(limit, wanted_before)
             if wanted == 0:
                 return found
             declared = await channel.get_queue(self.queues.parking, ensure=False)
@@ -157,6 +182,7 @@ class ParkingQueue:
             with contextlib.suppress(Exception):
                 await channel.close()
             self._hand_back(len(found))
+        await self._settle_hand_back(wanted_before)
         return found
 
     async def replay(self, select: Callable[[ParkedMessage], bool], actor: str) -> int:
@@ -173,9 +199,10 @@ class ParkingQueue:
         acted: list[ParkedMessage] = []
         seen: set[str] = set()
         channel = await self.broker.connection.channel(publisher_confirms=True)
-        taken = 0
+        taken = acked = 0
+        before = 0
         try:
-            await self._ready_count(channel)
+            before = await self._ready_count(channel)
             queue = await channel.get_queue(self.queues.parking, ensure=False)
             for _ in range(10_000):
                 raw = await queue.get(no_ack=False, fail=False)
@@ -186,6 +213,7 @@ class ParkingQueue:
                 if parked.message_id and parked.message_id in seen:
                     await raw.ack()  # a second copy of one acted on in this pass
                     taken -= 1
+                    acked += 1
                     log.warning(
                         "parked_copy_dropped",
                         connector=self.queues.connector,
@@ -205,12 +233,14 @@ class ParkingQueue:
                     if action == "dlq.replay":
                         await self._republish(raw)
                     await raw.ack()
+                    acked += 1
                     acted.append(parked)
                     await self._journal(parked, action, actor)
         finally:
             # Closing returns every message we did not ack to the queue, in place.
             await channel.close()
             self._hand_back(taken - len(acted))
+        await self._settle_hand_back(before - acked)
         return acted
 
     async def _journal(self, parked: ParkedMessage, action: str, actor: str) -> None:

@@ -14,7 +14,10 @@ A connector's state, one at a time, most serious first:
 
 Counts come from the broker at the moment they are asked for: a passive queue declare on a
 plain channel of the probe's own, never a cached one (aio-pika's robust channel answers a
-repeated passive declare from its cache). This module must never change what it reads.
+repeated passive declare from its cache). A passive declare counts ready messages only, so
+waiting adds what the consumer holds, and the parking count is read between two walks of the
+dead-letter pages (which hold what they read), not in the middle of one. This module must never
+change what it reads.
 """
 
 from __future__ import annotations
@@ -151,7 +154,30 @@ async def counts_of(w: Watched, probe: QueueProbe) -> Counts:
     if all(c is not None for c in found):
         # What the consumer holds is unacknowledged: the broker no longer counts it as ready.
         waiting = sum(c or 0 for c in found) + w.consumer.in_flight()
-    return Counts(waiting, await probe.count(w.queues.parking))
+    return Counts(waiting, await _parked_count(w, probe))
+
+
+# How long a count waits for a walk of the parking queue (the dead-letter pages, a replay) to
+# hand its messages back; past that it is the broker's ready count, short of what the walk holds.
+PARKING_WALK_WAIT_S = 2.0
+
+
+async def _parked_count(w: Watched, probe: QueueProbe) -> int | None:
+    """The parking queue's messages. The broker's count leaves out messages a client holds
+    unacknowledged, and the dead-letter pages read parked messages by holding them; so the count
+    is read between two walks (under the connector's parking lock, which a walk keeps until the
+    broker counts its messages again), never in the middle of one."""
+    assert w.queues is not None
+    try:
+        async with asyncio.timeout(PARKING_WALK_WAIT_S):
+            await w.lock.acquire()
+    except TimeoutError:
+        log.info("parked_count_during_walk", connector=w.name)
+        return await probe.count(w.queues.parking)
+    try:
+        return await probe.count(w.queues.parking)
+    finally:
+        w.lock.release()
 
 
 def iso(at: float) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -23,8 +23,10 @@ def _mask_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> di
     return masked
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """Configure structlog and the standard library's root logger (for aiohttp, aio-pika)."""
+def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
+    """Configure structlog and the standard library's root logger (for aiohttp, aio-pika), both
+    writing to `stream` (standard error unless given: `hub demo` gives a file)."""
+    out = sys.stderr if stream is None else stream
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if fmt == "json"
@@ -40,10 +42,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],

@@ -16,7 +16,8 @@ INBOUND_ITEMS = Counter(
 MESSAGES = Counter(
     "hub_messages_total",
     "Queued messages settled by connector and outcome (done, retry, parked; shelved: held "
-    "through an outage longer than broker.hold_max_s and put back at the end of the queue)",
+    "through an outage longer than broker.hold_max_s and put back at the end of the queue; "
+    "skipped: none of the connector's business, acked and not delivered)",
     ["connector", "outcome"],
 )
 PORTAL_CALLS = Counter(
@@ -113,4 +114,12 @@ VDXP_SENT = Counter(
 )
 VDXP_POLLS = Counter(
     "hub_vdxp_polls_total", "Poll rounds of the document axis by outcome (ok, failed)", ["outcome"]
+)
+SYNC_COMPLETENESS = Gauge(
+    "hub_sync_completeness_ratio",
+    "Share of dossiers whose newest version DVCQG confirmed, read from the store at each scrape",
+)
+SYNC_UNCONFIRMED = Gauge(
+    "hub_sync_unconfirmed_dossiers",
+    "Dossiers whose newest version DVCQG has not confirmed, read from the store at each scrape",
 )

@@ -34,7 +34,7 @@ from hub.consumer import BatchConsumer, BatchHandler, Envelope
 from hub.dashboard import i18n
 from hub.dashboard.access import OperatorAccess
 from hub.dashboard.api import AdminApi, unavailable
-from hub.dashboard.board import Board, Sampler
+from hub.dashboard.board import SYNC_DESTINATION, Board, Sampler
 from hub.dashboard.pages import Pages
 from hub.dlq import ParkingQueue
 from hub.errors import ConfigError
@@ -352,7 +352,9 @@ class Hub:
         )
         assert self.broker is not None
         flows = {key: make(reader) if make else None for key, make in self._flows.items()}
-        self.board = board = Board(cfg, reader, self.probe, self.watched, flows, self.set_paused)
+        self.board = board = Board(
+            cfg, reader, self.probe, self.watched, flows, self.set_paused, self.config.alerts
+        )
         await board.start()
         self._background(Sampler(board, store).run(), "dashboard-sampler")
         access = OperatorAccess(cfg, store, reader)
@@ -406,7 +408,23 @@ class Hub:
             for kind, value in (("waiting", counts.waiting), ("parked", counts.parked)):
                 if value is not None:
                     metrics.QUEUE_MESSAGES.labels(w.name, kind).set(value)
+        await _export_sync_figures(self.store)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _export_sync_figures(store: SqliteStore | None) -> None:
+    """Completeness of the sync to DVCQG, as the dashboard shows it (a store away: the gauges
+    keep their last values)."""
+    if store is None:
+        return
+    try:
+        found = await store.dashboard.completeness(SYNC_DESTINATION)
+    except Exception as exc:
+        log.warning("sync_figures_unread", error=repr(exc))
+        return
+    metrics.SYNC_UNCONFIRMED.set(found.unconfirmed)
+    # No dossier yet: nothing is unconfirmed (the gauge would otherwise read 0 and alert).
+    metrics.SYNC_COMPLETENESS.set(1.0 if found.ratio is None else found.ratio)
 
 
 async def _healthz(_: web.Request) -> web.Response:

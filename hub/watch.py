@@ -1,7 +1,8 @@
 """What a connector's consumer has been doing, kept in memory for the dashboard.
 
 `ConnectorStats` counts settled messages (done, retried, parked) per minute for the last
-`WINDOW_MIN` minutes, remembers the last success and the most recent failures with their
+`WINDOW_MIN` minutes (messages a connector skipped as none of its business are counted apart and
+are not throughput), remembers the last success and the most recent failures with their
 reasons, and the time each message it holds first entered a queue, so the dashboard can show
 the age of the oldest waiting message. It is cheap to update (a dict and a deque per message)
 and never touches the store or the broker. This module must never keep message bodies.
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 WINDOW_MIN = 5  # throughput and error rate are over the last five minutes
+WINDOW_S = WINDOW_MIN * 60
 RECENT_FAILURES = 50
 
 
@@ -31,7 +33,7 @@ class ConnectorStats:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._now = clock
         self.started_at = self._now()
-        self.done = self.retried = self.parked = 0
+        self.done = self.retried = self.parked = self.skipped = 0
         self.last_success_at: float | None = None
         self.last_taken_queued_at: float | None = None
         self.failures: deque[Failure] = deque(maxlen=RECENT_FAILURES)
@@ -52,8 +54,12 @@ class ConnectorStats:
         message_id: str = "",
         dossier_code: str | None = None,
     ) -> None:
-        """`outcome` is done, retry or parked; anything else (a nack) only releases it."""
+        """`outcome` is done, retry, parked or skipped (none of this connector's business:
+        neither throughput nor failure); anything else (a nack) only releases it."""
         self._held.pop(key, None)
+        if outcome == "skipped":
+            self.skipped += 1
+            return
         now = self._now()
         counts = self._minute(now)
         if outcome == "done":

@@ -48,13 +48,17 @@ class Completeness(Reply):
     confirmed: int = Field(description="dossiers whose newest version DVCQG confirmed")
     unconfirmed: int
     ratio: float | None = Field(description="confirmed / dossiers; null with no dossier")
+    min_ratio: float = Field(description="alerts.completeness_min_ratio")
+    below_min: bool = Field(description="the ratio is under min_ratio")
 
 
 class Lag(Reply):
-    window_h: float
+    window_h: float = Field(description="changes confirmed in the last window_h hours")
     samples: int
     p50_s: float | None
     p95_s: float | None
+    p95_max_s: float = Field(description="alerts.lag_p95_max_s")
+    over_max: bool = Field(description="p95_s is over p95_max_s")
 
 
 class Card(Reply):
@@ -70,13 +74,33 @@ class Card(Reply):
     reason: str = Field(description="masked")
     outage: OutageOut | None = Field(description="the current one")
     last_success_at: str | None
-    throughput_per_min: float | None
-    error_rate: float | None
-    queue_depth: int | None
-    oldest_waiting_s: float | None
-    dead_letters: int | None
-    retried: int | None
-    parked: int | None
+    throughput_per_min: float | None = Field(
+        description="messages delivered (not skipped) per minute over the last rate_window_s"
+    )
+    error_rate: float | None = Field(
+        description="share of the messages settled in the last rate_window_s that failed"
+    )
+    rate_window_s: int | None = Field(
+        description="the rates' window: five minutes, or since the process started if less"
+    )
+    queue_depth: int | None = Field(
+        description="messages in the work queue and its delay tiers as the broker counts them "
+        "now (ready plus held unacknowledged by the consumer)"
+    )
+    oldest_waiting_s: float | None = Field(
+        description="age of the oldest message the consumer holds; null when it holds none"
+    )
+    dead_letters: int | None = Field(
+        description="messages in the parking queue as the broker counts them now"
+    )
+    stats_since: str | None = Field(description="when this process began the *_since_start")
+    delivered_since_start: int | None
+    retried_since_start: int | None
+    parked_since_start: int | None
+    skipped_since_start: int | None = Field(
+        description="messages that were none of this connector's business (acked, not counted "
+        "as throughput)"
+    )
 
 
 class Overview(Reply):

@@ -12,7 +12,8 @@ repeated, pending then resolved by status checks, and badly signed callbacks). T
 axis (VDXP) simulator carries, each round, one inter-agency transfer of a dossier from the hub
 to a ministry (which answers with its statuses) and one document from a provincial department
 naming a dossier the hub holds.
-Prints every URL.
+Prints every URL and the demo users, then a status line; the logs go to `var/demo/hub.log`
+(the block is printed again every minute, on Enter and on SIGUSR1: `sims.demo_console`).
 Ctrl-C (or SIGTERM) stops the traffic, the hub, the simulators and the node, in that order,
 and leaves no process behind. Demo credentials are generated here and printed: they are for
 this loopback demo only. This module must never be used by `hub run`.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
 import signal
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -36,9 +38,11 @@ import structlog
 
 from hub.auth import hash_password
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
+from hub.logs import configure_logging
 from hub.runtime import Hub
 from hub.tokens import hash_token
 from hub.validation import VN_TZ
+from sims.demo_console import DemoConsole, Status, status_line
 from sims.ministry import examples
 from sims.ministry.rest_simulator import CivilStatusSimulator
 from sims.ministry.soap_simulator import BusinessRegistrationSimulator
@@ -102,6 +106,7 @@ AXIS_STATUS_DELAY_S = 1.0
 AXIS_ATTACHMENT_BYTES = 2048
 APPLICANTS = ("Nguyễn Văn An", "Trần Thị Bình", "Lê Minh Cường", "Phạm Ngọc Hà", "Võ Thanh Sơn")
 VAR = Path("var")
+LOG_PATH = VAR / "demo" / "hub.log"
 # The demo runs from a checkout: use its mapping files wherever the command is started.
 CHECKOUT_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
 DELAY_TIERS_S = [2.0, 10.0, 60.0]
@@ -242,7 +247,13 @@ async def run_demo(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    LOG_PATH.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
+        # The logs to a file, line by line (`tail -f var/demo/hub.log`): the terminal keeps the
+        # block of URLs and users, and a status line.
+        log_file = stack.enter_context(LOG_PATH.open("a", encoding="utf-8", buffering=1))
+        configure_logging(config.logging.level if config else "INFO", "json", stream=log_file)
+        click.echo(f"logs: {LOG_PATH} (follow them with: tail -f {LOG_PATH})")
         broker_url = config.broker.url.get_secret_value() if config and config.broker.url else None
         if broker_url is None:
             click.echo("starting a private RabbitMQ node under var/rabbitmq …")
@@ -256,12 +267,12 @@ async def run_demo(
         base = f"http://127.0.0.1:{hub.port}"
         sims.platform.callback_url = base + hub_config.connectors.payment_platform.callback_path
         sims.civil.push_url = f"{base}/api/v1/ministries/civil_status/results"
-        _print_urls(base, broker_url, hub_config, sims)
+        console = DemoConsole(_url_block(base, broker_url, hub_config, sims), _status_of(hub))
         traffic = asyncio.create_task(
             _traffic(base, hub_config.facade.path, dossiers, rate_per_s, stop, sims)
         )
         payments = asyncio.create_task(_payments(sims.platform, sims.portal, stop))
-        await stop.wait()
+        await console.run(stop)
         click.echo("\nstopping: traffic, hub, simulators, RabbitMQ …")
         await traffic
         await payments
@@ -447,7 +458,16 @@ async def _payments(
     log.info("demo_payments_stopped", sent=sent)
 
 
-def _print_urls(base: str, broker_url: str, config: HubConfig, sims: Simulators) -> None:
+def _status_of(hub: Hub) -> Status:
+    async def status() -> str:
+        if hub.board is None:
+            return "the dashboard is off: no status"
+        return status_line(await hub.board.overview(), str(LOG_PATH))
+
+    return status
+
+
+def _url_block(base: str, broker_url: str, config: HubConfig, sims: Simulators) -> str:
     portal, business, civil = sims.portal.url, sims.business, sims.civil.base_url
     axis = sims.axis.base_url
     business_state, civil_state = f"{business.base_url}/_sim/state", f"{civil}/_sim/state"
@@ -491,6 +511,8 @@ def _print_urls(base: str, broker_url: str, config: HubConfig, sims: Simulators)
         f"  documents on the axis    GET  {axis}/_sim/sent",
         f"  RabbitMQ                 {broker_url.replace('guest:guest@', '')}",
         f"  store                    {config.store.path}",
+        f"  logs                     {LOG_PATH}  (this block again: Enter, or kill -USR1 "
+        f"{os.getpid()})",
         "",
     ]
-    click.echo("\n".join(lines))
+    return "\n".join(lines)

@@ -26,7 +26,7 @@ from connectors.ministry.config import MinistryConfig
 from connectors.ministry.mapping import MappingFailed, MinistryMapping
 from connectors.ministry.store import Handoff
 from hub import metrics
-from hub.consumer import Envelope, Outcome, dossier_code_of
+from hub.consumer import SKIPPED, Envelope, Outcome, dossier_code_of
 from hub.errors import DestinationRejected, HubError, PermanentError, ValidationFailed
 from schemas.canonical import DossierSnapshot
 
@@ -80,7 +80,9 @@ class HandoffSink:
             if code not in done:
                 results[code] = await self._hand_off(snapshots[code])
                 done.add(code)
-        return [results.get(dossier_code_of(e)) for e in envelopes]
+        # A dossier this system does not take (or took already) is skipped, not delivered: the
+        # queue sees every dossier event, the card counts only this system's hand-offs.
+        return [results.get(dossier_code_of(e), SKIPPED) for e in envelopes]
 
     def _wanted(self, snapshot: DossierSnapshot) -> bool:
         record = snapshot.record

@@ -10,10 +10,17 @@ A connector's state (up, degraded, down, credentials_refused or paused), with it
 since when, is `hub.health`'s: the same answer `/readyz` and `hub status` give. Operators pause
 and resume a connector through `set_paused`, which calls the hub's own (audited) pause.
 
+Counts are the broker's at that moment: waiting is the work queue's and the delay tiers'
+messages (ready, plus what the consumer holds unacknowledged), dead letters the parking queue's
+(read between two walks of the dead-letter pages, see `hub.health`). Rates are over the last
+`rate_window_s` (five minutes, or since the process started if later) and say so; the
+`*_since_start` counts are this process's own since `stats_since`. A connector's throughput
+counts only what it delivered, not the messages it skipped as none of its business.
+
 "Oldest waiting" is the age (since it first entered a queue, retries included) of the oldest
-message the consumer holds; when it holds none while its queue is not empty, the age of the
-last one it took. The broker itself cannot say how old the head of a queue is without taking
-it, which would count as a delivery. This module must never change what it reads.
+message the consumer holds, or null when it holds none: the broker cannot say how old the head
+of a queue is without taking it, which would count as a delivery (decision 0058). This module
+must never change what it reads.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Any
 
 import structlog
 
-from hub.config import DashboardConfig
+from hub.config import AlertsConfig, DashboardConfig
 from hub.dashboard.timeline import status_name, timeline_page
 from hub.dlq import ParkedMessage
 from hub.health import QueueProbe, Watched, counts_of, describe, outage_json
@@ -36,6 +43,7 @@ from hub.masking import mask, mask_text
 from hub.store.dashboard import Sample
 from hub.store.sqlite import SqliteStore
 from hub.synclag import percentiles
+from hub.watch import WINDOW_S
 
 log = structlog.get_logger(__name__)
 
@@ -66,8 +74,10 @@ class Board:
         watched: list[Watched],
         flows: dict[str, Callable[[], Awaitable[dict[str, Any]]] | None] | None = None,
         pauser: Pauser | None = None,
+        alerts: AlertsConfig | None = None,
     ) -> None:
         self.config = config
+        self.alerts = alerts or AlertsConfig()
         self.pauser = pauser
         self.reader = reader
         self.probe = probe
@@ -105,8 +115,16 @@ class Board:
                 "confirmed": completeness.confirmed,
                 "unconfirmed": completeness.unconfirmed,
                 "ratio": completeness.ratio,
+                "min_ratio": self.alerts.completeness_min_ratio,
+                "below_min": completeness.ratio is not None
+                and completeness.ratio < self.alerts.completeness_min_ratio,
             },
-            "lag": {"window_h": self.config.lag_window_h, **lag},
+            "lag": {
+                "window_h": self.config.lag_window_h,
+                **lag,
+                "p95_max_s": self.alerts.lag_p95_max_s,
+                "over_max": lag["p95_s"] is not None and lag["p95_s"] > self.alerts.lag_p95_max_s,
+            },
             "connectors": cards,
         }
 
@@ -129,31 +147,37 @@ class Board:
             "last_success_at": None,
             "throughput_per_min": None,
             "error_rate": None,
+            "rate_window_s": None,
             "queue_depth": None,
             "oldest_waiting_s": None,
             "dead_letters": None,
-            "retried": None,
-            "parked": None,
+            "stats_since": None,
+            "delivered_since_start": None,
+            "retried_since_start": None,
+            "parked_since_start": None,
+            "skipped_since_start": None,
         }
         if w.consumer is None or w.queues is None:
             return card
         stats = w.consumer.stats
+        now = time.time()
         per_min, error_rate = stats.rates()
         counts = await counts_of(w, self.probe) if self.probe else None
-        total_depth = counts.waiting if counts else None
         oldest = stats.oldest_held_age_s()
-        if oldest is None and total_depth and stats.last_taken_queued_at is not None:
-            oldest = max(0.0, time.time() - stats.last_taken_queued_at)
         last = stats.last_success_at or self._last_successes.get(w.name)
         card.update(
             last_success_at=_iso(last) if last else None,
             throughput_per_min=round(per_min, 2),
             error_rate=None if error_rate is None else round(error_rate, 4),
-            queue_depth=total_depth,
+            rate_window_s=round(min(WINDOW_S, max(1.0, now - stats.started_at))),
+            queue_depth=counts.waiting if counts else None,
             oldest_waiting_s=None if oldest is None else round(oldest, 1),
             dead_letters=counts.parked if counts else None,
-            retried=stats.retried,
-            parked=stats.parked,
+            stats_since=_iso(stats.started_at),
+            delivered_since_start=stats.done,
+            retried_since_start=stats.retried,
+            parked_since_start=stats.parked,
+            skipped_since_start=stats.skipped,
         )
         return card
 

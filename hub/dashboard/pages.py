@@ -93,29 +93,64 @@ def clock(value: str | None, now: datetime | None = None) -> str:
     return full[11:] if full.startswith(today) else full
 
 
-def duration(seconds: float | None) -> str:
+def grouped(value: float, decimals: int, lang: str) -> str:
+    """A number with its thousands grouped and its decimals, as the language writes them:
+    1.382,49 in Vietnamese, 1,382.49 in English. `static/app.js` writes the same."""
+    text = f"{value:,.{decimals}f}"
+    if lang == "vi":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+def duration(seconds: float | None, lang: str = i18n.DEFAULT) -> str:
     if seconds is None:
         return "-"
     if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
+        return f"{grouped(seconds * 1000, 0, lang)} ms"
     if seconds < 120:
-        return f"{seconds:.1f} s"
+        return f"{grouped(seconds, 1, lang)} s"
     if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+        return f"{grouped(seconds / 60, 1, lang)} min"
+    return f"{grouped(seconds / 3600, 1, lang)} h"
 
 
-def percent(ratio: float | None) -> str:
-    return "-" if ratio is None else f"{ratio * 100:.1f} %"
+def percent(ratio: float | None, lang: str = i18n.DEFAULT) -> str:
+    return "-" if ratio is None else f"{grouped(ratio * 100, 1, lang)} %"
 
 
-def number(value: float | None) -> str:
+def number(value: float | None, lang: str = i18n.DEFAULT) -> str:
     if value is None:
         return "-"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return grouped(value, 0 if float(value).is_integer() else 2, lang)
 
 
-_env.filters.update(when=when, clock=clock, duration=duration, percent=percent, number=number)
+def money(value: float | None, lang: str = i18n.DEFAULT) -> str:
+    """An amount in đồng: 150.000 đ in Vietnamese, 150,000 VND in English."""
+    if value is None:
+        return "-"
+    return f"{number(value, lang)} {'đ' if lang == 'vi' else 'VND'}"
+
+
+def _in_page_language(
+    format_: Callable[[float | None, str], str],
+) -> Callable[[jinja2.runtime.Context, float | None], str]:
+    """The filter `format_`, in the language the page is rendered in."""
+
+    @jinja2.pass_context
+    def in_language(context: jinja2.runtime.Context, value: float | None) -> str:
+        return format_(value, str(context.get("lang", i18n.DEFAULT)))
+
+    return in_language
+
+
+_env.filters.update(
+    when=when,
+    clock=clock,
+    duration=_in_page_language(duration),
+    percent=_in_page_language(percent),
+    number=_in_page_language(number),
+    money=_in_page_language(money),
+)
 _env.globals["states"] = tuple(str(s) for s in State)
 
 

@@ -1,6 +1,8 @@
 """`hub demo` as a newcomer runs it: it starts everything, traffic reaches the DVCQG
 simulator through the hub, the ministry systems' results come back, transfers and documents
-travel over the document axis, and Ctrl-C stops it all with nothing left running."""
+travel over the document axis, and Ctrl-C stops it all with nothing left running. Its
+terminal shows the block of URLs and users and a status line, never a log event: the logs
+are in var/demo/hub.log, and SIGUSR1 prints the block again."""
 
 from __future__ import annotations
 
@@ -28,12 +30,14 @@ SYSTEMS = {
     "business_registration": r"business registration\s+POST \S+\s+\(state: GET ([^\s)]+)",
     "civil_status": r"civil status \(REST\)\s+POST \S+\s+\(state: GET ([^\s)]+)",
 }
+BLOCK_START = "The hub is running. Press Ctrl-C to stop everything."
 # What the ministry on the document axis answers to each transfer, in order.
 AXIS_STATUSES = ["01", "03", "05", "06"]
 
 
 async def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
-    log_path = tmp_path / "demo.log"
+    log_path = tmp_path / "demo.out"  # what the terminal shows
+    hub_log = tmp_path / "var" / "demo" / "hub.log"
     with log_path.open("wb") as log:
         demo = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -84,8 +88,8 @@ async def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Pat
             )
             assert receiver["receipts"]["duplicates"] == 0
             # The badly signed callback refused, the pending one resolved by a status check.
-            await _logged(log_path, "payment_callback_refused", 60)
-            await _logged(log_path, "payment_status_checked", 60)
+            await _logged(hub_log, "payment_callback_refused", 60)
+            await _logged(hub_log, "payment_status_checked", 60)
             # The demo's accepted dossiers of the ministries' procedures are handed off, and
             # their results (polled over SOAP, pushed over REST) reach the one-stop receiver,
             # once each (so do those of traffic dossiers handed off while still accepted).
@@ -151,6 +155,19 @@ async def test_demo_runs_the_flow_and_ctrl_c_leaves_nothing_behind(tmp_path: Pat
             assert re.search(r"^national_portal\s+(up|degraded)\s", status.stdout, re.M), (
                 status.stdout
             )
+            # The terminal: the block, status lines, no log event; SIGUSR1 prints the block.
+            shown = log_path.read_text()
+            assert '"event": ' not in shown, shown[-2000:]
+            assert re.search(r"^\d\d:\d\d:\d\d  dossiers [\d,]+ ", shown, re.M), shown[-2000:]
+            assert f"logs                     {Path('var/demo/hub.log')}" in shown
+            blocks = shown.count(BLOCK_START)
+            demo.send_signal(signal.SIGUSR1)
+            await eventually(
+                lambda: log_path.read_text().count(BLOCK_START) > blocks,
+                30,
+                "the block printed again after SIGUSR1",
+            )
+            assert '"event": "hub_started"' in hub_log.read_text()
         finally:
             demo.send_signal(signal.SIGINT)
             code = await asyncio.wait_for(demo.wait(), 60)

@@ -286,6 +286,8 @@ async def test_every_page_and_route_by_role(dash: DashboardWorld) -> None:
         "confirmed": 1,
         "unconfirmed": 0,
         "ratio": 1.0,
+        "min_ratio": 0.95,  # alerts.completeness_min_ratio's default
+        "below_min": False,
     }
 
     # Vietnamese by default, English on request (and remembered).

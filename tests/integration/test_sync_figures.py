@@ -77,6 +77,8 @@ async def test_completeness_and_lag_match_a_known_traffic_run(dash: DashboardWor
         "confirmed": N - REFUSED,
         "unconfirmed": REFUSED,
         "ratio": (N - REFUSED) / N,
+        "min_ratio": 0.95,
+        "below_min": (N - REFUSED) / N < 0.95,
     }
     # The true lags: each confirmed dossier's offset plus [0, held - posted + 1 s of rounding].
     base = [offsets_s[c] + (posted - now.timestamp()) for c in accepted]

@@ -242,6 +242,7 @@ def _card(state: State, since: str | None, reason: str) -> dict[str, object]:
         "queue_depth": 3,
         "oldest_waiting_s": None,
         "dead_letters": 0,
+        "rate_window_s": 300,
     }
 
 
@@ -274,8 +275,21 @@ def test_the_overview_shows_each_state_with_its_reason_and_since(lang: str) -> N
         flash=None,
         data={
             "generated_at": since,
-            "completeness": {"ratio": 1.0, "confirmed": 1, "dossiers": 1},
-            "lag": {"window_h": 24, "p50_s": 1.0, "p95_s": 2.0, "samples": 1},
+            "completeness": {
+                "ratio": 1.0,
+                "confirmed": 1,
+                "dossiers": 1,
+                "min_ratio": 0.95,
+                "below_min": False,
+            },
+            "lag": {
+                "window_h": 24,
+                "p50_s": 1.0,
+                "p95_s": 2.0,
+                "samples": 1,
+                "p95_max_s": 3600,
+                "over_max": False,
+            },
             "connectors": cards,
         },
     )
@@ -354,3 +368,37 @@ def test_a_long_timeline_shows_page_by_page_newest_first_with_payloads_masked() 
     oldest = timeline_page(view, size=6, page=4)
     assert (oldest.first, [h.event_id for h in oldest.hops if h.kind == "received"]) == (0, [0, 1])
     assert timeline_page(view, size=6, page=9).hops == []
+
+
+def test_numbers_are_written_as_the_page_language_writes_them() -> None:
+    from hub.dashboard.pages import duration, money, number, percent
+
+    assert number(1382.49, "vi") == "1.382,49"
+    assert number(1382.49, "en") == "1,382.49"
+    assert number(2771, "vi") == "2.771"
+    assert number(2_000_000, "en") == "2,000,000"
+    assert money(150000, "vi") == "150.000 đ"
+    assert money(150000, "en") == "150,000 VND"
+    assert percent(0.9512, "vi") == "95,1 %"
+    assert duration(60.4, "vi") == "60,4 s"
+    assert duration(268 * 3600, "en") == "268.0 h"
+    assert number(None, "vi") == "-"
+
+
+def test_a_skipped_message_is_neither_throughput_nor_a_failure() -> None:
+    from hub.watch import ConnectorStats
+
+    now = [1_000_000.0]
+    stats = ConnectorStats(clock=lambda: now[0])
+    now[0] += 600
+    for key in range(40):
+        stats.took(key, None)
+        stats.settled(key, "done")
+    for key in range(40, 1000):
+        stats.took(key, None)
+        stats.settled(key, "skipped")
+    per_min, error_rate = stats.rates()
+    assert per_min == 40 / 5  # forty hand-offs over the five-minute window
+    assert error_rate == 0.0
+    assert (stats.done, stats.skipped) == (40, 960)
+    assert stats.oldest_held_age_s() is None

@@ -16,22 +16,31 @@ function when(iso) {
   return parts.replace("T", " ");
 }
 
+// Numbers as the page's language writes them (1.382,49 in Vietnamese, 1,382.49 in English),
+// as pages.py does.
+const LOCALE = document.documentElement.lang === "en" ? "en-US" : "vi-VN";
+
+function grouped(n, decimals) {
+  return n.toLocaleString(LOCALE, {
+    minimumFractionDigits: decimals, maximumFractionDigits: decimals,
+  });
+}
+
 function duration(s) {
   if (s === null || s === undefined) return "-";
-  if (s < 1) return Math.round(s * 1000) + " ms";
-  if (s < 120) return s.toFixed(1) + " s";
-  if (s < 7200) return (s / 60).toFixed(1) + " min";
-  return (s / 3600).toFixed(1) + " h";
+  if (s < 1) return grouped(s * 1000, 0) + " ms";
+  if (s < 120) return grouped(s, 1) + " s";
+  if (s < 7200) return grouped(s / 60, 1) + " min";
+  return grouped(s / 3600, 1) + " h";
 }
 
 function percent(r) {
-  return r === null || r === undefined ? "-" : (r * 100).toFixed(1) + " %";
+  return r === null || r === undefined ? "-" : grouped(r * 100, 1) + " %";
 }
 
 function number(n) {
   if (n === null || n === undefined) return "-";
-  return Number.isInteger(n) ? n.toLocaleString("en-US")
-    : n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return grouped(n, Number.isInteger(n) ? 0 : 2);
 }
 
 function setText(root, selector, text) {
@@ -71,6 +80,11 @@ function applyCard(el, card, labels, since) {
   setText(el, "[data-field=queue_depth]", number(card.queue_depth));
   setText(el, "[data-field=oldest_waiting]", duration(card.oldest_waiting_s));
   setText(el, "[data-field=dead_letters] a", number(card.dead_letters));
+  const window_ = el.querySelector("[data-field=rate_window]");
+  if (window_ && card.rate_window_s) {
+    setText(el, "[data-field=rate_window]",
+      (window_.dataset.text || "{window}").replace("{window}", duration(card.rate_window_s)));
+  }
 }
 
 function applyOverview(data) {
@@ -80,6 +94,12 @@ function applyOverview(data) {
   setText(document, "[data-testid=completeness-dossiers]", number(c.dossiers));
   setText(document, "[data-testid=lag-p50]", duration(data.lag.p50_s));
   setText(document, "[data-testid=lag-p95]", duration(data.lag.p95_s));
+  for (const [selector, over] of [
+    ["[data-testid=completeness]", c.below_min], ["[data-testid=lag-p95]", data.lag.over_max],
+  ]) {
+    const el = document.querySelector(selector);
+    if (el) el.classList.toggle("over", Boolean(over));
+  }
   setText(document, "[data-testid=lag-samples]", number(data.lag.samples));
   setText(document, "[data-testid=updated-at]", when(data.generated_at));
   const cards = document.querySelector("section.cards");
