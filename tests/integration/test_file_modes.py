@@ -53,7 +53,7 @@ async def test_a_fresh_hubs_store_spool_and_reports_are_owner_only(
         AxisSimulator(systems={HUB_ORGAN: AXIS_SECRET}, agencies=AGENCIES) as axis,
     ):
         overrides = payment_overrides(
-            tmp_path, rabbit_url, broker_prefix, portal, platform, receiver
+            tmp_path, rabbit_url, broker_prefix, portal.url, platform.base_url, receiver.url
         )
         overrides["store"]["path"] = str(tmp_path / "state" / "hub.db")
         overrides["connectors"]["vdxp"] = axis_section(axis.base_url, spool)
