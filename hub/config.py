@@ -62,6 +62,15 @@ class HttpConfig(Section):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(2_000_000, gt=0)
     shutdown_timeout_s: float = Field(15.0, gt=0)
+    # Slow clients (`hub.slowclients`): a request head must arrive whole within
+    # header_timeout_s of the connection opening (or of its first byte after a keep-alive
+    # wait); a body within body_timeout_s plus one second per body_min_bytes_per_s bytes
+    # received (0: no allowance for size); an idle kept-alive connection is closed after
+    # keepalive_timeout_s.
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(60.0, gt=0)
+    body_min_bytes_per_s: int = Field(8192, ge=0)
+    keepalive_timeout_s: float = Field(75.0, gt=0)
 
 
 class BrokerConfig(Section):

@@ -62,6 +62,16 @@ QUEUE_MESSAGES = Gauge(
 CONSUMERS_READY = Gauge(
     "hub_consumer_ready", "1 while the connector's consumer is subscribed", ["connector"]
 )
+SLOW_CLIENTS = Counter(
+    "hub_http_slow_clients_total",
+    "Connections closed because a request's head or body arrived too slowly (part: head, body)",
+    ["part"],
+)
+RATE_LIMITED = Counter(
+    "hub_http_rate_limited_total",
+    "Requests refused with 429 by door and by what was over its limit (address, source)",
+    ["door", "by"],
+)
 OUTBOX_PENDING = Gauge("hub_outbox_pending", "Outbox rows waiting to be published")
 PAYMENT_CALLBACKS = Counter(
     "hub_payment_callbacks_total",

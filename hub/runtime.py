@@ -45,6 +45,7 @@ from hub.openapi import openapi_document
 from hub.outage import Pause, State
 from hub.plugins import ConnectorContext
 from hub.resilience import Guard
+from hub.slowclients import ConnectionLimits, LimitedRunner, body_deadline
 from hub.status_mapping import StatusTable, load_tables
 from hub.store.base import PausedConnector
 from hub.store.sqlite import SqliteStore
@@ -311,7 +312,15 @@ class Hub:
     ) -> None:
         cfg = self.config
         limit = cfg.http.max_body_bytes
-        self.app = app = web.Application(client_max_size=limit, middlewares=[unavailable])
+        limits = ConnectionLimits(
+            cfg.http.header_timeout_s,
+            cfg.http.body_timeout_s,
+            cfg.http.body_min_bytes_per_s,
+            cfg.http.keepalive_timeout_s,
+        )
+        self.app = app = web.Application(
+            client_max_size=limit, middlewares=[body_deadline(limits), unavailable]
+        )
         api = EventsApi(auth, intake, store, validator, tables, limit)
         dashboard = await self._start_dashboard(store) if cfg.dashboard.enabled else []
         app.add_routes(
@@ -325,8 +334,12 @@ class Hub:
                 web.get("/api/v1/openapi.json", self._openapi),
             ]
         )
-        runner = web.AppRunner(
-            app, shutdown_timeout=cfg.http.shutdown_timeout_s, access_log=None, handle_signals=False
+        runner = LimitedRunner(
+            app,
+            limits,
+            shutdown_timeout=cfg.http.shutdown_timeout_s,
+            access_log=None,
+            handle_signals=False,
         )
         await runner.setup()
         site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
