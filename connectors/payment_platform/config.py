@@ -135,6 +135,9 @@ class PaymentPlatformConfig(Section):
     )
     signatures: Signatures = Signatures()
     timeout_s: float = Field(10.0, gt=0)
+    max_reply_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="a larger reply (a day's listing) is refused unread"
+    )
     rate_limit_per_s: float = Field(20.0, gt=0, description="status checks per second")
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
