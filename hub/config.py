@@ -31,7 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub import yamlfile
-from hub.config_blocks import Section, is_agency_code
+from hub.config_blocks import DoorLimits, Section, is_agency_code
 from hub.errors import ConfigError
 from hub.subscribers import SubscriberConfig
 
@@ -71,6 +71,8 @@ class HttpConfig(Section):
     body_timeout_s: float = Field(60.0, gt=0)
     body_min_bytes_per_s: int = Field(8192, ge=0)
     keepalive_timeout_s: float = Field(75.0, gt=0)
+    # The canonical API's doors (/api/v1/dossier-events, /api/v1/portal/dossier-changes).
+    api_limits: DoorLimits = DoorLimits()
 
 
 class BrokerConfig(Section):
@@ -121,6 +123,7 @@ class ValidationConfig(Section):
 class FacadeConfig(Section):
     path: str = "/dvcqg"
     session_ttl_s: float = Field(8 * 3600.0, gt=0)
+    limits: DoorLimits = DoorLimits()
 
 
 class SourceConfig(Section):

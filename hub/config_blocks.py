@@ -62,3 +62,14 @@ def _increasing(value: list[float]) -> list[float]:
 # Delays of a connector's retry queues, shortest first (`hub.broker.Topology`).
 DelayTiers = Annotated[list[float], AfterValidator(_increasing)]
 DEFAULT_DELAY_TIERS_S = (5.0, 30.0, 300.0, 1800.0)
+
+
+class DoorLimits(Section):
+    """Requests one door takes (`hub.ratelimit`): per client address, checked before anything
+    is read, and per authenticated source, checked once it is known. Each limit lets `burst`
+    requests through at once, then its rate a second; 0 turns it off. Over a limit: 429 with
+    Retry-After."""
+
+    per_address_per_s: float = Field(200.0, ge=0)
+    per_source_per_s: float = Field(200.0, ge=0)
+    burst: int = Field(400, ge=1)

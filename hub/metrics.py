@@ -78,6 +78,11 @@ PAYMENT_CALLBACKS = Counter(
     "Payment platform callbacks by verdict (accepted, duplicate, refused) and refusal code",
     ["verdict", "code"],
 )
+PAYMENT_REFUSALS_UNLOGGED = Counter(
+    "hub_payment_refusals_unlogged_total",
+    "Refused payment callbacks answered but not kept in the callback log: their address had "
+    "spent its budget (connectors.payment_platform.callback_limits.refusals_per_address_per_min)",
+)
 PAYMENT_CHECKS = Counter(
     "hub_payment_status_checks_total",
     "Status checks of pending transactions by result (paid, failed, pending, error)",

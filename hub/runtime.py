@@ -44,6 +44,7 @@ from hub.intake import Intake, OutboxRelay
 from hub.openapi import openapi_document
 from hub.outage import Pause, State
 from hub.plugins import ConnectorContext
+from hub.ratelimit import DoorLimiter
 from hub.resilience import Guard
 from hub.slowclients import ConnectionLimits, LimitedRunner, body_deadline
 from hub.status_mapping import StatusTable, load_tables
@@ -321,7 +322,9 @@ class Hub:
         self.app = app = web.Application(
             client_max_size=limit, middlewares=[body_deadline(limits), unavailable]
         )
-        api = EventsApi(auth, intake, store, validator, tables, limit)
+        api = EventsApi(
+            auth, intake, store, validator, tables, limit, DoorLimiter("api", cfg.http.api_limits)
+        )
         dashboard = await self._start_dashboard(store) if cfg.dashboard.enabled else []
         app.add_routes(
             [

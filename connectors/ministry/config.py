@@ -18,6 +18,7 @@ from hub.config_blocks import (
     DEFAULT_DELAY_TIERS_S,
     BreakerConfig,
     DelayTiers,
+    DoorLimits,
     RetryConfig,
     Section,
 )
@@ -158,6 +159,9 @@ class PushConfig(Section):
         None, description="hex SHA-256 of the bearer token the system sends"
     )
     hmac: HmacAuth | None = Field(None, description="or: HMAC-signed pushes")
+    limits: DoorLimits = Field(
+        DoorLimits(), description="pushes per client address, and per system once authenticated"
+    )
 
     @model_validator(mode="after")
     def _one_way_in(self) -> PushConfig:
