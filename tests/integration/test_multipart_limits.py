@@ -100,3 +100,16 @@ async def test_parts_within_every_limit_are_accepted(world: AxisWorld) -> None:
     status, reply = await post(world, form(dossier, files))
     assert status == 202, reply
     assert staged(world) == []
+
+
+async def test_an_oversized_json_transfer_is_refused_with_413(world: AxisWorld) -> None:
+    limit = world.hub.config.http.max_body_bytes
+    body = b'{"transfer_id": "lt-json", "pad": "' + b"x" * limit + b'"}'
+    async with world.http.post(
+        world.base + "/api/v1/vdxp/transfers",
+        data=body,
+        headers={"Authorization": "Bearer onestop-token", "Content-Type": "application/json"},
+    ) as response:
+        reply = await response.json()
+        assert response.status == 413, reply
+    assert "multipart/form-data" in reply["message"]
