@@ -31,6 +31,9 @@ SOURCE_USER, SOURCE_PASSWORD = "bench-onestop", "bench-onestop-password"
 PORTAL_USER, PORTAL_PASSWORD = "bench-hub", "bench-portal-password"
 
 
+NO_LIMITS = {"per_address_per_s": 0, "per_source_per_s": 0}
+
+
 def hub_settings(
     workdir: Path,
     broker_url: str,
@@ -44,7 +47,9 @@ def hub_settings(
         "instance": f"bench-{prefix}",
         "broker": {"url": broker_url, "prefix": prefix},
         "store": {"path": str(workdir / "hub.db")},
-        "http": {"shutdown_timeout_s": 10},
+        # Rate limits off: a benchmark measures what the hub can take from one address.
+        "http": {"shutdown_timeout_s": 10, "api_limits": NO_LIMITS},
+        "facade": {"limits": NO_LIMITS},
         "logging": {"level": "WARNING"},
         "sources": {
             "onestop": {

@@ -113,6 +113,8 @@ def hub_overrides(
                 "secret_key": SECRET,
                 "base_url": platform_url,
                 "require_known_dossier": True,
+                # Off: the bench measures what the hub takes from one address.
+                "callback_limits": {"per_address_per_s": 0},
                 "status_check": {"enabled": False},
                 "reconciliation": {"enabled": False},
             }

@@ -4,11 +4,13 @@
 rejected with code, field and message); valid items are committed before the reply.
 `GET /api/v1/portal/dossier-changes?after=<cursor>&limit=<n>` returns the newest snapshot of
 each dossier changed after the cursor, in commit order. Both authenticate with a bearer token
-per source. This module must never let an invalid item reach the store or a queue.
+per source, within `http.api_limits` (per address, then per source: 429 with Retry-After).
+This module must never let an invalid item reach the store or a queue.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,6 +24,7 @@ from hub.auth import Authenticator, Principal
 from hub.errors import HubError, StoreUnavailable, ValidationFailed
 from hub.httputil import BodyError, error_response, model_response, read_json_object
 from hub.intake import Intake
+from hub.ratelimit import DoorLimiter, retry_after
 from hub.status_mapping import StatusTable
 from hub.store.base import FeedItem
 from hub.validation import Validator, item_error
@@ -59,6 +62,12 @@ def authorize(
     return who
 
 
+def too_many(who: str, wait_s: float) -> web.Response:
+    """429 for a caller over a rate limit, with Retry-After."""
+    message = f"too many requests from {who}: retry in {math.ceil(wait_s)} s"
+    return retry_after(error_response(429, "too_many_requests", message), wait_s)
+
+
 @dataclass
 class EventsApi:
     auth: Authenticator
@@ -67,6 +76,7 @@ class EventsApi:
     validator: Validator
     tables: dict[str, StatusTable]
     max_body_bytes: int
+    limiter: DoorLimiter
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -75,7 +85,14 @@ class EventsApi:
         ]
 
     def _principal(self, request: web.Request, permission: str) -> Principal | web.Response:
-        return authorize(self.auth, request, permission)
+        """The caller, checked against the limits: its address first, then (authenticated)
+        itself; or the 401/403/429 to answer."""
+        if wait := self.limiter.address(request):
+            return too_many("this address", wait)
+        who = authorize(self.auth, request, permission)
+        if isinstance(who, Principal) and (wait := self.limiter.source(who.name)):
+            return too_many(f"system {who.name!r}", wait)
+        return who
 
     async def post_events(self, request: web.Request) -> web.Response:
         who = self._principal(request, "events.write")

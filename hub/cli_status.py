@@ -20,9 +20,11 @@ import click
 
 from hub.config import HubConfig
 from hub.errors import HubError
+from hub.httputil import read_capped
 from hub.tls import pinned_context
 
 STATUS_TIMEOUT_S = 10.0
+MAX_STATUS_BYTES = 16 * 1024 * 1024  # /readyz?counts=1 of hundreds of connectors is far less
 
 
 def connector_names(config: HubConfig) -> list[str]:
@@ -50,9 +52,12 @@ async def fetch_status(url: str, trust: ssl.SSLContext | bool = True) -> tuple[i
             aiohttp.ClientSession(timeout=timeout) as http,
             http.get(f"{url.rstrip('/')}/readyz", params=query, ssl=trust) as response,
         ):
-            body = await response.json(content_type=None)
+            raw = await read_capped(response.content, MAX_STATUS_BYTES)
+            if raw is None:
+                raise HubError(f"the hub at {url} answered more than {MAX_STATUS_BYTES} bytes")
+            body = json.loads(raw)
             return response.status, body if isinstance(body, dict) else {}
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+    except (aiohttp.ClientError, TimeoutError, ValueError, RecursionError) as exc:
         raise HubError(f"the hub does not answer at {url}: {exc!r}") from None
 
 

@@ -31,7 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub import tls, yamlfile
-from hub.config_blocks import ClientTls, Section, ServerTls, is_agency_code
+from hub.config_blocks import ClientTls, DoorLimits, Section, ServerTls, is_agency_code
 from hub.errors import ConfigError
 from hub.subscribers import SubscriberConfig
 from hub.tokens import check_form
@@ -65,6 +65,17 @@ class HttpConfig(Section):
     shutdown_timeout_s: float = Field(15.0, gt=0)
     # HTTPS instead of HTTP on the same host and port (`hub.tls`); absent: plain HTTP.
     tls: ServerTls | None = None
+    # Slow clients (`hub.slowclients`): a request head must arrive whole within
+    # header_timeout_s of the connection opening (or of its first byte after a keep-alive
+    # wait); a body within body_timeout_s plus one second per body_min_bytes_per_s bytes
+    # received (0: no allowance for size); an idle kept-alive connection is closed after
+    # keepalive_timeout_s.
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(60.0, gt=0)
+    body_min_bytes_per_s: int = Field(8192, ge=0)
+    keepalive_timeout_s: float = Field(75.0, gt=0)
+    # The canonical API's doors (/api/v1/dossier-events, /api/v1/portal/dossier-changes).
+    api_limits: DoorLimits = DoorLimits()
 
 
 class BrokerConfig(Section):
@@ -124,6 +135,7 @@ class ValidationConfig(Section):
 class FacadeConfig(Section):
     path: str = "/dvcqg"
     session_ttl_s: float = Field(8 * 3600.0, gt=0)
+    limits: DoorLimits = DoorLimits()
 
 
 class SourceConfig(Section):

@@ -127,3 +127,14 @@ class ServerTls(Section):
         if self.require_client_cert_for and self.client_ca is None:
             raise ValueError("require_client_cert_for needs client_ca (who signs the clients)")
         return self
+
+
+class DoorLimits(Section):
+    """Requests one door takes (`hub.ratelimit`): per client address, checked before anything
+    is read, and per authenticated source, checked once it is known. Each limit lets `burst`
+    requests through at once, then its rate a second; 0 turns it off. Over a limit: 429 with
+    Retry-After."""
+
+    per_address_per_s: float = Field(200.0, ge=0)
+    per_source_per_s: float = Field(200.0, ge=0)
+    burst: int = Field(400, ge=1)

@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel
 
+from hub.errors import UnreadableReply
 from schemas.api import ErrorOut
 
 
@@ -73,10 +74,29 @@ def error_response(status: int, error: str, message: str) -> web.Response:
 
 
 async def read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it grows past `limit` bytes (the rest unread)."""
+    """The whole body, or None as soon as it grows past `limit` bytes (the rest unread).
+
+    Every body the hub reads, a request's or a destination's reply, goes through here or
+    `read_reply`: never `read()`, `json()` or `text()` on a stream whose size nobody checked."""
     body = bytearray()
     while chunk := await stream.read(limit + 1 - len(body)):
         body += chunk
         if len(body) > limit:
             return None
     return bytes(body)
+
+
+async def read_reply(
+    response: aiohttp.ClientResponse, limit: int, *, connector: str, system: str
+) -> bytes:
+    """A destination's whole reply, or `UnreadableReply` (`oversized`) as soon as it grows
+    past `limit` bytes: the call's item is parked with that reason. A caller for whom an
+    oversized reply is an outage instead (a token endpoint) uses `read_capped`."""
+    raw = await read_capped(response.content, limit)
+    if raw is None:
+        raise UnreadableReply(
+            f"{system} replied with more than {limit} bytes; refused unread",
+            connector=connector,
+            code="oversized",
+        )
+    return raw

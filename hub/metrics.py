@@ -63,11 +63,26 @@ QUEUE_MESSAGES = Gauge(
 CONSUMERS_READY = Gauge(
     "hub_consumer_ready", "1 while the connector's consumer is subscribed", ["connector"]
 )
+SLOW_CLIENTS = Counter(
+    "hub_http_slow_clients_total",
+    "Connections closed because a request's head or body arrived too slowly (part: head, body)",
+    ["part"],
+)
+RATE_LIMITED = Counter(
+    "hub_http_rate_limited_total",
+    "Requests refused with 429 by door and by what was over its limit (address, source)",
+    ["door", "by"],
+)
 OUTBOX_PENDING = Gauge("hub_outbox_pending", "Outbox rows waiting to be published")
 PAYMENT_CALLBACKS = Counter(
     "hub_payment_callbacks_total",
     "Payment platform callbacks by verdict (accepted, duplicate, refused) and refusal code",
     ["verdict", "code"],
+)
+PAYMENT_REFUSALS_UNLOGGED = Counter(
+    "hub_payment_refusals_unlogged_total",
+    "Refused payment callbacks answered but not kept in the callback log: their address had "
+    "spent its budget (connectors.payment_platform.callback_limits.refusals_per_address_per_min)",
 )
 PAYMENT_CHECKS = Counter(
     "hub_payment_status_checks_total",

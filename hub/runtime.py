@@ -44,7 +44,9 @@ from hub.intake import Intake, OutboxRelay
 from hub.openapi import openapi_document
 from hub.outage import Pause, State
 from hub.plugins import ConnectorContext
+from hub.ratelimit import DoorLimiter
 from hub.resilience import Guard
+from hub.slowclients import ConnectionLimits, LimitedRunner, body_deadline
 from hub.status_mapping import StatusTable, load_tables
 from hub.store.base import PausedConnector
 from hub.store.sqlite import SqliteStore
@@ -318,8 +320,18 @@ class Hub:
         limit = cfg.http.max_body_bytes
         self.tls = tls.Serving(cfg.http.tls) if cfg.http.tls else None
         guard = tls.door_guard(cfg.http.tls)  # doors that want a client certificate
-        self.app = app = web.Application(client_max_size=limit, middlewares=[*guard, unavailable])
-        api = EventsApi(auth, intake, store, validator, tables, limit)
+        limits = ConnectionLimits(
+            cfg.http.header_timeout_s,
+            cfg.http.body_timeout_s,
+            cfg.http.body_min_bytes_per_s,
+            cfg.http.keepalive_timeout_s,
+        )
+        self.app = app = web.Application(
+            client_max_size=limit, middlewares=[body_deadline(limits), *guard, unavailable]
+        )
+        api = EventsApi(
+            auth, intake, store, validator, tables, limit, DoorLimiter("api", cfg.http.api_limits)
+        )
         dashboard = await self._start_dashboard(store) if cfg.dashboard.enabled else []
         app.add_routes(
             [
@@ -332,8 +344,12 @@ class Hub:
                 web.get("/api/v1/openapi.json", self._openapi),
             ]
         )
-        runner = web.AppRunner(
-            app, shutdown_timeout=cfg.http.shutdown_timeout_s, access_log=None, handle_signals=False
+        runner = LimitedRunner(
+            app,
+            limits,
+            shutdown_timeout=cfg.http.shutdown_timeout_s,
+            access_log=None,
+            handle_signals=False,
         )
         await runner.setup()
         ssl_context = self.tls.context if self.tls else None

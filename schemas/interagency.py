@@ -41,6 +41,9 @@ class TransferAttachment(_Model):
     description: Text | None = None
 
 
+MAX_TRANSFER_ATTACHMENTS = 50
+
+
 class InterAgencyTransfer(_Model):
     """A dossier handed to other agencies (hồ sơ liên thông), as the one-stop system says it."""
 
@@ -59,7 +62,9 @@ class InterAgencyTransfer(_Model):
     signer_name: ShortText | None = None
     due_date: date | None = None
     steering_type: int | None = Field(None, ge=0, le=100)
-    attachments: list[TransferAttachment] = Field(default_factory=list, max_length=50)
+    attachments: list[TransferAttachment] = Field(
+        default_factory=list, max_length=MAX_TRANSFER_ATTACHMENTS
+    )
 
 
 STATUS_TEXT: dict[StatusCode, str] = {

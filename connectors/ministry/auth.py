@@ -20,6 +20,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Mapping
 from ssl import SSLContext
@@ -30,7 +31,11 @@ import aiohttp
 
 from connectors.ministry.config import BearerAuth, HmacAuth, OAuth2Auth, RestAuth
 from hub.errors import CredentialsRefused, DestinationUnavailable, HubError
+from hub.httputil import read_capped
 from hub.resilience import translate_http_error
+
+# An OAuth2 token reply is a few hundred bytes (a JWT a few kilobytes): more is not one.
+MAX_TOKEN_REPLY_BYTES = 64 * 1024
 
 
 class RequestAuth(Protocol):
@@ -175,7 +180,14 @@ class OAuth2ClientCredentials:
             ) as response:
                 if response.status != 200:
                     self._refused(response.status)
-                reply = await response.json(content_type=None)
+                raw = await read_capped(response.content, MAX_TOKEN_REPLY_BYTES)
+            if raw is None:  # the endpoint is broken, not the dossier: an outage
+                raise DestinationUnavailable(
+                    f"the token endpoint replied with more than {MAX_TOKEN_REPLY_BYTES} bytes; "
+                    "refused unread",
+                    connector=self.connector,
+                )
+            reply = json.loads(raw)
         except HubError:
             raise
         except Exception as exc:

@@ -19,6 +19,7 @@ from hub.config_blocks import (
     BreakerConfig,
     ClientTls,
     DelayTiers,
+    DoorLimits,
     RetryConfig,
     Section,
 )
@@ -162,6 +163,9 @@ class PushConfig(Section):
         "(hmac-sha256$<salt>$<digest>; a bare hex SHA-256 of older versions is still read)",
     )
     hmac: HmacAuth | None = Field(None, description="or: HMAC-signed pushes")
+    limits: DoorLimits = Field(
+        DoorLimits(), description="pushes per client address, and per system once authenticated"
+    )
 
     @field_validator("token_sha256")
     @classmethod

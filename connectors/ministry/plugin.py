@@ -15,7 +15,7 @@ from connectors.ministry.dashboard import ministries_flow
 from connectors.ministry.intake import ResultIntake
 from connectors.ministry.mapping import MinistryMapping, load_for
 from connectors.ministry.poller import ResultPoller
-from connectors.ministry.routes import PushEntry, ResultsDoor
+from connectors.ministry.routes import PushEntry, ResultsDoor, push_entry
 from connectors.ministry.sink import HandoffSink
 from connectors.ministry.soap import wsdl_problems
 from connectors.ministry.store import SqliteMinistries
@@ -165,7 +165,7 @@ class Ministry(Connector):
                 poller = ResultPoller(client, mapping, results, slice_, cfg.poll)
                 context.background(poller.run_schedule(), f"poll-{name}")
             if cfg.push is not None:
-                pushes[name] = PushEntry(cfg.push, mapping, results)
+                pushes[name] = push_entry(name, cfg.push, mapping, results)
             systems[name] = System(cfg, client, poller)
         limit = context.hub_config.http.max_body_bytes
         context.add_routes(

@@ -29,7 +29,7 @@ from hub.errors import (
     HubError,
     UnreadableReply,
 )
-from hub.httputil import dumps, read_capped
+from hub.httputil import dumps, read_reply
 from hub.resilience import Guard, translate_http_error
 from hub.tls import client_context
 
@@ -102,15 +102,9 @@ class RestClient:
                 raise translate_http_error(exc, self.connector, self.system) from exc
 
     async def _body(self, response: aiohttp.ClientResponse) -> bytes:
-        limit = self.config.max_reply_bytes
-        raw = await read_capped(response.content, limit)
-        if raw is None:
-            raise UnreadableReply(
-                f"{self.system} replied with more than {limit} bytes; refused unread",
-                connector=self.connector,
-                code="oversized",
-            )
-        return raw
+        return await read_reply(
+            response, self.config.max_reply_bytes, connector=self.connector, system=self.system
+        )
 
     def _read(self, status: int, raw: bytes) -> Any:
         detail = raw[:300].decode("utf-8", "replace").strip()

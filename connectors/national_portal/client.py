@@ -28,6 +28,7 @@ from hub.errors import (
     DestinationUnavailable,
     HubError,
 )
+from hub.httputil import read_capped
 from hub.resilience import Guard, translate_http_error
 from hub.tls import client_context
 
@@ -198,7 +199,14 @@ class PortalClient:
                             connector=CONNECTOR,
                             http_status=response.status,
                         )
-                    return _json_of(await response.read())
+                    raw = await read_capped(response.content, self.config.max_reply_bytes)
+                    if raw is None:  # read as any unreadable reply of DVCQG: an outage
+                        raise DestinationUnavailable(
+                            f"DVCQG replied with more than {self.config.max_reply_bytes} bytes "
+                            "(max_reply_bytes); refused unread",
+                            connector=CONNECTOR,
+                        )
+                    return _json_of(raw)
             except HubError:
                 raise
             except Exception as exc:

@@ -60,6 +60,9 @@ class NationalPortalConfig(Section):
     password: SecretStr = SecretStr("")
     madonvi: str = "000.00.00.H41"
     timeout_s: float = Field(10.0, gt=0)
+    max_reply_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, description="a larger reply is refused unread (an outage)"
+    )
     batch_size: int = Field(50, ge=1, le=1000)
     linger_ms: int = Field(200, ge=0)
     concurrency: int = Field(4, ge=1, le=64)

@@ -23,6 +23,7 @@ from connectors.national_portal.sink import PortalSink
 from hub.consumer import dossier_code_of
 from hub.intake import Intake
 from hub.plugins import Connector, ConnectorContext
+from hub.ratelimit import DoorLimiter
 from hub.store.sqlite import SqliteStore
 
 
@@ -107,7 +108,13 @@ class NationalPortal(Connector):
                 context.background(catalogue.run_schedule(), "catalogue-schedule")
                 context.expose("catalogue", catalogue)
         facade = Facade(
-            context.auth, context.intake, context.store, context.validator, context.tables, limit
+            context.auth,
+            context.intake,
+            context.store,
+            context.validator,
+            context.tables,
+            limit,
+            DoorLimiter("facade", context.hub_config.facade.limits),
         )
         api = ProceduresApi(context.auth, procedures, catalogue, limit)
         context.on_stop(api.close)

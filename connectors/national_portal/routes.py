@@ -4,13 +4,16 @@ It answers the protocol's login, `DongBoHoSoMC`, `CapNhatTienDoHoSoMC` and `TraC
 the protocol's own reply shapes and codes (see PROTOCOL.md). Every item is validated and
 mapped on its own: invalid items get their own error in `result`, valid ones beside them go
 on. `"00"` is answered only after the store committed the items (guarantee 1); a store failure
-answers `"99"` so the adapter repeats the call.
+answers `"99"` so the adapter repeats the call. `facade.limits` bound the calls per client
+address (before the body is read) and per source (once its session is known): 429 with
+`"99"` and Retry-After.
 
 This module must never put an invalid item into the store or a queue.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ from hub.auth import Authenticator, LoginsBusy, Principal
 from hub.errors import HubError, StoreUnavailable, ValidationFailed
 from hub.httputil import BodyError, json_response, read_json_object
 from hub.intake import Intake
+from hub.ratelimit import DoorLimiter, retry_after
 from hub.status_mapping import StatusTable
 from hub.store.base import DossierView
 from hub.validation import Validator, item_error
@@ -49,6 +53,11 @@ def _reply(status: int, code: str | int, message: str, **extra: Any) -> web.Resp
     return json_response({"error_code": code, "message": message, **extra}, status)
 
 
+def _too_many(who: str, wait_s: float) -> web.Response:
+    message = f"too many calls from {who}: repeat in {math.ceil(wait_s)} s"
+    return retry_after(_reply(429, TRY_LATER, message), wait_s)
+
+
 class DossierLookup(Protocol):
     """A dossier's newest state and history (`TraCuuHoSo`)."""
 
@@ -63,11 +72,14 @@ class Facade:
     validator: Validator
     tables: dict[str, StatusTable]
     max_body_bytes: int
+    limiter: DoorLimiter
 
     def routes(self, path: str) -> list[web.RouteDef]:
         return [web.post(path, self.handle)]
 
     async def handle(self, request: web.Request) -> web.Response:
+        if wait := self.limiter.address(request):
+            return _too_many("this address", wait)
         try:
             return await self._handle(request)
         except StoreUnavailable as exc:
@@ -88,6 +100,8 @@ class Facade:
         if principal is None:
             metrics.INBOUND_ITEMS.labels("facade", "unauthenticated").inc()
             return _reply(401, "401", "session missing, invalid or expired: log in again")
+        if wait := self.limiter.source(principal.name):
+            return _too_many(f"system {principal.name!r}", wait)
         refusal = self._authorize(principal, str(service), body.get("madonvi"))
         if refusal is not None:
             return refusal

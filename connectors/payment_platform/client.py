@@ -10,6 +10,7 @@ reply changes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date
 from functools import partial
@@ -21,7 +22,7 @@ from connectors.payment_platform.config import PaymentPlatformConfig
 from connectors.payment_platform.mapping import wire_time
 from connectors.payment_platform.signing import signed, verify
 from hub.errors import DestinationRejected, DestinationUnavailable, HubError
-from hub.httputil import dumps
+from hub.httputil import dumps, read_reply
 from hub.resilience import Guard, translate_http_error
 from hub.tls import client_context
 from schemas.payment import PaymentResult
@@ -97,7 +98,10 @@ class PlatformClient:
                         )
                     if response.status >= 400:
                         raise self._rejected(f"HTTP {response.status}")
-                    reply = await response.json(content_type=None)
+                    raw = await read_reply(
+                        response, self.config.max_reply_bytes, connector=CONNECTOR, system=SYSTEM
+                    )
+                reply = json.loads(raw)
             except HubError:
                 raise
             except Exception as exc:

@@ -110,11 +110,28 @@ class ReconciliationConfig(Section):
         return value
 
 
+class CallbackLimits(Section):
+    """How many callbacks one client address may send (`hub.ratelimit`), checked before the
+    body is read or a signature checked; over it the address is answered 429 with
+    Retry-After. Of one address's refused callbacks, the callback log keeps at most
+    `refusals_per_address_per_min` a minute (twice that in a first burst); the others are
+    answered all the same and counted in `hub_payment_refusals_unlogged_total`."""
+
+    per_address_per_s: float = Field(
+        100.0, ge=0, description="callbacks a second from one address (0: no limit)"
+    )
+    burst: int = Field(200, ge=1, description="callbacks at once above that rate")
+    refusals_per_address_per_min: int = Field(
+        10, ge=1, description="refused callbacks kept in the callback log per address a minute"
+    )
+
+
 class PaymentPlatformConfig(Section):
     enabled: bool = False
     partner_code: str = Field("", description="MaDoiTac: the province's partner code")
     secret_key: SecretStr = Field(SecretStr(""), description="the partner's signing secret")
     callback_path: str = Field("/payment-platform/callback", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    callback_limits: CallbackLimits = CallbackLimits()
     base_url: HttpUrl = Field("http://127.0.0.1:8083", description="status checks and listings")
     status_path: str = "/api/tra-cuu-giao-dich"
     reconciliation_path: str = "/api/doi-soat"
@@ -135,6 +152,9 @@ class PaymentPlatformConfig(Section):
     )
     signatures: Signatures = Signatures()
     timeout_s: float = Field(10.0, gt=0)
+    max_reply_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="a larger reply (a day's listing) is refused unread"
+    )
     rate_limit_per_s: float = Field(20.0, gt=0, description="status checks per second")
     tls: ClientTls | None = Field(None, description="CA bundle and client certificate")
     retry: RetryConfig = RetryConfig()

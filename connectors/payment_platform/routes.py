@@ -11,6 +11,12 @@ with the reason, logged with personal data masked, and kept in the callback log 
 read (`GET /api/v1/payments/callbacks`). A store failure answers `99` too, so the platform
 sends the callback again.
 
+Before anything is read, the client address is checked against `callback_limits`: over its
+rate, HTTP 429 with `Retry-After` and `MaLoi` `99`, nothing read, checked or stored. Of the
+refused callbacks of one address, the callback log keeps `refusals_per_address_per_min` a
+minute; the others are answered all the same and counted in
+`hub_payment_refusals_unlogged_total` (decision 0046).
+
 This module must never put a refused callback into the store's ledger or a queue.
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,15 +38,18 @@ from connectors.payment_platform.mapping import CallbackContext, PaymentCodes, r
 from connectors.payment_platform.signing import SIGNATURE_FIELD
 from connectors.payment_platform.store import SqlitePayments
 from hub import metrics
+from hub.config_blocks import DoorLimits
 from hub.errors import StoreUnavailable, ValidationFailed
-from hub.httputil import json_response
+from hub.httputil import json_response, read_capped
 from hub.intake import Intake
 from hub.masking import mask
+from hub.ratelimit import Buckets, DoorLimiter, client_address, retry_after
 from hub.validation import Validator, item_error
 
 log = structlog.get_logger(__name__)
 
 OK, ERROR = "00", "99"
+DOOR = "payment_callback"
 MAX_CALLBACK_BYTES = 64 * 1024
 _KEPT_FIELDS = 30  # of a refused body, at most this many fields, each cut to 200 characters
 
@@ -65,10 +75,10 @@ async def _fields(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
         raise ValidationFailed(f"body larger than {MAX_CALLBACK_BYTES} bytes", code="too_large")
     try:
-        raw = await request.content.read(MAX_CALLBACK_BYTES + 1)
+        raw = await read_capped(request.content, MAX_CALLBACK_BYTES)
     except Exception:
         raise ValidationFailed("the body could not be read", code="unreadable") from None
-    if len(raw) > MAX_CALLBACK_BYTES:
+    if raw is None:
         raise ValidationFailed(f"body larger than {MAX_CALLBACK_BYTES} bytes", code="too_large")
     try:
         text = raw.decode("utf-8")
@@ -92,11 +102,33 @@ class CallbackDoor:
     payments: SqlitePayments
     intake: Intake
     _relays: set[asyncio.Task[int]] = field(default_factory=set)
+    _limiter: DoorLimiter = field(init=False)
+    _refusals: Buckets = field(init=False)
+
+    def __post_init__(self) -> None:
+        limits = self.config.callback_limits
+        self._limiter = DoorLimiter(
+            DOOR,
+            DoorLimits(
+                per_address_per_s=limits.per_address_per_s, per_source_per_s=0, burst=limits.burst
+            ),
+        )
+        per_min = limits.refusals_per_address_per_min
+        self._refusals = Buckets(per_min / 60, per_min)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(self.config.callback_path, self.handle)]
 
+    def _over_limits(self, request: web.Request) -> web.Response | None:
+        """429 for an address over its rate; nothing of the request is read."""
+        if not (wait := self._limiter.address(request)):
+            return None
+        message = f"too many callbacks from this address: send again in {math.ceil(wait)} s"
+        return retry_after(json_response({"MaLoi": ERROR, "MoTaLoi": message}, 429), wait)
+
     async def handle(self, request: web.Request) -> web.Response:
+        if (over := self._over_limits(request)) is not None:
+            return over
         fields: dict[str, Any] = {}
         try:
             fields = await _fields(request)
@@ -113,7 +145,7 @@ class CallbackDoor:
         except StoreUnavailable as exc:
             return self._store_failed(exc)
         except Exception as exc:  # every other failure refuses this callback only
-            return await self._refuse(item_error(exc), fields)
+            return await self._refuse(item_error(exc), fields, client_address(request))
         masked = loggable(fields)
         try:
             recorded = await self.payments.record(result, masked)
@@ -149,9 +181,14 @@ class CallbackDoor:
         if self._relays:
             await asyncio.wait(self._relays, timeout=5)
 
-    async def _refuse(self, exc: ValidationFailed, fields: dict[str, Any]) -> web.Response:
+    async def _refuse(
+        self, exc: ValidationFailed, fields: dict[str, Any], address: str
+    ) -> web.Response:
         masked = loggable(fields)
         metrics.PAYMENT_CALLBACKS.labels("refused", exc.code).inc()
+        if self._refusals.take(address):  # the address spent its budget: answered, not kept
+            metrics.PAYMENT_REFUSALS_UNLOGGED.inc()
+            return reply(ERROR, exc.message)
         log.warning("payment_callback_refused", code=exc.code, reason=exc.message, body=masked)
         key = (str(fields.get("MaGiaoDich") or ""), str(fields.get("MaThamChieu") or ""))
         try:

@@ -3,9 +3,13 @@
 * `POST /api/v1/vdxp/transfers` (`vdxp.send`): an inter-agency transfer of a dossier
   (`schemas.interagency.InterAgencyTransfer`). Either JSON, attachments inline as
   `content_base64` (the whole body within `http.max_body_bytes`), or `multipart/form-data`:
-  a first part named `transfer` holding the JSON, then one file part per attachment, streamed
-  to disk (each within `max_attachment_bytes`; their file name and content type are used
-  unless the JSON's `attachments` list, one entry per file part, says otherwise). 202 with
+  a first part named `transfer` holding the JSON (within `http.max_body_bytes`), then one file
+  part per attachment, streamed to disk. Every limit is checked while the parts stream in,
+  before more is written: at most `MAX_TRANSFER_ATTACHMENTS` file parts, each within
+  `max_attachment_bytes`, all together within `max_document_bytes` (the edXML that carries
+  them could not be larger); past one, 413 and the staged files are removed. Their file name
+  and content type are used unless the JSON's `attachments` list, one entry per file part,
+  says otherwise. 202 with
   the DocumentId once the transfer is durable; 200 with the same answer for a transfer id
   the hub holds; 422 for an unknown dossier or agency; 409 while the same transfer id is
   being accepted by another request; 503 when the agency list cannot be read yet.
@@ -55,7 +59,7 @@ from hub.downloads import download_headers
 from hub.errors import HubError, ValidationFailed
 from hub.httputil import error_response, read_capped, reply
 from hub.validation import item_error
-from schemas.interagency import InterAgencyTransfer
+from schemas.interagency import MAX_TRANSFER_ATTACHMENTS, InterAgencyTransfer
 
 MAX_LIMIT = 1000
 CHUNK = 64 * 1024
@@ -153,22 +157,29 @@ class VdxpApi:
         first = await reader.next()
         if not isinstance(first, BodyPartReader) or first.name != "transfer":
             raise ValidationFailed("the first part must be named transfer (JSON)", code="invalid")
-        head = await first.read(decode=False)
-        if len(head) > self.max_body_bytes:
+        head = await _read_part(first, self.max_body_bytes)
+        if head is None:
             raise _TooLarge(f"the transfer part is over {self.max_body_bytes} bytes")
-        data = _json_object(bytes(head))
+        data = _json_object(head)
         described = [a for a in _list(data.pop("attachments", None))]
         staging: Path | None = None
         parts: list[tuple[str, str, Path, int]] = []
         try:
             transfer_id = str(data.get("transfer_id") or "transfer")
             staging = self.desk.staging(transfer_id)
+            total = 0
             while (part := await reader.next()) is not None:
                 if not isinstance(part, BodyPartReader):
                     raise ValidationFailed("nested multipart is not supported", code="invalid")
+                if len(parts) == MAX_TRANSFER_ATTACHMENTS:
+                    raise _TooLarge(
+                        f"more than {MAX_TRANSFER_ATTACHMENTS} file parts: a transfer carries "
+                        f"at most {MAX_TRANSFER_ATTACHMENTS} attachments"
+                    )
                 index = len(parts) + 1
                 path = staging / f"part-{index}"
-                size = await self._stream_part(part, path)
+                size = await self._stream_part(part, path, total)
+                total += size
                 parts.append(
                     (
                         part.filename or f"attachment-{index}",
@@ -197,12 +208,19 @@ class VdxpApi:
         ]
         return transfer, files, staging
 
-    async def _stream_part(self, part: BodyPartReader, path: Path) -> int:
+    async def _stream_part(self, part: BodyPartReader, path: Path, before: int) -> int:
+        """The part written to `path`, refused as soon as it, or all parts with the `before`
+        bytes of those already written, grows past its limit (nothing more is written)."""
         size = 0
+        limit = self.config.max_document_bytes
         async with aiofiles.open(path, "wb") as out:
             while chunk := await part.read_chunk(CHUNK):
                 size += len(chunk)
                 self._check_size(size, part.filename or path.name)
+                if before + size > limit:
+                    raise _TooLarge(
+                        f"the attachments together are over max_document_bytes ({limit})"
+                    )
                 await out.write(chunk)
         return size
 
@@ -299,6 +317,16 @@ class VdxpApi:
             return denied
         report = await self.intake.poll_once()
         return reply(RoundReport, report.as_dict(), 200 if report.error is None else 502)
+
+
+async def _read_part(part: BodyPartReader, limit: int) -> bytes | None:
+    """A small part's bytes, or None as soon as it grows past `limit` (the rest unread)."""
+    body = bytearray()
+    while chunk := await part.read_chunk(CHUNK):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _transfer_json(row: DocumentRow) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from hub.errors import (
     HubError,
     UnreadableReply,
 )
-from hub.httputil import dumps, read_capped
+from hub.httputil import dumps, read_reply
 from hub.resilience import Guard, translate_http_error
 from hub.tls import client_context
 
@@ -251,13 +251,7 @@ class AxisClient:
         return size
 
     async def _reply(self, response: aiohttp.ClientResponse) -> dict[str, Any]:
-        raw = await read_capped(response.content, MAX_JSON_REPLY)
-        if raw is None:
-            raise UnreadableReply(
-                "the axis replied with more than 4 MiB of JSON",
-                connector=CONNECTOR,
-                code="oversized",
-            )
+        raw = await read_reply(response, MAX_JSON_REPLY, connector=CONNECTOR, system="the axis")
         status = response.status
         try:
             reply = json.loads(raw) if raw.strip() else {}

@@ -23,7 +23,7 @@ from hub.errors import (
     DestinationUnavailable,
     HubError,
 )
-from hub.httputil import dumps
+from hub.httputil import dumps, read_capped
 from hub.resilience import Guard, translate_http_error
 from hub.subscribers import SubscriberConfig
 from hub.tls import client_context
@@ -31,6 +31,7 @@ from hub.tls import client_context
 EVENT_ID_HEADER = "X-Hub-Event-Id"
 EVENT_TYPE_HEADER = "X-Hub-Event-Type"
 _RETRYABLE = frozenset({408, 425, 429})
+MAX_DETAIL_BYTES = 64 * 1024  # of a refusal's body, read for its first 300 characters
 
 
 def connector_name(subscriber: str) -> str:
@@ -73,7 +74,8 @@ class WebhookClient:
                 ) as response:
                     if 200 <= response.status < 300:
                         return
-                    detail = (await response.text(errors="replace"))[:300]
+                    raw = await read_capped(response.content, MAX_DETAIL_BYTES)
+                    detail = (raw or b"(a larger body, unread)")[:300].decode("utf-8", "replace")
                     self._refuse(response.status, detail)
             except HubError:
                 raise

@@ -46,6 +46,9 @@ def payment_overrides(
         "secret_key": SECRET,
         "base_url": platform_url,
         "timeout_s": 2,
+        # The tests send every kind of refused callback from one address within a minute and
+        # read each back from the callback log (test_rate_limits checks the budget itself).
+        "callback_limits": {"refusals_per_address_per_min": 1000},
         "retry": {"attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1},
         # The tests run rounds themselves (POST /api/v1/payments/status-checks).
         "status_check": {"enabled": False},
