@@ -18,6 +18,7 @@ NAME = "payment_platform"
 def _row(record: PaymentRecord) -> dict[str, Any]:
     r = record.result
     return {
+        "first_seen_at": record.first_seen_at.isoformat(),
         "paid_at": r.paid_at.isoformat(),
         "dossier_code": r.dossier_code,
         "reference": r.reference,
@@ -57,6 +58,7 @@ def payments_flow(store: SqlitePayments) -> Flow:
                 table(
                     "payments",
                     [
+                        Column("first_seen_at", "time"),
                         Column("paid_at", "time"),
                         Column("dossier_code", "dossier"),
                         Column("amount_vnd", "money"),
@@ -64,7 +66,6 @@ def payments_flow(store: SqlitePayments) -> Flow:
                         Column("source", "value", filter=True),
                         Column("reference", "id"),
                         Column("transaction_id", "id"),
-                        Column("bank", "id"),
                         Column("checks", "number"),
                         Column("acknowledged_at", "time"),
                     ],

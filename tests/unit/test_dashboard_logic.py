@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from hub.cli import main
 from hub.dashboard import checks, i18n
 from hub.dashboard.api import unavailable
-from hub.dashboard.pages import BASE, NAV, _env, clock
+from hub.dashboard.formats import clock
+from hub.dashboard.pages import BASE, NAV, _env
 from hub.dashboard.timeline import timeline_page
 from hub.errors import StoreUnavailable
 from hub.outage import State
@@ -359,7 +360,7 @@ def test_a_long_timeline_shows_page_by_page_newest_first_with_payloads_masked() 
 
 
 def test_numbers_are_written_as_the_page_language_writes_them() -> None:
-    from hub.dashboard.pages import duration, money, number, percent
+    from hub.dashboard.formats import duration, money, number, percent
 
     assert number(1382.49, "vi") == "1.382,49"
     assert number(1382.49, "en") == "1,382.49"

@@ -353,7 +353,6 @@ function drawChart(box) {
   tip.className = "chart-tip";
   tip.dataset.testid = "chart-tip";
   tip.hidden = true;
-  tip.setAttribute("role", "status");
   const hover = (clientX) => {
     const rect = svg.getBoundingClientRect();
     const ms = xmin + ((clientX - rect.left - left) / w) * (xmax - xmin);
