@@ -201,6 +201,11 @@ class DashboardConfig(Section):
     samples_keep_days: float = Field(14.0, gt=0)
     lag_window_h: float = Field(24.0, gt=0)
     overview_cache_s: float = Field(2.0, ge=0)
+    # The province's own names of its connectors (a ministry system, a subscriber), by the
+    # name the hub runs them under: `ministry.tax: Hệ thống quản lý thuế`.
+    names: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(
+        default_factory=dict
+    )
 
 
 class AlertsConfig(Section):

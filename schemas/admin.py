@@ -141,9 +141,11 @@ class ConnectorDetail(Reply):
 
     card: Card
     hours: float
+    interval_s: float = Field(description="the interval between two samples of `series`")
     series: list[SeriesPoint]
     recent_failures: list[RecentFailure]
     lag_series: list[LagPoint] = Field(description="DVCQG's sync lag; empty for the others")
+    lag_step_s: float = Field(description="the span of time one point of `lag_series` covers")
     outages: list[OutageOut]
 
 
@@ -286,15 +288,47 @@ class SessionsRevoked(Reply):
     sessions_ended: int = Field(description="live sessions ended (0: none was open)")
 
 
-class FlowTable(Reply):
+class FlowColumn(Reply):
     key: str
-    columns: list[str]
+    kind: Literal[
+        "text", "id", "time", "value", "connector", "dossier", "money", "number", "counts"
+    ] = Field(description="how its values read: `time` ISO 8601, `money` in đồng, ...")
+    filter: bool = Field(description="whether it may be filtered by its exact value")
+
+
+class FlowFact(Reply):
+    key: str
+    kind: str
+    value: Any
+
+
+class FlowTable(Reply):
+    """One page of a flow table's rows that match the request's filters, newest first."""
+
+    key: str
+    columns: list[FlowColumn]
     rows: list[dict[str, Any]]
+    total: int = Field(description="rows matching the filters (among the `read` newest)")
+    read: int = Field(description="rows read: the newest ones, at most the window")
+    capped: bool = Field(description="the window was full: older rows were not read")
+    page: int = Field(description="0 is the newest page")
+    pages: int
+    per_page: int
+    sums: dict[str, float] = Field(description="each money column's sum over `total` rows")
+    options: dict[str, list[str]] = Field(description="each filterable column's values")
+
+
+class FlowConnector(Card):
+    """A connector the flow goes through: its card and its newest outages."""
+
+    outages: list[OutageOut]
 
 
 class FlowPage(Reply):
-    """A connector's page: facts and tables, personal data masked; only `enabled` when off."""
+    """A connector's page: facts, tables, personal data masked, and the state and outages of
+    the connectors it goes through; only `enabled` when off."""
 
     enabled: bool
-    facts: dict[str, Any] = Field(default_factory=dict)
+    facts: list[FlowFact] = Field(default_factory=list)
     tables: list[FlowTable] = Field(default_factory=list)
+    connectors: list[FlowConnector] = Field(default_factory=list)

@@ -162,6 +162,10 @@ class SqlitePayments:
             "WHERE outcome = 'pending' AND paid_at < ? ORDER BY id", (_utc(cutoff),)
         )
 
+    async def recent(self, limit: int) -> list[PaymentRecord]:
+        """The newest `limit` transactions, newest first (the dashboard's page)."""
+        return await self._select("ORDER BY id DESC LIMIT ?", (limit,))
+
     async def get(self, transaction_id: str, reference: str) -> PaymentRecord | None:
         rows = await self._select(
             "WHERE transaction_id = ? AND reference = ?", (transaction_id, reference)

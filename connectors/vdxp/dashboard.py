@@ -1,42 +1,63 @@
-"""The dashboard page of the document axis: documents both ways and the intake log."""
+"""The dashboard page of the document axis: documents both ways with their state, the intake
+log (documents and status messages taken from the axis, refused ones with their reason), the
+last polling round, and the state and outages of the hub's calls to the axis."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from connectors.vdxp.store import SqliteVdxp
-from hub.dashboard.flows import ROWS, table
+from hub.dashboard.flows import WINDOW, Column, fact, table
 from hub.plugins import Flow
+
+NAME = "vdxp"
 
 
 def vdxp_flow(store: SqliteVdxp, intake: Any, guard: Any) -> Flow:
     async def read() -> dict[str, Any]:
+        log = await store.intake_log(None, WINDOW)
         return {
-            "facts": {
-                "circuit": await guard.breaker_state(),
-                "last_round": intake.last_round.isoformat() if intake.last_round else None,
-                "last_error": intake.last_error,
-            },
+            "facts": [
+                fact(
+                    "last_round",
+                    intake.last_round.isoformat() if intake.last_round else None,
+                    "time",
+                ),
+                fact("last_error", intake.last_error),
+                fact("refused_intake", sum(1 for e in log if e.verdict == "refused"), "number"),
+            ],
             "tables": [
                 table(
                     "documents",
-                    ["document_id", "direction", "dossier_code", "from_organ", "subject", "state"],
-                    await store.documents(None, None, ROWS),
+                    [
+                        Column("updated_at", "time"),
+                        Column("direction", "value", filter=True),
+                        Column("state", "value", filter=True),
+                        Column("code", "id"),
+                        Column("subject"),
+                        Column("dossier_code", "dossier"),
+                        Column("from_organ", "id"),
+                        Column("document_id", "id"),
+                        Column("detail"),
+                    ],
+                    [d.as_dict() for d in await store.documents(None, None, WINDOW)],
                 ),
                 table(
                     "intake",
                     [
-                        "transport_id",
-                        "messagetype",
-                        "from_organ",
-                        "verdict",
-                        "code",
-                        "reason",
-                        "taken_at",
+                        Column("taken_at", "time"),
+                        Column("messagetype", "value", filter=True),
+                        Column("verdict", "value", filter=True),
+                        Column("from_organ", "id"),
+                        Column("code", "id"),
+                        Column("reason"),
+                        Column("document_id", "id"),
+                        Column("transport_id", "id"),
                     ],
-                    await store.intake_log(None, ROWS),
+                    log,
                 ),
             ],
+            "connectors": [NAME],
         }
 
     return read

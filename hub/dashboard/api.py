@@ -24,7 +24,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from hub.auth import LoginsBusy
-from hub.dashboard import checks
+from hub.dashboard import checks, flow_view, flows, i18n
 from hub.dashboard.access import (
     CSRF_HEADER,
     Ability,
@@ -327,7 +327,12 @@ class AdminApi:
     async def flow(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "read"), web.Response):
             return who
-        return reply(FlowPage, await self.board.flow(request.path.rsplit("/", 1)[-1]))
+        data = await self.board.flow(request.path.rsplit("/", 1)[-1])
+        try:
+            viewed = flow_view.view(data, request.query, i18n.DEFAULT, self.board.config.names)
+        except flows.BadFilter as exc:
+            return error_response(400, "bad_filter", f"not a date (YYYY-MM-DD): {exc}")
+        return reply(FlowPage, flow_view.as_json(viewed))
 
 
 async def user_rows(access: OperatorAccess) -> list[dict[str, Any]]:

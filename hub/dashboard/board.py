@@ -36,6 +36,7 @@ from typing import Any
 import structlog
 
 from hub.config import AlertsConfig, DashboardConfig
+from hub.dashboard.flows import facts_of
 from hub.dashboard.timeline import status_name, timeline_page
 from hub.dlq import ParkedMessage
 from hub.health import QueueProbe, Watched, counts_of, describe, outage_json
@@ -55,6 +56,10 @@ TIMELINE_PAGE = 300  # hops per page of a dossier's timeline (about a hundred ev
 
 
 Pauser = Callable[[str, str, str, bool], Awaitable[bool]]  # (name, actor, reason, paused)
+
+
+LAG_POINTS = 48  # the lag chart's points over the selected range
+FLOW_OUTAGES = 10  # the newest outages a flow page lists per connector
 
 
 class UnknownConnector(LookupError):
@@ -198,6 +203,7 @@ class Board:
         out = {
             "card": await self.card(w),
             "hours": hours,
+            "interval_s": self.config.sample_interval_s,
             "series": _series(samples, self.config.sample_interval_s),
             "recent_failures": [
                 {
@@ -210,6 +216,7 @@ class Board:
                 for f in failures
             ],
             "lag_series": [],
+            "lag_step_s": max(60.0, hours * 3600 / LAG_POINTS),
             "outages": [outage_json(o) for o in (w.guard.gate.outages if w.guard else [])],
         }
         if name == SYNC_DESTINATION:
@@ -234,7 +241,9 @@ class Board:
         self._overview = None  # the state changed
         return {"connector": name, "state": describe(w)["state"], "changed": changed}
 
-    async def _lag_series(self, since: float, now: float, points: int = 48) -> list[dict[str, Any]]:
+    async def _lag_series(
+        self, since: float, now: float, points: int = LAG_POINTS
+    ) -> list[dict[str, Any]]:
         rows = await self.reader.dashboard.lag_minutes(SYNC_DESTINATION, since)
         step = max(60.0, (now - since) / points)
         grouped: dict[int, dict[int, int]] = {}
@@ -347,10 +356,21 @@ class Board:
     # -- flows ----------------------------------------------------------------------------------
 
     async def flow(self, name: str) -> dict[str, Any]:
+        """A flow page's facts and tables (masked), and the state, dead letters and outage
+        log of each connector it names: a flow's outages show on its own page."""
         source = self.flows.get(name)
         if source is None:
             return {"enabled": False}
-        return {"enabled": True, **mask(await source())}
+        data = mask(await source())
+        data["facts"] = facts_of(data.get("facts"))
+        named = [n for n in data.pop("connectors", []) if n in self.watched]
+        connectors = []
+        for n in named:
+            w = self.watched[n]
+            card = await self.card(w)
+            outages = [outage_json(o) for o in (w.guard.gate.outages if w.guard else [])]
+            connectors.append({**card, "outages": outages[:FLOW_OUTAGES]})
+        return {"enabled": True, **data, "connectors": connectors}
 
     async def audit(self, before: int | None, limit: int) -> list[dict[str, Any]]:
         entries = await self.reader.audit_entries(limit, before)

@@ -1,21 +1,35 @@
-"""Line charts drawn on the server as SVG: no script, no library in the browser.
+"""Line charts, planned on the server and drawn by the browser.
 
-`line_chart` takes one or more named series of (time label, value or None) points on a shared
-time axis and returns SVG markup: polylines broken at missing values, a y axis from 0 to a
-rounded maximum with three grid lines, and the first and last time labels. Every text that
-enters the markup is escaped here; the numbers are formatted by this module. Pure logic.
+`line_chart` turns named series of (moment, value or None) points into a plan the page embeds
+as JSON (`data-chart`) and `static/app.js` draws as SVG at the size the chart has on the
+screen, so its text stays 13 px on a wide screen and on a phone alike: the whole selected
+range on the x axis (not only where there are points), round ticks on both axes (0, 5, 10 …;
+every 3 hours at local full hours …), the unit, the title and the range, lines broken where
+samples are missing, and each point's values in the order they are shown on hover. Every word
+comes from the caller; the numbers are formatted in the page's language. Pure logic.
+
+Decision 0069: hand-made SVG rather than a charting library: three line charts with hover
+values need about 150 lines of script, which the tests can measure (tick text in the DOM,
+not on a canvas) and which fit the page's content security policy as they are.
 """
 
 from __future__ import annotations
 
 import math
-from html import escape
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-WIDTH, HEIGHT = 640, 200
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 12, 12, 28
-COLOURS = ("#1f6feb", "#d1242f", "#9a6700", "#1a7f37")
+from hub.dashboard.flows import TIMEZONE
 
-Series = tuple[str, list[tuple[str, float | None]]]
+COLOURS = ("#0b5cad", "#c4281c", "#7d5700", "#1a7f37")
+
+# Point = (epoch seconds, value or None)
+Series = tuple[str, list[tuple[float, float | None]]]
+
+# Steps of the time axis, in seconds, the smallest giving at most MAX_TIME_TICKS ticks is used.
+TIME_STEPS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800)
+MAX_TIME_TICKS = 8
 
 
 def nice_max(value: float) -> float:
@@ -29,69 +43,178 @@ def nice_max(value: float) -> float:
     return float(10 * power)
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.2g}"
+def value_ticks(top: float) -> list[float]:
+    """Round ticks from 0 to `top` (a `nice_max`): 0, 0.2 … 1; 0, 0.5 … 2; 0, 1 … 5."""
+    lead = round(top / 10 ** math.floor(math.log10(top)))
+    parts = 4 if lead == 2 else 5
+    return [round(top * i / parts, 12) for i in range(parts + 1)]
 
 
-def line_chart(title: str, series: list[Series], unit: str = "") -> str:
-    labels = series[0][1] if series else []
-    n = len(labels)
-    values = [v for _, points in series for _, v in points if v is not None]
+def time_ticks(start: float, end: float) -> list[float]:
+    """Moments at round local times (full hours, every 3 hours, midnights …) inside the range."""
+    span = max(end - start, 60.0)
+    step = next((s for s in TIME_STEPS if span / s <= MAX_TIME_TICKS), TIME_STEPS[-1])
+    offset = TIMEZONE.utcoffset(datetime.now(UTC).replace(tzinfo=None)) or timedelta()
+    shift = offset.total_seconds()  # the province keeps no summer time: one offset
+    first = math.ceil((start + shift) / step) * step - shift
+    ticks = []
+    at = first
+    while at <= end + 1e-6:
+        ticks.append(at)
+        at += step
+    return ticks
+
+
+def time_label(at: float, with_date: bool) -> str:
+    local = datetime.fromtimestamp(at, TIMEZONE)
+    return local.strftime("%d/%m %H:%M") if with_date else local.strftime("%H:%M")
+
+
+def seconds_unit(largest_s: float) -> tuple[float, str]:
+    """The unit that writes durations up to `largest_s` in small numbers: s, min or h."""
+    if largest_s >= 2 * 3600:
+        return 3600.0, "h"
+    if largest_s >= 120:
+        return 60.0, "min"
+    return 1.0, "s"
+
+
+def with_gaps(
+    points: list[tuple[float, float | None]], interval_s: float
+) -> list[tuple[float, float | None]]:
+    """`points` with a break (None) wherever samples are missing for over 2.5 intervals."""
+    out: list[tuple[float, float | None]] = []
+    for at, value in points:
+        if out and at - out[-1][0] > 2.5 * interval_s:
+            out.append(((at + out[-1][0]) / 2, None))
+        out.append((at, value))
+    return out
+
+
+def line_chart(
+    title: str,
+    series: list[Series],
+    *,
+    start: float,
+    end: float,
+    unit: str = "",
+    number: Callable[[float], str] = str,
+    scale: float = 1.0,
+    chart_id: str = "",
+) -> dict[str, Any]:
+    """The plan of one chart over [`start`, `end`] (epoch seconds); values are divided by
+    `scale` (seconds shown in hours…) and written with `number`, followed by `unit`."""
+    values = [v / scale for _, points in series for _, v in points if v is not None]
     top = nice_max(max(values) if values else 0.0)
-    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    moments = time_ticks(start, end)
+    days = {datetime.fromtimestamp(t, TIMEZONE).date() for t in (start, end)}
+    with_date = len(days) > 1
+    suffix = f" {unit}" if unit else ""
+    return {
+        "id": chart_id,
+        "title": title,
+        "unit": unit,
+        "x": {
+            "min": start * 1000,
+            "max": end * 1000,
+            "ticks": [[t * 1000, time_label(t, with_date)] for t in moments],
+        },
+        "y": {"max": top, "ticks": [[v, number(v)] for v in value_ticks(top)]},
+        "series": [
+            {
+                "name": name,
+                "colour": COLOURS[i % len(COLOURS)],
+                "points": [
+                    [
+                        at * 1000,
+                        None if v is None else round(v / scale, 6),
+                        datetime.fromtimestamp(at, TIMEZONE).strftime("%Y-%m-%d %H:%M:%S"),
+                        "-" if v is None else number(v / scale) + suffix,
+                    ]
+                    for at, v in points
+                ],
+            }
+            for i, (name, points) in enumerate(series)
+        ],
+        "empty": not values,
+    }
 
-    def x(i: int) -> float:
-        return PAD_LEFT + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
 
-    def y(v: float) -> float:
-        return PAD_TOP + plot_h * (1 - min(v, top) / top)
+def _epoch(iso: str) -> float:
+    at = datetime.fromisoformat(iso)
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'role="img" aria-label="{escape(title)}" data-testid="chart" class="chart">',
-        f"<title>{escape(title)}</title>",
+
+def connector_charts(data: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    """The charts of a connector's page (`Board.connector`'s data) over its selected range:
+    throughput and errors a minute, waiting and dead letters, and DVCQG's sync lag."""
+    from hub.dashboard import i18n  # words only; the plan's logic above needs none
+    from hub.dashboard.formats import grouped
+
+    def t(key: str, **values: object) -> str:
+        return i18n.translate(lang, key, **values)
+
+    def num(v: float) -> str:
+        return grouped(v, 0 if float(v).is_integer() else 1, lang)
+
+    end = datetime.now(UTC).timestamp()
+    start = end - float(data["hours"]) * 3600
+    interval = float(data.get("interval_s") or 60.0)
+    series = data["series"]
+
+    def points(key: str) -> list[tuple[float, float | None]]:
+        return with_gaps([(_epoch(s["at"]), s[key]) for s in series], interval)
+
+    charts = [
+        line_chart(
+            t("chart.throughput"),
+            [
+                (t("chart.done_per_min"), points("throughput_per_min")),
+                (t("chart.errors_per_min"), points("errors_per_min")),
+            ],
+            start=start,
+            end=end,
+            unit=t("chart.unit_per_min"),
+            number=num,
+            chart_id="throughput",
+        ),
+        line_chart(
+            t("chart.queue"),
+            [
+                (t("card.queue_depth"), points("queue_depth")),
+                (t("card.dead_letters"), points("dead_letters")),
+            ],
+            start=start,
+            end=end,
+            unit=t("chart.unit_messages"),
+            number=num,
+            chart_id="queue",
+        ),
     ]
-    for k in range(4):
-        v = top * k / 3
-        parts.append(
-            f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-            'stroke="#d0d7de" stroke-width="1"/>'
-            f'<text x="{PAD_LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">'
-            f"{escape(_fmt(v) + unit)}</text>"
+    lag = data.get("lag_series") or []
+    if lag:
+        largest = max((p["p95_s"] or 0.0) for p in lag)
+        scale, unit = seconds_unit(largest)
+        step = float(data.get("lag_step_s") or 1800.0)
+        charts.append(
+            line_chart(
+                t("chart.lag"),
+                [
+                    (
+                        t("chart.lag_p50"),
+                        with_gaps([(_epoch(p["at"]), p["p50_s"]) for p in lag], step),
+                    ),
+                    (
+                        t("chart.lag_p95"),
+                        with_gaps([(_epoch(p["at"]), p["p95_s"]) for p in lag], step),
+                    ),
+                ],
+                start=start,
+                end=end,
+                unit=unit,
+                number=num,
+                scale=scale,
+                chart_id="lag",
+            )
         )
-    for index, (name, points) in enumerate(series):
-        colour = COLOURS[index % len(COLOURS)]
-        run: list[str] = []
-        for i, (_, point) in enumerate(points):
-            if point is None:
-                parts.extend(_polyline(run, colour))
-                run = []
-                continue
-            run.append(f"{x(i):.1f},{y(point):.1f}")
-        parts.extend(_polyline(run, colour))
-        parts.append(
-            f'<text x="{PAD_LEFT + 8 + 150 * index}" y="{PAD_TOP + 10}" font-size="11" '
-            f'fill="{colour}">{escape(name)}</text>'
-        )
-    if n:
-        parts.append(
-            f'<text x="{PAD_LEFT}" y="{HEIGHT - 8}" font-size="11">{escape(labels[0][0])}</text>'
-            f'<text x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 8}" font-size="11" text-anchor="end">'
-            f"{escape(labels[-1][0])}</text>"
-        )
-    else:
-        parts.append(
-            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" font-size="12">-</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _polyline(run: list[str], colour: str) -> list[str]:
-    if not run:
-        return []
-    if len(run) == 1:
-        cx, cy = run[0].split(",")
-        return [f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>']
-    return [f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(run)}"/>']
+    return charts

@@ -16,17 +16,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
 from hub.auth import LoginsBusy
-from hub.dashboard import checks, i18n
+from hub.dashboard import checks, flow_view, flows, formats, i18n
 from hub.dashboard.access import LOGIN_COOKIE, Ability, Operator, OperatorAccess, end_sessions
 from hub.dashboard.api import ACTIONS, client_of, unlock_user, user_rows
 from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
-from hub.dashboard.charts import line_chart
+from hub.dashboard.charts import connector_charts
+from hub.dashboard.formats import clock, duration, money, number, percent, when
 from hub.outage import State
 from hub.store.sqlite import SqliteStore
 
@@ -45,7 +45,6 @@ def nav_with(flows: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return (*NAV[:-1], *((f, f"{BASE}/{f}") for f in flows), NAV[-1])
 
 
-TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 PAUSE_ACTIONS = {"pause": True, "resume": False}
 FLASHES = {  # the message keys a redirect may carry, and whether each tells of an error
     "replay": False,
@@ -66,69 +65,6 @@ _env = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-
-
-def when(value: str | float | None) -> str:
-    """A moment in the province's time (UTC+7), to the second."""
-    if value is None or value == "":
-        return "-"
-    try:
-        at = (
-            datetime.fromtimestamp(value, TIMEZONE)
-            if isinstance(value, int | float)
-            else datetime.fromisoformat(value).astimezone(TIMEZONE)
-        )
-    except (ValueError, OverflowError, OSError):
-        return str(value)
-    return at.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def clock(value: str | None, now: datetime | None = None) -> str:
-    """A moment as a state's "since": the time alone when it is today (UTC+7), else the date
-    too. `static/app.js` writes the same."""
-    full = when(value)
-    if len(full) != 19:
-        return full
-    today = (now or datetime.now(TIMEZONE)).astimezone(TIMEZONE).strftime("%Y-%m-%d")
-    return full[11:] if full.startswith(today) else full
-
-
-def grouped(value: float, decimals: int, lang: str) -> str:
-    """A number with its thousands grouped and its decimals, as the language writes them:
-    1.382,49 in Vietnamese, 1,382.49 in English. `static/app.js` writes the same."""
-    text = f"{value:,.{decimals}f}"
-    if lang == "vi":
-        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return text
-
-
-def duration(seconds: float | None, lang: str = i18n.DEFAULT) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{grouped(seconds * 1000, 0, lang)} ms"
-    if seconds < 120:
-        return f"{grouped(seconds, 1, lang)} s"
-    if seconds < 7200:
-        return f"{grouped(seconds / 60, 1, lang)} min"
-    return f"{grouped(seconds / 3600, 1, lang)} h"
-
-
-def percent(ratio: float | None, lang: str = i18n.DEFAULT) -> str:
-    return "-" if ratio is None else f"{grouped(ratio * 100, 1, lang)} %"
-
-
-def number(value: float | None, lang: str = i18n.DEFAULT) -> str:
-    if value is None:
-        return "-"
-    return grouped(value, 0 if float(value).is_integer() else 2, lang)
-
-
-def money(value: float | None, lang: str = i18n.DEFAULT) -> str:
-    """An amount in đồng: 150.000 đ in Vietnamese, 150,000 VND in English."""
-    if value is None:
-        return "-"
-    return f"{number(value, lang)} {'đ' if lang == 'vi' else 'VND'}"
 
 
 def _in_page_language(
@@ -154,6 +90,27 @@ _env.filters.update(
 _env.globals["states"] = tuple(str(s) for s in State)
 
 
+@jinja2.pass_context
+def _connector(context: jinja2.runtime.Context, name: str) -> str:
+    """A connector's display name in the page's language (Cổng DVCQG, not national_portal)."""
+    return formats.connector_name(
+        str(name), str(context.get("lang", i18n.DEFAULT)), context.get("names") or {}
+    )
+
+
+@jinja2.pass_context
+def _cell(context: jinja2.runtime.Context, column: dict[str, Any], value: Any) -> str:
+    """A flow table's value as the page reads it (the CSV writes the same)."""
+    return formats.cell(
+        str(context.get("lang", i18n.DEFAULT)), column, value, context.get("names") or {}
+    )
+
+
+_env.filters["connector"] = _connector
+_env.globals["cell"] = _cell
+_env.globals["query_of"] = lambda *parts: urlencode({k: v for p in parts for k, v in p.items()})
+
+
 class Pages:
     def __init__(
         self, access: OperatorAccess, board: Board, store: SqliteStore, refresh_s: float
@@ -162,6 +119,7 @@ class Pages:
         self.board = board
         self.store = store
         self.refresh_s = refresh_s
+        self.names = board.config.names
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -182,6 +140,7 @@ class Pages:
             web.post(f"{BASE}/users/{{name}}/unlock", self.unlock),
             web.post(f"{BASE}/users/{{name}}/revoke-sessions", self.revoke_sessions),
             *(web.get(f"{BASE}/{flow}", self.flow) for flow in self.board.flows),
+            *(web.get(f"{BASE}/{flow}/{{table}}.csv", self.flow_csv) for flow in self.board.flows),
             web.static(f"{BASE}/static", _static_dir(), append_version=True),
         ]
 
@@ -218,6 +177,7 @@ class Pages:
             nav=nav_with(self.board.flows),
             base=BASE,
             refresh_s=self.refresh_s,
+            names=self.names,
             flash=flash,
             **context,
         )
@@ -360,46 +320,7 @@ class Pages:
             data = await self.board.connector(name, hours)
         except (checks.BadInput, UnknownConnector):
             return self._not_found(request, who, "connector.unknown")
-        lang = self._lang(request)
-
-        def t(key: str) -> str:
-            return i18n.translate(lang, key)
-
-        series = data["series"]
-        charts = [
-            line_chart(
-                t("chart.throughput"),
-                [
-                    (
-                        t("chart.done_per_min"),
-                        [(when(s["at"]), s["throughput_per_min"]) for s in series],
-                    ),
-                    (
-                        t("chart.errors_per_min"),
-                        [(when(s["at"]), s["errors_per_min"]) for s in series],
-                    ),
-                ],
-            ),
-            line_chart(
-                t("chart.queue"),
-                [
-                    (t("card.queue_depth"), [(when(s["at"]), s["queue_depth"]) for s in series]),
-                    (t("card.dead_letters"), [(when(s["at"]), s["dead_letters"]) for s in series]),
-                ],
-            ),
-        ]
-        if data["lag_series"]:
-            lag = data["lag_series"]
-            charts.append(
-                line_chart(
-                    t("chart.lag"),
-                    [
-                        ("p50", [(when(p["at"]), p["p50_s"]) for p in lag]),
-                        ("p95", [(when(p["at"]), p["p95_s"]) for p in lag]),
-                    ],
-                    unit=" s",
-                )
-            )
+        charts = connector_charts(data, self._lang(request))
         return self.render(
             request,
             "connector.html",
@@ -596,7 +517,50 @@ class Pages:
         if isinstance(who := await self._who(request), web.Response):
             return who
         name = request.path.rsplit("/", 1)[-1]
-        return self.render(request, "flow.html", who, flow=name, data=await self.board.flow(name))
+        data = await self.board.flow(name)
+        try:
+            viewed = flow_view.view(data, request.query, self._lang(request), self.names)
+            error = ""
+        except flows.BadFilter:
+            viewed = flow_view.view(data, {}, self._lang(request), self.names)
+            error = i18n.translate(self._lang(request), "filter.bad_date")
+        return self.render(
+            request,
+            "flow.html",
+            who,
+            status=400 if error else 200,
+            flow=name,
+            data=viewed,
+            error=error,
+            params={k: v for k, v in request.query.items() if k != "lang"},
+        )
+
+    async def flow_csv(self, request: web.Request) -> web.Response:
+        """A flow table's rows that match the page's filters, all of them, as CSV."""
+        if isinstance(who := await self._who(request), web.Response):
+            return who
+        name = request.path.split("/")[2]
+        key = request.match_info["table"]
+        lang = self._lang(request)
+        try:
+            text = flow_view.csv_of(
+                await self.board.flow(name), key, request.query, lang, self.names
+            )
+        except flows.BadFilter:
+            return self._not_found(request, who, "filter.bad_date")
+        if text is None:
+            return self._not_found(request, who, "flow.no_table")
+        filename = f"{name}-{key}-{datetime.now(flows.TIMEZONE):%Y%m%d-%H%M%S}.csv"
+        return web.Response(
+            text=text,
+            content_type="text/csv",
+            charset="utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     def _not_found(self, request: web.Request, who: Operator, key: str) -> web.Response:
         message = i18n.translate(self._lang(request), key)

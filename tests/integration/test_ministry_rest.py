@@ -121,7 +121,10 @@ async def test_rest_hand_off_with_oauth2_basic_and_results_pushed_with_a_token(
     assert world.hub.board is not None
     page = await world.hub.board.flow("ministries")
     tables = {t["key"]: t["rows"] for t in page["tables"]}
-    assert [(r["system"], r["circuit"]) for r in tables["systems"]] == [(SYSTEM, "closed")]
+    assert [r["system"] for r in tables["systems"]] == [f"ministry.{SYSTEM}"]
+    assert [(c["name"], c["circuit"], c["state"]) for c in page["connectors"]] == [
+        (f"ministry.{SYSTEM}", "closed", "up")
+    ]
     assert {r["dossier_code"] for r in tables["handoffs"]} == set(sim.accepted)
 
 

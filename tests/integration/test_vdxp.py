@@ -416,7 +416,8 @@ async def _bad_items(world: AxisWorld) -> None:
         expected.values()
     )
     assert {r["document_id"] for r in tables["documents"]} == set(delivered)
-    assert page["facts"]["last_round"] is not None
+    assert {f["key"]: f["value"] for f in page["facts"]}["last_round"] is not None
+    assert [c["name"] for c in page["connectors"]] == ["vdxp"]
 
 
 async def test_attachments_are_served_as_downloads_a_browser_never_runs(world: AxisWorld) -> None:

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from hub.cli import main
 from hub.dashboard import checks, i18n
 from hub.dashboard.api import unavailable
-from hub.dashboard.charts import line_chart, nice_max
-from hub.dashboard.pages import BASE, NAV, _env, clock
+from hub.dashboard.formats import clock
+from hub.dashboard.pages import BASE, NAV, _env
 from hub.dashboard.timeline import timeline_page
 from hub.errors import StoreUnavailable
 from hub.outage import State
@@ -88,17 +88,6 @@ def test_connector_stats_count_rates_failures_and_the_oldest_held() -> None:
     stats.took(3, None)
     stats.released(3)
     assert stats.oldest_held_age_s() is None
-
-
-def test_charts_escape_labels_and_break_lines_at_gaps() -> None:
-    svg = line_chart("<b>t</b>", [("a&b", [("x<1", 1.0), ("x2", None), ("x3", 3.0), ("x4", 4.0)])])
-    assert "<b>" not in svg
-    assert "&lt;b&gt;" in svg
-    assert "a&amp;b" in svg
-    assert svg.count("<polyline") == 1  # x3–x4; x1 alone is a dot
-    assert svg.count("<circle") == 1
-    assert line_chart("empty", []).startswith("<svg")
-    assert [nice_max(v) for v in (0, 0.7, 3, 11, 480)] == [1, 1, 5, 20, 500]
 
 
 @pytest.mark.parametrize("text", ["", " ", "x" * 65, "a\x00b", "\u202e"])
@@ -371,7 +360,7 @@ def test_a_long_timeline_shows_page_by_page_newest_first_with_payloads_masked() 
 
 
 def test_numbers_are_written_as_the_page_language_writes_them() -> None:
-    from hub.dashboard.pages import duration, money, number, percent
+    from hub.dashboard.formats import duration, money, number, percent
 
     assert number(1382.49, "vi") == "1.382,49"
     assert number(1382.49, "en") == "1,382.49"
