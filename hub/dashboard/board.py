@@ -54,6 +54,9 @@ SYNC_DESTINATION = "national_portal"
 MAX_BROWSE = 1000  # parked messages read per connector for the dead-letter page
 TIMELINE_PAGE = 300  # hops per page of a dossier's timeline (about a hundred events)
 SEARCH_PAGE = 50  # dossiers per page of a search
+# States in which a destination takes nothing: what it lacks waits for it (a degraded one
+# still delivers; its failures are the messages' own, journaled).
+AWAY = frozenset({"down", "credentials_refused", "paused"})
 STUCK_PAGE = 100  # dossiers per page of the stuck list
 # Journal outcomes that tell whether a destination took a dossier (not the axis's "received").
 JOURNAL_OUTCOMES = frozenset(
@@ -311,7 +314,7 @@ class Board:
             w = self.watched.get(r.destination)
             health = describe(w) if w else None
             outcome, reason = r.outcome, mask_text(r.reason or "")
-            if outcome is None and health and health["state"] != "up":
+            if outcome is None and health and health["state"] in AWAY:
                 outcome, reason = "waiting", health["reason"] or ""
             items.append(
                 {
@@ -411,7 +414,7 @@ class Board:
                 "at": e.at,
                 "since": e.since,
                 "destination_state": health["state"] if health else None,
-                "cause": health["reason"] if health and health["state"] != "up" else "",
+                "cause": health["reason"] if health and health["state"] in AWAY else "",
             }
         return {
             "status": status_name(int(snap.status)) if snap else None,
@@ -433,7 +436,7 @@ class Board:
     ) -> dict[str, Any]:
         w = self.watched.get(name)
         health = describe(w) if w else None
-        waiting = not ok and trouble is None and health is not None and health["state"] != "up"
+        waiting = not ok and trouble is None and health is not None and health["state"] in AWAY
         return {
             "name": name,
             "confirmed": ok,
