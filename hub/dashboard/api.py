@@ -5,7 +5,10 @@ session cookie and returns the CSRF token, which every POST and DELETE must send
 `X-CSRF-Token`. Errors have the hub's one shape, `{"error": <code>, "message": <sentence>}`:
 400 bad input, 401 no session or bad credentials, 403 `forbidden` (role) or `csrf`,
 404 `unknown_*` or `gone`, 429 `locked`. Operators pause and resume a connector with
-`POST .../connectors/{name}/pause|resume` (body `{"reason": ...}`, optional). Every reply
+`POST .../connectors/{name}/pause|resume` (body `{"reason": ...}`, optional). `GET .../stuck`
+lists unconfirmed dossiers; `GET .../dead-letters/summary` counts and groups what a filter
+selects, and `POST .../dead-letter-actions` replays or discards all of it as a job on the hub
+(`hub.dashboard.bulk`). Every reply
 goes through its model in `schemas/admin.py`, the OpenAPI document's schemas.
 Refused actions and every act are written to the audit log with who, what and when. This
 module must never act before the role and the CSRF token are checked.

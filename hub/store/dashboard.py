@@ -2,10 +2,13 @@
 
 Reads here run on whichever connection the `SqliteStore` holds; the hub gives the dashboard a
 second, read-only one (`SqliteStore.open_reader`), so these queries never queue behind the
-hub's writes. Every query is bounded by an index and a limit, so a page costs the same with a
-thousand dossiers or a million: completeness counts a destination's dossiers behind in a
-partial index (and those it never confirmed from a counter), searches are range scans of the
-primary key, the lag is read from per-minute histograms per destination. Writes
+hub's writes. The overview's queries are bounded by an index and a limit, so they cost the
+same with a thousand dossiers or a million: completeness counts a destination's dossiers
+behind in a partial index (and those it never confirmed from a counter), the lag is read from
+per-minute histograms per destination. Two lists scan on purpose, to give a true total: a
+search for part of a code (any case, anywhere in it: about a second for a million dossiers)
+and the stuck list of a destination that keeps state (every dossier is a candidate; a filter
+on the agency narrows it to a range of codes). Writes
 (samples, log-in failures) go through the writing store. This module must never interpolate a
 value into SQL.
 """
