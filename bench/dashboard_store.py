@@ -57,6 +57,7 @@ from connectors.national_portal.catalogue_mapping import CatalogueCodes, procedu
 from connectors.national_portal.procedures.lifecycle import on_record
 from connectors.national_portal.procedures.versioning import record_json
 from hub.config import DashboardConfig
+from hub.masking import name_key
 from hub.store.sqlite import SqliteStore
 from hub.synclag import bucket_of
 from schemas.canonical import (
@@ -87,7 +88,7 @@ from sims.one_stop.simulator import (
     Procedure,
 )
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 DESTINATION = "national_portal"  # whose delivery state the rows hold (DVCQG)
 FOLDER = Path("var/bench/dashboard-store")
 VN_TZ = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
@@ -505,7 +506,7 @@ _INSERT = {
     "event_deliveries": "INSERT INTO event_deliveries (event_id, destination, sent_at) "
     "VALUES (?,?,?)",
     "dossiers": "INSERT INTO dossiers (code, status, status_key, record_json, record_key, "
-    "version, feed_seq, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+    "version, feed_seq, updated_at, procedure_code, owner_key) VALUES (?,?,?,?,?,?,?,?,?,?)",
     "destination_state": "INSERT INTO destination_state (dossier_code, destination, version, "
     "holds, status_at, behind) VALUES (?,?,?,?,?,?)",
     "deliveries": "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
@@ -731,6 +732,8 @@ class _Generator:
                 d.version,
                 index + 1,
                 _iso_utc(d.last_received),
+                PROCEDURES[d.proc].code,
+                name_key(d.values["owner"]),
             )
         )
         # What DVCQG confirmed: all of it, or all but the newest version and its step.

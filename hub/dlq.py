@@ -60,7 +60,20 @@ class DeliveryJournal(Protocol):
 
 
 class ParkingLog(AuditLog, DeliveryJournal, Protocol):
-    """What a replay or a discard writes: an audit entry, and a line in the dossier's journal."""
+    """What a replay or a discard writes: an audit entry, and a line in the dossier's journal
+    (in batches when many messages are acted on at once)."""
+
+    async def record_deliveries(self, lines: list[tuple[str, str, str, str]]) -> None: ...
+
+
+Progress = Callable[[int], None]  # the messages acted on so far
+
+
+# The messages one pass of `act` takes at most (held unacknowledged until the pass ends); a
+# bulk action (`act_all`) runs passes until one takes fewer. Journal lines are written per
+# `JOURNAL_BATCH` messages in one transaction.
+PASS_MAX = 10_000
+JOURNAL_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,8 @@ class ParkingQueue:
         # puts them back a moment after the close, and until then its count leaves them out.
         self._handed_back = 0
         self._handed_back_at = 0.0
+        # What a walk holds unacknowledged right now (the broker leaves it out of its count).
+        self.holding = 0
 
     async def _ready_count(self, channel: AbstractChannel) -> int:
         """The queue's ready messages, once what this queue's last pass handed back is in
@@ -177,10 +192,12 @@ class ParkingQueue:
                 except TimeoutError:
                     break  # fewer than counted: another client took some meanwhile
                 found.append(_parked(raw))
+                self.holding = len(found)
         finally:
             # Closing returns every message we did not ack to the queue, in place.
             with contextlib.suppress(Exception):
                 await channel.close()
+            self.holding = 0
             self._hand_back(len(found))
         await self._settle_hand_back(wanted_before)
         return found
@@ -192,28 +209,39 @@ class ParkingQueue:
         return len(await self.act(select, actor, "dlq.discard"))
 
     async def act(
-        self, select: Callable[[ParkedMessage], bool], actor: str, action: str
+        self,
+        select: Callable[[ParkedMessage], bool],
+        actor: str,
+        action: str,
+        audit_each: bool = True,
+        progress: Progress | None = None,
+        taken: list[int] | None = None,
     ) -> list[ParkedMessage]:
         """Replay (`dlq.replay`) or discard (`dlq.discard`) every parked message `select`
-        takes; the messages acted on."""
+        takes, in one pass of at most `PASS_MAX` messages; the messages acted on. Each is
+        audited before it is acted on, unless `audit_each` is off (a bulk action audits itself
+        once); `progress` hears the running count, `taken` gets how many the pass took."""
         acted: list[ParkedMessage] = []
         seen: set[str] = set()
+        journal: list[tuple[str, str, str, str]] = []
         channel = await self.broker.connection.channel(publisher_confirms=True)
-        taken = acked = 0
+        held = acked = 0
         before = 0
         try:
             before = await self._ready_count(channel)
             queue = await channel.get_queue(self.queues.parking, ensure=False)
-            for _ in range(10_000):
+            for _ in range(PASS_MAX):
                 raw = await queue.get(no_ack=False, fail=False)
                 if raw is None:
                     break
-                taken += 1
+                held += 1
+                self.holding = held
                 parked = _parked(raw)
                 if parked.message_id and parked.message_id in seen:
                     await raw.ack()  # a second copy of one acted on in this pass
-                    taken -= 1
+                    held -= 1
                     acked += 1
+                    self.holding = held
                     log.warning(
                         "parked_copy_dropped",
                         connector=self.queues.connector,
@@ -223,36 +251,83 @@ class ParkingQueue:
                     continue
                 if select(parked):
                     seen.add(parked.message_id)
-                    # Audit before acting: an interrupted run never leaves an unaudited act.
-                    await self.store.audit(
-                        actor,
-                        action,
-                        f"{self.queues.connector}:{parked.message_id}",
-                        {"reason": parked.reason, "dossier_code": parked.body.get("dossier_code")},
-                    )
+                    if audit_each:
+                        # Audit before acting: an interrupted run never leaves an unaudited act.
+                        await self.store.audit(
+                            actor,
+                            action,
+                            f"{self.queues.connector}:{parked.message_id}",
+                            {
+                                "reason": parked.reason,
+                                "dossier_code": parked.body.get("dossier_code"),
+                            },
+                        )
                     if action == "dlq.replay":
                         await self._republish(raw)
                     await raw.ack()
                     acked += 1
+                    held -= 1
+                    self.holding = held
                     acted.append(parked)
-                    await self._journal(parked, action, actor)
+                    journal += self._journal_line(parked, action, actor)
+                    if len(journal) >= JOURNAL_BATCH:
+                        await self._journal(journal)
+                    if progress is not None:
+                        progress(len(acted))
         finally:
             # Closing returns every message we did not ack to the queue, in place.
-            await channel.close()
-            self._hand_back(taken - len(acted))
+            with contextlib.suppress(Exception):
+                await channel.close()
+            self.holding = 0
+            self._hand_back(held)
+            await self._journal(journal)
+        if taken is not None:
+            taken.append(held + acked)
         await self._settle_hand_back(before - acked)
         return acted
 
-    async def _journal(self, parked: ParkedMessage, action: str, actor: str) -> None:
-        """The replay or discard in the dossier's timeline (after the act: the audit log
-        already holds it, so a failure here loses no record of it)."""
+    async def act_all(
+        self,
+        select: Callable[[ParkedMessage], bool],
+        actor: str,
+        action: str,
+        progress: Progress | None = None,
+    ) -> list[ParkedMessage]:
+        """`act` pass after pass until one takes fewer than `PASS_MAX` messages (or acts on
+        none): every parked message `select` takes, however many are parked. Audited by the
+        caller (once for the whole action)."""
+        done: list[ParkedMessage] = []
+        while True:
+            taken: list[int] = []
+
+            def running(n: int, base: int = len(done)) -> None:
+                if progress is not None:
+                    progress(base + n)
+
+            acted = await self.act(select, actor, action, False, running, taken)
+            done += acted
+            if not acted or (taken and taken[0] < PASS_MAX):
+                return done
+
+    def _journal_line(
+        self, parked: ParkedMessage, action: str, actor: str
+    ) -> list[tuple[str, str, str, str]]:
         code = parked.body.get("dossier_code")
-        if isinstance(code, str) and code:
-            outcome = "replayed" if action == "dlq.replay" else "discarded"
-            with contextlib.suppress(Exception):
-                await self.store.record_delivery(
-                    code, self.queues.connector, outcome, f"by {actor}: {parked.reason}"
-                )
+        if not isinstance(code, str) or not code:
+            return []
+        outcome = "replayed" if action == "dlq.replay" else "discarded"
+        return [(code, self.queues.connector, outcome, f"by {actor}: {parked.reason}")]
+
+    async def _journal(self, lines: list[tuple[str, str, str, str]]) -> None:
+        """The replays or discards in the dossiers' timelines (after the act: the audit log
+        already holds it, so a failure here loses no record of it); `lines` is emptied."""
+        if not lines:
+            return
+        batch, lines[:] = list(lines), []
+        try:
+            await self.store.record_deliveries(batch)
+        except Exception as exc:
+            log.warning("parking_journal_failed", connector=self.queues.connector, error=repr(exc))
 
     async def _republish(self, raw: AbstractIncomingMessage) -> None:
         headers = {

@@ -172,8 +172,11 @@ async def _parked_count(w: Watched, probe: QueueProbe) -> int | None:
         async with asyncio.timeout(PARKING_WALK_WAIT_S):
             await w.lock.acquire()
     except TimeoutError:
+        # A long walk (a bulk replay): the broker's ready count and what the walk holds.
         log.info("parked_count_during_walk", connector=w.name)
-        return await probe.count(w.queues.parking)
+        ready = await probe.count(w.queues.parking)
+        held = w.parking.holding if w.parking else 0
+        return None if ready is None else ready + held
     try:
         return await probe.count(w.queues.parking)
     finally:

@@ -8,7 +8,9 @@ addresses. Callers never mask by hand: the logging processor and the API seriali
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -110,3 +112,21 @@ def _mask_email(match: re.Match[str]) -> str:
 def _mask_email_str(text: str) -> str:
     local, _, domain = text.partition("@")
     return (local[:1] or "*") + "***@" + domain
+
+
+def fold_name(text: str) -> str:
+    """A person's name as a search compares it: accents, case and spacing aside
+    ("Nguyễn  Văn AN" and "nguyen van an" fold alike; đ folds to d)."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(plain.casefold().split())
+
+
+def name_key(name: str | None) -> str:
+    """The key a dossier's owner is found by: a hash of the folded name, so the store keeps no
+    second readable copy of it and a search matches a whole name, never a fragment (a
+    fragment would let anyone spell a name out letter by letter). '' for no name."""
+    folded = fold_name(name or "")
+    if not folded:
+        return ""
+    return hashlib.sha256(f"hub-owner-name:{folded}".encode()).hexdigest()[:32]

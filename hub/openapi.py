@@ -28,9 +28,12 @@ from schemas.admin import (
     ActRequest,
     ActResult,
     AuditPage,
+    BulkJob,
+    BulkRequest,
     ConnectorDetail,
     DeadLetter,
     DeadLetterPage,
+    DeadLetterSummary,
     DossierDetail,
     DossierHits,
     FlowPage,
@@ -40,6 +43,7 @@ from schemas.admin import (
     PauseRequest,
     PauseResult,
     SessionsRevoked,
+    StuckPage,
     Unlocked,
     UserList,
 )
@@ -397,10 +401,57 @@ def _admin_paths(pages: list[str]) -> dict[str, Any]:
             body_required=False,
         ),
         "/api/v1/admin/dossiers": get(
-            "Dossiers whose code starts with q, at most 50 (viewer)",
+            "Dossiers whose code holds q (any case), whose procedure code starts with q, or "
+            "whose owner's whole name is q; 50 a page, with the total; names masked (viewer)",
             DossierHits,
             400,
-            params=[param("q", "query", "string", minLength=1, maxLength=64)],
+            params=[
+                param("q", "query", "string", minLength=1, maxLength=64),
+                param("page", "query", "integer", "0 is the first page", minimum=0),
+            ],
+        ),
+        "/api/v1/admin/stuck": get(
+            "Dossiers whose newest state a destination has not confirmed, oldest first, with "
+            "the last reason; 100 a page, with the total (viewer)",
+            StuckPage,
+            400,
+            params=[
+                param("destination", "query", "string", "a connector's name"),
+                param("agency", "query", "string", "the agency code before a dossier code's '-'"),
+                param("procedure", "query", "string", "a procedure code (and its local forms)"),
+                param("status", "query", "string", "a canonical status name"),
+                param("older_than_min", "query", "number", "waiting at least so long", minimum=0),
+                param("page", "query", "integer", minimum=0),
+            ],
+        ),
+        "/api/v1/admin/dead-letters/summary": get(
+            "Every parked message a filter selects, counted and grouped by connector, dossier "
+            "and reason: the preview of a bulk action (viewer)",
+            DeadLetterSummary,
+            400,
+            unknown,
+            params=_dead_letter_filter_params(),
+        ),
+        "/api/v1/admin/dead-letter-actions": {
+            "post": operation(
+                "Replay or discard every parked message a filter selects, as a job on the hub "
+                "(operator); one audit entry. A discard must send confirm: true",
+                BulkJob,
+                400,
+                401,
+                403,
+                unknown,
+                status=202,
+                answer="the job, started; its progress at dead-letter-actions/{job}",
+                security=ACT,
+                body=BulkRequest,
+            )
+        },
+        "/api/v1/admin/dead-letter-actions/{job}": get(
+            "A bulk action's progress (viewer)",
+            BulkJob,
+            (404, "no such job (the hub restarted?)"),
+            params=[param("job", "path", "string")],
         ),
         "/api/v1/admin/dossiers/{code}": get(
             "A dossier's state and timeline of every hop, personal data masked (viewer)",
@@ -466,3 +517,14 @@ def _admin_paths(pages: list[str]) -> dict[str, Any]:
         ),
         **flows,
     }
+
+
+def _dead_letter_filter_params() -> list[dict[str, Any]]:
+    return [
+        param("connector", "query", "string"),
+        param("reason", "query", "string", "in the reason or code, any case", maxLength=200),
+        param("since", "query", "string", "parked at or after; UTC if naive", format="date-time"),
+        param("until", "query", "string", "parked at or before", format="date-time"),
+        param("dossier_prefix", "query", "string", maxLength=100),
+        param("dossier", "query", "string", "one dossier's code, exactly", maxLength=100),
+    ]

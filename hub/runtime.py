@@ -35,6 +35,7 @@ from hub.dashboard import i18n
 from hub.dashboard.access import OperatorAccess
 from hub.dashboard.api import AdminApi, unavailable
 from hub.dashboard.board import SYNC_DESTINATION, Board, Sampler
+from hub.dashboard.bulk import BulkActions
 from hub.dashboard.pages import Pages
 from hub.dlq import ParkingQueue
 from hub.errors import ConfigError
@@ -374,9 +375,11 @@ class Hub:
         await board.start()
         self._background(Sampler(board, store).run(), "dashboard-sampler")
         access = OperatorAccess(cfg, store, reader)
+        bulk = BulkActions(board, store)
+        self._stack.push_async_callback(bulk.stop)
         return [
-            *Pages(access, board, store, cfg.refresh_s).routes(),
-            *AdminApi(access, board, store).routes(),
+            *Pages(access, board, store, cfg.refresh_s, bulk).routes(),
+            *AdminApi(access, board, store, bulk).routes(),
         ]
 
     async def _readyz(self, request: web.Request) -> web.Response:

@@ -170,28 +170,113 @@ class DossierHit(Reply):
     code: str
     status: str = Field(description="the canonical status name, - when unknown")
     updated_at: str
+    procedure_code: str | None
+    owner_name: str | None = Field(description="masked")
+    matched: Literal["code", "procedure", "owner"] = Field(
+        description="what matched: part of the code, the procedure code, the owner's name"
+    )
 
 
 class DossierHits(Reply):
-    """Dossiers whose code starts with q, at most 50."""
+    """Dossiers whose code holds q (any case), whose procedure code starts with q, or whose
+    owner's whole name is q (accents and case aside): one page, by code, and the total."""
 
+    q: str
+    total: int
+    page: int
+    pages: int
+    size: int
     items: list[DossierHit]
+
+
+class StuckFilterOut(Reply):
+    destination: str | None
+    agency: str | None
+    procedure: str | None
+    status: str | None
+    older_than_s: float | None
+
+
+class StuckDossier(Reply):
+    code: str
+    destination: str = Field(description="the connector that has not confirmed it")
+    destination_state: ConnectorState | None
+    since: str = Field(description="since when it lacks the newest state (or is in trouble)")
+    age_s: int | None
+    status: str
+    procedure_code: str | None
+    version: int
+    confirmed_version: int | None = Field(
+        description="the newest version it confirmed (destinations keeping state; null: none)"
+    )
+    outcome: str = Field(
+        description="refused, failed, retry, parked, replayed (journaled); waiting (the "
+        "destination is not up); queued (on its way)"
+    )
+    reason: str = Field(description="masked")
+    reason_at: str | None
+
+
+class StuckPage(Reply):
+    """Dossiers whose newest state a destination has not confirmed, oldest first."""
+
+    filter: StuckFilterOut
+    destinations: list[str]
+    total: int
+    page: int
+    pages: int
+    size: int
+    items: list[StuckDossier]
 
 
 class Hop(Reply):
     at: str
     kind: str = Field(
-        description="received, mapped, queued, portal_confirmed, delivered, refused, retry, "
+        description="received, mapped, queued, late, confirmed, delivered, refused, retry, "
         "parked, replayed, discarded, payment"
     )
     actor: str = Field(description="the system or connector the hop is about")
     label: str
     detail: str
     payload: Any = Field(description="masked")
+    count: int = Field(description="retries in a row shown as this one hop")
+    first_at: str | None = Field(description="the first of those retries")
+
+
+class DestinationWhy(Reply):
+    name: str
+    confirmed: bool = Field(description="it has the dossier's newest state")
+    keeps_state: bool = Field(description="it is sent every dossier (DVCQG)")
+    confirmed_version: int | None
+    outcome: str | None = Field(description="its trouble, or waiting while it is not up")
+    reason: str = Field(description="masked")
+    at: str | None
+    state: ConnectorState | None
+
+
+class LastError(Reply):
+    destination: str
+    outcome: str
+    reason: str = Field(description="masked")
+    at: str
+    since: str = Field(description="the first line of this trouble")
+    destination_state: ConnectorState | None
+    cause: str = Field(description="the destination's own reason while it is not up")
+
+
+class Why(Reply):
+    """Why a dossier is where it is: who has its newest state, the last error."""
+
+    status: str | None
+    version: int
+    confirmed_by_all: bool
+    destinations: list[DestinationWhy]
+    last_error: LastError | None
+    parked_at: list[str] = Field(description="connectors whose parking queue holds it")
 
 
 class DossierDetail(Reply):
-    """A dossier's state and one page of its timeline (300 hops; page 0 the newest)."""
+    """A dossier's state, why, and one page of its timeline (page 0 the newest, newest first)."""
 
     code: str
     status: str | None
@@ -199,10 +284,11 @@ class DossierDetail(Reply):
     version: int
     portal_version: int
     portal_confirmed: bool
+    why: Why
     record: DossierRecord | None = Field(description="masked")
     timeline: list[Hop]
     timeline_total: int
-    timeline_first: int = Field(description="index of the page's first hop in the timeline")
+    timeline_first: int = Field(description="index of the page's first hop, newest first")
     timeline_page: int
     timeline_pages: int
 
@@ -242,6 +328,69 @@ class ActResult(Reply):
 
     done: list[str]
     missing: list[str]
+
+
+class DeadLetterFilterIn(_In):
+    connector: str | None = None
+    reason: str | None = Field(None, max_length=200, description="in the reason or code")
+    since: str | None = Field(None, description="parked at or after (ISO 8601; UTC if naive)")
+    until: str | None = Field(None, description="parked at or before")
+    dossier_prefix: str | None = Field(None, max_length=100)
+    dossier: str | None = Field(None, max_length=100, description="one dossier's code")
+
+
+class DeadLetterFilterOut(Reply):
+    connector: str | None
+    reason: str | None
+    since: str | None
+    until: str | None
+    dossier_prefix: str | None
+    dossier: str | None
+
+
+class DeadLetterGroup(Reply):
+    connector: str
+    dossier_code: str | None
+    reason: str = Field(description="masked")
+    code: str | None
+    count: int
+    first_parked_at: str
+    last_parked_at: str
+    message_id: str = Field(description="the group's newest message")
+    attempts: int
+
+
+class DeadLetterSummary(Reply):
+    """Every parked message matching the filter, counted and grouped by connector, dossier
+    and reason (the biggest groups first)."""
+
+    filter: DeadLetterFilterOut
+    parked: int = Field(description="parked in the connectors walked")
+    matched: int
+    groups_total: int
+    groups: list[DeadLetterGroup]
+
+
+class BulkRequest(_In):
+    action: Literal["replay", "discard"]
+    filter: DeadLetterFilterIn
+    expected: int | None = Field(None, ge=0, description="what the preview counted")
+    confirm: bool = Field(False, description="required for discard: it cannot be undone")
+
+
+class BulkJob(Reply):
+    """A bulk replay or discard running on the hub, or ended."""
+
+    id: str
+    action: Literal["replay", "discard"]
+    filter: DeadLetterFilterOut
+    by: str
+    expected: int | None
+    state: Literal["running", "done", "failed"]
+    done: int = Field(description="messages acted on so far")
+    started_at: str
+    ended_at: str | None
+    error: str | None
 
 
 # -- audit, users, pages ---------------------------------------------------------------------

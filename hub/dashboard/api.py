@@ -7,7 +7,10 @@ session cookie and returns the CSRF token, which every POST and DELETE must send
 404 `unknown_*` or `gone`, 429 `locked`. Operators pause and resume a connector with
 `POST .../connectors/{name}/pause|resume` (body `{"reason": ...}`, optional); admins
 unlock a user (`POST .../users/{name}/unlock`) and end all of a user's sessions
-(`POST .../users/{name}/revoke-sessions`). Every reply
+(`POST .../users/{name}/revoke-sessions`). `GET .../stuck` lists unconfirmed dossiers;
+`GET .../dead-letters/summary` counts and groups what a filter selects, and
+`POST .../dead-letter-actions` replays or discards all of it as a job on the hub
+(`hub.dashboard.bulk`). Every reply
 goes through its model in `schemas/admin.py`, the OpenAPI document's schemas.
 Refused actions and every act are written to the audit log with who, what and when. This
 module must never act before the role and the CSRF token are checked.
@@ -22,6 +25,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from pydantic import ValidationError
 
 from hub.auth import LoginsBusy
 from hub.dashboard import checks, flow_view, flows, i18n
@@ -34,15 +38,18 @@ from hub.dashboard.access import (
     unlock,
 )
 from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
+from hub.dashboard.bulk import BulkActions
 from hub.errors import BrokerUnavailable, StoreUnavailable
 from hub.httputil import BodyError, error_response, model_response, read_json_object, reply
 from hub.store.sqlite import SqliteStore
 from schemas.admin import (
     ActResult,
     AuditPage,
+    BulkRequest,
     ConnectorDetail,
     DeadLetter,
     DeadLetterPage,
+    DeadLetterSummary,
     DossierDetail,
     DossierHits,
     FlowPage,
@@ -50,9 +57,11 @@ from schemas.admin import (
     Overview,
     PauseResult,
     SessionsRevoked,
+    StuckPage,
     Unlocked,
     UserList,
 )
+from schemas.admin import BulkJob as BulkJobOut
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +94,7 @@ class AdminApi:
     access: OperatorAccess
     board: Board
     store: SqliteStore  # the writing store, for the audit log
+    bulk: BulkActions
 
     def routes(self) -> list[web.RouteDef]:
         p = PREFIX
@@ -96,6 +106,10 @@ class AdminApi:
             web.post(f"{p}/connectors/{{name}}/pause", self.pause),
             web.post(f"{p}/connectors/{{name}}/resume", self.resume),
             web.get(f"{p}/dossiers", self.search),
+            web.get(f"{p}/stuck", self.stuck),
+            web.get(f"{p}/dead-letters/summary", self.dead_letter_summary),
+            web.post(f"{p}/dead-letter-actions", self.start_bulk),
+            web.get(f"{p}/dead-letter-actions/{{job}}", self.bulk_job),
             web.get(f"{p}/dossiers/{{code}}", self.dossier),
             web.get(f"{p}/dead-letters", self.dead_letters),
             web.get(f"{p}/dead-letters/{{connector}}/{{message_id}}", self.dead_letter),
@@ -215,9 +229,66 @@ class AdminApi:
             return who
         try:
             text = checks.search_text(request.query.get("q"))
+            page = checks.page(request.query.get("page"))
         except checks.BadInput as exc:
             return error_response(400, "bad_query", exc.message)
-        return reply(DossierHits, {"items": await self.board.search(text)})
+        return reply(DossierHits, await self.board.search(text, page))
+
+    async def stuck(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read"), web.Response):
+            return who
+        try:
+            where = checks.stuck_filter(request.query)
+            page = checks.page(request.query.get("page"))
+        except checks.BadInput as exc:
+            return error_response(400, "bad_query", exc.message)
+        return reply(StuckPage, await self.board.stuck(where, page))
+
+    async def dead_letter_summary(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read"), web.Response):
+            return who
+        try:
+            where = checks.dead_letter_filter(request.query)
+            return reply(DeadLetterSummary, await self.bulk.preview(where))
+        except checks.BadInput as exc:
+            return error_response(400, "bad_query", exc.message)
+        except UnknownConnector:
+            return _unknown_connector(request.query.get("connector", ""))
+
+    async def start_bulk(self, request: web.Request) -> web.Response:
+        """Replay or discard every parked message a filter selects, as a job on the hub
+        (202 with the job; its progress at `dead-letter-actions/{id}`). A discard must say
+        `"confirm": true`: it cannot be undone."""
+        if isinstance(who := await self._who(request, "dlq.act", acting=True), web.Response):
+            return who
+        where = None
+        try:
+            body = BulkRequest.model_validate(await read_json_object(request, 10_000))
+            where = checks.dead_letter_filter(body.filter.model_dump())
+            if body.action == "discard" and not body.confirm:
+                return error_response(
+                    400,
+                    "confirm",
+                    'a discard cannot be undone: send "confirm": true to discard',
+                )
+            job = self.bulk.start(body.action, where, who.name, body.expected)
+        except BodyError as exc:
+            return error_response(exc.status, "bad_body", exc.message)
+        except ValidationError as exc:
+            return error_response(400, "bad_body", _first_error(exc))
+        except checks.BadInput as exc:
+            return error_response(400, "bad_body", exc.message)
+        except UnknownConnector:
+            return _unknown_connector((where.connector if where else None) or "")
+        return reply(BulkJobOut, job.as_json(), 202)
+
+    async def bulk_job(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request, "read"), web.Response):
+            return who
+        job = self.bulk.job(request.match_info["job"])
+        if job is None:
+            return error_response(404, "unknown_job", "no such bulk action (the hub restarted?)")
+        return reply(BulkJobOut, job.as_json())
 
     async def dossier(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request, "read"), web.Response):
@@ -357,3 +428,9 @@ async def unlock_user(access: OperatorAccess, who: Operator, name: str) -> None:
 
 def _unknown_connector(name: str) -> web.Response:
     return error_response(404, "unknown_connector", f"no connector is named {name[:100]!r}")
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))

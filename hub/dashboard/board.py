@@ -40,8 +40,9 @@ from hub.dashboard.flows import facts_of
 from hub.dashboard.timeline import status_name, timeline_page
 from hub.dlq import ParkedMessage
 from hub.health import QueueProbe, Watched, counts_of, describe, outage_json
-from hub.masking import mask, mask_text
-from hub.store.dashboard import Sample
+from hub.masking import mask, mask_scalar, mask_text, name_key
+from hub.store.base import DeliveryEntry, DossierView
+from hub.store.dashboard import Sample, StuckFilter, Trouble
 from hub.store.sqlite import SqliteStore
 from hub.synclag import percentiles
 from hub.watch import WINDOW_S
@@ -53,6 +54,15 @@ log = structlog.get_logger(__name__)
 SYNC_DESTINATION = "national_portal"
 MAX_BROWSE = 1000  # parked messages read per connector for the dead-letter page
 TIMELINE_PAGE = 300  # hops per page of a dossier's timeline (about a hundred events)
+SEARCH_PAGE = 50  # dossiers per page of a search
+# States in which a destination takes nothing: what it lacks waits for it (a degraded one
+# still delivers; its failures are the messages' own, journaled).
+AWAY = frozenset({"down", "credentials_refused", "paused"})
+STUCK_PAGE = 100  # dossiers per page of the stuck list
+# Journal outcomes that tell whether a destination took a dossier (not the axis's "received").
+JOURNAL_OUTCOMES = frozenset(
+    {"delivered", "refused", "failed", "retry", "parked", "replayed", "discarded", "queued"}
+)
 
 
 Pauser = Callable[[str, str, str, bool], Awaitable[bool]]  # (name, actor, reason, paused)
@@ -266,12 +276,86 @@ class Board:
 
     # -- dossiers -------------------------------------------------------------------------------
 
-    async def search(self, prefix: str, limit: int = 50) -> list[dict[str, Any]]:
-        hits = await self.reader.dashboard.search_dossiers(prefix, limit)
-        return [
-            {"code": h.code, "status": status_name(h.status), "updated_at": h.updated_at}
-            for h in hits
-        ]
+    async def search(self, text: str, page: int = 0, size: int = SEARCH_PAGE) -> dict[str, Any]:
+        """Dossiers whose code holds `text` (any case), whose procedure code starts with it,
+        or whose owner is named `text` in full (accents and case aside): a page of them, the
+        owner's name masked, and how many there are (decision 0064)."""
+        total, hits = await self.reader.dashboard.find_dossiers(
+            text, name_key(text), size, page * size
+        )
+        return {
+            "q": text,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // size)),
+            "size": size,
+            "items": [
+                {
+                    "code": h.code,
+                    "status": status_name(h.status),
+                    "updated_at": h.updated_at,
+                    "procedure_code": h.procedure_code,
+                    "owner_name": mask_scalar(h.owner_name) if h.owner_name else None,
+                    "matched": h.matched,
+                }
+                for h in hits
+            ],
+        }
+
+    async def state_destinations(self) -> list[str]:
+        """Destinations that keep a delivery state of every dossier: DVCQG always, and any
+        other the store holds a state for."""
+        found = await self.reader.dashboard.state_destinations()
+        return sorted({SYNC_DESTINATION, *found})
+
+    async def stuck(
+        self, where: StuckFilter, page: int = 0, size: int = STUCK_PAGE
+    ) -> dict[str, Any]:
+        """Dossiers a destination has not confirmed the newest state of, oldest first, with
+        why (the trouble journaled, or the destination's own state when it is not up) and
+        the total (decision 0063)."""
+        now = datetime.now(UTC)
+        destinations = await self.state_destinations()
+        total, rows = await self.reader.dashboard.stuck(destinations, where, now, size, page * size)
+        items = []
+        for r in rows:
+            since = _parse(r.since)
+            w = self.watched.get(r.destination)
+            health = describe(w) if w else None
+            outcome, reason = r.outcome, mask_text(r.reason or "")
+            if outcome is None and health and health["state"] in AWAY:
+                outcome, reason = "waiting", health["reason"] or ""
+            items.append(
+                {
+                    "code": r.code,
+                    "destination": r.destination,
+                    "destination_state": health["state"] if health else None,
+                    "since": since.isoformat(timespec="seconds") if since else r.since,
+                    "age_s": round((now - since).total_seconds()) if since else None,
+                    "status": status_name(r.status),
+                    "procedure_code": r.procedure_code,
+                    "version": r.version,
+                    "confirmed_version": r.confirmed_version,
+                    "outcome": outcome or "queued",
+                    "reason": reason,
+                    "reason_at": r.reason_at,
+                }
+            )
+        return {
+            "filter": {
+                "destination": where.destination,
+                "agency": where.agency,
+                "procedure": where.procedure,
+                "status": status_name(where.status) if where.status is not None else None,
+                "older_than_s": where.older_than_s,
+            },
+            "destinations": sorted({*destinations, *self.watched}),
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // size)),
+            "size": size,
+            "items": items,
+        }
 
     async def dossier(
         self, code: str, page: int = 0, size: int = TIMELINE_PAGE
@@ -282,6 +366,7 @@ class Board:
         snap = view.snapshot
         confirmed = view.confirmed.get(SYNC_DESTINATION, 0)
         shown = timeline_page(view, size, page)
+        trouble = await self.reader.dashboard.trouble(code)
         return {
             "code": code,
             "status": status_name(int(snap.status)) if snap else None,
@@ -289,12 +374,89 @@ class Board:
             "version": snap.version if snap else 0,
             "portal_version": confirmed,
             "portal_confirmed": bool(snap) and confirmed >= (snap.version if snap else 0),
+            "why": self._why(view, trouble, await self.state_destinations()),
             "record": mask(snap.record.model_dump(mode="json")) if snap and snap.record else None,
             "timeline": [h.as_json() for h in shown.hops],
             "timeline_total": shown.total,
             "timeline_first": shown.first,
             "timeline_page": page,
             "timeline_pages": max(1, -(-shown.total // size)),
+        }
+
+    def _why(
+        self, view: DossierView, trouble: list[Trouble], state_destinations: list[str]
+    ) -> dict[str, Any]:
+        """Who has and has not confirmed the dossier's newest state, the last error and its
+        cause, and where its parked messages wait (to replay them)."""
+        snap = view.snapshot
+        version = snap.version if snap else 0
+        troubled = {t.destination: t for t in trouble}
+        last_line: dict[str, DeliveryEntry] = {}
+        for d in view.deliveries:
+            if d.outcome in JOURNAL_OUTCOMES:
+                last_line[d.connector] = d
+        rows = []
+        for name in sorted({*state_destinations, *last_line, *troubled}):
+            t = troubled.get(name)
+            keeps_state = name in state_destinations
+            if keeps_state:
+                got = view.confirmed.get(name)
+                steps_missing = any(
+                    h.kind == "step" and name not in h.confirmed for h in view.history
+                )
+                ok = got is not None and got >= version and not steps_missing
+            else:
+                got = None
+                line = last_line.get(name)
+                ok = t is None and line is not None and line.outcome == "delivered"
+            rows.append(self._destination_row(name, ok, got, keeps_state, t, last_line.get(name)))
+        errors = sorted(trouble, key=lambda t: t.at, reverse=True)
+        last_error = None
+        if errors:
+            e = errors[0]
+            w = self.watched.get(e.destination)
+            health = describe(w) if w else None
+            last_error = {
+                "destination": e.destination,
+                "outcome": e.outcome,
+                "reason": mask_text(e.reason or ""),
+                "at": e.at,
+                "since": e.since,
+                "destination_state": health["state"] if health else None,
+                "cause": health["reason"] if health and health["state"] in AWAY else "",
+            }
+        return {
+            "status": status_name(int(snap.status)) if snap else None,
+            "version": version,
+            "confirmed_by_all": all(r["confirmed"] for r in rows),
+            "destinations": rows,
+            "last_error": last_error,
+            "parked_at": [r["name"] for r in rows if r["outcome"] in ("parked", "refused")],
+        }
+
+    def _destination_row(
+        self,
+        name: str,
+        ok: bool,
+        confirmed_version: int | None,
+        keeps_state: bool,
+        trouble: Trouble | None,
+        line: DeliveryEntry | None,
+    ) -> dict[str, Any]:
+        w = self.watched.get(name)
+        health = describe(w) if w else None
+        waiting = not ok and trouble is None and health is not None and health["state"] in AWAY
+        return {
+            "name": name,
+            "confirmed": ok,
+            "keeps_state": keeps_state,
+            "confirmed_version": confirmed_version,
+            "outcome": trouble.outcome if trouble else ("waiting" if waiting else None),
+            "reason": mask_text(trouble.reason or "")
+            if trouble
+            else (health["reason"] if waiting and health else ""),
+            "at": trouble.at if trouble else (line.at if line else None),
+            "state": health["state"] if health else None,
         }
 
     # -- dead letters ---------------------------------------------------------------------------
@@ -339,6 +501,10 @@ class Board:
                     "headers": mask(m.headers),
                 }
         return None
+
+    def forget_overview(self) -> None:
+        """The counts changed (an act on dead letters): the next overview is read afresh."""
+        self._overview = None
 
     async def act_on_dead_letters(
         self, connector: str, message_ids: list[str], action: str, actor: str
@@ -474,3 +640,11 @@ def _parked_row(connector: str, m: ParkedMessage) -> dict[str, Any]:
 
 def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+
+def _parse(text: str) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

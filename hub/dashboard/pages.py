@@ -8,6 +8,7 @@ and counts (nothing the user typed is echoed unescaped). Live numbers are refres
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -25,16 +26,20 @@ from hub.dashboard import checks, flow_view, flows, formats, i18n
 from hub.dashboard.access import LOGIN_COOKIE, Ability, Operator, OperatorAccess, end_sessions
 from hub.dashboard.api import ACTIONS, client_of, unlock_user, user_rows
 from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
+from hub.dashboard.bulk import BulkActions
 from hub.dashboard.charts import connector_charts
 from hub.dashboard.formats import clock, duration, money, number, percent, when
 from hub.outage import State
+from hub.store.dashboard import StuckFilter
 from hub.store.sqlite import SqliteStore
+from schemas.canonical import DossierStatus
 
 BASE = "/dashboard"
 FLASH_COOKIE = "hub_flash"
 NAV = (
     ("overview", f"{BASE}/"),
     ("dossiers", f"{BASE}/dossiers"),
+    ("stuck", f"{BASE}/stuck"),
     ("dead_letters", f"{BASE}/dead-letters"),
     ("audit", f"{BASE}/audit"),
 )
@@ -45,8 +50,14 @@ def nav_with(flows: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return (*NAV[:-1], *((f, f"{BASE}/{f}") for f in flows), NAV[-1])
 
 
+TIMEZONE = flows.TIMEZONE
+STUCK_FIELDS = ("destination", "agency", "procedure", "status", "older_than_min")
+DEAD_LETTER_FIELDS = ("connector", "reason", "since", "until", "dossier_prefix", "dossier")
+BULK_ACTIONS = ("replay", "discard")
 PAUSE_ACTIONS = {"pause": True, "resume": False}
 FLASHES = {  # the message keys a redirect may carry, and whether each tells of an error
+    "discard_unconfirmed": True,
+    "bad_filter": True,
     "replay": False,
     "discard": False,
     "gone": True,
@@ -80,6 +91,7 @@ def _in_page_language(
 
 
 _env.filters.update(
+    pretty=lambda value: _pretty(value),
     when=when,
     clock=clock,
     duration=_in_page_language(duration),
@@ -113,13 +125,19 @@ _env.globals["query_of"] = lambda *parts: urlencode({k: v for p in parts for k, 
 
 class Pages:
     def __init__(
-        self, access: OperatorAccess, board: Board, store: SqliteStore, refresh_s: float
+        self,
+        access: OperatorAccess,
+        board: Board,
+        store: SqliteStore,
+        refresh_s: float,
+        bulk: BulkActions | None = None,
     ) -> None:
         self.access = access
         self.board = board
         self.store = store
         self.refresh_s = refresh_s
         self.names = board.config.names
+        self.bulk = bulk or BulkActions(board, store)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -132,6 +150,10 @@ class Pages:
             web.post(f"{BASE}/connectors/{{name}}/{{action}}", self.set_paused),
             web.get(f"{BASE}/dossiers", self.dossiers),
             web.get(f"{BASE}/dossiers/{{code}}", self.dossier),
+            web.get(f"{BASE}/stuck", self.stuck),
+            web.get(f"{BASE}/bulk-actions/new", self.bulk_confirm),
+            web.post(f"{BASE}/bulk-actions", self.bulk_start),
+            web.get(f"{BASE}/bulk-actions/{{job}}", self.bulk_job),
             web.get(f"{BASE}/dead-letters", self.dead_letters),
             web.get(f"{BASE}/dead-letters/{{connector}}/{{message_id}}", self.dead_letter),
             web.post(f"{BASE}/dead-letters/{{connector}}/{{action}}", self.act),
@@ -356,9 +378,10 @@ class Pages:
             return who
         raw = request.query.get("q")
         if raw is None:
-            return self.render(request, "dossiers.html", who, q="", hits=None, error="")
+            return self.render(request, "dossiers.html", who, q="", found=None, error="")
         try:
             text = checks.search_text(raw)
+            page = checks.page(request.query.get("page"))
         except checks.BadInput:
             return self.render(
                 request,
@@ -366,20 +389,21 @@ class Pages:
                 who,
                 status=400,
                 q=raw[:200],
-                hits=None,
-                error=i18n.translate(self._lang(request), "search.bad"),
+                found=None,
+                error=i18n.translate(self._lang(request), "search.invalid"),
             )
-        hits = await self.board.search(text)
-        if len(hits) == 1 and hits[0]["code"] == text:
-            raise web.HTTPSeeOther(f"{BASE}/dossiers/{_quote(text)}")
-        return self.render(request, "dossiers.html", who, q=text, hits=hits, error="")
+        found = await self.board.search(text, page)
+        items = found["items"]
+        if found["total"] == 1 and items and items[0]["code"].casefold() == text.casefold():
+            raise web.HTTPSeeOther(f"{BASE}/dossiers/{_quote(items[0]['code'])}")
+        return self.render(request, "dossiers.html", who, q=text, found=found, error="")
 
     async def dossier(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request), web.Response):
             return who
         code = checks.code(request.match_info["code"])
         try:
-            page = int(checks.number("page", request.query.get("page"), 0, 0, 10**6))
+            page = checks.page(request.query.get("page"))
         except checks.BadInput:
             page = 0
         found = await self.board.dossier(code, page) if code else None
@@ -387,28 +411,44 @@ class Pages:
             return self._not_found(request, who, "dossier.unknown")
         return self.render(request, "dossier.html", who, d=found)
 
+    async def stuck(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request), web.Response):
+            return who
+        q = request.query
+        form = {k: q.get(k, "")[:100] for k in STUCK_FIELDS}
+        try:
+            where = checks.stuck_filter(q)
+            page = checks.page(q.get("page"))
+            error = ""
+        except checks.BadInput as exc:
+            where, page, error = StuckFilter(), 0, exc.message
+        data = await self.board.stuck(where, page)
+        if error:
+            data = {**data, "items": [], "total": 0, "pages": 1}
+        return self.render(
+            request,
+            "stuck.html",
+            who,
+            status=400 if error else 200,
+            data=data,
+            form=form,
+            error=error,
+            statuses=[s.name for s in DossierStatus],
+            page_query=_page_query(request),
+        )
+
     async def dead_letters(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request), web.Response):
             return who
         q = request.query
-        connector = q.get("connector") or None
-        filters = {
-            "connector": connector or "",
-            "reason": q.get("reason", "")[:200],
-            "since": q.get("since", "")[:40],
-            "until": q.get("until", "")[:40],
-        }
+        form = {k: q.get(k, "")[:200] for k in DEAD_LETTER_FIELDS}
+        summary: dict[str, Any] | None = None
         try:
-            items = await self.board.dead_letters(
-                connector,
-                checks.reason(q.get("reason")),
-                checks.moment("since", q.get("since")),
-                checks.moment("until", q.get("until")),
-                500,
-            )
+            where = checks.dead_letter_filter(q, TIMEZONE)
+            summary = await self.bulk.preview(where)
             error = ""
         except checks.BadInput as exc:
-            items, error = [], exc.message
+            error = exc.message
         except UnknownConnector:
             return self._not_found(request, who, "connector.unknown")
         connectors = [n for n, w in self.board.watched.items() if w.parking]
@@ -416,12 +456,74 @@ class Pages:
             request,
             "dead_letters.html",
             who,
-            items=items,
-            filters=filters,
+            summary=summary,
+            form=form,
+            filter_query=urlencode({k: v for k, v in form.items() if v}),
             connectors=connectors,
             error=error,
             status=400 if error else 200,
         )
+
+    async def bulk_confirm(self, request: web.Request) -> web.Response:
+        """The preview before a bulk action: how many messages match, grouped, and the
+        button that starts it (a discard says it cannot be undone)."""
+        if isinstance(who := await self._who(request, "dlq.act"), web.Response):
+            return who
+        q = request.query
+        action = q.get("action", "")
+        if action not in BULK_ACTIONS:
+            raise web.HTTPNotFound()
+        form = {k: q.get(k, "")[:200] for k in DEAD_LETTER_FIELDS}
+        try:
+            where = checks.dead_letter_filter(q, TIMEZONE)
+            summary = await self.bulk.preview(where)
+        except checks.BadInput as exc:
+            raise self._flashed(
+                f"{BASE}/dead-letters?" + urlencode({k: v for k, v in form.items() if v}),
+                "bad_filter",
+            ) from exc
+        except UnknownConnector:
+            return self._not_found(request, who, "connector.unknown")
+        return self.render(
+            request,
+            "bulk_confirm.html",
+            who,
+            action=action,
+            summary=summary,
+            form=form,
+            filter_query=urlencode({k: v for k, v in form.items() if v}),
+        )
+
+    async def bulk_start(self, request: web.Request) -> web.Response:
+        acting = await self._acting(request, "dlq.act")
+        if isinstance(acting, web.Response):
+            return acting
+        who, form = acting
+        fields = {k: v for k in DEAD_LETTER_FIELDS if isinstance(v := form.get(k), str)}
+        back = f"{BASE}/dead-letters?" + urlencode({k: v for k, v in fields.items() if v})
+        action = form.get("action")
+        if action not in BULK_ACTIONS:
+            raise web.HTTPNotFound()
+        if action == "discard" and form.get("confirm") != "yes":
+            raise self._flashed(back, "discard_unconfirmed")
+        try:
+            where = checks.dead_letter_filter(fields, TIMEZONE)
+            expected = form.get("expected")
+            counted = int(expected) if isinstance(expected, str) and expected.isdigit() else None
+            job = self.bulk.start(str(action), where, who.name, counted)
+        except checks.BadInput:
+            raise self._flashed(back, "bad_filter") from None
+        except UnknownConnector:
+            return self._not_found(request, who, "connector.unknown")
+        raise web.HTTPSeeOther(f"{BASE}/bulk-actions/{job.id}")
+
+    async def bulk_job(self, request: web.Request) -> web.Response:
+        if isinstance(who := await self._who(request), web.Response):
+            return who
+        job = self.bulk.job(request.match_info["job"])
+        if job is None:
+            return self._not_found(request, who, "bulk.unknown")
+        return self.render(request, "bulk_job.html", who, job=job.as_json())
 
     async def dead_letter(self, request: web.Request) -> web.Response:
         if isinstance(who := await self._who(request), web.Response):
@@ -446,6 +548,8 @@ class Pages:
         who, form = acting
         connector = request.match_info["connector"]
         back = f"{BASE}/dead-letters?" + urlencode({"connector": connector})
+        if action == "dlq.discard" and form.get("confirm") != "yes":
+            raise self._flashed(back, "discard_unconfirmed")  # it cannot be undone
         try:
             ids = checks.message_ids(
                 [v for v in form.getall("message_id", []) if isinstance(v, str)]
@@ -596,3 +700,14 @@ def _quote(text: str) -> str:
 
 def _static_dir() -> Path:
     return Path(str(resources.files("hub.dashboard") / "static"))
+
+
+def _page_query(request: web.Request) -> str:
+    """The page's query without its page number and language, for the paging links."""
+    return urlencode({k: v for k, v in request.query.items() if k not in ("page", "lang")})
+
+
+def _pretty(value: Any) -> str:
+    """A payload as an operator reads it: indented JSON, Vietnamese as text (not \\uXXXX);
+    the template escapes it."""
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)

@@ -29,6 +29,8 @@ class Hop:
     detail: str = ""
     payload: Any = None  # masked
     event_id: int | None = None  # the history row a "received" hop comes from
+    count: int = 1  # retries of one destination in a row, shown as one hop
+    first_at: str | None = None  # the first of them (`at` is the last)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -38,6 +40,8 @@ class Hop:
             "label": self.label,
             "detail": self.detail,
             "payload": self.payload,
+            "count": self.count,
+            "first_at": self.first_at,
         }
 
 
@@ -56,14 +60,16 @@ class Page:
 
 
 def timeline_page(view: DossierView, size: int, page: int) -> Page:
-    """One page of the timeline, oldest hop first; page 0 holds the newest `size` hops.
+    """One page of the timeline, newest hop first (page 0 holds the newest `size` hops), with
+    a destination's retries in a row collapsed into one hop that counts them.
 
     Only the page's payloads are masked (the costly part of a long history: masking 2,000
     payloads took 177 ms), and a long history shows page by page.
     """
-    hops = timeline(view)
-    end = max(0, len(hops) - page * size)
-    start = max(0, end - size)
+    hops = collapse_retries(timeline(view))
+    hops.reverse()
+    start = min(len(hops), page * size)
+    end = min(len(hops), start + size)
     payloads = {h.id: h.event for h in view.history}
     shown = [
         replace(hop, payload=mask(payloads[hop.event_id]))
@@ -74,8 +80,22 @@ def timeline_page(view: DossierView, size: int, page: int) -> Page:
     return Page(shown, len(hops), start)
 
 
+def collapse_retries(hops: list[Hop]) -> list[Hop]:
+    """Retries of one destination in a row (oldest first) as one hop: the last one's time and
+    reason, the first one's time, and how many there were."""
+    out: list[Hop] = []
+    for hop in hops:
+        last = out[-1] if out else None
+        if last is not None and hop.kind == "retry" == last.kind and hop.actor == last.actor:
+            out[-1] = replace(hop, count=last.count + 1, first_at=last.first_at or last.at)
+        else:
+            out.append(hop)
+    return out
+
+
 def timeline(view: DossierView) -> list[Hop]:
-    """Every hop, oldest first, without payloads (`timeline_page` adds the page's, masked)."""
+    """Every hop, oldest first, without payloads (`timeline_page` adds the page's, masked,
+    and shows them newest first)."""
     hops: list[Hop] = []
     for h in view.history:
         event = h.event

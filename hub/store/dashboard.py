@@ -2,10 +2,13 @@
 
 Reads here run on whichever connection the `SqliteStore` holds; the hub gives the dashboard a
 second, read-only one (`SqliteStore.open_reader`), so these queries never queue behind the
-hub's writes. Every query is bounded by an index and a limit, so a page costs the same with a
-thousand dossiers or a million: completeness counts a destination's dossiers behind in a
-partial index (and those it never confirmed from a counter), searches are range scans of the
-primary key, the lag is read from per-minute histograms per destination. Writes
+hub's writes. The overview's queries are bounded by an index and a limit, so they cost the
+same with a thousand dossiers or a million: completeness counts a destination's dossiers
+behind in a partial index (and those it never confirmed from a counter), the lag is read from
+per-minute histograms per destination. Two lists scan on purpose, to give a true total: a
+search for part of a code (any case, anywhere in it: about a second for a million dossiers)
+and the stuck list of a destination that keeps state (every dossier is a candidate; a filter
+on the agency narrows it to a range of codes). Writes
 (samples, log-in failures) go through the writing store. This module must never interpolate a
 value into SQL.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,6 +62,45 @@ class DossierHit:
     code: str
     status: int | None
     updated_at: str
+    procedure_code: str | None = None
+    matched: str = "code"  # what matched: code | procedure | owner
+    owner_name: str | None = None  # as stored: the board masks it before it leaves the hub
+
+
+@dataclass(frozen=True)
+class StuckFilter:
+    """Which unconfirmed dossiers to list. `agency` is the receiving agency's code, the part
+    of a dossier code before its first '-'; `older_than_s` keeps those waiting at least that
+    long; `procedure` matches a procedure code and its localized forms (a prefix)."""
+
+    destination: str | None = None
+    agency: str | None = None
+    procedure: str | None = None
+    status: int | None = None
+    older_than_s: float | None = None
+
+
+@dataclass(frozen=True)
+class StuckRow:
+    code: str
+    destination: str
+    since: str  # since when the destination lacks it (see `stuck`)
+    status: int | None
+    procedure_code: str | None
+    version: int
+    confirmed_version: int | None  # state destinations: the newest it confirmed (None: none)
+    outcome: str | None  # the trouble journaled: refused | retry | parked | replayed
+    reason: str | None
+    reason_at: str | None
+
+
+@dataclass(frozen=True)
+class Trouble:
+    destination: str
+    outcome: str
+    reason: str | None
+    since: str
+    at: str
 
 
 class SqliteDashboard:
@@ -144,7 +187,64 @@ class SqliteDashboard:
         )
         return {str(r[0]): float(r[1]) for r in rows if r[1] is not None}
 
+    # -- stuck dossiers -------------------------------------------------------------------------
+
+    async def state_destinations(self) -> list[str]:
+        """The destinations that keep a delivery state per dossier (DVCQG): every dossier is
+        theirs to confirm."""
+        rows = await self._rows("SELECT destination FROM destinations ORDER BY destination")
+        return [str(r[0]) for r in rows]
+
+    async def stuck(
+        self,
+        state_destinations: list[str],
+        where: StuckFilter,
+        now: datetime,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, list[StuckRow]]:
+        """Dossiers a destination has not confirmed the newest state of, oldest first, and how
+        many there are in all (one snapshot for both).
+
+        For a destination keeping state (`state_destinations`): the dossiers it is behind on
+        or never confirmed anything of (the same ones completeness counts), waiting since the
+        hub received the change it lacks. For any other destination: the dossiers its journal
+        shows in trouble (refused, retrying, parked, replayed and not delivered since), since
+        the first line of that trouble."""
+        sql, params = _stuck_sql(state_destinations, where, now)
+        async with self._store.reading():
+            db = self._store.db
+            # `sql` is made of this module's constant fragments only (`_stuck_sql`).
+            count_sql = f"SELECT COUNT(*) FROM ({sql})"  # noqa: S608
+            page_sql = f"SELECT * FROM ({sql}) ORDER BY since, code, destination LIMIT ? OFFSET ?"  # noqa: S608
+            total = next(iter(await db.execute_fetchall(count_sql, params)))
+            rows = await db.execute_fetchall(page_sql, [*params, limit, offset])
+        return int(total[0]), [StuckRow(*r) for r in rows]
+
+    async def trouble(self, code: str) -> list[Trouble]:
+        """The trouble each destination's journal shows for one dossier."""
+        rows = await self._rows(
+            "SELECT destination, outcome, reason, since, at FROM delivery_trouble "
+            "WHERE dossier_code = ? ORDER BY at DESC",
+            (code,),
+        )
+        return [Trouble(*r) for r in rows]
+
     # -- searches -------------------------------------------------------------------------------
+
+    async def find_dossiers(
+        self, text: str, owner_key: str, limit: int, offset: int
+    ) -> tuple[int, list[DossierHit]]:
+        """Dossiers whose code holds `text` (any case, anywhere), whose procedure code starts
+        with it, or whose owner's name key is `owner_key`; how many in all, and a page of them
+        by code. The code is matched by a scan of the codes' index (a few hundred
+        milliseconds for a million dossiers); the procedure and the owner through theirs."""
+        params = [text.upper(), text, text + "\U0010ffff", owner_key]
+        async with self._store.reading():
+            db = self._store.db
+            total = next(iter(await db.execute_fetchall(_FOUND_COUNT_SQL, params)))
+            rows = await db.execute_fetchall(_FOUND_PAGE_SQL, [*params, limit, offset])
+        return int(total[0]), [DossierHit(*r) for r in rows]
 
     async def search_dossiers(self, prefix: str, limit: int) -> list[DossierHit]:
         """Dossiers whose code starts with `prefix`: a range scan of the primary key (no LIKE,
@@ -219,3 +319,79 @@ class SqliteDashboard:
                 (len(name) + 1, f"{name}|"),
             )
             return max(cursor.rowcount, 0)
+
+
+# The search: part of the code (any case), the start of the procedure code, the owner's key.
+_FOUND_SQL = (
+    "SELECT code, MIN(matched) AS matched FROM ("
+    "SELECT code, 'code' AS matched FROM dossiers WHERE instr(upper(code), ?) > 0 "
+    "UNION SELECT code, 'procedure' FROM dossiers "
+    "WHERE procedure_code >= ? AND procedure_code < ? "
+    "UNION SELECT code, 'owner' FROM dossiers WHERE owner_key = ? AND owner_key <> ''"
+    ") GROUP BY code"
+)
+_FOUND_COUNT_SQL = "SELECT COUNT(*) FROM (" + _FOUND_SQL + ")"  # noqa: S608 (constants)
+_FOUND_COLUMNS = "d.code, d.status, d.updated_at, d.procedure_code, f.matched"
+_OWNER_SQL = "json_extract(d.record_json, '$.owner_name')"
+_FOUND_PAGE_SQL = (
+    f"SELECT {_FOUND_COLUMNS}, {_OWNER_SQL} FROM ({_FOUND_SQL}) f "  # noqa: S608 (constants)
+    "JOIN dossiers d ON d.code = f.code ORDER BY d.code LIMIT ? OFFSET ?"
+)
+
+# The stuck list's parts: fixed SQL, values only as parameters.
+_BEHIND_SQL = (
+    "SELECT d.code AS code, ? AS destination, d.updated_at AS since, d.status AS status, "
+    "d.procedure_code AS procedure_code, d.version AS version, s.version AS confirmed, "
+    "t.outcome AS outcome, t.reason AS reason, t.at AS reason_at FROM dossiers d "
+    "LEFT JOIN destination_state s ON s.dossier_code = d.code AND s.destination = ? "
+    "LEFT JOIN delivery_trouble t ON t.dossier_code = d.code AND t.destination = ? "
+    "WHERE (s.behind IS NULL OR s.behind = 1)"
+)
+_TROUBLE_SQL = (
+    "SELECT d.code AS code, t.destination AS destination, t.since AS since, "
+    "d.status AS status, d.procedure_code AS procedure_code, d.version AS version, "
+    "NULL AS confirmed, t.outcome AS outcome, t.reason AS reason, t.at AS reason_at "
+    "FROM delivery_trouble t JOIN dossiers d ON d.code = t.dossier_code WHERE 1 = 1"
+)
+
+
+def _stuck_sql(
+    state_destinations: list[str], where: StuckFilter, now: datetime
+) -> tuple[str, list[Any]]:
+    parts: list[str] = []
+    params: list[Any] = []
+    conditions, values = _dossier_conditions(where, now)
+    for destination in state_destinations:
+        if where.destination in (None, destination):
+            parts.append(_BEHIND_SQL + conditions.replace("{since}", "d.updated_at"))
+            params += [destination, destination, destination, *values]
+    if where.destination is None or where.destination not in state_destinations:
+        sql = _TROUBLE_SQL + conditions.replace("{since}", "t.since")
+        extra: list[Any] = []
+        for destination in state_destinations:
+            sql += " AND t.destination <> ?"
+            extra.append(destination)
+        if where.destination is not None:
+            sql += " AND t.destination = ?"
+            extra.append(where.destination)
+        parts.append(sql)
+        params += [*values, *extra]
+    return " UNION ALL ".join(parts), params
+
+
+def _dossier_conditions(where: StuckFilter, now: datetime) -> tuple[str, list[Any]]:
+    """The filters on the dossier (`d`), and `{since}` for the part's own time column."""
+    sql, values = "", list[Any]()
+    if where.agency:
+        sql += " AND d.code >= ? AND d.code < ?"
+        values += [f"{where.agency}-", f"{where.agency}-\U0010ffff"]
+    if where.procedure:
+        sql += " AND d.procedure_code >= ? AND d.procedure_code < ?"
+        values += [where.procedure, where.procedure + "\U0010ffff"]
+    if where.status is not None:
+        sql += " AND d.status = ?"
+        values.append(where.status)
+    if where.older_than_s:
+        sql += " AND {since} <= ?"
+        values.append((now - timedelta(seconds=where.older_than_s)).isoformat())
+    return sql, values

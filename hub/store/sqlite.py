@@ -33,6 +33,7 @@ import structlog
 from hub.dossier_state import DossierState, OrderKey, apply
 from hub.errors import StoreUnavailable
 from hub.files import private_dir, private_file
+from hub.masking import name_key
 from hub.plugins import Connector, built_in, migration_folders
 from hub.store.base import (
     AuditEntry,
@@ -81,10 +82,12 @@ _INSERT_EVENT_SQL = (
 )
 _UPSERT_DOSSIER_SQL = (
     "INSERT INTO dossiers (code, status, status_key, record_json, record_key, version, "
-    "feed_seq, updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(code) DO UPDATE SET "
+    "feed_seq, updated_at, procedure_code, owner_key) VALUES (?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT(code) DO UPDATE SET "
     "status=excluded.status, status_key=excluded.status_key, "
     "record_json=excluded.record_json, record_key=excluded.record_key, "
-    "version=excluded.version, feed_seq=excluded.feed_seq, updated_at=excluded.updated_at"
+    "version=excluded.version, feed_seq=excluded.feed_seq, updated_at=excluded.updated_at, "
+    "procedure_code=excluded.procedure_code, owner_key=excluded.owner_key"
 )
 # A dossier changed for every destination holding a state of it: a newer version or a new step.
 _MARK_BEHIND_SQL = (
@@ -219,6 +222,7 @@ class SqliteStore:
             store = cls(db)
             found = connectors if connectors is not None else built_in()
             await store._migrate(found)
+            await store._fill_owner_keys()
             store._attach(found)
             yield store
         finally:
@@ -315,6 +319,26 @@ class SqliteStore:
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, _now_iso())
                 )
             log.info("store_migrated", version=version, migration=name)
+
+    async def _fill_owner_keys(self, batch: int = 1000) -> None:
+        """Owner search keys for the dossiers stored before the hub kept them (migration
+        0009): computed here, where the name can be folded, once; a partial index finds the
+        rows still without one."""
+        while True:
+            async with self._tx() as db:
+                rows = list(
+                    await db.execute_fetchall(
+                        "SELECT code, json_extract(record_json, '$.owner_name') FROM dossiers "
+                        "WHERE owner_key IS NULL LIMIT ?",
+                        (batch,),
+                    )
+                )
+                await db.executemany(
+                    "UPDATE dossiers SET owner_key = ? WHERE code = ?",
+                    [(name_key(r[1] if isinstance(r[1], str) else None), r[0]) for r in rows],
+                )
+            if len(rows) < batch:
+                return
 
     async def ping(self) -> None:
         async with self._read():
@@ -419,6 +443,18 @@ class SqliteStore:
                 "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
                 "VALUES (?,?,?,?,?)",
                 (code, connector, outcome, detail[:2000], _now_iso()),
+            )
+
+    async def record_deliveries(self, lines: list[tuple[str, str, str, str]]) -> None:
+        """Journal lines (dossier code, connector, outcome, detail) in one transaction."""
+        if not lines:
+            return
+        at = _now_iso()
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
+                "VALUES (?,?,?,?,?)",
+                [(code, c, outcome, detail[:2000], at) for code, c, outcome, detail in lines],
             )
 
     # -- subscribers --------------------------------------------------------------------------
@@ -559,6 +595,25 @@ class SqliteStore:
             await db.execute(
                 "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?,?,?,?,?)",
                 (_now_iso(), actor, action, target, json.dumps(detail, ensure_ascii=False)),
+            )
+
+    async def audit_open(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> int:
+        """An audit entry for an action that runs a while (a bulk replay): written before it
+        starts, so an interrupted one is never unaudited; its id, for `audit_close`."""
+        async with self._tx() as db:
+            rows = await db.execute_fetchall(
+                "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?,?,?,?,?) "
+                "RETURNING id",
+                (_now_iso(), actor, action, target, json.dumps(detail, ensure_ascii=False)),
+            )
+        return int(next(iter(rows))[0])
+
+    async def audit_close(self, entry_id: int, detail: dict[str, Any]) -> None:
+        """The entry `audit_open` wrote, completed with what the action did."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE audit_log SET detail = ? WHERE id = ?",
+                (json.dumps(detail, ensure_ascii=False), entry_id),
             )
 
     # -- paused connectors ----------------------------------------------------------------------
@@ -708,6 +763,8 @@ async def _save_states(
                 row.version,
                 first + i,
                 at.isoformat(),
+                row.state.record.procedure_code if row.state.record else None,
+                name_key(row.state.record.owner_name if row.state.record else None),
             )
             for i, (code, row) in enumerate(dirty)
         ],

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from hub.auth import hash_password
 from hub.config import load_config
@@ -64,6 +64,16 @@ class Site(Protocol):
     """Where a page goes: a hub's address."""
 
     def url(self, path: str) -> str: ...
+
+
+async def log_in(page: Page, world: Site, username: str, password: str) -> None:
+    """Log in through the form; on the overview when it returns."""
+    await page.goto(world.url("/dashboard/login"))
+    await page.fill("#login input[name=username]", username)
+    await page.fill("#login input[name=password]", password)
+    await page.click("#login [type=submit]")
+    await page.wait_for_url(world.url("/dashboard/"))
+    await expect(page.locator("[data-testid=user]")).to_contain_text(username)
 
 
 @dataclass

@@ -30,8 +30,8 @@ from tests.browser.browser_world import (
     VIEWER_PASSWORD,
     DashboardWorld,
     OwnHub,
-    Site,
     TcpProxy,
+    log_in,
     record_event,
     shoot,
 )
@@ -47,15 +47,6 @@ def count_of(text: str) -> int:
 
 def has_class(name: str) -> re.Pattern[str]:
     return re.compile(rf"(^|\s){name}(\s|$)")
-
-
-async def log_in(page: Page, world: Site, username: str, password: str) -> None:
-    await page.goto(world.url("/dashboard/login"))
-    await page.fill("#login input[name=username]", username)
-    await page.fill("#login input[name=password]", password)
-    await page.click("#login [type=submit]")
-    await page.wait_for_url(world.url("/dashboard/"))
-    await expect(page.locator("[data-testid=user]")).to_contain_text(username)
 
 
 async def park(world: DashboardWorld) -> tuple[str, str]:
@@ -223,7 +214,7 @@ async def test_a_dossier_found_by_its_code_shows_its_journey_to_dvcqg(
     kinds = [await hops.nth(i).get_attribute("data-kind") for i in range(await hops.count())]
     assert "received" in kinds, kinds
     assert "delivered" in kinds, kinds
-    assert kinds.index("received") < kinds.index("delivered"), kinds
+    assert kinds.index("delivered") < kinds.index("received"), kinds  # newest first
     received = timeline.locator("[data-testid=hop][data-kind=received]").first
     await expect(received).to_contain_text("onestop")
     delivered_hop = timeline.locator("[data-testid=hop][data-kind=delivered]").first
@@ -248,7 +239,7 @@ async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
 
     await log_in(page, world, OPERATOR, OPERATOR_PASSWORD)
     await page.goto(world.url(f"/dashboard/dead-letters?connector={PORTAL}"))
-    row = page.locator(f"tr[data-testid=dead-letter][data-message-id='{message_id}']")
+    row = page.locator(f"tr[data-testid=dead-group][data-message-id='{message_id}']")
     await expect(row).to_be_visible()
     await expect(row).to_contain_text(code)
     await expect(row).to_contain_text("07")
@@ -256,9 +247,11 @@ async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
 
     del world.sim.faults.reject[code]  # DVCQG takes the dossier now
     await world.parked_in_place(1)  # back in place after the page read it
-    await row.locator("input[name=message_id]").check()
+    await row.get_by_role("link", name=vi("dead.inspect")).click()
+    await expect(page.locator("[data-testid=payload]")).to_contain_text(code)
     replay = page.locator("button[data-testid=replay]")
     await expect(replay).to_be_enabled()
+    await world.parked_in_place(1)
     await replay.click()
     flash = page.locator("[data-testid=flash]")
     await expect(flash).to_be_visible()
@@ -267,8 +260,9 @@ async def test_an_operator_replays_a_dead_letter_and_dvcqg_receives_it(
 
     await eventually(lambda: code in world.sim.dossiers, 30, "the replayed dossier at DVCQG")
     assert not await still_parked(world, message_id)
+    await page.reload()
     await expect(
-        page.locator(f"tr[data-testid=dead-letter][data-message-id='{message_id}']")
+        page.locator(f"tr[data-testid=dead-group][data-message-id='{message_id}']")
     ).to_have_count(0)
 
     # The dossier's timeline tells the story: parked, replayed, delivered.
@@ -293,22 +287,40 @@ async def test_a_viewer_may_not_replay_a_dead_letter(world: DashboardWorld, page
 
     await log_in(page, world, VIEWER, VIEWER_PASSWORD)
     await page.goto(world.url(f"/dashboard/dead-letters?connector={PORTAL}"))
-    row = page.locator(f"tr[data-testid=dead-letter][data-message-id='{message_id}']")
+    row = page.locator(f"tr[data-testid=dead-group][data-message-id='{message_id}']")
     await expect(row).to_be_visible()
-    replay = page.locator("button[data-testid=replay]")
-    await expect(replay).to_be_disabled()
-    await expect(page.locator("button[data-testid=discard]")).to_be_disabled()
-    await shoot(page, "disabled")
-
-    # Force it: what a viewer could do by editing the page.
-    await page.evaluate(
-        """() => document
-            .querySelectorAll('button[data-testid=replay], input[name=message_id]')
-            .forEach((node) => node.removeAttribute('disabled'))"""
+    await expect(page.locator("[data-testid=viewer-note]")).to_be_visible()
+    await expect(page.locator("[data-testid=bulk-actions]")).to_have_count(0)
+    await expect(row.locator("[data-testid=group-replay]")).to_have_count(0)
+    await shoot(page, "no-actions")
+    response = await page.goto(
+        world.url(f"/dashboard/bulk-actions/new?action=replay&connector={PORTAL}")
     )
-    await row.locator("input[name=message_id]").check()
+    assert response is not None
+    assert response.status == 403
+
+    # Force it: a replay posted by hand, with the viewer's own session and CSRF token.
+    await page.goto(world.url(f"/dashboard/dead-letters/{PORTAL}/{message_id}"))
+    await expect(page.locator("button[data-testid=replay]")).to_have_count(0)
+    await page.evaluate(
+        """([action, id]) => {
+            const form = document.createElement('form');
+            form.method = 'post';
+            form.action = action;
+            const csrf = document.querySelector('input[name=csrf_token]').cloneNode();
+            const message = document.createElement('input');
+            message.name = 'message_id';
+            message.value = id;
+            form.append(csrf, message);
+            const go = document.createElement('button');
+            go.id = 'forced';
+            form.append(go);
+            document.body.append(form);
+        }""",
+        [f"/dashboard/dead-letters/{PORTAL}/replay", message_id],
+    )
     async with page.expect_response(lambda r: r.request.method == "POST") as answer:
-        await replay.click()
+        await page.click("#forced")
     assert (await answer.value).status == 403
     flash = page.locator("[data-testid=flash]")
     await expect(flash).to_be_visible()

@@ -142,21 +142,21 @@ def test_the_timeline_orders_hops_and_masks_payloads() -> None:
             DeliveryEntry("national_portal", "delivered", "version 1", "2026-11-23T01:04:00+00:00"),
         ],
     )
-    hops = timeline_page(view, size=100, page=0).hops
+    hops = timeline_page(view, size=100, page=0).hops  # newest first
     assert [h.kind for h in hops] == [
-        "received",
-        "mapped",
-        "queued",
-        "parked",
-        "delivered",
-        "received",
-        "mapped",
-        "late",
         "confirmed",
+        "late",
+        "mapped",
+        "received",
+        "delivered",
+        "parked",
+        "queued",
+        "mapped",
+        "received",
     ]
-    assert hops[-1].actor == "national_portal"
-    assert hops[1].label == "TIEP_NHAN → accepted"
-    assert hops[0].payload["record"]["phone"]  # shown, masked
+    assert hops[0].actor == "national_portal"
+    assert hops[-2].label == "TIEP_NHAN → accepted"
+    assert hops[-1].payload["record"]["phone"]  # shown, masked
     shown = repr([h.as_json() for h in hops])
     assert "0912345678" not in shown
     assert "Nguyễn Văn An" not in shown
@@ -267,6 +267,7 @@ def test_the_overview_shows_each_state_with_its_reason_and_since(lang: str) -> N
             "completeness": {
                 "ratio": 1.0,
                 "confirmed": 1,
+                "unconfirmed": 0,
                 "dossiers": 1,
                 "min_ratio": 0.95,
                 "below_min": False,
@@ -349,14 +350,48 @@ def test_a_long_timeline_shows_page_by_page_newest_first_with_payloads_masked() 
     ]
     view = DossierView(snapshot=None, confirmed={}, history=history, deliveries=[])
     newest = timeline_page(view, size=6, page=0)
-    assert (newest.total, newest.first, len(newest.hops)) == (30, 24, 6)
-    assert [h.kind for h in newest.hops] == ["received", "mapped", "queued"] * 2
-    assert newest.hops[0].event_id == 8
-    assert newest.hops[0].payload is not None
-    assert "0912345678" not in repr(newest.hops[0].payload)
+    assert (newest.total, newest.first, len(newest.hops)) == (30, 0, 6)
+    assert [h.kind for h in newest.hops] == ["queued", "mapped", "received"] * 2
+    received = [h for h in newest.hops if h.kind == "received"]
+    assert [h.event_id for h in received] == [9, 8]
+    assert received[0].payload is not None
+    assert "0912345678" not in repr(received[0].payload)
     oldest = timeline_page(view, size=6, page=4)
-    assert (oldest.first, [h.event_id for h in oldest.hops if h.kind == "received"]) == (0, [0, 1])
+    assert (oldest.first, [h.event_id for h in oldest.hops if h.kind == "received"]) == (24, [1, 0])
     assert timeline_page(view, size=6, page=9).hops == []
+
+
+def test_retries_in_a_row_show_as_one_hop_that_counts_them() -> None:
+    def line(outcome: str, minute: int, connector: str = "national_portal") -> DeliveryEntry:
+        return DeliveryEntry(
+            connector, outcome, f"{outcome} {minute}", f"2026-11-23T01:{minute:02d}:00+00:00"
+        )
+
+    view = DossierView(
+        snapshot=None,
+        confirmed={},
+        history=[],
+        deliveries=[
+            *(line("retry", m) for m in range(1, 8)),
+            line("retry", 8, "ministry.civil_status"),
+            line("parked", 9),
+            line("retry", 10),
+        ],
+    )
+    hops = timeline_page(view, size=100, page=0).hops
+    assert [(h.kind, h.actor, h.count) for h in hops] == [
+        ("retry", "national_portal", 1),
+        ("parked", "national_portal", 1),
+        ("retry", "ministry.civil_status", 1),
+        ("retry", "national_portal", 7),
+    ]
+    seven = hops[-1]
+    assert (seven.first_at, seven.at, seven.detail) == (
+        "2026-11-23T01:01:00+00:00",
+        "2026-11-23T01:07:00+00:00",
+        "retry 7",
+    )
+    assert seven.as_json()["count"] == 7
 
 
 def test_numbers_are_written_as_the_page_language_writes_them() -> None:

@@ -202,3 +202,17 @@ def test_a_uuid_whose_last_group_is_all_digits_is_not_an_id_number() -> None:
     # A citizen ID or a phone number next to a hyphen is still masked.
     assert "064773528962" not in mask_text("CCCD: 064773528962")
     assert "912345678" not in mask_text("ĐT +84-912345678")
+
+
+def test_an_owner_is_found_by_the_whole_name_folded_never_by_a_part() -> None:
+    from hub.masking import fold_name, name_key
+
+    assert fold_name("  Nguyễn  Văn AN ") == "nguyen van an"
+    assert fold_name("Đặng Thị Đào") == "dang thi dao"
+    key = name_key("Nguyễn Văn An")
+    assert key == name_key("nguyen van an") == name_key("NGUYỄN VĂN AN")
+    assert len(key) == 32
+    assert "nguyen" not in key
+    assert name_key("Nguyễn Văn") != key
+    assert name_key("Nguyễn Văn Anh") != key
+    assert name_key(None) == name_key("   ") == ""

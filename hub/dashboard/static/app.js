@@ -418,3 +418,50 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// --- console-stuck: a bulk replay or discard's progress, read from the admin API until done ---
+const BULK_EVERY_MS = 1000;
+
+function liveBulkJob() {
+  const id = document.body.dataset.job;
+  const box = document.querySelector("[data-testid=bulk-job]");
+  if (!id || !box) return;
+  const words = JSON.parse(box.dataset.words || "{}");
+  const tick = async () => {
+    let job = null;
+    try {
+      const r = await fetch(`/api/v1/admin/dead-letter-actions/${encodeURIComponent(id)}`, {
+        credentials: "same-origin", cache: "no-store",
+      });
+      if (r.ok) job = await r.json();
+    } catch (e) {
+      job = null;  // the hub is away: ask again
+    }
+    if (job) {
+      box.dataset.state = job.state;
+      box.dataset.done = String(job.done);
+      setText(box, "[data-field=state]", words[job.state] || job.state);
+      const expected = job.expected === null ? "?" : number(job.expected);
+      setText(box, "[data-field=progress]", (words.progress || "{done} / {expected}")
+        .replace("{done}", number(job.done)).replace("{expected}", expected));
+      const bar = box.querySelector("[data-field=bar]");
+      if (bar) {
+        bar.max = Math.max(job.expected || 0, job.done, 1);
+        bar.value = job.done;
+      }
+      const error = box.querySelector("[data-field=error]");
+      if (error) {
+        error.textContent = job.error || "";
+        error.hidden = !job.error;
+      }
+      if (job.state !== "running") return;
+    }
+    window.setTimeout(tick, BULK_EVERY_MS);
+  };
+  if (box.dataset.state === "running") window.setTimeout(tick, 200);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if (document.body.dataset.live === "bulk-job") liveBulkJob();
+});
+// --- end console-stuck ---
