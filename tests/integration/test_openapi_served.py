@@ -410,6 +410,18 @@ async def test_real_replies_match_their_schemas(served: Served) -> None:
         json={"message_ids": [letter["message_id"], "gone-already"]},
     )
     assert acted == {"done": [letter["message_id"]], "missing": ["gone-already"]}
+    await admin("GET", "/api/v1/admin/stuck")
+    summary = "/api/v1/admin/dead-letters/summary"
+    await admin("GET", summary, f"{summary}?connector=national_portal")
+    job = await admin(
+        "POST",
+        "/api/v1/admin/dead-letter-actions",
+        headers=act,
+        json={"action": "replay", "filter": {"connector": "national_portal"}},
+        status=202,
+    )
+    jobs = "/api/v1/admin/dead-letter-actions"
+    await admin("GET", jobs + "/{job}", f"{jobs}/{job['id']}")
     await admin("GET", "/api/v1/admin/audit")
     await admin("GET", "/api/v1/admin/users")
     unlock = "/api/v1/admin/users/{name}/unlock"
