@@ -143,6 +143,13 @@ class AdminApi:
         return operator
 
     async def login(self, request: web.Request) -> web.Response:
+        if request.content_type != "application/json":
+            # A page elsewhere can post a form or text/plain without asking (no CORS
+            # preflight), and log the browser into an account of its choosing; it cannot send
+            # application/json. The log-in page has its own guard (a nonce cookie).
+            return error_response(
+                415, "bad_content_type", "log in with a JSON body (Content-Type: application/json)"
+            )
         try:
             body = await read_json_object(request, 10_000)
         except BodyError as exc:

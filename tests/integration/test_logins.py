@@ -5,6 +5,7 @@ names exist, and the facade's log-in is locked the same way."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,28 @@ async def test_concurrent_guesses_leave_the_name_locked_for_that_client(
     # The administrator, elsewhere, is not locked out by it.
     status, reply = await post_from("127.0.0.4", url, right)
     assert status == 200, reply
+
+
+async def test_a_log_in_posted_as_text_or_a_form_is_refused_without_a_session(
+    dash: DashboardWorld,
+) -> None:
+    """A page on another site can post text/plain or a form without a CORS preflight: such a
+    log-in would put the victim's browser in the attacker's session (login CSRF)."""
+    url = f"{dash.base}{SESSION}"
+    right = {"username": USERS["admin"], "password": PASSWORDS["admin"]}
+    as_text = json.dumps(right)
+    async with aiohttp.ClientSession() as http:
+        for data, ctype in (
+            (as_text, "text/plain"),
+            (as_text, "text/plain; charset=utf-8"),
+            ("username=admin1&password=x", "application/x-www-form-urlencoded"),
+        ):
+            async with http.post(url, data=data, headers={"Content-Type": ctype}) as r:
+                assert (r.status, (await r.json())["error"]) == (415, "bad_content_type"), ctype
+                assert "Set-Cookie" not in r.headers
+        async with http.post(url, json=right) as r:
+            assert r.status == 200
+            assert "Set-Cookie" in r.headers
 
 
 async def test_an_unknown_name_is_locked_like_a_known_one(dash: DashboardWorld) -> None:
