@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from connectors.ministry.auth import verify_hmac
+from connectors.ministry.config import HmacAuth
 from connectors.national_portal.mapping import InboundContext, record_event
 from connectors.payment_platform.config import CALLBACK_FIELDS, PaymentPlatformConfig
 from connectors.payment_platform.mapping import CallbackContext, PaymentCodes, read_callback
@@ -185,3 +187,18 @@ def test_whole_amounts_and_grouped_text_still_read(gia: Any, vnd: int) -> None:
     event = record_event(item, InboundContext("onestop", TABLE, VALIDATOR, NOW))
     assert event.record is not None
     assert event.record.fees[0].amount_vnd == vnd
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Api-Key": "hub\udcff", "X-Timestamp": "1700000000", "X-Signature": "ab"},
+        {"X-Api-Key": "hub-key", "X-Timestamp": "1700000000", "X-Signature": "\udcff\udcfe"},
+    ],
+)
+def test_a_pushed_hmac_header_that_was_not_utf8_is_a_wrong_signature(
+    headers: dict[str, str],
+) -> None:
+    config = HmacAuth(kind="hmac", key_id="hub-key", secret="bi-mat")
+    why = verify_hmac(config, "POST", "/api/v1/ministries/x/results", headers, b"{}", 1700000000)
+    assert why in ("unknown key id", "signature does not match")
