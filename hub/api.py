@@ -22,7 +22,13 @@ from pydantic import ValidationError
 from hub import metrics
 from hub.auth import Authenticator, Principal
 from hub.errors import HubError, StoreUnavailable, ValidationFailed
-from hub.httputil import BodyError, error_response, model_response, read_json_object
+from hub.httputil import (
+    BodyError,
+    echoable,
+    error_response,
+    model_response,
+    read_json_object,
+)
 from hub.intake import Intake
 from hub.ratelimit import DoorLimiter, retry_after
 from hub.status_mapping import StatusTable
@@ -129,7 +135,7 @@ class EventsApi:
                 event_id = item.get("event_id") if isinstance(item, dict) else None
                 results[i] = ItemResultOut(
                     index=i,
-                    event_id=event_id if isinstance(event_id, str) else None,
+                    event_id=echoable(event_id),
                     outcome="rejected",
                     error=error,
                 )
@@ -219,7 +225,12 @@ def to_event(
     else:
         details = incoming.step.model_dump(exclude_none=True) if incoming.step else {}
         details = _checked_dates(details, "step", validator, now)
-        step = ProcessingStep(dossier_code=code, status=status, processed_at=occurred_at, **details)
+        try:
+            step = ProcessingStep(
+                dossier_code=code, status=status, processed_at=occurred_at, **details
+            )
+        except ValidationError as exc:
+            raise _first_error(exc, "step.") from None
     return DossierEvent(
         event_id=incoming.event_id,
         source_system=source,

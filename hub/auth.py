@@ -144,7 +144,10 @@ def hash_password(password: str) -> str:
 
 
 def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The hex SHA-256 of `text` in UTF-8. A lone surrogate (from a header that was not UTF-8,
+    or a JSON escape) is hashed as its code point's bytes instead of failing: such a token
+    matches nothing configured, and is refused like any wrong one."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -261,8 +264,10 @@ class Authenticator:
 
 
 def verify_password(stored: str, password: str) -> bool:
-    """Whether `password` matches the argon2 hash `stored` (False for a malformed hash)."""
+    """Whether `password` matches the argon2 hash `stored` (False for a malformed hash). A
+    password holding a lone surrogate (a JSON escape) is checked as its code points' bytes,
+    at the same cost: it matches no hash of a real password."""
     try:
-        return _hasher.verify(stored, password)
+        return _hasher.verify(stored, password.encode("utf-8", "surrogatepass"))
     except (VerificationError, InvalidHashError):
         return False

@@ -46,6 +46,25 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
     return body
 
 
+def echoable(value: object) -> str | None:
+    """A value from a request, fit to be repeated in the reply (an id the sender gave): a
+    string that UTF-8 can carry, else None. A lone surrogate (JSON may escape one) cannot
+    be, and would turn a refusal into a failed reply."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def writable(text: str) -> str:
+    """`text` as a store or a log can keep it: a lone surrogate written as its escape
+    (`\\ud800`), everything else unchanged. For what a door keeps of a refused request."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, default=str)
 

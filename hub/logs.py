@@ -9,6 +9,7 @@ processor runs last before rendering.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -21,6 +22,20 @@ from hub.masking import mask
 def _mask_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     masked: dict[str, Any] = mask(event_dict)
     return masked
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogates(_: Any, __: str, line: Any) -> Any:
+    """The rendered line with any lone surrogate written as its JSON escape (`\\ud800`).
+
+    Callers log values that came from a request (a user name, a header): JSON may escape a
+    lone surrogate, and a header that was not UTF-8 arrives as one. No stream can encode it,
+    so, left as it is, it would make the log call fail, and with it the request."""
+    if not isinstance(line, str) or _SURROGATE.search(line) is None:
+        return line
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
@@ -40,7 +55,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | N
         _mask_processor,
     ]
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[*shared, renderer, _escape_surrogates],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
@@ -48,7 +63,11 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | N
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+                _escape_surrogates,
+            ],
             foreign_pre_chain=[*shared[:4], structlog.stdlib.add_logger_name, _mask_processor],
         )
     )

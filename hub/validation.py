@@ -138,7 +138,8 @@ class Validator:
 
 
 _PLAIN = re.compile(r"[0-9]+")
-_GROUPED = re.compile(r"[0-9]{1,3}(?:([.,])[0-9]{3})(?:\1[0-9]{3})*")
+# Thousands groups: the first group has no leading zero ("0.001" is no grouped number).
+_GROUPED = re.compile(r"[1-9][0-9]{0,2}(?:([.,])[0-9]{3})(?:\1[0-9]{3})*")
 _DECIMAL = re.compile(r"([0-9]+)[.,]([0-9]{1,2})")
 
 

@@ -9,11 +9,12 @@ always there.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.canonical import DossierRecord
+from schemas.text import PlainObject, Printable
 
 
 class _In(BaseModel):
@@ -50,11 +51,11 @@ class RecordIn(_In):
     processing_ended_at: AwareDatetime | None = None
     handling_unit: str | None = Field(None, max_length=4000)
     note: str | None = Field(None, max_length=4000)
-    submitted_documents: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
-    fees: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
-    other_attachments: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
-    supplements: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
-    result_documents: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
+    submitted_documents: list[PlainObject] = Field(default_factory=list, max_length=200)
+    fees: list[PlainObject] = Field(default_factory=list, max_length=200)
+    other_attachments: list[PlainObject] = Field(default_factory=list, max_length=200)
+    supplements: list[PlainObject] = Field(default_factory=list, max_length=200)
+    result_documents: list[PlainObject] = Field(default_factory=list, max_length=200)
 
 
 class StepIn(_In):
@@ -69,7 +70,7 @@ class StepIn(_In):
 class DossierEventIn(_In):
     """One event. Give `status` (canonical name) or `vendor_status` (your own code)."""
 
-    event_id: str = Field(min_length=1, max_length=200, description="your stable id")
+    event_id: Printable = Field(min_length=1, max_length=200, description="your stable id")
     dossier_code: str = Field(max_length=100)
     kind: Literal["record", "step"]
     occurred_at: AwareDatetime = Field(description="when it happened, ISO 8601 with offset")

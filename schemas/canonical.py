@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from schemas.text import Printable
+from schemas.text import PlainObject, Printable
 
 Text = Annotated[Printable, Field(max_length=4000)]
 ShortText = Annotated[Printable, Field(max_length=500)]
@@ -102,8 +102,8 @@ class DossierRecord(_Model):
     note: Text | None = None
     submitted_documents: list[Attachment] = Field(default_factory=list)
     fees: list[Fee] = Field(default_factory=list)
-    other_attachments: list[dict[str, Any]] = Field(default_factory=list)
-    supplements: list[dict[str, Any]] = Field(default_factory=list)
+    other_attachments: list[PlainObject] = Field(default_factory=list)
+    supplements: list[PlainObject] = Field(default_factory=list)
     result_documents: list[ResultDocument] = Field(default_factory=list)
 
     @field_validator("due_at")
@@ -140,7 +140,7 @@ EventKind = Literal["record", "step"]
 class DossierEvent(_Model):
     """One change to one dossier, from one source, with a stable idempotency key."""
 
-    event_id: str = Field(max_length=200)
+    event_id: Printable = Field(max_length=200)
     source_system: str
     kind: EventKind
     dossier_code: str

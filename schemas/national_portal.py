@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from schemas.text import Printable
+from schemas.text import PlainObject, Printable
 
 
 def _to_str(value: Any) -> Any:
@@ -23,6 +23,16 @@ def _to_str(value: Any) -> Any:
     return value
 
 
+def _amount_to_str(value: Any) -> Any:
+    """An amount as text. A JSON number with a fraction is refused here: read as text,
+    `1.001` would pass for Vietnamese thousands grouping (1,001 đồng)."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("is a number with a fraction; fees are whole đồng")
+        return str(int(value))
+    return _to_str(value)
+
+
 # Limits match the canonical fields they feed (schemas/canonical.py), so a long value is
 # refused here, by its wire name, and not later.
 # The limit sits on the string inside the optional: on the optional itself, pydantic applies it
@@ -30,6 +40,9 @@ def _to_str(value: Any) -> Any:
 Scalar = Annotated[Annotated[Printable, Field(max_length=4000)] | None, BeforeValidator(_to_str)]
 Short = Annotated[Annotated[Printable, Field(max_length=500)] | None, BeforeValidator(_to_str)]
 RequiredScalar = Annotated[Printable, BeforeValidator(_to_str), Field(max_length=200)]
+Amount = Annotated[
+    Annotated[Printable, Field(max_length=500)] | None, BeforeValidator(_amount_to_str)
+]
 
 
 class _Wire(BaseModel):
@@ -48,7 +61,7 @@ class WireFee(_Wire):
     TenPhiLePhi: Short = None
     MaPhiLePhi: Short = None
     HinhThucThu: Short = None
-    Gia: Short = None
+    Gia: Amount = None
     LoaiPhiLePhi: Short = None
 
 
@@ -85,8 +98,8 @@ class WireDossier(_Wire):
     GhiChu: Scalar = None
     TaiLieuNop: list[WireAttachment] = Field(default_factory=list, max_length=200)
     DanhSachLePhi: list[WireFee] = Field(default_factory=list, max_length=200)
-    DanhSachTepDinhKemKhac: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
-    DanhSachHoSoBoSung: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
+    DanhSachTepDinhKemKhac: list[PlainObject] = Field(default_factory=list, max_length=200)
+    DanhSachHoSoBoSung: list[PlainObject] = Field(default_factory=list, max_length=200)
     DanhSachGiayToKetQua: list[WireResultDocument] = Field(default_factory=list, max_length=200)
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from schemas.text import Printable
+
 
 class PaymentOutcome(StrEnum):
     PAID = "paid"
@@ -36,17 +38,19 @@ class PaymentSource(StrEnum):
 class PaymentResult(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reference: str = Field(min_length=1, max_length=100, description="MaThamChieu")
+    reference: Printable = Field(min_length=1, max_length=100, description="MaThamChieu")
     dossier_code: str = Field(min_length=1, max_length=100)
-    transaction_id: str = Field(min_length=1, max_length=100, description="MaGiaoDich")
+    transaction_id: Printable = Field(min_length=1, max_length=100, description="MaGiaoDich")
     amount_vnd: int = Field(ge=0, le=10**13)
     currency: str = "VND"
-    bank: str = Field("", max_length=50, description="MaNganHang")
+    bank: Printable = Field("", max_length=50, description="MaNganHang")
     paid_at: AwareDatetime = Field(description="ThoiGianGD: when the transaction happened")
     outcome: PaymentOutcome
     platform_code: str = Field("", max_length=10, description="MaLoi or TrangThaiGD as sent")
     source: PaymentSource
-    payer_info: str = Field("", max_length=2000, description="ThongTinGiaoDich (personal data)")
+    payer_info: Printable = Field(
+        "", max_length=2000, description="ThongTinGiaoDich (personal data)"
+    )
 
     @property
     def key(self) -> tuple[str, str]:

@@ -111,7 +111,8 @@ def verify_hmac(
     )
     if not key or not stamp or not given:
         return "missing signature headers"
-    if not hmac.compare_digest(key.encode(), config.key_id.encode()):
+    # Headers that were not UTF-8 arrive holding lone surrogates: encoded so, they match nothing.
+    if not hmac.compare_digest(key.encode("utf-8", "surrogatepass"), config.key_id.encode()):
         return "unknown key id"
     try:
         skew = abs((time.time() if now is None else now) - int(stamp))
@@ -120,7 +121,9 @@ def verify_hmac(
     if skew > config.max_skew_s:
         return "timestamp outside the allowed window"
     expected = hmac_signature(config.secret.get_secret_value(), method, path_qs, stamp, body)
-    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
+    if not hmac.compare_digest(
+        expected.encode(), given.strip().lower().encode("utf-8", "surrogatepass")
+    ):
         return "signature does not match"
     return None
 

@@ -33,7 +33,7 @@ from connectors.national_portal.mapping import (
 from hub import metrics
 from hub.auth import Authenticator, LoginsBusy, Principal
 from hub.errors import HubError, StoreUnavailable, ValidationFailed
-from hub.httputil import BodyError, json_response, read_json_object
+from hub.httputil import BodyError, echoable, json_response, read_json_object
 from hub.intake import Intake
 from hub.ratelimit import DoorLimiter, retry_after
 from hub.status_mapping import StatusTable
@@ -92,6 +92,8 @@ class Facade:
         except BodyError as exc:
             return _reply(exc.status, INVALID, exc.message)
         service = body.get("service")
+        if not isinstance(service, str | None):  # a list or an object is no service name
+            return _reply(400, INVALID, "service must be the name of a service")
         if service in (None, "DangNhap") and "username" in body:
             return await self._login(body, request.remote or "?")
         if service not in SERVICES:
@@ -118,12 +120,14 @@ class Facade:
             reply.headers["Retry-After"] = "5"
             return reply
         if outcome.locked_until:
-            log.warning("facade_login_locked", username=body.get("username"), client=client)
+            log.warning("facade_login_locked", username=_shown(body.get("username")), client=client)
             reply = _reply(429, -1, "too many failed log-ins from this address: wait, then retry")
             reply.headers["Retry-After"] = str(max(1, int(outcome.locked_until - time.time())))
             return reply
         if outcome.token is None:
-            log.warning("facade_login_refused", username=body.get("username"), client=client)
+            log.warning(
+                "facade_login_refused", username=_shown(body.get("username")), client=client
+            )
             return _reply(401, -1, "wrong username or password")
         return web.json_response({"error_code": 0, "session": outcome.token})
 
@@ -220,10 +224,16 @@ def lookup_data(view: DossierView) -> dict[str, Any]:
     return data
 
 
+def _shown(username: object) -> str:
+    """A user name as the log shows it: what log-in compares (its first 64 characters), so a
+    name of 200,000 characters is not written 200,000 characters long at every try."""
+    return username[:64] if isinstance(username, str) else f"<{type(username).__name__}>"
+
+
 def _item(item: Any, code: str, message: str, field: str | None = None) -> dict[str, Any]:
     dossier = item.get("MaHoSo") if isinstance(item, dict) else None
     out: dict[str, Any] = {
-        "MaHoSo": dossier if isinstance(dossier, str) else None,
+        "MaHoSo": echoable(dossier),
         "error_code": code,
         "message": message,
     }

@@ -23,6 +23,7 @@ from hub.errors import ValidationFailed
 from hub.status_mapping import load_code_table
 from hub.validation import VN_TZ, Validator, parse_vnd
 from schemas.payment import PaymentOutcome, PaymentResult, PaymentSource
+from schemas.text import printable
 
 _AMOUNT = re.compile(r"[0-9]{1,15}(?:\.0{1,2})?")
 _TEXT_LIMITS = {"MaGiaoDich": 100, "MaThamChieu": 100, "MaNganHang": 50, "ThongTinGiaoDich": 2000}
@@ -80,7 +81,10 @@ def _text(fields: Mapping[str, Any], name: str, required: bool = True) -> str:
     limit = _TEXT_LIMITS.get(name, 100)
     if len(text) > limit:
         raise ValidationFailed(f"{name} is longer than {limit}", field=name, code="too_long")
-    return text
+    try:
+        return printable(text)
+    except ValueError as exc:  # a NUL, a bidi override, a lone surrogate: never passed on
+        raise ValidationFailed(f"{name} {exc}", field=name, code="unprintable") from None
 
 
 def check_signature(fields: Mapping[str, Any], order: Sequence[str], secret: str) -> None:

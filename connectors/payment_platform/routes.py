@@ -40,7 +40,7 @@ from connectors.payment_platform.store import SqlitePayments
 from hub import metrics
 from hub.config_blocks import DoorLimits
 from hub.errors import StoreUnavailable, ValidationFailed
-from hub.httputil import json_response, read_capped
+from hub.httputil import json_response, read_capped, writable
 from hub.intake import Intake
 from hub.masking import mask
 from hub.ratelimit import Buckets, DoorLimiter, client_address, retry_after
@@ -64,7 +64,7 @@ def loggable(fields: dict[str, Any]) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for key, value in list(fields.items())[:_KEPT_FIELDS]:
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        kept[str(key)[:50]] = text[:200]
+        kept[writable(str(key)[:50])] = writable(text[:200])
     if isinstance(kept.get(SIGNATURE_FIELD), str):
         kept[SIGNATURE_FIELD] = kept[SIGNATURE_FIELD][:8] + "…"
     masked = mask(kept)
@@ -190,7 +190,10 @@ class CallbackDoor:
             metrics.PAYMENT_REFUSALS_UNLOGGED.inc()
             return reply(ERROR, exc.message)
         log.warning("payment_callback_refused", code=exc.code, reason=exc.message, body=masked)
-        key = (str(fields.get("MaGiaoDich") or ""), str(fields.get("MaThamChieu") or ""))
+        key = (
+            writable(str(fields.get("MaGiaoDich") or ""))[:100],
+            writable(str(fields.get("MaThamChieu") or ""))[:100],
+        )
         try:
             await self.payments.refuse(exc.code, exc.message, masked, key)
         except StoreUnavailable as err:

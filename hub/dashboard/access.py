@@ -35,6 +35,7 @@ from aiohttp import web
 
 from hub.auth import CHECKS, Turns, dummy_hash, sha256_hex
 from hub.config import DashboardConfig, Role
+from hub.httputil import writable
 from hub.store.sqlite import SqliteStore
 
 COOKIE = "hub_session"
@@ -106,7 +107,9 @@ class OperatorAccess:
     async def login(self, username: object, password: object, client: str) -> LoginResult:
         """The operator on success; otherwise `operator` is None, after the configured delay.
         `hub.auth.LoginsBusy` when too many log-ins wait for their check."""
-        name = username[:64] if isinstance(username, str) else ""
+        # The name as the store keeps it (the throttle's key, the audit log): a lone surrogate
+        # written as its escape; such a name is no configured user anyway.
+        name = writable(username[:64]) if isinstance(username, str) else ""
         async with self._turns.turn((name, client)):
             result = await self._check(name, password, client)
         if result.operator is None:

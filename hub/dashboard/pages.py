@@ -292,11 +292,14 @@ class Pages:
         return response
 
     async def login(self, request: web.Request) -> web.Response:
-        form = await request.post()
         lang = self._lang(request)
+        try:
+            form = await request.post()
+        except ValueError:  # a multipart body without its boundary, a form that is not UTF-8
+            return await self.login_form(request, 400, i18n.translate(lang, "login.failed"))
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         given = form.get("login_nonce")
-        if not nonce or not isinstance(given, str) or not secrets.compare_digest(nonce, given):
+        if not nonce or not isinstance(given, str) or not _same(nonce, given):
             return await self.login_form(request, 403, i18n.translate(lang, "login.expired"))
         try:
             result = await self.access.login(
@@ -685,6 +688,14 @@ def _flash_from_cookie(request: web.Request, t: Callable[..., str]) -> tuple[str
     if missing:
         text += " " + t("flash.missing", n=missing)
     return ("error" if FLASHES[key] else "ok", text)
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two strings from a request, whatever they hold (compare_digest
+    refuses non-ASCII str; a cookie that is not UTF-8 arrives holding lone surrogates)."""
+    return secrets.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
 
 
 def _safe_next(value: str | None) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.corpus_world import summary_lines
 from tests.integration.dashboard_world import DashboardWorld, dashboard_world
 
 
@@ -17,3 +18,13 @@ async def dash(
     """A hub with the dashboard on, DVCQG's simulator, and operators of every role."""
     async with dashboard_world(tmp_path, rabbit_url, broker_prefix) as world:
         yield world
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The bad-input corpus's count of cases per door and how they were answered, shown in
+    every run that sent any (a passing one too: captured output is shown only on failure)."""
+    lines = summary_lines()
+    if lines:
+        terminalreporter.section("bad-input corpus")
+        for line in lines:
+            terminalreporter.write_line(line)

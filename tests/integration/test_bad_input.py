@@ -219,6 +219,8 @@ async def test_request_level_errors_use_the_protocol_codes(
         (None, b"{not json", 400, "01", "not valid JSON"),
         ([1, 2], None, 400, "01", "JSON object"),
         ({"service": "XoaHoSo", "session": s}, None, 400, "01", "unknown service"),
+        ({"service": ["DongBoHoSoMC"], "session": s}, None, 400, "01", "name of a service"),
+        ({"service": {"a": 1}, "username": ONESTOP_USER}, None, 400, "01", "name of a service"),
         (
             {"service": "DongBoHoSoMC", "session": "forged", "madonvi": UNIT, "data": []},
             None,

@@ -119,3 +119,41 @@ async def test_a_flood_of_log_ins_is_turned_away_before_it_is_hashed() -> None:
     assert [o for o in outcomes if not isinstance(o, LoginsBusy)] == [False] * 4
     assert await checks.verify(stored, "mat-khau") is True  # the queue drained
     assert checks.waiting == 0
+
+
+async def test_hostile_log_in_requests_are_refused_never_a_500(dash: DashboardWorld) -> None:
+    """What a log-in door got from no browser: a name no UTF-8 store can keep, a form that is
+    not UTF-8 or a multipart body without its boundary, a log-in cookie that is not UTF-8."""
+    form = "application/x-www-form-urlencoded"
+    page, json_type = "/dashboard/login", {"Content-Type": "application/json"}
+    nonce = {"Cookie": "hub_login=n"}
+    multipart = {"Content-Type": "multipart/form-data", **nonce}
+    calls: list[tuple[str, bytes, dict[str, str], int]] = [
+        (SESSION, b'{"username": "a\\ud800", "password": "x"}', json_type, 401),
+        (page, b"garbage", multipart, 400),
+        (page, b"--x\r\n", {**multipart, "Content-Type": "multipart/form-data; boundary="}, 400),
+        (page, b"login_nonce=n&username=\xff&password=x", {"Content-Type": form, **nonce}, 400),
+        (
+            page,
+            b"login_nonce=n&username=%ED%A0%80&password=x",
+            {"Content-Type": form, **nonce},
+            401,
+        ),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for path, body, headers, status in calls:
+            async with http.post(dash.base + path, data=body, headers=headers) as r:
+                assert r.status == status, (path, body, await r.text())
+    # A log-in cookie that is not UTF-8 (aiohttp will not send one: a socket of its own).
+    host, port = dash.base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b"login_nonce=%C3%BF&username=a&password=b"
+    writer.write(
+        b"POST /dashboard/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: " + form.encode() + b"\r\nCookie: hub_login=\xff\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    reply = await reader.read()
+    writer.close()
+    assert reply.startswith(b"HTTP/1.1 403"), reply[:200]
+    assert (await (await dash.operator("viewer")).call("GET", "/api/v1/admin/overview"))[0] == 200
