@@ -40,7 +40,9 @@ FORM_HELP = (
 
 
 def _digest(salt: bytes, token: str) -> str:
-    return hmac.new(salt, token.encode(), hashlib.sha256).hexdigest()
+    # A lone surrogate (a header that was not UTF-8, a JSON escape) is hashed as its code
+    # point's bytes rather than failing: such a token matches nothing and is refused.
+    return hmac.new(salt, token.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def hash_token(token: str, salt: bytes | None = None) -> str:
@@ -64,7 +66,7 @@ def check_form(stored: str) -> str:
 def token_matches(stored: str, token: str) -> bool:
     """Whether `token` is the one `stored` was made from; constant-time for a given form."""
     if is_legacy(stored):
-        given = hashlib.sha256(token.encode()).hexdigest()
+        given = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
         return hmac.compare_digest(given, stored.lower())
     found = _SALTED.fullmatch(stored)
     if found is None:

@@ -211,6 +211,11 @@ async def world(tmp_path: Path, rabbit_url: str, broker_prefix: str) -> AsyncIte
     async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
         tree = hub_overrides(tmp_path, rabbit_url, broker_prefix, sim.url)
         tree["validation"] = {"max_items_per_batch": MAX_ITEMS}
+        # The corpus tests what each door reads, not how often it may be called (that is
+        # test_rate_limits.py): thousands of cases from one address would meet the limits.
+        unlimited = {"per_address_per_s": 0, "per_source_per_s": 0}
+        tree.setdefault("facade", {})["limits"] = unlimited
+        tree["http"]["api_limits"] = unlimited
         async with Hub(load_config(None, tree)) as hub, aiohttp.ClientSession() as http:
             w = World(hub, sim, http)
             async with http.post(

@@ -209,6 +209,8 @@ async def world(tmp_path: Path, rabbit_url: str, broker_prefix: str) -> AsyncIte
         overrides = payment_overrides(
             tmp_path, rabbit_url, broker_prefix, portal.url, platform.base_url, receiver.url
         )
+        # What the door reads, not how often it may be called (test_rate_limits.py does).
+        overrides["connectors"]["payment_platform"]["callback_limits"]["per_address_per_s"] = 0
         async with Hub(load_config(None, overrides)) as hub, aiohttp.ClientSession() as http:
             w = World(hub, receiver, http, hub.config.connectors.payment_platform.callback_path)
             events = [

@@ -124,6 +124,12 @@ def test_a_token_or_password_holding_a_lone_surrogate_is_simply_wrong() -> None:
     assert sha256_hex("tok\udcff") != sha256_hex("tok")
     assert sha256_hex("onestop-token") == sha256_hex("onestop-token")  # unchanged for text
     assert verify_password(hash_password("secret"), "secret\ud800") is False
+    from hub.tokens import hash_token, token_matches
+
+    stored = hash_token("onestop-token-that-is-long")
+    assert token_matches(stored, "onestop-token-that-is-long")
+    assert not token_matches(stored, "onestop-token-that-is-long\udcff")
+    assert not token_matches(sha256_hex("tok"), "tok\udcff")  # the older, unsalted form
 
 
 def test_a_log_line_holding_a_lone_surrogate_is_written_escaped() -> None:
