@@ -36,6 +36,7 @@ from schemas.canonical import DossierStatus
 
 BASE = "/dashboard"
 FLASH_COOKIE = "hub_flash"
+LIVE_HEADER = "X-Hub-Live"  # sent by app.js when a page asks for itself again
 NAV = (
     ("overview", f"{BASE}/"),
     ("dossiers", f"{BASE}/dossiers"),
@@ -445,7 +446,10 @@ class Pages:
         summary: dict[str, Any] | None = None
         try:
             where = checks.dead_letter_filter(q, TIMEZONE)
-            summary = await self.bulk.preview(where)
+            if request.headers.get(LIVE_HEADER) == "1":  # the page refreshing itself
+                summary = await self.bulk.preview_recent(where)
+            else:
+                summary = await self.bulk.preview(where)
             error = ""
         except checks.BadInput as exc:
             error = exc.message
@@ -555,6 +559,7 @@ class Pages:
                 [v for v in form.getall("message_id", []) if isinstance(v, str)]
             )
             done, missing = await self.board.act_on_dead_letters(connector, ids, action, who.name)
+            self.bulk.forget_previews()
         except checks.BadInput:
             raise self._flashed(back, "none_selected") from None
         except UnknownConnector:

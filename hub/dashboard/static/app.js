@@ -177,7 +177,14 @@ function pageSource() {
           `[data-live-region="${CSS.escape(region.dataset.liveRegion)}"]`);
         if (!next) continue;
         region.setAttribute("aria-busy", "true");
+        // --- walkthrough: what the operator opened (a payload) stays open across a swap ---
+        const opened = new Set(Array.from(
+          region.querySelectorAll("details[open][data-keep]"), (d) => d.dataset.keep));
         region.replaceChildren(...Array.from(next.childNodes, (n) => document.importNode(n, true)));
+        for (const d of region.querySelectorAll("details[data-keep]")) {
+          if (opened.has(d.dataset.keep)) d.open = true;
+        }
+        // --- end walkthrough ---
         region.removeAttribute("aria-busy");
         drawCharts(region);
       }
