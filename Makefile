@@ -10,7 +10,7 @@ PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: help setup demo test test-fast check fmt bench clean
+.PHONY: help setup demo test test-fast check fmt bench clean outage-screenshots
 
 help: ## list the targets
 	@echo "make targets:"
@@ -27,6 +27,9 @@ test: check ## the checks, then the whole test suite, slow end-to-end tests incl
 
 test-fast: setup ## the quick loop: no broker, no browser, no slow tests (about half a minute)
 	$(PYTEST) -m "not slow and not broker and not browser" $(PYTEST_ARGS)
+
+outage-screenshots: setup ## the operators' outage guide's screenshots, taken again (docs/how-to)
+	HUB_SCREENSHOTS_DIR=docs/how-to/img/outage $(PYTEST) tests/browser/test_outage_walkthrough.py
 
 check: setup ## formatting, lint and strict typing
 	$(BIN)/ruff format --check .

@@ -73,6 +73,8 @@ from hub.watch import ConnectorStats
 
 log = structlog.get_logger(__name__)
 
+RETRY_BUDGET_PREFIX = "retry budget spent"  # a parked message's reason begins so
+
 SUBSCRIBE_TIMEOUT_S = 10.0
 # Messages the broker may have delivered unacknowledged, in batches per lane (capped at AMQP's
 # 65,535): also what a consumer holds at most during an outage. Eight instead of two changed
@@ -407,7 +409,7 @@ class BatchConsumer:
                 await self._retry(envelope, outcome)
             else:
                 tiers = len(self.queues.retry)
-                kind, reason = "parked", f"retry budget spent ({tiers} tiers): {outcome.message}"
+                kind, reason = "parked", f"{RETRY_BUDGET_PREFIX} ({tiers} tiers): {outcome.message}"
                 await self._park(envelope, reason)
         except HubError as exc:
             log.warning("settle_failed", connector=connector, error=exc.message)

@@ -42,6 +42,8 @@ from hub.broker import (
 
 log = structlog.get_logger(__name__)
 
+DELIVERY_LIMIT_REASON = "dead-lettered by the broker (delivery limit reached)"
+
 REPLAYED_AT_HEADER = "x-hub-replayed-at"
 
 
@@ -95,7 +97,7 @@ def _parked(raw: AbstractIncomingMessage) -> ParkedMessage:
         body = {"undecodable": raw.body[:200].decode(errors="replace")}
     reason = headers.get(REASON_HEADER)
     if reason is None and headers.get("x-death"):
-        reason = "dead-lettered by the broker (delivery limit reached)"
+        reason = DELIVERY_LIMIT_REASON
     attempt = headers.get(ATTEMPT_HEADER, 0)
     return ParkedMessage(
         message_id=raw.message_id or "",

@@ -62,25 +62,43 @@ class Condition:
     state: State
     since: float | None
     reason: str
+    code: str = ""  # the reason as a code for words (`reason.<code>` or `cause.<code>`)
+    args: dict[str, Any] = field(default_factory=dict)  # values its words name
 
 
 def condition_of(w: Watched, now: float | None = None) -> Condition:
     now = time.time() if now is None else now
     gate = w.guard.gate if w.guard else None
     if gate is not None and gate.state() is not State.up:
-        return Condition(gate.state(), gate.since, gate.reason())
+        pause = gate.pause
+        args = {"by": pause.by, "note": pause.reason} if pause else {}
+        return Condition(gate.state(), gate.since, gate.reason(), gate.reason_code(), args)
     consumer = w.consumer
     if consumer is None:
         return Condition(State.up, gate.since if gate else None, "")
     if not consumer.is_ready():
-        return Condition(State.down, None, "not subscribed to its queue (is the broker there?)")
+        return Condition(
+            State.down, None, "not subscribed to its queue (is the broker there?)", "not_consuming"
+        )
     _, error_rate = consumer.stats.rates()
     if (error_rate or 0) > DEGRADED_ERROR_RATE:
         share = round((error_rate or 0) * 100)
-        return Condition(State.degraded, None, f"{share}% of the messages settled failed")
+        return Condition(
+            State.degraded,
+            None,
+            f"{share}% of the messages settled failed",
+            "error_rate",
+            {"share": share},
+        )
     oldest = consumer.stats.oldest_held_age_s()
     if oldest is not None and oldest > STALE_S:
-        return Condition(State.degraded, None, f"a message has waited {round(oldest)} s")
+        return Condition(
+            State.degraded,
+            None,
+            f"a message has waited {round(oldest)} s",
+            "stale",
+            {"seconds": round(oldest)},
+        )
     return Condition(State.up, gate.since if gate else None, "")
 
 
@@ -94,6 +112,8 @@ def describe(w: Watched) -> dict[str, Any]:
         "state": str(c.state),
         "since": iso(c.since) if c.since else None,
         "reason": mask_text(c.reason),
+        "reason_code": c.code,
+        "reason_args": {k: mask_text(v) if isinstance(v, str) else v for k, v in c.args.items()},
         "consuming": w.consumer.is_ready() if w.consumer else None,
         "held": w.consumer.in_flight() if w.consumer else None,
         "outage": outage_json(outage) if outage else None,

@@ -36,11 +36,13 @@ import structlog
 
 from hub import metrics
 from hub.errors import (
+    BrokerUnavailable,
     CircuitOpen,
     CredentialsRefused,
     DestinationUnavailable,
     HubError,
     PermanentError,
+    StoreUnavailable,
 )
 
 log = structlog.get_logger(__name__)
@@ -57,6 +59,23 @@ class State(StrEnum):
     down = "down"  # the destination is unavailable: holding messages, probing
     credentials_refused = "credentials_refused"  # it refuses the hub's credentials
     paused = "paused"  # an operator paused it
+
+
+class Cause(StrEnum):
+    """What kind of outage, for words a person reads (the dashboard's `cause.<code>`); the
+    error's own text stays beside it for the technical reader."""
+
+    credentials_refused = "credentials_refused"  # it refuses the hub's credentials
+    timeout = "timeout"  # no answer in time
+    connect_error = "connect_error"  # cannot be reached (refused, reset, no route)
+    http_429 = "http_429"  # it asks the hub to slow down
+    http_5xx = "http_5xx"  # a server error
+    http_4xx = "http_4xx"  # another HTTP refusal of the call (not of an item)
+    busy = "busy"  # its own "try again later" (DVCQG's 99)
+    bad_reply = "bad_reply"  # an answer the hub could not use
+    broker = "broker"  # RabbitMQ did not confirm
+    store = "store"  # the store failed
+    other = "other"
 
 
 class Claim(StrEnum):
@@ -78,6 +97,8 @@ class Outage:
     cause: str
     last_error: str
     ended_at: float | None = None
+    cause_code: Cause = Cause.other
+    last_code: Cause = Cause.other
     refused_calls: int = 0
     held_max: int = 0
     probes: int = 0
@@ -92,7 +113,9 @@ class Outage:
             "ended_at": self.ended_at,
             "duration_s": None if self.duration_s is None else round(self.duration_s, 1),
             "cause": self.cause,
+            "cause_code": str(self.cause_code),
             "last_error": self.last_error,
+            "last_error_code": str(self.last_code),
             "probes": self.probes,
             "refused_calls": self.refused_calls,
             "held_max": self.held_max,
@@ -159,6 +182,14 @@ class Gate:
             )
         if self._outage is not None:
             return self._outage.last_error
+        return ""
+
+    def reason_code(self) -> str:
+        """`reason()` as a code for words: paused, an outage's `Cause`, or empty."""
+        if self.pause is not None:
+            return "paused"
+        if self._outage is not None:
+            return str(self._outage.last_code)
         return ""
 
     # -- consumers ------------------------------------------------------------------------------
@@ -271,6 +302,7 @@ class Gate:
         text = describe(error)
         if self._outage is not None:
             self._outage.last_error = text
+            self._outage.last_code = cause_of(error)
             self._auth_refused = isinstance(error, CredentialsRefused)
             return
         if not at_once and self._failures_in_row < self.failure_threshold:
@@ -279,7 +311,10 @@ class Gate:
 
     def _open_outage(self, error: HubError, text: str) -> None:
         now = self.clock()
-        self._outage = Outage(started_at=now, cause=text, last_error=text)
+        code = cause_of(error)
+        self._outage = Outage(
+            started_at=now, cause=text, last_error=text, cause_code=code, last_code=code
+        )
         self.outages.appendleft(self._outage)
         self._auth_refused = isinstance(error, CredentialsRefused)
         self.since = now
@@ -339,6 +374,25 @@ class Gate:
 def describe(error: HubError) -> str:
     """One line for a log, a page and an outage record: what failed and how."""
     return error.message[:300]
+
+
+def cause_of(error: HubError) -> Cause:
+    """The kind of outage `error` tells of."""
+    if isinstance(error, CredentialsRefused):
+        return Cause.credentials_refused
+    if isinstance(error, BrokerUnavailable):
+        return Cause.broker
+    if isinstance(error, StoreUnavailable):
+        return Cause.store
+    if isinstance(error, DestinationUnavailable):
+        status = error.http_status
+        if status == 429:
+            return Cause.http_429
+        if status is not None:
+            return Cause.http_5xx if status >= 500 else Cause.http_4xx
+        known = {c.value for c in Cause}
+        return Cause(error.cause) if error.cause in known else Cause.bad_reply
+    return Cause.other
 
 
 def outcome_of(error: BaseException | None) -> str:

@@ -72,6 +72,15 @@ class Card(Reply):
     state: ConnectorState
     since: str | None
     reason: str = Field(description="masked")
+    reason_code: str = Field(
+        "",
+        description="the reason as a code the dashboard has words for: an outage's cause "
+        "(timeout, connect_error, http_5xx …) or a state reason (paused, error_rate …); empty "
+        "when it has none",
+    )
+    reason_args: dict[str, Any] = Field(
+        default_factory=dict, description="values the reason's words name (by, note, share …)"
+    )
     outage: OutageOut | None = Field(description="the current one")
     last_success_at: str | None
     throughput_per_min: float | None = Field(
@@ -214,6 +223,12 @@ class StuckDossier(Reply):
         "destination is not up); queued (on its way)"
     )
     reason: str = Field(description="masked")
+    reason_code: str | None = Field(
+        None, description="while waiting: the destination's state reason as a code (as a card's)"
+    )
+    reason_args: dict[str, Any] = Field(
+        default_factory=dict, description="values the reason's words name (by, note, share …)"
+    )
     reason_at: str | None
 
 
@@ -250,6 +265,12 @@ class DestinationWhy(Reply):
     confirmed_version: int | None
     outcome: str | None = Field(description="its trouble, or waiting while it is not up")
     reason: str = Field(description="masked")
+    reason_code: str | None = Field(
+        None, description="while waiting: the destination's state reason as a code (as a card's)"
+    )
+    reason_args: dict[str, Any] = Field(
+        default_factory=dict, description="values the reason's words name (by, note, share …)"
+    )
     at: str | None
     state: ConnectorState | None
 
@@ -262,6 +283,8 @@ class LastError(Reply):
     since: str = Field(description="the first line of this trouble")
     destination_state: ConnectorState | None
     cause: str = Field(description="the destination's own reason while it is not up")
+    cause_code: str = Field("", description="that reason as a code (as a card's reason_code)")
+    cause_args: dict[str, Any] = Field(default_factory=dict, description="its words' values")
 
 
 class Why(Reply):
@@ -440,7 +463,16 @@ class SessionsRevoked(Reply):
 class FlowColumn(Reply):
     key: str
     kind: Literal[
-        "text", "id", "time", "value", "connector", "dossier", "money", "number", "counts"
+        "text",
+        "id",
+        "time",
+        "value",
+        "connector",
+        "dossier",
+        "money",
+        "number",
+        "counts",
+        "detail",
     ] = Field(description="how its values read: `time` ISO 8601, `money` in đồng, ...")
     filter: bool = Field(description="whether it may be filtered by its exact value")
 

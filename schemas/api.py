@@ -153,7 +153,13 @@ class OutageOut(Reply):
     ended_at: str | None
     duration_s: float | None
     cause: str = Field(description="the failure that began it (masked)")
+    cause_code: str = Field(
+        "other",
+        description="what kind of outage: credentials_refused, timeout, connect_error, "
+        "http_429, http_5xx, http_4xx, busy, bad_reply, broker, store or other",
+    )
     last_error: str = Field(description="masked")
+    last_error_code: str = Field("other", description="the last error's kind, as cause_code")
     probes: int
     refused_calls: int
     held_max: int = Field(description="the most messages held at once during it")
@@ -165,6 +171,15 @@ class ConnectorHealth(Reply):
     state: ConnectorState
     since: str | None = Field(description="when the state began, if known")
     reason: str = Field(description="why (masked); empty when up")
+    reason_code: str = Field(
+        "",
+        description="the reason as a code the dashboard has words for: an outage's cause "
+        "(timeout, connect_error, http_5xx …) or a state reason (paused, error_rate …); empty "
+        "when it has none",
+    )
+    reason_args: dict[str, Any] = Field(
+        default_factory=dict, description="values the reason's words name (by, note, share …)"
+    )
     consuming: bool | None = Field(description="subscribed to its queue; null without a queue")
     held: int | None = Field(description="messages its consumer holds; null without a queue")
     outage: OutageOut | None

@@ -76,8 +76,8 @@ def payments_flow(store: SqlitePayments) -> Flow:
                     [
                         Column("at", "time"),
                         Column("verdict", "value", filter=True),
-                        Column("code", "id"),
-                        Column("reason"),
+                        Column("code", "value", filter=True),  # the refusal in words
+                        Column("reason", "detail"),  # the hub's own text, folded away
                         Column("transaction_id", "id"),
                         Column("reference", "id"),
                     ],

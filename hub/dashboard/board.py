@@ -158,6 +158,8 @@ class Board:
             "state": health["state"],
             "since": health["since"],
             "reason": health["reason"],
+            "reason_code": health["reason_code"],
+            "reason_args": health["reason_args"],
             "outage": health["outage"],
             "last_success_at": None,
             "throughput_per_min": None,
@@ -323,8 +325,10 @@ class Board:
             w = self.watched.get(r.destination)
             health = describe(w) if w else None
             outcome, reason = r.outcome, mask_text(r.reason or "")
+            reason_code, reason_args = None, {}
             if outcome is None and health and health["state"] in AWAY:
                 outcome, reason = "waiting", health["reason"] or ""
+                reason_code, reason_args = health["reason_code"], health["reason_args"]
             items.append(
                 {
                     "code": r.code,
@@ -338,6 +342,8 @@ class Board:
                     "confirmed_version": r.confirmed_version,
                     "outcome": outcome or "queued",
                     "reason": reason,
+                    "reason_code": reason_code,
+                    "reason_args": reason_args,
                     "reason_at": r.reason_at,
                 }
             )
@@ -424,6 +430,8 @@ class Board:
                 "since": e.since,
                 "destination_state": health["state"] if health else None,
                 "cause": health["reason"] if health and health["state"] in AWAY else "",
+                "cause_code": health["reason_code"] if health and health["state"] in AWAY else "",
+                "cause_args": health["reason_args"] if health and health["state"] in AWAY else {},
             }
         return {
             "status": status_name(int(snap.status)) if snap else None,
@@ -455,6 +463,8 @@ class Board:
             "reason": mask_text(trouble.reason or "")
             if trouble
             else (health["reason"] if waiting and health else ""),
+            "reason_code": health["reason_code"] if waiting and health else None,
+            "reason_args": health["reason_args"] if waiting and health else {},
             "at": trouble.at if trouble else (line.at if line else None),
             "state": health["state"] if health else None,
         }

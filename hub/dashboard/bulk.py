@@ -35,6 +35,10 @@ log = structlog.get_logger(__name__)
 ACTIONS = {"replay": "dlq.replay", "discard": "dlq.discard"}
 WALK_MAX = 50_000  # parked messages a preview reads per connector
 KEEP_JOBS = 50  # finished jobs remembered for their progress pages
+# A dead-letter page refreshing itself reuses a walk this recent of the same filter, so that
+# open pages do not walk thousands of parked messages every few seconds (decision 0074).
+LIVE_WALK_EVERY_S = 10.0
+KEEP_PREVIEWS = 32
 
 
 class BulkAudit(Protocol):
@@ -120,6 +124,7 @@ class BulkActions:
         self.audit = audit
         self.jobs: OrderedDict[str, BulkJob] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._recent: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
     def connectors(self, only: str | None) -> list[str]:
         """The connectors a filter walks (`UnknownConnector` for one without a parking queue)."""
@@ -152,6 +157,27 @@ class BulkActions:
             "groups_total": len(groups),
             "groups": ordered[:groups_max],
         }
+
+    async def preview_recent(
+        self, where: DeadLetterFilter, max_age_s: float = LIVE_WALK_EVERY_S
+    ) -> dict[str, Any]:
+        """`preview`, or the same filter's walk of the last `max_age_s` (for a page that
+        refreshes itself; a page opened or reloaded by the operator walks afresh)."""
+        key = repr(sorted(where.as_json().items()))
+        now = time.monotonic()
+        held = self._recent.get(key)
+        if held is not None and now - held[0] <= max_age_s:
+            return held[1]
+        found = await self.preview(where)
+        self._recent[key] = (now, found)
+        self._recent.move_to_end(key)
+        while len(self._recent) > KEEP_PREVIEWS:
+            self._recent.popitem(last=False)
+        return found
+
+    def forget_previews(self) -> None:
+        """After an action: the next refresh walks again."""
+        self._recent.clear()
 
     def start(
         self, action: str, where: DeadLetterFilter, actor: str, expected: int | None
@@ -207,6 +233,7 @@ class BulkActions:
         finally:
             job.ended_at = time.time()
             self.board.forget_overview()
+            self.forget_previews()
             with contextlib.suppress(Exception):
                 await self.audit.audit_close(
                     entry, {**detail, "done": job.done, "state": job.state}

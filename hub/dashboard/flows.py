@@ -31,7 +31,9 @@ WINDOW = 2000  # rows read per table: the newest ones
 PER_PAGE = 25
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
-Kind = Literal["text", "id", "time", "value", "connector", "dossier", "money", "number", "counts"]
+Kind = Literal[
+    "text", "id", "time", "value", "connector", "dossier", "money", "number", "counts", "detail"
+]  # detail: technical text the page folds away (the CSV writes it whole)
 # A column's kinds that have a short list of values, filtered with a list to pick from.
 CHOICE_KINDS = ("value", "connector")
 

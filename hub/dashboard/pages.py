@@ -20,9 +20,10 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from hub.auth import LoginsBusy
-from hub.dashboard import checks, flow_view, flows, formats, i18n
+from hub.dashboard import checks, flow_view, flows, formats, i18n, reasons
 from hub.dashboard.access import LOGIN_COOKIE, Ability, Operator, OperatorAccess, end_sessions
 from hub.dashboard.api import ACTIONS, client_of, unlock_user, user_rows
 from hub.dashboard.board import Board, PauseUnavailable, UnknownConnector
@@ -36,6 +37,7 @@ from schemas.canonical import DossierStatus
 
 BASE = "/dashboard"
 FLASH_COOKIE = "hub_flash"
+LIVE_HEADER = "X-Hub-Live"  # sent by app.js when a page asks for itself again
 NAV = (
     ("overview", f"{BASE}/"),
     ("dossiers", f"{BASE}/dossiers"),
@@ -118,7 +120,60 @@ def _cell(context: jinja2.runtime.Context, column: dict[str, Any], value: Any) -
     )
 
 
+@jinja2.pass_context
+def _reason(
+    context: jinja2.runtime.Context,
+    raw: str | None,
+    connector: str | None = None,
+    code: str | None = None,
+    cause: str | None = None,
+    args: dict[str, Any] | None = None,
+    state: str | None = None,
+) -> Markup:
+    """A reason in the page's words, the hub's own text in a details element beside them.
+    `state` is a connector state's reason code: an outage's cause or a state reason."""
+    lang = str(context.get("lang", i18n.DEFAULT))
+    if state:
+        code, cause = (None, state) if state in reasons.CAUSES else (state, None)
+    worded = reasons.word(lang, raw, connector=connector, code=code, cause=cause, args=args)
+    if not worded.has_words:
+        return escape(worded.raw)
+    shown = Markup('<span class="reason-words" data-code="{}">{}</span>').format(
+        worded.code, worded.words
+    )
+    if not worded.raw or worded.raw == worded.words:
+        return shown
+    return shown + Markup(
+        ' <details class="raw"><summary>{}</summary><code>{}</code></details>'
+    ).format(i18n.translate(lang, "reason.raw"), worded.raw)
+
+
+@jinja2.pass_context
+def _reason_text(
+    context: jinja2.runtime.Context,
+    raw: str | None,
+    code: str | None = None,
+    args: dict[str, Any] | None = None,
+) -> str:
+    """A connector state's reason in the page's words, as plain text (a card's line)."""
+    lang = str(context.get("lang", i18n.DEFAULT))
+    code, cause = (None, code) if code in reasons.CAUSES else (code, None)
+    return reasons.word(lang, raw, code=code, cause=cause, args=args).words
+
+
+@jinja2.pass_context
+def _reason_templates(context: jinja2.runtime.Context) -> dict[str, str]:
+    """The words of every state reason code, for the overview's script to fill in."""
+    words = i18n.catalogue(str(context.get("lang", i18n.DEFAULT)))
+    found = {c: words[f"cause.{c}"] for c in reasons.CAUSES if f"cause.{c}" in words}
+    found.update({c: words[f"reason.{c}"] for c in reasons.STATE_REASONS if f"reason.{c}" in words})
+    return found
+
+
 _env.filters["connector"] = _connector
+_env.globals["reason"] = _reason
+_env.globals["reason_text"] = _reason_text
+_env.globals["reason_templates"] = _reason_templates
 _env.globals["cell"] = _cell
 _env.globals["query_of"] = lambda *parts: urlencode({k: v for p in parts for k, v in p.items()})
 
@@ -448,7 +503,10 @@ class Pages:
         summary: dict[str, Any] | None = None
         try:
             where = checks.dead_letter_filter(q, TIMEZONE)
-            summary = await self.bulk.preview(where)
+            if request.headers.get(LIVE_HEADER) == "1":  # the page refreshing itself
+                summary = await self.bulk.preview_recent(where)
+            else:
+                summary = await self.bulk.preview(where)
             error = ""
         except checks.BadInput as exc:
             error = exc.message
@@ -558,6 +616,7 @@ class Pages:
                 [v for v in form.getall("message_id", []) if isinstance(v, str)]
             )
             done, missing = await self.board.act_on_dead_letters(connector, ids, action, who.name)
+            self.bulk.forget_previews()
         except checks.BadInput:
             raise self._flashed(back, "none_selected") from None
         except UnknownConnector:

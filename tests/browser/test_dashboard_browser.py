@@ -366,7 +366,10 @@ async def test_a_dvcqg_outage_shows_on_its_card_and_page_without_a_reload(
     try:
         await world.post_events(record_event(code))
         await expect(state).to_have_text(vi("state.down"), timeout=LIVE_TIMEOUT_MS)
-        await expect(card.locator("[data-field=reason]")).to_contain_text("HTTP 503")
+        # The cause in words, the hub's own text kept for whoever needs the exact reply.
+        reason = card.locator("[data-field=reason]")
+        await expect(reason).to_have_text(vi("cause.http_5xx"))
+        await expect(reason).to_have_attribute("title", re.compile("HTTP 503"))
         await expect(card.locator("[data-field=since]")).to_contain_text(vi("state.since", time=""))
         await expect(card).to_have_class(has_class("state-down"))
         assert await left_border(card) == RED
@@ -379,7 +382,9 @@ async def test_a_dvcqg_outage_shows_on_its_card_and_page_without_a_reload(
         badge = detail.locator("h1 .badge[data-field=state]")
         await expect(badge).to_have_text(vi("state.down"))
         assert await left_border(badge) == RED
-        await expect(detail.locator("[data-testid=state-line]")).to_contain_text("HTTP 503")
+        line = detail.locator("[data-testid=state-line]")
+        await expect(line).to_contain_text(vi("cause.http_5xx"))
+        await expect(line.locator("details.raw code")).to_have_text(re.compile("HTTP 503"))
         ongoing = detail.locator("tr[data-testid=outage][data-ended=no]")
         await expect(ongoing).to_have_count(1)
         await expect(ongoing).to_contain_text(vi("outage.ongoing"))

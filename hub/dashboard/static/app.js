@@ -61,7 +61,18 @@ function clock(iso) {
   return full.startsWith(today) ? full.slice(11) : full;
 }
 
-function applyCard(el, card, labels, since) {
+// --- walkthrough: a state's reason in the page's words (reason_templates in pages.py) ---
+function reasonWords(card, reasons) {
+  const args = card.reason_args || {};
+  let code = card.reason_code || "";
+  if (code === "paused" && args.note) code = "paused_note";
+  const template = reasons[code];
+  if (!template) return card.reason || "";
+  return template.replace(/\{(\w+)\}/g, (all, name) => (name in args ? String(args[name]) : all));
+}
+// --- end walkthrough ---
+
+function applyCard(el, card, labels, since, reasons) {
   el.className = "card state-" + card.state;
   const state = el.querySelector("[data-field=state]");
   if (state && state.dataset.state !== card.state) {
@@ -76,7 +87,8 @@ function applyCard(el, card, labels, since) {
   }
   const reason = el.querySelector("[data-field=reason]");
   if (reason) {
-    setText(el, "[data-field=reason]", card.reason || "");
+    setText(el, "[data-field=reason]", reasonWords(card, reasons || {}));
+    reason.title = card.reason || "";
     reason.hidden = !card.reason;
   }
   setText(el, "[data-field=last_success]", when(card.last_success_at));
@@ -110,10 +122,11 @@ function applyOverview(data) {
   const cards = document.querySelector("section.cards");
   const labels = cards ? JSON.parse(cards.dataset.labels || "{}") : {};
   const since = cards ? cards.dataset.since || "{time}" : "{time}";
+  const reasons = cards ? JSON.parse(cards.dataset.reasons || "{}") : {};
   for (const card of data.connectors) {
     const el = document.querySelector(
       `[data-testid=connector-card][data-connector="${CSS.escape(card.name)}"]`);
-    if (el) applyCard(el, card, labels, since);
+    if (el) applyCard(el, card, labels, since, reasons);
   }
 }
 
@@ -177,7 +190,14 @@ function pageSource() {
           `[data-live-region="${CSS.escape(region.dataset.liveRegion)}"]`);
         if (!next) continue;
         region.setAttribute("aria-busy", "true");
+        // --- walkthrough: what the operator opened (a payload) stays open across a swap ---
+        const opened = new Set(Array.from(
+          region.querySelectorAll("details[open][data-keep]"), (d) => d.dataset.keep));
         region.replaceChildren(...Array.from(next.childNodes, (n) => document.importNode(n, true)));
+        for (const d of region.querySelectorAll("details[data-keep]")) {
+          if (opened.has(d.dataset.keep)) d.open = true;
+        }
+        // --- end walkthrough ---
         region.removeAttribute("aria-busy");
         drawCharts(region);
       }

@@ -1,0 +1,132 @@
+"""Reasons and outage causes have words in both languages: every code the product can put in
+the tables an operator reads during an outage (dead letters, a dossier's why, the stuck list,
+a connector's state and outage log, refused payment callbacks), read from the sources that
+raise them, and the raw text is never lost."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.national_portal.mapping import PortalCodes
+from hub.dashboard import i18n, reasons
+from hub.outage import Cause
+from hub.plugins import built_in
+
+ROOT = Path(__file__).resolve().parents[2]
+REFUSALS = ("DestinationRejected", "UnreadableReply")
+
+
+def words(package: str) -> dict[str, dict[str, str]]:
+    return {lang: i18n.read(package, lang) for lang in i18n.LANGUAGES}
+
+
+CORE = words("hub.dashboard")
+CONNECTORS = {c.name: words(c.locale) for c in built_in() if c.locale}
+
+
+def codes_raised(path: Path, names: tuple[str, ...]) -> Iterator[tuple[str | None, int]]:
+    """The `code=` of each call to one of `names` in a source file: the constant, or None
+    when it is computed (the destination's own code)."""
+    tree = ast.parse(path.read_text("utf-8"))
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if name not in names:
+            continue
+        for kw in node.keywords:
+            if kw.arg == "code":
+                value = kw.value
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    yield value.value, node.lineno
+                else:
+                    yield None, node.lineno
+
+
+def in_both(key: str, *catalogues: dict[str, dict[str, str]]) -> bool:
+    return all(any(key in c[lang] for c in catalogues) for lang in i18n.LANGUAGES)
+
+
+def test_every_outage_cause_and_core_reason_has_words_in_both_languages() -> None:
+    assert set(reasons.CAUSES) == {c.value for c in Cause}
+    for cause in reasons.CAUSES:
+        assert in_both(f"cause.{cause}", CORE), cause
+    for code in (*reasons.CORE_REASONS, "other", "raw"):
+        assert in_both(f"reason.{code}", CORE), code
+
+
+@pytest.mark.parametrize("package", ["hub", "connectors"])
+def test_every_refusal_code_raised_in_the_sources_has_words(package: str) -> None:
+    """Each `DestinationRejected(…, code=…)` and `UnreadableReply(…, code=…)`: a constant code
+    has words of its own (the connector's or the core's); a computed one (the destination's
+    code) falls back on its connector's "refused, code …"."""
+    checked = 0
+    for path in sorted((ROOT / package).rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        connector = rel.parts[1] if package == "connectors" else None
+        own = [CONNECTORS[connector]] if connector in CONNECTORS else []
+        for code, line in codes_raised(path, REFUSALS):
+            checked += 1
+            where = f"{rel}:{line}"
+            if code is None:
+                key = f"reason.{connector}.other" if own else "reason.other"
+                assert in_both(key, CORE, *own), (where, key)
+                continue
+            keys = [f"reason.{connector}.{code}", f"reason.{code}"]
+            assert any(in_both(k, CORE, *own) for k in keys), (where, code)
+    assert checked > (0 if package == "hub" else 5), package
+
+
+def test_dvcqg_item_codes_from_its_code_table_and_protocol_have_words() -> None:
+    table = PortalCodes.load(ROOT / "mappings" / "national_portal.yaml")
+    portal = CONNECTORS["national_portal"]
+    for code in ("01", "03", "04", table.already_held, table.not_held, "07"):
+        assert in_both(f"reason.national_portal.{code}", portal), code
+    vi = reasons.word("vi", "DVCQG refused DongBoHoSoMC for X: 04 bad", connector="x", code="04")
+    assert vi.words == "Hệ thống nhận từ chối (mã 04)"  # only the core's words here
+
+
+def test_every_refused_payment_callback_code_has_words() -> None:
+    """The callbacks table shows the refusal's code in words: every ValidationFailed code the
+    callback door can give (its mapping, its route, the shared validator, `item_error`)."""
+    payments = CONNECTORS["payment_platform"]
+    sources = [
+        ROOT / "connectors" / "payment_platform" / "mapping.py",
+        ROOT / "connectors" / "payment_platform" / "routes.py",
+        ROOT / "hub" / "validation.py",
+    ]
+    found = {c for p in sources for c, _ in codes_raised(p, ("ValidationFailed",)) if c}
+    assert {"bad_signature", "unreadable", "invalid", "missing"} <= found
+    for code in sorted(found):
+        assert in_both(f"value.code.{code}", payments), code
+
+
+def test_words_keep_the_raw_text_and_fill_in_their_values() -> None:
+    for package in ("connectors.national_portal", "connectors.ministry"):
+        i18n.add_words(package)
+    raw = "DVCQG refused DongBoHoSoMC for 000.00.41.H41-261207-0001: 07 refused by a rule"
+    worded = reasons.word("vi", raw, connector="national_portal", code="07")
+    assert worded.words == "Cổng DVCQG từ chối theo quy tắc nghiệp vụ (mã 07)"
+    assert worded.raw == raw
+    assert worded.has_words
+    other = reasons.word("en", raw, connector="national_portal", code="42")
+    assert other.words == "DVCQG refused it (code 42)"
+    ministry = reasons.word("vi", "tax refused", connector="ministry.tax", code="refused")
+    assert ministry.words == "Hệ thống bộ ngành từ chối hồ sơ"
+    cause = reasons.word("vi", "cannot reach DVCQG: OSError(111)", cause="connect_error")
+    assert cause.words == "Không kết nối được tới hệ thống nhận"
+    paused = reasons.word("vi", "paused by an: bảo trì", code="paused", args={"by": "an"})
+    assert paused.words == "Tạm dừng bởi an"
+    noted = reasons.word("vi", "x", code="paused", args={"by": "an", "note": "bảo trì"})
+    assert noted.words == "Tạm dừng bởi an: bảo trì"
+    limit = reasons.word("vi", "dead-lettered by the broker (delivery limit reached)")
+    assert limit.code == "delivery_limit"
+    spent = reasons.word("en", "retry budget spent (3 tiers): HTTP 500")
+    assert spent.words == "Every allowed retry was spent"
+    plain = reasons.word("vi", "something the hub never coded")
+    assert (plain.words, plain.has_words) == ("something the hub never coded", False)
