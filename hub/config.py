@@ -247,7 +247,7 @@ class AlertEmail(Section):
         return self
 
 
-AlertName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,40}$")]
+AlertName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
 
 
 class AlertsConfig(Section):

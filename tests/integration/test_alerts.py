@@ -162,8 +162,8 @@ async def test_a_dvcqg_outage_past_the_threshold_fires_once_and_resolves_once(
         world: World = await start(
             {
                 "webhooks": {
-                    "ops-chat": {"url": secure.url, "token": ALERT_TOKEN, "tls": tls},
-                    "sms-gateway": {"url": plain.url, "token": "other-token"},
+                    "ops_chat": {"url": secure.url, "token": ALERT_TOKEN, "tls": tls},
+                    "sms_gateway": {"url": plain.url, "token": "other-token"},
                 }
             }
         )

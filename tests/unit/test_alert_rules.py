@@ -4,9 +4,14 @@ each rule's sentence reads in both languages."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from hub.alerts import Alert, Episodes, Growth, Reading, Rule, summary
-from hub.config import AlertsConfig
+from hub.config import AlertEmail, AlertsConfig, AlertWebhook, load_config
 from hub.dashboard import i18n
+from hub.errors import ConfigError
 
 DOWN = Rule.connector_down
 
@@ -110,3 +115,37 @@ def test_every_rule_reads_in_both_languages_with_its_figures() -> None:
     named = summary(cases[0][0], "firing", "vi", config, {"national_portal": "Cổng Quốc gia"})
     assert named.startswith("Cổng Quốc gia")
     assert "1,204" in summary(cases[1][0], "firing", "en", config, {})
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_alerts_key_is_documented_and_in_the_example() -> None:
+    reference = (ROOT / "docs" / "reference" / "configuration.md").read_text(encoding="utf-8")
+    example = (ROOT / "config" / "hub.example.yaml").read_text(encoding="utf-8")
+    blocks = ("webhooks", "email")  # documented key by key below
+    keys = [f"alerts.{k}" for k in AlertsConfig.model_fields if k not in blocks]
+    keys += [f"alerts.webhooks.<name>.{k}" for k in AlertWebhook.model_fields]
+    keys += [f"alerts.email.{k}" for k in AlertEmail.model_fields]
+    for key in keys:
+        assert f"`{key}`" in reference, key
+        assert f"{key.rsplit('.', 1)[1]}:" in example, key
+
+
+def test_a_webhooks_token_comes_from_the_environment_and_is_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_file = tmp_path / "hub.yaml"
+    config_file.write_text(
+        "alerts:\n  webhooks:\n    ops_chat:\n      url: https://chat.example/hooks/hub\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("HUB_ALERTS__WEBHOOKS__OPS_CHAT__TOKEN", "s3cret-token")
+    config = load_config(config_file)
+    token = config.alerts.webhooks["ops_chat"].token
+    assert token is not None
+    assert token.get_secret_value() == "s3cret-token"
+    assert "s3cret-token" not in repr(config.alerts)
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, {"alerts": {"webhooks": {"x": {"url": "chat.example/hooks"}}}})
+    assert "alerts.webhooks.x.url" in str(refused.value.problems)
