@@ -230,13 +230,21 @@ class Alerting:
 
     # -- checking -------------------------------------------------------------------------------
 
+    async def first_check(self) -> None:
+        """At start, before the doors open: the counts that later ones rise from (what was
+        parked before the start is not new)."""
+        await self._check_safely()
+
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.config.check_interval_s)
-            try:
-                await self.check()
-            except Exception as exc:  # a check that failed is a check missed, nothing more
-                log.warning("alerts_check_failed", error=repr(exc))
+            await self._check_safely()
+
+    async def _check_safely(self) -> None:
+        try:
+            await self.check()
+        except Exception as exc:  # a check that failed is a check missed, nothing more
+            log.warning("alerts_check_failed", error=repr(exc))
 
     async def check(self, now: float | None = None) -> list[tuple[str, Alert]]:
         """One evaluation of every rule; the notifications it called for, already queued."""

@@ -242,6 +242,7 @@ class Hub:
             notifier,
             cfg.dashboard.names,
         )
+        await self.alerting.first_check()
         self._background(self.alerting.run(), "alerts")
 
     def _on_stop(self, callback: Callable[[], Awaitable[Any]]) -> None:

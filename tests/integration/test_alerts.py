@@ -282,3 +282,35 @@ async def test_a_receiver_that_fails_holds_up_nothing_and_gets_its_messages_on_r
         fired, resolved = one_episode(receiver)
         assert fired["episode"] == resolved["episode"]
         assert receiver.requests >= 5
+
+
+async def test_new_dead_letters_fire_at_once_and_resolve_after_a_quiet_window(
+    start: Start,
+) -> None:
+    async with WebhookReceiver(token=ALERT_TOKEN) as receiver:
+        world: World = await start(
+            {
+                "dead_letters_window_s": 2,
+                "webhooks": {"ops": {"url": receiver.url, "token": ALERT_TOKEN}},
+            }
+        )
+        refused = f"{UNIT}-261206-0301"
+        world.portal.faults.reject[refused] = "07"  # DVCQG refuses it for good: it parks
+        await world.dossier(refused)
+        await eventually(lambda: received(receiver, "firing"), 30, "the firing notification")
+        firing = received(receiver, "firing")[0]
+        assert (firing["rule"], firing["connector"]) == ("HubDeadLettersGrowing", PORTAL)
+        assert (firing["value"], firing["threshold"]) == (1, 0)
+        assert "1 new dead letters in the last 2.0 s" in firing["summary"]["en"]
+        assert "tin lỗi mới" in firing["summary"]["vi"]
+        status, body = await world.readyz()
+        assert status == 200
+        assert [a["rule"] for a in body["alerts"]] == ["HubDeadLettersGrowing"]
+
+        # Still parked, but nothing new for the window: resolved, once.
+        await eventually(lambda: received(receiver, "resolved"), 30, "the resolved notification")
+        await world.next_checks(5)
+        fired, resolved = one_episode(receiver)
+        assert resolved["episode"] == fired["episode"]
+        assert resolved["value"] == 0
+        assert "1 parked" in resolved["detail"]
