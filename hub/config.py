@@ -31,7 +31,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub import tls, yamlfile
-from hub.config_blocks import ClientTls, DoorLimits, Section, ServerTls, is_agency_code
+from hub.config_blocks import (
+    ClientTls,
+    DoorLimits,
+    HttpUrl,
+    Section,
+    ServerTls,
+    is_agency_code,
+)
 from hub.errors import ConfigError
 from hub.subscribers import SubscriberConfig
 from hub.tokens import check_form
@@ -208,12 +215,65 @@ class DashboardConfig(Section):
     )
 
 
+class AlertWebhook(Section):
+    """One receiver of the hub's own notifications (`alerts.webhooks.<name>`): a JSON POST when
+    a rule fires and when it resolves (`hub.notify`)."""
+
+    url: HttpUrl = Field(description="where notifications are POSTed")
+    token: SecretStr | None = Field(None, description="sent as Authorization: Bearer <token>")
+    timeout_s: float = Field(10.0, gt=0)
+    tls: ClientTls | None = Field(None, description="CA bundle and client certificate")
+
+
+class AlertEmail(Section):
+    """Notifications by e-mail (`alerts.email`), through the province's SMTP relay."""
+
+    host: str = Field(min_length=1, description="the SMTP server")
+    port: int = Field(587, ge=1, le=65535)
+    # starttls: plain connection upgraded with STARTTLS (port 587); tls: TLS from the first
+    # byte (port 465); none: no encryption (a relay on the same machine or network only).
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(min_length=3, description="the From address")
+    to: list[Annotated[str, StringConstraints(min_length=3)]] = Field(min_length=1)
+    timeout_s: float = Field(30.0, gt=0)
+    tls: ClientTls | None = Field(None, description="CA bundle and client certificate")
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> AlertEmail:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give username and password together (or neither)")
+        return self
+
+
+AlertName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
+
+
 class AlertsConfig(Section):
-    """Thresholds of the alerts: the dashboard marks a figure past one, and the Prometheus
-    rules under `deploy/prometheus/` use the same defaults."""
+    """Thresholds of the alerts, the rules the hub evaluates itself (`hub.alerts`) and where it
+    sends their notifications (`hub.notify`). The dashboard marks a figure past a threshold,
+    and the Prometheus rules under `deploy/prometheus/` use the same defaults."""
 
     lag_p95_max_s: float = Field(3600.0, gt=0)
     completeness_min_ratio: float = Field(0.95, ge=0, le=1)
+    # The rules are evaluated every check_interval_s; each fires once its condition has held
+    # for its `*_for_s` (checked at that interval, so up to one interval later).
+    check_interval_s: float = Field(30.0, gt=0)
+    connector_down_for_s: float = Field(300.0, ge=0)
+    dead_letters_new_max: int = Field(0, ge=0)
+    dead_letters_window_s: float = Field(900.0, gt=0)
+    completeness_low_for_s: float = Field(1800.0, ge=0)
+    lag_window_s: float = Field(3600.0, gt=0)
+    lag_high_for_s: float = Field(900.0, ge=0)
+    consumer_missing_for_s: float = Field(120.0, ge=0)
+    # A notification that cannot be delivered is tried again after retry_initial_s, doubling
+    # up to retry_max_s, for at most give_up_after_s; then it is dropped (logged).
+    retry_initial_s: float = Field(1.0, gt=0)
+    retry_max_s: float = Field(60.0, gt=0)
+    give_up_after_s: float = Field(3600.0, gt=0)
+    webhooks: dict[AlertName, AlertWebhook] = Field(default_factory=dict)
+    email: AlertEmail | None = None
 
 
 class ConnectorsConfig(Section):

@@ -26,6 +26,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import health, metrics, tls
+from hub.alerts import Alerting
 from hub.api import EventsApi
 from hub.auth import Authenticator
 from hub.broker import Broker
@@ -42,6 +43,7 @@ from hub.errors import ConfigError
 from hub.health import QueueProbe, Watched
 from hub.httputil import json_response, model_response, reply
 from hub.intake import Intake, OutboxRelay
+from hub.notify import Notifier
 from hub.openapi import openapi_document
 from hub.outage import Pause, State
 from hub.plugins import ConnectorContext
@@ -132,6 +134,7 @@ class Hub:
         self.watched: list[Watched] = []
         self.board: Board | None = None
         self.probe: QueueProbe | None = None
+        self.alerting: Alerting | None = None  # the hub's own alert rules (`alerts`)
         self.app: web.Application | None = None  # the HTTP application, once it serves
         self.tls: tls.Serving | None = None  # the HTTPS listener's context (`http.tls`)
         self._openapi_doc: dict[str, Any] | None = None
@@ -218,8 +221,29 @@ class Hub:
             self._background(coro, name)
         await self.apply_pauses()
         self._background(self._watch_pauses(), "connector-pauses")
+        await self._start_alerts()
         await self._start_http(auth, intake, store, validator, tables)
         log.info("hub_started", port=self.port, instance=cfg.instance)
+
+    async def _start_alerts(self) -> None:
+        """The alert rules, checked on a task of their own over a read-only store connection,
+        and the couriers of their notifications."""
+        cfg = self.config
+        notifier = await self._stack.enter_async_context(Notifier.open(cfg.alerts))
+        reader = await self._stack.enter_async_context(
+            SqliteStore.open_reader(cfg.store.path, cfg.all_connectors())
+        )
+        self.alerting = Alerting(
+            cfg.alerts,
+            cfg.instance,
+            self.watched,
+            self.probe,
+            reader.dashboard,
+            notifier,
+            cfg.dashboard.names,
+        )
+        await self.alerting.first_check()
+        self._background(self.alerting.run(), "alerts")
 
     def _on_stop(self, callback: Callable[[], Awaitable[Any]]) -> None:
         self._stack.push_async_callback(callback)
@@ -372,6 +396,7 @@ class Hub:
         self.board = board = Board(
             cfg, reader, self.probe, self.watched, flows, self.set_paused, self.config.alerts
         )
+        board.firing = self.alerting.active if self.alerting else None
         await board.start()
         self._background(Sampler(board, store).run(), "dashboard-sampler")
         access = OperatorAccess(cfg, store, reader)
@@ -404,7 +429,8 @@ class Hub:
             for w in self.watched:
                 counts = await health.counts_of(w, self.probe)
                 connectors[w.name].update(waiting=counts.waiting, parked=counts.parked)
-        body = {"ready": ready, "checks": checks, "connectors": connectors}
+        alerts = self.alerting.active() if self.alerting else []
+        body = {"ready": ready, "checks": checks, "connectors": connectors, "alerts": alerts}
         return reply(Readiness, body, 200 if ready else 503)
 
     async def _openapi(self, _: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.api import ConnectorState, OutageOut, Reply
+from schemas.api import ActiveAlert, ConnectorState, OutageOut, Reply
 from schemas.canonical import DossierRecord
 
 Circuit = Literal["closed", "opened", "half-opened"]
@@ -119,6 +119,7 @@ class Overview(Reply):
     completeness: Completeness
     lag: Lag
     connectors: list[Card]
+    alerts: list[ActiveAlert] = Field(default_factory=list, description="alerts now firing")
 
 
 class SeriesPoint(Reply):

@@ -189,6 +189,36 @@ class ConnectorHealth(Reply):
     parked: int | None = Field(None, description="with ?counts=1: its parking queue")
 
 
+AlertRule = Literal[
+    "HubConnectorDown",
+    "HubDeadLettersGrowing",
+    "HubSyncCompletenessLow",
+    "HubSyncLagHigh",
+    "HubConsumerMissing",
+]
+
+
+class AlertSummary(Reply):
+    vi: str
+    en: str
+
+
+class ActiveAlert(Reply):
+    """One of the hub's own alerts (`alerts` section), as notifications carry it."""
+
+    rule: AlertRule
+    status: Literal["firing", "resolved"]
+    connector: str | None = Field(description="the connector concerned; null for the hub's sync")
+    value: float | None = Field(description="the figure the rule watches, when last checked")
+    threshold: float
+    since: str = Field(description="when the condition began (UTC)")
+    fired_at: str
+    resolved_at: str | None
+    detail: str = Field(description="the state and its reason, or the counts (masked)")
+    episode: str = Field(description="the same in an episode's firing and resolved messages")
+    summary: AlertSummary = Field(description="one sentence in Vietnamese and in English")
+
+
 class Readiness(Reply):
     """Whether the hub is ready, each check, and each connector's state."""
 
@@ -197,3 +227,6 @@ class Readiness(Reply):
         description="store, broker, consumer.<connector>: ok or failing: <why>"
     )
     connectors: dict[str, ConnectorHealth]
+    alerts: list[ActiveAlert] = Field(
+        default_factory=list, description="the hub's own alerts now firing (never affect ready)"
+    )

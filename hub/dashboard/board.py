@@ -101,6 +101,8 @@ class Board:
         self._overview: tuple[float, dict[str, Any]] | None = None
         self._overview_lock = asyncio.Lock()
         self._last_successes: dict[str, float] = {}
+        # The hub's firing alerts (`hub.alerts.Alerting.active`), for the overview's banner.
+        self.firing: Callable[[], list[dict[str, Any]]] | None = None
 
     async def start(self) -> None:
         """What outlives a restart: each connector's last success from the samples."""
@@ -141,6 +143,7 @@ class Board:
                 "over_max": lag["p95_s"] is not None and lag["p95_s"] > self.alerts.lag_p95_max_s,
             },
             "connectors": cards,
+            "alerts": self.firing() if self.firing else [],
         }
 
     async def lag(self, since: float) -> dict[str, Any]:

@@ -119,6 +119,7 @@ function applyOverview(data) {
   }
   setText(document, "[data-testid=lag-samples]", number(data.lag.samples));
   setText(document, "[data-testid=updated-at]", when(data.generated_at));
+  applyAlerts(data.alerts || []);
   const cards = document.querySelector("section.cards");
   const labels = cards ? JSON.parse(cards.dataset.labels || "{}") : {};
   const since = cards ? cards.dataset.since || "{time}" : "{time}";
@@ -128,6 +129,25 @@ function applyOverview(data) {
       `[data-testid=connector-card][data-connector="${CSS.escape(card.name)}"]`);
     if (el) applyCard(el, card, labels, since, reasons);
   }
+}
+
+// The banner of the hub's own alerts: one line each, in the page's language.
+function applyAlerts(alerts) {
+  const banner = document.querySelector("[data-testid=alerts]");
+  if (!banner) return;
+  const lang = banner.dataset.lang === "en" ? "en" : "vi";
+  const list = banner.querySelector("ul");
+  const lines = alerts.map((a) => {
+    const li = document.createElement("li");
+    li.dataset.rule = a.rule;
+    li.dataset.connector = a.connector || "";
+    li.textContent = a.summary[lang];
+    return li;
+  });
+  const now = lines.map((li) => li.textContent).join("\n");
+  const was = Array.from(list.children, (li) => li.textContent).join("\n");
+  if (now !== was) list.replaceChildren(...lines);
+  banner.hidden = alerts.length === 0;
 }
 
 
