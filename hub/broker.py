@@ -11,6 +11,9 @@ Per connector `<c>` (names prefixed with `broker.prefix`, default `hub`):
 * `hub.<c>.parking`: the connector's dead-letter (parking) queue, bound to `hub.dlx`; operators
   list, replay or discard its messages with `hub dlq`.
 
+Every queue is a quorum queue, replicated on `broker.quorum_replicas` nodes of the cluster (by
+default the broker's choice: every node on 3.10), so it survives the loss of a minority of them.
+
 Inbound changes are published to the topic exchange `hub.events`; each connector binds its
 work queue to the routing keys it serves. Every publish waits for the broker's confirm; a
 refusal or a time-out is translated into `BrokerUnavailable` in `publish` and nowhere else.
@@ -34,6 +37,8 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from hub import tls
 from hub.config import BrokerConfig
 from hub.errors import BrokerUnavailable
+from hub.failover import Failover
+from hub.failover import connect as connect_cluster
 
 log = structlog.get_logger(__name__)
 
@@ -69,11 +74,19 @@ class Topology:
 
     def _quorum(self, **extra: Any) -> dict[str, Any]:
         return {
-            "x-queue-type": "quorum",
+            **self._replicated(),
             "x-overflow": "reject-publish",
             "x-max-length": self.config.max_queue_length,
             **extra,
         }
+
+    def _replicated(self) -> dict[str, Any]:
+        """A quorum queue, on `broker.quorum_replicas` nodes if set (else the broker's default:
+        every node of the cluster). Left out when unset, so that queues declared before the
+        setting existed are declared again unchanged (the broker checks it for equivalence)."""
+        replicas = self.config.quorum_replicas
+        group = {} if replicas is None else {"x-quorum-initial-group-size": replicas}
+        return {"x-queue-type": "quorum", **group}
 
     async def declare(
         self, channel: AbstractChannel, queues: ConnectorQueues, routing_keys: list[str]
@@ -116,34 +129,44 @@ class Topology:
         parking = await channel.declare_queue(
             queues.parking,
             durable=True,
-            arguments={"x-queue-type": "quorum", "x-delivery-limit": PARKING_DELIVERY_LIMIT},
+            arguments={**self._replicated(), "x-delivery-limit": PARKING_DELIVERY_LIMIT},
         )
         await parking.bind(dlx, queues.connector)
         log.info("topology_declared", connector=queues.connector, work_queue=queues.work)
 
 
 class Broker:
-    """A robust connection with one confirming channel for publishing."""
+    """A robust connection with one confirming channel for publishing. Given several broker
+    addresses (`broker.urls`), the connection moves to another node when it loses one
+    (`hub.failover`); `node` names the one it is on."""
 
-    def __init__(self, config: BrokerConfig, connection: AbstractRobustConnection) -> None:
+    def __init__(
+        self,
+        config: BrokerConfig,
+        connection: AbstractRobustConnection,
+        failover: Failover | None = None,
+    ) -> None:
         self.config = config
         self.topology = Topology(config)
         self.connection = connection
+        self._failover = failover
         self._channel: AbstractChannel | None = None
         self._events: AbstractExchange | None = None
 
     @classmethod
     @asynccontextmanager
     async def connect(cls, config: BrokerConfig, name: str = "hub") -> AsyncIterator[Broker]:
-        if config.url is None:
-            raise BrokerUnavailable("no broker URL is configured (broker.url)")
-        connection = await aio_pika.connect_robust(
-            config.url.get_secret_value(),
+        urls = config.addresses()
+        if not urls:
+            raise BrokerUnavailable("no broker URL is configured (broker.url or broker.urls)")
+        connection, failover = await connect_cluster(
+            urls,
+            config.connect_timeout_s,
             client_properties={"connection_name": name},
             # amqps:// only: the broker's CA and the hub's client certificate (`broker.tls`).
             ssl_context=tls.broker_context(config.tls),
         )
-        broker = cls(config, connection)
+        broker = cls(config, connection, failover)
         try:
             broker._channel = await connection.channel(
                 publisher_confirms=True, on_return_raises=True
@@ -154,6 +177,13 @@ class Broker:
             yield broker
         finally:
             await connection.close()
+
+    @property
+    def node(self) -> str | None:
+        """The broker node (host:port) the hub is connected to; None while it is not."""
+        if self._failover is None or not self.is_ready():
+            return None
+        return self._failover.node
 
     @property
     def channel(self) -> AbstractChannel:

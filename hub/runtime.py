@@ -385,7 +385,8 @@ class Hub:
     async def _readyz(self, request: web.Request) -> web.Response:
         """Ready exactly while the store answers, the broker is connected and every consumer
         is subscribed. A destination that is down does not make the hub unready (it waits for
-        it); its state is in the body. `?counts=1` adds the broker's counts per connector."""
+        it); its state is in the body, with the broker node the hub is on (`broker_node`, null
+        while it moves to another). `?counts=1` adds the broker's counts per connector."""
         checks = {"store": "ok", "broker": "ok"}
         try:
             assert self.store is not None
@@ -404,7 +405,8 @@ class Hub:
             for w in self.watched:
                 counts = await health.counts_of(w, self.probe)
                 connectors[w.name].update(waiting=counts.waiting, parked=counts.parked)
-        body = {"ready": ready, "checks": checks, "connectors": connectors}
+        node = self.broker.node if self.broker is not None else None
+        body = {"ready": ready, "checks": checks, "broker_node": node, "connectors": connectors}
         return reply(Readiness, body, 200 if ready else 503)
 
     async def _openapi(self, _: web.Request) -> web.Response:
