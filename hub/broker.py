@@ -22,6 +22,8 @@ Only features of RabbitMQ 3.10 and later are used. This module must never ack a 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -49,6 +51,7 @@ PARKED_AT_HEADER = "x-hub-parked-at"
 ERROR_CODE_HEADER = "x-hub-error-code"  # the destination's own refusal code, when it gave one
 QUEUED_AT_HEADER = "x-hub-queued-at"  # unix time the message first entered a queue
 PARKING_DELIVERY_LIMIT = 1_000_000
+RENEW_TIMEOUT_S = 10.0  # closing and opening again a channel the broker nacked
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ class Broker:
         self._failover = failover
         self._channel: AbstractChannel | None = None
         self._events: AbstractExchange | None = None
+        self._renewing = asyncio.Lock()
+        self._renewals = 0  # times the publishing channel was opened afresh after a nack
 
     @classmethod
     @asynccontextmanager
@@ -162,6 +167,7 @@ class Broker:
         connection, failover = await connect_cluster(
             urls,
             config.connect_timeout_s,
+            config.reconnect_interval_s,
             client_properties={"connection_name": name},
             # amqps:// only: the broker's CA and the hub's client certificate (`broker.tls`).
             ssl_context=tls.broker_context(config.tls),
@@ -206,14 +212,44 @@ class Broker:
         self, exchange: AbstractExchange, routing_key: str, message: aio_pika.Message
     ) -> None:
         """Publish and wait for the confirm; every refusal becomes `BrokerUnavailable`."""
+        renewals = self._renewals
         try:
             await exchange.publish(
                 message, routing_key, mandatory=True, timeout=self.config.publish_timeout_s
             )
+        except aiormq.exceptions.PublishError as exc:  # returned: no queue took it
+            raise BrokerUnavailable(f"broker refused the publish: {exc!r}") from exc
+        except aiormq.exceptions.DeliveryError as exc:  # nacked
+            await self._after_nack(exchange, renewals)
+            raise BrokerUnavailable(f"broker refused the publish: {exc!r}") from exc
         except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException) as exc:
             raise BrokerUnavailable(f"broker refused the publish: {exc!r}") from exc
         except (TimeoutError, ConnectionError, RuntimeError) as exc:
             raise BrokerUnavailable(f"broker did not confirm the publish: {exc!r}") from exc
+
+    async def _after_nack(self, exchange: AbstractExchange, renewals: int) -> None:
+        """Open the publishing channel afresh after the broker nacked a publish on it. A nack
+        means a queue the message was routed to had no leader at that moment (a node of the
+        cluster went away), and on RabbitMQ 3.10 a channel that met one goes on nacking that
+        queue after a new leader is elected, while a fresh channel does not (decision 0088).
+        Reopened in place, its exchanges stay usable; once for the publishes nacked together.
+        Other channels (a dead-letter walk's) are their owner's, closed after their work."""
+        channel = self._channel
+        if channel is None or exchange not in (self._events, channel.default_exchange):
+            return
+        try:
+            async with self._renewing:
+                if self._renewals != renewals:
+                    return  # opened afresh since this publish began
+                self._renewals += 1
+                log.warning("publish_channel_renewed", node=self.node)
+                with contextlib.suppress(Exception):  # gone already: reopening is what counts
+                    await asyncio.wait_for(channel.close(), RENEW_TIMEOUT_S)
+                await asyncio.wait_for(channel.reopen(), RENEW_TIMEOUT_S)
+        except Exception as exc:
+            # The connection is going too: when it is back it restores the channel (reopening
+            # left it restorable), and /readyz answers 503 until then.
+            log.error("publish_channel_renew_failed", error=repr(exc))
 
 
 def message(body: dict[str, Any], message_id: str, headers: dict[str, Any]) -> aio_pika.Message:

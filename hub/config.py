@@ -89,6 +89,10 @@ class BrokerConfig(Section):
     publish_timeout_s: float = Field(10.0, gt=0)
     # How long one node may take to accept a connection before the next one is tried.
     connect_timeout_s: float = Field(5.0, gt=0)
+    # The pause between two rounds of attempts while no node accepts a connection; a lost
+    # connection is opened again (on the next node) at once, unless it was lost within this
+    # time of opening, then once this time has passed.
+    reconnect_interval_s: float = Field(2.0, gt=0)
     delivery_limit: int = Field(20, gt=0)
     max_queue_length: int = Field(1_000_000, gt=0)
     # Replicas of each quorum queue the hub declares (`x-quorum-initial-group-size`); none:

@@ -60,7 +60,9 @@ class Failover(TransportFactory):
                     streams = await inner.create(url.with_host(host).with_port(port), **kwargs)
             except (AMQPConnectionError, OSError, TimeoutError) as exc:
                 errors.append(f"{host}:{port}: {type(exc).__name__}")
-                log.warning("broker_node_unreachable", node=f"{host}:{port}", error=repr(exc))
+                # Info only: while no node answers this repeats every round, and the round's
+                # failure (every node named) is what the caller reports.
+                log.info("broker_node_unreachable", node=f"{host}:{port}", error=repr(exc))
                 continue
             self.node = f"{host}:{port}"
             log.info("broker_node_connected", node=self.node)
@@ -90,6 +92,7 @@ def addresses_of(urls: Sequence[str]) -> list[tuple[str, int]]:
 async def connect(
     urls: Sequence[str],
     connect_timeout_s: float,
+    reconnect_interval_s: float,
     *,
     ssl_context: ssl.SSLContext | None,
     client_properties: dict[str, Any],
@@ -103,6 +106,7 @@ async def connect(
         ssl_context=ssl_context,
         client_properties=client_properties,
         transport_factory=failover,
+        reconnect_interval=reconnect_interval_s,
     )
     # Every address once, then the handshake: an attempt never hangs on a silent node.
     await connection.connect(timeout=connect_timeout_s * (len(urls) + 1))
