@@ -8,7 +8,8 @@ one-stop system posts new dossiers to the canonical API at a steady pace. Mid-st
 `/readyz` names is stopped (`rabbitmqctl stop_app`) or killed (SIGKILL). Then `/readyz`
 answers 503 while the hub reconnects (naming no node until it is connected again), and 200
 naming another node once it has subscribed again there. The queues are quorum queues on every
-node, so what the lost node held is still there. When everything has settled (no outbox row,
+node, led by the node the hub declared them on (the one lost), so a new leader is elected and
+what the lost node held is still there. When everything has settled (no outbox row,
 nothing waiting or parked), DVCQG holds every dossier, pushed once each. Each test brings the
 node back and waits for the cluster to run all three again.
 """
@@ -20,6 +21,7 @@ import contextlib
 import itertools
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -101,6 +103,7 @@ class Readiness:
 
     hub: HubProcess
     seen: list[tuple[int, str | None]] = field(default_factory=list)
+    at: list[float] = field(default_factory=list)  # when each was first seen (monotonic)
 
     async def sample(self, http: aiohttp.ClientSession) -> tuple[int, str | None]:
         try:
@@ -111,6 +114,7 @@ class Readiness:
             answer = (0, None)
         if not self.seen or self.seen[-1] != answer:
             self.seen.append(answer)
+            self.at.append(time.monotonic())
         return answer
 
     async def watch(self) -> None:
@@ -180,6 +184,7 @@ async def test_the_hub_moves_to_another_node_and_delivers_every_dossier_once(
     hub_process: HubProcess,
     fault: Fault,
     heal: Fault,
+    record_property: Callable[[str, object], None],
 ) -> None:
     # DVCQG takes its time with every call, so that batches are in the hub's hands (pushed,
     # not yet acknowledged to the broker) at any instant, and the fault catches some.
@@ -198,7 +203,8 @@ async def test_the_hub_moves_to_another_node_and_delivers_every_dossier_once(
         await eventually(
             lambda: len(sim.dossiers) >= BEFORE, 60, f"{BEFORE} dossiers at DVCQG before the fault"
         )
-        marked = len(readiness.seen)
+        assert leader_of(cluster, f"{broker_prefix}.national_portal.work") == lost.nodename
+        marked, fault_at = len(readiness.seen), time.monotonic()
         await fault(lost)
 
         def moved() -> str | None:
@@ -211,6 +217,8 @@ async def test_the_hub_moves_to_another_node_and_delivers_every_dossier_once(
         # Unready between the two (naming no node until the connection is back).
         assert any(status == 503 for status, _ in readiness.seen[marked:]), readiness.seen
         assert second in [f"127.0.0.1:{n.port}" for n in cluster.nodes], second
+        # The failover pause: from the fault to /readyz ready on the new node (in the report).
+        record_property("failover_pause_s", round(readiness.at[-1] - fault_at, 2))
         stream.stop_after = len(stream.sent) + AFTER
         await asyncio.wait_for(streaming, 120)
         await settled(hub_process, tmp_path / "hub.db", sim, stream.sent)
@@ -259,6 +267,15 @@ def log_events(hub: HubProcess) -> list[dict[str, Any]]:
             if isinstance(event, dict) and "event" in event:
                 found.append(event)
     return found
+
+
+def leader_of(cluster: RabbitCluster, queue: str) -> str:
+    """The node leading the quorum queue `queue`."""
+    listed = json.loads(
+        cluster.nodes[0].ctl("list_queues", "name", "leader", "--formatter", "json")
+    )
+    (leader,) = [q["leader"] for q in listed if q["name"] == queue]
+    return str(leader)
 
 
 def replicas_of(cluster: RabbitCluster, prefix: str) -> set[int]:

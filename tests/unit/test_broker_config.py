@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.cli_status import render
 from hub.config import load_config
 from hub.errors import ConfigError
 from hub.failover import addresses_of
@@ -108,3 +109,10 @@ def test_quorum_replicas_default_to_the_brokers_choice(tmp_path: Path) -> None:
     assert config.broker.quorum_replicas == 3
     problems = problems_of(write(tmp_path, CLUSTER + "  quorum_replicas: 0\n"))
     assert any("broker.quorum_replicas" in p for p in problems)
+
+
+def test_hub_status_names_the_broker_node() -> None:
+    body = {"ready": True, "checks": {"broker": "ok"}, "broker_node": "rabbit-2:5672"}
+    assert "  broker node: rabbit-2:5672" in render("http://hub:8080", body)
+    moving = {"ready": False, "checks": {"broker": "failing: not connected"}, "broker_node": None}
+    assert not any("broker node" in line for line in render("http://hub:8080", moving))
