@@ -11,6 +11,9 @@ Per connector `<c>` (names prefixed with `broker.prefix`, default `hub`):
 * `hub.<c>.parking`: the connector's dead-letter (parking) queue, bound to `hub.dlx`; operators
   list, replay or discard its messages with `hub dlq`.
 
+Every queue is a quorum queue, replicated on `broker.quorum_replicas` nodes of the cluster (by
+default the broker's choice: every node on 3.10), so it survives the loss of a minority of them.
+
 Inbound changes are published to the topic exchange `hub.events`; each connector binds its
 work queue to the routing keys it serves. Every publish waits for the broker's confirm; a
 refusal or a time-out is translated into `BrokerUnavailable` in `publish` and nowhere else.
@@ -19,6 +22,8 @@ Only features of RabbitMQ 3.10 and later are used. This module must never ack a 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -34,6 +39,8 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from hub import tls
 from hub.config import BrokerConfig
 from hub.errors import BrokerUnavailable
+from hub.failover import Failover
+from hub.failover import connect as connect_cluster
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +51,7 @@ PARKED_AT_HEADER = "x-hub-parked-at"
 ERROR_CODE_HEADER = "x-hub-error-code"  # the destination's own refusal code, when it gave one
 QUEUED_AT_HEADER = "x-hub-queued-at"  # unix time the message first entered a queue
 PARKING_DELIVERY_LIMIT = 1_000_000
+RENEW_TIMEOUT_S = 10.0  # closing and opening again a channel the broker nacked
 
 
 @dataclass(frozen=True)
@@ -69,11 +77,19 @@ class Topology:
 
     def _quorum(self, **extra: Any) -> dict[str, Any]:
         return {
-            "x-queue-type": "quorum",
+            **self._replicated(),
             "x-overflow": "reject-publish",
             "x-max-length": self.config.max_queue_length,
             **extra,
         }
+
+    def _replicated(self) -> dict[str, Any]:
+        """A quorum queue, on `broker.quorum_replicas` nodes if set (else the broker's default:
+        every node of the cluster). Left out when unset, so that queues declared before the
+        setting existed are declared again unchanged (the broker checks it for equivalence)."""
+        replicas = self.config.quorum_replicas
+        group = {} if replicas is None else {"x-quorum-initial-group-size": replicas}
+        return {"x-queue-type": "quorum", **group}
 
     async def declare(
         self, channel: AbstractChannel, queues: ConnectorQueues, routing_keys: list[str]
@@ -116,34 +132,47 @@ class Topology:
         parking = await channel.declare_queue(
             queues.parking,
             durable=True,
-            arguments={"x-queue-type": "quorum", "x-delivery-limit": PARKING_DELIVERY_LIMIT},
+            arguments={**self._replicated(), "x-delivery-limit": PARKING_DELIVERY_LIMIT},
         )
         await parking.bind(dlx, queues.connector)
         log.info("topology_declared", connector=queues.connector, work_queue=queues.work)
 
 
 class Broker:
-    """A robust connection with one confirming channel for publishing."""
+    """A robust connection with one confirming channel for publishing. Given several broker
+    addresses (`broker.urls`), the connection moves to another node when it loses one
+    (`hub.failover`); `node` names the one it is on."""
 
-    def __init__(self, config: BrokerConfig, connection: AbstractRobustConnection) -> None:
+    def __init__(
+        self,
+        config: BrokerConfig,
+        connection: AbstractRobustConnection,
+        failover: Failover | None = None,
+    ) -> None:
         self.config = config
         self.topology = Topology(config)
         self.connection = connection
+        self._failover = failover
         self._channel: AbstractChannel | None = None
         self._events: AbstractExchange | None = None
+        self._renewing = asyncio.Lock()
+        self._renewals = 0  # times the publishing channel was opened afresh after a nack
 
     @classmethod
     @asynccontextmanager
     async def connect(cls, config: BrokerConfig, name: str = "hub") -> AsyncIterator[Broker]:
-        if config.url is None:
-            raise BrokerUnavailable("no broker URL is configured (broker.url)")
-        connection = await aio_pika.connect_robust(
-            config.url.get_secret_value(),
+        urls = config.addresses()
+        if not urls:
+            raise BrokerUnavailable("no broker URL is configured (broker.url or broker.urls)")
+        connection, failover = await connect_cluster(
+            urls,
+            config.connect_timeout_s,
+            config.reconnect_interval_s,
             client_properties={"connection_name": name},
             # amqps:// only: the broker's CA and the hub's client certificate (`broker.tls`).
             ssl_context=tls.broker_context(config.tls),
         )
-        broker = cls(config, connection)
+        broker = cls(config, connection, failover)
         try:
             broker._channel = await connection.channel(
                 publisher_confirms=True, on_return_raises=True
@@ -154,6 +183,13 @@ class Broker:
             yield broker
         finally:
             await connection.close()
+
+    @property
+    def node(self) -> str | None:
+        """The broker node (host:port) the hub is connected to; None while it is not."""
+        if self._failover is None or not self.is_ready():
+            return None
+        return self._failover.node
 
     @property
     def channel(self) -> AbstractChannel:
@@ -176,14 +212,44 @@ class Broker:
         self, exchange: AbstractExchange, routing_key: str, message: aio_pika.Message
     ) -> None:
         """Publish and wait for the confirm; every refusal becomes `BrokerUnavailable`."""
+        renewals = self._renewals
         try:
             await exchange.publish(
                 message, routing_key, mandatory=True, timeout=self.config.publish_timeout_s
             )
+        except aiormq.exceptions.PublishError as exc:  # returned: no queue took it
+            raise BrokerUnavailable(f"broker refused the publish: {exc!r}") from exc
+        except aiormq.exceptions.DeliveryError as exc:  # nacked
+            await self._after_nack(exchange, renewals)
+            raise BrokerUnavailable(f"broker refused the publish: {exc!r}") from exc
         except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException) as exc:
             raise BrokerUnavailable(f"broker refused the publish: {exc!r}") from exc
         except (TimeoutError, ConnectionError, RuntimeError) as exc:
             raise BrokerUnavailable(f"broker did not confirm the publish: {exc!r}") from exc
+
+    async def _after_nack(self, exchange: AbstractExchange, renewals: int) -> None:
+        """Open the publishing channel afresh after the broker nacked a publish on it. A nack
+        means a queue the message was routed to had no leader at that moment (a node of the
+        cluster went away), and on RabbitMQ 3.10 a channel that met one goes on nacking that
+        queue after a new leader is elected, while a fresh channel does not (decision 0088).
+        Reopened in place, its exchanges stay usable; once for the publishes nacked together.
+        Other channels (a dead-letter walk's) are their owner's, closed after their work."""
+        channel = self._channel
+        if channel is None or exchange not in (self._events, channel.default_exchange):
+            return
+        try:
+            async with self._renewing:
+                if self._renewals != renewals:
+                    return  # opened afresh since this publish began
+                self._renewals += 1
+                log.warning("publish_channel_renewed", node=self.node)
+                with contextlib.suppress(Exception):  # gone already: reopening is what counts
+                    await asyncio.wait_for(channel.close(), RENEW_TIMEOUT_S)
+                await asyncio.wait_for(channel.reopen(), RENEW_TIMEOUT_S)
+        except Exception as exc:
+            # The connection is going too: when it is back it restores the channel (reopening
+            # left it restorable), and /readyz answers 503 until then.
+            log.error("publish_channel_renew_failed", error=repr(exc))
 
 
 def message(body: dict[str, Any], message_id: str, headers: dict[str, Any]) -> aio_pika.Message:

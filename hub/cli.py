@@ -77,8 +77,8 @@ def run(config_path: Path | None) -> None:
     from hub.runtime import run_until_signalled
 
     config = _load(config_path)
-    if config.broker.url is None:
-        click.echo("error: broker.url is not set (or set HUB_BROKER__URL)", err=True)
+    if not config.broker.addresses():
+        click.echo("error: broker.url (or broker.urls) is not set (or HUB_BROKER__URL)", err=True)
         raise SystemExit(1)
     _run(run_until_signalled(config))
 
@@ -98,8 +98,10 @@ def check_config(config_path: Path | None) -> None:
     _describe_dashboard(config)
     for where in unverified(config):
         click.echo(f"  warning: {where}.verify is off: anyone can pose as that system", err=True)
-    if config.broker.url is None:
+    if not config.broker.addresses():
         click.echo("  note: broker.url is empty: `hub run` needs it, `hub demo` starts a node")
+    elif len(config.broker.addresses()) > 1:
+        click.echo(f"  broker: a cluster of {len(config.broker.addresses())} node addresses")
 
 
 def _describe_dashboard(config: HubConfig) -> None:

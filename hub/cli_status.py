@@ -67,6 +67,8 @@ def render(url: str, body: dict[str, Any]) -> list[str]:
     failing = {k: v for k, v in checks.items() if v != "ok"}
     verdict = "READY" if body.get("ready") else "NOT READY"
     lines = [f"hub at {url}: {verdict}"]
+    if body.get("broker_node"):
+        lines.append(f"  broker node: {body['broker_node']}")
     lines += [f"  {name}: {why}" for name, why in sorted(failing.items())]
     rows = [("CONNECTOR", "STATE", "SINCE", "WAITING", "PARKED", "REASON")]
     for name, c in sorted(body.get("connectors", {}).items()):

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from yarl import URL
 
 from hub import tls, yamlfile
 from hub.config_blocks import (
@@ -87,10 +88,24 @@ class HttpConfig(Section):
 
 class BrokerConfig(Section):
     url: SecretStr | None = None
+    # The nodes of one RabbitMQ cluster, instead of `url` (`hub.failover`): the hub connects to
+    # the first that answers and, when it loses that node, to the next in turn. They share the
+    # scheme, user, password, virtual host and options; only the host and port differ.
+    urls: list[SecretStr] = Field(default_factory=list)
     prefix: str = Field("hub", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
     publish_timeout_s: float = Field(10.0, gt=0)
+    # How long one node may take to accept a connection before the next one is tried.
+    connect_timeout_s: float = Field(5.0, gt=0)
+    # The pause between two rounds of attempts while no node accepts a connection; a lost
+    # connection is opened again (on the next node) at once, unless it was lost within this
+    # time of opening, then once this time has passed.
+    reconnect_interval_s: float = Field(2.0, gt=0)
     delivery_limit: int = Field(20, gt=0)
     max_queue_length: int = Field(1_000_000, gt=0)
+    # Replicas of each quorum queue the hub declares (`x-quorum-initial-group-size`); none:
+    # the broker's default (every node of the cluster on RabbitMQ 3.10). Fixed when a queue
+    # is created: the broker refuses to declare an existing queue with another value.
+    quorum_replicas: int | None = Field(None, ge=1)
     # While a destination is down, a consumer holds what it took (unacknowledged) for at most
     # this long, then puts it back at the end of its queue (no retry spent) and takes the next:
     # keep it below the broker's consumer_timeout (30 minutes by default in RabbitMQ).
@@ -102,11 +117,51 @@ class BrokerConfig(Section):
     tls: ClientTls | None = None
 
     @model_validator(mode="after")
-    def _tls_needs_amqps(self) -> BrokerConfig:
-        url = self.url.get_secret_value() if self.url is not None else ""
-        if self.tls is not None and url and not url.startswith("amqps://"):
+    def _one_cluster(self) -> BrokerConfig:
+        if self.url is not None and self.urls:
+            raise ValueError("set broker.url (one node) or broker.urls (a cluster), not both")
+        urls = self.addresses()
+        if self.tls is not None and any(not u.startswith("amqps://") for u in urls):
             raise ValueError("broker.tls is used only with an amqps:// URL: change the scheme")
+        for problem in _cluster_mismatches(urls, "broker.urls" if self.urls else "broker.url"):
+            raise ValueError(problem)
         return self
+
+    def addresses(self) -> list[str]:
+        """The broker's URLs, secrets revealed (`urls`, or `url` alone); empty if none."""
+        urls = self.urls or ([self.url] if self.url is not None else [])
+        return [u.get_secret_value() for u in urls]
+
+
+def _cluster_mismatches(urls: list[str], key: str) -> list[str]:
+    """Why `urls` are not the addresses of one cluster (the hub logs in to each node with the
+    first one's user, password, virtual host and options); the values are never named."""
+    parsed = [URL(u) for u in urls]
+    problems = [
+        f"{key}{f'[{i}]' if len(urls) > 1 else ''} is not an amqp:// or amqps:// URL with a host"
+        for i, u in enumerate(parsed)
+        if u.scheme not in ("amqp", "amqps") or not u.host
+    ]
+    if problems or not parsed:
+        return problems
+    first = _shared_parts(parsed[0])
+    return [
+        f"broker.urls[{i}] differs from broker.urls[0] in its {part}: the nodes of one "
+        "cluster share them (only the host and port differ)"
+        for i, u in enumerate(parsed[1:], start=1)
+        for part, value in _shared_parts(u).items()
+        if value != first[part]
+    ]
+
+
+def _shared_parts(url: URL) -> dict[str, object]:
+    return {
+        "scheme": url.scheme,
+        "user": url.user,
+        "password": url.password,
+        "virtual host": url.path,
+        "options": url.query_string,
+    }
 
 
 class StoreConfig(Section):

@@ -410,7 +410,8 @@ class Hub:
     async def _readyz(self, request: web.Request) -> web.Response:
         """Ready exactly while the store answers, the broker is connected and every consumer
         is subscribed. A destination that is down does not make the hub unready (it waits for
-        it); its state is in the body. `?counts=1` adds the broker's counts per connector."""
+        it); its state is in the body, with the broker node the hub is on (`broker_node`, null
+        while it moves to another). `?counts=1` adds the broker's counts per connector."""
         checks = {"store": "ok", "broker": "ok"}
         try:
             assert self.store is not None
@@ -430,7 +431,14 @@ class Hub:
                 counts = await health.counts_of(w, self.probe)
                 connectors[w.name].update(waiting=counts.waiting, parked=counts.parked)
         alerts = self.alerting.active() if self.alerting else []
-        body = {"ready": ready, "checks": checks, "connectors": connectors, "alerts": alerts}
+        node = self.broker.node if self.broker is not None else None
+        body = {
+            "ready": ready,
+            "checks": checks,
+            "broker_node": node,
+            "connectors": connectors,
+            "alerts": alerts,
+        }
         return reply(Readiness, body, 200 if ready else 503)
 
     async def _openapi(self, _: web.Request) -> web.Response:

@@ -226,6 +226,11 @@ class Readiness(Reply):
     checks: dict[str, str] = Field(
         description="store, broker, consumer.<connector>: ok or failing: <why>"
     )
+    broker_node: str | None = Field(
+        None,
+        description="the broker node (host:port, from broker.url or broker.urls) the hub is "
+        "connected to; null while it is not (connecting, or moving to another node)",
+    )
     connectors: dict[str, ConnectorHealth]
     alerts: list[ActiveAlert] = Field(
         default_factory=list, description="the hub's own alerts now firing (never affect ready)"

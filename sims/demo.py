@@ -35,6 +35,7 @@ from typing import Literal
 import aiohttp
 import click
 import structlog
+from yarl import URL
 
 from hub.auth import hash_password
 from hub.config import ALL_PERMISSIONS, HubConfig, load_config
@@ -153,10 +154,10 @@ async def start_simulators(stack: AsyncExitStack) -> Simulators:
     return sims
 
 
-def demo_overrides(broker_url: str, port: int, sims: Simulators) -> dict[str, object]:
+def demo_overrides(broker_urls: list[str], port: int, sims: Simulators) -> dict[str, object]:
     return {
         "mappings_dir": str(CHECKOUT_MAPPINGS if CHECKOUT_MAPPINGS.is_dir() else Path("mappings")),
-        "broker": {"url": broker_url},
+        "broker": {"urls": broker_urls},
         "store": {"path": str(VAR / "demo" / "hub.db")},
         "http": {"port": port},
         "dashboard": {
@@ -254,20 +255,20 @@ async def run_demo(
         log_file = stack.enter_context(LOG_PATH.open("a", encoding="utf-8", buffering=1))
         configure_logging(config.logging.level if config else "INFO", "json", stream=log_file)
         click.echo(f"logs: {LOG_PATH} (follow them with: tail -f {LOG_PATH})")
-        broker_url = config.broker.url.get_secret_value() if config and config.broker.url else None
-        if broker_url is None:
+        broker_urls = config.broker.addresses() if config else []
+        if not broker_urls:
             click.echo("starting a private RabbitMQ node under var/rabbitmq …")
             node = RabbitNode(VAR / "rabbitmq")
             await asyncio.to_thread(node.start)
             stack.callback(node.stop)
-            broker_url = node.url
+            broker_urls = [node.url]
         sims = await start_simulators(stack)
-        hub_config = load_config(None, demo_overrides(broker_url, port, sims))
+        hub_config = load_config(None, demo_overrides(broker_urls, port, sims))
         hub = await stack.enter_async_context(Hub(hub_config))
         base = f"http://127.0.0.1:{hub.port}"
         sims.platform.callback_url = base + hub_config.connectors.payment_platform.callback_path
         sims.civil.push_url = f"{base}/api/v1/ministries/civil_status/results"
-        console = DemoConsole(_url_block(base, broker_url, hub_config, sims), _status_of(hub))
+        console = DemoConsole(_url_block(base, broker_urls, hub_config, sims), _status_of(hub))
         traffic = asyncio.create_task(
             _traffic(base, hub_config.facade.path, dossiers, rate_per_s, stop, sims)
         )
@@ -467,7 +468,7 @@ def _status_of(hub: Hub) -> Status:
     return status
 
 
-def _url_block(base: str, broker_url: str, config: HubConfig, sims: Simulators) -> str:
+def _url_block(base: str, broker_urls: list[str], config: HubConfig, sims: Simulators) -> str:
     portal, business, civil = sims.portal.url, sims.business, sims.civil.base_url
     axis = sims.axis.base_url
     business_state, civil_state = f"{business.base_url}/_sim/state", f"{civil}/_sim/state"
@@ -509,7 +510,7 @@ def _url_block(base: str, broker_url: str, config: HubConfig, sims: Simulators) 
         f"  axis intake              GET  {base}/api/v1/vdxp/intake?verdict=refused",
         f"  document axis simulator  POST {axis}  (state: GET {axis}/_sim/state)",
         f"  documents on the axis    GET  {axis}/_sim/sent",
-        f"  RabbitMQ                 {broker_url.replace('guest:guest@', '')}",
+        f"  RabbitMQ                 {'  '.join(str(URL(u).with_user(None)) for u in broker_urls)}",
         f"  store                    {config.store.path}",
         f"  logs                     {LOG_PATH}  (this block again: Enter, or kill -USR1 "
         f"{os.getpid()})",

@@ -15,6 +15,10 @@ AMQP over TLS (`tls_port`, `tls_url`) and admits there only clients presenting a
 signed by that CA (`verify_peer`, `fail_if_no_peer_cert`), as a production broker for the
 hub should.
 
+Given `ties` (`ClusterTies`), the node is meant to join others (`sims.rabbitmq_cluster`): it
+registers with the cluster's epmd instead of starting its own (nodes on one host find each
+other through one epmd), carries the cluster's Erlang cookie and its cluster name.
+
 This module must never touch the system's RabbitMQ (its configuration, data, default ports or
 epmd), listen on anything but 127.0.0.1, nor be used by `hub run`: production brokers are
 configured by URL.
@@ -57,16 +61,16 @@ class RabbitNodeError(RuntimeError):
     """The node could not be started; the message carries the tail of its logs."""
 
 
-class _PortTaken(Exception):
+class PortTaken(Exception):
     """A port picked as free was taken before the node bound it: pick others and retry."""
 
 
 def find_free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    return _free_ports(1)[0]
+    return free_ports(1)[0]
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     # All sockets stay bound until every port is read, so the ports are distinct.
     with ExitStack() as stack:
         socks = [stack.enter_context(socket.socket()) for _ in range(count)]
@@ -86,6 +90,17 @@ class NodeTls:
 
 
 @dataclass(frozen=True)
+class ClusterTies:
+    """What the nodes of one cluster share: the epmd they register with (run by the cluster),
+    the Erlang cookie that lets them (and `rabbitmqctl`) talk, and the cluster's name, which
+    each node announces in its AMQP handshake (`start()` waits for it)."""
+
+    epmd_port: int
+    cookie: str
+    cluster_name: str
+
+
+@dataclass(frozen=True)
 class _Ports:
     amqp: int
     dist: int
@@ -95,7 +110,7 @@ class _Ports:
     @classmethod
     def pick(cls, amqp: int | None) -> _Ports:
         # A fixed AMQP port that is free now could also come back from the kernel here.
-        free = [p for p in _free_ports(5) if p != amqp]
+        free = [p for p in free_ports(5) if p != amqp]
         return cls(amqp=amqp or free[0], dist=free[1], epmd=free[2], tls=free[3])
 
 
@@ -109,13 +124,15 @@ class RabbitNode:
         port: int | None = None,
         nodename: str | None = None,
         tls: NodeTls | None = None,
+        ties: ClusterTies | None = None,
     ) -> None:
         self._base = Path(base_dir).resolve()
         self._tls = tls
+        self._ties = ties
         self._fixed_port = port
         self._fixed_nodename = nodename
-        self._ports = _Ports.pick(port)
-        self._cluster_name = f"hub-node-{secrets.token_hex(6)}"
+        self._ports = self._pick_ports()
+        self._cluster_name = ties.cluster_name if ties else f"hub-node-{secrets.token_hex(6)}"
         self._server: subprocess.Popen[bytes] | None = None
         self._epmd: subprocess.Popen[bytes] | None = None
         self._watchdog: subprocess.Popen[bytes] | None = None
@@ -171,11 +188,18 @@ class RabbitNode:
         try:
             self._halt(10.0)  # what is left of an earlier start whose node died
             if self._watchdog is None:
-                self._watchdog = _spawn_watchdog(self._marker)
+                self._watchdog = spawn_watchdog(self._marker)
             self._start_with_retries(deadline)
         except BaseException:
             self.stop()
             raise
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        """Wait until the running node answers AMQP (after `ctl("start_app")`, say)."""
+        server = self._server
+        if server is None:
+            raise RabbitNodeError(f"RabbitMQ node {self.nodename} is not started")
+        self._wait_ready(server, time.monotonic() + timeout_s)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop the node gracefully, then kill whatever is left. Safe to call repeatedly."""
@@ -216,8 +240,8 @@ class RabbitNode:
         epmd, self._epmd = self._epmd, None
         for proc in (server, epmd):
             if proc is not None:
-                _kill_group(proc)
-        _kill_marked(self._marker, 10.0)
+                kill_group(proc)
+        kill_marked(self._marker, 10.0)
 
     def __enter__(self) -> Self:
         self.start()
@@ -245,23 +269,30 @@ class RabbitNode:
             raise RabbitNodeError(f"{self._base} is used by another running RabbitNode") from None
         self._lock = lock
         # Holding the lock, anything still carrying our marker is an orphan of a killed run.
-        _kill_marked(self._marker, 10.0)
+        kill_marked(self._marker, 10.0)
 
     def _start_with_retries(self, deadline: float) -> None:
         for attempt in range(1, _START_ATTEMPTS + 1):
             try:
                 self._start_once(deadline)
                 return
-            except _PortTaken as exc:
+            except PortTaken as exc:
                 self._halt(10.0)
                 if attempt == _START_ATTEMPTS:
                     raise RabbitNodeError(self._failure(str(exc))) from None
-                self._ports = _Ports.pick(self._fixed_port)
+                self._ports = self._pick_ports()
+
+    def _pick_ports(self) -> _Ports:
+        ports = _Ports.pick(self._fixed_port)
+        if self._ties is None:
+            return ports
+        return _Ports(amqp=ports.amqp, dist=ports.dist, epmd=self._ties.epmd_port, tls=ports.tls)
 
     def _start_once(self, deadline: float) -> None:
         self._prepare_dirs()
         env = self._env()
-        self._epmd = self._spawn_epmd(env, deadline)
+        if self._ties is None:  # a cluster's node registers with the cluster's epmd
+            self._epmd = self._spawn_epmd(env, deadline)
         with (self.log_dir / "server.out").open("wb") as out:
             self._server = subprocess.Popen(  # noqa: S603 - fixed executable, no shell
                 [str(RABBITMQ_BIN / "rabbitmq-server")],
@@ -278,6 +309,8 @@ class RabbitNode:
     def _prepare_dirs(self) -> None:
         for sub in ("home", "mnesia", "log"):
             (self._base / sub).mkdir(exist_ok=True)
+        if self._ties is not None:
+            write_cookie(self._base / "home", self._ties.cookie)
         self._prune_other_nodes()
         (self.log_dir / "rabbit.log").write_bytes(b"")  # the log of this start only
         (self._base / "enabled_plugins").write_text("[].\n")
@@ -349,33 +382,17 @@ class RabbitNode:
     def _spawn_epmd(self, env: dict[str, str], deadline: float) -> subprocess.Popen[bytes]:
         # Our own foreground epmd, started before the node, so the node never daemonises one
         # outside our reach, and a port clash shows up here rather than as a shared epmd.
-        epmd = shutil.which("epmd", path=env.get("PATH")) or "/usr/bin/epmd"
-        with (self.log_dir / "epmd.out").open("wb") as out:
-            proc = subprocess.Popen(  # noqa: S603 - fixed executable, no shell
-                [epmd, "-port", str(self._ports.epmd), "-address", LOOPBACK],
-                env=env,
-                cwd=self._base,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        while not _epmd_answers(self._ports.epmd):
-            if proc.poll() is not None:
-                raise _PortTaken(f"epmd could not listen on port {self._ports.epmd}")
-            if time.monotonic() > deadline:
-                raise RabbitNodeError(self._failure("epmd did not start in time"))
-            time.sleep(0.02)
-        if proc.poll() is not None:
-            raise _PortTaken(f"another process listens on epmd port {self._ports.epmd}")
-        return proc
+        try:
+            return spawn_epmd(self._ports.epmd, env, self.log_dir / "epmd.out", deadline)
+        except TimeoutError:
+            raise RabbitNodeError(self._failure("epmd did not start in time")) from None
 
     def _wait_ready(self, server: subprocess.Popen[bytes], deadline: float) -> None:
         while not self._answers_amqp():
             if server.poll() is not None:
                 reason = f"exited with status {server.returncode} while starting"
                 if "eaddrinuse" in self._log_text().lower():
-                    raise _PortTaken(reason)
+                    raise PortTaken(reason)
                 raise RabbitNodeError(self._failure(reason))
             if time.monotonic() > deadline:
                 raise RabbitNodeError(self._failure("did not become ready in time"))
@@ -400,8 +417,8 @@ class RabbitNode:
             _terminate(server, max(deadline - time.monotonic() - 5.0, 1.0))
         for proc in (server, epmd):
             if proc is not None:
-                _kill_group(proc)
-        _kill_marked(self._marker, max(deadline - time.monotonic(), 2.0))
+                kill_group(proc)
+        kill_marked(self._marker, max(deadline - time.monotonic(), 2.0))
 
     @property
     def _marker(self) -> bytes:
@@ -422,6 +439,43 @@ class RabbitNode:
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def spawn_epmd(
+    port: int, env: dict[str, str], out_path: Path, deadline: float
+) -> subprocess.Popen[bytes]:
+    """A foreground epmd on 127.0.0.1:`port`, once it answers; raises `PortTaken` when the
+    port is someone else's, `TimeoutError` past `deadline` (a `time.monotonic()` instant)."""
+    epmd = shutil.which("epmd", path=env.get("PATH")) or "/usr/bin/epmd"
+    with out_path.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - fixed executable, no shell
+            [epmd, "-port", str(port), "-address", LOOPBACK],
+            env=env,
+            cwd=out_path.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    while not _epmd_answers(port):
+        if proc.poll() is not None:
+            raise PortTaken(f"epmd could not listen on port {port}")
+        if time.monotonic() > deadline:
+            kill_group(proc)
+            raise TimeoutError(f"epmd did not answer on port {port} in time")
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        raise PortTaken(f"another process listens on epmd port {port}")
+    return proc
+
+
+def write_cookie(home: Path, cookie: str) -> None:
+    """The Erlang cookie in `home`, readable by its owner only (Erlang refuses it otherwise)."""
+    path = home / ".erlang.cookie"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(cookie)
 
 
 def _accepts(port: int) -> bool:
@@ -476,7 +530,7 @@ def _terminate(proc: subprocess.Popen[bytes], grace_s: float) -> None:
         proc.wait(grace_s)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
     # The process was started as a session leader, so its pid is its process group's id.
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -502,7 +556,7 @@ for _ in range(3):
 """
 
 
-def _spawn_watchdog(marker: bytes) -> subprocess.Popen[bytes]:
+def spawn_watchdog(marker: bytes) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # noqa: S603 - this interpreter, fixed code
         [sys.executable, "-I", "-S", "-c", _WATCHDOG, os.fsdecode(marker)],
         stdin=subprocess.PIPE,
@@ -530,7 +584,7 @@ def _marked_pids(marker: bytes) -> list[int]:
     return found
 
 
-def _kill_marked(marker: bytes, timeout_s: float) -> None:
+def kill_marked(marker: bytes, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while pids := _marked_pids(marker):
         for pid in pids:
