@@ -152,7 +152,11 @@ class SqliteDashboard:
     async def add_samples(self, samples: list[Sample], keep_s: float) -> None:
         async with self._store.transaction() as db:
             await db.executemany(
-                "INSERT OR REPLACE INTO connector_samples VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO connector_samples VALUES (?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (connector, at) DO UPDATE SET done = excluded.done, "
+                "retried = excluded.retried, parked = excluded.parked, "
+                "queue_depth = excluded.queue_depth, dead_letters = excluded.dead_letters, "
+                "last_success = excluded.last_success",
                 [
                     (
                         s.at,
@@ -300,7 +304,9 @@ class SqliteDashboard:
             if failures >= max_failures:
                 locked_until, failures = now + lock_s, 0
             await db.execute(
-                "INSERT OR REPLACE INTO operator_logins VALUES (?,?,?,?)",
+                "INSERT INTO operator_logins VALUES (?,?,?,?) ON CONFLICT (username) DO UPDATE "
+                "SET failures = excluded.failures, last_failure = excluded.last_failure, "
+                "locked_until = excluded.locked_until",
                 (username, failures, now, locked_until),
             )
         return LoginState(failures, now, locked_until)
