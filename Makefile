@@ -22,11 +22,16 @@ setup: ## install what is missing: RabbitMQ, .venv, the project (idempotent)
 demo: setup ## run the whole flow locally (private RabbitMQ node, simulators, traffic)
 	$(BIN)/hub demo $(DEMO_ARGS)
 
+# The suites whose hub takes a store, run a second time on PostgreSQL (HUB_TEST_STORE); the
+# store contract suite runs on both back-ends in the first run already.
+PG_SUITES := tests/integration/test_status_flow.py
+
 test: check ## the checks, then the whole test suite, slow end-to-end tests included (CI runs this)
 	$(PYTEST) $(PYTEST_ARGS)
+	HUB_TEST_STORE=postgresql $(PYTEST) $(PG_SUITES) $(PYTEST_ARGS)
 
-test-fast: setup ## the quick loop: no broker, no browser, no slow tests (about half a minute)
-	$(PYTEST) -m "not slow and not broker and not browser" $(PYTEST_ARGS)
+test-fast: setup ## the quick loop: no broker, no PostgreSQL, no browser, no slow tests
+	$(PYTEST) -m "not slow and not broker and not browser and not postgres" $(PYTEST_ARGS)
 
 check: setup ## formatting, lint and strict typing
 	$(BIN)/ruff format --check .

@@ -25,6 +25,7 @@ import pytest
 
 from sims.postgres_node import PostgresNode, create_database, drop_database
 from sims.rabbitmq_node import RabbitNode
+from tests.support import store_on_postgresql, use_postgres_database
 
 BROKER_URL_VAR = "HUB_TEST_BROKER_URL"
 POSTGRES_URL_VAR = "HUB_TEST_POSTGRES_URL"
@@ -90,3 +91,17 @@ def postgres_database(postgres_server_url: str) -> Iterator[str]:
     url = create_database(postgres_server_url, name)
     yield url
     drop_database(postgres_server_url, name)
+
+
+@pytest.fixture(autouse=True)
+def _store_backend(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With HUB_TEST_STORE=postgresql, every test's hub (`tests.support.hub_overrides`) runs
+    on a database of the test's own; otherwise nothing happens here."""
+    if not store_on_postgresql():
+        yield
+        return
+    use_postgres_database(request.getfixturevalue("postgres_database"))
+    try:
+        yield
+    finally:
+        use_postgres_database(None)
