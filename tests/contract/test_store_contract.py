@@ -33,7 +33,14 @@ from hub.intake import DossierLog
 from hub.plugins import built_in
 from hub.runtime import Pauses
 from hub.store.base import AuditEntry, Confirmation
-from hub.store.dashboard import Completeness, LoginState, Sample
+from hub.store.dashboard import (
+    Completeness,
+    DossierHit,
+    LoginState,
+    Sample,
+    StuckFilter,
+    StuckRow,
+)
 from hub.store.postgresql import PostgresStore
 from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore, _migrations, _split_sql
 from schemas.canonical import DossierEvent, DossierRecord, DossierStatus, ProcessingStep
@@ -64,6 +71,19 @@ class SyncFigures(Protocol):
     ) -> LoginState: ...
 
     async def login_state(self, username: str) -> LoginState | None: ...
+
+    async def find_dossiers(
+        self, text: str, owner_key: str, limit: int, offset: int
+    ) -> tuple[int, list[DossierHit]]: ...
+
+    async def stuck(
+        self,
+        state_destinations: list[str],
+        where: StuckFilter,
+        now: datetime,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, list[StuckRow]]: ...
 
 
 class Store(
@@ -329,6 +349,29 @@ async def test_a_sample_taken_again_replaces_the_first_and_old_ones_go(store: St
     await store.dashboard.add_samples([first], keep_s=86400)
     await store.dashboard.add_samples([again], keep_s=3600)
     assert await store.dashboard.samples("national_portal", 0) == [again]
+
+
+async def test_dossiers_are_found_by_part_of_their_code_and_listed_while_unconfirmed(
+    store: Store,
+) -> None:
+    await store.ingest(
+        [record(CODE, S.accepted, T0, "r1"), record(OTHER, S.accepted, T0, "r2")], T0
+    )
+    total, hits = await store.dashboard.find_dossiers("h41-261201-000", "", 1, 0)
+    assert (total, [h.code for h in hits]) == (2, [CODE])
+    total, hits = await store.dashboard.find_dossiers("1.00123", "", 10, 1)
+    assert (total, [(h.code, h.matched) for h in hits]) == (2, [(OTHER, "procedure")])
+    now = datetime.now(UTC)
+    total, rows = await store.dashboard.stuck([PORTAL], StuckFilter(), now, 10, 0)
+    assert (total, [r.code for r in rows]) == (2, [CODE, OTHER])
+    await store.delivery_done(PORTAL, [Confirmation(CODE, 1, [])])
+    await store.record_delivery(OTHER, ELSEWHERE, "refused", "no such procedure")
+    total, rows = await store.dashboard.stuck([PORTAL], StuckFilter(), now, 10, 0)
+    assert sorted((r.code, r.destination, r.outcome) for r in rows) == [
+        (OTHER, ELSEWHERE, "refused"),
+        (OTHER, PORTAL, None),
+    ]
+    assert total == 2
 
 
 async def test_failed_log_ins_lock_a_name_then_start_again(store: Store) -> None:
