@@ -24,7 +24,9 @@ demo: setup ## run the whole flow locally (private RabbitMQ node, simulators, tr
 
 # The suites whose hub takes a store, run a second time on PostgreSQL (HUB_TEST_STORE); the
 # store contract suite runs on both back-ends in the first run already.
-PG_SUITES := tests/integration/test_status_flow.py
+PG_SUITES := $(addprefix tests/integration/test_,$(addsuffix .py,status_flow feed_and_ops \
+  sync_figures portal_double_flow dashboard_stuck dashboard_counts payments vdxp_field logins \
+  user_admin outages flow_tables))
 
 test: check ## the checks, then the whole test suite, slow end-to-end tests included (CI runs this)
 	$(PYTEST) $(PYTEST_ARGS)
