@@ -22,11 +22,18 @@ setup: ## install what is missing: RabbitMQ, .venv, the project (idempotent)
 demo: setup ## run the whole flow locally (private RabbitMQ node, simulators, traffic)
 	$(BIN)/hub demo $(DEMO_ARGS)
 
+# The suites whose hub takes a store, run a second time on PostgreSQL (HUB_TEST_STORE); the
+# store contract suite runs on both back-ends in the first run already.
+PG_SUITES := $(addprefix tests/integration/test_,$(addsuffix .py,status_flow feed_and_ops \
+  sync_figures portal_double_flow dashboard_stuck dashboard_counts payments vdxp_field logins \
+  user_admin outages flow_tables))
+
 test: check ## the checks, then the whole test suite, slow end-to-end tests included (CI runs this)
 	$(PYTEST) $(PYTEST_ARGS)
+	HUB_TEST_STORE=postgresql $(PYTEST) $(PG_SUITES) $(PYTEST_ARGS)
 
-test-fast: setup ## the quick loop: no broker, no browser, no slow tests (about half a minute)
-	$(PYTEST) -m "not slow and not broker and not browser" $(PYTEST_ARGS)
+test-fast: setup ## the quick loop: no broker, no PostgreSQL, no browser, no slow tests
+	$(PYTEST) -m "not slow and not broker and not browser and not postgres" $(PYTEST_ARGS)
 
 outage-screenshots: setup ## the operators' outage guide's screenshots, taken again (docs/how-to)
 	HUB_SCREENSHOTS_DIR=docs/how-to/img/outage $(PYTEST) tests/browser/test_outage_walkthrough.py

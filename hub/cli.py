@@ -200,7 +200,7 @@ def dlq() -> None:
 async def _parking(config: HubConfig, connector: str) -> Any:
     from hub.broker import Broker
     from hub.dlq import ParkingQueue
-    from hub.store.sqlite import SqliteStore
+    from hub.store.opening import open_store
 
     # Connectors with queues of their own (the payment platform has none: its results travel
     # on the subscriber's queues).
@@ -214,7 +214,7 @@ async def _parking(config: HubConfig, connector: str) -> Any:
         raise HubError(f"unknown connector {connector!r}; known: {known}")
     tiers = tiers_by_connector[connector]
     async with (
-        SqliteStore.open(config.store.path) as store,
+        open_store(config.store) as store,
         Broker.connect(config.broker, "hub-dlq") as broker,
     ):
         yield ParkingQueue(broker, broker.topology.queues(connector, tiers), store)

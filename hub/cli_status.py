@@ -132,7 +132,7 @@ def _set_paused(paused: bool) -> click.Command:
     @click.option("--actor", default=None, help="Who acts, for the audit log (default: you).")
     def command(config_path: Path | None, name: str, reason: str, actor: str | None) -> None:
         from hub.cli import _load, _run
-        from hub.store.sqlite import SqliteStore
+        from hub.store.opening import open_store
 
         config = _load(config_path)
         known = connector_names(config)
@@ -141,7 +141,7 @@ def _set_paused(paused: bool) -> click.Command:
         who = actor or getpass.getuser()
 
         async def go() -> bool:
-            async with SqliteStore.open(config.store.path) as store:
+            async with open_store(config.store) as store:
                 return await store.set_paused(name, who, reason, paused)
 
         changed = _run(go())

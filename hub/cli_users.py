@@ -41,13 +41,13 @@ def list_users(config_path: Path | None) -> None:
     """Each user: role, locked or not, failed log-ins, open sessions."""
     from hub.cli import _load, _run
     from hub.dashboard.access import SESSION_PREFIX
-    from hub.store.sqlite import SqliteStore
+    from hub.store.opening import open_store
 
     config = _load(config_path)
 
     async def go() -> list[str]:
         lines = ["USER\tROLE\tLOCKED\tFAILURES\tSESSIONS"]
-        async with SqliteStore.open(config.store.path) as store:
+        async with open_store(config.store) as store:
             now = time.time()
             for name, user in sorted(config.dashboard.users.items()):
                 state = await store.dashboard.login_summary(name)
@@ -71,14 +71,14 @@ def unlock_user(config_path: Path | None, name: str, actor: str | None) -> None:
     """Unlock NAME for every client address (its failed log-ins are forgotten); audited."""
     from hub.cli import _load, _run
     from hub.dashboard.access import unlock
-    from hub.store.sqlite import SqliteStore
+    from hub.store.opening import open_store
 
     config = _load(config_path)
     who = actor or getpass.getuser()
 
     async def go() -> int:
         _known(config, name)
-        async with SqliteStore.open(config.store.path) as store:
+        async with open_store(config.store) as store:
             return await unlock(store, who, name)
 
     cleared = _run(go())
@@ -99,14 +99,14 @@ def revoke_sessions(config_path: Path | None, name: str, actor: str | None) -> N
     """End every session of NAME at once: each of their browsers must log in again; audited."""
     from hub.cli import _load, _run
     from hub.dashboard.access import end_sessions
-    from hub.store.sqlite import SqliteStore
+    from hub.store.opening import open_store
 
     config = _load(config_path)
     who = actor or getpass.getuser()
 
     async def go() -> int:
         _known(config, name)
-        async with SqliteStore.open(config.store.path) as store:
+        async with open_store(config.store) as store:
             return await end_sessions(store, who, name)
 
     ended = _run(go())

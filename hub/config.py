@@ -165,10 +165,26 @@ def _shared_parts(url: URL) -> dict[str, object]:
 
 
 class StoreConfig(Section):
-    backend: Literal["sqlite"] = "sqlite"
+    # sqlite: the embedded store, a file at `path`. postgresql: the server at `url`
+    # (decision 0083); `path` is not used then.
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
     path: Path = Path("var/hub.db")
+    # postgresql://user:password@host:port/database[?sslmode=verify-full&...]: a secret, best
+    # given as HUB_STORE__URL.
+    url: SecretStr | None = None
     outbox_sweep_interval_s: float = Field(5.0, gt=0)
     outbox_sweep_age_s: float = Field(10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _url_for_postgresql(self) -> StoreConfig:
+        url = self.url.get_secret_value() if self.url is not None else ""
+        if self.backend == "postgresql" and not url:
+            raise ValueError("store.backend postgresql needs store.url (HUB_STORE__URL)")
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("store.url must be a postgresql:// URL")
+        if url and self.backend != "postgresql":
+            raise ValueError("store.url is used only with store.backend: postgresql")
+        return self
 
 
 class LoggingConfig(Section):

@@ -52,6 +52,7 @@ from hub.resilience import Guard
 from hub.slowclients import ConnectionLimits, LimitedRunner, body_deadline
 from hub.status_mapping import StatusTable, load_tables
 from hub.store.base import PausedConnector
+from hub.store.opening import open_reader, open_store
 from hub.store.sqlite import SqliteStore
 from hub.validation import Validator
 from schemas.api import Health, Readiness
@@ -172,9 +173,7 @@ class Hub:
         tables = load_everything(cfg, deep=False)
         stack = self._stack
         connectors = cfg.all_connectors()
-        self.store = store = await stack.enter_async_context(
-            SqliteStore.open(cfg.store.path, connectors=connectors)
-        )
+        self.store = store = await stack.enter_async_context(open_store(cfg.store, connectors))
         self.pauses = store
         self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))
         self.probe = QueueProbe(broker)
@@ -389,7 +388,7 @@ class Hub:
         routes."""
         cfg = self.config.dashboard
         reader = await self._stack.enter_async_context(
-            SqliteStore.open_reader(self.config.store.path, self.config.all_connectors())
+            open_reader(self.config.store, self.config.all_connectors())
         )
         assert self.broker is not None
         flows = {key: make(reader) if make else None for key, make in self._flows.items()}
@@ -505,9 +504,7 @@ async def standalone(config: HubConfig, client_name: str) -> AsyncIterator[Stand
     broker answered, otherwise left for the running hub's relay.
     """
     async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(
-            SqliteStore.open(config.store.path, connectors=config.all_connectors())
-        )
+        store = await stack.enter_async_context(open_store(config.store, config.all_connectors()))
         broker = None
         try:
             broker = await stack.enter_async_context(Broker.connect(config.broker, client_name))

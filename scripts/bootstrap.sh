@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Bring a fresh Debian machine (or container) to where `make test` and `make demo` run:
-# RabbitMQ, Chromium (for the browser tests), the virtualenv, and this project installed in it
-# with its dev extras.
+# RabbitMQ, PostgreSQL's programs (the tests start a private server of their own), Chromium (for
+# the browser tests), the virtualenv, and this project installed in it with its dev extras.
 # Idempotent and silent when nothing is missing; works without root when nothing is missing.
-# It must never upgrade or remove packages, start a system RabbitMQ service, or touch
-# anything else outside this repository.
+# It must never upgrade or remove packages, start a system RabbitMQ or PostgreSQL service, or
+# touch anything else outside this repository.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 RABBITMQ_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server
+POSTGRES_GLOB='/usr/lib/postgresql/*/bin/initdb'
 CHROMIUM=/usr/bin/chromium
 PYTHON=${PYTHON:-python3}
 VENV=.venv
@@ -23,8 +24,8 @@ apt_install() {
     say "missing: $*; run this script as root, or: sudo apt-get install $*"
     exit 1
   fi
-  # The package would start a system broker on the default ports; tests and the demo run
-  # private nodes instead, so forbid service starts for the duration of the install.
+  # The packages would start a system broker or database on the default ports; tests and the
+  # demo run private ones instead, so forbid service starts for the duration of the install.
   local policy=/usr/sbin/policy-rc.d
   if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy"
@@ -41,6 +42,12 @@ apt_install() {
 
 if [[ ! -x $RABBITMQ_SERVER ]]; then
   apt_install rabbitmq-server
+fi
+
+# The store's tests also run on PostgreSQL: a private server (sims/postgres_node.py) from
+# Debian's programs, in a temporary folder; as root it runs as the package's `postgres` user.
+if ! compgen -G "$POSTGRES_GLOB" >/dev/null; then
+  apt_install postgresql
 fi
 
 # The browser tests (tests/browser/) drive Debian's Chromium through Playwright, never a

@@ -119,12 +119,12 @@ def callbacks(config_path: Path | None, refused: bool, limit: int) -> None:
     """The callback log, newest first (personal data masked)."""
     from connectors.payment_platform.store import SqlitePayments
     from hub.cli import _load, _run
-    from hub.store.sqlite import SqliteStore
+    from hub.store.opening import open_store
 
     config = _load(config_path)
 
     async def go() -> list[Any]:
-        async with SqliteStore.open(config.store.path) as store:
+        async with open_store(config.store) as store:
             payments = store.slice("payments", SqlitePayments)
             return await payments.callbacks("refused" if refused else None, limit)
 

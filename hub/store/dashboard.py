@@ -10,7 +10,7 @@ search for part of a code (any case, anywhere in it: about a second for a millio
 and the stuck list of a destination that keeps state (every dossier is a candidate; a filter
 on the agency narrows it to a range of codes). Writes
 (samples, log-in failures) go through the writing store. This module must never interpolate a
-value into SQL.
+value into SQL. Every subquery in FROM has an alias (PostgreSQL before 16 requires one).
 """
 
 from __future__ import annotations
@@ -152,7 +152,11 @@ class SqliteDashboard:
     async def add_samples(self, samples: list[Sample], keep_s: float) -> None:
         async with self._store.transaction() as db:
             await db.executemany(
-                "INSERT OR REPLACE INTO connector_samples VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO connector_samples VALUES (?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (connector, at) DO UPDATE SET done = excluded.done, "
+                "retried = excluded.retried, parked = excluded.parked, "
+                "queue_depth = excluded.queue_depth, dead_letters = excluded.dead_letters, "
+                "last_success = excluded.last_success",
                 [
                     (
                         s.at,
@@ -215,8 +219,10 @@ class SqliteDashboard:
         async with self._store.reading():
             db = self._store.db
             # `sql` is made of this module's constant fragments only (`_stuck_sql`).
-            count_sql = f"SELECT COUNT(*) FROM ({sql})"  # noqa: S608
-            page_sql = f"SELECT * FROM ({sql}) ORDER BY since, code, destination LIMIT ? OFFSET ?"  # noqa: S608
+            count_sql = f"SELECT COUNT(*) FROM ({sql}) AS stuck"  # noqa: S608
+            page_sql = (
+                f"SELECT * FROM ({sql}) AS stuck ORDER BY since, code, destination LIMIT ? OFFSET ?"  # noqa: S608
+            )
             total = next(iter(await db.execute_fetchall(count_sql, params)))
             rows = await db.execute_fetchall(page_sql, [*params, limit, offset])
         return int(total[0]), [StuckRow(*r) for r in rows]
@@ -300,7 +306,9 @@ class SqliteDashboard:
             if failures >= max_failures:
                 locked_until, failures = now + lock_s, 0
             await db.execute(
-                "INSERT OR REPLACE INTO operator_logins VALUES (?,?,?,?)",
+                "INSERT INTO operator_logins VALUES (?,?,?,?) ON CONFLICT (username) DO UPDATE "
+                "SET failures = excluded.failures, last_failure = excluded.last_failure, "
+                "locked_until = excluded.locked_until",
                 (username, failures, now, locked_until),
             )
         return LoginState(failures, now, locked_until)
@@ -328,9 +336,9 @@ _FOUND_SQL = (
     "UNION SELECT code, 'procedure' FROM dossiers "
     "WHERE procedure_code >= ? AND procedure_code < ? "
     "UNION SELECT code, 'owner' FROM dossiers WHERE owner_key = ? AND owner_key <> ''"
-    ") GROUP BY code"
+    ") AS hits GROUP BY code"
 )
-_FOUND_COUNT_SQL = "SELECT COUNT(*) FROM (" + _FOUND_SQL + ")"  # noqa: S608 (constants)
+_FOUND_COUNT_SQL = "SELECT COUNT(*) FROM (" + _FOUND_SQL + ") AS found"  # noqa: S608 (constants)
 _FOUND_COLUMNS = "d.code, d.status, d.updated_at, d.procedure_code, f.matched"
 _OWNER_SQL = "json_extract(d.record_json, '$.owner_name')"
 _FOUND_PAGE_SQL = (

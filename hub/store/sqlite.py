@@ -118,14 +118,15 @@ _STEP_DONE_SQL = (
 # newer than the newest it confirmed, or a step it has not confirmed.
 _UPSERT_STATE_SQL = (
     "INSERT INTO destination_state (dossier_code, destination, version, holds, status_at, "
-    "behind) SELECT d.code, ?2, ?3, 1, ?4, MAX(?3, COALESCE((SELECT s.version FROM "
+    "behind) SELECT d.code, ?2, ?3, 1, ?4, CASE WHEN MAX(?3, COALESCE((SELECT s.version FROM "
     "destination_state s WHERE s.dossier_code = ?1 AND s.destination = ?2), 0)) < d.version "
     "OR EXISTS (SELECT 1 FROM dossier_events e WHERE e.dossier_code = ?1 AND e.kind = 'step' "
     "AND NOT EXISTS (SELECT 1 FROM event_deliveries x WHERE x.event_id = e.id "
-    "AND x.destination = ?2)) FROM dossiers d WHERE d.code = ?1 "
+    "AND x.destination = ?2)) THEN 1 ELSE 0 END FROM dossiers d WHERE d.code = ?1 "
     "ON CONFLICT (dossier_code, destination) DO UPDATE SET "
-    "version = MAX(version, excluded.version), holds = 1, "
-    "status_at = COALESCE(excluded.status_at, status_at), behind = excluded.behind"
+    "version = MAX(destination_state.version, excluded.version), holds = 1, "
+    "status_at = COALESCE(excluded.status_at, destination_state.status_at), "
+    "behind = excluded.behind"
 )
 
 
@@ -155,7 +156,7 @@ async def _count_lag(
     if buckets:
         await db.executemany(
             "INSERT INTO sync_lag (destination, minute, bucket, n) VALUES (?,?,?,?) "
-            "ON CONFLICT (destination, minute, bucket) DO UPDATE SET n = n + excluded.n",
+            "ON CONFLICT (destination, minute, bucket) DO UPDATE SET n = sync_lag.n + excluded.n",
             [(destination, int(now // 60), b, n) for b, n in buckets.items()],
         )
 

@@ -33,7 +33,15 @@ from hub.intake import DossierLog
 from hub.plugins import built_in
 from hub.runtime import Pauses
 from hub.store.base import AuditEntry, Confirmation
-from hub.store.dashboard import Completeness
+from hub.store.dashboard import (
+    Completeness,
+    DossierHit,
+    LoginState,
+    Sample,
+    StuckFilter,
+    StuckRow,
+)
+from hub.store.postgresql import PostgresStore
 from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore, _migrations, _split_sql
 from schemas.canonical import DossierEvent, DossierRecord, DossierStatus, ProcessingStep
 
@@ -54,6 +62,29 @@ class SyncFigures(Protocol):
 
     async def lag_histogram(self, destination: str, since: float) -> dict[int, int]: ...
 
+    async def add_samples(self, samples: list[Sample], keep_s: float) -> None: ...
+
+    async def samples(self, connector: str, since: float) -> list[Sample]: ...
+
+    async def login_failed(
+        self, username: str, now: float, window_s: float, max_failures: int, lock_s: float
+    ) -> LoginState: ...
+
+    async def login_state(self, username: str) -> LoginState | None: ...
+
+    async def find_dossiers(
+        self, text: str, owner_key: str, limit: int, offset: int
+    ) -> tuple[int, list[DossierHit]]: ...
+
+    async def stuck(
+        self,
+        state_destinations: list[str],
+        where: StuckFilter,
+        now: datetime,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, list[StuckRow]]: ...
+
 
 class Store(
     DossierLog, DeliveryState, ChangeFeed, Sessions, ParkingLog, Pauses, DossierLookup, Protocol
@@ -68,13 +99,21 @@ class Store(
     def dashboard(self) -> SyncFigures: ...
 
 
-Opener = Callable[[Path], AbstractAsyncContextManager[Store]]
-BACKENDS: dict[str, Opener] = {"sqlite": lambda folder: SqliteStore.open(folder / "hub.db")}
+# Each back-end's store for one test: in the test's folder (SQLite), or in a new database of
+# the test's own on the session's PostgreSQL server (`postgres_database`).
+Opener = Callable[[Path, pytest.FixtureRequest], AbstractAsyncContextManager[Store]]
+BACKENDS: dict[str, Opener] = {
+    "sqlite": lambda folder, _request: SqliteStore.open(folder / "hub.db"),
+    "postgresql": lambda _folder, request: PostgresStore.connect(
+        request.getfixturevalue("postgres_database")
+    ),
+}
+MARKS = {"postgresql": [pytest.mark.postgres]}
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[pytest.param(b, marks=MARKS.get(b, [])) for b in sorted(BACKENDS)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with BACKENDS[request.param](tmp_path) as opened:
+    async with BACKENDS[request.param](tmp_path, request) as opened:
         yield opened
 
 
@@ -301,6 +340,54 @@ async def test_ping_answers(store: Store) -> None:
     await store.ping()
 
 
+async def test_a_sample_taken_again_replaces_the_first_and_old_ones_go(store: Store) -> None:
+    now = time.time()
+    old = Sample(now - 7200, "national_portal", 1, 0, 0, None, None, None)
+    first = Sample(now, "national_portal", 1, 0, 0, 3, 0, None)
+    again = Sample(now, "national_portal", 2, 1, 0, 4, 1, now - 1)
+    await store.dashboard.add_samples([old], keep_s=86400)
+    await store.dashboard.add_samples([first], keep_s=86400)
+    await store.dashboard.add_samples([again], keep_s=3600)
+    assert await store.dashboard.samples("national_portal", 0) == [again]
+
+
+async def test_dossiers_are_found_by_part_of_their_code_and_listed_while_unconfirmed(
+    store: Store,
+) -> None:
+    await store.ingest(
+        [record(CODE, S.accepted, T0, "r1"), record(OTHER, S.accepted, T0, "r2")], T0
+    )
+    total, hits = await store.dashboard.find_dossiers("h41-261201-000", "", 1, 0)
+    assert (total, [h.code for h in hits]) == (2, [CODE])
+    total, hits = await store.dashboard.find_dossiers("1.00123", "", 10, 1)
+    assert (total, [(h.code, h.matched) for h in hits]) == (2, [(OTHER, "procedure")])
+    now = datetime.now(UTC)
+    total, rows = await store.dashboard.stuck([PORTAL], StuckFilter(), now, 10, 0)
+    assert (total, [r.code for r in rows]) == (2, [CODE, OTHER])
+    await store.delivery_done(PORTAL, [Confirmation(CODE, 1, [])])
+    await store.record_delivery(OTHER, ELSEWHERE, "refused", "no such procedure")
+    total, rows = await store.dashboard.stuck([PORTAL], StuckFilter(), now, 10, 0)
+    assert sorted((r.code, r.destination, r.outcome) for r in rows) == [
+        (OTHER, ELSEWHERE, "refused"),
+        (OTHER, PORTAL, None),
+    ]
+    assert total == 2
+
+
+async def test_failed_log_ins_lock_a_name_then_start_again(store: Store) -> None:
+    now = time.time()
+    for n in range(1, 3):
+        state = await store.dashboard.login_failed("op|127.0.0.1", now + n, 60, 3, 300)
+        assert (state.failures, state.locked_until) == (n, 0)
+    locked = await store.dashboard.login_failed("op|127.0.0.1", now + 3, 60, 3, 300)
+    assert locked.failures == 0
+    assert locked.locked_until == pytest.approx(now + 303)
+    assert await store.dashboard.login_state("op|127.0.0.1") == locked
+    later = await store.dashboard.login_failed("op|127.0.0.1", now + 400, 60, 3, 300)
+    assert later.failures == 1
+    assert later.locked_until == pytest.approx(now + 303)
+
+
 # -- the upgrade from DVCQG's columns to delivery state per destination --------------------------
 
 SENT_AT = "2026-12-01T03:00:01+00:00"
@@ -391,10 +478,10 @@ LEGACY: dict[str, Callable[[Path], None]] = {"sqlite": sqlite_before_0008}
 
 @pytest.mark.parametrize("backend", sorted(LEGACY))
 async def test_an_old_store_upgrades_with_what_dvcqg_confirmed(
-    backend: str, tmp_path: Path
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     LEGACY[backend](tmp_path)
-    async with BACKENDS[backend](tmp_path) as store:
+    async with BACKENDS[backend](tmp_path, request) as store:
         codes = [CODE, OTHER, THIRD, FOURTH]
         work = await store.delivery_work(PORTAL, codes)
         assert {c: (w.version, w.confirmed_version, w.holds) for c, w in work.items()} == {

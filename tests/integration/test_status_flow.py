@@ -16,7 +16,7 @@ from connectors.national_portal.mapping import InboundContext, record_event
 from hub.dlq import ParkingQueue
 from hub.runtime import Hub
 from hub.status_mapping import StatusTable
-from hub.store.sqlite import SqliteStore
+from hub.store.opening import open_store
 from hub.validation import Validator
 from sims.national_portal.simulator import DvcqgSimulator, step_key
 from sims.one_stop.simulator import OneStopTraffic
@@ -230,7 +230,7 @@ async def test_events_committed_but_never_published_are_sent_after_a_restart(
         datetime.now(UTC),
     )
     # A previous process committed the item and answered "00", then died before publishing.
-    async with SqliteStore.open(config.store.path) as store:
+    async with open_store(config.store) as store:
         outcome = await store.ingest([record_event(script.pairs[0][0], ctx)], datetime.now(UTC))
         assert len(outcome.outbox) == 1
     async with Hub(config) as hub:
@@ -262,7 +262,7 @@ async def test_shutdown_finishes_the_batch_in_flight(
         await eventually(lambda: sim.calls["DongBoHoSoMC"] > 0, 30, "a DongBoHoSoMC call at DVCQG")
         # Leaving the block stops the hub while DVCQG is still answering that call.
     assert script.code in sim.dossiers
-    async with SqliteStore.open(config.store.path) as store:
+    async with open_store(config.store) as store:
         work = await store.delivery_work("national_portal", [script.code])
     assert work[script.code].up_to_date, "the delivery was not recorded before shutdown"
 

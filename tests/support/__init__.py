@@ -37,6 +37,9 @@ __all__ = [
     "hub_cli",
     "hub_config",
     "hub_overrides",
+    "store_on_postgresql",
+    "store_settings",
+    "use_postgres_database",
 ]
 
 UNIT = "000.00.41.H41"
@@ -46,12 +49,37 @@ PORTAL_USER, PORTAL_PASSWORD = "hub", "secret"
 _HASH = hash_password(ONESTOP_PASSWORD)
 
 
+# The store back-end the hub runs on in this test run: `HUB_TEST_STORE=postgresql` runs the
+# suites that take a store on PostgreSQL (`make test` runs them so after the SQLite run), each
+# test on a database of its own that `tests/conftest.py` makes and names here.
+STORE_VAR = "HUB_TEST_STORE"
+_postgres_url: list[str] = []
+
+
+def store_on_postgresql() -> bool:
+    return os.environ.get(STORE_VAR, "sqlite") == "postgresql"
+
+
+def use_postgres_database(url: str | None) -> None:
+    """The database the hub of the current test uses (None: the test is over)."""
+    _postgres_url[:] = [url] if url else []
+
+
+def store_settings(tmp_path: Path) -> dict[str, Any]:
+    """The `store:` section of a test's hub: a file in its folder, or its PostgreSQL database."""
+    if store_on_postgresql():
+        if not _postgres_url:
+            raise RuntimeError(f"{STORE_VAR}=postgresql, but no database made for this test")
+        return {"backend": "postgresql", "url": _postgres_url[0]}
+    return {"path": str(tmp_path / "hub.db")}
+
+
 def hub_overrides(
     tmp_path: Path, broker_url: str, prefix: str, portal_url: str, **portal: Any
 ) -> dict[str, Any]:
     return {
         "broker": {"url": broker_url, "prefix": prefix},
-        "store": {"path": str(tmp_path / "hub.db"), "outbox_sweep_interval_s": 0.5},
+        "store": {**store_settings(tmp_path), "outbox_sweep_interval_s": 0.5},
         "http": {"port": 0, "shutdown_timeout_s": 5},
         "logging": {"level": "INFO"},
         "sources": {

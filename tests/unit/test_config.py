@@ -449,3 +449,36 @@ def test_hash_secret_refuses_weak_secrets_unless_told_to_allow_them() -> None:
     assert code == 0, err
     assert token_matches(out.strip(), "s3cret")
     assert err.startswith("warning: the token has 6 characters")
+
+
+def test_the_postgresql_store_takes_its_url_from_the_environment_unshown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "store:\n  backend: postgresql\n")
+    monkeypatch.setenv("HUB_STORE__URL", "postgresql://hub:pg-secret@db.example:5432/hub")
+    config = load_config(path)
+    assert config.store.backend == "postgresql"
+    assert config.store.url is not None
+    assert config.store.url.get_secret_value().endswith("@db.example:5432/hub")
+    assert "pg-secret" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("store:\n  backend: postgresql\n", "needs store.url (HUB_STORE__URL)"),
+        (
+            "store:\n  backend: postgresql\n  url: mysql://u:topsecret@h/db\n",
+            "must be a postgresql:// URL",
+        ),
+        ("store:\n  url: postgresql://h/db\n", "used only with store.backend: postgresql"),
+        ("store:\n  backend: mongodb\n", "'sqlite' or 'postgresql'"),
+    ],
+)
+def test_a_store_backend_without_what_it_needs_is_refused(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    path = write(tmp_path, text)
+    problem = " ".join(p for p in problems_of(path) if "store" in p)
+    assert says in problem
+    assert "topsecret" not in problem

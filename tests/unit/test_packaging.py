@@ -57,6 +57,10 @@ def test_the_wheel_ships_the_product_and_no_simulator(tmp_path: Path) -> None:
     assert any(n.startswith("hub/runtime.py") for n in names)
     assert any(n.startswith("connectors/national_portal/client.py") for n in names)
     assert any(n.startswith("hub/migrations/") for n in names)
+    # Each migration ships with its PostgreSQL twin (store.backend: postgresql).
+    migrations = [n for n in names if "/migrations/" in n and n.endswith(".sql")]
+    sqlite = {n.rsplit("/", 1)[1] for n in migrations if "/postgresql/" not in n}
+    assert {n.rsplit("/", 1)[1] for n in migrations if "/postgresql/" in n} == sqlite
     shipped_sims = [n for n in names if any(m in n for m in SIM_MARKERS)]
     assert shipped_sims == []
 

@@ -95,12 +95,12 @@ async def _sync(config: Any, codes: list[str] | None) -> list[SyncRun]:
 def show(config_path: Path | None, code: str) -> None:
     """Print one procedure: current record, versions and change history (JSON)."""
     from hub.cli import _load, _run
-    from hub.store.sqlite import SqliteStore
+    from hub.store.opening import open_store
 
     config = _load(config_path)
 
     async def go() -> dict[str, Any]:
-        async with SqliteStore.open(config.store.path) as store:
+        async with open_store(config.store) as store:
             catalogue = store.slice("procedures", SqliteProcedures)
             row = await catalogue.procedure(code)
             if row is None:
@@ -121,12 +121,12 @@ def show(config_path: Path | None, code: str) -> None:
 def quarantine(config_path: Path | None) -> None:
     """List catalogue records refused by validation, with the reason."""
     from hub.cli import _load, _run
-    from hub.store.sqlite import SqliteStore
+    from hub.store.opening import open_store
 
     config = _load(config_path)
 
     async def go() -> list[Any]:
-        async with SqliteStore.open(config.store.path) as store:
+        async with open_store(config.store) as store:
             return await store.slice("procedures", SqliteProcedures).quarantined(1000)
 
     rows = _run(go())

@@ -1,0 +1,127 @@
+"""What only the PostgreSQL store has to promise, on a real server (the contract suite,
+`tests/contract/test_store_contract.py`, proves the rest on both back-ends): its migrations are
+the SQLite ones' twins, applied once even by two hubs starting together; a connector without
+PostgreSQL migrations, or a database the store cannot compare text in, is refused by name; a
+server it cannot reach is an outage (`StoreUnavailable`, no password in it), and after a
+connection the server dropped the store comes back by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from hub.errors import ConfigError, StoreUnavailable
+from hub.plugins import built_in
+from hub.store.postgresql import PostgresStore, postgresql_migrations
+from hub.store.sqlite import _migrations
+from schemas.canonical import DossierEvent, DossierRecord, DossierStatus
+from sims.postgres_node import drop_database, psql
+from sims.rabbitmq_node import find_free_port
+from tests.plugins.echo import EchoConnector
+
+CODE = "000.00.41.H41-261201-0001"
+T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+
+def event(event_id: str) -> DossierEvent:
+    return DossierEvent(
+        event_id=event_id,
+        source_system="onestop",
+        kind="record",
+        dossier_code=CODE,
+        status=DossierStatus.accepted,
+        occurred_at=T0,
+        record=DossierRecord(
+            dossier_code=CODE, status=DossierStatus.accepted, procedure_code="1.001234"
+        ),
+    )
+
+
+def test_every_migration_has_its_postgresql_twin() -> None:
+    sqlite = [(v, n) for v, n, _ in _migrations(built_in())]
+    twins = [(v, n) for v, n, _ in postgresql_migrations(built_in())]
+    assert twins == sqlite
+    assert len(sqlite) >= 9
+
+
+def test_a_connector_without_postgresql_migrations_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match=r"1001_echo_sent\.sql has no PostgreSQL twin"):
+        list(postgresql_migrations((*built_in(), EchoConnector())))
+
+
+async def test_two_hubs_starting_together_migrate_once(postgres_database: str) -> None:
+    async def open_and_ingest(n: int) -> None:
+        async with PostgresStore.connect(postgres_database) as store:
+            await store.ingest([event(f"e{n}")], T0)
+
+    await asyncio.gather(open_and_ingest(1), open_and_ingest(2))
+    conn = await asyncpg.connect(postgres_database)
+    try:
+        versions = [r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")]
+        events = await conn.fetchval("SELECT COUNT(*) FROM dossier_events")
+    finally:
+        await conn.close()
+    assert sorted(versions) == [v for v, _, _ in _migrations(built_in())]
+    assert events == 2
+
+
+@pytest.fixture
+def ascii_database(postgres_server_url: str) -> Iterator[str]:
+    name = f"a{secrets.token_hex(6)}"
+    psql(
+        postgres_server_url,
+        f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'SQL_ASCII' LOCALE 'C'",
+    )
+    yield urlunsplit(urlsplit(postgres_server_url)._replace(path=f"/{name}"))
+    drop_database(postgres_server_url, name)
+
+
+async def test_a_database_that_is_not_utf8_with_c_collation_is_refused(ascii_database: str) -> None:
+    with pytest.raises(ConfigError, match="SQL_ASCII with collation C: the hub needs UTF8"):
+        async with PostgresStore.connect(ascii_database):
+            pass
+
+
+async def test_a_server_it_cannot_reach_is_unavailable_without_the_password() -> None:
+    password = secrets.token_urlsafe(12)
+    url = f"postgresql://hub:{password}@127.0.0.1:{find_free_port()}/hub"
+    with pytest.raises(StoreUnavailable) as caught:
+        async with PostgresStore.connect(url):
+            pass
+    assert "cannot reach the PostgreSQL store" in str(caught.value)
+    assert password not in str(caught.value)
+    assert caught.value.__cause__ is None  # the driver's exception, with its details, is dropped
+
+
+async def test_a_dropped_connection_is_an_outage_then_the_store_comes_back(
+    postgres_database: str,
+) -> None:
+    async with PostgresStore.connect(postgres_database) as store:
+        await store.ingest([event("e1")], T0)
+        admin = await asyncpg.connect(postgres_database)
+        try:
+            ended = await admin.fetchval(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert ended == 1
+        # The transaction that meets the dropped connection fails as an outage (or none does,
+        # when the driver saw the connection close first); the pool then hands a new one:
+        # nothing to restart, nothing lost, nothing twice.
+        try:
+            outcome = await store.ingest([event("e2")], T0)
+        except StoreUnavailable:
+            outcome = await store.ingest([event("e2")], T0)
+        assert [r.duplicate for r in outcome.results] == [False]
+        view = await store.dossier(CODE)
+        assert [h.id for h in view.history] == sorted(h.id for h in view.history)
+        assert len(view.history) == 2
