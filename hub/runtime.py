@@ -230,7 +230,7 @@ class Hub:
         cfg = self.config
         notifier = await self._stack.enter_async_context(Notifier.open(cfg.alerts))
         reader = await self._stack.enter_async_context(
-            SqliteStore.open_reader(cfg.store.path, cfg.all_connectors())
+            open_reader(cfg.store, cfg.all_connectors())
         )
         self.alerting = Alerting(
             cfg.alerts,
