@@ -229,9 +229,7 @@ class Hub:
         and the couriers of their notifications."""
         cfg = self.config
         notifier = await self._stack.enter_async_context(Notifier.open(cfg.alerts))
-        reader = await self._stack.enter_async_context(
-            open_reader(cfg.store, cfg.all_connectors())
-        )
+        reader = await self._stack.enter_async_context(open_reader(cfg.store, cfg.all_connectors()))
         self.alerting = Alerting(
             cfg.alerts,
             cfg.instance,

@@ -157,9 +157,10 @@ class DossierEvent(_Model):
 
 
 def content_id(payload: Any) -> str:
-    """A stable id for a payload that carries none: the SHA-256 of its canonical JSON."""
+    """A stable id for a payload that carries none: the SHA-256 of its canonical JSON (a lone
+    surrogate hashed as its code point's bytes: such a payload is refused, but it is named)."""
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class DossierSnapshot(_Model):

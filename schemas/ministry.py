@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.canonical import DossierEvent, DossierStatus, ProcessingStep, ShortText, Text
+from schemas.text import OneLine
 
 RESULT_EVENT = "ministry.result"
 
@@ -29,8 +30,8 @@ class MinistryResult(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     system: str
-    result_id: str = Field(min_length=1, max_length=150)
-    dossier_code: str = Field(min_length=1, max_length=100)
+    result_id: OneLine = Field(min_length=1, max_length=150)
+    dossier_code: OneLine = Field(min_length=1, max_length=100)
     status: DossierStatus
     occurred_at: datetime
     handler_name: ShortText | None = None

@@ -23,6 +23,7 @@ from pydantic import AfterValidator
 
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_BREAK = re.compile("[\t\n\r]")
 MAX_FREE_FORM_DEPTH = 16
 """Levels of objects and lists inside one free-form object (an attachment's description is
 two or three deep); deeper is refused, so no encoder down the line runs out of stack."""
@@ -33,6 +34,16 @@ def printable(value: str) -> str:
     if found:
         what = "lone surrogate" if _SURROGATE.match(found.group()) else "control character"
         raise ValueError(f"holds a {what} (U+{ord(found.group()):04X}) at position {found.start()}")
+    return value
+
+
+def one_line(value: str) -> str:
+    """A printable value without tabs or line breaks either: an id, which travels in HTTP
+    headers (a subscriber's `X-Hub-Event-Id`) and log lines, where those cannot stand."""
+    printable(value)
+    found = _BREAK.search(value)
+    if found:
+        raise ValueError(f"holds a tab or a line break at position {found.start()}")
     return value
 
 
@@ -61,5 +72,7 @@ def _check_plain(value: Any, depth: int) -> None:
 
 
 Printable = Annotated[str, AfterValidator(printable)]
+OneLine = Annotated[str, AfterValidator(one_line)]
+"""An id: printable, on one line."""
 PlainObject = Annotated[dict[str, Any], AfterValidator(plain_json)]
 """A free-form JSON object that can travel as it came."""

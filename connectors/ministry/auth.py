@@ -36,6 +36,7 @@ from hub.resilience import translate_http_error
 
 # An OAuth2 token reply is a few hundred bytes (a JWT a few kilobytes): more is not one.
 MAX_TOKEN_REPLY_BYTES = 64 * 1024
+MAX_STAMP_DIGITS = 12  # unix seconds until the year 33658
 
 
 class RequestAuth(Protocol):
@@ -114,10 +115,11 @@ def verify_hmac(
     # Headers that were not UTF-8 arrive holding lone surrogates: encoded so, they match nothing.
     if not hmac.compare_digest(key.encode("utf-8", "surrogatepass"), config.key_id.encode()):
         return "unknown key id"
-    try:
-        skew = abs((time.time() if now is None else now) - int(stamp))
-    except ValueError:
+    # ASCII digits only, a plausible count of them: int() would also read "١٧٠٠", "+1_700"
+    # or four thousand nines (too large to subtract from a float).
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= MAX_STAMP_DIGITS):
         return "timestamp is not unix seconds"
+    skew = abs((time.time() if now is None else now) - int(stamp))
     if skew > config.max_skew_s:
         return "timestamp outside the allowed window"
     expected = hmac_signature(config.secret.get_secret_value(), method, path_qs, stamp, body)

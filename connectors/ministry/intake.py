@@ -2,7 +2,9 @@
 
 Each item is mapped on its own (`MinistryMapping.result`); one that cannot be mapped (an
 expression of the mapping that fails on it included: `mapping_error`, counted by
-`hub_ministry_mapping_errors_total`), that names a dossier which is not the system's, or that
+`hub_ministry_mapping_errors_total`), whose time is implausible (ahead of the hub's clock by
+more than `validation.max_future_skew_s`, or before `validation.earliest_year`: `future_date`,
+`implausible_date`, as at every door), that names a dossier which is not the system's, or that
 reuses the id of an earlier result about another dossier (a ministry's numbering started
 again), is quarantined with its reason (personal data masked) and never forwarded, while the
 rest of the batch goes on. A system's dossiers are those handed off to it and those of the
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
@@ -31,6 +34,7 @@ from hub.errors import ValidationFailed
 from hub.masking import mask
 from hub.store.base import Relay
 from hub.store.sqlite import SqliteStore
+from hub.validation import Validator
 from schemas.canonical import content_id
 from schemas.ministry import MinistryResult
 
@@ -61,8 +65,10 @@ class ResultIntake:
         store: SqliteStore,
         relay: Relay,
         procedures: Iterable[str],
+        validator: Validator,
     ) -> None:
         self.system = system
+        self.validator = validator  # a result's time: not ahead of now, not before the year
         self.mapping = mapping
         self.store = store
         self.relay = relay
@@ -75,9 +81,12 @@ class ResultIntake:
         """One outcome per item, in order; the cursor is saved with the accepted ones."""
         outcomes: dict[int, ItemOutcome] = {}
         mapped: list[tuple[int, MinistryResult]] = []
+        now = datetime.now(UTC)
         for index, item in enumerate(items):
             try:
-                mapped.append((index, self.mapping.result(self.system, item)))
+                result = self.mapping.result(self.system, item)
+                self.validator.happened(result.occurred_at, "occurred_at", now)
+                mapped.append((index, result))
             except ValidationFailed as exc:
                 if isinstance(exc, MappingFailed):
                     metrics.MINISTRY_MAPPING_ERRORS.labels(self.system, exc.at).inc()
@@ -155,9 +164,9 @@ class ResultIntake:
     async def quarantine_reply(self, document: Any, via: str, exc: MappingFailed) -> None:
         """A whole reply (or pushed body) the mapping could not read, kept where operators see
         it with the reason, and counted; the same reply again only counts `seen`."""
-        plain = as_json(document)
+        kept, fingerprint = _kept(document)
         await self.store.slice("ministries", SqliteMinistries).quarantine(
-            self.system, content_id(plain), via, exc.code, exc.message, None, mask(plain)
+            self.system, fingerprint, via, exc.code, exc.message, None, kept
         )
         metrics.MINISTRY_MAPPING_ERRORS.labels(self.system, exc.at).inc()
         log.warning(
@@ -177,8 +186,8 @@ class ResultIntake:
     ) -> ItemOutcome:
         """Keep the item for operators (with `kept_reason` when they may learn more than the
         system is told) and answer `reason`."""
-        masked = mask(as_json(item))
-        fingerprint = result.result_id if result else content_id(as_json(item))
+        masked, content = _kept(item)
+        fingerprint = result.result_id if result else content
         dossier = result.dossier_code if result else None
         kept = kept_reason or reason
         await self.store.slice("ministries", SqliteMinistries).quarantine(
@@ -195,3 +204,13 @@ class ResultIntake:
         return ItemOutcome(
             index, "quarantined", result.result_id if result else None, dossier, code, reason
         )
+
+
+def _kept(value: Any) -> tuple[Any, str]:
+    """What operators are shown of a refused item or reply (plain JSON, masked) and its
+    fingerprint; one nested too deep to be made plain is kept as the reason alone."""
+    try:
+        plain = as_json(value)
+    except MappingFailed as exc:
+        plain = {"unreadable": exc.message}
+    return mask(plain), content_id(plain)

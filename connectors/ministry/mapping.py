@@ -385,17 +385,24 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def as_json(value: Any) -> Any:
+MAX_DOCUMENT_DEPTH = 64
+"""Levels of objects and lists in one reply or pushed body. A ministry's message is a few
+levels deep; hundreds are no message, and would run the hub out of stack."""
+
+
+def as_json(value: Any, _depth: int = 0) -> Any:
     """A reply as plain JSON types, as JMESPath's functions need them (they test the exact
     type: zeep's datetime is no string, an OrderedDict no object): a date or time as ISO 8601
     text (`2026-12-06T12:18:47+07:00`), a decimal as a number, bytes as base64 text, anything
-    else as its text."""
+    else as its text. `MappingFailed` (at `document`) past `MAX_DOCUMENT_DEPTH` levels."""
     if value is None or type(value) in (str, bool, int, float):
         return value
+    if _depth >= MAX_DOCUMENT_DEPTH:
+        raise MappingFailed("document", f"nested deeper than {MAX_DOCUMENT_DEPTH} levels")
     if isinstance(value, Mapping):
-        return {str(k): as_json(v) for k, v in value.items()}
+        return {str(k): as_json(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [as_json(v) for v in value]
+        return [as_json(v, _depth + 1) for v in value]
     return _scalar(value)
 
 

@@ -159,6 +159,7 @@ class Ministry(Connector):
                 context.store,
                 context.intake.relay,
                 [*cfg.procedures, *cfg.result_procedures],
+                context.validator,
             )
             poller = None
             if cfg.poll is not None:

@@ -181,7 +181,9 @@ class SqliteMinistries:
     ) -> None:
         """Keep a refused result where operators see it; the same one again counts `seen`."""
         now = _now()
+        # A lone surrogate (from a JSON escape) kept as "?": no UTF-8 store or reply holds it.
         item_json = json.dumps(item_masked, ensure_ascii=False, default=str)
+        item_json = item_json.encode("utf-8", "replace").decode("utf-8")
         if len(item_json) > _ITEM_CHARS:  # a whole reply: keep its start, still valid JSON
             start = item_json[: _ITEM_CHARS // 2]  # escaped again below
             item_json = json.dumps({"truncated": True, "start": start}, ensure_ascii=False)

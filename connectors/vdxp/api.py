@@ -38,6 +38,7 @@ from typing import Any
 
 import aiofiles
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
 from connectors.vdxp.client import AxisClient
@@ -101,7 +102,7 @@ class VdxpApi:
         staging: Path | None = None
         try:
             if request.content_type == "multipart/form-data":
-                transfer, files, staging = await self._multipart(request)
+                transfer, files, staging = await self._read_multipart(request)
             elif request.content_type == "application/json":
                 transfer, files, staging = await self._json(request)
             else:
@@ -139,7 +140,7 @@ class VdxpApi:
                 raise ValidationFailed(f"attachments.{index} is not an object", code="invalid")
             contents.append(_base64(entry.pop("content_base64", None), index))
         transfer = _transfer(data)
-        staging = self.desk.staging(transfer.transfer_id)
+        staging = self.desk.staging()
         files = []
         for index, (info, content) in enumerate(
             zip(transfer.attachments, contents, strict=True), start=1
@@ -149,6 +150,19 @@ class VdxpApi:
             path.write_bytes(content)
             files.append(StagedFile(info, path, len(content)))
         return transfer, files, staging
+
+    async def _read_multipart(
+        self, request: web.Request
+    ) -> tuple[InterAgencyTransfer, list[StagedFile], Path]:
+        """`_multipart`, its framing errors refused: no boundary or one the body does not
+        hold, a part whose headers no parser takes (aiohttp's errors, once 500s)."""
+        try:
+            return await self._multipart(request)
+        except (ValueError, HttpProcessingError):  # UnicodeError is a ValueError
+            raise ValidationFailed(
+                "the multipart body cannot be read: check its boundary and each part's headers",
+                code="bad_multipart",
+            ) from None
 
     async def _multipart(
         self, request: web.Request
@@ -165,12 +179,17 @@ class VdxpApi:
         staging: Path | None = None
         parts: list[tuple[str, str, Path, int]] = []
         try:
-            transfer_id = str(data.get("transfer_id") or "transfer")
-            staging = self.desk.staging(transfer_id)
+            staging = self.desk.staging()
             total = 0
             while (part := await reader.next()) is not None:
                 if not isinstance(part, BodyPartReader):
                     raise ValidationFailed("nested multipart is not supported", code="invalid")
+                if part.name == "transfer":  # which one would the sender mean? (decision 0081)
+                    raise ValidationFailed(
+                        "only the first part may be named transfer",
+                        field="transfer",
+                        code="invalid",
+                    )
                 if len(parts) == MAX_TRANSFER_ATTACHMENTS:
                     raise _TooLarge(
                         f"more than {MAX_TRANSFER_ATTACHMENTS} file parts: a transfer carries "

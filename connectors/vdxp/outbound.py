@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,17 +87,13 @@ class TransferDesk:
         self.agencies = agencies
         self._busy: set[str] = set()
 
-    def staging(self, transfer_id: str) -> Path:
-        """A fresh folder for the attachments of one request."""
-        folder = (
-            self.config.spool_dir
-            / "staging"
-            / hashlib.sha256(f"{transfer_id}:{datetime.now(UTC).timestamp()}".encode()).hexdigest()[
-                :32
-            ]
-        )
-        folder.mkdir(parents=True)
-        return folder
+    def staging(self) -> Path:
+        """A fresh folder of its own (owner only) for the attachments of one request: named at
+        random, never after anything the request says (two requests at the same instant, or a
+        transfer id no file system can name, once met here)."""
+        root = self.config.spool_dir / "staging"
+        root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=root))
 
     async def accept(
         self, transfer: InterAgencyTransfer, files: list[StagedFile], staging: Path

@@ -12,6 +12,7 @@ This module must never ack, store or decide what to send: `sink.py` does.
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Any
 
@@ -31,7 +32,8 @@ from hub.tls import client_context
 EVENT_ID_HEADER = "X-Hub-Event-Id"
 EVENT_TYPE_HEADER = "X-Hub-Event-Type"
 _RETRYABLE = frozenset({408, 425, 429})
-MAX_DETAIL_BYTES = 64 * 1024  # of a refusal's body, read for its first 300 characters
+MAX_DETAIL_BYTES = 64 * 1024
+_UNSENDABLE = re.compile("[\r\n\x00]")  # of a refusal's body, read for its first 300 characters
 
 
 def connector_name(subscriber: str) -> str:
@@ -51,6 +53,15 @@ class WebhookClient:
         await self.guard.call(partial(self._post, event))
 
     def _headers(self, event: dict[str, Any]) -> dict[str, str]:
+        for name in ("event_id", "type"):
+            if _UNSENDABLE.search(str(event.get(name, ""))):
+                # The event's own fault, whatever the subscriber: refused (parked), never an
+                # outage that would hold every other event back.
+                raise DestinationRejected(
+                    f"the event's {name} holds a line break or a NUL, which no HTTP header carries",
+                    connector=self.connector,
+                    code="unsendable",
+                )
         headers = {
             **self.config.headers,
             "Content-Type": "application/json",

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from markupsafe import Markup, escape
 
 from hub.auth import LoginsBusy
@@ -350,7 +351,9 @@ class Pages:
         lang = self._lang(request)
         try:
             form = await request.post()
-        except ValueError:  # a multipart body without its boundary, a form that is not UTF-8
+        except (ValueError, HttpProcessingError):
+            # a multipart body without its boundary or with a part's header no parser takes,
+            # a form that is not UTF-8
             return await self.login_form(request, 400, i18n.translate(lang, "login.failed"))
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         given = form.get("login_nonce")

@@ -42,7 +42,15 @@ INVALID: Verdict = "invalid"
 UNKNOWN: Verdict = "unknown"
 
 SEED = int(os.environ.get("HUB_CORPUS_SEED", "20261118"))
-QUOTAS = {"facade": 4000, "api": 3500, "payment": 2500}
+QUOTAS = {
+    "facade": 4000,
+    "api": 3500,
+    "payment": 2500,
+    "ministry": 1000,
+    "admin_login": 550,
+    "dashboard_login": 450,
+    "transfer": 750,
+}
 """At least this many cases per door (each door's test checks it sent them)."""
 assert sum(QUOTAS.values()) >= 10_000, "the corpus is at least 10,000 cases"
 CASE_TIMEOUT_S = 120.0  # one answer on a busy two-core machine; never hit in a good run
@@ -288,6 +296,7 @@ class Answer:
     status: int | None  # None: no answer (the connection was dropped or reset)
     body: bytes
     error: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # of an answer aiohttp read
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -338,8 +347,9 @@ async def send_all(
                     data=case.body,
                     headers=dict(case.headers),
                     timeout=aiohttp.ClientTimeout(total=CASE_TIMEOUT_S),
+                    allow_redirects=False,  # what the door answered, not where it leads
                 ) as r:
-                    return Answer(case, r.status, await r.read())
+                    return Answer(case, r.status, await r.read(), headers=dict(r.headers))
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 return Answer(case, None, b"", repr(exc))
             except (ValueError, UnicodeEncodeError):  # headers aiohttp will not send: raw

@@ -113,3 +113,35 @@ async def test_an_oversized_json_transfer_is_refused_with_413(world: AxisWorld) 
         reply = await response.json()
         assert response.status == 413, reply
     assert "multipart/form-data" in reply["message"]
+
+
+async def test_multipart_bodies_no_parser_reads_are_refused_and_nothing_stays_staged(
+    world: AxisWorld,
+) -> None:
+    """Found by the corpus (test_corpus_transfer_door.py), each a 500 before: a part header
+    holding a control character, no boundary, a transfer id no file system names (the
+    staging folder was named after it); and a second part named transfer is refused, not
+    taken as a file."""
+    dossier = await known_dossier(world, 45)
+    head = json.dumps({"transfer_id": "lt-parts", "dossier_code": dossier, "to": [MINISTRY],
+                       "subject": "x", "code_number": "7"}).encode()  # fmt: skip
+    part = b'--b\r\nContent-Disposition: form-data; name="transfer"\r\n\r\n' + head + b"\r\n"
+    odd_id = head.replace(b"lt-parts", b"lt-\\ud800")
+    bodies = [
+        (part + b'--b\r\nContent-Disposition: form-data; name="f"; filename="a\x1b"\r\n\r\nx'
+         b"\r\n--b--\r\n", "multipart/form-data; boundary=b", "bad_multipart"),
+        (part + b"--b--\r\n", "multipart/form-data", "bad_multipart"),
+        (part.replace(head, odd_id) + b'--b\r\nContent-Disposition: form-data; name="f"\r\n\r\n'
+         b"x\r\n--b--\r\n", "multipart/form-data; boundary=b", "invalid"),
+        (part + part + b"--b--\r\n", "multipart/form-data; boundary=b", "invalid"),
+    ]  # fmt: skip
+    for body, ctype, code in bodies:
+        async with world.http.post(
+            world.base + "/api/v1/vdxp/transfers",
+            data=body,
+            headers={"Authorization": "Bearer onestop-token", "Content-Type": ctype},
+        ) as response:
+            reply = await response.json()
+            assert (response.status, reply["error"]) == (400, code), reply
+    assert staged(world) == []
+    assert (await world.call("GET", "/api/v1/vdxp/transfers/lt-parts"))[0] == 404

@@ -98,7 +98,12 @@ class AxisWorld(World):
 
 @asynccontextmanager
 async def axis_world(
-    tmp_path: Path, rabbit_url: str, prefix: str, **axis_extra: Any
+    tmp_path: Path,
+    rabbit_url: str,
+    prefix: str,
+    *,
+    api_limits: Any = None,  # http.api_limits (Any: callers pass **LIMITS beside it)
+    **axis_extra: Any,
 ) -> AsyncIterator[AxisWorld]:
     async with AsyncExitStack() as stack:
         portal = await stack.enter_async_context(
@@ -117,6 +122,8 @@ async def axis_world(
         overrides["subscribers"] = {
             "one_stop": {"url": one_stop.url, "token": SUB_TOKEN, "events": ["vdxp.#"], **FAST}
         }
+        if api_limits is not None:
+            overrides["http"]["api_limits"] = dict(api_limits)
         overrides["connectors"]["vdxp"] = axis_section(
             axis.base_url, tmp_path / "spool", **axis_extra
         )
