@@ -304,7 +304,10 @@ class Pages:
         operator = await self.access.operator(request)
         if operator is None:
             raise web.HTTPSeeOther(f"{BASE}/login")
-        form = await request.post()
+        try:
+            form: Any = await request.post()
+        except (ValueError, HttpProcessingError):
+            form = {}  # a body no parser reads carries no CSRF token either: refused below
         refused = await self.access.refusal(operator, form.get("csrf_token"), ability, request.path)
         if refused == "csrf":
             return self.render(

@@ -163,3 +163,25 @@ async def test_hostile_log_in_requests_are_refused_never_a_500(dash: DashboardWo
     writer.close()
     assert reply.startswith(b"HTTP/1.1 403"), reply[:200]
     assert (await (await dash.operator("viewer")).call("GET", "/api/v1/admin/overview"))[0] == 200
+
+
+async def test_an_unreadable_form_from_a_logged_in_operator_is_refused_never_a_500(
+    dash: DashboardWorld,
+) -> None:
+    """Every dashboard form, not only the log-in: a body no parser reads has no CSRF token."""
+    admin = await dash.operator("admin")
+    bodies: list[tuple[bytes, str]] = [
+        (b"garbage", "multipart/form-data"),
+        (b"--x\r\n", "multipart/form-data; boundary="),
+        (
+            b'--x\r\nContent-Disposition: form-data; name="a\x1b"\r\n\r\nx\r\n--x--\r\n',
+            "multipart/form-data; boundary=x",
+        ),
+        (b"csrf_token=\xff", "application/x-www-form-urlencoded"),
+    ]
+    for path in ("/dashboard/connectors/national_portal/pause", "/dashboard/bulk-actions"):
+        for body, ctype in bodies:
+            async with admin.http.post(
+                dash.base + path, data=body, headers={"Content-Type": ctype}
+            ) as r:
+                assert r.status == 403, (path, body, await r.text())
