@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.stages import STAGES
+
 RATIO_TARGET = 0.5
 P99_TARGET_MS = 500.0
 PEAK_RSS_TARGET_MB = 300.0
@@ -421,3 +423,52 @@ def table(results: dict[str, Any]) -> str:
 def write(results: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# -- CPU per event by stage ---------------------------------------------------------------------
+
+STAGE_FLOWS = (
+    ("dossier_events", "dossier events"),
+    ("payment_callbacks", "payments"),
+    ("catalogue_concurrency_bound", "catalogue"),
+)
+
+
+def stages_table(stages: dict[str, Any]) -> str:
+    """Hub CPU ms per event, one column per flow, one row per stage (`bench.stages`)."""
+    if "error" in stages:
+        return "\n".join("  ".join(r) for r in _failed("CPU per event by stage", stages))
+    flows = [(key, title) for key, title in STAGE_FLOWS if key in stages.get("flows", {})]
+    data = {key: stages["flows"][key] for key, _ in flows}
+    names: list[str] = []
+    for figures in data.values():
+        names += [s for s in figures.get("stages", {}) if s not in names]
+    order = list(STAGES)
+    names.sort(key=lambda s: order.index(s) if s in order else len(order))
+
+    def cell(key: str, stage: str) -> str:
+        found = data[key].get("stages", {}).get(stage)
+        if not found:
+            return ""
+        return f"{found['cpu_ms_per_event']:.3f} ({found['share']:.0%})"
+
+    header = ("hub CPU ms per event (share)", *(title for _, title in flows))
+    lines: list[tuple[str, ...]] = [header]
+    lines += [(stage, *(cell(key, stage) for key, _ in flows)) for stage in names]
+    lines.append(
+        ("total (psutil)", *(_num(data[k].get("hub_cpu_ms_per_event"), "", 3) for k, _ in flows))
+    )
+    lines.append(
+        ("hub cores used", *(_num(data[k].get("hub_cores_used"), "", 2) for k, _ in flows))
+    )
+    lines.append(
+        (
+            "events/s while profiled",
+            *(_num(data[k].get("events_per_s_while_profiled"), "", 0) for k, _ in flows),
+        )
+    )
+    errors = [f"{k}: {data[k]['error']}" for k, _ in flows if "error" in data[k]]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join([*(t.rstrip() for t in text), *errors])
