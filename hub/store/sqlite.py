@@ -1,10 +1,13 @@
 """The embedded store: SQLite in WAL mode through aiosqlite.
 
 One connection, one lock: aiosqlite runs statements on its own thread, and the lock keeps
-each transaction whole (no other coroutine's statements inside it). Schema changes are the
-numbered files in `hub/migrations/`, applied in order at open and recorded in
-`schema_migrations`. `synchronous=FULL` by default so that a success reply sent after commit
-survives a power cut too, not only a process crash.
+each transaction whole (no other coroutine's statements inside it). Writes that arrive
+together can share one transaction and one commit (`grouped`: a group commit, each write in a
+savepoint of its own); reads on the hot path that need no transaction of their own go through
+a second, read-only connection (`known_dossiers`), so they never queue behind the writes.
+Schema changes are the numbered files in `hub/migrations/`, applied in order at open and
+recorded in `schema_migrations`. `synchronous=FULL` by default so that a success reply sent
+after commit survives a power cut too, not only a process crash.
 
 This module must never decide business rules: folding events is `hub.dossier_state`'s job.
 """
@@ -17,14 +20,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from urllib.parse import quote
 
 import aiosqlite
@@ -129,6 +132,33 @@ _UPSERT_STATE_SQL = (
 )
 
 
+GROUP_MAX = 256  # works committed together at most
+
+
+@dataclass
+class _Grouped(Generic[T]):
+    work: Callable[[aiosqlite.Connection], Awaitable[T]]
+    future: asyncio.Future[T]
+
+
+async def _in_savepoint(
+    db: aiosqlite.Connection, work: Callable[[aiosqlite.Connection], Awaitable[Any]]
+) -> tuple[bool, Any]:
+    """(True, result), or (False, the exception) with the work's writes undone. An error of
+    SQLite itself is raised: the transaction cannot be trusted, the whole group fails."""
+    await db.execute("SAVEPOINT grouped")
+    try:
+        result = await work(db)
+    except sqlite3.Error:
+        raise
+    except Exception as exc:
+        await db.execute("ROLLBACK TO grouped")
+        await db.execute("RELEASE grouped")
+        return False, exc
+    await db.execute("RELEASE grouped")
+    return True, result
+
+
 def _first_statuses(
     confirmed: list[Confirmation], before: dict[str, float | None]
 ) -> dict[str, float]:
@@ -194,6 +224,11 @@ class SqliteStore:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        # A read-only connection for reads that need no consistent view with others (WAL:
+        # they see every committed write, and neither waits for the other); `db` if none.
+        self._fast_reader = db
+        self._group: list[_Grouped[Any]] = []
+        self._group_task: asyncio.Task[None] | None = None
         self.dashboard = SqliteDashboard(self)
         # The connectors' store slices (`Connector.attach`), by name: `slice(name, kind)`.
         self.slices: dict[str, Any] = {}
@@ -224,7 +259,14 @@ class SqliteStore:
             await store._migrate(found)
             await store._fill_owner_keys()
             store._attach(found)
-            yield store
+            reader = await aiosqlite.connect(_readonly_uri(path), uri=True, isolation_level=None)
+            try:
+                await reader.execute("PRAGMA busy_timeout=5000")
+                store._fast_reader = reader
+                yield store
+            finally:
+                await store._end_group()
+                await reader.close()
         finally:
             await db.close()
 
@@ -292,6 +334,52 @@ class SqliteStore:
                     raise StoreUnavailable(f"store transaction failed: {exc}") from exc
                 raise
 
+    async def grouped(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run `work` in a write transaction shared with the works submitted while the previous
+        group was committing (a group commit: one BEGIN, one COMMIT and one fsync for all).
+        Each work runs in a savepoint of its own, so one that raises is undone alone and its
+        caller gets the exception; the others' callers resume only after the shared COMMIT
+        (so an acknowledgement sent then is still sent after the commit). A failed COMMIT
+        fails every work of the group with `StoreUnavailable`."""
+        entry: _Grouped[T] = _Grouped(work, asyncio.get_running_loop().create_future())
+        self._group.append(entry)
+        if self._group_task is None or self._group_task.done():
+            self._group_task = asyncio.create_task(self._commit_groups(), name="store-group")
+        return await entry.future
+
+    async def _commit_groups(self) -> None:
+        while self._group:
+            group, self._group = self._group[:GROUP_MAX], self._group[GROUP_MAX:]
+            try:
+                outcomes = await self._commit_group(group)
+            except BaseException as exc:
+                failure = exc if isinstance(exc, Exception) else StoreUnavailable(repr(exc))
+                for entry in group:
+                    if not entry.future.done():
+                        entry.future.set_exception(failure)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for entry, (ok, value) in zip(group, outcomes, strict=True):
+                if entry.future.done():
+                    continue  # its caller was cancelled; the work is committed all the same
+                if ok:
+                    entry.future.set_result(value)
+                else:
+                    entry.future.set_exception(value)
+
+    async def _commit_group(self, group: list[_Grouped[Any]]) -> list[tuple[bool, Any]]:
+        async with self._tx() as db:
+            if len(group) == 1:  # alone: its failure undoes the transaction, nothing more
+                return [(True, await group[0].work(db))]
+            return [await _in_savepoint(db, entry.work) for entry in group]
+
+    async def _end_group(self) -> None:
+        """At close: let a group being committed finish."""
+        if self._group_task is not None and not self._group_task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._group_task, 10)
+
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[None]:
         async with self._lock:
@@ -354,10 +442,12 @@ class SqliteStore:
         """Which of `codes` the hub has received a dossier event for."""
         if not codes:
             return set()
-        async with self._read():
+        try:
             rows = await _fetch_in(
-                self._db, "SELECT code FROM dossiers WHERE code IN ({marks})", codes
+                self._fast_reader, "SELECT code FROM dossiers WHERE code IN ({marks})", codes
             )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"store read failed: {exc}") from exc
         return {r[0] for r in rows}
 
     # -- outbox -------------------------------------------------------------------------------
@@ -476,7 +566,8 @@ class SqliteStore:
     ) -> None:
         """Record a confirmed event; one about a dossier also joins the dossier's timeline."""
         now = _now_iso()
-        async with self._tx() as db:
+
+        async def work(db: aiosqlite.Connection) -> None:
             await db.execute(
                 "INSERT OR IGNORE INTO subscriber_deliveries VALUES (?,?,?)",
                 (subscriber, event_id, now),
@@ -487,6 +578,9 @@ class SqliteStore:
                     "VALUES (?, ?, 'delivered', ?, ?)",
                     (dossier_code, f"subscriber.{subscriber}", detail[:2000], now),
                 )
+
+        # Each subscriber lane marks its deliveries at once: one commit for them all.
+        await self.grouped(work)
 
     # -- reads --------------------------------------------------------------------------------
 
