@@ -374,11 +374,15 @@ def _jobs(
 ) -> dict[str, Callable[[], Awaitable[Any]]]:
     return {
         "relay": lambda: _relay(options, sizes.relay_messages),
-        "throughput": lambda: e2e.measure_throughput(options, sizes.throughput_events),
+        "throughput": lambda: _bracketed(
+            options,
+            sizes.relay_messages,
+            lambda: e2e.measure_throughput(options, sizes.throughput_events),
+        ),
         "latency": lambda: e2e.measure_latency(options, sizes.latency_seconds, sizes.latency_rate),
         "soak": lambda: e2e.measure_soak(options, sizes.soak_events),
         "catalogue": lambda: catalogue.measure_catalogue(options, sizes.catalogue_procedures),
-        "payments": lambda: _payments(options, sizes, results.get("relay", {})),
+        "payments": lambda: _payments(options, sizes),
         "ministries": lambda: ministries.measure_ministries(
             options, sizes.ministry_dossiers, sizes.ministry_pushes, sizes.ministry_concurrency
         ),
@@ -427,24 +431,44 @@ async def _relay(options: e2e.E2eOptions, count: int) -> dict[str, Any]:
     return {**result.as_dict(), "cpu_cores_used": meter.stop()}
 
 
-async def _payments(
-    options: e2e.E2eOptions, sizes: Sizes, relay_phase: dict[str, Any]
+async def _bracketed(
+    options: e2e.E2eOptions, count: int, job: Callable[[], Awaitable[dict[str, Any]]]
 ) -> dict[str, Any]:
-    """The payments phase beside a relay ceiling of this run: the relay phase's if it ran,
-    else one measured here first (with the hub not yet started)."""
-    if "messages_per_s" in relay_phase:
-        baseline = {**relay_phase, "source": "relay phase of this run"}
-    else:
-        print("[bench]   payments: relay baseline …", flush=True)
-        measured = await _relay(options, sizes.relay_messages)
-        baseline = {**measured, "source": "measured within the payments phase"}
-    return await payments.measure_payments(
-        options,
-        sizes.payment_callbacks,
-        sizes.payment_concurrency,
-        sizes.payment_repeats,
-        baseline,
-    )
+    """The phase between two measurements of the relay ceiling, its baseline their mean: on a
+    machine others share, the ceiling of the run's first minute says little about the load
+    ten minutes later, and a ratio is only as true as its baseline is near."""
+    print("[bench]   relay ceiling before …", flush=True)
+    before = await _relay(options, count)
+    result = await job()
+    print("[bench]   relay ceiling after …", flush=True)
+    after = await _relay(options, count)
+    mean = round((before["messages_per_s"] + after["messages_per_s"]) / 2, 1)
+    result["relay_baseline"] = {
+        "messages_per_s": mean,
+        "before_msg_per_s": before["messages_per_s"],
+        "after_msg_per_s": after["messages_per_s"],
+        "source": "mean of the relay measured just before and just after this phase",
+    }
+    return result
+
+
+async def _payments(options: e2e.E2eOptions, sizes: Sizes) -> dict[str, Any]:
+    """The payments phase between two relay measurements; its ratio against their mean."""
+
+    async def job() -> dict[str, Any]:
+        return await payments.measure_payments(
+            options,
+            sizes.payment_callbacks,
+            sizes.payment_concurrency,
+            sizes.payment_repeats,
+            None,
+        )
+
+    result = await _bracketed(options, sizes.relay_messages, job)
+    ceiling = result["relay_baseline"]["messages_per_s"]
+    rate = result["variants"]["unique"]["callbacks_per_s"]
+    result["ratio_to_relay"] = round(rate / ceiling, 3) if ceiling else None
+    return result
 
 
 async def _phase(name: str, job: Callable[[], Awaitable[Any]]) -> dict[str, Any]:

@@ -65,7 +65,10 @@ def _relay_rows(relay: dict[str, Any]) -> list[Row]:
 
 
 def ratio(results: dict[str, Any]) -> float | None:
-    relay, hub = results.get("relay", {}), results.get("throughput", {})
+    """Dossier events delivered / the relay ceiling measured around the throughput phase (or
+    the run's relay phase for results written before it was)."""
+    hub = results.get("throughput", {})
+    relay = hub.get("relay_baseline") or results.get("relay", {})
     ceiling, rate = relay.get("messages_per_s"), hub.get("events_per_s")
     if not isinstance(ceiling, int | float) or not isinstance(rate, int | float) or not ceiling:
         return None
@@ -76,7 +79,12 @@ def _throughput_rows(tput: dict[str, Any], share: float | None) -> list[Row]:
     if "error" in tput:
         return _failed("hub throughput", tput)
     ok = None if share is None else share >= RATIO_TARGET
+    base = tput.get("relay_baseline") or {}
+    around = (
+        f"{_num(base.get('before_msg_per_s'))} before, {_num(base.get('after_msg_per_s'))} after"
+    )
     return [
+        ("  relay ceiling around the phase", around + " msg/s", "(reference)", ""),
         ("hub throughput (delivered)", _num(tput["events_per_s"], " events/s"), "", ""),
         ("  hub / raw ceiling", _num(share, "", 2), f">= {RATIO_TARGET}", _verdict(ok)),
         ("  accepted at the facade", _num(tput["accepted_events_per_s"], " events/s"), "", ""),
@@ -224,7 +232,10 @@ def _payments_rows(pay: dict[str, Any], relay_ran: bool) -> list[Row]:
         return _failed("payment callbacks", pay)
     out: list[Row] = []
     base = pay.get("relay_baseline") or {}
-    if not relay_ran and "messages_per_s" in base:
+    if "before_msg_per_s" in base:
+        around = f"{_num(base['before_msg_per_s'])} before, {_num(base['after_msg_per_s'])} after"
+        out.append(("  relay ceiling around the phase", around + " msg/s", "(reference)", ""))
+    elif not relay_ran and "messages_per_s" in base:
         out.append(("raw relay ceiling", _num(base["messages_per_s"], " msg/s"), "(reference)", ""))
     variants = pay["variants"]
     title = f"payment callbacks, {_num(pay['callbacks'])} at {pay['concurrency']} in flight"

@@ -330,6 +330,9 @@ def _cpu(hub: psutil.Process) -> Cpu:
     return Cpu(main, total)
 
 
+# A main-thread sample stopped in the selector's wait: py-spy may take a thread in epoll_wait
+# for busy; it uses no CPU worth sharing out.
+_IDLE = re.compile(r"^(EpollSelector|PollSelector|SelectSelector)\.select ")
 _THREAD = re.compile(r"(^|;)Thread\._bootstrap |_connection_worker_thread \(")
 
 
@@ -337,11 +340,13 @@ def shared_out(stacks: Counter[str], cpu: Cpu) -> dict[str, float]:
     """CPU seconds per stage: the main thread's CPU (psutil, exact) shared out by the main
     thread's samples, the other threads' (aiosqlite's) by theirs. So a thread waiting in a
     system call that py-spy took for busy (an fsync, say) inflates no stage beyond what
-    that thread really used."""
+    that thread really used. Samples stopped in the selector's wait count for nothing."""
     main: Counter[str] = Counter()
     other: Counter[str] = Counter()
     for stack, count in stacks.items():
         frames = stack.split(";")
+        if _IDLE.search(frames[-1]):
+            continue  # waiting in epoll: what the loop costs is in its other samples
         side = other if _THREAD.search(stack) else main
         side[classify(frames)] += count
     out: dict[str, float] = {}
