@@ -421,7 +421,8 @@ async def _stages(options: e2e.E2eOptions, sizes: Sizes) -> dict[str, Any]:
     flows = profiler.results
     for label, rate in rates.items():
         flows.setdefault(label, {})["events_per_s_while_profiled"] = rate
-    return {"rate_hz": profiler.rate_hz, "flows": flows}
+    disk = stages.fsync_cost(options.workdir.parent)
+    return {"rate_hz": profiler.rate_hz, "flows": flows, "disk": disk}
 
 
 async def _relay(options: e2e.E2eOptions, count: int) -> dict[str, Any]:

@@ -486,6 +486,16 @@ def stages_table(stages: dict[str, Any]) -> str:
         )
     )
     errors = [f"{k}: {data[k]['error']}" for k, _ in flows if "error" in data[k]]
+    disk = stages.get("disk")
+    if disk:
+        errors.append(
+            "disk, wall ms p50 / p99: fsync of 4 KB "
+            + " / ".join(_num(disk["fsync_4kb"][k], "", 2) for k in ("p50_ms", "p99_ms"))
+            + "; SQLite WAL commit, synchronous=FULL (the hub's) "
+            + " / ".join(_num(disk["sqlite_commit_full"][k], "", 2) for k in ("p50_ms", "p99_ms"))
+            + ", NORMAL "
+            + " / ".join(_num(disk["sqlite_commit_normal"][k], "", 3) for k in ("p50_ms", "p99_ms"))
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))

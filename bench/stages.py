@@ -167,7 +167,9 @@ def hot_functions(stacks: Counter[str], top: int = 12) -> list[tuple[str, int]]:
     found: Counter[str] = Counter()
     for stack, count in stacks.items():
         frames = stack.split(";")
-        own = [f for f in reversed(frames) if not _SITE.search(frame_file(f))]
+        own = [
+            f for f in reversed(frames) if not _SITE.search(frame_file(f)) and not _ENTRY.search(f)
+        ]
         mine = next((f for f in own if re.search(r"/(hub|connectors|schemas)/", f)), frames[-1])
         found[_short(mine)] += count
     return found.most_common(top)
@@ -365,3 +367,60 @@ def window_of(profiler: StageProfiler | None) -> Window:
     if profiler is None:
         return lambda label, pid, events: nullcontext()
     return profiler.window
+
+
+# -- the disk -----------------------------------------------------------------------------------
+
+
+def fsync_cost(folder: Path, rounds: int = 200) -> dict[str, Any]:
+    """What a durable commit costs on this machine's disk, in the bench's folder: a bare
+    fsync of 4 KB, and one-row SQLite commits in WAL mode with `synchronous` FULL (the hub's
+    default: a reply after commit survives a power cut) and NORMAL (for comparison only).
+    Wall milliseconds, p50 and p99: mostly waiting for the disk, not CPU."""
+    import os
+    import sqlite3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {}
+    probe = folder / "fsync-probe.bin"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        took = []
+        for _ in range(rounds):
+            os.write(fd, b"x" * 4096)
+            started = time.perf_counter()
+            os.fsync(fd)
+            took.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        probe.unlink(missing_ok=True)
+    out["fsync_4kb"] = _p50_p99(took)
+    for mode in ("FULL", "NORMAL"):
+        path = folder / "fsync-probe.db"
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={mode}")
+            db.execute("CREATE TABLE IF NOT EXISTS t (a INTEGER, b TEXT)")
+            took = []
+            for i in range(rounds):
+                started = time.perf_counter()
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT INTO t VALUES (?, ?)", (i, "x" * 300))
+                db.execute("COMMIT")
+                took.append(time.perf_counter() - started)
+        finally:
+            db.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        out[f"sqlite_commit_{mode.lower()}"] = _p50_p99(took)
+    return out
+
+
+def _p50_p99(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+
+    def pick(share: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 3)
+
+    return {"p50_ms": pick(0.5), "p99_ms": pick(0.99)}
