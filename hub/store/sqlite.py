@@ -20,6 +20,7 @@ import json
 import os
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -852,7 +853,7 @@ async def _save_states(
                 code,
                 int(row.state.status) if row.state.status else None,
                 _key_json(row.state.status_key),
-                row.state.record.model_dump_json() if row.state.record else None,
+                _record_json(row.state.record) if row.state.record else None,
                 _key_json(row.state.record_key),
                 row.version,
                 first + i,
@@ -882,6 +883,39 @@ async def _enqueue(db: aiosqlite.Connection, touched: dict[str, int]) -> list[Ou
     return [OutboxMessage(id=i, routing_key=DOSSIER_CHANGED, body=json.loads(b)) for i, b in found]
 
 
+# Parsed records by their stored JSON, the most recently used kept. Every ingest folds into
+# the touched dossiers' records and every delivery reads them: parsing the same text with
+# pydantic again was a tenth of the hub's CPU per dossier event (issue 17's profile). The
+# models are frozen and the text is what was written, so a hit is exactly what a parse gives.
+RECORD_CACHE_SIZE = 2048
+_RECORDS: OrderedDict[str, DossierRecord] = OrderedDict()
+
+
+def _record_of(text: str) -> DossierRecord:
+    """The record stored as `text`, parsed once while it stays in use."""
+    found = _RECORDS.get(text)
+    if found is None:
+        found = DossierRecord.model_validate_json(text)
+        _remember(text, found)
+    else:
+        _RECORDS.move_to_end(text)
+    return found
+
+
+def _record_json(record: DossierRecord) -> str:
+    """The record as it is stored, remembered for the reads that follow."""
+    text = record.model_dump_json()
+    _remember(text, record)
+    return text
+
+
+def _remember(text: str, record: DossierRecord) -> None:
+    _RECORDS[text] = record
+    _RECORDS.move_to_end(text)
+    if len(_RECORDS) > RECORD_CACHE_SIZE:
+        _RECORDS.popitem(last=False)
+
+
 class _Row:
     """A dossier row being folded within one transaction."""
 
@@ -899,7 +933,7 @@ def _row(row: Any) -> _Row:
     state = DossierState(
         status=DossierStatus(row[1]) if row[1] is not None else None,
         status_key=_key_load(row[2]),
-        record=DossierRecord.model_validate_json(row[3]) if row[3] else None,
+        record=_record_of(row[3]) if row[3] else None,
         record_key=_key_load(row[4]),
     )
     return _Row(state, row[5])
@@ -907,7 +941,7 @@ def _row(row: Any) -> _Row:
 
 def _delivery_work(row: Any, steps: list[PendingStep]) -> DeliveryWork:
     """A `_WORK_SQL` row and the steps the destination lacks → its `DeliveryWork`."""
-    record = DossierRecord.model_validate_json(row[2]) if row[2] else None
+    record = _record_of(row[2]) if row[2] else None
     if record is not None and row[3] is not None and record.status != row[3]:
         record = record.model_copy(update={"status": DossierStatus(row[3])})
     return DeliveryWork(
@@ -924,7 +958,7 @@ def _delivery_work(row: Any, steps: list[PendingStep]) -> DeliveryWork:
 
 def _snapshot(row: Any) -> DossierSnapshot:
     key = _key_load(row["status_key"])
-    record = DossierRecord.model_validate_json(row["record_json"]) if row["record_json"] else None
+    record = _record_of(row["record_json"]) if row["record_json"] else None
     status = DossierStatus(row["status"])
     if record is not None and record.status != status:
         record = record.model_copy(update={"status": status})
