@@ -116,7 +116,8 @@ class ProcedureStore(Protocol):
     async def last_full_run(self) -> SyncRun | None: ...
 
 
-APPLY_QUEUE_PER_READER = 4  # fetched records waiting for the applier, per reader, at most
+# Fetched records waiting for the applier, per reader: what a crash reads again, at most.
+APPLY_QUEUE_PER_READER = 1
 APPLY_BATCH = 64  # records applied in one commit, at most
 
 
