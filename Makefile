@@ -10,7 +10,7 @@ PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: help setup demo test test-fast check fmt bench clean outage-screenshots
+.PHONY: help setup demo test test-fast check fmt bench bench-quick clean outage-screenshots
 
 help: ## list the targets
 	@echo "make targets:"
@@ -48,8 +48,11 @@ fmt: setup ## format the code and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup ## the benchmarks
+bench: setup ## the benchmarks: every figure against its target; exits non-zero on a miss
 	$(BIN)/python -m bench
+
+bench-quick: setup ## a smoke run of the benchmarks (a few minutes): timing reported, not judged
+	$(BIN)/python -m bench --quick
 
 clean: ## remove var/ (demo data) and caches
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist test-artifacts

@@ -17,16 +17,26 @@ the phase runs on a copy). The `recovery` phase (`bench.recovery`: DVCQG down fo
 10 minutes under a steady 200 events/s, then back; the time until DVCQG holds everything sent
 against the ideal drain time, the peak backlog, RSS, probes, and nothing parked) takes over
 12 minutes; `--recovery-outages-s` chooses other outage lengths.
-`--quick` shrinks every size for a smoke run of about a minute.
+The `stages` phase runs the dossier, payment and catalogue flows once more, smaller, with
+py-spy on the hub (`bench.stages`): CPU milliseconds per event by stage, and flame graphs
+under `var/bench/`.
+`--quick` shrinks every size for a smoke run of a few minutes (`make bench-quick`).
+
+The run ends with every judged figure against its target (`report.targets_table`, issue 17's
+targets, each a ratio against a baseline of the same run or a bound), and for a miss the stage
+that holds the flow. Exit status: 0 when every phase ran and every target was met; 1 when a
+phase failed (an error, a refused reply, an event missing or twice); 2 when a target was
+missed. With `--quick` a missed target is reported only (small sizes judge nothing).
 
 Whatever happens (a failed phase, Ctrl-C, SIGTERM) every process it started is stopped before
-it returns. This module must never write outside `var/bench/`.
+it returns. This module must never write outside `var/bench/` (or the folder `--var` names).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import platform
 import secrets
@@ -51,6 +61,7 @@ from bench import (
     recovery,
     relay,
     report,
+    stages,
     vdxp,
     watch,
 )
@@ -62,13 +73,16 @@ DEFAULTS: dict[str, Any] = {
     "relay_messages": 20_000,
     "throughput_events": 20_000,
     "latency_seconds": 60.0,
-    "latency_rate": 200.0,
-    "soak_events": 100_000,
+    "latency_rate": report.LATENCY_RATE_TARGET,
+    "soak_events": 1_000_000,
     "catalogue_procedures": 5_000,
     "payment_callbacks": 5_000,
     "ministry_dossiers": 2_000,
     "ministry_pushes": 1_000,
     "recovery_outages_s": (60.0, 600.0),
+    "stage_events": 10_000,
+    "stage_callbacks": 2_000,
+    "stage_procedures": 1_000,
     "dashboard_dossiers": dashboard.DashboardSizes().dossiers,
     "dashboard_events": dashboard.DashboardSizes().events,
     "dashboard_repeats": dashboard.DashboardSizes().repeats,
@@ -80,13 +94,16 @@ QUICK: dict[str, Any] = {
     "relay_messages": 5_000,
     "throughput_events": 4_000,
     "latency_seconds": 10.0,
-    "latency_rate": 200.0,
+    "latency_rate": report.LATENCY_RATE_TARGET,
     "soak_events": 15_000,
     "catalogue_procedures": 1_000,
     "payment_callbacks": 1_000,
     "ministry_dossiers": 500,
     "ministry_pushes": 200,
     "recovery_outages_s": (10.0, 30.0),
+    "stage_events": 2_000,
+    "stage_callbacks": 400,
+    "stage_procedures": 300,
     "dashboard_dossiers": dashboard.DashboardSizes.quick().dossiers,
     "dashboard_events": dashboard.DashboardSizes.quick().events,
     "dashboard_repeats": dashboard.DashboardSizes.quick().repeats,
@@ -104,9 +121,18 @@ PHASES = (
     "ministries",
     "vdxp",
     "recovery",
+    "stages",
     "dashboard",
 )
 DEFAULT_PHASES = tuple(p for p in PHASES if p != "dashboard")  # dashboard: when named
+# The smoke run's phases (`make bench-quick`, the slow test): the axis and the outage recovery
+# take minutes whatever their sizes; name them to run them.
+QUICK_PHASES = tuple(p for p in DEFAULT_PHASES if p not in ("vdxp", "recovery"))
+NOTE = (
+    "Every figure is judged as a ratio against a baseline measured in the same run (the raw "
+    "relay ceiling, a bare client) or as a bound; absolute rates move with whatever else the "
+    "machine runs (load average at the start is in results.json)."
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,9 @@ class Sizes:
     ministry_pushes: int
     ministry_concurrency: int
     recovery_outages_s: tuple[float, ...]
+    stage_events: int
+    stage_callbacks: int
+    stage_procedures: int
     callers: int
     window: int
     dashboard_dossiers: int
@@ -161,8 +190,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--relay-messages", type=int, help="messages relayed (default 20000)")
     parser.add_argument("--throughput-events", type=int, help="events (default 20000)")
     parser.add_argument("--latency-seconds", type=float, help="open-loop duration (default 60)")
-    parser.add_argument("--latency-rate", type=float, help="offered events/s (default 200)")
-    parser.add_argument("--soak-events", type=int, help="events of the RSS run (default 100000)")
+    parser.add_argument("--latency-rate", type=float, help="offered events/s (default 500)")
+    parser.add_argument("--soak-events", type=int, help="events of the RSS run (default 1000000)")
     parser.add_argument(
         "--catalogue-procedures", type=int, help="procedures of the catalogue sync (default 5000)"
     )
@@ -200,8 +229,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=50, help="items per facade call (max)")
     parser.add_argument(
         "--phases",
-        default=",".join(DEFAULT_PHASES),
-        help=f"comma-separated subset of {PHASES} (default: all but dashboard)",
+        help=f"comma-separated subset of {PHASES} (default: all but dashboard; with --quick: "
+        f"{','.join(QUICK_PHASES)})",
     )
     parser.add_argument(
         "--hub-set",
@@ -212,6 +241,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "connectors.national_portal.rate_limit_per_s=500 (repeatable)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write JSON")
+    parser.add_argument(
+        "--var",
+        type=Path,
+        default=VAR,
+        help="the bench's own folder: hubs' stores, flame graphs, the broker node (var/bench)",
+    )
     return parser.parse_args(argv)
 
 
@@ -297,6 +332,9 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         ministry_pushes=int(pick("ministry_pushes")),
         ministry_concurrency=args.ministry_concurrency,
         recovery_outages_s=tuple(pick("recovery_outages_s")),
+        stage_events=int(base["stage_events"]),
+        stage_callbacks=int(base["stage_callbacks"]),
+        stage_procedures=int(base["stage_procedures"]),
         callers=args.callers,
         window=args.batch,
         dashboard_dossiers=int(pick("dashboard_dossiers")),
@@ -314,7 +352,8 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
 
 
 def phases_from(args: argparse.Namespace) -> list[str]:
-    wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
+    named = args.phases or ",".join(QUICK_PHASES if args.quick else DEFAULT_PHASES)
+    wanted = [p.strip() for p in named.split(",") if p.strip()]
     unknown = set(wanted) - set(PHASES)
     if unknown:
         raise SystemExit(f"unknown phase(s) {sorted(unknown)}; choose from {PHASES}")
@@ -335,18 +374,55 @@ def _jobs(
 ) -> dict[str, Callable[[], Awaitable[Any]]]:
     return {
         "relay": lambda: _relay(options, sizes.relay_messages),
-        "throughput": lambda: e2e.measure_throughput(options, sizes.throughput_events),
+        "throughput": lambda: _bracketed(
+            options,
+            sizes.relay_messages,
+            lambda: e2e.measure_throughput(options, sizes.throughput_events),
+        ),
         "latency": lambda: e2e.measure_latency(options, sizes.latency_seconds, sizes.latency_rate),
         "soak": lambda: e2e.measure_soak(options, sizes.soak_events),
         "catalogue": lambda: catalogue.measure_catalogue(options, sizes.catalogue_procedures),
-        "payments": lambda: _payments(options, sizes, results.get("relay", {})),
+        "payments": lambda: _payments(options, sizes),
         "ministries": lambda: ministries.measure_ministries(
             options, sizes.ministry_dossiers, sizes.ministry_pushes, sizes.ministry_concurrency
         ),
         "vdxp": lambda: vdxp.measure_vdxp(options),
         "recovery": lambda: recovery.measure_recovery(options, sizes.recovery_outages_s),
+        "stages": lambda: _stages(options, sizes),
         "dashboard": lambda: dashboard.measure_dashboard(options, sizes.dashboard()),
     }
+
+
+async def _stages(options: e2e.E2eOptions, sizes: Sizes) -> dict[str, Any]:
+    """Each flow once more, smaller, with py-spy on the hub (`bench.stages`): CPU ms per
+    event by stage. Its own queue prefix and folder, so nothing of the judged phases is
+    reused; its rates are not judged (the profiler costs the hub a little)."""
+    profiler = stages.StageProfiler(options.workdir.parent)
+    opts = dataclasses.replace(
+        options, workdir=options.workdir / "stages", run_id=f"{options.run_id}p", profiler=profiler
+    )
+    print("[bench]   stages: dossier events through the facade …", flush=True)
+    tput = await e2e.measure_throughput(opts, sizes.stage_events)
+    print("[bench]   stages: payment callbacks …", flush=True)
+    pay = await payments.measure_payments(
+        opts, sizes.stage_callbacks, sizes.payment_concurrency, 0.0, None
+    )
+    print("[bench]   stages: catalogue sync (concurrency-bound) …", flush=True)
+    cat = await catalogue.measure_catalogue(
+        opts, sizes.stage_procedures, only=("concurrency_bound",)
+    )
+    rates = {
+        "dossier_events": tput["events_per_s"],
+        "payment_callbacks": pay["variants"]["unique"]["callbacks_per_s"],
+        "catalogue_concurrency_bound": cat["settings"]["concurrency_bound"]["full_sync"][
+            "procedures_per_s"
+        ],
+    }
+    flows = profiler.results
+    for label, rate in rates.items():
+        flows.setdefault(label, {})["events_per_s_while_profiled"] = rate
+    disk = stages.fsync_cost(options.workdir.parent)
+    return {"rate_hz": profiler.rate_hz, "flows": flows, "disk": disk}
 
 
 async def _relay(options: e2e.E2eOptions, count: int) -> dict[str, Any]:
@@ -356,24 +432,44 @@ async def _relay(options: e2e.E2eOptions, count: int) -> dict[str, Any]:
     return {**result.as_dict(), "cpu_cores_used": meter.stop()}
 
 
-async def _payments(
-    options: e2e.E2eOptions, sizes: Sizes, relay_phase: dict[str, Any]
+async def _bracketed(
+    options: e2e.E2eOptions, count: int, job: Callable[[], Awaitable[dict[str, Any]]]
 ) -> dict[str, Any]:
-    """The payments phase beside a relay ceiling of this run: the relay phase's if it ran,
-    else one measured here first (with the hub not yet started)."""
-    if "messages_per_s" in relay_phase:
-        baseline = {**relay_phase, "source": "relay phase of this run"}
-    else:
-        print("[bench]   payments: relay baseline …", flush=True)
-        measured = await _relay(options, sizes.relay_messages)
-        baseline = {**measured, "source": "measured within the payments phase"}
-    return await payments.measure_payments(
-        options,
-        sizes.payment_callbacks,
-        sizes.payment_concurrency,
-        sizes.payment_repeats,
-        baseline,
-    )
+    """The phase between two measurements of the relay ceiling, its baseline their mean: on a
+    machine others share, the ceiling of the run's first minute says little about the load
+    ten minutes later, and a ratio is only as true as its baseline is near."""
+    print("[bench]   relay ceiling before …", flush=True)
+    before = await _relay(options, count)
+    result = await job()
+    print("[bench]   relay ceiling after …", flush=True)
+    after = await _relay(options, count)
+    mean = round((before["messages_per_s"] + after["messages_per_s"]) / 2, 1)
+    result["relay_baseline"] = {
+        "messages_per_s": mean,
+        "before_msg_per_s": before["messages_per_s"],
+        "after_msg_per_s": after["messages_per_s"],
+        "source": "mean of the relay measured just before and just after this phase",
+    }
+    return result
+
+
+async def _payments(options: e2e.E2eOptions, sizes: Sizes) -> dict[str, Any]:
+    """The payments phase between two relay measurements; its ratio against their mean."""
+
+    async def job() -> dict[str, Any]:
+        return await payments.measure_payments(
+            options,
+            sizes.payment_callbacks,
+            sizes.payment_concurrency,
+            sizes.payment_repeats,
+            None,
+        )
+
+    result = await _bracketed(options, sizes.relay_messages, job)
+    ceiling = result["relay_baseline"]["messages_per_s"]
+    rate = result["variants"]["unique"]["callbacks_per_s"]
+    result["ratio_to_relay"] = round(rate / ceiling, 3) if ceiling else None
+    return result
 
 
 async def _phase(name: str, job: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
@@ -401,12 +497,16 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run_all(
-    broker_url: str, sizes: Sizes, phases: list[str], overrides: dict[str, Any]
+    broker_url: str,
+    sizes: Sizes,
+    phases: list[str],
+    overrides: dict[str, Any],
+    var: Path = VAR,
 ) -> dict[str, Any]:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    workdir = VAR / "run"
+    workdir = var / "run"
     shutil.rmtree(workdir, ignore_errors=True)
     run_id = f"b{secrets.token_hex(3)}"
     options = e2e.E2eOptions(broker_url, workdir, run_id, sizes.callers, sizes.window, overrides)
@@ -450,7 +550,7 @@ def _details(results: dict[str, Any]) -> str:
 def measure(broker_url: str, args: argparse.Namespace) -> int:
     sizes, phases, output = sizes_from(args), phases_from(args), args.output
     try:
-        results = asyncio.run(run_all(broker_url, sizes, phases, overrides_from(args)))
+        results = asyncio.run(run_all(broker_url, sizes, phases, overrides_from(args), args.var))
     finally:
         # Leaving the loop resets SIGTERM to its default; keep stopping cleanly after it.
         signal.signal(signal.SIGTERM, _interrupt)
@@ -458,9 +558,23 @@ def measure(broker_url: str, args: argparse.Namespace) -> int:
     print()
     print(report.table(results))
     print(_details(results))
+    if "stages" in results:
+        print()
+        print(report.stages_table(results["stages"]))
     print(f"\nresults written to {output} ({results['total_seconds']}s)")
+    print(NOTE)
+    print()
+    print(report.targets_table(results))
     failed = [r for r in (results.get(p, {}) for p in phases) if "error" in r or r.get("failures")]
-    return 1 if failed else 0
+    missed = report.misses(results)
+    if failed:
+        return 1
+    if missed and not args.quick:
+        print(f"\n{len(missed)} target(s) missed: {', '.join(missed)}")
+        return 2
+    if missed:
+        print(f"\n--quick: {len(missed)} target(s) missed, reported only (small sizes)")
+    return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -478,8 +592,9 @@ def main(argv: list[str] | None = None) -> int:
             return measure(args.broker_url, args)
         from sims.rabbitmq_node import RabbitNode
 
-        print(f"[bench] starting a private RabbitMQ node under {VAR / 'rabbitmq'} …", flush=True)
-        with RabbitNode(VAR / "rabbitmq") as node:
+        node_dir = args.var / "rabbitmq"
+        print(f"[bench] starting a private RabbitMQ node under {node_dir} …", flush=True)
+        with RabbitNode(node_dir) as node:
             return measure(node.url, args)
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\n[bench] interrupted; everything started was stopped", file=sys.stderr)

@@ -30,6 +30,7 @@ import asyncio
 import secrets
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ import aiohttp
 
 from bench.e2e import E2eOptions
 from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, bench_hub
+from bench.stages import Window
 from bench.watch import RssSample, RssSampler, cpu_meter, process
 from hub.auth import sha256_hex
 from hub.config import deep_merge
@@ -245,9 +247,11 @@ class Rig:
     setting: Setting
     procedures: int
     ideal: dict[str, Any]
+    window: Window
 
     async def sync(self, tally: Tally | None = None) -> dict[str, Any]:
-        """One full sync: figures of the run; with `tally`, also when all N were delivered."""
+        """One full sync: figures of the run; with `tally`, also when all N were delivered
+        (and that sync is profiled when the bench profiles, `bench.stages`)."""
         sim = self.sim
         newest = await self.api.newest_id()
         calls_before = Counter(sim.calls)
@@ -255,13 +259,20 @@ class Rig:
         delivered: asyncio.Task[float] | None = None
         if tally is not None:
             delivered = asyncio.create_task(wait_created(tally, self.procedures, self.hub))
+        label = f"catalogue_{self.setting.name}"
+        profiled = (
+            self.window(label, self.hub.pid, self.procedures)
+            if tally is not None
+            else nullcontext()
+        )
         try:
-            posted_wall, posted = time.time(), time.perf_counter()
-            await self.api.start_full()
-            timeout_s = max(MIN_TIMEOUT_S, 10 * self.ideal["ideal_s"])
-            run = await self.api.finished_after(newest, timeout_s)
-            observed = time.perf_counter() - posted
-            delivered_at = await delivered if delivered is not None else None
+            async with profiled:
+                posted_wall, posted = time.time(), time.perf_counter()
+                await self.api.start_full()
+                timeout_s = max(MIN_TIMEOUT_S, 10 * self.ideal["ideal_s"])
+                run = await self.api.finished_after(newest, timeout_s)
+                observed = time.perf_counter() - posted
+                delivered_at = await delivered if delivered is not None else None
         finally:
             if delivered is not None and not delivered.done():
                 delivered.cancel()
@@ -372,18 +383,23 @@ async def _one_setting(
             real = effective(setting.name, hub.settings)
             bound = ideal(procedures, real, latency_s)
             api = SyncApi(http, hub, api_token)
-            rig = Rig(sim, receiver, hub, api, real, procedures, bound)
+            rig = Rig(sim, receiver, hub, api, real, procedures, bound, options.profiled)
             figures = await _measure(rig)
     setting_out = {**asdict(real), "latency_ms": round(latency_s * 1000, 1)}
     return {"setting": setting_out, "ideal": bound, **figures, "hub_exit_code": hub.exit_code}
 
 
 async def measure_catalogue(
-    options: E2eOptions, procedures: int, latency_s: float = LATENCY_S
+    options: E2eOptions,
+    procedures: int,
+    latency_s: float = LATENCY_S,
+    only: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Both settings, one hub each."""
+    """Both settings (or the ones named in `only`), one hub each."""
     settings: dict[str, Any] = {}
     for setting in SETTINGS:
+        if only and setting.name not in only:
+            continue
         print(f"[bench]   catalogue: {setting.name} …", flush=True)
         settings[setting.name] = await _one_setting(options, setting, procedures, latency_s)
     return {

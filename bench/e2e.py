@@ -37,6 +37,7 @@ from bench.hubproc import (
     bench_hub,
 )
 from bench.load import FacadeClient, Progress, drive_closed, drive_open, interleave
+from bench.stages import StageProfiler, Window, window_of
 from bench.watch import (
     CpuMeter,
     Delivery,
@@ -64,6 +65,12 @@ class E2eOptions:
     callers: int = 4
     window: int = 50
     hub_overrides: dict[str, Any] = field(default_factory=dict)
+    # Set by the `stages` phase: the measured windows are profiled (`bench.stages`).
+    profiler: StageProfiler | None = None
+
+    @property
+    def profiled(self) -> Window:
+        return window_of(self.profiler)
 
 
 @dataclass
@@ -143,9 +150,10 @@ async def measure_throughput(options: E2eOptions, events: int) -> dict[str, Any]
         client, cpu, calls_before = phase.client(), phase.cpu_meter(), phase.portal_calls()
         delivery = Delivery(phase.sim, work)
         cpu.start()
-        await phase.run_closed(client, work)
-        backlog = await phase.work_queue_depth()
-        done_at = await delivery.wait(phase.hub)
+        async with options.profiled("dossier_events", phase.hub.pid, work.events):
+            await phase.run_closed(client, work)
+            backlog = await phase.work_queue_depth()
+            done_at = await delivery.wait(phase.hub)
         cpu_share = cpu.stop()
         calls = _delta(phase.portal_calls(), calls_before)
     progress = client.progress

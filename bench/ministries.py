@@ -124,6 +124,8 @@ def hub_overrides(
                 civil_url,
                 None,
                 procedures=[],
+                # Nothing is handed to it, so the dossiers it may report on are named.
+                result_procedures=[examples.CIVIL_PROCEDURE],
                 submit=None,
                 push={
                     "token_sha256": sha256_hex(tokens["push"]),

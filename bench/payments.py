@@ -38,6 +38,7 @@ import secrets
 import statistics
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +47,7 @@ import aiohttp
 
 from bench.e2e import E2eOptions
 from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, bench_hub
+from bench.stages import Window
 from bench.watch import RssSample, RssSampler, cpu_meter, process
 from hub.auth import sha256_hex
 from hub.config import deep_merge
@@ -368,6 +370,7 @@ class Rig:
     tally: PaidTally
     sampler: RssSampler
     concurrency: int
+    window: Window
 
     @property
     def callback_url(self) -> str:
@@ -376,19 +379,22 @@ class Rig:
         )
         return self.hub.base_url + str(path)
 
-    async def run(self, posts: list[Post]) -> dict[str, Any]:
-        """Post everything, wait for the drain, check exactly-once; the variant's figures."""
+    async def run(self, posts: list[Post], label: str = "") -> dict[str, Any]:
+        """Post everything, wait for the drain, check exactly-once; the variant's figures.
+        With a `label`, the round is profiled (`bench.stages`) under it."""
         everything = {p.transaction_id for p in posts}
         wanted = set(everything)  # shrunk to what was answered `00` once all replies are in
         before = len(self.sampler.samples)
         cpu = cpu_meter(hub=[process(self.hub.pid)], bench=[process()])
         drained = asyncio.create_task(wait_held(self.tally, wanted, self.hub))
         cpu.start()
+        profiled = self.window(label, self.hub.pid, len(posts)) if label else nullcontext()
         try:
-            posted = await post_all(self.http, self.callback_url, posts, self.concurrency)
-            wanted &= posted.answered_00  # a refused callback has no event to wait for
-            held_when_replied = self.tally.held(wanted)
-            drained_at = await drained
+            async with profiled:
+                posted = await post_all(self.http, self.callback_url, posts, self.concurrency)
+                wanted &= posted.answered_00  # a refused callback has no event to wait for
+                held_when_replied = self.tally.held(wanted)
+                drained_at = await drained
         finally:
             if not drained.done():
                 drained.cancel()
@@ -470,14 +476,14 @@ async def measure_payments(
             if repeat_share > 0:
                 fresh = build_posts(platform, codes, SUFFIX["duplicates"])
                 repeated = with_repeats(fresh, repeat_share, concurrency)
-            rig = Rig(hub, http, receiver, tally, sampler, concurrency)
+            rig = Rig(hub, http, receiver, tally, sampler, concurrency, options.profiled)
             idle = sampler.sample()
             sampler.start()
             try:
                 warm_up = await rig.run(warm)
                 if warm_up["not_00"]:
                     raise PaymentBenchFailed("; ".join(_problems("warm-up", warm_up)))
-                variants = {"unique": await rig.run(unique)}
+                variants = {"unique": await rig.run(unique, "payment_callbacks")}
                 if repeated:
                     variants["duplicates"] = await rig.run(repeated)
                 end = sampler.sample()

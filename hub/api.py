@@ -142,7 +142,7 @@ class EventsApi:
                 metrics.INBOUND_ITEMS.labels("api", "refused").inc()
         if valid:
             try:
-                outcome = await self.intake.accept([e for _, e in valid])
+                outcome = await self.intake.accept([e for _, e in valid], publish="later")
             except HubError as exc:
                 log.error("api_store_failed", error=exc.message)
                 return error_response(503, "unavailable", "the hub cannot store events now; retry")

@@ -2,7 +2,9 @@
 
 `Intake.accept` commits the events, the dossier snapshots and one outbox row per touched
 dossier in a single store transaction; only then may a door answer success (guarantee 1).
-It then publishes the outbox rows with confirms and deletes them. If the broker is down, the
+It then publishes the outbox rows with confirms and deletes them; a door that answers after
+the commit alone (`publish="later"`: the facades) has them published by a task of their own
+while it answers, so its sender never waits for RabbitMQ (decision 0079). If the broker is down, the
 rows stay and `OutboxRelay` publishes them later, so a crash or an outage between commit and
 publish loses nothing; a row published twice is harmless because delivery is idempotent.
 This module must never validate: doors hand it canonical events only.
@@ -14,7 +16,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 import structlog
 
@@ -51,6 +53,7 @@ class Intake:
     def __init__(self, store: DossierLog, broker: Broker | None) -> None:
         self.store = store
         self.broker = broker
+        self._relays: set[asyncio.Task[int]] = set()  # publishes started by `accept(later)`
         # Published rows are deleted in bulk by `forget_published`, not one commit per call;
         # a crash before that only republishes them, which delivery shrugs off.
         self._published: list[int] = []
@@ -63,10 +66,26 @@ class Intake:
             self._published.extend(done)
             raise
 
-    async def accept(self, events: list[DossierEvent]) -> IngestOutcome:
+    async def accept(
+        self, events: list[DossierEvent], publish: Literal["now", "later"] = "now"
+    ) -> IngestOutcome:
+        """Commit `events`; then publish their outbox rows and return (`now`), or return at
+        once and publish them in a task of their own (`later`). Either way a row that is not
+        published stays in the outbox for the relay."""
         outcome = await self.store.ingest(events, datetime.now(UTC))
-        await self.relay(outcome.outbox)
+        if publish == "now":
+            await self.relay(outcome.outbox)
+        elif outcome.outbox and self.broker is not None:
+            task = asyncio.create_task(self.relay(outcome.outbox), name="intake-relay")
+            self._relays.add(task)
+            task.add_done_callback(self._relays.discard)
         return outcome
+
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Let the publishes `accept(later)` started finish (at shutdown, before the last
+        sweep); what does not finish stays in the outbox."""
+        if self._relays:
+            await asyncio.wait(set(self._relays), timeout=timeout_s)
 
     async def relay(self, messages: list[OutboxMessage]) -> int:
         """Publish outbox rows with confirms; leave them for the sweeper on failure."""
@@ -116,6 +135,7 @@ class OutboxRelay:
     async def final_sweep(self) -> None:
         """At shutdown: publish what is left if the broker is there; the rows stay if not."""
         try:
+            await self.intake.drain()
             await asyncio.wait_for(self.sweep(age_s=0), 10)
             await self.intake.forget_published()
         except Exception as exc:

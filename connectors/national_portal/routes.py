@@ -184,7 +184,7 @@ class Facade:
                 log.info("facade_item_refused", index=i, field=exc.field, reason=exc.message)
         if valid:
             try:
-                outcome = await self.intake.accept([e for _, e in valid])
+                outcome = await self.intake.accept([e for _, e in valid], publish="later")
             except HubError as exc:
                 log.error("facade_store_failed", error=exc.message)
                 return _reply(503, TRY_LATER, "the hub cannot store items now; repeat the call")

@@ -173,7 +173,9 @@ class CallbackDoor:
             task.add_done_callback(self._relays.discard)
         verdict = "accepted" if recorded.verdict.changes else "duplicate"
         metrics.PAYMENT_CALLBACKS.labels(verdict, "").inc()
-        log.info(f"payment_callback_{verdict}", **bound, amount=result.amount_vnd)
+        # DEBUG: one line per callback on the hot path; every callback is in the callback log
+        # operators read, and refusals and conflicts are logged at WARNING.
+        log.debug(f"payment_callback_{verdict}", **bound, amount=result.amount_vnd)
         return reply(OK, "Thành công" if verdict == "accepted" else "Đã nhận trước đó")
 
     async def close(self) -> None:

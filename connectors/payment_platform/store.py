@@ -1,7 +1,8 @@
 """The payment half of the SQLite store: transactions, callbacks, reconciliation reports.
 
-It shares the `SqliteStore`'s connection and lock. `record` applies what
-`ledger.decide` says in one commit: the transaction row, the callback row and,
+It shares the `SqliteStore`'s connection and lock. `record` applies what `ledger.decide` says
+in one commit (shared with the callbacks that arrive meanwhile: a group commit, each
+callback's writes in a savepoint of their own): the transaction row, the callback row and,
 for a new final outcome, the `payment.<outcome>` event in the outbox; a crash at any instant
 leaves all of it or none, and the platform is answered `00` only after that commit. It must
 never decide a ledger rule itself.
@@ -14,6 +15,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import aiosqlite
 
 from connectors.payment_platform.ledger import Verdict, decide, delivers
 from hub.store.base import OutboxMessage
@@ -62,7 +65,8 @@ class SqlitePayments:
     async def record(self, result: PaymentResult, callback: dict[str, Any] | None) -> Recorded:
         """Apply one result; with `callback` (masked), also log the callback that carried it."""
         now = _now()
-        async with self._store.transaction() as db:
+
+        async def work(db: aiosqlite.Connection) -> Recorded:
             rows = list(
                 await db.execute_fetchall(
                     "SELECT result_json FROM payments WHERE transaction_id = ? AND reference = ?",
@@ -118,7 +122,11 @@ class SqlitePayments:
                     result.reference,
                     callback,
                 )
-        return Recorded(verdict, outbox, held)
+            return Recorded(verdict, outbox, held)
+
+        # Callbacks arriving together share one commit (`SqliteStore.grouped`); each is
+        # answered only after it.
+        return await self._store.grouped(work)
 
     async def refuse(
         self, code: str, reason: str, callback: dict[str, Any], key: tuple[str, str]

@@ -1,10 +1,13 @@
 """The embedded store: SQLite in WAL mode through aiosqlite.
 
 One connection, one lock: aiosqlite runs statements on its own thread, and the lock keeps
-each transaction whole (no other coroutine's statements inside it). Schema changes are the
-numbered files in `hub/migrations/`, applied in order at open and recorded in
-`schema_migrations`. `synchronous=FULL` by default so that a success reply sent after commit
-survives a power cut too, not only a process crash.
+each transaction whole (no other coroutine's statements inside it). Writes that arrive
+together can share one transaction and one commit (`grouped`: a group commit, each write in a
+savepoint of its own); reads on the hot path that need no transaction of their own go through
+a second, read-only connection (`known_dossiers`), so they never queue behind the writes.
+Schema changes are the numbered files in `hub/migrations/`, applied in order at open and
+recorded in `schema_migrations`. `synchronous=FULL` by default so that a success reply sent
+after commit survives a power cut too, not only a process crash.
 
 This module must never decide business rules: folding events is `hub.dossier_state`'s job.
 """
@@ -17,14 +20,15 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from urllib.parse import quote
 
 import aiosqlite
@@ -130,6 +134,33 @@ _UPSERT_STATE_SQL = (
 )
 
 
+GROUP_MAX = 256  # works committed together at most
+
+
+@dataclass
+class _Grouped(Generic[T]):
+    work: Callable[[aiosqlite.Connection], Awaitable[T]]
+    future: asyncio.Future[T]
+
+
+async def _in_savepoint(
+    db: aiosqlite.Connection, work: Callable[[aiosqlite.Connection], Awaitable[Any]]
+) -> tuple[bool, Any]:
+    """(True, result), or (False, the exception) with the work's writes undone. An error of
+    SQLite itself is raised: the transaction cannot be trusted, the whole group fails."""
+    await db.execute("SAVEPOINT grouped")
+    try:
+        result = await work(db)
+    except sqlite3.Error:
+        raise
+    except Exception as exc:
+        await db.execute("ROLLBACK TO grouped")
+        await db.execute("RELEASE grouped")
+        return False, exc
+    await db.execute("RELEASE grouped")
+    return True, result
+
+
 def _first_statuses(
     confirmed: list[Confirmation], before: dict[str, float | None]
 ) -> dict[str, float]:
@@ -195,6 +226,11 @@ class SqliteStore:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        # A read-only connection for reads that need no consistent view with others (WAL:
+        # they see every committed write, and neither waits for the other); `db` if none.
+        self._fast_reader = db
+        self._group: list[_Grouped[Any]] = []
+        self._group_task: asyncio.Task[None] | None = None
         self.dashboard = SqliteDashboard(self)
         # The connectors' store slices (`Connector.attach`), by name: `slice(name, kind)`.
         self.slices: dict[str, Any] = {}
@@ -225,7 +261,14 @@ class SqliteStore:
             await store._migrate(found)
             await store._fill_owner_keys()
             store._attach(found)
-            yield store
+            reader = await aiosqlite.connect(_readonly_uri(path), uri=True, isolation_level=None)
+            try:
+                await reader.execute("PRAGMA busy_timeout=5000")
+                store._fast_reader = reader
+                yield store
+            finally:
+                await store._end_group()
+                await reader.close()
         finally:
             await db.close()
 
@@ -293,6 +336,52 @@ class SqliteStore:
                     raise StoreUnavailable(f"store transaction failed: {exc}") from exc
                 raise
 
+    async def grouped(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run `work` in a write transaction shared with the works submitted while the previous
+        group was committing (a group commit: one BEGIN, one COMMIT and one fsync for all).
+        Each work runs in a savepoint of its own, so one that raises is undone alone and its
+        caller gets the exception; the others' callers resume only after the shared COMMIT
+        (so an acknowledgement sent then is still sent after the commit). A failed COMMIT
+        fails every work of the group with `StoreUnavailable`."""
+        entry: _Grouped[T] = _Grouped(work, asyncio.get_running_loop().create_future())
+        self._group.append(entry)
+        if self._group_task is None or self._group_task.done():
+            self._group_task = asyncio.create_task(self._commit_groups(), name="store-group")
+        return await entry.future
+
+    async def _commit_groups(self) -> None:
+        while self._group:
+            group, self._group = self._group[:GROUP_MAX], self._group[GROUP_MAX:]
+            try:
+                outcomes = await self._commit_group(group)
+            except BaseException as exc:
+                failure = exc if isinstance(exc, Exception) else StoreUnavailable(repr(exc))
+                for entry in group:
+                    if not entry.future.done():
+                        entry.future.set_exception(failure)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for entry, (ok, value) in zip(group, outcomes, strict=True):
+                if entry.future.done():
+                    continue  # its caller was cancelled; the work is committed all the same
+                if ok:
+                    entry.future.set_result(value)
+                else:
+                    entry.future.set_exception(value)
+
+    async def _commit_group(self, group: list[_Grouped[Any]]) -> list[tuple[bool, Any]]:
+        async with self._tx() as db:
+            if len(group) == 1:  # alone: its failure undoes the transaction, nothing more
+                return [(True, await group[0].work(db))]
+            return [await _in_savepoint(db, entry.work) for entry in group]
+
+    async def _end_group(self) -> None:
+        """At close: let a group being committed finish."""
+        if self._group_task is not None and not self._group_task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._group_task, 10)
+
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[None]:
         async with self._lock:
@@ -355,10 +444,12 @@ class SqliteStore:
         """Which of `codes` the hub has received a dossier event for."""
         if not codes:
             return set()
-        async with self._read():
+        try:
             rows = await _fetch_in(
-                self._db, "SELECT code FROM dossiers WHERE code IN ({marks})", codes
+                self._fast_reader, "SELECT code FROM dossiers WHERE code IN ({marks})", codes
             )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"store read failed: {exc}") from exc
         return {r[0] for r in rows}
 
     # -- outbox -------------------------------------------------------------------------------
@@ -477,7 +568,8 @@ class SqliteStore:
     ) -> None:
         """Record a confirmed event; one about a dossier also joins the dossier's timeline."""
         now = _now_iso()
-        async with self._tx() as db:
+
+        async def work(db: aiosqlite.Connection) -> None:
             await db.execute(
                 "INSERT OR IGNORE INTO subscriber_deliveries VALUES (?,?,?)",
                 (subscriber, event_id, now),
@@ -488,6 +580,9 @@ class SqliteStore:
                     "VALUES (?, ?, 'delivered', ?, ?)",
                     (dossier_code, f"subscriber.{subscriber}", detail[:2000], now),
                 )
+
+        # Each subscriber lane marks its deliveries at once: one commit for them all.
+        await self.grouped(work)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -759,7 +854,7 @@ async def _save_states(
                 code,
                 int(row.state.status) if row.state.status else None,
                 _key_json(row.state.status_key),
-                row.state.record.model_dump_json() if row.state.record else None,
+                _record_json(row.state.record) if row.state.record else None,
                 _key_json(row.state.record_key),
                 row.version,
                 first + i,
@@ -789,6 +884,39 @@ async def _enqueue(db: aiosqlite.Connection, touched: dict[str, int]) -> list[Ou
     return [OutboxMessage(id=i, routing_key=DOSSIER_CHANGED, body=json.loads(b)) for i, b in found]
 
 
+# Parsed records by their stored JSON, the most recently used kept. Every ingest folds into
+# the touched dossiers' records and every delivery reads them: parsing the same text with
+# pydantic again was a tenth of the hub's CPU per dossier event (issue 17's profile). The
+# models are frozen and the text is what was written, so a hit is exactly what a parse gives.
+RECORD_CACHE_SIZE = 2048
+_RECORDS: OrderedDict[str, DossierRecord] = OrderedDict()
+
+
+def _record_of(text: str) -> DossierRecord:
+    """The record stored as `text`, parsed once while it stays in use."""
+    found = _RECORDS.get(text)
+    if found is None:
+        found = DossierRecord.model_validate_json(text)
+        _remember(text, found)
+    else:
+        _RECORDS.move_to_end(text)
+    return found
+
+
+def _record_json(record: DossierRecord) -> str:
+    """The record as it is stored, remembered for the reads that follow."""
+    text = record.model_dump_json()
+    _remember(text, record)
+    return text
+
+
+def _remember(text: str, record: DossierRecord) -> None:
+    _RECORDS[text] = record
+    _RECORDS.move_to_end(text)
+    if len(_RECORDS) > RECORD_CACHE_SIZE:
+        _RECORDS.popitem(last=False)
+
+
 class _Row:
     """A dossier row being folded within one transaction."""
 
@@ -806,7 +934,7 @@ def _row(row: Any) -> _Row:
     state = DossierState(
         status=DossierStatus(row[1]) if row[1] is not None else None,
         status_key=_key_load(row[2]),
-        record=DossierRecord.model_validate_json(row[3]) if row[3] else None,
+        record=_record_of(row[3]) if row[3] else None,
         record_key=_key_load(row[4]),
     )
     return _Row(state, row[5])
@@ -814,7 +942,7 @@ def _row(row: Any) -> _Row:
 
 def _delivery_work(row: Any, steps: list[PendingStep]) -> DeliveryWork:
     """A `_WORK_SQL` row and the steps the destination lacks → its `DeliveryWork`."""
-    record = DossierRecord.model_validate_json(row[2]) if row[2] else None
+    record = _record_of(row[2]) if row[2] else None
     if record is not None and row[3] is not None and record.status != row[3]:
         record = record.model_copy(update={"status": DossierStatus(row[3])})
     return DeliveryWork(
@@ -831,7 +959,7 @@ def _delivery_work(row: Any, steps: list[PendingStep]) -> DeliveryWork:
 
 def _snapshot(row: Any) -> DossierSnapshot:
     key = _key_load(row["status_key"])
-    record = DossierRecord.model_validate_json(row["record_json"]) if row["record_json"] else None
+    record = _record_of(row["record_json"]) if row["record_json"] else None
     status = DossierStatus(row["status"])
     if record is not None and record.status != status:
         record = record.model_copy(update={"status": status})

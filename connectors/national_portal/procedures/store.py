@@ -182,18 +182,19 @@ class SqliteProcedures:
         quarantine entry of the procedure is resolved: it has now been read well.
         """
         async with self._store.transaction() as db:
-            current = await _current(db, code)
-            transition = decide(current)
-            outbox = await _write(db, transition, run_id) if transition else []
-            await db.execute(
-                "UPDATE procedure_quarantine SET resolved_at = ? "
-                "WHERE code = ? AND resolved_at IS NULL",
-                (_now(), code),
-            )
-            if run_id is not None:
-                outcome = transition.change if transition else "unchanged"
-                await _set_item(db, run_id, code, ItemState.done, str(outcome))
-        return transition, outbox
+            return await _apply_in(db, run_id, code, decide)
+
+    async def apply_many(
+        self, run_id: int | None, decisions: list[tuple[str, Decide]]
+    ) -> list[tuple[Transition | None, list[OutboxMessage]]]:
+        """`apply` for several procedures in one transaction (one commit for all: the sync's
+        applier hands over what its readers fetched meanwhile). Each is decided against the
+        state the ones before it left."""
+        out: list[tuple[Transition | None, list[OutboxMessage]]] = []
+        async with self._store.transaction() as db:
+            for code, decide in decisions:
+                out.append(await _apply_in(db, run_id, code, decide))
+        return out
 
     async def lock_missing(self, run_id: int) -> tuple[list[Transition], list[OutboxMessage]]:
         """Lock every active procedure the run's national list did not name."""
@@ -446,3 +447,20 @@ def _procedure_row(r: Any) -> ProcedureRow:
 
 def _version_row(r: Any) -> VersionRow:
     return VersionRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
+
+
+async def _apply_in(
+    db: aiosqlite.Connection, run_id: int | None, code: str, decide: Decide
+) -> tuple[Transition | None, list[OutboxMessage]]:
+    """`apply`'s work inside the caller's transaction."""
+    current = await _current(db, code)
+    transition = decide(current)
+    outbox = await _write(db, transition, run_id) if transition else []
+    await db.execute(
+        "UPDATE procedure_quarantine SET resolved_at = ? WHERE code = ? AND resolved_at IS NULL",
+        (_now(), code),
+    )
+    if run_id is not None:
+        outcome = transition.change if transition else "unchanged"
+        await _set_item(db, run_id, code, ItemState.done, str(outcome))
+    return transition, outbox

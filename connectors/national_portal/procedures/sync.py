@@ -2,11 +2,12 @@
 
 A run reads the national list, records it as the run's items (one commit), then reads each
 pending procedure with bounded concurrency (the client's rate limit paces the calls) and
-applies it: the lifecycle transition, its event in the outbox and the item marked done, in one
-commit per procedure. A crash at any instant therefore resumes where it stopped: the next
-process that syncs takes over the run once its owner has stopped beating (`stale_after_s`),
-reads only the items still pending, and re-announces nothing, because a procedure already
-applied compares unchanged and event ids are derived from the change itself.
+applies it: the lifecycle transition, its event in the outbox and the item marked done, in the
+applier's commit (one for whatever the readers fetched meanwhile; the events are published
+after it, without holding up the readers). A crash at any instant therefore resumes where it
+stopped: the next process that syncs takes over the run once its owner has stopped beating
+(`stale_after_s`), reads only the items still pending, and re-announces nothing, because a
+procedure already applied compares unchanged and event ids are derived from the change itself.
 
 After the items, a full run locks every active procedure the national list no longer names,
 unless that would lock more than `max_removal_share` of them (a truncated list must not lock
@@ -94,6 +95,12 @@ class ProcedureStore(Protocol):
         decide: Callable[[Current | None], Transition | None],
     ) -> tuple[Transition | None, list[OutboxMessage]]: ...
 
+    async def apply_many(
+        self,
+        run_id: int | None,
+        decisions: list[tuple[str, Callable[[Current | None], Transition | None]]],
+    ) -> list[tuple[Transition | None, list[OutboxMessage]]]: ...
+
     async def lock_missing(self, run_id: int) -> tuple[list[Transition], list[OutboxMessage]]: ...
 
     async def active_count(self) -> int: ...
@@ -109,6 +116,13 @@ class ProcedureStore(Protocol):
     async def last_full_run(self) -> SyncRun | None: ...
 
 
+# Fetched records waiting for the applier, per reader: what a crash reads again, at most. One
+# per reader made the concurrency-bound bench slower than before (a commit per two or three
+# records); four keeps the readers going (decision 0077).
+APPLY_QUEUE_PER_READER = 4
+APPLY_BATCH = 64  # records applied in one commit, at most
+
+
 @dataclass
 class Progress:
     """Where a run stands; passed to the progress callback after every procedure."""
@@ -120,6 +134,18 @@ class Progress:
 
 
 OnProgress = Callable[[Progress], None]
+
+
+@dataclass
+class _Pipe:
+    """One run's readers and applier: what was fetched, whether to stop and why."""
+
+    run_id: int
+    fetched: asyncio.Queue[tuple[str, Procedure] | None]
+    progress: Progress
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: list[str] = field(default_factory=list)
+    publishing: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 def owner_name() -> str:
@@ -214,7 +240,12 @@ class CatalogueSync:
         log.info("catalogue_listed", run_id=run.id, procedures=len(listing.codes))
 
     async def _fetch_pending(self, run: SyncRun, on_progress: OnProgress | None) -> str | None:
-        """Read and apply every pending item; returns why it stopped early, if it did."""
+        """Read and apply every pending item; returns why it stopped early, if it did.
+
+        `concurrency` readers keep that many portal calls in flight; what they read goes to
+        one applier, which applies whatever has arrived in one commit and publishes the
+        events without waiting for the broker, so neither the store nor the broker lengthens
+        a reader's cycle (decision 0077)."""
         pending = await self.store.pending_items(run.id)
         counts = await self.store.item_counts(run.id)
         progress = Progress(run.id, total=sum(counts.values()))
@@ -222,68 +253,106 @@ class CatalogueSync:
         queue: asyncio.Queue[str] = asyncio.Queue()
         for code in pending:
             queue.put_nowait(code)
-        stop = asyncio.Event()
-        reason: list[str] = []
-        workers = [
-            asyncio.create_task(self._worker(run.id, queue, stop, reason, progress, on_progress))
-            for _ in range(min(self.config.concurrency, max(len(pending), 1)))
-        ]
-        await asyncio.gather(*workers)
-        return reason[0] if reason else None
+        readers = min(self.config.concurrency, max(len(pending), 1))
+        pipe = _Pipe(run.id, asyncio.Queue(maxsize=readers * APPLY_QUEUE_PER_READER), progress)
+        applier = asyncio.create_task(self._applier(pipe, on_progress), name="catalogue-apply")
+        try:
+            await asyncio.gather(*(self._reader(queue, pipe, on_progress) for _ in range(readers)))
+            await pipe.fetched.put(None)  # the readers are done: the applier ends after the rest
+            await applier
+        finally:
+            if not applier.done():
+                applier.cancel()
+                await asyncio.gather(applier, return_exceptions=True)
+            if pipe.publishing:
+                await asyncio.gather(*pipe.publishing, return_exceptions=True)
+        return pipe.reason[0] if pipe.reason else None
 
-    async def _worker(
-        self,
-        run_id: int,
-        queue: asyncio.Queue[str],
-        stop: asyncio.Event,
-        reason: list[str],
-        progress: Progress,
-        on_progress: OnProgress | None,
+    async def _reader(
+        self, queue: asyncio.Queue[str], pipe: _Pipe, on_progress: OnProgress | None
     ) -> None:
-        while not stop.is_set():
+        while not pipe.stop.is_set():
             try:
                 code = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
             try:
-                outcome = await self._one(run_id, code)
+                fetched = await self.source.fetch(code)
             except TransientError as exc:
                 if isinstance(exc, CircuitOpen | CredentialsRefused):  # the rest would meet it too
-                    self._stop(run_id, stop, reason, exc)
+                    self._stop(pipe, exc)
                     return
-                outcome = "failed"
-                await self.store.mark_item(run_id, code, ItemState.failed, "failed")
-                log.warning("catalogue_item_failed", run_id=run_id, code=code, error=str(exc))
+                await self.store.mark_item(pipe.run_id, code, ItemState.failed, "failed")
+                log.warning("catalogue_item_failed", run_id=pipe.run_id, code=code, error=str(exc))
+                self._advance(pipe.progress, "failed", on_progress)
+                continue
             except HubError as exc:  # a refused login, say: every other item would fail too
-                self._stop(run_id, stop, reason, exc)
+                self._stop(pipe, exc)
                 return
-            self._advance(progress, outcome, on_progress)
+            if isinstance(fetched, Refused):
+                await self._quarantine(pipe.run_id, fetched)
+                self._advance(pipe.progress, "quarantined", on_progress)
+                continue
+            await pipe.fetched.put((code, fetched))
 
-    def _stop(self, run_id: int, stop: asyncio.Event, reason: list[str], exc: HubError) -> None:
-        """Stop asking the portal; what is left stays pending and the run ends partial."""
-        stop.set()
-        reason.append(f"stopped early: {exc}")
-        log.warning("catalogue_sync_stopped", run_id=run_id, error=str(exc))
+    async def _applier(self, pipe: _Pipe, on_progress: OnProgress | None) -> None:
+        """Applies what the readers fetched, everything waiting at once in one commit."""
+        while True:
+            first = await pipe.fetched.get()
+            items = [first]
+            while not pipe.fetched.empty() and len(items) < APPLY_BATCH:
+                items.append(pipe.fetched.get_nowait())
+            done = items[-1] is None
+            batch = [item for item in items if item is not None]
+            if batch and not pipe.stop.is_set():
+                try:
+                    await self._apply(pipe, batch, on_progress)
+                except Exception as exc:  # the store is away (or a bug): the rest stays pending
+                    if not isinstance(exc, HubError):
+                        log.exception("catalogue_apply_crashed", run_id=pipe.run_id)
+                    self._stop(pipe, exc)
+            # After a stop, what arrives is dropped (it stays pending) so no reader waits.
+            if done:
+                return
 
-    async def _one(self, run_id: int, code: str) -> str:
-        fetched = await self.source.fetch(code)
-        if isinstance(fetched, Refused):
-            await self._quarantine(run_id, fetched)
-            return "quarantined"
-        record = record_json(fetched)
-        transition, outbox = await self.store.apply(run_id, code, partial(on_record, record=record))
-        if transition is None:
-            return "unchanged"
+    async def _apply(
+        self, pipe: _Pipe, batch: list[tuple[str, Procedure]], on_progress: OnProgress | None
+    ) -> None:
+        decisions: list[tuple[str, Callable[[Current | None], Transition | None]]] = [
+            (code, partial(on_record, record=record_json(p))) for code, p in batch
+        ]
+        applied = await self.store.apply_many(pipe.run_id, decisions)
+        outbox = [m for _, messages in applied for m in messages]
+        if outbox:
+            task = asyncio.create_task(self._publish(outbox), name="catalogue-publish")
+            pipe.publishing.add(task)
+            task.add_done_callback(pipe.publishing.discard)
+        for transition, _ in applied:
+            if transition is not None:
+                # One line per change would be thousands in a first sync: DEBUG; the run's
+                # progress and its counts are logged at INFO, the versions are in the store.
+                log.debug(
+                    "procedure_changed",
+                    code=transition.code,
+                    change=str(transition.change),
+                    version=transition.version,
+                    revision=transition.revision,
+                    event_id=transition.event_id,
+                )
+            self._advance(
+                pipe.progress, str(transition.change) if transition else "unchanged", on_progress
+            )
+
+    async def _publish(self, outbox: list[OutboxMessage]) -> None:
+        # Never raises: what fails to publish stays in the outbox for the relay.
         await self.publish(outbox)
-        log.info(
-            "procedure_changed",
-            code=code,
-            change=str(transition.change),
-            version=transition.version,
-            revision=transition.revision,
-            event_id=transition.event_id,
-        )
-        return str(transition.change)
+
+    def _stop(self, pipe: _Pipe, exc: Exception) -> None:
+        """Stop asking the portal; what is left stays pending and the run ends partial."""
+        if not pipe.stop.is_set():
+            pipe.stop.set()
+            pipe.reason.append(f"stopped early: {exc}")
+            log.warning("catalogue_sync_stopped", run_id=pipe.run_id, error=str(exc))
 
     def _advance(self, progress: Progress, outcome: str, on_progress: OnProgress | None) -> None:
         progress.done += 1
