@@ -33,11 +33,9 @@ import tempfile
 import time
 from contextlib import suppress
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from sims.rabbitmq_node import find_free_port, kill_marked, spawn_watchdog
+from sims.rabbitmq_node import Served, find_free_port, kill_marked, spawn_watchdog
 
 LOOPBACK = "127.0.0.1"
 BIN_VAR = "HUB_POSTGRES_BIN"  # a folder holding initdb and postgres, if not Debian's
@@ -67,7 +65,7 @@ def postgres_bin() -> Path:
     return versions[-1].parent
 
 
-class PostgresNode:
+class PostgresNode(Served):
     """One private PostgreSQL server with its cluster under `base_dir`."""
 
     def __init__(self, base_dir: Path, *, durable: bool = False) -> None:
@@ -155,18 +153,6 @@ class PostgresNode:
             shutil.rmtree(self._base, ignore_errors=True)
             self._owned_base = False
         atexit.unregister(self.stop)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- internals ---------------------------------------------------------------------------
 

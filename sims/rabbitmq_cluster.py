@@ -27,8 +27,6 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from sims.rabbitmq_node import (
     MARKER_VAR,
@@ -36,6 +34,7 @@ from sims.rabbitmq_node import (
     PortTaken,
     RabbitNode,
     RabbitNodeError,
+    Served,
     free_ports,
     kill_group,
     kill_marked,
@@ -46,7 +45,7 @@ from sims.rabbitmq_node import (
 _EPMD_ATTEMPTS = 3
 
 
-class RabbitCluster:
+class RabbitCluster(Served):
     """`size` private RabbitMQ nodes joined into one cluster, living under `base_dir`."""
 
     def __init__(self, base_dir: Path, *, size: int = 3) -> None:
@@ -122,18 +121,6 @@ class RabbitCluster:
             watchdog.kill()
             watchdog.wait()
         atexit.unregister(self.stop)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- start -----------------------------------------------------------------------------
 

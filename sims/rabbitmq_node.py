@@ -114,7 +114,30 @@ class _Ports:
         return cls(amqp=amqp or free[0], dist=free[1], epmd=free[2], tls=free[3])
 
 
-class RabbitNode:
+class Served:
+    """A server process the tests start and stop: `with Node(...) as node:` starts it and
+    stops it whatever happens (RabbitMQ nodes, a cluster, PostgreSQL)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RabbitNode(Served):
     """One private RabbitMQ node living under `base_dir` (one node per directory)."""
 
     def __init__(
@@ -242,18 +265,6 @@ class RabbitNode:
             if proc is not None:
                 kill_group(proc)
         kill_marked(self._marker, 10.0)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- start -----------------------------------------------------------------------------
 

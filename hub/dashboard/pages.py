@@ -665,24 +665,27 @@ class Pages:
             return who
         return self.render(request, "users.html", who, users=await user_rows(self.access))
 
-    async def unlock(self, request: web.Request) -> web.Response:
+    async def _user_action(self, request: web.Request) -> tuple[Operator, str] | web.Response:
+        """The admin acting and the configured user named in the path, or the refusal."""
         acting = await self._acting(request, "users.manage")
         if isinstance(acting, web.Response):
             return acting
         name = request.match_info["name"]
         if name not in self.access.config.users:
             return self._not_found(request, acting[0], "user.unknown")
-        await unlock_user(self.access, acting[0], name)
+        return acting[0], name
+
+    async def unlock(self, request: web.Request) -> web.Response:
+        if isinstance(found := await self._user_action(request), web.Response):
+            return found
+        await unlock_user(self.access, *found)
         raise self._flashed(f"{BASE}/users", "unlocked")
 
     async def revoke_sessions(self, request: web.Request) -> web.Response:
-        acting = await self._acting(request, "users.manage")
-        if isinstance(acting, web.Response):
-            return acting
-        name = request.match_info["name"]
-        if name not in self.access.config.users:
-            return self._not_found(request, acting[0], "user.unknown")
-        ended = await end_sessions(self.access.store, acting[0].name, name)
+        if isinstance(found := await self._user_action(request), web.Response):
+            return found
+        who, name = found
+        ended = await end_sessions(self.access.store, who.name, name)
         raise self._flashed(f"{BASE}/users", "sessions_revoked", ended)
 
     async def flow(self, request: web.Request) -> web.Response:
