@@ -130,7 +130,13 @@ async def test_a_refused_dossier_says_why_and_is_replayed_from_its_page(
     why = page.locator("[data-testid=why]")
     portal = why.locator(f"[data-testid=why-destination][data-destination={PORTAL}]")
     await expect(portal).to_have_attribute("data-confirmed", "no")
-    await expect(why.locator("[data-testid=why-error]")).to_contain_text("07")
+    # DVCQG's refusal in words by its code (journaled with it), its own reply folded beside.
+    words = vi("reason.national_portal.07")
+    error = why.locator("[data-testid=why-error]")
+    await expect(error.locator(".reason-words")).to_have_text(words)
+    await expect(error.locator("details.raw code")).to_contain_text(f"{code}: 07")
+    await expect(error.locator("details.raw summary")).to_have_text(vi("reason.raw"))
+    await expect(portal.locator(".reason-words")).to_have_text(words)
     await expect(why.locator("[data-testid=why-verdict]")).to_have_text(vi("why.not_all"))
     # The timeline: newest first, readable payloads (Vietnamese as text, no \\u escapes).
     first_hop = page.locator("[data-testid=hop]").first
@@ -139,7 +145,19 @@ async def test_a_refused_dossier_says_why_and_is_replayed_from_its_page(
     text = await payload.text_content() or ""
     assert "Đăng ký khai sinh" in text, text
     assert "\\u" not in text, text
+    refused_hop = page.locator("[data-testid=hop][data-kind=refused] [data-testid=hop-detail]")
+    await expect(refused_hop.locator(".reason-words")).to_have_text(words)
     await shoot(page, "why")
+
+    # The unsynced dossiers list it with the same words, never DVCQG's English.
+    await page.goto(world.url(f"/dashboard/stuck?destination={PORTAL}"))
+    row = page.locator(f"tr[data-testid=stuck-row][data-code='{code}']")
+    await expect(row).to_contain_text(vi("stuck.outcome.parked"))
+    await expect(row.locator(".reason-words")).to_have_text(words)
+    assert "DVCQG refused" not in await row.locator(".reason-words").inner_text()
+    await expect(row.locator("details.raw code")).to_contain_text("DVCQG refused")
+    await shoot(page, "stuck-refused")
+    await page.goto(world.url(f"/dashboard/dossiers/{code}"))
 
     del world.sim.faults.reject[code]
     await world.parked_in_place(1)
@@ -159,6 +177,10 @@ async def test_a_refused_dossier_says_why_and_is_replayed_from_its_page(
         return await verdict.inner_text() == vi("why.all_confirmed")
 
     await eventually(confirmed, 30, "DVCQG's confirmation on the dossier's page")
+    # The replay in the timeline: who replayed it, and the refusal it replayed, in words.
+    replayed = page.locator("[data-testid=hop][data-kind=replayed] [data-testid=hop-detail]")
+    await expect(replayed).to_contain_text(vi("hop.by", by=OPERATOR))
+    await expect(replayed.locator(".reason-words")).to_have_text(words)
     await shoot(page, "confirmed")
 
 

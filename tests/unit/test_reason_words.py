@@ -1,6 +1,7 @@
 """Reasons and outage causes have words in both languages: every code the product can put in
-the tables an operator reads during an outage (dead letters, a dossier's why, the stuck list,
-a connector's state and outage log, refused payment callbacks), read from the sources that
+the tables an operator reads during an outage (dead letters, the delivery journal behind a
+dossier's why, its timeline and the stuck list, a connector's state and outage log, refused
+payment callbacks, the flow tables' held-back and refused items), read from the sources that
 raise them, and the raw text is never lost."""
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from hub.outage import Cause
 from hub.plugins import built_in
 
 ROOT = Path(__file__).resolve().parents[2]
-REFUSALS = ("DestinationRejected", "UnreadableReply")
+# Every error the hub parks, retries or journals with a code (`HubError.code`).
+REFUSALS = (
+    "DestinationRejected",
+    "UnreadableReply",
+    "PermanentError",
+    "UndecodableMessage",
+    "TransientError",
+)
 
 
 def words(package: str) -> dict[str, dict[str, str]]:
@@ -62,9 +70,10 @@ def test_every_outage_cause_and_core_reason_has_words_in_both_languages() -> Non
 
 @pytest.mark.parametrize("package", ["hub", "connectors"])
 def test_every_refusal_code_raised_in_the_sources_has_words(package: str) -> None:
-    """Each `DestinationRejected(…, code=…)` and `UnreadableReply(…, code=…)`: a constant code
-    has words of its own (the connector's or the core's); a computed one (the destination's
-    code) falls back on its connector's "refused, code …"."""
+    """Each `DestinationRejected(…, code=…)`, `UnreadableReply(…, code=…)` and the other
+    errors the consumer parks or retries with a code (what the dead letters and the delivery
+    journal keep): a constant code has words of its own (the connector's or the core's); a
+    computed one (the destination's code) falls back on its connector's "refused, code …"."""
     checked = 0
     for path in sorted((ROOT / package).rglob("*.py")):
         rel = path.relative_to(ROOT)
@@ -80,6 +89,42 @@ def test_every_refusal_code_raised_in_the_sources_has_words(package: str) -> Non
             keys = [f"reason.{connector}.{code}", f"reason.{code}"]
             assert any(in_both(k, CORE, *own) for k in keys), (where, code)
     assert checked > (0 if package == "hub" else 5), package
+
+
+def test_every_code_a_ministry_hand_off_is_parked_with_has_words() -> None:
+    """A hand-off the mapping cannot build or whose reply it cannot read is parked (and
+    journaled) with the mapping's code (`connectors.ministry.sink.Unmapped`): every
+    `ValidationFailed` code of the mapping and its field maps reads as the ministry's words."""
+    i18n.add_words("connectors.ministry")
+    ministry = CONNECTORS["ministry"]
+    sources = [ROOT / "hub" / "fieldmap.py", ROOT / "connectors" / "ministry" / "mapping.py"]
+    found = {c for p in sources for c, _ in codes_raised(p, ("ValidationFailed",)) if c}
+    assert {"missing", "unknown_code", "mapping_error", "wrong_type", "no_submit"} <= found
+    for code in sorted(found):
+        assert in_both(f"reason.ministry.{code}", ministry), code
+        worded = reasons.word("vi", "x", connector="ministry.tax", code=code)
+        assert worded.words == ministry["vi"][f"reason.ministry.{code}"], code
+
+
+def test_the_journal_codes_of_the_hub_itself_have_words() -> None:
+    """The codes the consumer, the parking queue and the sinks write in the delivery journal
+    themselves (not a destination's): a spent retry budget, the broker's delivery limit, a
+    handler's crash, a message naming no dossier or one the hub does not hold."""
+    for package in ("connectors.national_portal", "connectors.vdxp"):
+        i18n.add_words(package)
+    own = [
+        *("retry_budget", "delivery_limit", "handler_crashed", "outcome_count"),
+        *("no_dossier_code", "unknown_dossier", "no_event_id", "not_json", "not_object"),
+    ]
+    for code in own:
+        assert in_both(f"reason.{code}", CORE), code
+    for code in ("no_document_id", "unknown_transfer", "edxml_missing"):
+        assert in_both(f"reason.vdxp.{code}", CONNECTORS["vdxp"]), code
+    worded = reasons.word("vi", "dossier X is not in the store", connector="national_portal",
+                          code="unknown_dossier")  # fmt: skip
+    assert worded.words == CORE["vi"]["reason.unknown_dossier"]
+    axis = reasons.word("vi", "the axis refused it: x", connector="vdxp", code="E42")
+    assert axis.words == "Trục văn bản từ chối (mã E42)"
 
 
 def test_dvcqg_item_codes_from_its_code_table_and_protocol_have_words() -> None:
