@@ -492,6 +492,11 @@ class FlowColumn(Reply):
         "detail",
     ] = Field(description="how its values read: `time` ISO 8601, `money` in đồng, ...")
     filter: bool = Field(description="whether it may be filtered by its exact value")
+    words: str | None = Field(
+        None,
+        description="a `value` column whose values are codes read in the words of another "
+        "column's (`code`: a refusal's code, as the callbacks' and the held-back items')",
+    )
 
 
 class FlowFact(Reply):
