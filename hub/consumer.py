@@ -40,10 +40,10 @@ import contextlib
 import json
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aio_pika
 import structlog
@@ -98,9 +98,9 @@ class Envelope:
         try:
             body = json.loads(raw.body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise UndecodableMessage(f"message body is not JSON: {exc}") from None
+            raise UndecodableMessage(f"message body is not JSON: {exc}", code="not_json") from None
         if not isinstance(body, dict):
-            raise UndecodableMessage("message body is not a JSON object")
+            raise UndecodableMessage("message body is not a JSON object", code="not_object")
         headers = dict(raw.headers or {})
         attempt = headers.get(ATTEMPT_HEADER, 0)
         return cls(
@@ -129,8 +129,23 @@ class Skipped:
 SKIPPED = Skipped()
 Outcome = HubError | Skipped | None
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[Sequence[Outcome]]]
-# Writes a hop of a dossier's timeline: (dossier code, connector, outcome, detail).
-Journal = Callable[[str, str, str, str], Awaitable[None]]
+
+
+class Journal(Protocol):
+    """Writes a hop of a dossier's timeline: the dossier, the connector, the outcome, the
+    hub's text of it, and its reason as a code with the values its words name (when known)."""
+
+    async def __call__(
+        self,
+        code: str,
+        connector: str,
+        outcome: str,
+        detail: str,
+        reason_code: str | None = None,
+        reason_args: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+
 # Declares the connector's queues (and bindings) on a channel, idempotently.
 Declare = Callable[[AbstractChannel], Awaitable[None]]
 
@@ -277,7 +292,7 @@ class BatchConsumer:
         try:
             envelope = Envelope.parse(raw)
         except UndecodableMessage as exc:
-            await self._park_raw(raw, exc.message)
+            await self._park_raw(raw, exc.message, exc.code)
             return
         queued_at = envelope.headers.get(QUEUED_AT_HEADER)
         self.stats.took(
@@ -366,10 +381,14 @@ class BatchConsumer:
             outcomes = [exc] * len(batch)
         except Exception as exc:  # a bug must not lose messages: retry them, then park
             log.exception("handler_crashed", connector=self.queues.connector)
-            outcomes = [TransientError(f"handler crashed: {exc!r}")] * len(batch)
+            crashed = TransientError(f"handler crashed: {exc!r}", code="handler_crashed")
+            outcomes = [crashed] * len(batch)
         if len(outcomes) != len(batch):
             log.error("handler_outcome_count_wrong", connector=self.queues.connector)
-            outcomes = [TransientError("handler returned a wrong number of outcomes")] * len(batch)
+            wrong = TransientError(
+                "handler returned a wrong number of outcomes", code="outcome_count"
+            )
+            outcomes = [wrong] * len(batch)
         return outcomes
 
     async def _shelve(self, batch: list[Envelope]) -> None:
@@ -393,6 +412,8 @@ class BatchConsumer:
     async def _settle(self, envelope: Envelope, outcome: Outcome) -> None:
         connector = self.queues.connector
         kind, reason = "done", ""
+        why: str | None = None  # the reason's code, for the journal
+        args: dict[str, Any] = {}
         try:
             if outcome is None:
                 await envelope.raw.ack()
@@ -402,14 +423,15 @@ class BatchConsumer:
                 await envelope.raw.ack()
                 metrics.MESSAGES.labels(connector, "skipped").inc()
             elif isinstance(outcome, PermanentError):
-                kind, reason = "parked", outcome.message
-                await self._park(envelope, reason, getattr(outcome, "code", None))
+                kind, reason, why = "parked", outcome.message, outcome.code
+                await self._park(envelope, reason, outcome.code)
             elif envelope.attempt < len(self.queues.retry):
-                kind, reason = "retry", outcome.message
+                kind, reason, why = "retry", outcome.message, outcome.code
                 await self._retry(envelope, outcome)
             else:
                 tiers = len(self.queues.retry)
                 kind, reason = "parked", f"{RETRY_BUDGET_PREFIX} ({tiers} tiers): {outcome.message}"
+                why, args = "retry_budget", {"tiers": tiers}
                 await self._park(envelope, reason)
         except HubError as exc:
             log.warning("settle_failed", connector=connector, error=exc.message)
@@ -426,13 +448,16 @@ class BatchConsumer:
         code = code if isinstance(code, str) else None
         self.stats.settled(id(envelope), kind, reason, envelope.message_id, code)
         if kind in ("retry", "parked") and code and self.journal is not None:
-            await self._journal(code, kind, reason)
+            await self._journal(code, kind, reason, why, args)
 
-    async def _journal(self, code: str, kind: str, reason: str) -> None:
-        """The retry or parking in the dossier's timeline; a failure here is only logged."""
+    async def _journal(
+        self, code: str, kind: str, reason: str, why: str | None, args: dict[str, Any]
+    ) -> None:
+        """The retry or parking in the dossier's timeline, with its reason's code (the
+        destination's refusal code, or the hub's own); a failure here is only logged."""
         assert self.journal is not None
         try:
-            await self.journal(code, self.queues.connector, kind, reason)
+            await self.journal(code, self.queues.connector, kind, reason, why, args or None)
         except Exception as exc:
             log.warning("journal_failed", connector=self.queues.connector, error=repr(exc))
 
@@ -464,12 +489,14 @@ class BatchConsumer:
         await self._publish_parked(envelope.body, envelope.message_id, headers, reason)
         await envelope.raw.ack()
 
-    async def _park_raw(self, raw: AbstractIncomingMessage, reason: str) -> None:
+    async def _park_raw(
+        self, raw: AbstractIncomingMessage, reason: str, code: str | None = None
+    ) -> None:
         try:
             await self.broker.publish(
                 self.broker.channel.default_exchange,
                 self.queues.parking,
-                _parked_raw(raw, reason, self.queues.connector),
+                _parked_raw(raw, reason, self.queues.connector, code),
             )
             await raw.ack()
             self.stats.settled(0, "parked", reason, raw.message_id or "")
@@ -510,16 +537,21 @@ async def _nack_quietly(envelope: Envelope) -> None:
         await envelope.raw.nack(requeue=True)
 
 
-def _parked_raw(raw: AbstractIncomingMessage, reason: str, connector: str) -> aio_pika.Message:
+def _parked_raw(
+    raw: AbstractIncomingMessage, reason: str, connector: str, code: str | None = None
+) -> aio_pika.Message:
+    headers = {
+        **dict(raw.headers or {}),
+        REASON_HEADER: reason[:1000],
+        CONNECTOR_HEADER: connector,
+        PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
+    }
+    if code:
+        headers[ERROR_CODE_HEADER] = code
     return aio_pika.Message(
         raw.body,
         content_type=raw.content_type,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=raw.message_id,
-        headers={
-            **dict(raw.headers or {}),
-            REASON_HEADER: reason[:1000],
-            CONNECTOR_HEADER: connector,
-            PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
-        },
+        headers=headers,
     )

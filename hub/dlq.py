@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -39,6 +39,8 @@ from hub.broker import (
     Broker,
     ConnectorQueues,
 )
+from hub.consumer import RETRY_BUDGET_PREFIX
+from hub.store.base import JournalLine
 
 log = structlog.get_logger(__name__)
 
@@ -54,10 +56,17 @@ class AuditLog(Protocol):
 
 
 class DeliveryJournal(Protocol):
-    """Each dossier's outbound timeline: a line per delivery, refusal, replay or discard."""
+    """Each dossier's outbound timeline: a line per delivery, refusal, replay or discard, with
+    its reason as a code and the values its words name where the hub knows one."""
 
     async def record_delivery(
-        self, code: str, connector: str, outcome: str, detail: str
+        self,
+        code: str,
+        connector: str,
+        outcome: str,
+        detail: str,
+        reason_code: str | None = None,
+        reason_args: Mapping[str, Any] | None = None,
     ) -> None: ...
 
 
@@ -65,7 +74,17 @@ class ParkingLog(AuditLog, DeliveryJournal, Protocol):
     """What a replay or a discard writes: an audit entry, and a line in the dossier's journal
     (in batches when many messages are acted on at once)."""
 
-    async def record_deliveries(self, lines: list[tuple[str, str, str, str]]) -> None: ...
+    async def record_deliveries(self, lines: list[JournalLine]) -> None: ...
+
+
+def own_code(reason: str) -> str | None:
+    """The code of one of the hub's own parking reasons, told by its fixed opening: the
+    broker's delivery limit, or a spent retry budget (their text never names a code)."""
+    if reason.startswith(DELIVERY_LIMIT_REASON):
+        return "delivery_limit"
+    if reason.startswith(RETRY_BUDGET_PREFIX):
+        return "retry_budget"
+    return None
 
 
 Progress = Callable[[int], None]  # the messages acted on so far
@@ -225,7 +244,7 @@ class ParkingQueue:
         once); `progress` hears the running count, `taken` gets how many the pass took."""
         acted: list[ParkedMessage] = []
         seen: set[str] = set()
-        journal: list[tuple[str, str, str, str]] = []
+        journal: list[JournalLine] = []
         channel = await self.broker.connection.channel(publisher_confirms=True)
         held = acked = 0
         before = 0
@@ -311,16 +330,25 @@ class ParkingQueue:
             if not acted or (taken and taken[0] < PASS_MAX):
                 return done
 
-    def _journal_line(
-        self, parked: ParkedMessage, action: str, actor: str
-    ) -> list[tuple[str, str, str, str]]:
+    def _journal_line(self, parked: ParkedMessage, action: str, actor: str) -> list[JournalLine]:
+        """The replay or discard in the dossier's journal, with the parked message's reason:
+        its code (the destination's, or the hub's own) and who acted, for its words."""
         code = parked.body.get("dossier_code")
         if not isinstance(code, str) or not code:
             return []
         outcome = "replayed" if action == "dlq.replay" else "discarded"
-        return [(code, self.queues.connector, outcome, f"by {actor}: {parked.reason}")]
+        return [
+            JournalLine(
+                code,
+                self.queues.connector,
+                outcome,
+                f"by {actor}: {parked.reason}",
+                parked.code or own_code(parked.reason),
+                {"by": actor},
+            )
+        ]
 
-    async def _journal(self, lines: list[tuple[str, str, str, str]]) -> None:
+    async def _journal(self, lines: list[JournalLine]) -> None:
         """The replays or discards in the dossiers' timelines (after the act: the audit log
         already holds it, so a failure here loses no record of it); `lines` is emptied."""
         if not lines:

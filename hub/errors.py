@@ -29,12 +29,18 @@ from __future__ import annotations
 
 
 class HubError(Exception):
-    """Base of every error the hub raises on purpose."""
+    """Base of every error the hub raises on purpose. `code`, when it has one, is a stable
+    machine code of what went wrong (the destination's own refusal code, or the hub's): the
+    dashboard shows words for it, and the delivery journal and the parking queue keep it
+    beside the message, which is for the logs and the technical reader."""
 
-    def __init__(self, message: str, *, connector: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, connector: str | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.connector = connector
+        self.code = code
 
 
 class ConfigError(HubError):
@@ -48,10 +54,11 @@ class ConfigError(HubError):
 class ValidationFailed(HubError):
     """One inbound item is invalid. `field` names where, `code` is a stable machine code."""
 
+    code: str
+
     def __init__(self, message: str, *, field: str | None = None, code: str = "invalid") -> None:
-        super().__init__(message)
+        super().__init__(message, code=code)
         self.field = field
-        self.code = code
 
 
 class TransientError(HubError):
@@ -112,18 +119,18 @@ class DestinationRejected(PermanentError):
         dossier_code: str | None = None,
         code: str | None = None,
     ) -> None:
-        super().__init__(message, connector=connector)
+        super().__init__(message, connector=connector, code=code)
         self.dossier_code = dossier_code
-        self.code = code
 
 
 class UnreadableReply(PermanentError):
     """A destination's reply that is refused unread or cannot be understood; `code` is a
     stable machine code (invalid_xml, entities, oversized, wsdl_mismatch, invalid_json)."""
 
+    code: str
+
     def __init__(self, message: str, *, connector: str | None = None, code: str) -> None:
-        super().__init__(message, connector=connector)
-        self.code = code
+        super().__init__(message, connector=connector, code=code)
 
 
 class UndecodableMessage(PermanentError):

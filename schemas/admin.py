@@ -199,6 +199,15 @@ class DossierHits(Reply):
     items: list[DossierHit]
 
 
+_REASON_CODE = (
+    "the reason as a code the dashboard has words for (never the words): for a journaled "
+    "outcome (refused, failed, retry, parked, replayed) the refusal's code, the destination's "
+    "own (DVCQG's 07 …) or the hub's (retry_budget, unknown_dossier …), null for lines "
+    "journaled before the hub kept codes; while waiting, the destination's state reason as a "
+    "code (as a card's)"
+)
+
+
 class StuckFilterOut(Reply):
     destination: str | None
     agency: str | None
@@ -224,9 +233,7 @@ class StuckDossier(Reply):
         "destination is not up); queued (on its way)"
     )
     reason: str = Field(description="masked")
-    reason_code: str | None = Field(
-        None, description="while waiting: the destination's state reason as a code (as a card's)"
-    )
+    reason_code: str | None = Field(None, description=_REASON_CODE)
     reason_args: dict[str, Any] = Field(
         default_factory=dict, description="values the reason's words name (by, note, share …)"
     )
@@ -257,6 +264,15 @@ class Hop(Reply):
     payload: Any = Field(description="masked")
     count: int = Field(description="retries in a row shown as this one hop")
     first_at: str | None = Field(description="the first of those retries")
+    reason_code: str | None = Field(
+        None,
+        description="a journal line's reason as a code: the destination's refusal code (DVCQG's "
+        "07 …) or the hub's own (retry_budget, delivery_limit, unknown_dossier …); null for "
+        "lines journaled without one (their detail says it)",
+    )
+    reason_args: dict[str, Any] = Field(
+        default_factory=dict, description="values the reason's words name (by, tiers …)"
+    )
 
 
 class DestinationWhy(Reply):
@@ -266,9 +282,7 @@ class DestinationWhy(Reply):
     confirmed_version: int | None
     outcome: str | None = Field(description="its trouble, or waiting while it is not up")
     reason: str = Field(description="masked")
-    reason_code: str | None = Field(
-        None, description="while waiting: the destination's state reason as a code (as a card's)"
-    )
+    reason_code: str | None = Field(None, description=_REASON_CODE)
     reason_args: dict[str, Any] = Field(
         default_factory=dict, description="values the reason's words name (by, note, share …)"
     )
@@ -280,6 +294,8 @@ class LastError(Reply):
     destination: str
     outcome: str
     reason: str = Field(description="masked")
+    reason_code: str | None = Field(None, description="the journaled reason as a code, if any")
+    reason_args: dict[str, Any] = Field(default_factory=dict, description="its words' values")
     at: str
     since: str = Field(description="the first line of this trouble")
     destination_state: ConnectorState | None
@@ -476,6 +492,11 @@ class FlowColumn(Reply):
         "detail",
     ] = Field(description="how its values read: `time` ISO 8601, `money` in đồng, ...")
     filter: bool = Field(description="whether it may be filtered by its exact value")
+    words: str | None = Field(
+        None,
+        description="a `value` column whose values are codes read in the words of another "
+        "column's (`code`: a refusal's code, as the callbacks' and the held-back items')",
+    )
 
 
 class FlowFact(Reply):

@@ -54,7 +54,7 @@ def ministries_flow(store: SqliteMinistries, systems: dict[str, Any]) -> Flow:
                         Column("system", "connector"),
                         Column("kind", "value"),
                         Column("last_poll", "time"),
-                        Column("poll_error"),
+                        Column("poll_error", "detail"),  # the state above says it in words
                         Column("cursor", "id"),
                     ],
                     rows,
@@ -77,8 +77,8 @@ def ministries_flow(store: SqliteMinistries, systems: dict[str, Any]) -> Flow:
                         Column("last_at", "time"),
                         Column("system", "connector", filter=True),
                         Column("via", "value", filter=True),
-                        Column("code", "value", filter=True),
-                        Column("reason"),
+                        Column("code", "value", filter=True),  # the reason in words
+                        Column("reason", "detail"),  # the hub's own text, folded away
                         Column("dossier_code", "dossier"),
                         Column("seen", "number"),
                     ],

@@ -38,8 +38,7 @@ class Unmapped(PermanentError):
     the mapping's code (`missing`, `mapping_error`, ...)."""
 
     def __init__(self, message: str, cause: ValidationFailed) -> None:
-        super().__init__(message)
-        self.code = cause.code
+        super().__init__(message, code=cause.code)
 
 
 class HandoffStore(Protocol):

@@ -77,7 +77,7 @@ class CatalogueClient:
             code = _entry_code(raw)
             if not code:
                 refused.append(
-                    Refused(f"#{i}", "list entry has no MATTHC", "MATTHC", _excerpt(raw))
+                    Refused(f"#{i}", "list entry has no MATTHC", "MATTHC", _excerpt(raw), "missing")
                 )
             elif code not in seen:
                 seen.add(code)
@@ -106,16 +106,16 @@ class CatalogueClient:
                 "LayThuTuc", {"maTTHC": code}, allow={self.codes.not_found}
             )
         except ReplyNotJson as exc:
-            return Refused(code, "the portal's reply is not JSON", None, exc.excerpt)
+            return Refused(code, "the portal's reply is not JSON", None, exc.excerpt, "not_json")
         if str(reply.get("error_code")) == self.codes.not_found:
             message = str(reply.get("message", ""))[:EXCERPT_CHARS]
-            return Refused(code, f"LayThuTuc: not found ({message})", None, None)
+            return Refused(code, f"LayThuTuc: not found ({message})", None, None, "not_found")
         raw = reply.get("result")
         try:
             procedure = procedure_from_wire(raw, self.codes, self.agency_code)
         except ValidationFailed as exc:
-            return Refused(code, exc.message, exc.field, _excerpt(raw))
+            return Refused(code, exc.message, exc.field, _excerpt(raw), exc.code)
         if procedure.code != code:
             reason = f"asked for {code}, the portal answered with {procedure.code}"
-            return Refused(code, reason, "MATTHC", _excerpt(raw))
+            return Refused(code, reason, "MATTHC", _excerpt(raw), "code_mismatch")
         return procedure

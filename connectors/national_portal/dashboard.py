@@ -42,7 +42,9 @@ def procedures_flow(store: SqliteProcedures) -> Flow:
                         Column("at", "time"),
                         Column("code", "id"),
                         Column("field", "id"),
-                        Column("reason"),
+                        # The reason in words by its code; the hub's own text folded away.
+                        Column("reason_code", "value", filter=True, words="code"),
+                        Column("reason", "detail"),
                     ],
                     held,
                 ),

@@ -26,7 +26,7 @@ Two cases are settled by asking DVCQG (`TraCuuHoSo`) rather than by guessing:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -57,8 +57,16 @@ class DeliveryState(Protocol):
         ...
 
     async def record_delivery(
-        self, code: str, connector: str, outcome: str, detail: str
-    ) -> None: ...
+        self,
+        code: str,
+        connector: str,
+        outcome: str,
+        detail: str,
+        reason_code: str | None = None,
+        reason_args: Mapping[str, Any] | None = None,
+    ) -> None:
+        """A line of the dossier's journal, with the refusal's code (DVCQG's own)."""
+        ...
 
 
 @dataclass
@@ -100,7 +108,7 @@ class PortalSink:
             DESTINATION, [Confirmation(c, 0, ids) for c, ids in sorted(batch.sent_steps.items())]
         )
         for code, error in batch.failed.items():
-            await self.store.record_delivery(code, CONNECTOR, "refused", error.message)
+            await self.store.record_delivery(code, CONNECTOR, "refused", error.message, error.code)
         self._observe(batch)
         return [self._outcome(batch, e) for e in envelopes]
 
@@ -121,9 +129,9 @@ class PortalSink:
     def _outcome(self, batch: _Batch, envelope: Envelope) -> Outcome:
         code = dossier_code_of(envelope)
         if not code:
-            return UndecodableMessage("message names no dossier_code")
+            return UndecodableMessage("message names no dossier_code", code="no_dossier_code")
         if code not in batch.work:
-            return UndecodableMessage(f"dossier {code} is not in the store")
+            return UndecodableMessage(f"dossier {code} is not in the store", code="unknown_dossier")
         return batch.failed.get(code)
 
     async def _push_records(self, batch: _Batch, works: list[DeliveryWork]) -> None:

@@ -38,7 +38,7 @@ def vdxp_flow(store: SqliteVdxp, intake: Any, guard: Any) -> Flow:
                         Column("dossier_code", "dossier"),
                         Column("from_organ", "id"),
                         Column("document_id", "id"),
-                        Column("detail"),
+                        Column("detail", "detail"),  # the axis's reply, folded away
                     ],
                     [d.as_dict() for d in await store.documents(None, None, WINDOW)],
                 ),
@@ -49,8 +49,8 @@ def vdxp_flow(store: SqliteVdxp, intake: Any, guard: Any) -> Flow:
                         Column("messagetype", "value", filter=True),
                         Column("verdict", "value", filter=True),
                         Column("from_organ", "id"),
-                        Column("code", "id"),
-                        Column("reason"),
+                        Column("code", "value", filter=True),  # the refusal in words
+                        Column("reason", "detail"),  # the hub's own text, folded away
                         Column("document_id", "id"),
                         Column("transport_id", "id"),
                     ],

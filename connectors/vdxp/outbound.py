@@ -218,19 +218,26 @@ class SendSink:
     async def _send(self, envelope: Envelope) -> Outcome:
         document_id = envelope.body.get("document_id")
         if not isinstance(document_id, str):
-            return PermanentError("the message names no document_id")
+            return PermanentError("the message names no document_id", code="no_document_id")
         row = await self.vdxp.document(document_id)
         if row is None or row.direction != "out":
-            return PermanentError(f"no transfer holds document {document_id[:100]!r}")
+            return PermanentError(
+                f"no transfer holds document {document_id[:100]!r}", code="unknown_transfer"
+            )
         if row.state == "sent":
             return None  # a redelivery after the record: sent already
         edxml = self.spool_dir / row.folder / EDXML_FILE
         if not edxml.is_file():
-            return PermanentError(f"the edXML of document {document_id} is missing from {edxml}")
+            return PermanentError(
+                f"the edXML of document {document_id} is missing from {edxml}",
+                code="edxml_missing",
+            )
         try:
             axis_id = await self.client.send(edxml)
         except DestinationRejected as exc:
-            await self.vdxp.send_refused(document_id, f"the axis refused it: {exc.message}")
+            await self.vdxp.send_refused(
+                document_id, f"the axis refused it: {exc.message}", exc.code
+            )
             metrics.VDXP_SENT.labels("refused").inc()
             log.warning("vdxp_send_refused", document_id=document_id, error=exc.message)
             return exc

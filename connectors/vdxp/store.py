@@ -261,11 +261,19 @@ class SqliteVdxp:
     async def sent(self, document_id: str, axis_id: str, detail: str) -> None:
         await self._settle(document_id, "sent", axis_id, detail, "delivered")
 
-    async def send_refused(self, document_id: str, reason: str) -> None:
-        await self._settle(document_id, "refused", None, reason, "failed")
+    async def send_refused(self, document_id: str, reason: str, code: str | None = None) -> None:
+        """The axis refused the document: `code` is the axis's own (for the words the console
+        shows in the dossier's timeline, the stuck list and its "why")."""
+        await self._settle(document_id, "refused", None, reason, "failed", code)
 
     async def _settle(
-        self, document_id: str, state: str, axis_id: str | None, detail: str, outcome: str
+        self,
+        document_id: str,
+        state: str,
+        axis_id: str | None,
+        detail: str,
+        outcome: str,
+        reason_code: str | None = None,
     ) -> None:
         now = _now()
         async with self._store.transaction() as db:
@@ -277,7 +285,7 @@ class SqliteVdxp:
             )
             code = next((r[0] for r in rows), None)
             if code:
-                await _timeline(db, code, outcome, detail, now, connector="vdxp")
+                await _timeline(db, code, outcome, detail, now, "vdxp", reason_code)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -387,10 +395,12 @@ async def _timeline(
     detail: str,
     at: str,
     connector: str = "vdxp",
+    reason_code: str | None = None,
 ) -> None:
     await db.execute(
-        "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) VALUES (?,?,?,?,?)",
-        (dossier_code, connector, outcome, detail[:2000], at),
+        "INSERT INTO deliveries (dossier_code, connector, outcome, detail, reason_code, at) "
+        "VALUES (?,?,?,?,?,?)",
+        (dossier_code, connector, outcome, detail[:2000], reason_code, at),
     )
 
 

@@ -67,7 +67,7 @@ class WebhookSink:
     ) -> Outcome:
         event_id = _event_id(envelope)
         if event_id is None:
-            return UndecodableMessage("the event has no event_id")
+            return UndecodableMessage("the event has no event_id", code="no_event_id")
         if event_id in done:
             log.info("event_already_delivered", connector=self.client.connector, event_id=event_id)
             return None

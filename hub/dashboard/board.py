@@ -328,7 +328,7 @@ class Board:
             w = self.watched.get(r.destination)
             health = describe(w) if w else None
             outcome, reason = r.outcome, mask_text(r.reason or "")
-            reason_code, reason_args = None, {}
+            reason_code, reason_args = r.reason_code, _masked_args(r.reason_args)
             if outcome is None and health and health["state"] in AWAY:
                 outcome, reason = "waiting", health["reason"] or ""
                 reason_code, reason_args = health["reason_code"], health["reason_args"]
@@ -429,6 +429,8 @@ class Board:
                 "destination": e.destination,
                 "outcome": e.outcome,
                 "reason": mask_text(e.reason or ""),
+                "reason_code": e.reason_code,
+                "reason_args": _masked_args(e.reason_args),
                 "at": e.at,
                 "since": e.since,
                 "destination_state": health["state"] if health else None,
@@ -466,8 +468,12 @@ class Board:
             "reason": mask_text(trouble.reason or "")
             if trouble
             else (health["reason"] if waiting and health else ""),
-            "reason_code": health["reason_code"] if waiting and health else None,
-            "reason_args": health["reason_args"] if waiting and health else {},
+            "reason_code": trouble.reason_code
+            if trouble
+            else (health["reason_code"] if waiting and health else None),
+            "reason_args": _masked_args(trouble.reason_args)
+            if trouble
+            else (health["reason_args"] if waiting and health else {}),
             "at": trouble.at if trouble else (line.at if line else None),
             "state": health["state"] if health else None,
         }
@@ -661,3 +667,8 @@ def _parse(text: str) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _masked_args(args: dict[str, Any]) -> dict[str, Any]:
+    """A journaled reason's values as they may leave the hub (text masked like its reason)."""
+    return {k: mask_text(v) if isinstance(v, str) else v for k, v in args.items()}

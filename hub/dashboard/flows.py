@@ -41,14 +41,20 @@ CHOICE_KINDS = ("value", "connector")
 @dataclass(frozen=True)
 class Column:
     """One column of a flow table: its key in the rows, how its values read, and whether the
-    page offers a list to filter it by (a `value` or `connector` column)."""
+    page offers a list to filter it by (a `value` or `connector` column). A `value` column's
+    words are `value.<key>.<value>`, or `value.<words>.<value>` when it names `words`: the
+    refusal codes of every flow table share `value.code.*` whatever their column is called."""
 
     key: str
     kind: Kind = "text"
     filter: bool = False
+    words: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"key": self.key, "kind": self.kind, "filter": self.filter}
+        out: dict[str, Any] = {"key": self.key, "kind": self.kind, "filter": self.filter}
+        if self.words:
+            out["words"] = self.words
+        return out
 
 
 def recent_days(today: date, n: int) -> list[str]:

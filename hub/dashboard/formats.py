@@ -104,7 +104,7 @@ def cell(
     if kind == "time":
         return when(value)
     if kind == "value":
-        return value_word(lang, key, value)
+        return value_word(lang, str(column.get("words") or key), value)
     if kind == "connector":
         return connector_name(str(value), lang, names)
     if kind == "money" and isinstance(value, int | float):

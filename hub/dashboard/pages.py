@@ -150,6 +150,23 @@ def _reason(
 
 
 @jinja2.pass_context
+def _journaled(
+    context: jinja2.runtime.Context,
+    outcome: str | None,
+    raw: str | None,
+    connector: str | None,
+    code: str | None,
+    args: dict[str, Any] | None,
+) -> Markup:
+    """A reason on the stuck list or a dossier's "why": a journaled one (refused, retry,
+    parked …) by its refusal code, one while `waiting` by the destination's state reason code;
+    a line journaled without a code (before the hub kept them) is shown as it is."""
+    if outcome == "waiting":
+        return _reason(context, raw, connector, args=args, state=code)
+    return _reason(context, raw, connector, code=code, args=args)
+
+
+@jinja2.pass_context
 def _reason_text(
     context: jinja2.runtime.Context,
     raw: str | None,
@@ -173,6 +190,7 @@ def _reason_templates(context: jinja2.runtime.Context) -> dict[str, str]:
 
 _env.filters["connector"] = _connector
 _env.globals["reason"] = _reason
+_env.globals["journaled"] = _journaled
 _env.globals["reason_text"] = _reason_text
 _env.globals["reason_templates"] = _reason_templates
 _env.globals["cell"] = _cell

@@ -20,9 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.consumer import RETRY_BUDGET_PREFIX
 from hub.dashboard import i18n
-from hub.dlq import DELIVERY_LIMIT_REASON
+from hub.dlq import own_code
 from hub.outage import Cause
 
 # The core's codes that have words (the unit test holds both catalogues to them).
@@ -54,12 +53,8 @@ class Worded:
 
 
 def code_of(raw: str) -> str | None:
-    """One of the hub's own parking reasons, recognised in its text."""
-    if raw.startswith(DELIVERY_LIMIT_REASON):
-        return "delivery_limit"
-    if raw.startswith(RETRY_BUDGET_PREFIX):
-        return "retry_budget"
-    return None
+    """One of the hub's own parking reasons, recognised in its text (`hub.dlq.own_code`)."""
+    return own_code(raw)
 
 
 def word(

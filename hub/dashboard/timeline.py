@@ -11,7 +11,7 @@ the hub. Pure logic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,10 @@ class Hop:
     event_id: int | None = None  # the history row a "received" hop comes from
     count: int = 1  # retries of one destination in a row, shown as one hop
     first_at: str | None = None  # the first of them (`at` is the last)
+    # A journal line's reason as a code, with the values its words name (decision 0090):
+    # the page words it; `detail` keeps the hub's own text.
+    reason_code: str | None = None
+    reason_args: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +46,8 @@ class Hop:
             "payload": self.payload,
             "count": self.count,
             "first_at": self.first_at,
+            "reason_code": self.reason_code,
+            "reason_args": self.reason_args,
         }
 
 
@@ -131,6 +137,10 @@ def timeline(view: DossierView) -> list[Hop]:
                 d.connector,
                 d.outcome,
                 mask_text(d.detail or ""),
+                reason_code=d.reason_code,
+                reason_args={
+                    k: mask_text(v) if isinstance(v, str) else v for k, v in d.reason_args.items()
+                },
             )
         )
     for p in view.payments:

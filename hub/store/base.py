@@ -15,7 +15,8 @@ interleave inside one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -103,6 +104,24 @@ class DeliveryEntry:
     outcome: str
     detail: str | None
     at: str
+    reason_code: str | None = None  # the reason as a code, where the hub knew one
+    reason_args: dict[str, Any] = field(default_factory=dict)  # values its words name
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    """A line of a dossier's delivery journal: what happened at a connector (delivered,
+    refused, retry, parked, replayed, discarded …), the hub's own text of it (`detail`), and
+    its reason as a code with the values its words name, where the hub knows one (the
+    destination's refusal code, `retry_budget` …): the console words the code, never the
+    text (decision 0090)."""
+
+    dossier_code: str
+    connector: str
+    outcome: str
+    detail: str
+    reason_code: str | None = None
+    reason_args: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,3 +155,14 @@ class AuditEntry:
     action: str
     target: str
     detail: dict[str, Any]
+
+
+def reason_args_of(text: str | None) -> dict[str, Any]:
+    """A journal line's `reason_args` column as the values its words name ({} for none)."""
+    if not text:
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}

@@ -16,9 +16,11 @@ value into SQL. Every subquery in FROM has an alias (PostgreSQL before 16 requir
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from hub.store.base import reason_args_of
 
 if TYPE_CHECKING:
     from hub.store.sqlite import SqliteStore
@@ -92,6 +94,8 @@ class StuckRow:
     outcome: str | None  # the trouble journaled: refused | retry | parked | replayed
     reason: str | None
     reason_at: str | None
+    reason_code: str | None = None  # the journaled reason as a code (decision 0090)
+    reason_args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ class Trouble:
     reason: str | None
     since: str
     at: str
+    reason_code: str | None = None  # the journaled reason as a code (decision 0090)
+    reason_args: dict[str, Any] = field(default_factory=dict)
 
 
 class SqliteDashboard:
@@ -225,16 +231,16 @@ class SqliteDashboard:
             )
             total = next(iter(await db.execute_fetchall(count_sql, params)))
             rows = await db.execute_fetchall(page_sql, [*params, limit, offset])
-        return int(total[0]), [StuckRow(*r) for r in rows]
+        return int(total[0]), [_stuck_row(r) for r in rows]
 
     async def trouble(self, code: str) -> list[Trouble]:
         """The trouble each destination's journal shows for one dossier."""
         rows = await self._rows(
-            "SELECT destination, outcome, reason, since, at FROM delivery_trouble "
-            "WHERE dossier_code = ? ORDER BY at DESC",
+            "SELECT destination, outcome, reason, since, at, reason_code, reason_args "
+            "FROM delivery_trouble WHERE dossier_code = ? ORDER BY at DESC",
             (code,),
         )
-        return [Trouble(*r) for r in rows]
+        return [Trouble(r[0], r[1], r[2], r[3], r[4], r[5], reason_args_of(r[6])) for r in rows]
 
     # -- searches -------------------------------------------------------------------------------
 
@@ -350,7 +356,8 @@ _FOUND_PAGE_SQL = (
 _BEHIND_SQL = (
     "SELECT d.code AS code, ? AS destination, d.updated_at AS since, d.status AS status, "
     "d.procedure_code AS procedure_code, d.version AS version, s.version AS confirmed, "
-    "t.outcome AS outcome, t.reason AS reason, t.at AS reason_at FROM dossiers d "
+    "t.outcome AS outcome, t.reason AS reason, t.at AS reason_at, "
+    "t.reason_code AS reason_code, t.reason_args AS reason_args FROM dossiers d "
     "LEFT JOIN destination_state s ON s.dossier_code = d.code AND s.destination = ? "
     "LEFT JOIN delivery_trouble t ON t.dossier_code = d.code AND t.destination = ? "
     "WHERE (s.behind IS NULL OR s.behind = 1)"
@@ -358,9 +365,16 @@ _BEHIND_SQL = (
 _TROUBLE_SQL = (
     "SELECT d.code AS code, t.destination AS destination, t.since AS since, "
     "d.status AS status, d.procedure_code AS procedure_code, d.version AS version, "
-    "NULL AS confirmed, t.outcome AS outcome, t.reason AS reason, t.at AS reason_at "
+    "NULL AS confirmed, t.outcome AS outcome, t.reason AS reason, t.at AS reason_at, "
+    "t.reason_code AS reason_code, t.reason_args AS reason_args "
     "FROM delivery_trouble t JOIN dossiers d ON d.code = t.dossier_code WHERE 1 = 1"
 )
+
+
+def _stuck_row(r: Any) -> StuckRow:
+    """A row of `_BEHIND_SQL` or `_TROUBLE_SQL` (their columns, in order)."""
+    return StuckRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                    reason_args_of(r[11]))  # fmt: skip
 
 
 def _stuck_sql(

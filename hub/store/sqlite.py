@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,9 +49,11 @@ from hub.store.base import (
     HistoryEntry,
     IngestOutcome,
     IngestResult,
+    JournalLine,
     OutboxMessage,
     PausedConnector,
     PendingStep,
+    reason_args_of,
 )
 from hub.store.dashboard import SqliteDashboard
 from hub.synclag import bucket_of
@@ -159,6 +161,26 @@ async def _in_savepoint(
         return False, exc
     await db.execute("RELEASE grouped")
     return True, result
+
+
+# A line of the delivery journal (`JournalLine`, `_journal_row`).
+_JOURNAL_SQL = (
+    "INSERT INTO deliveries (dossier_code, connector, outcome, detail, reason_code, "
+    "reason_args, at) VALUES (?,?,?,?,?,?,?)"
+)
+
+
+def _journal_row(line: JournalLine, at: str) -> tuple[Any, ...]:
+    args = json.dumps(dict(line.reason_args), ensure_ascii=False) if line.reason_args else None
+    return (
+        line.dossier_code,
+        line.connector,
+        line.outcome,
+        line.detail[:2000],
+        line.reason_code[:100] if line.reason_code else None,
+        args,
+        at,
+    )
 
 
 def _first_statuses(
@@ -529,25 +551,33 @@ class SqliteStore:
                 ],
             )
 
-    async def record_delivery(self, code: str, connector: str, outcome: str, detail: str) -> None:
+    async def record_delivery(
+        self,
+        code: str,
+        connector: str,
+        outcome: str,
+        detail: str,
+        reason_code: str | None = None,
+        reason_args: Mapping[str, Any] | None = None,
+    ) -> None:
+        """A line of the dossier's journal: the hub's text, and its reason as a code with the
+        values its words name where the hub knows one (decision 0090)."""
         async with self._tx() as db:
             await db.execute(
-                "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
-                "VALUES (?,?,?,?,?)",
-                (code, connector, outcome, detail[:2000], _now_iso()),
+                _JOURNAL_SQL,
+                _journal_row(
+                    JournalLine(code, connector, outcome, detail, reason_code, reason_args),
+                    _now_iso(),
+                ),
             )
 
-    async def record_deliveries(self, lines: list[tuple[str, str, str, str]]) -> None:
-        """Journal lines (dossier code, connector, outcome, detail) in one transaction."""
+    async def record_deliveries(self, lines: list[JournalLine]) -> None:
+        """Journal lines in one transaction."""
         if not lines:
             return
         at = _now_iso()
         async with self._tx() as db:
-            await db.executemany(
-                "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
-                "VALUES (?,?,?,?,?)",
-                [(code, c, outcome, detail[:2000], at) for code, c, outcome, detail in lines],
-            )
+            await db.executemany(_JOURNAL_SQL, [_journal_row(line, at) for line in lines])
 
     # -- subscribers --------------------------------------------------------------------------
 
@@ -609,8 +639,8 @@ class SqliteStore:
                 (code,),
             )
             deliveries = await self._db.execute_fetchall(
-                "SELECT connector, outcome, detail, at FROM deliveries WHERE dossier_code = ? "
-                "ORDER BY id",
+                "SELECT connector, outcome, detail, at, reason_code, reason_args FROM deliveries "
+                "WHERE dossier_code = ? ORDER BY id",
                 (code,),
             )
         row = next(iter(rows), None)
@@ -621,7 +651,10 @@ class SqliteStore:
             snapshot=_snapshot(row) if row else None,
             confirmed={r[0]: int(r[1]) for r in confirmed},
             history=[_history(h, sent.get(h[0], {})) for h in history],
-            deliveries=[DeliveryEntry(*d) for d in deliveries],
+            deliveries=[
+                DeliveryEntry(d[0], d[1], d[2], d[3], d[4], reason_args_of(d[5]))
+                for d in deliveries
+            ],
             payments=await self._payments_of(code),
         )
 

@@ -13,6 +13,7 @@ import re
 
 from playwright.async_api import Page, expect
 
+from connectors.national_portal.procedures.store import SqliteProcedures
 from hub.broker import CONNECTOR_HEADER, REASON_HEADER, message
 from hub.dashboard import i18n
 from hub.health import QueueProbe
@@ -130,7 +131,13 @@ async def test_a_refused_dossier_says_why_and_is_replayed_from_its_page(
     why = page.locator("[data-testid=why]")
     portal = why.locator(f"[data-testid=why-destination][data-destination={PORTAL}]")
     await expect(portal).to_have_attribute("data-confirmed", "no")
-    await expect(why.locator("[data-testid=why-error]")).to_contain_text("07")
+    # DVCQG's refusal in words by its code (journaled with it), its own reply folded beside.
+    words = vi("reason.national_portal.07")
+    error = why.locator("[data-testid=why-error]")
+    await expect(error.locator(".reason-words")).to_have_text(words)
+    await expect(error.locator("details.raw code")).to_contain_text(f"{code}: 07")
+    await expect(error.locator("details.raw summary")).to_have_text(vi("reason.raw"))
+    await expect(portal.locator(".reason-words")).to_have_text(words)
     await expect(why.locator("[data-testid=why-verdict]")).to_have_text(vi("why.not_all"))
     # The timeline: newest first, readable payloads (Vietnamese as text, no \\u escapes).
     first_hop = page.locator("[data-testid=hop]").first
@@ -139,7 +146,19 @@ async def test_a_refused_dossier_says_why_and_is_replayed_from_its_page(
     text = await payload.text_content() or ""
     assert "Đăng ký khai sinh" in text, text
     assert "\\u" not in text, text
+    refused_hop = page.locator("[data-testid=hop][data-kind=refused] [data-testid=hop-detail]")
+    await expect(refused_hop.locator(".reason-words")).to_have_text(words)
     await shoot(page, "why")
+
+    # The unsynced dossiers list it with the same words, never DVCQG's English.
+    await page.goto(world.url(f"/dashboard/stuck?destination={PORTAL}"))
+    row = page.locator(f"tr[data-testid=stuck-row][data-code='{code}']")
+    await expect(row).to_contain_text(vi("stuck.outcome.parked"))
+    await expect(row.locator(".reason-words")).to_have_text(words)
+    assert "DVCQG refused" not in await row.locator(".reason-words").inner_text()
+    await expect(row.locator("details.raw code")).to_contain_text("DVCQG refused")
+    await shoot(page, "stuck-refused")
+    await page.goto(world.url(f"/dashboard/dossiers/{code}"))
 
     del world.sim.faults.reject[code]
     await world.parked_in_place(1)
@@ -159,6 +178,10 @@ async def test_a_refused_dossier_says_why_and_is_replayed_from_its_page(
         return await verdict.inner_text() == vi("why.all_confirmed")
 
     await eventually(confirmed, 30, "DVCQG's confirmation on the dossier's page")
+    # The replay in the timeline: who replayed it, and the refusal it replayed, in words.
+    replayed = page.locator("[data-testid=hop][data-kind=replayed] [data-testid=hop-detail]")
+    await expect(replayed).to_contain_text(vi("hop.by", by=OPERATOR))
+    await expect(replayed.locator(".reason-words")).to_have_text(words)
     await shoot(page, "confirmed")
 
 
@@ -240,3 +263,38 @@ async def test_bulk_replay_and_discard_with_a_preview_and_a_confirmation(
     await page.click("[data-testid=back]")
     await expect(page.locator("[data-testid=no-dead-letters]")).to_be_visible()
     await shoot(page, "empty")
+
+
+async def test_a_held_back_catalogue_record_reads_in_words_its_text_folded(
+    world: DashboardWorld, page: Page
+) -> None:
+    """The procedures page's held-back records: the reason in the page's words by its code,
+    filterable by them, DVCQG's and the hub's English only under "Chi tiết kỹ thuật"; a record
+    held back before the hub kept codes still shows its text there."""
+    store = world.hub.store
+    assert store is not None
+    procedures = store.slice("procedures", SqliteProcedures)
+    fee = "CACHTHUCTHUCHIEN.0.THOIGIAN.0.PHILEPHI.0.SOTIEN must be a non-negative whole amount"
+    await procedures.quarantine(None, "1.000111", fee, "SOTIEN", None, "bad_amount")
+    await procedures.quarantine(None, "1.000222", "LayThuTuc: not found (x)", None, None)
+    await log_in(page, world, VIEWER, VIEWER_PASSWORD)
+    await page.goto(world.url("/dashboard/procedures"))
+    held = page.locator("[data-testid=table-held_records]")
+    coded = held.locator("tr", has_text="1.000111")
+    await expect(coded).to_contain_text(vi("value.code.bad_amount"))
+    assert "non-negative" not in await coded.evaluate("r => r.innerText")  # folded away
+    raw = coded.locator("details.raw")
+    await expect(raw.locator("summary")).to_have_text(vi("reason.raw"))
+    await expect(raw.locator("code")).to_have_text(fee)
+    old = held.locator("tr", has_text="1.000222")
+    await expect(old.locator("details.raw code")).to_have_text("LayThuTuc: not found (x)")
+    # The filter offers the codes in words, and keeps only what it names.
+    await page.select_option(
+        "select[name=held_records-reason_code]", label=vi("value.code.bad_amount")
+    )
+    await page.click("[data-testid=filters-held_records] button[type=submit]")
+    await expect(page.locator("[data-testid=total-held_records]")).to_have_attribute(
+        "data-total", "1"
+    )
+    await expect(held.locator("tbody tr")).to_have_count(1)
+    await shoot(page, "held-records")

@@ -304,13 +304,20 @@ async def test_an_outage_at_2am_walked_through_with_the_numbers_of_the_broker_an
     await log_in(page, world, OPERATOR, OPERATOR_PASSWORD)
     await overview(page, world, truth, "01-before-overview")
     await stuck_page(page, world, truth, "02-before-stuck")
+    # A refusal journaled by DVCQG's code reads in words; its reply only under the details.
+    refused_row = page.locator(f"tr[data-testid=stuck-row][data-code='{refused[0]}']")
+    await expect(refused_row).to_contain_text(vi("stuck.outcome.parked"))
+    await expect(refused_row.locator(".reason-words")).to_have_text(vi("reason.national_portal.04"))
+    await expect(refused_row.locator("details.raw code")).to_contain_text(": 04 ")
     await dead_letter_page(page, world, truth, "03-before-dead-letters")
     group = page.locator(f"tr[data-testid=dead-group][data-dossier='{refused[0]}']")
     await expect(group.locator(".reason-words")).to_have_text(vi("reason.national_portal.04"))
     why = await why_page(page, world, refused[0], "04-before-why")
     error = why.locator("[data-testid=why-error]")
     await expect(error).to_contain_text(vi("stuck.outcome.parked"))
-    await expect(error).to_contain_text(": 04 ")  # the journal keeps DVCQG's own words
+    await expect(error.locator(".reason-words")).to_have_text(vi("reason.national_portal.04"))
+    # The journal keeps DVCQG's own words too, folded under "Chi tiết kỹ thuật".
+    await expect(error.locator("details.raw code")).to_contain_text(": 04 ")
 
     # -- 2. outage: DVCQG answers 503 while the one-stop keeps sending ------------------------
     sim.faults.mode = "http_503"

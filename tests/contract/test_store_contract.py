@@ -32,7 +32,7 @@ from hub.dlq import ParkingLog
 from hub.intake import DossierLog
 from hub.plugins import built_in
 from hub.runtime import Pauses
-from hub.store.base import AuditEntry, Confirmation
+from hub.store.base import AuditEntry, Confirmation, JournalLine
 from hub.store.dashboard import (
     Completeness,
     DossierHit,
@@ -40,6 +40,7 @@ from hub.store.dashboard import (
     Sample,
     StuckFilter,
     StuckRow,
+    Trouble,
 )
 from hub.store.postgresql import PostgresStore
 from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore, _migrations, _split_sql
@@ -84,6 +85,8 @@ class SyncFigures(Protocol):
         limit: int,
         offset: int,
     ) -> tuple[int, list[StuckRow]]: ...
+
+    async def trouble(self, code: str) -> list[Trouble]: ...
 
 
 class Store(
@@ -290,6 +293,42 @@ async def test_deliveries_are_recorded_in_the_dossiers_timeline(store: Store) ->
         "refused",
         "DVCQG refused: 07",
     )
+
+
+async def test_a_journal_line_keeps_its_reason_code_and_values_beside_its_text(
+    store: Store,
+) -> None:
+    """The code (DVCQG's 07, the hub's retry_budget …) and the values its words name go with
+    the hub's text; a replay keeps the trouble's reason and code, a delivery ends it."""
+    await store.ingest([record(CODE, S.accepted, T0, "r1")], T0)
+    refusal = "DVCQG refused DongBoHoSoMC for X: 07 bad"
+    await store.record_delivery(CODE, PORTAL, "refused", refusal, "07")
+    await store.record_delivery(CODE, "ministry.tax", "retry", "handler crashed: boom")
+    await store.record_deliveries(
+        [JournalLine(CODE, PORTAL, "replayed", f"by an: {refusal}", "07", {"by": "an"})]
+    )
+    lines = (await store.dossier(CODE)).deliveries
+    assert [(d.outcome, d.reason_code, d.reason_args) for d in lines] == [
+        ("refused", "07", {}),
+        ("retry", None, {}),
+        ("replayed", "07", {"by": "an"}),
+    ]
+    assert lines[2].detail == f"by an: {refusal}"
+    trouble = {t.destination: t for t in await store.dashboard.trouble(CODE)}
+    portal = trouble[PORTAL]
+    assert (portal.outcome, portal.reason, portal.reason_code) == ("replayed", refusal, "07")
+    assert (trouble["ministry.tax"].reason_code, trouble["ministry.tax"].reason_args) == (None, {})
+    await store.record_delivery(
+        CODE, PORTAL, "parked", "retry budget spent (3 tiers): x", "retry_budget", {"tiers": 3}
+    )
+    portal = {t.destination: t for t in await store.dashboard.trouble(CODE)}[PORTAL]
+    assert (portal.outcome, portal.reason_code, portal.reason_args) == (
+        "parked",
+        "retry_budget",
+        {"tiers": 3},
+    )
+    await store.delivery_done(PORTAL, [Confirmation(CODE, 1, [])])
+    assert [t.destination for t in await store.dashboard.trouble(CODE)] == ["ministry.tax"]
 
 
 async def test_the_change_feed_pages_in_commit_order_from_a_cursor(store: Store) -> None:
@@ -541,6 +580,48 @@ def test_the_sqlite_upgrade_drops_dvcqg_columns(tmp_path: Path) -> None:
     }
     db.close()
     assert not [c for c in columns if "portal" in c]
+
+
+def test_journal_lines_from_before_reason_codes_keep_their_text(tmp_path: Path) -> None:
+    """A store journaled before migration 0010: its lines keep their text with no code (the
+    console shows the text), and the trouble trigger goes on with codes after it."""
+    path = tmp_path / "hub.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at TEXT NOT NULL)"
+    )
+    for version, name, sql in _migrations(built_in()):
+        if version >= 10:
+            continue
+        db.execute("BEGIN")
+        for statement in _split_sql(sql):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, "then"))
+        db.execute("COMMIT")
+    db.execute(
+        "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
+        "VALUES (?, ?, 'refused', 'DVCQG refused: 07 old', ?)",
+        (CODE, PORTAL, T0.isoformat()),
+    )
+    db.close()
+
+    async def upgrade() -> tuple[list[tuple[str, str | None, str | None]], list[Trouble]]:
+        async with SqliteStore.open(path) as store:
+            await store.record_delivery(CODE, PORTAL, "replayed", "by an: old", "07", {"by": "an"})
+            view = await store.dossier(CODE)
+            return [
+                (d.outcome, d.detail, d.reason_code) for d in view.deliveries
+            ], await store.dashboard.trouble(CODE)
+
+    lines, trouble = asyncio.run(upgrade())
+    assert lines == [
+        ("refused", "DVCQG refused: 07 old", None),
+        ("replayed", "by an: old", "07"),
+    ]
+    assert [(t.outcome, t.reason, t.reason_code) for t in trouble] == [
+        ("replayed", "DVCQG refused: 07 old", None)  # the replay keeps what it replays
+    ]
 
 
 def test_migrations_are_split_where_sqlite_ends_a_statement() -> None:

@@ -7,6 +7,7 @@ before and after against `rabbitmqctl`, with one audit entry per action."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import urlencode
 import pytest
 
 from hub.broker import CONNECTOR_HEADER, PARKED_AT_HEADER, REASON_HEADER, message
+from hub.dashboard import i18n
 from sims.rabbitmq_node import RabbitNode
 from tests.integration.dashboard_world import (
     DashboardWorld,
@@ -117,6 +119,8 @@ async def test_stuck_dossiers_search_and_why(dash: DashboardWorld) -> None:
     left = (await stuck(viewer))["items"][0]
     assert (left["code"], left["outcome"]) == (refused, "parked")
     assert "05" in left["reason"]
+    # The journal keeps DVCQG's code beside its text: the API gives the code, never words.
+    assert (left["reason_code"], left["reason_args"]) == ("05", {})
 
     # Its "why": DVCQG has not confirmed it, the last error and where its messages wait.
     status, d = await viewer.call("GET", f"/api/v1/admin/dossiers/{refused}")
@@ -130,8 +134,13 @@ async def test_stuck_dossiers_search_and_why(dash: DashboardWorld) -> None:
     )
     assert why["last_error"]["destination"] == PORTAL
     assert "05" in why["last_error"]["reason"]
+    assert why["last_error"]["reason_code"] == portal["reason_code"] == "05"
     assert why["parked_at"] == [PORTAL]
     assert d["timeline"][0]["at"] >= d["timeline"][-1]["at"]  # newest first
+    journaled = {h["kind"]: h["reason_code"] for h in d["timeline"] if h["actor"] == PORTAL}
+    assert journaled["refused"] == journaled["parked"] == "05", journaled
+    words = i18n.read("connectors.national_portal", "vi")["reason.national_portal.05"]
+    assert words not in json.dumps(d, ensure_ascii=False), "the API gives codes, never words"
     status, ok = await viewer.call("GET", f"/api/v1/admin/dossiers/{mine[1]}")
     assert ok["why"]["confirmed_by_all"] is True
     assert ok["why"]["last_error"] is None

@@ -46,31 +46,44 @@ def _fee(amount: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return lambda r: _with_time_limit(r, fee={"SOTIEN": amount})
 
 
-# (label, how to spoil the record, words expected in the reason, field)
+# (label, how to spoil the record, words expected in the reason, field, the reason's code)
 Spoil = Callable[[dict[str, Any]], dict[str, Any]]
-BAD_RECORDS: list[tuple[str, Spoil, str, str]] = [
-    ("no code", lambda r: {k: v for k, v in r.items() if k != "MATTHC"}, "required", "MATTHC"),
-    ("negative fee", _fee("-5000"), "non-negative", "SOTIEN"),
-    ("non-numeric fee", _fee("abc"), "whole amount", "SOTIEN"),
+BAD_RECORDS: list[tuple[str, Spoil, str, str, str]] = [
+    (
+        "no code",
+        lambda r: {k: v for k, v in r.items() if k != "MATTHC"},
+        "required",
+        "MATTHC",
+        "missing",
+    ),
+    ("negative fee", _fee("-5000"), "non-negative", "SOTIEN", "bad_amount"),
+    ("non-numeric fee", _fee("abc"), "whole amount", "SOTIEN", "bad_amount"),
     (
         "unknown unit",
         lambda r: _with_time_limit(r, time={"DONVITINH": "Tuần trăng"}),
         "unknown time unit",
         "DONVITINH",
+        "unknown_unit",
     ),
-    ("broken list", lambda r: {**r, "THANHPHANHOSO": "not a list"}, "valid list", "THANHPHANHOSO"),
+    (
+        "broken list",
+        lambda r: {**r, "THANHPHANHOSO": "not a list"},
+        "valid list",
+        "THANHPHANHOSO",
+        "wrong_type",
+    ),
 ]
 
 
 async def test_each_bad_record_is_quarantined_while_the_rest_syncs(world: World) -> None:
-    spoiled: dict[str, tuple[str, str]] = {}
-    for i, (_, spoil, words, field) in enumerate(BAD_RECORDS):
+    spoiled: dict[str, tuple[str, str, str]] = {}
+    for i, (_, spoil, words, field, why) in enumerate(BAD_RECORDS):
         code, record = _good(world, i)
         world.sim.catalogue.set_raw(code, spoil(record))
-        spoiled[code] = (words, field)
+        spoiled[code] = (words, field, why)
     not_json, _ = _good(world, len(BAD_RECORDS))
     world.sim.catalogue.set_raw(not_json, "<html>Bảo trì hệ thống</html>")
-    spoiled[not_json] = ("not JSON", "")
+    spoiled[not_json] = ("not JSON", "", "not_json")
     good = CATALOGUE_SIZE - len(spoiled)
 
     runs = await world.sync.run()
@@ -83,9 +96,10 @@ async def test_each_bad_record_is_quarantined_while_the_rest_syncs(world: World)
     assert status == 200
     found = {q["code"]: q for q in quarantine["items"]}
     assert set(found) == set(spoiled)
-    for code, (words, field) in spoiled.items():
+    for code, (words, field, why) in spoiled.items():
         assert words in found[code]["reason"], (code, found[code])
         assert field in (found[code]["field"] or ""), (code, found[code])
+        assert found[code]["reason_code"] == why, (code, found[code])  # the console words it
     assert "Bảo trì" in found[not_json]["excerpt"]
     for code in spoiled:
         status, _ = await world.get(f"/procedures/{code}")
@@ -118,7 +132,7 @@ async def test_a_list_entry_without_a_code_is_quarantined(world: World) -> None:
     runs = await world.sync.run()
     assert runs[-1].counts["quarantined"] == 1
     _, quarantine = await world.get("/procedure-quarantine")
-    assert [q["code"] for q in quarantine["items"]] == ["1.999999"]
+    assert [(q["code"], q["reason_code"]) for q in quarantine["items"]] == [("1.999999", "missing")]
 
 
 async def test_a_subscriber_outage_loses_no_event_and_parks_none(world: World) -> None:

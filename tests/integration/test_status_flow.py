@@ -192,14 +192,16 @@ async def test_per_item_rejection_by_the_portal_is_parked_with_its_reason(
     assert bad.code not in sim.dossiers
     # The dossier's timeline: DVCQG's refusal, then the parking (journalled once settled).
     store = hub.store
-    outcomes: list[str] = []
+    outcomes: list[tuple[str, str | None]] = []
 
     async def settled() -> bool:
-        outcomes[:] = [d.outcome for d in (await store.dossier(bad.code)).deliveries]
+        lines = (await store.dossier(bad.code)).deliveries
+        outcomes[:] = [(d.outcome, d.reason_code) for d in lines]
         return len(outcomes) > 1
 
     await eventually(settled, 30, lambda: f"the refusal and the parking journalled: {outcomes}")
-    assert outcomes == ["refused", "parked"]
+    # Each with DVCQG's own code beside the hub's text (the console words the code).
+    assert outcomes == [("refused", "07"), ("parked", "07")]
 
 
 async def test_expired_portal_session_is_renewed_without_losing_anything(

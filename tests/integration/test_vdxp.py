@@ -224,7 +224,9 @@ async def test_a_transfer_the_axis_refuses_is_parked_with_its_reason(world: Axis
     assert shown["state"] == "refused"
     assert "sai định dạng" in shown["detail"]
     view = await world.store.dossier(dossier)
-    assert any(d.connector == "vdxp" and d.outcome == "failed" for d in view.deliveries)
+    failed = [d for d in view.deliveries if d.connector == "vdxp" and d.outcome == "failed"]
+    assert [d.reason_code for d in failed] == ["refused"]  # the axis's errorCode, for words
+    assert "sai định dạng" in (failed[0].detail or "")
 
 
 async def test_transfers_the_hub_will_not_send_are_refused_at_the_door(world: AxisWorld) -> None:

@@ -81,6 +81,11 @@ class QuarantinedRecord(Reply):
     run_id: int | None
     field: str | None
     reason: str
+    reason_code: str | None = Field(
+        description="the reason as a code (missing, wrong_type, bad_amount, unknown_unit, "
+        "not_json, not_found, code_mismatch …); null for records held back before the hub "
+        "kept codes"
+    )
     excerpt: str | None
     at: str
 

@@ -126,6 +126,7 @@ class QuarantineRow:
     reason: str
     excerpt: str | None
     at: str
+    reason_code: str | None = None  # None: held back before the hub kept codes
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +135,7 @@ class QuarantineRow:
             "run_id": self.run_id,
             "field": self.field,
             "reason": self.reason,
+            "reason_code": self.reason_code,
             "excerpt": self.excerpt,
             "at": self.at,
         }
@@ -150,12 +152,15 @@ class ListEntry:
 
 @dataclass(frozen=True)
 class Refused:
-    """A catalogue record (or list entry) the hub will not use, and why."""
+    """A catalogue record (or list entry) the hub will not use, and why: `reason` in the
+    hub's words (logs, the technical reader), `reason_code` as a code the console words
+    (`value.code.<reason_code>`: missing, bad_amount, not_found …)."""
 
     code: str
     reason: str
     field: str | None
     excerpt: str | None
+    reason_code: str
 
 
 @dataclass(frozen=True)

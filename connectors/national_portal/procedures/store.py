@@ -239,6 +239,7 @@ class SqliteProcedures:
         reason: str,
         field: str | None,
         excerpt: str | None,
+        reason_code: str | None = None,
     ) -> None:
         async with self._store.transaction() as db:
             # One open entry per procedure: a record still bad in the next sync replaces it.
@@ -246,9 +247,9 @@ class SqliteProcedures:
                 "DELETE FROM procedure_quarantine WHERE code = ? AND resolved_at IS NULL", (code,)
             )
             await db.execute(
-                "INSERT INTO procedure_quarantine (code, run_id, field, reason, excerpt, at) "
-                "VALUES (?,?,?,?,?,?)",
-                (code, run_id, field, reason, excerpt, _now()),
+                "INSERT INTO procedure_quarantine (code, run_id, field, reason, excerpt, at, "
+                "reason_code) VALUES (?,?,?,?,?,?,?)",
+                (code, run_id, field, reason, excerpt, _now(), reason_code),
             )
             if run_id is not None:
                 await _set_item(db, run_id, code, ItemState.quarantined, "quarantined")
@@ -317,7 +318,7 @@ class SqliteProcedures:
         async with self._store.reading():
             rows = await _fetch(
                 self._store.db,
-                "SELECT id, code, run_id, field, reason, excerpt, at "  # noqa: S608
+                "SELECT id, code, run_id, field, reason, excerpt, at, reason_code "  # noqa: S608
                 f"FROM procedure_quarantine {where}ORDER BY id DESC LIMIT ?",
                 (limit,),
             )

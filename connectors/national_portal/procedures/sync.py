@@ -108,7 +108,13 @@ class ProcedureStore(Protocol):
     async def missing_count(self, run_id: int) -> int: ...
 
     async def quarantine(
-        self, run_id: int | None, code: str, reason: str, field: str | None, excerpt: str | None
+        self,
+        run_id: int | None,
+        code: str,
+        reason: str,
+        field: str | None,
+        excerpt: str | None,
+        reason_code: str | None = None,
     ) -> None: ...
 
     async def save_list(self, kind: str, entries: list[ListEntry]) -> None: ...
@@ -370,12 +376,18 @@ class CatalogueSync:
 
     async def _quarantine(self, run_id: int, refused: Refused) -> None:
         await self.store.quarantine(
-            run_id, refused.code, refused.reason, refused.field, refused.excerpt
+            run_id,
+            refused.code,
+            refused.reason,
+            refused.field,
+            refused.excerpt,
+            refused.reason_code,
         )
         log.warning(
             "procedure_quarantined",
             run_id=run_id,
             code=refused.code,
+            reason_code=refused.reason_code,
             field=refused.field,
             reason=refused.reason,
         )
