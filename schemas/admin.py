@@ -273,6 +273,14 @@ class Hop(Reply):
     reason_args: dict[str, Any] = Field(
         default_factory=dict, description="values the reason's words name (by, tiers …)"
     )
+    label_words: tuple[str, dict[str, Any]] | None = Field(
+        None,
+        description="the label as a words key (`hop.label.*`) and its values (a status, an "
+        "event kind, an amount), for a page to say in its language; null: the kind says it",
+    )
+    detail_words: tuple[str, dict[str, Any]] | None = Field(
+        None, description="the detail likewise (`hop.detail.*`); null: `detail` as it is"
+    )
 
 
 class DestinationWhy(Reply):

@@ -188,7 +188,26 @@ def _reason_templates(context: jinja2.runtime.Context) -> dict[str, str]:
     return found
 
 
+@jinja2.pass_context
+def _hop_words(context: jinja2.runtime.Context, words: tuple[str, dict[str, Any]]) -> str:
+    """A timeline hop's label or detail in the page's language: a status, an event kind or a
+    payment outcome in its words, a time in the province's, an amount as money."""
+    lang = str(context.get("lang", i18n.DEFAULT))
+    key, values = words
+    shown = dict(values)
+    for name, prefix in (("status", "status"), ("kind", "event_kind"), ("outcome", "outcome")):
+        if name in shown:
+            shown[name] = i18n.translate(lang, f"{prefix}.{shown[name]}")
+    if "happened" in shown:
+        shown["happened"] = formats.when(shown["happened"])
+    if "amount" in shown:
+        shown["amount"] = formats.money(shown["amount"], lang)
+    text = i18n.translate(lang, key, **shown)
+    return f"{text} ({shown['sub']})" if shown.get("sub") else text
+
+
 _env.filters["connector"] = _connector
+_env.globals["hop_words"] = _hop_words
 _env.globals["reason"] = _reason
 _env.globals["journaled"] = _journaled
 _env.globals["reason_text"] = _reason_text

@@ -35,6 +35,11 @@ class Hop:
     # the page words it; `detail` keeps the hub's own text.
     reason_code: str | None = None
     reason_args: dict[str, Any] = field(default_factory=dict)
+    # The label and the detail as words the page says in its language (`hop.label.*`,
+    # `hop.detail.*` with their values; `pages.hop_words`); `label`/`detail` stay the English
+    # the admin API and the logs carry.
+    label_words: tuple[str, dict[str, Any]] | None = None
+    detail_words: tuple[str, dict[str, Any]] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +53,8 @@ class Hop:
             "first_at": self.first_at,
             "reason_code": self.reason_code,
             "reason_args": self.reason_args,
+            "label_words": self.label_words,
+            "detail_words": self.detail_words,
         }
 
 
@@ -114,13 +121,20 @@ def timeline(view: DossierView) -> list[Hop]:
                 f"{h.kind} event",
                 f"event {event.get('event_id', '?')}, happened {h.occurred_at}",
                 event_id=h.id,
+                label_words=("hop.label.event", {"kind": h.kind}),
+                detail_words=(
+                    "hop.detail.event",
+                    {"event_id": event.get("event_id", "?"), "happened": h.occurred_at},
+                ),
             )
         )
         vendor = event.get("vendor_status")
         mapped = f"{vendor} → {name}" if vendor else name
         if event.get("sub_status"):
             mapped += f" ({event['sub_status']})"
-        hops.append(Hop(h.received_at, "mapped", "hub", mapped))
+        words = {"vendor": vendor or "", "status": name, "sub": event.get("sub_status") or ""}
+        key = "hop.label.mapped" if vendor else "hop.label.mapped_plain"
+        hops.append(Hop(h.received_at, "mapped", "hub", mapped, label_words=(key, words)))
         if h.applied:
             hops.append(Hop(h.received_at, "queued", "hub", "queued for delivery"))
         else:
@@ -152,6 +166,14 @@ def timeline(view: DossierView) -> list[Hop]:
                 str(r.source),
                 f"payment {r.outcome} {r.amount_vnd:,} {r.currency}",
                 f"transaction {r.transaction_id}, reference {r.reference}",
+                label_words=(
+                    "hop.label.payment",
+                    {"outcome": str(r.outcome), "amount": r.amount_vnd, "currency": r.currency},
+                ),
+                detail_words=(
+                    "hop.detail.payment",
+                    {"transaction": r.transaction_id, "reference": r.reference},
+                ),
             )
         )
     return sorted(hops, key=_when)

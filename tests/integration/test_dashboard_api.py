@@ -231,6 +231,19 @@ async def test_search_timeline_and_malicious_input(dash: DashboardWorld) -> None
     assert 'data-testid="timeline"' in html
     assert "0912345678" not in html
 
+    # The timeline speaks the page's language: no English label or detail under Vietnamese.
+    status, html = await viewer.call("GET", f"/dashboard/dossiers/{codes[0]}?lang=vi")
+    assert status == 200
+    assert "Sự kiện hồ sơ" in html
+    assert "Được tiếp nhận" in html  # the mapped status in words
+    assert f"Mã sự kiện ev-{codes[0]}" in html
+    assert "Trục tích hợp" in html  # the hub as an actor, by name
+    for english in ("record event", "happened", "queued for delivery", "accepted<"):
+        assert english not in html, english
+    status, html = await viewer.call("GET", f"/dashboard/dossiers/{codes[0]}?lang=en")
+    assert "record event" in html
+    assert "Integration hub" in html
+
 
 def _q(text: str) -> str:
     from urllib.parse import urlencode
