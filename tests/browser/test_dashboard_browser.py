@@ -218,7 +218,7 @@ async def test_a_dossier_found_by_its_code_shows_its_journey_to_dvcqg(
     received = timeline.locator("[data-testid=hop][data-kind=received]").first
     await expect(received).to_contain_text("onestop")
     delivered_hop = timeline.locator("[data-testid=hop][data-kind=delivered]").first
-    await expect(delivered_hop).to_contain_text(PORTAL)
+    await expect(delivered_hop).to_contain_text("Cổng DVCQG")  # the connector by its name
     await shoot(page, "timeline")
 
     unknown = world.new_code()
