@@ -118,10 +118,26 @@ class SqliteMinistries:
                 "INSERT OR IGNORE INTO ministry_handoffs VALUES (?,?,?,?,?,?)",
                 (h.system, h.dossier_code, h.procedure_code, h.status, h.reference, h.submitted_at),
             )
+            code, args = (
+                ("handed_off_receipt", {"receipt": h.reference})
+                if h.reference
+                else (
+                    "handed_off",
+                    {},
+                )
+            )
             await db.execute(
-                "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
-                "VALUES (?,?,?,?,?)",
-                (h.dossier_code, f"ministry.{h.system}", "delivered", detail, h.submitted_at),
+                "INSERT INTO deliveries (dossier_code, connector, outcome, detail, reason_code, "
+                "reason_args, at) VALUES (?,?,?,?,?,?,?)",
+                (
+                    h.dossier_code,
+                    f"ministry.{h.system}",
+                    "delivered",
+                    detail,
+                    code,
+                    json.dumps(args, ensure_ascii=False) if args else None,
+                    h.submitted_at,
+                ),
             )
 
     async def handoffs(self, system: str, limit: int = 100) -> list[Handoff]:

@@ -170,6 +170,17 @@ _JOURNAL_SQL = (
 )
 
 
+def _delivered_line(c: Confirmation, destination: str, at: str) -> tuple[Any, ...]:
+    """A delivery's journal line: its text, and a code (`version`, `steps`) with its value so
+    the console says it in the page's language (decision 0090)."""
+    if c.version:
+        text, code, args = f"version {c.version}", "version", {"version": c.version}
+    else:
+        steps = len(c.step_ids)
+        text, code, args = f"{steps} step(s)", "steps", {"n": steps}
+    return (c.dossier_code, destination, text, code, json.dumps(args), at)
+
+
 def _journal_row(line: JournalLine, at: str) -> tuple[Any, ...]:
     args = json.dumps(dict(line.reason_args), ensure_ascii=False) if line.reason_args else None
     return (
@@ -538,17 +549,9 @@ class SqliteStore:
             )
             await _count_lag(db, destination, first, now)
             await db.executemany(
-                "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
-                "VALUES (?, ?, 'delivered', ?, ?)",
-                [
-                    (
-                        c.dossier_code,
-                        destination,
-                        f"version {c.version}" if c.version else f"{len(c.step_ids)} step(s)",
-                        at,
-                    )
-                    for c in confirmations
-                ],
+                "INSERT INTO deliveries (dossier_code, connector, outcome, detail, reason_code, "
+                "reason_args, at) VALUES (?, ?, 'delivered', ?, ?, ?, ?)",
+                [_delivered_line(c, destination, at) for c in confirmations],
             )
 
     async def record_delivery(

@@ -240,6 +240,13 @@ async def test_search_timeline_and_malicious_input(dash: DashboardWorld) -> None
     assert "Trục tích hợp" in html  # the hub as an actor, by name
     for english in ("record event", "happened", "queued for delivery", "accepted<"):
         assert english not in html, english
+
+    async def delivery_in_words() -> str | None:
+        _, page = await viewer.call("GET", f"/dashboard/dossiers/{codes[0]}?lang=vi")
+        return str(page) if "phiên bản 1" in page else None
+
+    html = await eventually(delivery_in_words, 30, "DVCQG's delivery on the timeline, in words")
+    assert "version 1" not in html.replace("<code>version 1</code>", "")  # only in the details
     status, html = await viewer.call("GET", f"/dashboard/dossiers/{codes[0]}?lang=en")
     assert "record event" in html
     assert "Integration hub" in html
