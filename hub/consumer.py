@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aio_pika
+import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
@@ -527,8 +528,13 @@ class BatchConsumer:
 
 
 def _taken_on_lost_channel(envelope: Envelope) -> bool:
-    """Its channel closed: it can no longer be acked, and the broker delivers it again."""
-    channel = getattr(envelope.raw, "channel", None)
+    """Its channel closed: it can no longer be acked, and the broker delivers it again.
+    aio-pika 10 raises `ChannelInvalidStateError` on reading a closed channel: that is lost
+    too (the lane must go on; a test kills the broker node under it)."""
+    try:
+        channel = getattr(envelope.raw, "channel", None)
+    except aiormq.exceptions.ChannelInvalidStateError:
+        return True
     return bool(getattr(channel, "is_closed", False))
 
 
