@@ -88,7 +88,12 @@ def wire(moment: datetime) -> str:
 
 
 def days(lo: float, hi: float) -> st.SearchStrategy[datetime]:
-    """A moment between `lo` and `hi` days from now (whole seconds)."""
+    """A moment between `lo` and `hi` days from now (whole seconds).
+
+    `NOW` is read when the module is collected, which in a full run is a quarter of an hour
+    or more before the case is sent: keep every bound at least a day away from the boundary
+    the hub checks (clock skew, payment window), or a case drawn "future" arrives as present.
+    """
     return st.builds(
         lambda s: NOW + timedelta(seconds=s), st.integers(int(lo * 86400), int(hi * 86400))
     )
