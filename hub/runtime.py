@@ -129,6 +129,9 @@ class Hub:
         self._stack = AsyncExitStack()
         self.port: int = 0
         self.store: SqliteStore | None = None
+        # A read-only connection (`open_reader`) for the alerts, the dashboard and /metrics:
+        # their queries never wait for the hub's writes, nor the writes for them.
+        self.reader: SqliteStore | None = None
         self.pauses: Pauses | None = None
         self.broker: Broker | None = None
         self.consumers: dict[str, BatchConsumer] = {}
@@ -230,6 +233,7 @@ class Hub:
         cfg = self.config
         notifier = await self._stack.enter_async_context(Notifier.open(cfg.alerts))
         reader = await self._stack.enter_async_context(open_reader(cfg.store, cfg.all_connectors()))
+        self.reader = reader
         self.alerting = Alerting(
             cfg.alerts,
             cfg.instance,
@@ -385,9 +389,8 @@ class Hub:
         """The board over a read-only connection, its sampler, and the pages' and admin API's
         routes."""
         cfg = self.config.dashboard
-        reader = await self._stack.enter_async_context(
-            open_reader(self.config.store, self.config.all_connectors())
-        )
+        reader = self.reader
+        assert reader is not None, "the alerts open the reader first"
         assert self.broker is not None
         flows = {key: make(reader) if make else None for key, make in self._flows.items()}
         self.board = board = Board(
@@ -458,7 +461,7 @@ class Hub:
             for kind, value in (("waiting", counts.waiting), ("parked", counts.parked)):
                 if value is not None:
                     metrics.QUEUE_MESSAGES.labels(w.name, kind).set(value)
-        await _export_sync_figures(self.store)
+        await _export_sync_figures(self.reader)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

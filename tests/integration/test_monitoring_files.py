@@ -216,3 +216,37 @@ async def test_every_rule_and_panel_reads_what_a_running_hub_exports(
             metric, label = re.fullmatch(r"label_values\((\w+), (\w+)\)", query).groups()  # type: ignore[union-attr]
             assert label in exported.samples[metric], query
     assert problems == []
+
+
+def _gauge(text: str, name: str) -> float | None:
+    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+async def test_the_sync_gauges_are_read_from_the_store_at_each_scrape(
+    dash: DashboardWorld,
+) -> None:
+    """A dossier DVCQG has not confirmed counts in `hub_sync_unconfirmed_dossiers` while it
+    is away, and leaves it when delivered (the gauges come from the hub's read-only store
+    connection at each scrape, which sees what the writer commits)."""
+    dash.sim.faults.update({"mode": "http_503"})
+    code = "000.00.41.H41-261206-0002"
+    await dash.post_events([record_event(code, "metrics-2", "accepted", datetime.now(UTC))])
+    async with aiohttp.ClientSession() as http:
+
+        async def gauges() -> tuple[float | None, float | None]:
+            async with http.get(f"{dash.base}/metrics") as r:
+                assert r.status == 200
+                text = await r.text()
+            return (
+                _gauge(text, "hub_sync_unconfirmed_dossiers"),
+                _gauge(text, "hub_sync_completeness_ratio"),
+            )
+
+        async def reads(wanted: tuple[float, float]) -> bool:
+            return await gauges() == wanted
+
+        await eventually(lambda: reads((1.0, 0.0)), 30, "one unconfirmed dossier of one")
+        dash.sim.faults.update({"mode": "ok"})
+        await eventually(lambda: code in dash.sim.dossiers, 60, "the dossier at DVCQG")
+        await eventually(lambda: reads((0.0, 1.0)), 30, "every dossier confirmed")
