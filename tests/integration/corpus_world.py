@@ -426,6 +426,21 @@ def assert_answered(answers: Sequence[Answer]) -> None:
     )
 
 
+def answered(answers: Sequence[Answer], door: str, clock: Stopwatch) -> None:
+    """Every case of `door` answered below 500, at least its quota of them; says so."""
+    assert_answered(answers)
+    assert len(answers) >= QUOTAS[door], f"{door}: {len(answers)} cases, under {QUOTAS[door]}"
+    print(f"{door}: {len(answers)} cases answered in {clock}")
+
+
+def by_kind(answers: Sequence[Answer]) -> dict[str, list[Answer]]:
+    """The answers by the first part of their case's kind ("DongBoHoSoMC:..." and so on)."""
+    found: dict[str, list[Answer]] = {}
+    for a in answers:
+        found.setdefault(a.case.kind.split(":", 1)[0], []).append(a)
+    return found
+
+
 def judged(answers: Sequence[Answer], judge: Callable[[Answer], str | None]) -> None:
     """`judge` says what is wrong with an answer, or None; every wrong one is listed."""
     wrong = [(a, why) for a in answers if (why := judge(a)) is not None]

@@ -49,7 +49,9 @@ from tests.integration.corpus_world import (  # noqa: F401  (product_logging: a 
     Raw,
     Stopwatch,
     Value,
+    answered,
     assert_answered,
+    by_kind,
     drained,
     draw,
     judged,
@@ -578,33 +580,29 @@ async def test_every_facade_case_is_answered_and_only_valid_items_reach_dvcqg(wo
     answers = await send_all(w.http, w.base, [*records, *steps, *envelopes, *lookups, *broken])
     print(f"sent in {clock}", flush=True)
     answers += await send_all(w.http, w.base, logins, concurrency=8)  # below LoginsBusy
-    assert_answered(answers)
-    assert len(answers) >= QUOTAS["facade"]
-    print(f"facade: {len(answers)} cases answered in {clock}")
+    answered(answers, "facade", clock)
 
-    by_kind: dict[str, list[Answer]] = {}
-    for a in answers:
-        by_kind.setdefault(a.case.kind.split(":", 1)[0], []).append(a)
+    kinds = by_kind(answers)
     judged(
-        by_kind["DongBoHoSoMC"],
+        kinds["DongBoHoSoMC"],
         judge_batch(ledger, facade_outcome),
     )
     judged(
-        by_kind["CapNhatTienDoHoSoMC"],
+        kinds["CapNhatTienDoHoSoMC"],
         judge_batch(ledger, facade_outcome),
     )
-    judged(by_kind["envelope"], judge_envelope)
-    judged(by_kind["malformed"] + by_kind["hostile"], judge_refused)
-    judged(by_kind["raw"], judge_raw(ledger.records, facade_outcome))
+    judged(kinds["envelope"], judge_envelope)
+    judged(kinds["malformed"] + kinds["hostile"], judge_refused)
+    judged(kinds["raw"], judge_raw(ledger.records, facade_outcome))
     judged(
-        by_kind["login"], lambda a: None if a.status in (400, 401, 413, 429) else f"HTTP {a.status}"
+        kinds["login"], lambda a: None if a.status in (400, 401, 413, 429) else f"HTTP {a.status}"
     )
     assert ledger.records, "no valid record was drawn"
     assert ledger.steps, "no valid step was drawn"
     assert ledger.refused_records, "no invalid record was drawn"
     assert ledger.refused_steps, "no invalid step was drawn"
 
-    await arrived_exactly(w, ledger, [a.case.about for a in by_kind["envelope"]])
+    await arrived_exactly(w, ledger, [a.case.about for a in kinds["envelope"]])
 
 
 async def arrived_exactly(w: World, ledger: Ledger, never: list[str]) -> None:
@@ -773,18 +771,14 @@ async def test_every_api_case_is_answered_and_only_valid_events_reach_dvcqg(worl
     valid = json.dumps({"events": [event(n)]}).encode(), dossier_code(n)
     broken = malformed_cases("api", EVENTS, valid, AUTH, N_API_MALFORMED, salt=14)
     answers = await send_all(w.http, w.base, [*batches, *envelopes, *feed, *broken])
-    assert_answered(answers)
-    assert len(answers) >= QUOTAS["api"]
-    print(f"api: {len(answers)} cases answered in {clock}")
+    answered(answers, "api", clock)
 
-    by_kind: dict[str, list[Answer]] = {}
-    for a in answers:
-        by_kind.setdefault(a.case.kind.split(":", 1)[0], []).append(a)
-    judged(by_kind["events"], judge_batch(ledger, api_outcome))
-    judged(by_kind["envelope"], judge_envelope)
-    judged(by_kind["malformed"] + by_kind["hostile"], judge_refused)
-    judged(by_kind["raw"], judge_raw(ledger.records, api_outcome))
-    judged(by_kind["feed"], lambda a: None if a.status in (200, 400) else f"HTTP {a.status}")
+    kinds = by_kind(answers)
+    judged(kinds["events"], judge_batch(ledger, api_outcome))
+    judged(kinds["envelope"], judge_envelope)
+    judged(kinds["malformed"] + kinds["hostile"], judge_refused)
+    judged(kinds["raw"], judge_raw(ledger.records, api_outcome))
+    judged(kinds["feed"], lambda a: None if a.status in (200, 400) else f"HTTP {a.status}")
     assert ledger.records, "no valid event was drawn"
     assert ledger.refused_records, "no invalid event was drawn"
-    await arrived_exactly(w, ledger, [a.case.about for a in by_kind["envelope"]])
+    await arrived_exactly(w, ledger, [a.case.about for a in kinds["envelope"]])

@@ -37,6 +37,7 @@ from tests.integration.corpus_world import (  # noqa: F401  (product_logging: a 
     Case,
     Stopwatch,
     Value,
+    answered,
     assert_answered,
     drained,
     draw,
@@ -565,9 +566,7 @@ async def test_every_transfer_is_answered_and_only_valid_ones_reach_the_axis(
     ]
     print(f"drawn in {clock}", flush=True)
     answers = await send_all(w.http, w.base, cases)
-    assert_answered(answers)
-    assert len(answers) >= QUOTAS["transfer"]
-    print(f"transfer: {len(answers)} cases answered in {clock}")
+    answered(answers, "transfer", clock)
 
     taken: set[str] = set()
     judged(answers, judge(taken))
