@@ -226,7 +226,8 @@ class SqliteMinistries:
         async with self._store.reading():
             rows = await self._store.db.execute_fetchall(
                 "SELECT id, system, via, code, reason, dossier_code, item_json, first_at, "
-                "last_at, seen FROM ministry_quarantine WHERE (? IS NULL OR system = ?) "
+                "last_at, seen FROM ministry_quarantine "
+                "WHERE (CAST(? AS TEXT) IS NULL OR system = ?) "
                 "ORDER BY id DESC LIMIT ?",
                 (system, system, limit),
             )

@@ -223,7 +223,7 @@ class SqliteVdxp:
             rows = await self._store.db.execute_fetchall(
                 "SELECT transport_id, messagetype, from_organ, verdict, code, reason, "
                 "document_id, taken_at, acked_at FROM vdxp_intake "
-                "WHERE (? IS NULL OR verdict = ?) ORDER BY taken_at DESC LIMIT ?",
+                "WHERE (CAST(? AS TEXT) IS NULL OR verdict = ?) ORDER BY taken_at DESC LIMIT ?",
                 (verdict, verdict, limit),
             )
         return [IntakeEntry(*r) for r in rows]
@@ -298,7 +298,8 @@ class SqliteVdxp:
         async with self._store.reading():
             rows = await self._store.db.execute_fetchall(
                 f"SELECT {_DOC_COLUMNS} FROM vdxp_documents "  # noqa: S608
-                "WHERE (? IS NULL OR direction = ?) AND (? IS NULL OR dossier_code = ?) "
+                "WHERE (CAST(? AS TEXT) IS NULL OR direction = ?) "
+                "AND (CAST(? AS TEXT) IS NULL OR dossier_code = ?) "
                 "ORDER BY created_at DESC LIMIT ?",
                 (direction, direction, dossier_code, dossier_code, limit),
             )

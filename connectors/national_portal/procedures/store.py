@@ -76,9 +76,9 @@ class SqliteProcedures:
 
     async def begin_run(self, kind: str, requested: list[str], trigger: str, owner: str) -> SyncRun:
         async with self._store.transaction() as db:
-            cursor = await db.execute(
+            made = await db.execute_fetchall(
                 "INSERT INTO procedure_sync_runs (kind, requested, trigger, state, owner, "
-                "heartbeat_at, started_at) VALUES (?,?,?,?,?,?,?)",
+                "heartbeat_at, started_at) VALUES (?,?,?,?,?,?,?) RETURNING id",
                 (
                     kind,
                     json.dumps(requested),
@@ -89,7 +89,7 @@ class SqliteProcedures:
                     _now(),
                 ),
             )
-            run_id = int(cursor.lastrowid or 0)
+            run_id = int(next(iter(made))[0])
             rows = await _fetch(
                 db,
                 f"SELECT {_RUN_COLUMNS} FROM procedure_sync_runs WHERE id = ?",  # noqa: S608
@@ -393,15 +393,15 @@ async def _write(
             "WHERE code = ? AND version = ?",
             (t.revision, t.content_hash, record_json, t.code, t.version),
         )
-    cursor = await db.execute(
+    made = await db.execute_fetchall(
         "INSERT INTO procedure_changes (event_id, code, version, revision, type, change, "
-        "diff_json, at, run_id) VALUES (?,?,?,?,?,?,?,?,?)",
+        "diff_json, at, run_id) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
         (
             t.event_id, t.code, t.version, t.revision, t.event_type, str(t.change),
             json.dumps([d.as_json() for d in t.diff], ensure_ascii=False), at, run_id,
         ),
     )  # fmt: skip
-    seq = int(cursor.lastrowid or 0)
+    seq = int(next(iter(made))[0])
     await db.execute(
         "INSERT INTO procedures (code, version, revision, state, content_hash, substance_hash, "
         "record_json, change_seq, changed_at, first_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
