@@ -204,6 +204,11 @@ class PostgresStore(SqliteStore):
             except _UNAVAILABLE as exc:
                 raise StoreUnavailable(f"store read failed: {_why(exc)}") from exc
 
+    @asynccontextmanager
+    async def _quick_read(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._read():
+            yield self.db
+
     # -- the database and its schema ----------------------------------------------------------
 
     async def _check_database(self) -> None:

@@ -416,6 +416,15 @@ class SqliteStore:
                 await asyncio.wait_for(self._group_task, 10)
 
     @asynccontextmanager
+    async def _quick_read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A connection for one read that needs no consistent view with others: the read-only
+        one, which neither waits for the writer nor holds it up."""
+        try:
+            yield self._fast_reader
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"store read failed: {exc}") from exc
+
+    @asynccontextmanager
     async def _read(self) -> AsyncIterator[None]:
         async with self._lock:
             try:
@@ -477,12 +486,8 @@ class SqliteStore:
         """Which of `codes` the hub has received a dossier event for."""
         if not codes:
             return set()
-        try:
-            rows = await _fetch_in(
-                self._fast_reader, "SELECT code FROM dossiers WHERE code IN ({marks})", codes
-            )
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"store read failed: {exc}") from exc
+        async with self._quick_read() as db:
+            rows = await _fetch_in(db, "SELECT code FROM dossiers WHERE code IN ({marks})", codes)
         return {r[0] for r in rows}
 
     # -- outbox -------------------------------------------------------------------------------

@@ -96,6 +96,8 @@ class Store(
 
     async def ping(self) -> None: ...
 
+    async def known_dossiers(self, codes: list[str]) -> set[str]: ...
+
     async def audit_entries(self, limit: int, before_id: int | None = None) -> list[AuditEntry]: ...
 
     @property
@@ -159,6 +161,16 @@ async def test_an_event_is_stored_once_and_queued_once(store: Store) -> None:
     assert view.snapshot is not None
     assert view.snapshot.status is S.accepted
     assert len(view.history) == 1
+
+
+async def test_the_known_dossiers_are_those_an_event_was_received_for(store: Store) -> None:
+    """What the payment door asks before it takes a callback (`require_known_dossier`): read
+    apart from the writer's transactions, it still sees every committed event."""
+    assert await store.known_dossiers([]) == set()
+    assert await store.known_dossiers([CODE, OTHER]) == set()
+    await store.ingest([record(CODE, S.accepted, T0, "r1")], T0)
+    await store.ingest([step(THIRD, S.processing, T0, "s1")], T0)
+    assert await store.known_dossiers([CODE, OTHER, THIRD, CODE]) == {CODE, THIRD}
 
 
 async def test_a_late_event_joins_the_history_but_never_regresses_the_state(
