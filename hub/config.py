@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from pydantic import (
     BaseModel,
     Field,
+    IPvAnyNetwork,
     PrivateAttr,
     SecretStr,
     StringConstraints,
@@ -84,6 +85,10 @@ class HttpConfig(Section):
     keepalive_timeout_s: float = Field(75.0, gt=0)
     # The canonical API's doors (/api/v1/dossier-events, /api/v1/portal/dossier-changes).
     api_limits: DoorLimits = DoorLimits()
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For the hub believes
+    # (`hub.proxies`): a request from one of them counts as from the client the header names,
+    # for rate limits, lock-outs and logs. Empty: the TCP peer is the client, header ignored.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
 
 class BrokerConfig(Section):

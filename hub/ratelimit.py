@@ -14,8 +14,8 @@ with a known wait are twenty lines (decision 0046). At most `MAX_KEYS` buckets a
 least recently used dropped first: a bucket idle long enough to be full is the same as a new
 one, so only a flood from more addresses than that gets a fresh burst per address.
 
-The client address is the TCP peer's (`request.remote`): behind a reverse proxy every client
-shares the proxy's, so set the per-address limits at the proxy there, or turn them off here.
+The client address is `request.remote`: the TCP peer's, or behind a proxy listed in
+`http.trusted_proxies` the client it names in X-Forwarded-For (`hub.proxies`, a middleware).
 This module must never read a request's body.
 """
 

@@ -47,6 +47,7 @@ from hub.notify import Notifier
 from hub.openapi import openapi_document
 from hub.outage import Pause, State
 from hub.plugins import ConnectorContext
+from hub.proxies import forwarded_for
 from hub.ratelimit import DoorLimiter
 from hub.resilience import Guard
 from hub.slowclients import ConnectionLimits, LimitedRunner, body_deadline
@@ -353,7 +354,13 @@ class Hub:
             cfg.http.keepalive_timeout_s,
         )
         self.app = app = web.Application(
-            client_max_size=limit, middlewares=[body_deadline(limits), *guard, unavailable]
+            client_max_size=limit,
+            middlewares=[
+                body_deadline(limits),
+                forwarded_for(cfg.http.trusted_proxies),
+                *guard,
+                unavailable,
+            ],
         )
         api = EventsApi(
             auth, intake, store, validator, tables, limit, DoorLimiter("api", cfg.http.api_limits)

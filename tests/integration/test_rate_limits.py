@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -153,10 +154,13 @@ async def post_known_dossier(hub: Hub, dossier: str) -> None:
 # -- the canonical API and the facade ----------------------------------------------------------
 
 
-@pytest.fixture
-async def limited(tmp_path: Path, rabbit_url: str, broker_prefix: str) -> AsyncIterator[Hub]:
+@asynccontextmanager
+async def limited_hub(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str, **http: Any
+) -> AsyncIterator[Hub]:
     async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as sim:
         overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, sim.url)
+        overrides["http"].update(http)
         # A slow refill: a test's few dozen requests never earn a token back.
         overrides["http"]["api_limits"] = {
             "per_address_per_s": 0.01,
@@ -168,6 +172,12 @@ async def limited(tmp_path: Path, rabbit_url: str, broker_prefix: str) -> AsyncI
         }
         async with Hub(load_config(None, overrides)) as hub:
             yield hub
+
+
+@pytest.fixture
+async def limited(tmp_path: Path, rabbit_url: str, broker_prefix: str) -> AsyncIterator[Hub]:
+    async with limited_hub(tmp_path, rabbit_url, broker_prefix) as hub:
+        yield hub
 
 
 async def feed(http: aiohttp.ClientSession, hub: Hub) -> tuple[int, str | None]:
@@ -207,6 +217,29 @@ async def test_the_facade_answers_429_with_its_own_code_per_address(limited: Hub
     async with from_address(OTHER_ADDRESS) as http:
         status, reply, _ = await post(http, url, login)
     assert status == 200, reply
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str
+) -> None:
+    """127.0.0.1 plays the operator's reverse proxy (`http.trusted_proxies`); 127.0.0.2 a
+    client that reaches the hub directly and writes its own X-Forwarded-For."""
+    login = {"username": ONESTOP_USER, "password": ONESTOP_PASSWORD}
+
+    async def statuses(http: aiohttp.ClientSession, hub: Hub, forwarded: str, n: int) -> list[int]:
+        url, headers = f"http://127.0.0.1:{hub.port}/dvcqg", {"X-Forwarded-For": forwarded}
+        return [(await post(http, url, login, headers))[0] for _ in range(n)]
+
+    proxy = ["127.0.0.1/32"]
+    async with limited_hub(tmp_path, rabbit_url, broker_prefix, trusted_proxies=proxy) as hub:
+        async with aiohttp.ClientSession() as http:  # through the proxy
+            assert await statuses(http, hub, "203.0.113.5", 5) == [200] * 4 + [429]
+            # The client cannot pick another address: the proxy appended the real one.
+            assert await statuses(http, hub, "198.51.100.1, 203.0.113.5", 1) == [429]
+            assert await statuses(http, hub, "203.0.113.6", 1) == [200]
+        async with from_address(OTHER_ADDRESS) as http:  # straight to the hub
+            assert await statuses(http, hub, "203.0.113.7", 5) == [200] * 4 + [429]
+            assert await statuses(http, hub, "203.0.113.8", 1) == [429]
 
 
 # -- the ministry push door ----------------------------------------------------------------------
