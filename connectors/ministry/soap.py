@@ -58,6 +58,10 @@ class _RefusedReply(Exception):
         self.reason = reason
 
 
+class WsdlTooLarge(ValueError):
+    """A WSDL (or a document it imports) past the system's `max_reply_bytes`: not usable."""
+
+
 class GuardedTransport(AsyncTransport):
     """zeep's async transport, reading replies with a size cap and refusing declarations."""
 
@@ -74,6 +78,19 @@ class GuardedTransport(AsyncTransport):
             timeout=wsdl_timeout_s, operation_timeout=timeout_s, verify_ssl=verify
         )
         self.max_reply_bytes = max_reply_bytes
+
+    def _load_remote_data(self, url: str) -> bytes:
+        """A WSDL or a schema it imports, fetched by URL: refused past `max_reply_bytes` as it
+        streams in (zeep's own reads it whole, however large)."""
+        with self.wsdl_client.stream("GET", url) as reply:
+            if reply.status_code >= 400:
+                raise zeep.exceptions.TransportError(status_code=reply.status_code)  # type: ignore[no-untyped-call]
+            body = bytearray()
+            for chunk in reply.iter_bytes():
+                body += chunk
+                if len(body) > self.max_reply_bytes:
+                    raise WsdlTooLarge(f"{url} is larger than {self.max_reply_bytes} bytes")
+        return bytes(body)
 
     async def post(self, address: str, message: bytes, headers: dict[str, str]) -> httpx.Response:
         async with self.client.stream("POST", address, content=message, headers=headers) as reply:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from connectors.ministry.config import MinistryConfig
 from connectors.ministry.soap import SoapClient, wsdl_problems
@@ -14,6 +16,7 @@ from hub.errors import ConfigError, DestinationRejected, DestinationUnavailable
 from hub.resilience import Guard
 from sims.ministry import examples
 from sims.ministry.soap_simulator import BusinessRegistrationSimulator
+from tests.support.serving import serve
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 
@@ -75,3 +78,30 @@ async def test_a_wsdl_url_that_does_not_answer_is_read_at_the_first_call() -> No
             await late.submit({"MaHoSo": "H-1"})  # read now: it lacks NopHoSoX
         assert "NopHoSoX" in caught.value.message
         await late.close()
+
+
+async def test_a_wsdl_url_past_the_reply_cap_is_refused_as_it_streams_in() -> None:
+    """A WSDL server that never stops sending: the read stops at `max_reply_bytes` and the
+    WSDL is not usable (a configuration problem, named), instead of filling memory."""
+    endless, sent = 64 * 2**20, [0]
+
+    async def wsdl(request: web.Request) -> web.StreamResponse:
+        reply = web.StreamResponse(headers={"Content-Type": "text/xml"})
+        await reply.prepare(request)
+        chunk = b"<!-- padding -->" * 4096
+        with contextlib.suppress(ConnectionError):
+            while sent[0] < endless:
+                await reply.write(chunk)
+                sent[0] += len(chunk)
+        return reply
+
+    app = web.Application()
+    app.router.add_get("/big.wsdl", wsdl)
+    async with serve(app) as base:
+        config = _config("http://127.0.0.1:9/ws", wsdl=f"{base}/big.wsdl")
+        client = _client(config.model_copy(update={"max_reply_bytes": 100_000}))
+        with pytest.raises(ConfigError) as caught:
+            await client.load()
+        await client.close()
+    assert "larger than 100000 bytes" in " ".join(caught.value.problems)
+    assert sent[0] < endless / 4, sent
