@@ -64,7 +64,8 @@ class Connector:
     `config_key` is `None` for a section at `connectors.<name>`, or a top-level key (the
     ministry systems keep theirs at `ministries:`, one entry per system). `migrations` names the
     package whose `migrations/` folder holds its numbered `NNNN_name.sql` files (numbers are
-    unique across the hub, the store refuses a clash: a plug-in takes numbers from 1001 up).
+    unique across the hub, the store refuses a clash: a plug-in takes numbers from 5000 up,
+    `PLUGIN_MIGRATIONS_FROM`).
     """
 
     name: str = ""
@@ -232,6 +233,22 @@ def connectors_of(extra: list[str] | tuple[str, ...]) -> tuple[Connector, ...]:
     return tuple(found)
 
 
+# Migration numbers are one sequence for the whole hub: 0001-0999 are the core's, 1000-4999 the
+# built-in connectors', and a plug-in's start at 5000, so that a plug-in shipped apart from the
+# hub never clashes with a migration a later release adds.
+PLUGIN_MIGRATIONS_FROM = 5000
+_BUILT_IN_PACKAGES = frozenset(path.split(":")[0].rsplit(".", 1)[0] for path in BUILT_IN)
+
+
 def migration_folders(connectors: tuple[Connector, ...]) -> list[Traversable]:
     """The `migrations/` folders of the connectors that have one."""
     return [resources.files(c.migrations) / "migrations" for c in connectors if c.migrations]
+
+
+def migration_floor(folder: Traversable, connectors: tuple[Connector, ...]) -> int:
+    """The lowest number a migration in `folder` may take: 1 for the core and the built-in
+    connectors, `PLUGIN_MIGRATIONS_FROM` for a plug-in's."""
+    for c in connectors:
+        if c.migrations and resources.files(c.migrations) / "migrations" == folder:
+            return 1 if c.migrations in _BUILT_IN_PACKAGES else PLUGIN_MIGRATIONS_FROM
+    return 1

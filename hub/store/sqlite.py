@@ -38,7 +38,7 @@ from hub.dossier_state import DossierState, OrderKey, apply
 from hub.errors import StoreUnavailable
 from hub.files import private_dir, private_file
 from hub.masking import name_key
-from hub.plugins import Connector, built_in, migration_folders
+from hub.plugins import Connector, built_in, migration_floor, migration_folders
 from hub.store.base import (
     AuditEntry,
     Confirmation,
@@ -1032,13 +1032,21 @@ def _migrations(connectors: tuple[Connector, ...]) -> Iterable[tuple[int, str, s
     """The core's migrations and the connectors', in the order of their numbers (one
     sequence for the whole hub, so that a store migrated before connectors owned their tables
     is recognised); two files with one number are refused."""
-    folders = [resources.files("hub") / "migrations", *migration_folders(connectors)]
+    folders = [
+        (1, resources.files("hub") / "migrations"),
+        *((migration_floor(f, connectors), f) for f in migration_folders(connectors)),
+    ]
     found: dict[int, Traversable] = {}
-    for folder in folders:
+    for floor, folder in folders:
         for f in folder.iterdir():
             if not f.name.endswith(".sql"):
                 continue
             version = int(f.name.split("_", 1)[0])
+            if version < floor:
+                raise ValueError(
+                    f"migration {f} is numbered {version}: a plug-in's migrations are numbered "
+                    f"from {floor} (below are the core's and the built-in connectors')"
+                )
             if version in found:
                 raise ValueError(f"two migrations numbered {version}: {found[version]} and {f}")
             found[version] = f

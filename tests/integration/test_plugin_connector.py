@@ -27,6 +27,7 @@ from sims.loopback import LoopbackServer
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.one_stop.simulator import OneStopTraffic
 from tests.plugins.echo import EchoConfig, EchoStore
+from tests.plugins.echo import connector as echo
 from tests.support import (
     ONESTOP_PASSWORD,
     ONESTOP_USER,
@@ -158,13 +159,27 @@ def test_a_section_nobody_claims_and_a_name_that_is_not_a_connector_are_refused(
 
 
 async def test_migrations_numbered_twice_are_refused(tmp_path: Path) -> None:
-    """A plug-in whose migration numbers clash with the core's cannot open the store."""
+    """Two plug-ins whose migration numbers clash cannot open the store."""
 
     class Clashing(Connector):
         name = "clashing"
         config_model = EchoConfig
-        migrations = "hub"  # the core's own folder: every number taken twice
+        migrations = "tests.plugins"  # the echo connector's folder: its numbers taken twice
 
-    with pytest.raises(ValueError, match=r"two migrations numbered \d+"):
-        async with SqliteStore.open(tmp_path / "hub.db", connectors=(Clashing(),)):
+    with pytest.raises(ValueError, match=r"two migrations numbered 5001"):
+        async with SqliteStore.open(tmp_path / "hub.db", connectors=(echo, Clashing())):
+            pass
+
+
+async def test_a_plug_in_numbers_its_migrations_from_5000(tmp_path: Path) -> None:
+    """Below 5000 the numbers are the core's and the built-in connectors': a plug-in there
+    could clash with a migration a later release adds, so it is refused, named."""
+
+    class Early(Connector):
+        name = "early"
+        config_model = EchoConfig
+        migrations = "tests.plugins.early"  # 1500_early.sql
+
+    with pytest.raises(ValueError, match=r"numbered 1500: a plug-in's migrations are numbered"):
+        async with SqliteStore.open(tmp_path / "hub.db", connectors=(Early(),)):
             pass

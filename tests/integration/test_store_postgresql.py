@@ -52,7 +52,7 @@ def test_every_migration_has_its_postgresql_twin() -> None:
 
 
 def test_a_connector_without_postgresql_migrations_is_refused_by_name() -> None:
-    with pytest.raises(ConfigError, match=r"1001_echo_sent\.sql has no PostgreSQL twin"):
+    with pytest.raises(ConfigError, match=r"5001_echo_sent\.sql has no PostgreSQL twin"):
         list(postgresql_migrations((*built_in(), EchoConnector())))
 
 
