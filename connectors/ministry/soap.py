@@ -17,6 +17,7 @@ must never decide what to send or what a reply means: the mapping does.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from functools import partial
 from pathlib import Path
@@ -56,6 +57,20 @@ class _RefusedReply(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class _OutageReply(Exception):
+    """An HTTP 5xx (or 408/425/429) whose body is no SOAP fault: a gateway's or a server's
+    error page, even when it is XML. zeep reads such XML as an "Unknown fault", which would
+    be a refusal of the item; it is the system being away."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status} without a SOAP fault")
+        self.status = status
+
+
+# A SOAP 1.1 or 1.2 Fault element, whatever its prefix.
+_FAULT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Fault[\s>/]")
 
 
 class WsdlTooLarge(ValueError):
@@ -104,6 +119,9 @@ class GuardedTransport(AsyncTransport):
             head = bytes(body[:_SCAN_BYTES]).upper()
             if any(d in head for d in _DECLARATIONS):
                 raise _RefusedReply("entities", "reply declares a DTD or entities")
+            status = reply.status_code
+            if (status >= 500 or status in _RETRYABLE) and not _FAULT.search(body):
+                raise _OutageReply(status)
             kept = {
                 k: v
                 for k, v in reply.headers.items()
@@ -254,6 +272,8 @@ class SoapClient:
         name, connector = self.system, self.connector
         if isinstance(exc, HubError):
             return exc
+        if isinstance(exc, _OutageReply):
+            return _http_status(exc.status, name, connector)
         if isinstance(exc, _RefusedReply):
             return UnreadableReply(
                 f"{name}: {exc}; refused unread", connector=connector, code=exc.reason

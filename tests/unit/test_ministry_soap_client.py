@@ -105,3 +105,36 @@ async def test_a_wsdl_url_past_the_reply_cap_is_refused_as_it_streams_in() -> No
         await client.close()
     assert "larger than 100000 bytes" in " ".join(caught.value.problems)
     assert sent[0] < endless / 4, sent
+
+
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+GATEWAY_XML = b'<?xml version="1.0"?><error><code>502</code><text>Bad Gateway</text></error>'
+CLIENT_FAULT = (
+    f'<s:Envelope xmlns:s="{SOAP11}"><s:Body><s:Fault><faultcode>s:Client</faultcode>'
+    "<faultstring>MaHoSo sai</faultstring></s:Fault></s:Body></s:Envelope>"
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome"),
+    [
+        (502, GATEWAY_XML, DestinationUnavailable),  # a gateway's XML error page: away
+        (503, b"<html><body>down for maintenance</body></html>", DestinationUnavailable),
+        (429, GATEWAY_XML, DestinationUnavailable),
+        (500, CLIENT_FAULT, DestinationRejected),  # SOAP 1.1 sends its faults with a 500
+    ],
+    ids=["502-xml", "503-html", "429-xml", "500-client-fault"],
+)
+async def test_an_http_error_without_a_soap_fault_is_an_outage_never_a_refusal(
+    status: int, body: bytes, outcome: type[Exception]
+) -> None:
+    async def endpoint(_: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post("/ws", endpoint)
+    async with serve(app) as base:
+        client = _client(_config(f"{base}/ws"))
+        with pytest.raises(outcome):
+            await client.submit({"MaHoSo": "H-1", "MaTTHC": examples.BUSINESS_PROCEDURE})
+        await client.close()
