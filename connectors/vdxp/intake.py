@@ -364,6 +364,13 @@ class AxisIntake:
             await self.client.download(item.transport_id, dest)
         except UnreadableReply as exc:
             raise Refused(exc.code, exc.message) from None
+        except DestinationRejected as exc:
+            # The axis lists the item but refuses to hand it over (its credentials are fine:
+            # they would be an outage). Refused with the axis's words, so that the round goes
+            # on and the item leaves the list, instead of heading every round after this one.
+            raise Refused(
+                "download_refused", f"the axis refused to hand over the item: {exc.message}"
+            ) from None
         return dest
 
     async def _known_sender(self, organ_id: str) -> None:

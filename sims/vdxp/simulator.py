@@ -26,7 +26,8 @@ Switches (`AxisFaults`, set in the constructor or over `POST /_sim/faults`):
 - failures, which `count` limits (after that many hits they all turn off; 0: until changed):
   `outage` (every protocol call 503), `fail_acks` (updateStatus 500, the item stays),
   `refuse_acks` (updateStatus 400 `refused`, the item stays: an axis that will not take it),
-  `truncate_edoc` (getEdoc serves the first half of the bytes), `refuse_send` (sendEdoc 400
+  `truncate_edoc` (getEdoc serves the first half of the bytes), `refuse_get` (getEdoc 400
+  `refused`: an item the axis lists but will not hand over), `refuse_send` (sendEdoc 400
   `refused` with `refuse_reason`), `drop_after_send` (sendEdoc stores and delivers, then
   answers 500, or with `drop_by_closing` closes the connection: a lost reply).
 
@@ -135,6 +136,7 @@ _FAILURES = (
     "fail_acks",
     "refuse_acks",
     "truncate_edoc",
+    "refuse_get",
     "refuse_send",
     "drop_after_send",
 )
@@ -197,6 +199,7 @@ _FAULT_PARSERS: dict[str, Callable[[object], object]] = {
     "fail_acks": _parse_flag,
     "refuse_acks": _parse_flag,
     "truncate_edoc": _parse_flag,
+    "refuse_get": _parse_flag,
     "refuse_send": _parse_flag,
     "refuse_reason": _parse_reason,
     "drop_after_send": _parse_flag,
@@ -208,7 +211,8 @@ _FAULT_PARSERS: dict[str, Callable[[object], object]] = {
 @dataclass
 class AxisFaults:
     """How the axis behaves; see the module docstring. `count`: how many hits of the failure
-    switches (outage, fail_acks, refuse_acks, truncate_edoc, refuse_send, drop_after_send)
+    switches (outage, fail_acks, refuse_acks, truncate_edoc, refuse_get, refuse_send,
+    drop_after_send)
     before they all
     turn off; 0 = until changed."""
 
@@ -221,6 +225,7 @@ class AxisFaults:
     fail_acks: bool = False
     refuse_acks: bool = False
     truncate_edoc: bool = False
+    refuse_get: bool = False
     refuse_send: bool = False
     refuse_reason: str = "Trục từ chối nhận văn bản (giả lập)"
     drop_after_send: bool = False
@@ -584,6 +589,8 @@ class AxisSimulator(LoopbackServer):
         item = self._item(system, query)
         if isinstance(item, web.Response):
             return item
+        if self._hit("refuse_get"):
+            return _refuse(400, "refused", "the axis will not hand over this item (simulated)")
         data = item.body[: len(item.body) // 2] if self._hit("truncate_edoc") else item.body
         return web.Response(body=data, content_type=EDXML_CONTENT_TYPE)
 

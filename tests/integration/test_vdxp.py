@@ -477,3 +477,19 @@ async def test_attachments_are_served_as_downloads_a_browser_never_runs(world: A
         "attachment; filename=\"x.html\"; filename*=UTF-8''x.html"
     )
     assert "filename*=UTF-8''%E1%BA%A3nh.svg" in served["ảnh.svg"][0]["Content-Disposition"]
+
+
+async def test_an_item_the_axis_will_not_hand_over_is_refused_and_the_intake_goes_on(
+    world: AxisWorld,
+) -> None:
+    """getEdoc refused (400) for one listed item: it gets a `fail` acknowledgement naming
+    why, and the documents after it still arrive (before, it ended every round at itself)."""
+    world.axis.faults.update({"refuse_get": True, "count": 1})
+    world.axis.generate_documents(HUB_ORGAN, DEPARTMENT, count=3, attachment_bytes=10)
+    await eventually(lambda: len(world.acks("done")) == 2, 30, "the two others taken")
+    [failed] = world.acks("fail")
+    assert failed.reason is not None
+    assert failed.reason.startswith("download_refused: the axis refused to hand over the item")
+    assert len(world.at_one_stop("vdxp.document")) == 2
+    report = await world.poll()  # nothing left: a round without an error
+    assert report["error"] is None, report
