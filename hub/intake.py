@@ -142,7 +142,12 @@ class OutboxRelay:
             log.warning("outbox_final_sweep_skipped", error=repr(exc))
 
     async def run(self) -> None:
+        """Forget published rows every `FORGET_INTERVAL_S` and sweep every `interval_s`. A
+        round that fails (the store or the broker away) never ends the loop; failures in a
+        row wait longer each time, up to `interval_s`, and are logged once with their trace,
+        then once a minute with how many there were, then when the rounds succeed again."""
         next_sweep = time.monotonic() + self.interval_s
+        failures, logged_at = 0, 0.0
         while True:
             try:
                 if time.monotonic() >= next_sweep:
@@ -150,6 +155,17 @@ class OutboxRelay:
                     await self.sweep()
                 else:
                     await self.intake.forget_published()
-            except Exception:  # keep sweeping: one bad round must not end recovery
-                log.exception("outbox_sweep_failed")
-            await asyncio.sleep(FORGET_INTERVAL_S)
+            except Exception as exc:  # keep sweeping: one bad round must not end recovery
+                failures += 1
+                if failures == 1:
+                    log.exception("outbox_sweep_failed")
+                    logged_at = time.monotonic()
+                elif time.monotonic() - logged_at >= 60:
+                    log.warning("outbox_sweep_failing", failures=failures, error=repr(exc))
+                    logged_at = time.monotonic()
+            else:
+                if failures:
+                    log.info("outbox_sweep_recovered", failures=failures)
+                failures = 0
+            wait = FORGET_INTERVAL_S * 2 ** min(failures, 10)
+            await asyncio.sleep(min(wait, max(self.interval_s, FORGET_INTERVAL_S)))
