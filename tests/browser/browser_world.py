@@ -37,6 +37,8 @@ VIEWER, VIEWER_PASSWORD = "victor", "viewer-password"
 OPERATOR, OPERATOR_PASSWORD = "alice", "operator-password"
 PORTAL = "national_portal"
 ACTION_TIMEOUT_MS = 10_000
+# A full-page screenshot of a long page on a busy machine can take longer than an action.
+SCREENSHOT_TIMEOUT_MS = 30_000
 
 
 # -- screenshots --------------------------------------------------------------------------------
@@ -53,7 +55,7 @@ async def shoot(page: Page, step: str = "") -> Path:
     """Save a full-page screenshot as `<test name>[-<step>].png`; returns its path."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / (f"{_current_test()}-{step}.png" if step else f"{_current_test()}.png")
-    await page.screenshot(path=str(path), full_page=True)
+    await page.screenshot(path=str(path), full_page=True, timeout=SCREENSHOT_TIMEOUT_MS)
     return path
 
 
