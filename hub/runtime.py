@@ -25,7 +25,7 @@ from aio_pika.abc import AbstractChannel
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub import health, metrics, tls
+from hub import health, metrics, stopping, tls
 from hub.alerts import Alerting
 from hub.api import EventsApi
 from hub.auth import Authenticator
@@ -169,7 +169,8 @@ class Hub:
         tb: TracebackType | None,
     ) -> None:
         log.info("hub_stopping")
-        await self._stack.aclose()
+        async with stopping.watch_stop():
+            await self._stack.aclose()
         log.info("hub_stopped")
 
     async def _start(self) -> None:
@@ -492,9 +493,7 @@ async def _healthz(_: web.Request) -> web.Response:
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stopping.cancel(task)
 
 
 @dataclass(frozen=True)
