@@ -52,6 +52,7 @@ ERROR_CODE_HEADER = "x-hub-error-code"  # the destination's own refusal code, wh
 QUEUED_AT_HEADER = "x-hub-queued-at"  # unix time the message first entered a queue
 PARKING_DELIVERY_LIMIT = 1_000_000
 RENEW_TIMEOUT_S = 10.0  # closing and opening again a channel the broker nacked
+CLOSE_TIMEOUT_S = 10.0  # closing the connection as the hub stops
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,12 @@ class Broker:
             )
             yield broker
         finally:
-            await connection.close()
+            # Bounded: a connection in the middle of reconnecting may never answer its close,
+            # and nothing is lost by leaving it (every message is acknowledged after commit).
+            try:
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                log.error("broker_close_timed_out", after_s=CLOSE_TIMEOUT_S)
 
     @property
     def node(self) -> str | None:

@@ -389,9 +389,19 @@ class Hub:
         ssl_context = self.tls.context if self.tls else None
         site = web.TCPSite(runner, cfg.http.host, cfg.http.port, ssl_context=ssl_context)
         await site.start()
-        self._stack.push_async_callback(runner.cleanup)
+        self._stack.push_async_callback(self._stop_http, runner)
         addresses = runner.addresses
         self.port = int(addresses[0][1]) if addresses else cfg.http.port
+
+    async def _stop_http(self, runner: web.AppRunner) -> None:
+        """Close the doors: requests in flight get `http.shutdown_timeout_s` to finish, and the
+        close itself is bounded a little beyond that (a connection that never lets go must not
+        keep the hub from stopping)."""
+        bound = self.config.http.shutdown_timeout_s + 5
+        try:
+            await asyncio.wait_for(runner.cleanup(), bound)
+        except TimeoutError:
+            log.error("http_stop_timed_out", after_s=bound)
 
     async def _start_dashboard(self, store: SqliteStore) -> list[web.AbstractRouteDef]:
         """The board over a read-only connection, its sampler, and the pages' and admin API's

@@ -266,6 +266,20 @@ class RabbitNode(Served):
                 kill_group(proc)
         kill_marked(self._marker, 10.0)
 
+    def freeze(self) -> None:
+        """SIGSTOP the node: its sockets stay open and nothing answers (a hung host); `thaw`
+        lets it go on."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        server = self._server
+        if server is None:
+            raise RabbitNodeError(f"RabbitMQ node {self.nodename} is not started")
+        os.killpg(server.pid, sig)
+
     # -- start -----------------------------------------------------------------------------
 
     def _acquire_lock(self) -> None:

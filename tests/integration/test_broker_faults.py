@@ -144,3 +144,26 @@ def _status_is(hub: Hub, status: int) -> Callable[[], Awaitable[bool]]:
         return await ready_status(hub) == status
 
     return check
+
+
+async def test_the_hub_stops_in_bounded_time_while_the_broker_is_frozen(
+    tmp_path: Path, own_node: RabbitNode, broker_prefix: str, sim: DvcqgSimulator
+) -> None:
+    """A broker host that hangs (SIGSTOP: connections open, nothing answers) as the hub is
+    told to stop: the stop ends by itself, each part that waits on the broker given up after
+    its bound, instead of waiting for ever for the broker's answer to its close."""
+    overrides = hub_overrides(tmp_path, own_node.url, broker_prefix, sim.url)
+    overrides["http"]["shutdown_timeout_s"] = 2
+    hub = Hub(load_config(None, overrides))
+    await hub.__aenter__()
+    stream = Stream(hub)
+    await stream.wave(5)
+    await eventually(lambda: stream.delivered(sim), 60, "the wave at DVCQG")
+    own_node.freeze()
+    try:
+        stopping = asyncio.create_task(hub.__aexit__(None, None, None))
+        done, _ = await asyncio.wait({stopping}, timeout=120)
+        assert done, "the hub did not stop within two minutes of a frozen broker"
+        stopping.result()
+    finally:
+        own_node.thaw()
