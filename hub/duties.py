@@ -25,7 +25,6 @@ failure end the keeper.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -114,6 +113,7 @@ class Keeper:
         self.taken = 0  # how many times this replica took the duty, for whoever watches
         self._seen: Lease | None = None  # the lease as the last try found it
         self._loop_task: asyncio.Task[None] | None = None
+        self._work: asyncio.Task[None] | None = None  # the duty's task, while it runs
         self._may_hold = False  # the store may still name this replica: release it at stop
 
     @property
@@ -122,23 +122,23 @@ class Keeper:
 
     async def start(self) -> None:
         deadline = await self._try()
+        if deadline is not None:
+            self._begin()  # running before `start` returns: a hub alone never waits for it
         self._loop_task = asyncio.create_task(self._keep(deadline), name=f"duty-{self.name}")
 
     async def stop(self) -> None:
         """Cancel the duty and release its lease (given up after `RELEASE_TIMEOUT_S` if the
         store does not answer: the lease then lapses by itself)."""
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            await _finish(self._loop_task)
+        await self._end_work()  # if the keeper was stopped before it ever ran
         if not self._may_hold:
             return
         self._may_hold = False
         d = self.duties
         try:
-            released = await asyncio.wait_for(
-                d.leases.release(self.name, d.holder), RELEASE_TIMEOUT_S
-            )
+            async with asyncio.timeout(RELEASE_TIMEOUT_S):
+                released = await d.leases.release(self.name, d.holder)
         except Exception as exc:  # the store is away: the lease lapses after lease_s
             self._log.warning("duty_release_failed", error=repr(exc))
             return
@@ -164,9 +164,8 @@ class Keeper:
         d = self.duties
         sent = asyncio.get_running_loop().time()
         try:
-            lease = await asyncio.wait_for(
-                d.leases.acquire(self.name, d.holder, d.lease_s), d.lease_s
-            )
+            async with asyncio.timeout(d.lease_s):
+                lease = await d.leases.acquire(self.name, d.holder, d.lease_s)
         except Exception as exc:  # the store is away (or too slow): try again later
             self._seen = None
             self._log.warning("duty_lease_unread", error=repr(exc))
@@ -179,14 +178,25 @@ class Keeper:
         self._log.info("duty_taken", previous=previous)
         return sent + d.lease_s
 
+    def _begin(self) -> asyncio.Task[None]:
+        """The duty's task, started (the lease was just proved)."""
+        self._work = asyncio.create_task(self.factory(), name=f"duty-{self.name}-work")
+        self.holding = True
+        self.taken += 1
+        return self._work
+
+    async def _end_work(self) -> None:
+        self.holding = False
+        task, self._work = self._work, None
+        if task is not None:
+            await _finish(task)
+
     async def _hold(self, deadline: float) -> None:
         """Run the duty while every renewal proves the lease; return once one does not, or the
         duty ended by itself, with its task cancelled."""
         d = self.duties
         loop = asyncio.get_running_loop()
-        task = asyncio.create_task(self.factory(), name=f"duty-{self.name}-work")
-        self.holding = True
-        self.taken += 1
+        task = self._work if self._work is not None else self._begin()
         try:
             while True:
                 await asyncio.wait({task}, timeout=d.renew_every_s)
@@ -200,18 +210,14 @@ class Keeper:
                     return
                 deadline = sent + d.lease_s
         finally:
-            self.holding = False
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await self._end_work()
 
     async def _renew(self, left_s: float) -> str | None:
         """Renew the lease before `left_s` runs out; None if renewed, else why not."""
         d = self.duties
         try:
-            lease = await asyncio.wait_for(
-                d.leases.acquire(self.name, d.holder, d.lease_s), max(left_s, 0.0)
-            )
+            async with asyncio.timeout(max(left_s, 0.0)):
+                lease = await d.leases.acquire(self.name, d.holder, d.lease_s)
         except TimeoutError:
             return "the store did not answer before the lease would lapse"
         except Exception as exc:  # cannot prove it still holds the lease: stop
@@ -231,3 +237,14 @@ class Keeper:
             self._log.error("duty_crashed", error=repr(failure))
         else:
             self._log.warning("duty_ended")
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait until it has ended. Waiting never raises what the task raised,
+    and never swallows a cancellation of the caller (Python 3.11's `wait_for`, or
+    suppressing CancelledError around `await task`, can: a keeper would then run on)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if not task.cancelled():
+        task.exception()  # retrieved: what a duty raised was logged when it ended
