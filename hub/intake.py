@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
@@ -141,15 +140,23 @@ class OutboxRelay:
         except Exception as exc:
             log.warning("outbox_final_sweep_skipped", error=repr(exc))
 
-    async def run(self) -> None:
-        next_sweep = time.monotonic() + self.interval_s
+    async def forget(self) -> None:
+        """In every replica: delete the outbox rows this process published, in bulk."""
         while True:
+            await asyncio.sleep(FORGET_INTERVAL_S)
             try:
-                if time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + self.interval_s
-                    await self.sweep()
-                else:
-                    await self.intake.forget_published()
+                await self.intake.forget_published()
+            except Exception:  # keep going: the rows stay listed for the next round
+                log.exception("outbox_forget_failed")
+
+    async def sweeps(self) -> None:
+        """A once-only duty (`hub.duties`): every `interval_s`, publish the rows older than
+        `age_s` that no process published (the broker was down, or a process died between
+        commit and publish). Only one replica sweeps: the others' rows, published but not yet
+        forgotten, are younger than `age_s`."""
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.sweep()
             except Exception:  # keep sweeping: one bad round must not end recovery
                 log.exception("outbox_sweep_failed")
-            await asyncio.sleep(FORGET_INTERVAL_S)
