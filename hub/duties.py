@@ -58,6 +58,10 @@ class Leases(Protocol):
         """Every lease held (or lapsed and not yet taken), by name."""
         ...
 
+    async def clear(self) -> int:
+        """Drop every lease (a store one process uses alone, as it starts)."""
+        ...
+
 
 def replica_id(instance: str) -> str:
     """This process's name as a lease holder: the configuration's `instance` and a random

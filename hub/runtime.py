@@ -185,6 +185,10 @@ class Hub:
         self.duties = duties = Duties(
             store.leases, replica_id(cfg.instance), cfg.duties.lease_s, cfg.duties.renew_s
         )
+        if cfg.store.backend == "sqlite":
+            # One hub process per SQLite store (decision 0004): leases found now were left by
+            # an earlier process that was killed; the duties start at once, as they always did.
+            await store.leases.clear()
         self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))
         self.probe = QueueProbe(broker)
         intake = Intake(store, broker)

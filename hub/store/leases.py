@@ -70,6 +70,13 @@ class SqliteLeases:
             cursor = await db.execute(_RELEASE_SQL, (name, holder))
             return bool(cursor.rowcount)
 
+    async def clear(self) -> int:
+        """Drop every lease; how many there were. Only for a store one hub process uses alone
+        (SQLite), as that process starts: what is there was left by an earlier one, killed."""
+        async with self._store.transaction() as db:
+            cursor = await db.execute("DELETE FROM duty_leases")
+            return max(cursor.rowcount, 0)
+
     async def leases(self) -> list[Lease]:
         """Every lease the store holds, by name, expired ones too (until taken or released)."""
         async with self._store.reading():

@@ -468,6 +468,15 @@ async def _lapsed(store: Store, name: str) -> bool:
     return any(x.name == name and not x.live for x in await store.leases.leases())
 
 
+async def test_clearing_the_leases_frees_every_duty(store: Store) -> None:
+    assert await store.leases.clear() == 0
+    await store.leases.acquire("alerts", "hub-dead", 30)
+    await store.leases.acquire("vdxp-poll", "hub-dead", 30)
+    assert await store.leases.clear() == 2
+    assert await store.leases.leases() == []
+    assert (await store.leases.acquire("alerts", "hub-new", 30)).holder == "hub-new"
+
+
 async def test_a_lease_lasts_a_positive_time(store: Store) -> None:
     for ttl in (0, -1.0):
         with pytest.raises(ValueError, match="positive"):

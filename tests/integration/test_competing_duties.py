@@ -2,7 +2,8 @@
 replicas: every once-only duty (the outbox sweep, the alert checks, a ministry system's
 polls, the payment status checks and the daily reconciliation) runs on exactly one of them,
 as each `/readyz` says and as the simulators count; when the holder stops, the other takes
-every duty within the lease time.
+every duty within the lease time. And a hub alone on SQLite, started after one was killed,
+runs its duties at once, whatever leases the killed one left.
 
 Each hub polls a ministry simulator of its own (the same configuration but for the address),
 so the simulators' request counts tell which hub polled.
@@ -19,6 +20,7 @@ import aiohttp
 
 from hub.config import load_config
 from hub.runtime import Hub
+from hub.store.sqlite import SqliteStore
 from sims.ministry.rest_simulator import CivilStatusSimulator
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.payment_platform.simulator import PaymentPlatformSimulator
@@ -31,7 +33,7 @@ from tests.integration.ministry_world import (
     oauth2,
 )
 from tests.integration.payments_world import PARTNER, SECRET, SUB_TOKEN, payment_overrides
-from tests.support import PORTAL_PASSWORD, PORTAL_USER, eventually
+from tests.support import PORTAL_PASSWORD, PORTAL_USER, eventually, hub_overrides
 
 LEASE_S = 2.0
 RENEW_S = 0.3
@@ -140,3 +142,18 @@ async def test_each_duty_runs_on_one_of_two_hubs_and_moves_when_its_holder_stops
         assert body["duty_holders"] == dict.fromkeys(DUTIES, body["replica"])
         await eventually(lambda: sims["b"].requests["results"] >= 2, 30, "hub b polling")
         assert sims["a"].requests["results"] == polled_by_a
+
+
+async def test_a_hub_alone_on_sqlite_takes_at_once_the_duties_a_killed_one_left(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str
+) -> None:
+    path = tmp_path / "hub.db"
+    async with SqliteStore.open(path) as store:  # as a killed hub leaves them: live, not released
+        for duty in ("alerts", "outbox-sweep"):
+            assert (await store.leases.acquire(duty, "hub-killed", 300)).holder == "hub-killed"
+    settings = hub_overrides(tmp_path, rabbit_url, broker_prefix, "http://127.0.0.1:9")
+    settings["store"] = {"path": str(path)}
+    async with Hub(load_config(None, settings)) as hub, aiohttp.ClientSession() as http:
+        body = await readiness(http, hub)
+        assert body["duties"] == ["alerts", "outbox-sweep"]
+        assert body["duty_holders"] == dict.fromkeys(body["duties"], body["replica"])
