@@ -236,7 +236,7 @@ class Keeper:
         """The duty's coroutine returned or raised (it should run until cancelled): logged.
         The keeper starts it afresh after one renewal interval, its lease still its own (a
         duty that fails here would fail on another replica too)."""
-        failure = task.exception()
+        failure = None if task.cancelled() else task.exception()
         if failure is not None:
             self._log.error("duty_crashed", error=repr(failure))
         else:

@@ -69,15 +69,15 @@ class Work:
     most: int = 0  # the most that ever ran at once
     started: int = 0
     cancelled: int = 0
-    fail_first: bool = False
+    first_run_raises: type[BaseException] | None = None
 
     async def run(self) -> None:
         self.running += 1
         self.started += 1
         self.most = max(self.most, self.running)
         try:
-            if self.fail_first and self.started == 1:
-                raise RuntimeError("the duty's first run fails")
+            if self.first_run_raises is not None and self.started == 1:
+                raise self.first_run_raises("the duty's first run ends")
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             self.cancelled += 1
@@ -183,8 +183,11 @@ async def test_a_duty_stops_at_once_when_its_lease_is_found_another_s(stores: St
         assert (work.most, a.taken) == (1, 2)
 
 
-async def test_a_duty_that_fails_is_started_again(stores: Stores) -> None:
-    work = Work(fail_first=True)
+@pytest.mark.parametrize("ending", [RuntimeError, asyncio.CancelledError])
+async def test_a_duty_that_fails_is_started_again(
+    stores: Stores, ending: type[BaseException]
+) -> None:
+    work = Work(first_run_raises=ending)
     async with AsyncExitStack() as stack:
         a = await keep(stack, replica(stores.a, "hub-a"), work)
         await eventually(lambda: work.started == 2 and work.running == 1, 5, "a second run")
