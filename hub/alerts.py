@@ -18,7 +18,8 @@ began: an outage's start) and fires once it has held for its time; it resolves a
 check that finds the condition gone. Each episode sends one "firing" and one "resolved"
 notification (`hub.notify`), never more; a figure that cannot be read (the broker or the store
 away) changes nothing, neither firing nor resolving. Active alerts are shown on the
-dashboard's overview and in `/readyz`.
+dashboard's overview and in `/readyz`. With several replicas the checks are a once-only duty:
+the replica holding it checks and notifies, and shows the active alerts (decision 0091).
 
 This module must never change what it reads, and never wait for a notification to be sent.
 """
@@ -230,15 +231,20 @@ class Alerting:
 
     # -- checking -------------------------------------------------------------------------------
 
-    async def first_check(self) -> None:
-        """At start, before the doors open: the counts that later ones rise from (what was
-        parked before the start is not new)."""
-        await self._check_safely()
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.check_interval_s)
+    async def duty(self) -> None:
+        """The checks, a once-only duty (`hub.duties`): only the replica holding it checks and
+        notifies. A first check at once gives the counts later ones rise from (what was parked
+        before is not new), then one every `check_interval_s`. When the duty leaves this
+        replica, its episodes are forgotten: the new holder begins its own (decision 0091)."""
+        try:
             await self._check_safely()
+            while True:
+                await asyncio.sleep(self.config.check_interval_s)
+                await self._check_safely()
+        finally:
+            self.episodes = Episodes()
+            self.growth = Growth(self.config.dead_letters_window_s)
+            self._missing_since.clear()
 
     async def _check_safely(self) -> None:
         try:

@@ -69,6 +69,9 @@ def render(url: str, body: dict[str, Any]) -> list[str]:
     lines = [f"hub at {url}: {verdict}"]
     if body.get("broker_node"):
         lines.append(f"  broker node: {body['broker_node']}")
+    if body.get("replica"):
+        duties = ", ".join(body.get("duties") or []) or "none"
+        lines.append(f"  replica: {body['replica']}, running the duties: {duties}")
     lines += [f"  {name}: {why}" for name, why in sorted(failing.items())]
     rows = [("CONNECTOR", "STATE", "SINCE", "WAITING", "PARKED", "REASON")]
     for name, c in sorted(body.get("connectors", {}).items()):

@@ -192,6 +192,32 @@ class StoreConfig(Section):
         return self
 
 
+class DutiesConfig(Section):
+    """The leases of the once-only duties (`hub.duties`, decision 0091): the outbox sweep, the
+    alert checks and the connectors' schedules run on the one replica holding each lease."""
+
+    # How long a lease lasts unless renewed: how long a duty waits for another replica after
+    # its holder died without handing it over (a holder that stops hands it over at once).
+    lease_s: float = Field(30.0, gt=0)
+    # How often the holder renews it, and how often a replica without it tries to take it;
+    # unset: a third of lease_s.
+    renew_every_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _renewed_within_the_lease(self) -> DutiesConfig:
+        if self.renew_every_s is not None and self.renew_every_s >= self.lease_s:
+            raise ValueError(
+                "duties.renew_every_s must be shorter than duties.lease_s (a third of it, "
+                "by default): a lease renewed later than it lasts is lost every time"
+            )
+        return self
+
+    @property
+    def renew_s(self) -> float:
+        """The renewal interval in force."""
+        return self.renew_every_s if self.renew_every_s is not None else self.lease_s / 3
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
@@ -392,6 +418,7 @@ class HubConfig(BaseSettings):
     http: HttpConfig = HttpConfig()
     broker: BrokerConfig = BrokerConfig()
     store: StoreConfig = StoreConfig()
+    duties: DutiesConfig = DutiesConfig()
     logging: LoggingConfig = LoggingConfig()
     validation: ValidationConfig = ValidationConfig()
     facade: FacadeConfig = FacadeConfig()

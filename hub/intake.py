@@ -141,31 +141,59 @@ class OutboxRelay:
         except Exception as exc:
             log.warning("outbox_final_sweep_skipped", error=repr(exc))
 
-    async def run(self) -> None:
-        """Forget published rows every `FORGET_INTERVAL_S` and sweep every `interval_s`. A
-        round that fails (the store or the broker away) never ends the loop; failures in a
-        row wait longer each time, up to `interval_s`, and are logged once with their trace,
-        then once a minute with how many there were, then when the rounds succeed again."""
-        next_sweep = time.monotonic() + self.interval_s
-        failures, logged_at = 0, 0.0
+    async def forget(self) -> None:
+        """In every replica: delete the outbox rows this process published, in bulk. Rounds
+        that fail in a row (the store away) wait longer each time, up to `interval_s`."""
+        streak = _Streak("outbox_forget")
         while True:
+            await asyncio.sleep(streak.pause(FORGET_INTERVAL_S, max(self.interval_s, 1.0)))
             try:
-                if time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + self.interval_s
-                    await self.sweep()
-                else:
-                    await self.intake.forget_published()
-            except Exception as exc:  # keep sweeping: one bad round must not end recovery
-                failures += 1
-                if failures == 1:
-                    log.exception("outbox_sweep_failed")
-                    logged_at = time.monotonic()
-                elif time.monotonic() - logged_at >= 60:
-                    log.warning("outbox_sweep_failing", failures=failures, error=repr(exc))
-                    logged_at = time.monotonic()
+                await self.intake.forget_published()
+            except Exception as exc:  # keep going: the rows stay listed for the next round
+                streak.failed(exc)
             else:
-                if failures:
-                    log.info("outbox_sweep_recovered", failures=failures)
-                failures = 0
-            wait = FORGET_INTERVAL_S * 2 ** min(failures, 10)
-            await asyncio.sleep(min(wait, max(self.interval_s, FORGET_INTERVAL_S)))
+                streak.succeeded()
+
+    async def sweeps(self) -> None:
+        """A once-only duty (`hub.duties`): every `interval_s`, publish the rows older than
+        `age_s` that no process published (the broker was down, or a process died between
+        commit and publish). Only one replica sweeps: the others' rows, published but not yet
+        forgotten, are younger than `age_s`."""
+        streak = _Streak("outbox_sweep")
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.sweep()
+            except Exception as exc:  # keep sweeping: one bad round must not end recovery
+                streak.failed(exc)
+            else:
+                streak.succeeded()
+
+
+class _Streak:
+    """Failures in a row of one loop: the first logged with its trace, then once a minute
+    with how many there were, and the recovery when a round succeeds again (a store that is
+    away must not fill the log with a trace four times a second)."""
+
+    def __init__(self, event: str) -> None:
+        self.event = event
+        self.count = 0
+        self.logged_at = 0.0
+
+    def failed(self, exc: Exception) -> None:
+        self.count += 1
+        if self.count == 1:
+            log.exception(f"{self.event}_failed")
+            self.logged_at = time.monotonic()
+        elif time.monotonic() - self.logged_at >= 60:
+            log.warning(f"{self.event}_failing", failures=self.count, error=repr(exc))
+            self.logged_at = time.monotonic()
+
+    def succeeded(self) -> None:
+        if self.count:
+            log.info(f"{self.event}_recovered", failures=self.count)
+        self.count = 0
+
+    def pause(self, usual: float, longest: float) -> float:
+        """`usual`, doubled for each failure in a row, at most `longest`."""
+        return min(usual * (1 << min(self.count, 10)), max(longest, usual))

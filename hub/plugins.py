@@ -7,7 +7,8 @@ checks across sections, its CLI commands and its OpenAPI fragment, and an async
 `start(context)`. At start it declares its queues and consumers through
 `context.consume` (the core's consumer: holds through outages, parks refusals, subscribes again
 after broker faults, appears in `/readyz`, `/metrics`, `hub status` and the dashboard), its
-schedules with `context.background`, its HTTP routes with `context.add_routes`, its dashboard
+schedules with `context.duty` (once across replicas) or `context.background` (in every
+process), its HTTP routes with `context.add_routes`, its dashboard
 page with `context.add_flow`.
 
 The core finds connectors by dotted name, never by importing them: the built-in ones are the
@@ -147,6 +148,7 @@ class ConnectorContext:
     tables: dict[str, StatusTable]
     _consume: Consume
     _background: Callable[[Coroutine[Any, Any, None], str], None]
+    _duty: Callable[[Callable[[], Coroutine[Any, Any, None]], str], None]
     _on_stop: Callable[[Callable[[], Awaitable[Any]]], None]
     _watch: Callable[[str, Guard], None]
     routes: list[web.AbstractRouteDef] = field(default_factory=list)
@@ -167,9 +169,18 @@ class ConnectorContext:
         await self._consume(connector or self.name, section, routing_keys, handler, lane_key, guard)
 
     def background(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        """A task that runs until the hub stops (then it is cancelled). It starts once every
-        connector has declared its queues, so whatever it publishes has somewhere to go."""
+        """A task that runs until the hub stops (then it is cancelled), in every replica (work
+        that must run once across replicas is a `duty`). It starts once every connector has
+        declared its queues, so whatever it publishes has somewhere to go."""
         self._background(coro, f"{self.name}-{what}")
+
+    def duty(self, factory: Callable[[], Coroutine[Any, Any, None]], what: str) -> None:
+        """Work that must run on one replica at a time (a schedule that polls, checks, syncs
+        or reconciles): it runs while this replica holds the lease `<connector>-<what>`
+        (`hub.duties`), started with the background tasks. `factory` makes its coroutine,
+        afresh each time this replica takes the duty (back); it runs until cancelled, which
+        happens at once when the lease is lost. A hub alone takes it at once."""
+        self._duty(factory, f"{self.name}-{what}")
 
     def on_stop(self, callback: Callable[[], Awaitable[Any]]) -> None:
         """Awaited as the hub stops, in reverse order of registration."""

@@ -39,6 +39,7 @@ from hub.dashboard.board import SYNC_DESTINATION, Board, Sampler
 from hub.dashboard.bulk import BulkActions
 from hub.dashboard.pages import Pages
 from hub.dlq import ParkingQueue
+from hub.duties import Duties, DutyFactory, replica_id
 from hub.errors import ConfigError
 from hub.health import QueueProbe, Watched
 from hub.httputil import json_response, model_response, reply
@@ -147,6 +148,9 @@ class Hub:
         self._routes: list[web.AbstractRouteDef] = []
         self._flows: dict[str, Callable[[SqliteStore], Any] | None] = {}
         self._deferred: list[tuple[Coroutine[Any, Any, None], str]] = []
+        self._deferred_duties: list[tuple[DutyFactory, str]] = []
+        # The once-only duties this replica keeps (`hub.duties`), under its holder id.
+        self.duties: Duties | None = None
 
     def handle(self, key: str) -> Any:
         """A running part a connector exposed (`ConnectorContext.expose`), or None."""
@@ -180,6 +184,13 @@ class Hub:
         connectors = cfg.all_connectors()
         self.store = store = await stack.enter_async_context(open_store(cfg.store, connectors))
         self.pauses = store
+        self.duties = duties = Duties(
+            store.leases, replica_id(cfg.instance), cfg.duties.lease_s, cfg.duties.renew_s
+        )
+        if cfg.store.backend == "sqlite":
+            # One hub process per SQLite store (decision 0004): leases found now were left by
+            # an earlier process that was killed; the duties start at once, as they always did.
+            await store.leases.clear()
         self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))
         self.probe = QueueProbe(broker)
         intake = Intake(store, broker)
@@ -204,6 +215,7 @@ class Hub:
                 tables=tables,
                 _consume=partial(self._consume, broker),
                 _background=self._defer,
+                _duty=self._defer_duty,
                 _on_stop=self._on_stop,
                 _watch=self._watch,
                 handles=self.handles,
@@ -213,21 +225,26 @@ class Hub:
             self._flows.update(context.flows)
         # Every queue is declared now: publish whatever a previous run committed but never
         # published (earlier, its messages would have had nowhere to go).
+        # (Beside a running replica this may publish its newest rows a second time: harmless,
+        # delivery is idempotent.)
         await relay.sweep(age_s=0)
-        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-        # Exit runs in reverse: the periodic relay stops first, then one last sweep.
+        # Exit runs in reverse: the periodic sweep stops first, then one last sweep.
         stack.push_async_callback(relay.final_sweep)
-        stack.push_async_callback(_cancel, relay_task)
+        self._background(relay.forget(), "outbox-forget")
+        await self._keep(relay.sweeps, "outbox-sweep")
         # The connectors' schedules start now that every queue they publish to exists, and
         # stop before the relay's last sweep (what they commit then is swept at next start).
         deferred, self._deferred = self._deferred, []
         for coro, name in deferred:
             self._background(coro, name)
+        kept, self._deferred_duties = self._deferred_duties, []
+        for factory, name in kept:
+            await self._keep(factory, name)
         await self.apply_pauses()
         self._background(self._watch_pauses(), "connector-pauses")
         await self._start_alerts()
         await self._start_http(auth, intake, store, validator, tables)
-        log.info("hub_started", port=self.port, instance=cfg.instance)
+        log.info("hub_started", port=self.port, instance=cfg.instance, replica=duties.holder)
 
     async def _start_alerts(self) -> None:
         """The alert rules, checked on a task of their own over a read-only store connection,
@@ -245,14 +262,16 @@ class Hub:
             notifier,
             cfg.dashboard.names,
         )
-        await self.alerting.first_check()
-        self._background(self.alerting.run(), "alerts")
+        await self._keep(self.alerting.duty, "alerts")
 
     def _on_stop(self, callback: Callable[[], Awaitable[Any]]) -> None:
         self._stack.push_async_callback(callback)
 
     def _defer(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._deferred.append((coro, name))
+
+    def _defer_duty(self, factory: DutyFactory, name: str) -> None:
+        self._deferred_duties.append((factory, name))
 
     def _watch(self, name: str, guard: Guard) -> None:
         self.watched.append(Watched(name, guard))
@@ -298,6 +317,13 @@ class Hub:
         """A task that runs until exit, when it is cancelled (in reverse order of start)."""
         task = asyncio.create_task(coro, name=name)
         self._stack.push_async_callback(_cancel, task)
+
+    async def _keep(self, factory: DutyFactory, name: str) -> None:
+        """A once-only duty, run while this replica holds its lease (`hub.duties`); at exit
+        it stops and its lease is handed over, in reverse order of start like a task."""
+        assert self.duties is not None
+        keeper = await self.duties.keep(name, factory)
+        self._stack.push_async_callback(keeper.stop)
 
     # -- connector states and pauses --------------------------------------------------------------
 
@@ -450,14 +476,31 @@ class Hub:
                 connectors[w.name].update(waiting=counts.waiting, parked=counts.parked)
         alerts = self.alerting.active() if self.alerting else []
         node = self.broker.node if self.broker is not None else None
+        assert self.duties is not None
         body = {
             "ready": ready,
             "checks": checks,
             "broker_node": node,
             "connectors": connectors,
             "alerts": alerts,
+            "replica": self.duties.holder,
+            "duties": self.duties.held(),
+            "duty_holders": await self._duty_holders(),
         }
         return reply(Readiness, body, 200 if ready else 503)
+
+    async def _duty_holders(self) -> dict[str, str] | None:
+        """Who holds each once-only duty, as the store says (through the read-only connection
+        the dashboard reads through); None if the store does not answer."""
+        store = self.reader or self.store
+        if store is None:
+            return None
+        try:
+            leases = await asyncio.wait_for(store.leases.leases(), 2.0)
+        except Exception as exc:
+            log.warning("duty_leases_unread", error=repr(exc))
+            return None
+        return {lease.name: lease.holder for lease in leases if lease.live}
 
     async def _openapi(self, _: web.Request) -> web.Response:
         """Built once, on the first request (a hundred models' schemas take a tenth of a

@@ -233,5 +233,20 @@ class Readiness(Reply):
     )
     connectors: dict[str, ConnectorHealth]
     alerts: list[ActiveAlert] = Field(
-        default_factory=list, description="the hub's own alerts now firing (never affect ready)"
+        default_factory=list,
+        description="the hub's own alerts now firing (never affect ready); with several "
+        "replicas, only the one holding the `alerts` duty checks them and shows them",
+    )
+    replica: str = Field(
+        description="this process as a holder of once-only duties: the configuration's "
+        "instance and a suffix drawn at start (another process, or a restart, has another)"
+    )
+    duties: list[str] = Field(
+        description="the once-only duties this replica runs now, by name (it holds their "
+        "leases): outbox-sweep, alerts, and the connectors' schedules "
+        "(<connector>-<what>, e.g. ministry-poll-civil_status)"
+    )
+    duty_holders: dict[str, str] | None = Field(
+        description="every once-only duty with a live lease and the replica holding it, as "
+        "the store says (this replica's and the others'); null when the store cannot be read"
     )

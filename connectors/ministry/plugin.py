@@ -164,7 +164,7 @@ class Ministry(Connector):
             poller = None
             if cfg.poll is not None:
                 poller = ResultPoller(client, mapping, results, slice_, cfg.poll)
-                context.background(poller.run_schedule(), f"poll-{name}")
+                context.duty(poller.run_schedule, f"poll-{name}")
             if cfg.push is not None:
                 pushes[name] = push_entry(name, cfg.push, mapping, results)
             systems[name] = System(cfg, client, poller)

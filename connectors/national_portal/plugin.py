@@ -105,7 +105,7 @@ class NationalPortal(Connector):
                 assert isinstance(catalogue.source, CatalogueClient)
                 guard = catalogue.source.client.guard
                 context.watch(guard.name, guard)
-                context.background(catalogue.run_schedule(), "catalogue-schedule")
+                context.duty(catalogue.run_schedule, "catalogue-schedule")
                 context.expose("catalogue", catalogue)
         facade = Facade(
             context.auth,

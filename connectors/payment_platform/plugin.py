@@ -5,6 +5,7 @@ Its results travel on the subscriber's queue (`deliver_to`): it has no queue of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -91,9 +92,9 @@ class PaymentPlatform(Connector):
             context.watch(NAME, pay.checker.client.guard)
             context.on_stop(pay.door.close)
             if cfg.status_check.enabled:
-                context.background(pay.checker.run_schedule(), "checks")
+                context.duty(pay.checker.run_schedule, "checks")
             if cfg.reconciliation.enabled:
-                context.background(run_daily(pay.reconciler), "reconciliation")
+                context.duty(partial(run_daily, pay.reconciler), "reconciliation")
             context.add_routes(pay.door.routes())
         context.add_flow(self.page, _flow if pay else None)
         api = PaymentsApi(

@@ -86,7 +86,7 @@ class Vdxp(Connector):
         )
         sink = SendSink(axis.client, context.store, axis.config.spool_dir)
         await context.consume(axis.config, [SEND_ROUTING_KEY], sink, lane_of, axis.client.guard)
-        context.background(axis.intake.run_schedule(), "poll")
+        context.duty(axis.intake.run_schedule, "poll")
         limit = context.hub_config.http.max_body_bytes
         slice_ = context.store.slice("vdxp", SqliteVdxp)
         api = VdxpApi(context.auth, axis.config, slice_, axis.client, axis.desk, axis.intake, limit)

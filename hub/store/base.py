@@ -148,6 +148,29 @@ class PausedConnector:
 
 
 @dataclass(frozen=True)
+class Lease:
+    """A once-only duty's lease as the store holds it (`hub.duties`). Its times are unix
+    seconds on the database's own clock, and `now` is that clock when the lease was read, so
+    what is left of it is measured on one clock whatever the replicas' clocks say."""
+
+    name: str  # the duty's name
+    holder: str  # the replica holding it (`hub.duties.replica_id`)
+    acquired_at: float  # when this holder took it (renewals keep it)
+    renewed_at: float
+    expires_at: float
+    now: float  # the database's clock as it answered
+
+    @property
+    def live(self) -> bool:
+        return self.expires_at > self.now
+
+    @property
+    def remaining_s(self) -> float:
+        """Seconds until it expires (0 once it has)."""
+        return max(self.expires_at - self.now, 0.0)
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     id: int
     at: str

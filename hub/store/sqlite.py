@@ -56,6 +56,7 @@ from hub.store.base import (
     reason_args_of,
 )
 from hub.store.dashboard import SqliteDashboard
+from hub.store.leases import SqliteLeases
 from hub.synclag import bucket_of
 from schemas.canonical import (
     DossierEvent,
@@ -265,6 +266,7 @@ class SqliteStore:
         self._group: list[_Grouped[Any]] = []
         self._group_task: asyncio.Task[None] | None = None
         self.dashboard = SqliteDashboard(self)
+        self.leases = SqliteLeases(self)  # the once-only duties' (`hub.duties`)
         # The connectors' store slices (`Connector.attach`), by name: `slice(name, kind)`.
         self.slices: dict[str, Any] = {}
 

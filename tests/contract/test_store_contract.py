@@ -6,7 +6,8 @@ beside its own code, and `Store` below is all of them at once. Assigning a back-
 SQLite store passes it now; a PostgreSQL back-end is added to the list and must pass the same
 tests, unchanged. Each test opens a store of its own. No broker, no HTTP: only the store's
 promises (idempotent ingest, the outbox, what each destination still lacks and has confirmed,
-the change feed, sessions, the audit log, paused connectors, the sync figures) and the upgrade
+the change feed, sessions, the audit log, paused connectors, the sync figures, the once-only
+duties' leases) and the upgrade
 of a store written before delivery state was held per destination (`LEGACY`).
 """
 
@@ -29,10 +30,11 @@ from connectors.national_portal.sink import DeliveryState
 from hub.api import ChangeFeed
 from hub.auth import Sessions
 from hub.dlq import ParkingLog
+from hub.duties import Leases
 from hub.intake import DossierLog
 from hub.plugins import built_in
 from hub.runtime import Pauses
-from hub.store.base import AuditEntry, Confirmation, JournalLine
+from hub.store.base import AuditEntry, Confirmation, JournalLine, Lease
 from hub.store.dashboard import (
     Completeness,
     DossierHit,
@@ -45,6 +47,7 @@ from hub.store.dashboard import (
 from hub.store.postgresql import PostgresStore
 from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore, _migrations, _split_sql
 from schemas.canonical import DossierEvent, DossierRecord, DossierStatus, ProcessingStep
+from tests.support import eventually
 
 CODE = "000.00.41.H41-261201-0001"
 OTHER = "000.00.41.H41-261201-0002"
@@ -102,6 +105,9 @@ class Store(
 
     @property
     def dashboard(self) -> SyncFigures: ...
+
+    @property
+    def leases(self) -> Leases: ...
 
 
 # Each back-end's store for one test: in the test's folder (SQLite), or in a new database of
@@ -385,6 +391,97 @@ async def test_a_pause_is_kept_audited_and_idempotent(store: Store) -> None:
     assert await store.paused_connectors() == {}
     actions = [(e.action, e.actor) for e in await store.audit_entries(10)]
     assert actions == [("connector.resume", "op2"), ("connector.pause", "op1")]
+
+
+async def test_a_free_lease_is_taken_and_a_live_one_of_another_refused(store: Store) -> None:
+    taken = await store.leases.acquire("outbox-sweep", "hub-a", 30)
+    assert (taken.name, taken.holder) == ("outbox-sweep", "hub-a")
+    assert taken.live
+    assert 29 < taken.remaining_s <= 30
+    assert taken.acquired_at == taken.renewed_at <= taken.now < taken.expires_at
+    refused = await store.leases.acquire("outbox-sweep", "hub-b", 30)
+    assert refused.holder == "hub-a"  # who holds it, for the one refused
+    assert refused.acquired_at == taken.acquired_at
+    assert refused.expires_at == taken.expires_at  # the refusal changed nothing
+    other = await store.leases.acquire("alerts", "hub-b", 30)  # another duty is free
+    assert other.holder == "hub-b"
+
+
+async def test_the_holder_renews_its_lease_and_keeps_when_it_took_it(store: Store) -> None:
+    first = await store.leases.acquire("alerts", "hub-a", 30)
+    renewed = await eventually(
+        lambda: _renewed_after(store, "alerts", "hub-a", first.renewed_at), 5, "a renewal"
+    )
+    assert renewed.holder == "hub-a"
+    assert renewed.acquired_at == first.acquired_at
+    assert renewed.expires_at > first.expires_at
+
+
+async def _renewed_after(store: Store, name: str, holder: str, after: float) -> Lease | None:
+    lease = await store.leases.acquire(name, holder, 30)
+    return lease if lease.renewed_at > after else None
+
+
+async def test_an_expired_lease_is_taken_over_and_begins_anew(store: Store) -> None:
+    dead = await store.leases.acquire("ministry-poll-land", "hub-dead", 0.2)
+    taken = await eventually(
+        lambda: _taken_by(store, "ministry-poll-land", "hub-b"), 10, "the lapsed lease taken"
+    )
+    assert taken.acquired_at >= dead.expires_at  # never before it lapsed, on the store's clock
+    assert taken.live
+    again = await store.leases.acquire("ministry-poll-land", "hub-dead", 30)
+    assert again.holder == "hub-b"  # the old holder, back, does not get it back
+
+
+async def _taken_by(store: Store, name: str, holder: str) -> Lease | None:
+    lease = await store.leases.acquire(name, holder, 30)
+    return lease if lease.holder == holder else None
+
+
+async def test_a_released_lease_is_free_at_once_and_only_its_holder_releases(
+    store: Store,
+) -> None:
+    await store.leases.acquire("vdxp-poll", "hub-a", 30)
+    assert not await store.leases.release("vdxp-poll", "hub-b")
+    assert (await store.leases.acquire("vdxp-poll", "hub-b", 30)).holder == "hub-a"
+    assert await store.leases.release("vdxp-poll", "hub-a")
+    assert not await store.leases.release("vdxp-poll", "hub-a")
+    assert (await store.leases.acquire("vdxp-poll", "hub-b", 30)).holder == "hub-b"
+
+
+async def test_the_leases_are_listed_by_name_lapsed_ones_too(store: Store) -> None:
+    assert await store.leases.leases() == []
+    await store.leases.acquire("outbox-sweep", "hub-a", 30)
+    lapsing = await store.leases.acquire("alerts", "hub-b", 0.2)
+    await store.leases.acquire("payment_platform-checks", "hub-b", 30)
+    await store.leases.release("payment_platform-checks", "hub-b")
+    listed = await store.leases.leases()
+    assert [(x.name, x.holder) for x in listed] == [("alerts", "hub-b"), ("outbox-sweep", "hub-a")]
+    await eventually(lambda: _lapsed(store, "alerts"), 10, lambda: f"the lease lapsed ({lapsing})")
+    alerts, sweep = await store.leases.leases()
+    assert not alerts.live
+    assert alerts.remaining_s == 0
+    assert sweep.live
+
+
+async def _lapsed(store: Store, name: str) -> bool:
+    return any(x.name == name and not x.live for x in await store.leases.leases())
+
+
+async def test_clearing_the_leases_frees_every_duty(store: Store) -> None:
+    assert await store.leases.clear() == 0
+    await store.leases.acquire("alerts", "hub-dead", 30)
+    await store.leases.acquire("vdxp-poll", "hub-dead", 30)
+    assert await store.leases.clear() == 2
+    assert await store.leases.leases() == []
+    assert (await store.leases.acquire("alerts", "hub-new", 30)).holder == "hub-new"
+
+
+async def test_a_lease_lasts_a_positive_time(store: Store) -> None:
+    for ttl in (0, -1.0):
+        with pytest.raises(ValueError, match="positive"):
+            await store.leases.acquire("alerts", "hub-a", ttl)
+    assert await store.leases.leases() == []
 
 
 async def test_ping_answers(store: Store) -> None:
