@@ -26,7 +26,7 @@ demo: setup ## run the whole flow locally (private RabbitMQ node, simulators, tr
 # store contract suite runs on both back-ends in the first run already.
 PG_SUITES := $(addprefix tests/integration/test_,$(addsuffix .py,status_flow feed_and_ops \
   sync_figures portal_double_flow dashboard_stuck dashboard_counts payments vdxp_field logins \
-  user_admin outages flow_tables))
+  user_admin outages flow_tables ministry_rest procedure_cli))
 
 test: check ## the checks, then the whole test suite, slow end-to-end tests included (CI runs this)
 	$(PYTEST) $(PYTEST_ARGS)
