@@ -34,11 +34,16 @@ from typing import Any
 import aio_pika
 import aiormq
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 
 from hub import tls
 from hub.config import BrokerConfig
-from hub.errors import BrokerUnavailable
+from hub.errors import BrokerUnavailable, ConfigError
 from hub.failover import Failover
 from hub.failover import connect as connect_cluster
 
@@ -61,6 +66,26 @@ class ConnectorQueues:
     work: str
     retry: tuple[tuple[str, float], ...]  # (queue, delay in seconds), shortest first
     parking: str
+
+
+async def _declared(
+    channel: AbstractChannel, name: str, arguments: dict[str, Any]
+) -> AbstractQueue:
+    """Declare a durable queue; one that exists with other arguments is a configuration
+    problem, named with what the broker said (a queue's arguments are fixed when it is made:
+    `quorum_replicas`, `single_active_consumer`, `delivery_limit`)."""
+    try:
+        return await channel.declare_queue(name, durable=True, arguments=arguments)
+    except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        raise ConfigError(
+            f"the queue {name} exists on the broker with other arguments than this "
+            "configuration gives it",
+            [
+                f"the broker said: {exc}"[:400],
+                "a queue's arguments are fixed when it is created: put the setting back, or "
+                "drain the queue, delete it (rabbitmqctl delete_queue) and start the hub again",
+            ],
+        ) from None
 
 
 class Topology:
@@ -101,15 +126,17 @@ class Topology:
         dlx = await channel.declare_exchange(
             self.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
         )
-        work = await channel.declare_queue(
+        single = {"x-single-active-consumer": True} if self.config.single_active_consumer else {}
+        work = await _declared(
+            channel,
             queues.work,
-            durable=True,
-            arguments=self._quorum(
+            self._quorum(
                 **{
                     "x-delivery-limit": self.config.delivery_limit,
                     "x-dead-letter-exchange": self.dead_letter_exchange,
                     "x-dead-letter-routing-key": queues.connector,
                     "x-dead-letter-strategy": "at-least-once",
+                    **single,
                 }
             ),
         )

@@ -111,6 +111,12 @@ class BrokerConfig(Section):
     # the broker's default (every node of the cluster on RabbitMQ 3.10). Fixed when a queue
     # is created: the broker refuses to declare an existing queue with another value.
     quorum_replicas: int | None = Field(None, ge=1)
+    # Competing replicas (several `hub run` on one PostgreSQL store): each work queue is
+    # declared with `x-single-active-consumer`, so one replica at a time takes from it and the
+    # next takes over when it goes away; a dossier's changes then reach each destination in
+    # order whatever replica received them (decision 0093). Fixed when a queue is created,
+    # like `quorum_replicas`: set it before the first start of a deployment that will scale.
+    single_active_consumer: bool = False
     # While a destination is down, a consumer holds what it took (unacknowledged) for at most
     # this long, then puts it back at the end of its queue (no retry spent) and takes the next:
     # keep it below the broker's consumer_timeout (30 minutes by default in RabbitMQ).

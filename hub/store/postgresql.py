@@ -63,6 +63,7 @@ _BROKEN = (
     asyncio.TimeoutError,
 )
 _MIGRATION_LOCK = 0x4855_4253_544F_5245  # "HUBSTORE": the advisory lock migrations run under
+_WRITE_LOCK = 0x4855_4257_5249_5445  # "HUBWRITE": every write transaction takes it, to its end
 _C_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8"}
 _CONNECT_TIMEOUT_S = 10.0
 
@@ -183,6 +184,11 @@ class PostgresStore(SqliteStore):
                     _discarding_broken(conn),
                     conn.transaction(),
                 ):
+                    # One writer at a time across every process on this database, as SQLite's
+                    # BEGIN IMMEDIATE: the store's writes read the state they change first
+                    # (a dossier's newest change, a delivery's version), and two replicas'
+                    # writes interleaved would let the later commit win, older or not.
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
                     self._db = _as_db(PgConnection(conn))
                     try:
                         yield self._db

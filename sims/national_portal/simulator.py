@@ -208,6 +208,8 @@ class DvcqgSimulator(LoopbackServer):
         self.steps: dict[str, list[dict[str, Any]]] = {}
         self.step_receipts: Counter[StepKey] = Counter()
         self.dossier_pushes: Counter[str] = Counter()
+        # Every TrangThaiHoSo accepted for a dossier, in the order it came: a regression shows.
+        self.dossier_history: dict[str, list[str]] = {}
         self.calls: Counter[str] = Counter()
         self.logins = 0
         self.catalogue = Catalogue(generate(procedures, catalogue_seed) if procedures else None)
@@ -251,6 +253,7 @@ class DvcqgSimulator(LoopbackServer):
         self.steps.clear()
         self.step_receipts.clear()
         self.dossier_pushes.clear()
+        self.dossier_history.clear()
         self.calls.clear()
         self.logins = 0
         self.peak_in_flight = self.in_flight
@@ -423,6 +426,7 @@ class DvcqgSimulator(LoopbackServer):
             return _item_result(item, NOT_HELD, f"dossier {code} is not held")
         self.dossiers[code] = json.loads(json.dumps(dossier))
         self.dossier_pushes[code] += 1
+        self.dossier_history.setdefault(code, []).append(str(_text(dossier["TrangThaiHoSo"])))
         return _item_result(item, OK, "accepted")
 
     def _accept_step(self, item: object) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -125,3 +125,42 @@ async def test_a_dropped_connection_is_an_outage_then_the_store_comes_back(
         view = await store.dossier(CODE)
         assert [h.id for h in view.history] == sorted(h.id for h in view.history)
         assert len(view.history) == 2
+
+
+def change(code: str, status: DossierStatus, minutes: int, event_id: str) -> DossierEvent:
+    at = T0 + timedelta(minutes=minutes)
+    return DossierEvent(
+        event_id=event_id,
+        source_system="onestop",
+        kind="record",
+        dossier_code=code,
+        status=status,
+        occurred_at=at,
+        record=DossierRecord(dossier_code=code, status=status, procedure_code="1.001234"),
+    )
+
+
+async def test_two_replicas_writing_one_dossier_at_once_never_take_it_back(
+    postgres_database: str,
+) -> None:
+    """Two stores on one database (two replicas' doors), each taking a change of the same
+    dossier at the same moment, the older on one and the newer on the other: every time the
+    dossier ends at the newer change, with both in its history and one version each. (Each
+    write reads the dossier's state first: without a lock across processes, two such writes
+    interleave and the later commit wins, older or not.)"""
+    async with (
+        PostgresStore.connect(postgres_database) as one,
+        PostgresStore.connect(postgres_database, migrate=False) as other,
+    ):
+        for n in range(40):
+            code = f"000.00.41.H41-261201-{1000 + n:04d}"
+            first = one.ingest([change(code, DossierStatus.accepted, 0, f"r{n}")], T0)
+            await first
+            older = change(code, DossierStatus.processing, 1, f"p{n}")
+            newer = change(code, DossierStatus.processed, 2, f"d{n}")
+            stores = (one, other) if n % 2 else (other, one)
+            await asyncio.gather(stores[0].ingest([older], T0), stores[1].ingest([newer], T0))
+            view = await one.dossier(code)
+            assert view.snapshot is not None
+            assert view.snapshot.status is DossierStatus.processed, (n, view.snapshot)
+            assert len(view.history) == 3, (n, view.history)
