@@ -67,6 +67,8 @@ def _load(path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> H
 def _hub_layout(config: HubConfig) -> None:
     assert config.store.backend == "postgresql"
     assert config.store.url is not None
+    # Two replicas on one store keep each dossier in order only with one active consumer.
+    assert config.broker.single_active_consumer
     urls = config.broker.addresses()
     assert len(urls) == 3
     assert len({u.split("@", 1)[1].split("/", 1)[0] for u in urls}) == 3, "three distinct nodes"
