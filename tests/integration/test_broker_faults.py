@@ -15,23 +15,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from hub.config import load_config
 from hub.runtime import Hub
-from sims.national_portal.simulator import DvcqgSimulator, step_key
-from sims.one_stop.simulator import OneStopTraffic
+from sims.national_portal.simulator import DvcqgSimulator
 from sims.rabbitmq_node import RabbitNode
 from tests.support import (
-    ONESTOP_PASSWORD,
-    ONESTOP_USER,
     PORTAL_PASSWORD,
     PORTAL_USER,
-    UNIT,
     eventually,
     hub_overrides,
 )
+from tests.support.streaming import Stream, ready_status
 
 pytestmark = pytest.mark.slow
 
@@ -47,40 +43,6 @@ def own_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
 async def sim() -> AsyncIterator[DvcqgSimulator]:
     async with DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as s:
         yield s
-
-
-class Stream:
-    """Waves of dossiers through the facade; remembers what DVCQG must end up holding."""
-
-    def __init__(self, hub: Hub) -> None:
-        self.url = f"http://127.0.0.1:{hub.port}/dvcqg"
-        self.statuses: dict[str, str] = {}
-        self.steps: set[Any] = set()
-        self.seed = 40
-
-    async def wave(self, n: int) -> None:
-        self.seed += 1
-        traffic = OneStopTraffic(self.url, ONESTOP_USER, ONESTOP_PASSWORD, UNIT, seed=self.seed)
-        report = await traffic.run(traffic.plan(n))
-        expected = report.expected_state()
-        self.statuses |= {c: str(r["TrangThaiHoSo"]) for c, r in expected.records.items()}
-        self.steps |= expected.steps
-
-    def delivered(self, sim: DvcqgSimulator) -> bool:
-        held = {c: str(d["TrangThaiHoSo"]) for c, d in sim.dossiers.items()}
-        got = {step_key(s) for ss in sim.steps.values() for s in ss}
-        return held == self.statuses and got == self.steps
-
-
-async def ready_status(hub: Hub) -> int:
-    try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"http://127.0.0.1:{hub.port}/readyz") as r,
-        ):
-            return r.status
-    except aiohttp.ClientError:
-        return 0
 
 
 async def stop_app(node: RabbitNode) -> None:
