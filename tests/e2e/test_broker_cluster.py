@@ -243,8 +243,14 @@ async def test_the_hub_moves_to_another_node_and_delivers_every_dossier_once(
     # the new node, and the hub knew it had delivered them.
     logged = log_events(hub_process)
     assert any(e["event"] == "settle_abandoned" for e in logged), "no message was in flight"
+    # From the first node to the one /readyz named last. The hub may pass through the other
+    # node on the way (seen once in a full run: connected there, lost that connection too
+    # while the cluster settled, moved on to the next in turn); never back to the lost one.
     connected = [e["node"] for e in logged if e["event"] == "broker_node_connected"]
-    assert connected == [first, second], connected
+    assert connected[0] == first, connected
+    assert connected[-1] == second, connected
+    assert first not in connected[1:], connected
+    record_property("nodes_connected", len(connected))
 
 
 async def test_quorum_queues_take_the_replicas_configured(
