@@ -490,6 +490,8 @@ async def test_an_item_the_axis_will_not_hand_over_is_refused_and_the_intake_goe
     [failed] = world.acks("fail")
     assert failed.reason is not None
     assert failed.reason.startswith("download_refused: the axis refused to hand over the item")
-    assert len(world.at_one_stop("vdxp.document")) == 2
+    await eventually(
+        lambda: len(world.at_one_stop("vdxp.document")) == 2, 30, "the two at the one-stop"
+    )
     report = await world.poll()  # nothing left: a round without an error
     assert report["error"] is None, report
