@@ -26,7 +26,7 @@ Two cases are settled by asking DVCQG (`TraCuuHoSo`) rather than by guessing:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -37,6 +37,7 @@ from connectors.national_portal.client import CONNECTOR, ItemReply, PortalClient
 from connectors.national_portal.mapping import record_to_wire, step_to_wire
 from hub import metrics
 from hub.consumer import Envelope, Outcome, dossier_code_of
+from hub.dlq import DeliveryJournal
 from hub.errors import DestinationRejected, HubError, Unavailable, UndecodableMessage
 from hub.store.base import Confirmation, DeliveryWork, PendingStep
 
@@ -45,7 +46,7 @@ log = structlog.get_logger(__name__)
 DESTINATION = CONNECTOR  # the name DVCQG's delivery state is kept under in the store
 
 
-class DeliveryState(Protocol):
+class DeliveryState(DeliveryJournal, Protocol):
     """What the sink needs of the store: a destination's delivery state, and the journal."""
 
     async def delivery_work(self, destination: str, codes: list[str]) -> dict[str, DeliveryWork]:
@@ -54,18 +55,6 @@ class DeliveryState(Protocol):
 
     async def delivery_done(self, destination: str, confirmations: list[Confirmation]) -> None:
         """Record what the destination confirmed, in one transaction."""
-        ...
-
-    async def record_delivery(
-        self,
-        code: str,
-        connector: str,
-        outcome: str,
-        detail: str,
-        reason_code: str | None = None,
-        reason_args: Mapping[str, Any] | None = None,
-    ) -> None:
-        """A line of the dossier's journal, with the refusal's code (DVCQG's own)."""
         ...
 
 
