@@ -29,6 +29,7 @@ from tests.support import HubProcess
 POLL_S = 0.01
 SWEEP_EVERY_S = 1.0
 MB = 1024 * 1024
+STUCK_NAMED = 5  # dossiers a stall names
 
 
 class DeliveryStalled(RuntimeError):
@@ -69,9 +70,16 @@ class _Pending:
             del self.statuses[code]
 
     def describe(self, sim: DvcqgSimulator) -> str:
+        """What is missing, naming the first few dossiers with what DVCQG holds for each
+        (the statuses it received, in order), so that a stall can be traced in the hub's store."""
+        stuck = [
+            f"{code} expected {want}, DVCQG received {sim.dossier_history.get(code, [])}"
+            for code, want in list(self.statuses.items())[:STUCK_NAMED]
+        ]
         return (
             f"{len(self.statuses)} dossiers not at their newest status, "
             f"{self.steps - len(sim.step_receipts)} steps missing"
+            + (f" ({'; '.join(stuck)})" if stuck else "")
         )
 
 

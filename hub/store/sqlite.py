@@ -817,6 +817,7 @@ async def ingest_in(
     if fold.inserts:
         await db.executemany(_INSERT_EVENT_SQL, fold.inserts)
     await _save_states(db, [(c, r) for c, r in rows.items() if r.dirty], received_at)
+    await _save_keys(db, [(c, r) for c, r in rows.items() if r.rekeyed and not r.dirty])
     await _fetch_in(db, _MARK_BEHIND_SQL, sorted(fold.changed & held))
     outbox = await _enqueue(db, fold.touched)
     return IngestOutcome(results=fold.results, outbox=outbox)
@@ -844,7 +845,13 @@ def _fold(
         seen.add(key)
         row = rows.get(code) or _Row(DossierState(), 0)
         new_state, changed = apply(row.state, event)
-        rows[code] = row.bump(new_state) if changed else row
+        if changed:
+            rows[code] = row.bump(new_state)
+        elif new_state != row.state:
+            # The same status and record, vouched for by a later event: nothing to send, but
+            # the later order key must be kept, or an older event arriving next would outrank
+            # the kept one and take the status back.
+            rows[code] = row.rekey(new_state)
         fold.touched[code] = rows[code].version
         if changed or event.kind == "step":
             fold.changed.add(code)
@@ -910,6 +917,18 @@ async def _save_states(
     )
 
 
+async def _save_keys(db: aiosqlite.Connection, rekeyed: list[tuple[str, _Row]]) -> None:
+    """Rows whose order keys alone moved on: no new version, no place in the change feed."""
+    if rekeyed:
+        await db.executemany(
+            "UPDATE dossiers SET status_key = ?, record_key = ? WHERE code = ?",
+            [
+                (_key_json(row.state.status_key), _key_json(row.state.record_key), code)
+                for code, row in rekeyed
+            ],
+        )
+
+
 async def _enqueue(db: aiosqlite.Connection, touched: dict[str, int]) -> list[OutboxMessage]:
     if not touched:
         return []
@@ -963,13 +982,19 @@ def _remember(text: str, record: DossierRecord) -> None:
 class _Row:
     """A dossier row being folded within one transaction."""
 
-    def __init__(self, state: DossierState, version: int, dirty: bool = False) -> None:
+    def __init__(
+        self, state: DossierState, version: int, dirty: bool = False, rekeyed: bool = False
+    ) -> None:
         self.state = state
         self.version = version
-        self.dirty = dirty
+        self.dirty = dirty  # a new version: saved, in the change feed, delivered
+        self.rekeyed = rekeyed  # only its order keys moved on: saved as they are, nothing more
 
     def bump(self, state: DossierState) -> _Row:
         return _Row(state, self.version + 1, dirty=True)
+
+    def rekey(self, state: DossierState) -> _Row:
+        return _Row(state, self.version, dirty=self.dirty, rekeyed=True)
 
 
 def _row(row: Any) -> _Row:

@@ -14,6 +14,7 @@ of a store written before delivery state was held per destination (`LEGACY`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 import time
@@ -189,6 +190,39 @@ async def test_a_late_event_joins_the_history_but_never_regresses_the_state(
     assert view.snapshot is not None
     assert view.snapshot.status is S.processing
     assert len(view.history) == 2
+
+
+async def test_a_dossier_ends_at_its_newest_status_whatever_order_its_events_arrive_in(
+    store: Store,
+) -> None:
+    """Seen in the bench under load: records carry only the date received, so a record at
+    "processing" and one at "accepted" tie; the "processing" step, a day later, outranks
+    both without changing what is sent, and the "accepted" step (stamped when received, and a
+    step outranks a record at the same moment) arrived last and took the status back, because
+    the later step's key had not been kept. Every order, each event in a call of its own,
+    must end where one call with all four ends."""
+    later = T0 + timedelta(days=1)
+    events: list[Callable[[str], DossierEvent]] = [
+        lambda code: record(code, S.processing, T0, f"{code}-r4"),
+        lambda code: record(code, S.accepted, T0, f"{code}-r2"),
+        lambda code: step(code, S.processing, later, f"{code}-s4"),
+        lambda code: step(code, S.accepted, T0, f"{code}-s2"),
+    ]
+    together = "000.00.41.H41-261201-9999"
+    await store.ingest([make(together) for make in events], T0)
+    expected = (await store.dossier(together)).snapshot
+    assert expected is not None
+    assert expected.status is S.processing
+    for n, order in enumerate(itertools.permutations(events)):
+        code = f"000.00.41.H41-261201-{n + 1:04d}"
+        for make in order:
+            await store.ingest([make(code)], T0)
+        snapshot = (await store.dossier(code)).snapshot
+        assert snapshot is not None
+        assert (snapshot.status, snapshot.record) == (
+            expected.status,
+            expected.record.model_copy(update={"dossier_code": code}) if expected.record else None,
+        ), f"order {n}"
 
 
 async def test_the_outbox_keeps_a_row_until_it_is_done(store: Store) -> None:
