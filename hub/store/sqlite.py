@@ -481,8 +481,9 @@ class SqliteStore:
     # -- ingest -------------------------------------------------------------------------------
 
     async def ingest(self, events: list[DossierEvent], received_at: datetime) -> IngestOutcome:
-        async with self._tx() as db:
-            return await ingest_in(db, events, received_at)
+        """Fold `events` in; calls that arrive together share one transaction and one fsync
+        (`grouped`), so a one-stop sending one item per call is not held to one commit each."""
+        return await self.grouped(lambda db: ingest_in(db, events, received_at))
 
     async def known_dossiers(self, codes: list[str]) -> set[str]:
         """Which of `codes` the hub has received a dossier event for."""
