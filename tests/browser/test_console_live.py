@@ -19,6 +19,7 @@ from tests.browser.browser_world import (
     record_event,
     shoot,
 )
+from tests.browser.test_console_pages import _axe
 from tests.support import eventually
 
 LIVE_TIMEOUT_MS = 30_000
@@ -84,7 +85,8 @@ async def test_the_overview_shows_another_replicas_duty_and_one_run_nowhere_with
     world: DashboardWorld, page: Page
 ) -> None:
     """As another replica takes a duty and a third's lease lapses, the replicas section
-    follows: a new row for the other, and the duty run nowhere said in words."""
+    follows: a new row for the other, and the duty run nowhere said in words; axe-core finds
+    nothing serious in what the script built."""
     duties = world.hub.duties
     store = world.hub.store
     assert duties is not None
@@ -114,3 +116,4 @@ async def test_the_overview_shows_another_replicas_duty_and_one_run_nowhere_with
     await expect(rows).to_have_count(2)  # a lapsed holder is no replica
     assert page.url == world.url("/dashboard/")  # no reload, no navigation
     await shoot(page, "replicas")
+    assert await _axe(page) == []  # the rows and the red box as the script built them
