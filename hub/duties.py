@@ -105,6 +105,10 @@ class Duties:
         """The duties this replica runs now, by name."""
         return sorted(name for name, k in self.keepers.items() if k.holding)
 
+    def kept(self) -> list[str]:
+        """Every duty this replica keeps (runs, or stands by for), by name."""
+        return sorted(self.keepers)
+
 
 class Keeper:
     """Keeps one duty: its lease, and its task while the lease is held."""

@@ -441,6 +441,7 @@ class Hub:
             cfg, reader, self.probe, self.watched, flows, self.set_paused, self.config.alerts
         )
         board.firing = self.alerting.active if self.alerting else None
+        board.duties = self.duties
         await board.start()
         self._background(Sampler(board, store).run(), "dashboard-sampler")
         access = OperatorAccess(cfg, store, reader)

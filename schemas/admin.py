@@ -112,14 +112,57 @@ class Card(Reply):
     )
 
 
+class HeldDuty(Reply):
+    name: str = Field(description="the duty: outbox-sweep, alerts, <connector>-<what>")
+    expires_at: str | None = Field(
+        description="when its lease lapses unless renewed (the store's clock); null when "
+        "the store could not be read"
+    )
+    remaining_s: float | None = Field(description="seconds until then, on the store's clock")
+
+
+class Replica(Reply):
+    name: str = Field(description="the replica as a lease holder (`/readyz`'s `replica`)")
+    this: bool = Field(description="the replica that answered")
+    duties: list[HeldDuty] = Field(description="the duties it holds a live lease of")
+
+
+class UnheldDuty(Reply):
+    name: str
+    last_holder: str | None = Field(
+        description="the replica whose lease of it lapsed, if the store still names one"
+    )
+    lapsed_at: str | None
+
+
+class Replicas(Reply):
+    """The hub's replicas as the store's leases know them, and which holds which duty."""
+
+    this_replica: str
+    store_read: bool = Field(
+        description="false when the store did not answer: nobody's duties are known then, "
+        "and only what this replica runs is listed"
+    )
+    replicas: list[Replica] = Field(
+        description="this replica first, then every other holding a live lease; a replica "
+        "holding nothing is not in the store, so only this one can appear without duties"
+    )
+    unheld: list[UnheldDuty] = Field(
+        description="duties no replica holds: they run nowhere until one takes them"
+    )
+
+
 class Overview(Reply):
-    """Sync completeness, sync lag and one card per connector."""
+    """Sync completeness, sync lag, one card per connector, and the replicas' duties."""
 
     generated_at: str
     completeness: Completeness
     lag: Lag
     connectors: list[Card]
     alerts: list[ActiveAlert] = Field(default_factory=list, description="alerts now firing")
+    replicas: Replicas | None = Field(
+        None, description="who runs the once-only duties (null outside a running hub)"
+    )
 
 
 class SeriesPoint(Reply):

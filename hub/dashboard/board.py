@@ -31,12 +31,13 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from hub.config import AlertsConfig, DashboardConfig
 from hub.dashboard.flows import facts_of
+from hub.dashboard.replicas import replicas_view
 from hub.dashboard.timeline import status_name, timeline_page
 from hub.dlq import ParkedMessage
 from hub.health import QueueProbe, Watched, counts_of, describe, outage_json
@@ -72,6 +73,20 @@ LAG_POINTS = 48  # the lag chart's points over the selected range
 FLOW_OUTAGES = 10  # the newest outages a flow page lists per connector
 
 
+LEASES_READ_TIMEOUT_S = 2.0  # the store's leases, for the replicas section (as /readyz)
+
+
+class ReplicaDuties(Protocol):
+    """This replica's once-only duties (`hub.duties.Duties`), for the replicas section."""
+
+    @property
+    def holder(self) -> str: ...
+
+    def held(self) -> list[str]: ...
+
+    def kept(self) -> list[str]: ...
+
+
 class UnknownConnector(LookupError):
     pass
 
@@ -103,6 +118,8 @@ class Board:
         self._last_successes: dict[str, float] = {}
         # The hub's firing alerts (`hub.alerts.Alerting.active`), for the overview's banner.
         self.firing: Callable[[], list[dict[str, Any]]] | None = None
+        # This replica's duties (`hub.duties.Duties`), for the overview's replicas section.
+        self.duties: ReplicaDuties | None = None
 
     async def start(self) -> None:
         """What outlives a restart: each connector's last success from the samples."""
@@ -144,7 +161,21 @@ class Board:
             },
             "connectors": cards,
             "alerts": self.firing() if self.firing else [],
+            "replicas": await self.replicas(),
         }
+
+    async def replicas(self) -> dict[str, Any] | None:
+        """The replicas and who holds which duty (`hub.dashboard.replicas`), from the leases
+        read through the read-only connection; None for a board outside a hub."""
+        duties = self.duties
+        if duties is None:
+            return None
+        try:
+            leases = await asyncio.wait_for(self.reader.leases.leases(), LEASES_READ_TIMEOUT_S)
+        except Exception as exc:  # the section says the store did not answer
+            log.warning("duty_leases_unread", error=repr(exc))
+            leases = None
+        return replicas_view(duties.holder, duties.kept(), duties.held(), leases)
 
     async def lag(self, since: float) -> dict[str, Any]:
         counts = await self.reader.dashboard.lag_histogram(SYNC_DESTINATION, since)

@@ -19,6 +19,7 @@ from tests.browser.browser_world import (
     record_event,
     shoot,
 )
+from tests.browser.test_console_pages import _axe
 from tests.support import eventually
 
 LIVE_TIMEOUT_MS = 30_000
@@ -78,3 +79,41 @@ async def test_a_dossier_page_follows_its_delivery_and_keeps_an_open_payload_ope
     await expect(received.locator("[data-testid=payload]")).to_be_visible()
     assert await page.evaluate("window.__same_page === true")
     await shoot(page, "confirmed")
+
+
+async def test_the_overview_shows_another_replicas_duty_and_one_run_nowhere_without_a_reload(
+    world: DashboardWorld, page: Page
+) -> None:
+    """As another replica takes a duty and a third's lease lapses, the replicas section
+    follows: a new row for the other, and the duty run nowhere said in words; axe-core finds
+    nothing serious in what the script built."""
+    duties = world.hub.duties
+    store = world.hub.store
+    assert duties is not None
+    assert store is not None
+    await log_in(page, world, VIEWER, VIEWER_PASSWORD)
+    section = page.locator("[data-testid=replicas]")
+    rows = section.locator("[data-testid=replica-row]")
+    await expect(rows).to_have_count(1)
+    mine = rows.first
+    await expect(mine).to_have_attribute("data-this", "yes")
+    await expect(mine.locator("th")).to_have_text(f"{duties.holder} ({vi('replicas.this')})")
+    await expect(mine.locator("li[data-duty]")).to_have_count(len(duties.kept()))
+    unheld = section.locator("[data-testid=duties-unheld]")
+    await expect(unheld).to_be_hidden()
+
+    assert (await store.leases.acquire("vdxp-poll", "hub-other-1a2b", 300)).live
+    await store.leases.acquire("ministry-poll-tax", "hub-gone-3c4d", 0.001)
+    other = section.locator("[data-testid=replica-row][data-replica=hub-other-1a2b]")
+    await expect(other).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    await expect(other).to_have_attribute("data-this", "no")
+    await expect(other.locator("li[data-duty=vdxp-poll]")).to_contain_text(
+        vi("replicas.until", time="")
+    )
+    await expect(unheld).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    await expect(unheld.locator("h3")).to_have_text(vi("replicas.unheld", n=1))
+    await expect(unheld.locator("li[data-duty=ministry-poll-tax]")).to_contain_text("hub-gone-3c4d")
+    await expect(rows).to_have_count(2)  # a lapsed holder is no replica
+    assert page.url == world.url("/dashboard/")  # no reload, no navigation
+    await shoot(page, "replicas")
+    assert await _axe(page) == []  # the rows and the red box as the script built them

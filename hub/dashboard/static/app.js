@@ -120,6 +120,7 @@ function applyOverview(data) {
   setText(document, "[data-testid=lag-samples]", number(data.lag.samples));
   setText(document, "[data-testid=updated-at]", when(data.generated_at));
   applyAlerts(data.alerts || []);
+  if (data.replicas) applyReplicas(data.replicas);
   const cards = document.querySelector("section.cards");
   const labels = cards ? JSON.parse(cards.dataset.labels || "{}") : {};
   const since = cards ? cards.dataset.since || "{time}" : "{time}";
@@ -129,6 +130,60 @@ function applyOverview(data) {
       `[data-testid=connector-card][data-connector="${CSS.escape(card.name)}"]`);
     if (el) applyCard(el, card, labels, since, reasons);
   }
+}
+
+// The replicas section: who runs which once-only duty, rebuilt from the admin API's overview
+// in the words the page carries (as overview.html writes it).
+function applyReplicas(r) {
+  const section = document.querySelector("[data-testid=replicas]");
+  if (!section) return;
+  const words = JSON.parse(section.dataset.words || "{}");
+  const say = (key, values) => (words[key] || key).replace(
+    /\{(\w+)\}/g, (all, name) => (values && name in values ? String(values[name]) : all));
+  const make = (tag, attrs, text) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  section.querySelector("[data-testid=replicas-unread]").hidden = r.store_read;
+  const unheld = section.querySelector("[data-testid=duties-unheld]");
+  unheld.querySelector("h3").textContent = say("unheld", { n: r.unheld.length });
+  unheld.querySelector("ul").replaceChildren(...r.unheld.map((d) => {
+    const li = make("li", { "data-duty": d.name });
+    li.append(make("strong", { class: "id" }, d.name), ": ", d.last_holder
+      ? say("lapsed", { holder: d.last_holder, time: when(d.lapsed_at) }) : say("never"));
+    return li;
+  }));
+  unheld.hidden = r.unheld.length === 0;
+  const rows = r.replicas.map((p) => {
+    const tr = make("tr", {
+      "data-testid": "replica-row", "data-replica": p.name, "data-this": p.this ? "yes" : "no",
+    });
+    const name = make("th", { scope: "row" });
+    name.append(make("span", { class: "id" }, p.name));
+    if (p.this) name.append(" ", make("strong", { class: "this-replica" }, `(${say("this")})`));
+    const cell = make("td");
+    if (p.duties.length) {
+      const list = make("ul", { class: "duties" });
+      for (const d of p.duties) {
+        const li = make("li", { "data-duty": d.name });
+        li.append(make("span", { class: "id" }, d.name), " ", make("span", { class: "muted" },
+          d.expires_at ? say("until", { time: when(d.expires_at) }) : say("unknown")));
+        list.append(li);
+      }
+      cell.append(list);
+    } else {
+      cell.append(make("span", { class: "muted" }, say("none")));
+    }
+    tr.append(name, cell);
+    return tr;
+  });
+  const body = section.querySelector("[data-testid=replica-table] tbody");
+  const was = body.textContent;
+  const fresh = make("tbody");
+  fresh.append(...rows);
+  if (fresh.textContent !== was) body.replaceChildren(...rows);
 }
 
 // The banner of the hub's own alerts: one line each, in the page's language.
