@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ log = structlog.get_logger(__name__)
 # The destination whose confirmations the sync figures count (completeness, lag): DVCQG. Its
 # delivery state is held like any destination's (`SqliteStore.delivery_work`).
 SYNC_DESTINATION = "national_portal"
+SAMPLE_MARGIN_S = 0.05  # past an interval boundary before a replica samples
 MAX_BROWSE = 1000  # parked messages read per connector for the dead-letter page
 TIMELINE_PAGE = 300  # hops per page of a dossier's timeline (about a hundred events)
 SEARCH_PAGE = 50  # dossiers per page of a search
@@ -595,7 +597,12 @@ class Board:
 
 class Sampler:
     """Every `sample_interval_s`, one row per queue connector into the store: what it settled
-    since the last row, its queue depth and dead letters. The charts draw these rows."""
+    since the last row, its queue depth and dead letters. The charts draw these rows.
+
+    A row is stamped with the start of its interval on the wall clock (`interval_start`), and
+    every replica samples just after each interval ends: the replicas of one store add their
+    counts to the same row, so a chart shows the hub's total, not one replica's share drawn
+    at twice the rate between another's rows."""
 
     def __init__(self, board: Board, writer: SqliteStore) -> None:
         self.board = board
@@ -603,7 +610,7 @@ class Sampler:
         self._last: dict[str, tuple[int, int, int]] = {}
 
     async def sample_once(self) -> None:
-        now = time.time()
+        now = interval_start(time.time(), self.board.config.sample_interval_s)
         rows = []
         for w in self.board.watched.values():
             if w.consumer is None or w.queues is None:
@@ -629,11 +636,24 @@ class Sampler:
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(self.board.config.sample_interval_s)
+            interval = self.board.config.sample_interval_s
+            await asyncio.sleep(until_next_interval(time.time(), interval))
             try:
                 await self.sample_once()
             except Exception as exc:  # a missed sample is a gap in a chart, nothing more
                 log.warning("dashboard_sample_failed", error=repr(exc))
+
+
+def interval_start(now: float, interval_s: float) -> float:
+    """The start of the sampling interval `now` ends (wall clock, the same on every replica):
+    a sample taken just after a boundary counts for the interval before it."""
+    return (math.floor(now / interval_s) - 1) * interval_s
+
+
+def until_next_interval(now: float, interval_s: float) -> float:
+    """Seconds from `now` to just after the next interval boundary (a small margin, so that
+    a clock a little behind still lands in the new interval)."""
+    return (math.floor(now / interval_s) + 1) * interval_s - now + SAMPLE_MARGIN_S
 
 
 def _series(samples: list[Sample], interval_s: float) -> list[dict[str, Any]]:

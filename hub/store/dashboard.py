@@ -25,6 +25,20 @@ from hub.store.base import reason_args_of
 if TYPE_CHECKING:
     from hub.store.sqlite import SqliteStore
 
+# One row per connector and interval: each replica's counts add up, the broker's figures
+# are the latest, the last success the latest of all (no GREATEST: SQLite's max() of a NULL
+# is NULL, PostgreSQL's GREATEST skips it).
+_ADD_SAMPLE_SQL = (
+    "INSERT INTO connector_samples VALUES (?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (connector, at) DO UPDATE SET done = connector_samples.done + excluded.done, "
+    "retried = connector_samples.retried + excluded.retried, "
+    "parked = connector_samples.parked + excluded.parked, "
+    "queue_depth = excluded.queue_depth, dead_letters = excluded.dead_letters, "
+    "last_success = CASE WHEN excluded.last_success IS NULL "
+    "OR connector_samples.last_success > excluded.last_success "
+    "THEN connector_samples.last_success ELSE excluded.last_success END"
+)
+
 
 @dataclass(frozen=True)
 class Completeness:
@@ -156,13 +170,13 @@ class SqliteDashboard:
     # -- connector samples ----------------------------------------------------------------------
 
     async def add_samples(self, samples: list[Sample], keep_s: float) -> None:
+        """Add each replica's counts of an interval to the interval's row (replicas sample
+        the same interval start, `Sampler`): the charts draw the hub's total, whichever
+        replica consumed. The queue's figures are the broker's, the same from every replica:
+        the latest is kept; the last success is the latest of all."""
         async with self._store.transaction() as db:
             await db.executemany(
-                "INSERT INTO connector_samples VALUES (?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (connector, at) DO UPDATE SET done = excluded.done, "
-                "retried = excluded.retried, parked = excluded.parked, "
-                "queue_depth = excluded.queue_depth, dead_letters = excluded.dead_letters, "
-                "last_success = excluded.last_success",
+                _ADD_SAMPLE_SQL,
                 [
                     (
                         s.at,

@@ -522,15 +522,22 @@ async def test_ping_answers(store: Store) -> None:
     await store.ping()
 
 
-async def test_a_sample_taken_again_replaces_the_first_and_old_ones_go(store: Store) -> None:
+async def test_two_replicas_samples_of_one_interval_add_up_and_old_ones_go(store: Store) -> None:
+    """Replicas stamp a sample with its interval's start: their counts add up in one row, the
+    queue's figures (the broker's, alike for all) are the latest, the last success the latest
+    of all, whichever replica wrote it first."""
     now = time.time()
     old = Sample(now - 7200, "national_portal", 1, 0, 0, None, None, None)
-    first = Sample(now, "national_portal", 1, 0, 0, 3, 0, None)
-    again = Sample(now, "national_portal", 2, 1, 0, 4, 1, now - 1)
+    first = Sample(now, "national_portal", 5, 0, 2, 3, 0, now - 1)
+    second = Sample(now, "national_portal", 2, 1, 0, 4, 1, now - 5)
+    third = Sample(now, "national_portal", 0, 0, 0, 4, 1, None)
     await store.dashboard.add_samples([old], keep_s=86400)
     await store.dashboard.add_samples([first], keep_s=86400)
-    await store.dashboard.add_samples([again], keep_s=3600)
-    assert await store.dashboard.samples("national_portal", 0) == [again]
+    await store.dashboard.add_samples([second], keep_s=3600)
+    await store.dashboard.add_samples([third], keep_s=3600)
+    assert await store.dashboard.samples("national_portal", 0) == [
+        Sample(now, "national_portal", 7, 1, 2, 4, 1, now - 1)
+    ]
 
 
 async def test_dossiers_are_found_by_part_of_their_code_and_listed_while_unconfirmed(

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hub.cli import main
 from hub.dashboard import checks, i18n
 from hub.dashboard.api import unavailable
+from hub.dashboard.board import SAMPLE_MARGIN_S, interval_start, until_next_interval
 from hub.dashboard.formats import clock
 from hub.dashboard.pages import BASE, NAV, _env
 from hub.dashboard.timeline import timeline_page
@@ -426,3 +427,23 @@ def test_a_skipped_message_is_neither_throughput_nor_a_failure() -> None:
     assert error_rate == 0.0
     assert (stats.done, stats.skipped) == (40, 960)
     assert stats.oldest_held_age_s() is None
+
+
+@given(
+    st.floats(min_value=1e9, max_value=2e9, allow_nan=False),
+    st.sampled_from([0.5, 10.0, 60.0, 300.0]),
+    st.floats(min_value=0, max_value=1, exclude_max=True),
+)
+def test_replicas_sampling_apart_stamp_the_interval_that_ended(
+    now: float, interval: float, other_at: float
+) -> None:
+    """Two replicas waking anywhere in the same interval stamp the same start, the interval
+    just before; each wakes just after the next boundary."""
+    start = interval_start(now, interval)
+    other = math.floor(now / interval) * interval + other_at * interval
+    assert interval_start(other, interval) == start
+    assert now - 2 * interval < start <= now - interval
+    wake = now + until_next_interval(now, interval)
+    assert wake > now
+    assert interval_start(wake, interval) == pytest.approx(start + interval)
+    assert wake - (start + 2 * interval) == pytest.approx(SAMPLE_MARGIN_S, abs=1e-6)
