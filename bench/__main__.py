@@ -17,9 +17,10 @@ the phase runs on a copy). The `recovery` phase (`bench.recovery`: DVCQG down fo
 10 minutes under a steady 200 events/s, then back; the time until DVCQG holds everything sent
 against the ideal drain time, the peak backlog, RSS, probes, and nothing parked) takes over
 12 minutes; `--recovery-outages-s` chooses other outage lengths.
-The `stages` phase runs the dossier, payment and catalogue flows once more, smaller, with
-py-spy on the hub (`bench.stages`): CPU milliseconds per event by stage, and flame graphs
-under `var/bench/`.
+The `stages` phase runs the dossier flow (in batches, and one item per call in an open loop
+as in the latency phase), the payment and the catalogue flows once more, smaller, with py-spy
+on the hub (`bench.stages`): CPU milliseconds per event by stage, and flame graphs under
+`var/bench/`.
 `--quick` shrinks every size for a smoke run of a few minutes (`make bench-quick`).
 
 The run ends with every judged figure against its target (`report.targets_table`, issue 17's
@@ -81,6 +82,7 @@ DEFAULTS: dict[str, Any] = {
     "ministry_pushes": 1_000,
     "recovery_outages_s": (60.0, 600.0),
     "stage_events": 10_000,
+    "stage_one_item_s": 10.0,
     "stage_callbacks": 2_000,
     "stage_procedures": 1_000,
     "dashboard_dossiers": dashboard.DashboardSizes().dossiers,
@@ -102,6 +104,7 @@ QUICK: dict[str, Any] = {
     "ministry_pushes": 200,
     "recovery_outages_s": (10.0, 30.0),
     "stage_events": 2_000,
+    "stage_one_item_s": 4.0,
     "stage_callbacks": 400,
     "stage_procedures": 300,
     "dashboard_dossiers": dashboard.DashboardSizes.quick().dossiers,
@@ -151,6 +154,7 @@ class Sizes:
     ministry_concurrency: int
     recovery_outages_s: tuple[float, ...]
     stage_events: int
+    stage_one_item_s: float
     stage_callbacks: int
     stage_procedures: int
     callers: int
@@ -333,6 +337,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         ministry_concurrency=args.ministry_concurrency,
         recovery_outages_s=tuple(pick("recovery_outages_s")),
         stage_events=int(base["stage_events"]),
+        stage_one_item_s=float(base["stage_one_item_s"]),
         stage_callbacks=int(base["stage_callbacks"]),
         stage_procedures=int(base["stage_procedures"]),
         callers=args.callers,
@@ -403,6 +408,8 @@ async def _stages(options: e2e.E2eOptions, sizes: Sizes) -> dict[str, Any]:
     )
     print("[bench]   stages: dossier events through the facade …", flush=True)
     tput = await e2e.measure_throughput(opts, sizes.stage_events)
+    print("[bench]   stages: dossier events one per call (open loop) …", flush=True)
+    one = await e2e.measure_latency(opts, sizes.stage_one_item_s, sizes.latency_rate)
     print("[bench]   stages: payment callbacks …", flush=True)
     pay = await payments.measure_payments(
         opts, sizes.stage_callbacks, sizes.payment_concurrency, 0.0, None
@@ -413,6 +420,7 @@ async def _stages(options: e2e.E2eOptions, sizes: Sizes) -> dict[str, Any]:
     )
     rates = {
         "dossier_events": tput["events_per_s"],
+        "dossier_events_one_item": one.get("answered_events_per_s"),
         "payment_callbacks": pay["variants"]["unique"]["callbacks_per_s"],
         "catalogue_concurrency_bound": cat["settings"]["concurrency_bound"]["full_sync"][
             "procedures_per_s"

@@ -198,6 +198,10 @@ def latency_summary(latencies_s: list[float]) -> dict[str, float]:
 
 
 async def measure_latency(options: E2eOptions, seconds: float, rate: float) -> dict[str, Any]:
+    """Open loop, one record or one step per call (as an adapter sends them one by one): the
+    step latency at `rate`, and the rate the calls were answered at (the hub's capacity for
+    one-item calls, when it is below the offered rate). Profiled in the stages phase as the
+    flow `dossier_events_one_item`."""
     work = build(round(seconds * rate), seed=12, madonvi=UNIT, tag=2)
     pairs = interleave(work.scripts, options.window)
     async with hub_phase(options, "lat") as phase:
@@ -205,14 +209,16 @@ async def measure_latency(options: E2eOptions, seconds: float, rate: float) -> d
         client, cpu = phase.client(), phase.cpu_meter()
         delivery = Delivery(phase.sim, work)
         cpu.start()
-        report = await drive_open(client, pairs, rate / 2)
-        await delivery.wait(phase.hub)
+        async with options.profiled("dossier_events_one_item", phase.hub.pid, work.events):
+            report = await drive_open(client, pairs, rate / 2)
+            await delivery.wait(phase.hub)
         cpu_share = cpu.stop()
         first_seen = phase.clock.first_seen
         latencies = [first_seen[key] - sent for key, sent in report.sent_at.items()]
     return {
         "offered_events_per_s": rate,
         "achieved_events_per_s": round(2 * report.pairs / report.seconds, 1),
+        "answered_events_per_s": round(2 * report.pairs / report.answered_s, 1),
         "seconds": round(report.seconds, 1),
         "steps_measured": len(latencies),
         "max_send_slip_ms": round(report.max_slip_s * 1000, 1),

@@ -200,7 +200,8 @@ class OpenLoopReport:
     sent_at: dict[StepKey, float] = field(default_factory=dict)
     pairs: int = 0
     max_slip_s: float = 0.0  # how late the bench itself started a call pair, at worst
-    seconds: float = 0.0
+    seconds: float = 0.0  # the sending schedule, first call to last started
+    answered_s: float = 0.0  # first call started to last call answered
 
 
 def interleave(scripts: list[Script], window: int) -> list[tuple[Record, Record, bool]]:
@@ -243,4 +244,5 @@ async def drive_open(
             group.create_task(_pair(client, record, step, new, report))
             report.pairs += 1
         report.seconds = time.perf_counter() - start
+    report.answered_s = time.perf_counter() - start
     return report

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stages import STAGES
+from connectors.national_portal.config import NationalPortalConfig
 
 # Issue 17's targets, each a ratio in the same run (or a bound) on the machine of the run.
 RATIO_TARGET = 0.8  # dossier events delivered / raw relay ceiling
@@ -447,6 +448,7 @@ def write(results: dict[str, Any], path: Path) -> None:
 
 STAGE_FLOWS = (
     ("dossier_events", "dossier events"),
+    ("dossier_events_one_item", "one per call"),
     ("payment_callbacks", "payments"),
     ("catalogue_concurrency_bound", "catalogue"),
 )
@@ -544,7 +546,7 @@ def _targets(results: dict[str, Any]) -> list[Target]:
                 lat["p99_ms"],
                 f"< {P99_TARGET_MS:.0f} ms at {LATENCY_RATE_TARGET:g}/s",
                 lat["p99_ms"] < P99_TARGET_MS if judged else None,
-                "dossier_events",
+                "dossier_events_one_item",
             )
         )
     soak = results.get("soak", {})
@@ -629,12 +631,28 @@ def misses(results: dict[str, Any]) -> list[str]:
     return [figure for figure, _, _, met, _ in _targets(results) if met is False]
 
 
+def _latency_held(results: dict[str, Any]) -> str:
+    """Why the step latency is what it is: the rate one-item calls were answered at against
+    the rate offered (below it, calls queue and latency grows with the run), and DVCQG's
+    batching, which waits up to `linger_ms` for company whatever the hub's speed."""
+    lat = results.get("latency", {})
+    linger = NationalPortalConfig.model_fields["linger_ms"].default
+    answered = lat.get("answered_events_per_s")
+    offered = lat.get("offered_events_per_s")
+    parts = [f"a DVCQG batch waits up to linger_ms={linger}"]
+    if answered is not None and offered:
+        parts.insert(0, f"calls answered at {answered:g}/s of {offered:g}/s offered")
+    return "; ".join(parts)
+
+
 def targets_table(results: dict[str, Any]) -> str:
     """Every judged figure against its target; for a miss, the stage that holds the flow."""
     header = ("target", "measured", "target", "", "held by (stages phase of this run)")
     lines: list[tuple[str, ...]] = [header]
     for figure, value, target, met, flow in _targets(results):
         held = _stage_of(results, flow) if met is False else ""
+        if met is False and flow == "dossier_events_one_item":
+            held = "; ".join(h for h in (_latency_held(results), held) if h)
         digits = 1 if isinstance(value, float) and value >= 10 else 3
         lines.append((figure, _num(value, "", digits), target, _verdict(met), held))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

@@ -22,7 +22,12 @@ from bench.__main__ import QUICK_PHASES
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-PROFILED = ("dossier_events", "payment_callbacks", "catalogue_concurrency_bound")
+PROFILED = (
+    "dossier_events",
+    "dossier_events_one_item",
+    "payment_callbacks",
+    "catalogue_concurrency_bound",
+)
 
 
 def test_the_quick_bench_completes_and_reports_every_figure(
@@ -47,6 +52,7 @@ def test_the_quick_bench_completes_and_reports_every_figure(
         assert figures["samples"] > 0, (flow, figures)
         assert figures["stages"], (flow, figures)
         assert Path(figures["flame_graph"]["speedscope"]).exists()
+    assert results["latency"]["answered_events_per_s"] > 0
     for figure in (
         "dossier events / raw ceiling",
         "payment callbacks / raw ceiling",
