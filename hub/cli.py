@@ -57,8 +57,14 @@ def _load(config_path: Path | None, overrides: dict[str, Any] | None = None) -> 
     return config
 
 
-def _run(coro: Awaitable[T]) -> T:
+def _run(coro: Awaitable[T], event_loop: str = "asyncio") -> T:
+    """Run `coro` to its end on a new loop: asyncio's, or uvloop's for the long-running
+    commands (`event_loop` in the configuration)."""
     try:
+        if event_loop == "uvloop":
+            import uvloop
+
+            return uvloop.run(coro)  # type: ignore[arg-type]
         return asyncio.run(coro)  # type: ignore[arg-type]
     except HubError as exc:
         click.echo(f"error: {exc.message}", err=True)
@@ -80,7 +86,7 @@ def run(config_path: Path | None) -> None:
     if not config.broker.addresses():
         click.echo("error: broker.url (or broker.urls) is not set (or HUB_BROKER__URL)", err=True)
         raise SystemExit(1)
-    _run(run_until_signalled(config))
+    _run(run_until_signalled(config), config.event_loop)
 
 
 @main.command("check-config")
@@ -185,7 +191,8 @@ def demo(config_path: Path | None, dossiers: int, rate: float, port: int) -> Non
         )
         raise SystemExit(1) from None
     config = _load(config_path) if config_path else None
-    _run(run_demo(config, dossiers=dossiers, rate_per_s=rate, port=port))
+    loop = config.event_loop if config else "uvloop"
+    _run(run_demo(config, dossiers=dossiers, rate_per_s=rate, port=port), loop)
 
 
 # -- dead letters ---------------------------------------------------------------------------
