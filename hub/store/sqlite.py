@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -146,6 +147,39 @@ class _Grouped(Generic[T]):
     future: asyncio.Future[T]
 
 
+@dataclass
+class _Ingest:
+    """One caller's events, waiting to be folded in with those of the calls beside it."""
+
+    events: list[DossierEvent]
+    received_at: datetime
+    future: asyncio.Future[IngestOutcome]
+
+
+def _share_out(calls: list[_Ingest], outcome: IngestOutcome) -> list[IngestOutcome]:
+    """One merged fold's outcome, given back call by call: each its own events' results, in
+    order; each outbox row to the last call that touched its dossier (a dossier's row is
+    written once per fold, and one caller relays it)."""
+    out, start, owner = [], 0, {}
+    for index, call in enumerate(calls):
+        for event in call.events:
+            owner[event.dossier_code] = index
+    outbox: list[list[OutboxMessage]] = [[] for _ in calls]
+    for message in outcome.outbox:
+        outbox[owner[message.body["dossier_code"]]].append(message)
+    for index, call in enumerate(calls):
+        end = start + len(call.events)
+        out.append(IngestOutcome(results=outcome.results[start:end], outbox=outbox[index]))
+        start = end
+    return out
+
+
+def _fail(calls: list[_Ingest], exc: BaseException) -> None:
+    for call in calls:
+        if not call.future.done():
+            call.future.set_exception(exc)
+
+
 async def _in_savepoint(
     db: aiosqlite.Connection, work: Callable[[aiosqlite.Connection], Awaitable[Any]]
 ) -> tuple[bool, Any]:
@@ -265,6 +299,8 @@ class SqliteStore:
         self._fast_reader = db
         self._group: list[_Grouped[Any]] = []
         self._group_task: asyncio.Task[None] | None = None
+        self._ingests: list[_Ingest] = []
+        self._ingest_task: asyncio.Task[None] | None = None
         self.dashboard = SqliteDashboard(self)
         self.leases = SqliteLeases(self)  # the once-only duties' (`hub.duties`)
         # The connectors' store slices (`Connector.attach`), by name: `slice(name, kind)`.
@@ -412,10 +448,11 @@ class SqliteStore:
             return [await _in_savepoint(db, entry.work) for entry in group]
 
     async def _end_group(self) -> None:
-        """At close: let a group being committed finish."""
-        if self._group_task is not None and not self._group_task.done():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._group_task, 10)
+        """At close: let a fold and a group being committed finish."""
+        for task in (self._ingest_task, self._group_task):
+            if task is not None and not task.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 10)
 
     @asynccontextmanager
     async def _quick_read(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -481,9 +518,51 @@ class SqliteStore:
     # -- ingest -------------------------------------------------------------------------------
 
     async def ingest(self, events: list[DossierEvent], received_at: datetime) -> IngestOutcome:
-        """Fold `events` in; calls that arrive together share one transaction and one fsync
-        (`grouped`), so a one-stop sending one item per call is not held to one commit each."""
-        return await self.grouped(lambda db: ingest_in(db, events, received_at))
+        """Fold `events` in. The calls that arrive while a fold is committing are folded
+        together in the next: one set of statements for all their events (a one-stop that
+        sends one item per call costs a handful of statements per group, not per item), in
+        a transaction shared with the other writes of the group commit (`grouped`). Each
+        caller gets its own events' results, after the commit. Should a merged fold fail
+        for a reason other than the store, each call is folded again alone, so that one
+        call's fault fails that call only."""
+        entry = _Ingest(events, received_at, asyncio.get_running_loop().create_future())
+        self._ingests.append(entry)
+        if self._ingest_task is None or self._ingest_task.done():
+            self._ingest_task = asyncio.create_task(self._ingest_rounds(), name="store-ingest")
+        return await entry.future
+
+    async def _ingest_rounds(self) -> None:
+        while self._ingests:
+            calls, self._ingests = self._ingests[:GROUP_MAX], self._ingests[GROUP_MAX:]
+            events = [e for call in calls for e in call.events]
+            at = max(call.received_at for call in calls)
+            try:
+                outcome = await self.grouped(partial(ingest_in, events=events, received_at=at))
+            except StoreUnavailable as exc:
+                _fail(calls, exc)
+                continue
+            except Exception as exc:
+                if len(calls) == 1:
+                    _fail(calls, exc)
+                else:
+                    await asyncio.gather(*(self._ingest_alone(call) for call in calls))
+                continue
+            except BaseException as exc:
+                _fail(calls, StoreUnavailable(repr(exc)))
+                raise
+            for call, share in zip(calls, _share_out(calls, outcome), strict=True):
+                if not call.future.done():
+                    call.future.set_result(share)
+
+    async def _ingest_alone(self, call: _Ingest) -> None:
+        try:
+            work = partial(ingest_in, events=call.events, received_at=call.received_at)
+            outcome = await self.grouped(work)
+        except Exception as exc:
+            _fail([call], exc)
+        else:
+            if not call.future.done():
+                call.future.set_result(outcome)
 
     async def known_dossiers(self, codes: list[str]) -> set[str]:
         """Which of `codes` the hub has received a dossier event for."""

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import pytest
 
@@ -223,6 +223,52 @@ async def test_a_dossier_ends_at_its_newest_status_whatever_order_its_events_arr
             expected.status,
             expected.record.model_copy(update={"dossier_code": code}) if expected.record else None,
         ), f"order {n}"
+
+
+async def test_calls_folded_together_each_get_their_own_events_results(store: Store) -> None:
+    """Calls that arrive together are folded in one go: each still gets its own events'
+    results in order, an event sent in two calls is stored once (one of them is told it is
+    a duplicate), and every dossier touched has an outbox row at its newest version."""
+    codes = [f"000.00.41.H41-261201-{n:04d}" for n in range(5)]
+    calls = [
+        [record(codes[i % 5], S.accepted, T0 + timedelta(minutes=i), f"r{i % 12}")]
+        for i in range(24)
+    ]
+    calls.append([step(codes[0], S.processing, T0 + timedelta(hours=9), "s0"), calls[3][0]])
+    outcomes = await asyncio.gather(*(store.ingest(events, T0) for events in calls))
+    for events, outcome in zip(calls, outcomes, strict=True):
+        assert [r.idempotency_key for r in outcome.results] == [e.idempotency_key for e in events]
+    fresh: dict[str, int] = {}
+    for outcome in outcomes:
+        for result in outcome.results:
+            fresh.setdefault(result.idempotency_key, 0)
+            fresh[result.idempotency_key] += not result.duplicate
+    assert set(fresh.values()) == {1}, fresh  # each event stored by exactly one call
+    newest: dict[str, int] = {}
+    for outcome in outcomes:
+        for message in outcome.outbox:
+            code, version = message.body["dossier_code"], message.body["version"]
+            newest[code] = max(newest.get(code, 0), version)
+    for code in codes:
+        snapshot = (await store.dossier(code)).snapshot
+        assert snapshot is not None
+        assert newest[code] == snapshot.version, code
+    assert (await store.dossier(codes[0])).snapshot.status is S.processing  # type: ignore[union-attr]
+
+
+async def test_a_call_whose_fold_fails_fails_alone(store: Store) -> None:
+    """Folded together with others, a call whose events cannot be folded (here: not events
+    at all, as a bug would hand over) gets the error; the calls beside it are stored."""
+    good = [[record(f"000.00.41.H41-261201-{n:04d}", S.accepted, T0, f"g{n}")] for n in range(5)]
+    poison = cast(list[DossierEvent], [object()])
+    outcomes = await asyncio.gather(
+        *(store.ingest(events, T0) for events in [*good[:2], poison, *good[2:]]),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[2], AttributeError), outcomes[2]
+    for n in range(5):
+        view = await store.dossier(f"000.00.41.H41-261201-{n:04d}")
+        assert view.snapshot is not None, n
 
 
 async def test_the_outbox_keeps_a_row_until_it_is_done(store: Store) -> None:
