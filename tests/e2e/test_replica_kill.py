@@ -63,6 +63,7 @@ from tests.support import (
     eventually,
     hub_overrides,
 )
+from tests.support.streaming import LIFE, NUMBERS, life_record
 
 pytestmark = pytest.mark.slow
 
@@ -79,8 +80,6 @@ SEED_VAR = "HUB_TEST_KILL_SEED"
 REPLY_LATE_S = 0.1  # DVCQG applies each call, then answers this much later
 
 # A dossier's life, each status later than the one before (DVCQG's TrangThaiHoSo is its number).
-LIFE = ["submitted", "accepted", "processing", "processed", "returned"]
-NUMBERS = [1, 2, 4, 9, 10]
 
 
 class Portal(DvcqgSimulator):
@@ -175,26 +174,13 @@ class Replica:
 
 def change(code: str, step: int, start: datetime) -> list[dict[str, Any]]:
     """The record and the step of a dossier's `step`-th change."""
-    status = LIFE[step]
-    at = (start + timedelta(minutes=step)).isoformat()
-    record = {
-        "event_id": f"r-{code}-{step}",
-        "dossier_code": code,
-        "kind": "record",
-        "status": status,
-        "occurred_at": at,
-        "record": {
-            "procedure_code": "1.000894",
-            "procedure_name": "Đăng ký khai sinh",
-            "received_at": start.isoformat(),
-        },
-    }
+    record = life_record(code, step, start, f"r-{code}-{step}")
     step_event = {
         "event_id": f"s-{code}-{step}",
         "dossier_code": code,
         "kind": "step",
-        "status": status,
-        "occurred_at": at,
+        "status": record["status"],
+        "occurred_at": record["occurred_at"],
         "step": {"content": f"Bước {step + 1}", "handler_name": "Trần Thị Bích"},
     }
     return [record, step_event]
@@ -366,8 +352,8 @@ async def settled(
 ) -> None:
     """Every dossier at its newest status at DVCQG with all its steps, and nothing left in the
     queues or parked."""
-    newest = str(NUMBERS[-1])
-    want_steps = [str(n) for n in NUMBERS]
+    newest = str(NUMBERS[LIFE[-1]])
+    want_steps = [str(NUMBERS[status]) for status in LIFE]
 
     async def quiet() -> bool:
         if any(portal.dossiers.get(c, {}).get("TrangThaiHoSo") != newest for c in stream.done):
@@ -479,7 +465,7 @@ async def test_three_replicas_killed_in_turn_lose_nothing_and_hand_duties_over(
     for code in stream.done:
         history = [int(n) for n in portal.dossier_history[code]]
         assert history == sorted(history), f"{code} went back at DVCQG: {history} (seed {seed})"
-        assert history[-1] == NUMBERS[-1], history
+        assert history[-1] == NUMBERS[LIFE[-1]], history
     receipts = portal.state()["step_receipts"]
     assert receipts["duplicates"] == 0, f"{receipts} (seed {seed})"
     assert receipts["unique"] == len(stream.done) * len(LIFE), receipts

@@ -31,10 +31,9 @@ from tests.support import (
     eventually,
     hub_overrides,
 )
+from tests.support.streaming import LIFE, NUMBERS, life_record
 
 # A dossier's life, each status later than the one before (DVCQG's TrangThaiHoSo is its number).
-LIFE = ["submitted", "accepted", "processing", "processed", "returned"]
-NUMBERS = {"submitted": 1, "accepted": 2, "processing": 4, "processed": 9, "returned": 10}
 DOSSIERS = 12
 
 
@@ -46,20 +45,7 @@ def replica(tmp: Path, url: str, prefix: str, store: str, portal: str) -> dict[s
 
 
 def event(code: str, step: int, start: datetime) -> dict[str, Any]:
-    status = LIFE[step]
-    at = (start + timedelta(minutes=step)).isoformat()
-    return {
-        "event_id": f"ev-{code}-{step}",
-        "dossier_code": code,
-        "kind": "record",
-        "status": status,
-        "occurred_at": at,
-        "record": {
-            "procedure_code": "1.000894",
-            "procedure_name": "Đăng ký khai sinh",
-            "received_at": start.isoformat(),
-        },
-    }
+    return life_record(code, step, start, f"ev-{code}-{step}")
 
 
 async def post(http: aiohttp.ClientSession, hub: Hub, events: list[dict[str, Any]]) -> None:

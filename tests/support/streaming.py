@@ -3,6 +3,7 @@ something under a stream (the broker, the store) and count what arrives."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -11,6 +12,27 @@ from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator, step_key
 from sims.one_stop.simulator import OneStopTraffic
 from tests.support import ONESTOP_PASSWORD, ONESTOP_USER, UNIT
+
+# A dossier's life through the hub's own door, each status a minute after the one before,
+# and DVCQG's number (TrangThaiHoSo) of each status.
+LIFE = ["submitted", "accepted", "processing", "processed", "returned"]
+NUMBERS = {"submitted": 1, "accepted": 2, "processing": 4, "processed": 9, "returned": 10}
+
+
+def life_record(code: str, step: int, start: datetime, event_id: str) -> dict[str, Any]:
+    """The whole-record event (`/api/v1/dossier-events`) of the dossier's `step`-th status."""
+    return {
+        "event_id": event_id,
+        "dossier_code": code,
+        "kind": "record",
+        "status": LIFE[step],
+        "occurred_at": (start + timedelta(minutes=step)).isoformat(),
+        "record": {
+            "procedure_code": "1.000894",
+            "procedure_name": "Đăng ký khai sinh",
+            "received_at": start.isoformat(),
+        },
+    }
 
 
 class Stream:
