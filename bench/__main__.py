@@ -88,7 +88,7 @@ DEFAULTS: dict[str, Any] = {
     "scale_events": 10_000,
     "scale_warm_up_events": 400,
     "scale_callbacks": 3_000,
-    "scale_axis_documents": 1_500,
+    "scale_axis_documents": 600,
     "scale_stream_s": 10.0,
     "dashboard_dossiers": dashboard.DashboardSizes().dossiers,
     "dashboard_events": dashboard.DashboardSizes().events,
@@ -111,11 +111,11 @@ QUICK: dict[str, Any] = {
     "stage_events": 2_000,
     "stage_callbacks": 400,
     "stage_procedures": 300,
-    "scale_events": 1_500,
+    "scale_events": 1_000,
     "scale_warm_up_events": 100,
-    "scale_callbacks": 400,
-    "scale_axis_documents": 150,
-    "scale_stream_s": 3.0,
+    "scale_callbacks": 300,
+    "scale_axis_documents": 60,
+    "scale_stream_s": 2.0,
     "dashboard_dossiers": dashboard.DashboardSizes.quick().dossiers,
     "dashboard_events": dashboard.DashboardSizes.quick().events,
     "dashboard_repeats": dashboard.DashboardSizes.quick().repeats,
@@ -266,7 +266,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     group.add_argument(
         "--scale-axis-documents",
         type=int,
-        help="50 KB axis documents per round on PostgreSQL (default 1500)",
+        help="50 KB axis documents per round on PostgreSQL (default 600)",
     )
     _dashboard_arguments(parser)
     parser.add_argument("--callers", type=int, default=4, help="concurrent facade callers")

@@ -59,6 +59,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import asyncpg
 
 # No stubs ship for psutil; with them installed the ignore is harmless.
 import psutil  # type: ignore[import-untyped,unused-ignore]
@@ -98,6 +99,7 @@ FAILOVER_TIMEOUT_S = 180.0
 SERIAL_CORES = 2  # the broker and PostgreSQL, a core each, in the projection
 PROJECTED_CORES = (2, 8, 32)
 WORK_QUEUE = "national_portal.work"
+LOCK_SAMPLE_S = 0.05
 
 
 class ScaleBenchFailed(RuntimeError):
@@ -155,7 +157,7 @@ def _per_s(ms: float, cores: float = 1.0) -> float:
     return math.inf if ms <= 0 else cores * 1000.0 / ms
 
 
-def project(cost: CpuPerEvent, cores: int) -> dict[str, Any]:
+def project(cost: CpuPerEvent, cores: int, store_limit: float | None = None) -> dict[str, Any]:
     """What a machine of `cores` cores sustains, and which part saturates first.
 
     The broker and PostgreSQL are serial parts, a core each (`SERIAL_CORES`): one quorum queue
@@ -163,7 +165,9 @@ def project(cost: CpuPerEvent, cores: int) -> dict[str, Any]:
     other cores, one each (a hub is one Python process: one core at most), and share the doors'
     work; the DVCQG work queue has one active consumer, so one replica also carries the whole
     delivery work. The rate is the least of: every part together on all the cores; the broker
-    on one core; PostgreSQL on one core; the active consumer's replica on one core."""
+    on one core; PostgreSQL on one core; the active consumer's replica on one core; and, when
+    given, `store_limit`: a rate the store's serial writes held whatever the replica count
+    (`serial_store_limit`), which more cores do not raise."""
     if cores < 1:
         raise ValueError("cores must be at least 1")
     replicas = max(1, cores - SERIAL_CORES)
@@ -175,6 +179,8 @@ def project(cost: CpuPerEvent, cores: int) -> dict[str, Any]:
             cost.hub_serial_ms + cost.hub_parallel_ms / replicas
         ),
     }
+    if store_limit is not None:
+        limits["store writes, one at a time (measured)"] = store_limit
     ordered = sorted(limits.items(), key=lambda kv: kv[1])
     return {
         "cores": cores,
@@ -188,7 +194,31 @@ def project(cost: CpuPerEvent, cores: int) -> dict[str, Any]:
     }
 
 
-def projection(cost: CpuPerEvent, cores: tuple[int, ...] = PROJECTED_CORES) -> dict[str, Any]:
+WAITING_SHARE = 0.25  # of the samples, a session waiting for the write lock: the lock holds
+
+
+def serial_store_limit(
+    rates: dict[int, float], hub_cores: dict[int, float], waiting_share: float | None
+) -> float | None:
+    """The store path's measured ceiling, if the runs show one: more replicas did not raise the
+    rate (none beat one replica by more than 10 %), no replica used a whole core, and with
+    several replicas a session waited for the store's write lock in at least `WAITING_SHARE`
+    of the samples (`waiting_share`, of the run with the most replicas): the time went to the
+    write lock every replica takes (held across a durable commit), not to CPU. `rates` and
+    `hub_cores` (the cores the busiest replica used) by replica count."""
+    if 1 not in rates or len(rates) < 2 or waiting_share is None:
+        return None
+    flat = all(rate <= rates[1] * 1.1 for n, rate in rates.items() if n > 1)
+    idle = all(cores < 0.9 for cores in hub_cores.values())
+    waited = waiting_share >= WAITING_SHARE
+    return max(rates.values()) if flat and idle and waited else None
+
+
+def projection(
+    cost: CpuPerEvent,
+    cores: tuple[int, ...] = PROJECTED_CORES,
+    store_limit: float | None = None,
+) -> dict[str, Any]:
     return {
         "cpu_ms_per_event": {
             "hub_parallel": round(cost.hub_parallel_ms, 3),
@@ -196,7 +226,8 @@ def projection(cost: CpuPerEvent, cores: tuple[int, ...] = PROJECTED_CORES) -> d
             "broker": round(cost.broker_ms, 3),
             "postgresql": round(cost.postgresql_ms, 3),
         },
-        "machines": [project(cost, n) for n in cores],
+        "store_limit_events_per_s": store_limit,
+        "machines": [project(cost, n, store_limit) for n in cores],
     }
 
 
@@ -208,6 +239,54 @@ def cost_from(run: dict[str, Any]) -> CpuPerEvent:
 
 
 # -- the parts measured ---------------------------------------------------------------------------
+
+
+class LockWatch:
+    """Samples PostgreSQL's `pg_stat_activity` every `LOCK_SAMPLE_S` while a run goes on: how
+    many sessions wait for an advisory lock (the store's write lock, decision 0093: every write
+    transaction takes it first) and how many run a statement. One session of its own; its
+    queries are a few a second, next to nothing in the server's CPU."""
+
+    QUERY = (
+        "SELECT count(*) FILTER (WHERE wait_event = 'advisory'),"
+        " count(*) FILTER (WHERE state = 'active')"
+        " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self.samples: list[tuple[int, int]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        conn = await asyncpg.connect(self.url)
+        try:
+            while True:
+                row = await conn.fetchrow(self.QUERY)
+                if row is not None:
+                    self.samples.append((int(row[0]), int(row[1])))
+                await asyncio.sleep(LOCK_SAMPLE_S)
+        finally:
+            await conn.close()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="pg-lock-watch")
+
+    async def stop(self) -> dict[str, Any]:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        n = len(self.samples)
+        if not n:
+            return {"samples": 0}
+        return {
+            "samples": n,
+            "waiting_for_write_lock_mean": round(sum(w for w, _ in self.samples) / n, 2),
+            "share_of_samples_with_a_session_waiting": round(
+                sum(1 for w, _ in self.samples if w) / n, 3
+            ),
+            "active_sessions_mean": round(sum(a for _, a in self.samples) / n, 2),
+        }
 
 
 @dataclass
@@ -332,10 +411,16 @@ async def dossier_run(
         clients = _clients(http, hubs)
         delivery = Delivery(sim, work)
         clock = meters.clock(hubs)
+        locks = LockWatch(database_url) if database_url else None
+        if locks is not None:
+            locks.start()
         clock.start()
-        await _drive(clients, work, options)
-        done_at = await delivery.wait(hubs[0])
-        wall, cpu = clock.stop()
+        try:
+            await _drive(clients, work, options)
+            done_at = await delivery.wait(hubs[0])
+            wall, cpu = clock.stop()
+        finally:
+            lock_figures = await locks.stop() if locks is not None else None
     progress = clients[0].progress
     seconds = done_at - progress.first_sent
     per_replica = [cpu[f"replica_{i + 1}"] for i in range(replicas)]
@@ -361,6 +446,7 @@ async def dossier_run(
             "replicas": [_ms(v, work.events) for v in per_replica],
         },
         "cores_used": {k: round(v / wall, 2) for k, v in parts.items()},
+        **({"postgresql_sessions": lock_figures} if lock_figures is not None else {}),
         "hub_exit_codes": [h.exit_code for h in hubs],
     }
 
@@ -745,9 +831,19 @@ async def measure_scale(
     }
     basis = max((n for n in REPLICAS if "events" in runs.get(f"postgresql_{n}", {})), default=None)
     if basis is not None:
+        measured = {
+            n: runs[f"postgresql_{n}"] for n in REPLICAS if "events" in runs[f"postgresql_{n}"]
+        }
+        store_limit = serial_store_limit(
+            {n: run["events_per_s"] for n, run in measured.items()},
+            {n: max(run["cpu_s"]["replicas"]) / run["seconds"] for n, run in measured.items()},
+            measured[basis]
+            .get("postgresql_sessions", {})
+            .get("share_of_samples_with_a_session_waiting"),
+        )
         result["projection"] = {
             "basis": f"postgresql_{basis}",
-            **projection(cost_from(runs[f"postgresql_{basis}"])),
+            **projection(cost_from(runs[f"postgresql_{basis}"]), store_limit=store_limit),
         }
     if parts.failures:
         result["failures"] = parts.failures
