@@ -17,6 +17,11 @@ the phase runs on a copy). The `recovery` phase (`bench.recovery`: DVCQG down fo
 10 minutes under a steady 200 events/s, then back; the time until DVCQG holds everything sent
 against the ideal drain time, the peak backlog, RSS, probes, and nothing parked) takes over
 12 minutes; `--recovery-outages-s` chooses other outage lengths.
+The `scale` phase (`bench.scale`: one hub on SQLite and 1, 2, 3 replicas on a private
+PostgreSQL beside the relay ceiling, CPU ms per event of the hubs, the broker and PostgreSQL,
+payments and 50 KB axis documents on PostgreSQL, the failover pauses of a replica kill and of
+a broker-node kill on a three-node cluster of its own, and the projection to 8 and 32 cores)
+needs the bench's own RabbitMQ node for its replica kill.
 The `stages` phase runs the dossier, payment and catalogue flows once more, smaller, with
 py-spy on the hub (`bench.stages`): CPU milliseconds per event by stage, and flame graphs
 under `var/bench/`.
