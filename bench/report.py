@@ -12,7 +12,10 @@ stage of the flow's profile (`bench.stages`) that costs the most CPU per event. 
 under steady traffic (the recovery phase), the time until DVCQG holds everything sent before
 it came back must be within 1.2 × the ideal + 5 s (ideal = backlog ÷ (rate limit × batch size
 − offered rate): traffic goes on while the backlog drains), the hub's peak RSS under 300 MB,
-and nothing may be parked.
+and nothing may be parked. Issue 21's, from the scale phase (replicas on PostgreSQL): dossier
+events through one replica on PostgreSQL at least 0.8 × one hub on SQLite, and payment
+callbacks on PostgreSQL at least 0.5 × the ceiling measured around that phase; its details end
+with the projection to 8 and 32 cores (`scale_details`).
 This module must never measure anything: it only formats what the phases returned.
 """
 
