@@ -24,13 +24,16 @@ the phase's baseline is their mean), each against a DVCQG simulator of its own:
   that is the active consumer of the DVCQG work queue (asked of the broker: `rabbitmqctl
   list_consumers`, its channel's client port, the hub process holding that port) is killed
   with SIGKILL. The stream stops sending to its door at that instant (a balancer's health check
-  is not what is measured). Pause: from the kill to the next delivery the DVCQG simulator
-  counts (a record pushed or a step received), beside the longest gap between two deliveries
-  over the stream before the kill;
+  is not what is measured). Pause: the longest stretch without a delivery at the DVCQG
+  simulator (a record pushed or a step received) from the kill until a step the stream began
+  to send after the kill has arrived (`delivery_pause`: a push already in hand when the kill
+  came does not end the pause), beside the longest gap between two deliveries over the stream
+  before the kill, the time to the first delivery after the kill and to that fresh step;
 * the failover pause of a broker-node kill: a three-node cluster of its own
   (`sims.rabbitmq_cluster`), one hub (PostgreSQL store, every node in `broker.urls`, production
   defaults otherwise) under the same stream; the node leading the DVCQG work queue is killed
-  with SIGKILL; pause as before.
+  with SIGKILL; pause as before (the pushes the hub had in hand still land while it
+  reconnects, so here the first delivery after the kill says little).
 
 PostgreSQL is a private server (`sims.postgres_node.PostgresNode`) run durable (fsync and
 synchronous commit on, as production runs it and as the SQLite store's `synchronous=FULL`
@@ -78,15 +81,17 @@ from bench.load import RECORDS, STEPS, FacadeClient, LoadError, Progress, drive_
 from bench.watch import (
     CpuClock,
     Delivery,
+    StepClock,
     broker_processes,
+    install_clock,
     listening_process,
     process,
     processes_cpu,
     tree_cpu_seconds,
 )
-from bench.workload import Workload, build
+from bench.workload import StepKey, Workload, build
 from hub.config import deep_merge
-from sims.national_portal.simulator import DvcqgSimulator
+from sims.national_portal.simulator import DvcqgSimulator, step_key
 from sims.postgres_node import PostgresNode, postgres_bin
 from sims.rabbitmq_cluster import RabbitCluster
 from sims.rabbitmq_node import RabbitNode
@@ -229,6 +234,17 @@ def projection(
         "store_limit_events_per_s": store_limit,
         "machines": [project(cost, n, store_limit) for n in cores],
     }
+
+
+def delivery_pause(times: list[float], killed_at: float, fresh_at: float) -> float:
+    """The failover pause: the longest stretch without a delivery from the kill until a change
+    sent after the kill was delivered (`fresh_at`), the kill itself counting as the stretch's
+    start. A delivery already under way when the kill came (a push the surviving process had in
+    hand) ends no stretch of its own worth more than the others: the gap after it still counts."""
+    if fresh_at < killed_at:
+        raise ValueError("the fresh delivery cannot come before the kill")
+    points = [killed_at, *(t for t in times if killed_at < t <= fresh_at), fresh_at]
+    return max(b - a for a, b in itertools.pairwise(points))
 
 
 def cost_from(run: dict[str, Any]) -> CpuPerEvent:
@@ -460,6 +476,10 @@ class Deliveries:
 
     sim: DvcqgSimulator
     times: list[float] = field(default_factory=list)
+    clock: StepClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clock = install_clock(self.sim)
 
     def count(self) -> int:
         return sum(self.sim.dossier_pushes.values()) + sum(self.sim.step_receipts.values())
@@ -482,6 +502,21 @@ class Deliveries:
             await asyncio.sleep(POLL_S)
         raise ScaleBenchFailed(f"no delivery at DVCQG within {timeout_s:.0f}s of the kill")
 
+    async def fresh_after(self, stream: Stream, moment: float, timeout_s: float) -> float:
+        """When the simulator first held a step the stream began to send after `moment`."""
+        clock = self.clock
+        deadline = time.perf_counter() + timeout_s
+        while time.perf_counter() < deadline:
+            seen = [
+                clock.first_seen[k]
+                for at, k in stream.steps_sent
+                if at > moment and k in clock.first_seen
+            ]
+            if seen:
+                return min(seen)
+            await asyncio.sleep(POLL_S)
+        raise ScaleBenchFailed(f"no change sent after the kill reached DVCQG in {timeout_s:.0f}s")
+
     def longest_gap(self, since: float, until: float) -> float | None:
         seen = [t for t in self.times if since <= t <= until]
         gaps = [b - a for a, b in itertools.pairwise(seen)]
@@ -498,6 +533,7 @@ class Stream:
         self.lock = asyncio.Lock()
         self.pairs = 0
         self.error: str | None = None
+        self.steps_sent: list[tuple[float, StepKey]] = []  # when each step's post began
 
     async def run(self) -> None:
         turn = 0
@@ -508,6 +544,7 @@ class Stream:
                         client = self.live[turn % len(self.live)]
                         turn += 1
                         await client.push(RECORDS, [record], updating=index > 0)
+                        self.steps_sent.append((time.perf_counter(), step_key(step)))
                         await client.push(STEPS, [step])
                     self.pairs += 1
                     await asyncio.sleep(1 / STREAM_PAIRS_PER_S)
@@ -570,16 +607,20 @@ async def _pause(
     sizes: ScaleSizes,
     kill: Callable[[], Awaitable[float]],
 ) -> dict[str, Any]:
-    """Stream for `sizes.stream_s`, kill, and time the next delivery at DVCQG. `kill` finds
-    its victim (asking the broker takes a second or two) and returns when it sent SIGKILL."""
+    """Stream for `sizes.stream_s`, kill, and time the pause in deliveries at DVCQG until a
+    change sent after the kill has arrived (`delivery_pause`). `kill` finds its victim (asking
+    the broker takes a second or two) and returns when it sent SIGKILL."""
     started = time.perf_counter()
     await asyncio.sleep(sizes.stream_s)
     if not deliveries.times:
         raise ScaleBenchFailed("no delivery at DVCQG before the kill")
     killed_at = await kill()
     next_at = await deliveries.first_after(killed_at, FAILOVER_TIMEOUT_S)
+    fresh_at = await deliveries.fresh_after(stream, killed_at, FAILOVER_TIMEOUT_S)
     return {
-        "pause_s": round(next_at - killed_at, 3),
+        "pause_s": round(delivery_pause(deliveries.times, killed_at, fresh_at), 3),
+        "first_delivery_after_kill_s": round(next_at - killed_at, 3),
+        "first_change_sent_after_kill_delivered_s": round(fresh_at - killed_at, 3),
         "longest_gap_before_s": deliveries.longest_gap(started, killed_at),
         "stream_pairs_per_s": STREAM_PAIRS_PER_S,
         "pairs_sent_before_kill": stream.pairs,

@@ -10,6 +10,7 @@ from bench.report import scale_details
 from bench.scale import (
     CpuPerEvent,
     cost_from,
+    delivery_pause,
     project,
     projection,
     serial_store_limit,
@@ -128,3 +129,16 @@ def test_the_stores_measured_limit_holds_every_machine_below_it() -> None:
     assert eight["events_per_s"] == 240.0
     assert eight["bottleneck"] == "store writes, one at a time (measured)"
     assert eight["next"] == "active consumer (one replica's core)"
+
+
+def test_the_pause_runs_to_the_first_change_sent_after_the_kill() -> None:
+    # Killed at 10.0; a push in hand lands at 10.05; nothing until 11.0 and 11.2; a change
+    # sent after the kill lands at 11.2. The pause is 10.05 → 11.0, not 0.05.
+    times = [9.5, 9.9, 10.05, 11.0, 11.2, 11.4]
+    assert delivery_pause(times, killed_at=10.0, fresh_at=11.2) == pytest.approx(0.95)
+
+
+def test_the_pause_with_no_delivery_in_between_is_kill_to_fresh() -> None:
+    assert delivery_pause([9.0, 12.5], killed_at=10.0, fresh_at=12.5) == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="before the kill"):
+        delivery_pause([], killed_at=10.0, fresh_at=9.0)
