@@ -768,12 +768,6 @@ def scale_details(sc: dict[str, Any]) -> list[str]:
         "each; the replicas take the other cores; one replica is the active consumer of the "
         "DVCQG work queue and carries all delivery work."
     ]
-    if proj.get("store_limit_events_per_s") is not None:
-        lines.append(
-            f"    More replicas did not raise the rate and no replica used a whole core: the "
-            f"store's writes, one at a time across the replicas (decision 0093), held "
-            f"{proj['store_limit_events_per_s']:,.0f} events/s here; more cores do not raise it."
-        )
     for machine in proj["machines"]:
         limits = ", ".join(
             f"{name} {_num(value, '/s')}" for name, value in machine["limits_events_per_s"].items()

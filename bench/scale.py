@@ -162,7 +162,7 @@ def _per_s(ms: float, cores: float = 1.0) -> float:
     return math.inf if ms <= 0 else cores * 1000.0 / ms
 
 
-def project(cost: CpuPerEvent, cores: int, store_limit: float | None = None) -> dict[str, Any]:
+def project(cost: CpuPerEvent, cores: int) -> dict[str, Any]:
     """What a machine of `cores` cores sustains, and which part saturates first.
 
     The broker and PostgreSQL are serial parts, a core each (`SERIAL_CORES`): one quorum queue
@@ -170,9 +170,9 @@ def project(cost: CpuPerEvent, cores: int, store_limit: float | None = None) -> 
     other cores, one each (a hub is one Python process: one core at most), and share the doors'
     work; the DVCQG work queue has one active consumer, so one replica also carries the whole
     delivery work. The rate is the least of: every part together on all the cores; the broker
-    on one core; PostgreSQL on one core; the active consumer's replica on one core; and, when
-    given, `store_limit`: a rate the store's serial writes held whatever the replica count
-    (`serial_store_limit`), which more cores do not raise."""
+    on one core; PostgreSQL on one core; the active consumer's replica on one core. Limits that
+    are waits rather than CPU (the store's write lock held across a durable commit, decision
+    0093) are not in it: the runs report them as measured (`LockWatch`)."""
     if cores < 1:
         raise ValueError("cores must be at least 1")
     replicas = max(1, cores - SERIAL_CORES)
@@ -184,8 +184,6 @@ def project(cost: CpuPerEvent, cores: int, store_limit: float | None = None) -> 
             cost.hub_serial_ms + cost.hub_parallel_ms / replicas
         ),
     }
-    if store_limit is not None:
-        limits["store writes, one at a time (measured)"] = store_limit
     ordered = sorted(limits.items(), key=lambda kv: kv[1])
     return {
         "cores": cores,
@@ -199,31 +197,7 @@ def project(cost: CpuPerEvent, cores: int, store_limit: float | None = None) -> 
     }
 
 
-WAITING_SHARE = 0.25  # of the samples, a session waiting for the write lock: the lock holds
-
-
-def serial_store_limit(
-    rates: dict[int, float], hub_cores: dict[int, float], waiting_share: float | None
-) -> float | None:
-    """The store path's measured ceiling, if the runs show one: more replicas did not raise the
-    rate (none beat one replica by more than 10 %), no replica used a whole core, and with
-    several replicas a session waited for the store's write lock in at least `WAITING_SHARE`
-    of the samples (`waiting_share`, of the run with the most replicas): the time went to the
-    write lock every replica takes (held across a durable commit), not to CPU. `rates` and
-    `hub_cores` (the cores the busiest replica used) by replica count."""
-    if 1 not in rates or len(rates) < 2 or waiting_share is None:
-        return None
-    flat = all(rate <= rates[1] * 1.1 for n, rate in rates.items() if n > 1)
-    idle = all(cores < 0.9 for cores in hub_cores.values())
-    waited = waiting_share >= WAITING_SHARE
-    return max(rates.values()) if flat and idle and waited else None
-
-
-def projection(
-    cost: CpuPerEvent,
-    cores: tuple[int, ...] = PROJECTED_CORES,
-    store_limit: float | None = None,
-) -> dict[str, Any]:
+def projection(cost: CpuPerEvent, cores: tuple[int, ...] = PROJECTED_CORES) -> dict[str, Any]:
     return {
         "cpu_ms_per_event": {
             "hub_parallel": round(cost.hub_parallel_ms, 3),
@@ -231,8 +205,7 @@ def projection(
             "broker": round(cost.broker_ms, 3),
             "postgresql": round(cost.postgresql_ms, 3),
         },
-        "store_limit_events_per_s": store_limit,
-        "machines": [project(cost, n, store_limit) for n in cores],
+        "machines": [project(cost, n) for n in cores],
     }
 
 
@@ -872,19 +845,9 @@ async def measure_scale(
     }
     basis = max((n for n in REPLICAS if "events" in runs.get(f"postgresql_{n}", {})), default=None)
     if basis is not None:
-        measured = {
-            n: runs[f"postgresql_{n}"] for n in REPLICAS if "events" in runs[f"postgresql_{n}"]
-        }
-        store_limit = serial_store_limit(
-            {n: run["events_per_s"] for n, run in measured.items()},
-            {n: max(run["cpu_s"]["replicas"]) / run["seconds"] for n, run in measured.items()},
-            measured[basis]
-            .get("postgresql_sessions", {})
-            .get("share_of_samples_with_a_session_waiting"),
-        )
         result["projection"] = {
             "basis": f"postgresql_{basis}",
-            **projection(cost_from(runs[f"postgresql_{basis}"]), store_limit=store_limit),
+            **projection(cost_from(runs[f"postgresql_{basis}"])),
         }
     if parts.failures:
         result["failures"] = parts.failures

@@ -13,7 +13,6 @@ from bench.scale import (
     delivery_pause,
     project,
     projection,
-    serial_store_limit,
     split_hub_cpu,
 )
 
@@ -109,26 +108,6 @@ def test_a_run_result_becomes_its_cost_and_the_report_says_which_part_holds() ->
     assert "hub shared by the replicas 1.500" in line_head
     # 6 replicas: 1.0 + 1.5/6 = 1.25 ms → 800/s.
     assert "8 cores (6 replica(s)): 800 events/s, held by active consumer" in eight
-
-
-def test_a_flat_rate_with_idle_replicas_waiting_on_the_write_lock_is_the_stores_limit() -> None:
-    rates = {1: 240.0, 2: 190.0, 3: 157.0}
-    idle = {1: 0.35, 2: 0.3, 3: 0.3}
-    assert serial_store_limit(rates, idle, waiting_share=0.6) == 240.0
-    # The same rates without sessions waiting for the lock: the machine, not the store.
-    assert serial_store_limit(rates, idle, waiting_share=0.1) is None
-    # A replica using a whole core: CPU, not waiting.
-    assert serial_store_limit(rates, {**idle, 3: 0.95}, waiting_share=0.6) is None
-    # Replicas that raised the rate: no serial limit shown.
-    assert serial_store_limit({1: 240.0, 2: 400.0}, idle, waiting_share=0.6) is None
-    assert serial_store_limit({1: 240.0}, idle, waiting_share=0.6) is None
-
-
-def test_the_stores_measured_limit_holds_every_machine_below_it() -> None:
-    eight = project(COST, 8, store_limit=240.0)
-    assert eight["events_per_s"] == 240.0
-    assert eight["bottleneck"] == "store writes, one at a time (measured)"
-    assert eight["next"] == "active consumer (one replica's core)"
 
 
 def test_the_pause_runs_to_the_first_change_sent_after_the_kill() -> None:
