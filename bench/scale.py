@@ -16,7 +16,8 @@ the phase's baseline is their mean), each against a DVCQG simulator of its own:
   DVCQG holds every dossier's newest state, its ratio to the ceiling and to the SQLite figure,
   and CPU milliseconds per event of the hubs (each replica too), the broker (the RabbitMQ node's
   processes) and PostgreSQL (the postmaster and every process it started, the ended ones too:
-  `bench.watch.tree_cpu_seconds`), over the same window;
+  `bench.watch.tree_cpu_seconds`), over the same window, and on PostgreSQL how often a
+  session waited for the store's write lock (`LockWatch`, `pg_stat_activity` every 50 ms);
 * payment callbacks/s (`bench.payments`, the `unique` variant) and 50 KB axis documents/s both
   ways (`bench.vdxp`, its small load alone) with the hub's store on PostgreSQL;
 * the failover pause of a replica kill: two replicas under a steady stream of dossier changes
