@@ -17,6 +17,11 @@ the phase runs on a copy). The `recovery` phase (`bench.recovery`: DVCQG down fo
 10 minutes under a steady 200 events/s, then back; the time until DVCQG holds everything sent
 against the ideal drain time, the peak backlog, RSS, probes, and nothing parked) takes over
 12 minutes; `--recovery-outages-s` chooses other outage lengths.
+The `scale` phase (`bench.scale`: one hub on SQLite and 1, 2, 3 replicas on a private
+PostgreSQL beside the relay ceiling, CPU ms per event of the hubs, the broker and PostgreSQL,
+payments and 50 KB axis documents on PostgreSQL, the failover pauses of a replica kill and of
+a broker-node kill on a three-node cluster of its own, and the projection to 8 and 32 cores)
+needs the bench's own RabbitMQ node for its replica kill.
 The `stages` phase runs the dossier flow (in batches, and one item per call in an open loop
 as in the latency phase), the payment and the catalogue flows once more, smaller, with py-spy
 on the hub (`bench.stages`): CPU milliseconds per event by stage, and flame graphs under
@@ -62,11 +67,13 @@ from bench import (
     recovery,
     relay,
     report,
+    scale,
     stages,
     vdxp,
     watch,
 )
 from hub.config import deep_merge
+from sims.rabbitmq_node import RabbitNode
 
 VAR = Path("var/bench")
 RESULTS = VAR / "results.json"
@@ -85,6 +92,11 @@ DEFAULTS: dict[str, Any] = {
     "stage_one_item_s": 10.0,
     "stage_callbacks": 2_000,
     "stage_procedures": 1_000,
+    "scale_events": 10_000,
+    "scale_warm_up_events": 400,
+    "scale_callbacks": 3_000,
+    "scale_axis_documents": 600,
+    "scale_stream_s": 10.0,
     "dashboard_dossiers": dashboard.DashboardSizes().dossiers,
     "dashboard_events": dashboard.DashboardSizes().events,
     "dashboard_repeats": dashboard.DashboardSizes().repeats,
@@ -107,6 +119,11 @@ QUICK: dict[str, Any] = {
     "stage_one_item_s": 4.0,
     "stage_callbacks": 400,
     "stage_procedures": 300,
+    "scale_events": 1_000,
+    "scale_warm_up_events": 100,
+    "scale_callbacks": 300,
+    "scale_axis_documents": 60,
+    "scale_stream_s": 2.0,
     "dashboard_dossiers": dashboard.DashboardSizes.quick().dossiers,
     "dashboard_events": dashboard.DashboardSizes.quick().events,
     "dashboard_repeats": dashboard.DashboardSizes.quick().repeats,
@@ -124,13 +141,15 @@ PHASES = (
     "ministries",
     "vdxp",
     "recovery",
+    "scale",
     "stages",
     "dashboard",
 )
 DEFAULT_PHASES = tuple(p for p in PHASES if p != "dashboard")  # dashboard: when named
 # The smoke run's phases (`make bench-quick`, the slow test): the axis and the outage recovery
-# take minutes whatever their sizes; name them to run them.
-QUICK_PHASES = tuple(p for p in DEFAULT_PHASES if p not in ("vdxp", "recovery"))
+# take minutes whatever their sizes, and the replicas' phase starts a PostgreSQL and a broker
+# cluster of its own (its own slow test runs it); name them to run them.
+QUICK_PHASES = tuple(p for p in DEFAULT_PHASES if p not in ("vdxp", "recovery", "scale"))
 NOTE = (
     "Every figure is judged as a ratio against a baseline measured in the same run (the raw "
     "relay ceiling, a bare client) or as a bound; absolute rates move with whatever else the "
@@ -157,6 +176,11 @@ class Sizes:
     stage_one_item_s: float
     stage_callbacks: int
     stage_procedures: int
+    scale_events: int
+    scale_warm_up_events: int
+    scale_callbacks: int
+    scale_axis_documents: int
+    scale_stream_s: float
     callers: int
     window: int
     dashboard_dossiers: int
@@ -170,6 +194,17 @@ class Sizes:
     dashboard_poll_s: float
     dashboard_dossier_s: float
     dashboard_store_max_age_h: float
+
+    def scale(self) -> scale.ScaleSizes:
+        return scale.ScaleSizes(
+            relay_messages=self.relay_messages,
+            events=self.scale_events,
+            warm_up_events=self.scale_warm_up_events,
+            callbacks=self.scale_callbacks,
+            payment_concurrency=self.payment_concurrency,
+            axis_documents=self.scale_axis_documents,
+            stream_s=self.scale_stream_s,
+        )
 
     def dashboard(self) -> dashboard.DashboardSizes:
         return dashboard.DashboardSizes(
@@ -227,6 +262,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--recovery-outages-s",
         type=_seconds_list,
         help="DVCQG outage lengths of the recovery phase, comma-separated (default 60,600)",
+    )
+    group = parser.add_argument_group("scale phase")
+    group.add_argument(
+        "--scale-events",
+        type=int,
+        help="dossier events per store and replica count (default 10000)",
+    )
+    group.add_argument(
+        "--scale-callbacks", type=int, help="payment callbacks on PostgreSQL (default 3000)"
+    )
+    group.add_argument(
+        "--scale-axis-documents",
+        type=int,
+        help="50 KB axis documents per round on PostgreSQL (default 600)",
     )
     _dashboard_arguments(parser)
     parser.add_argument("--callers", type=int, default=4, help="concurrent facade callers")
@@ -340,6 +389,11 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         stage_one_item_s=float(base["stage_one_item_s"]),
         stage_callbacks=int(base["stage_callbacks"]),
         stage_procedures=int(base["stage_procedures"]),
+        scale_events=int(pick("scale_events")),
+        scale_warm_up_events=int(base["scale_warm_up_events"]),
+        scale_callbacks=int(pick("scale_callbacks")),
+        scale_axis_documents=int(pick("scale_axis_documents")),
+        scale_stream_s=float(base["scale_stream_s"]),
         callers=args.callers,
         window=args.batch,
         dashboard_dossiers=int(pick("dashboard_dossiers")),
@@ -375,7 +429,7 @@ def machine() -> dict[str, Any]:
 
 
 def _jobs(
-    sizes: Sizes, options: e2e.E2eOptions, results: dict[str, Any]
+    sizes: Sizes, options: e2e.E2eOptions, node: RabbitNode | None
 ) -> dict[str, Callable[[], Awaitable[Any]]]:
     return {
         "relay": lambda: _relay(options, sizes.relay_messages),
@@ -393,6 +447,7 @@ def _jobs(
         ),
         "vdxp": lambda: vdxp.measure_vdxp(options),
         "recovery": lambda: recovery.measure_recovery(options, sizes.recovery_outages_s),
+        "scale": lambda: scale.measure_scale(options, sizes.scale(), node),
         "stages": lambda: _stages(options, sizes),
         "dashboard": lambda: dashboard.measure_dashboard(options, sizes.dashboard()),
     }
@@ -510,6 +565,7 @@ async def run_all(
     phases: list[str],
     overrides: dict[str, Any],
     var: Path = VAR,
+    node: RabbitNode | None = None,
 ) -> dict[str, Any]:
     task = asyncio.current_task()
     assert task is not None
@@ -525,7 +581,7 @@ async def run_all(
         "hub_overrides": overrides,
         "queue_prefix": run_id,
     }
-    jobs = _jobs(sizes, options, results)
+    jobs = _jobs(sizes, options, node)
     started = time.perf_counter()
     for name in phases:
         results[name] = await _phase(name, jobs[name])
@@ -552,13 +608,18 @@ def _details(results: dict[str, Any]) -> str:
     lines += report.payments_details(results.get("payments", {}))
     lines += report.ministries_details(results.get("ministries", {}))
     lines += report.recovery_details(results.get("recovery", {}))
+    lines += report.scale_details(results.get("scale", {}))
     return "\n".join(lines)
 
 
-def measure(broker_url: str, args: argparse.Namespace) -> int:
+def measure(broker_url: str, args: argparse.Namespace, node: RabbitNode | None = None) -> int:
+    """The run against `broker_url`; `node` is the bench's own RabbitMQ node, if it started one
+    (the scale phase asks it which replica is a queue's active consumer)."""
     sizes, phases, output = sizes_from(args), phases_from(args), args.output
     try:
-        results = asyncio.run(run_all(broker_url, sizes, phases, overrides_from(args), args.var))
+        results = asyncio.run(
+            run_all(broker_url, sizes, phases, overrides_from(args), args.var, node)
+        )
     finally:
         # Leaving the loop resets SIGTERM to its default; keep stopping cleanly after it.
         signal.signal(signal.SIGTERM, _interrupt)
@@ -598,12 +659,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.broker_url:
             return measure(args.broker_url, args)
-        from sims.rabbitmq_node import RabbitNode
-
         node_dir = args.var / "rabbitmq"
         print(f"[bench] starting a private RabbitMQ node under {node_dir} …", flush=True)
         with RabbitNode(node_dir) as node:
-            return measure(node.url, args)
+            return measure(node.url, args, node)
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\n[bench] interrupted; everything started was stopped", file=sys.stderr)
         return 130

@@ -12,7 +12,10 @@ stage of the flow's profile (`bench.stages`) that costs the most CPU per event. 
 under steady traffic (the recovery phase), the time until DVCQG holds everything sent before
 it came back must be within 1.2 × the ideal + 5 s (ideal = backlog ÷ (rate limit × batch size
 − offered rate): traffic goes on while the backlog drains), the hub's peak RSS under 300 MB,
-and nothing may be parked.
+and nothing may be parked. Issue 21's, from the scale phase (replicas on PostgreSQL): dossier
+events through one replica on PostgreSQL at least 0.8 × one hub on SQLite, and payment
+callbacks on PostgreSQL at least 0.5 × the ceiling measured around that phase; its details end
+with the projection to 8 and 32 cores (`scale_details`).
 This module must never measure anything: it only formats what the phases returned.
 """
 
@@ -29,7 +32,8 @@ from connectors.national_portal.config import NationalPortalConfig
 RATIO_TARGET = 0.8  # dossier events delivered / raw relay ceiling
 P99_TARGET_MS = 100.0  # step latency at `LATENCY_RATE_TARGET` offered
 LATENCY_RATE_TARGET = 500.0
-PAYMENT_RATIO_TARGET = 0.5  # payment callbacks / raw relay ceiling
+PAYMENT_RATIO_TARGET = 0.5  # payment callbacks / raw relay ceiling (SQLite and PostgreSQL)
+PG_TO_SQLITE_TARGET = 0.8  # dossier events, 1 replica on PostgreSQL / 1 hub on SQLite
 PAYMENT_P99_TARGET_MS = 50.0  # `00` reply at 32 in flight
 SOAP_RATIO_TARGET = 0.8  # SOAP hand-offs / bare zeep client
 AXIS_RATIO_TARGET = 0.7  # 50 KB axis documents / bare client, both ways
@@ -425,6 +429,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out += _ministries_rows(results["ministries"])
     if "recovery" in results:
         out += _recovery_rows(results["recovery"])
+    if "scale" in results:
+        out += _scale_rows(results["scale"])
     return out
 
 
@@ -596,6 +602,7 @@ def _targets(results: dict[str, Any]) -> list[Target]:
             )
         )
     out += _axis_targets(results.get("vdxp", {}))
+    out += _scale_targets(results.get("scale", {}))
     for name, figures in results.get("catalogue", {}).get("settings", {}).items():
         value = figures["full_sync"]["ratio_to_ideal"]
         out.append(
@@ -624,6 +631,37 @@ def _axis_targets(vdxp: dict[str, Any]) -> list[Target]:
             (f"axis {size} {mode} / bare client", value, f">= {AXIS_RATIO_TARGET}", ok, None)
         )
     return out
+
+
+def _scale_targets(sc: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    pg1 = sc.get("dossiers", {}).get("postgresql_1", {})
+    if "ratio_to_sqlite" in pg1:
+        value = pg1["ratio_to_sqlite"]
+        ok = None if value is None else value >= PG_TO_SQLITE_TARGET
+        out.append(
+            (
+                "dossier events 1 replica PostgreSQL / SQLite",
+                value,
+                f">= {PG_TO_SQLITE_TARGET}",
+                ok,
+                "dossier_events",
+            )
+        )
+    pay = sc.get("payments_postgresql", {})
+    if "ratio_to_relay" in pay:
+        value = pay["ratio_to_relay"]
+        ok = None if value is None else value >= PAYMENT_RATIO_TARGET
+        out.append(
+            (
+                "payment callbacks PostgreSQL / raw ceiling",
+                value,
+                f">= {PAYMENT_RATIO_TARGET}",
+                ok,
+                "payment_callbacks",
+            )
+        )
+    return out  # fmt: skip
 
 
 def misses(results: dict[str, Any]) -> list[str]:
@@ -659,3 +697,102 @@ def targets_table(results: dict[str, Any]) -> str:
     text = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(t.rstrip() for t in text)
+
+
+# -- replicas on PostgreSQL (the scale phase) -----------------------------------------------------
+
+SCALE_RUNS = (
+    ("sqlite_1", "1 hub on SQLite"),
+    ("postgresql_1", "1 replica on PostgreSQL"),
+    ("postgresql_2", "2 replicas on PostgreSQL"),
+    ("postgresql_3", "3 replicas on PostgreSQL"),
+)
+
+
+def _cpu_cell(per_event: dict[str, Any]) -> str:
+    names = (("hubs", "hubs"), ("broker", "broker"), ("postgresql", "PG"))
+    return " / ".join(f"{label} {_num(per_event.get(key), '', 3)}" for key, label in names)
+
+
+def _scale_run_rows(label: str, run: dict[str, Any]) -> list[Row]:
+    if "error" in run:
+        return _failed(f"  {label}", run)
+    return [
+        (f"  {label}", _num(run["events_per_s"], " events/s"), "", ""),
+        ("    / raw ceiling", _num(run.get("ratio_to_relay"), "", 2), "(reference)", ""),
+        ("    / SQLite", _num(run.get("ratio_to_sqlite"), "", 2), "", ""),
+        ("    CPU ms/event", _cpu_cell(run["cpu_ms_per_event"]), "", ""),
+    ]
+
+
+def _scale_flow_rows(sc: dict[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    pay = sc.get("payments_postgresql", {})
+    if "error" in pay:
+        out += _failed("  payment callbacks on PostgreSQL", pay)
+    elif pay:
+        ratio_ = pay["ratio_to_relay"]
+        out += [
+            ("  payment callbacks on PostgreSQL", _num(pay["callbacks_per_s"], " /s"), "", ""),
+            ("    / raw ceiling", _num(ratio_, "", 2), f">= {PAYMENT_RATIO_TARGET}",
+             _verdict(None if ratio_ is None else ratio_ >= PAYMENT_RATIO_TARGET)),
+        ]  # fmt: skip
+    axis = sc.get("axis_postgresql", {})
+    if "error" in axis:
+        out += _failed("  50 KB axis documents on PostgreSQL", axis)
+    elif axis:
+        out += [
+            ("  50 KB axis documents on PostgreSQL, receive",
+             _num(axis["receive_documents_per_s"], " /s", 1), "", ""),
+            ("  50 KB axis documents on PostgreSQL, send",
+             _num(axis["send_documents_per_s"], " /s", 1), "", ""),
+        ]  # fmt: skip
+    return out
+
+
+def _scale_rows(sc: dict[str, Any]) -> list[Row]:
+    if "error" in sc:
+        return _failed("scale (replicas on PostgreSQL)", sc)
+    out: list[Row] = [
+        ("scale: raw relay ceiling", _num(sc["relay_baseline"]["messages_per_s"], " msg/s"),
+         "(reference)", ""),
+        ("  dossier events (closed loop)", "", "", ""),
+    ]  # fmt: skip
+    runs = sc.get("dossiers", {})
+    for key, label in SCALE_RUNS:
+        if key in runs:
+            out += _scale_run_rows(label, runs[key])
+    out += _scale_flow_rows(sc)
+    for key, label in (("replica_kill", "replica kill"), ("broker_node_kill", "broker-node kill")):
+        figures = sc.get("failover", {}).get(key, {})
+        if "error" in figures:
+            out += _failed(f"  failover pause, {label}", figures)
+        elif figures:
+            out.append((f"  failover pause, {label}", _num(figures["pause_s"], " s", 2), "", ""))
+    return out
+
+
+def scale_details(sc: dict[str, Any]) -> list[str]:
+    """The projection to 8 and 32 cores, in words, from the phase's measured CPU per event."""
+    proj = sc.get("projection")
+    if not proj:
+        return []
+    cost = proj["cpu_ms_per_event"]
+    lines = [
+        f"  scale: projection from {proj['basis']} (CPU ms per event: hub shared by the replicas "
+        f"{cost['hub_parallel']:.3f}, hub on the active consumer only {cost['hub_serial']:.3f}, "
+        f"broker {cost['broker']:.3f}, PostgreSQL {cost['postgresql']:.3f}; the load "
+        "generator's own CPU left out). The broker and PostgreSQL are serial parts, a core "
+        "each; the replicas take the other cores; one replica is the active consumer of the "
+        "DVCQG work queue and carries all delivery work."
+    ]
+    for machine in proj["machines"]:
+        limits = ", ".join(
+            f"{name} {_num(value, '/s')}" for name, value in machine["limits_events_per_s"].items()
+        )
+        lines.append(
+            f"    {machine['cores']} cores ({machine['replicas']} replica(s)): "
+            f"{_num(machine['events_per_s'], ' events/s')}, held by {machine['bottleneck']}, "
+            f"then {machine['next']} ({limits})"
+        )
+    return lines

@@ -792,16 +792,18 @@ class Phase:
         }
 
 
-async def _measure(phase: Phase, portal: DvcqgSimulator, dossiers: list[str]) -> dict[str, Any]:
+async def _measure(
+    phase: Phase, portal: DvcqgSimulator, dossiers: list[str], loads: tuple[Load, ...]
+) -> dict[str, Any]:
     rig = phase.rig
     after_start = Memory(rig.hub.pid).rss_mb()
     phase.say(f"seeding {len(dossiers)} dossiers …")
     seeding = await rig.seed(dossiers, portal)
     seeded = Memory(rig.hub.pid).rss_mb()
-    loads: dict[str, Any] = {}
-    for load in LOADS:
+    measured: dict[str, Any] = {}
+    for load in loads:
         content = os.urandom(load.attachment_bytes)
-        loads[load.label] = {
+        measured[load.label] = {
             "attachment_bytes": load.attachment_bytes,
             "documents": load.documents,
             "rounds": ROUNDS,
@@ -811,7 +813,7 @@ async def _measure(phase: Phase, portal: DvcqgSimulator, dossiers: list[str]) ->
     samples = rig.sampler.samples
     return {
         "seeding": seeding,
-        "loads": loads,
+        "loads": measured,
         "hub_rss": {
             "after_start_mb": _mb(after_start),
             "seeded_mb": _mb(seeded),
@@ -821,22 +823,23 @@ async def _measure(phase: Phase, portal: DvcqgSimulator, dossiers: list[str]) ->
     }
 
 
-def _dossiers_needed() -> int:
+def _dossiers_needed(loads: tuple[Load, ...]) -> int:
     per_load = [
         (1 + ROUNDS)  # one dossier named by each generate call (receive)
         + load.warm_up
         + ROUNDS * load.documents  # one per transfer (send)
-        for load in LOADS
+        for load in loads
     ]
     return sum(per_load) + 1
 
 
-async def measure_vdxp(options: E2eOptions) -> dict[str, Any]:
-    """Both directions at each size, hub and bare client; the report printed at the end."""
+async def measure_vdxp(options: E2eOptions, loads: tuple[Load, ...] = LOADS) -> dict[str, Any]:
+    """Both directions at each size, hub and bare client; the report printed at the end.
+    `loads`: the sizes (`LOADS` by default; the `scale` phase runs a small load alone)."""
     token, receiver_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     workdir = options.workdir / "vdxp"
     shutil.rmtree(workdir, ignore_errors=True)
-    dossiers = dossier_codes(_dossiers_needed())
+    dossiers = dossier_codes(_dossiers_needed(loads))
     async with (
         DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
         WebhookReceiver(token=receiver_token) as receiver,
@@ -868,7 +871,9 @@ async def measure_vdxp(options: E2eOptions) -> dict[str, Any]:
             )
             sampler.start()
             try:
-                measured = await _measure(Phase(rig, axis_proc, config, workdir), portal, dossiers)
+                measured = await _measure(
+                    Phase(rig, axis_proc, config, workdir), portal, dossiers, loads
+                )
             finally:
                 await sampler.stop()
             await rig.axis.reset()

@@ -219,3 +219,58 @@ class RssSampler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+
+# -- CPU seconds of process trees ---------------------------------------------------------------
+
+
+def tree_cpu_seconds(root: psutil.Process) -> float:
+    """CPU seconds used so far by `root` and every process it started, the ended ones too.
+
+    A server that forks a process per connection or job (PostgreSQL's postmaster) waits for
+    each child it started, so an ended child's time is in the root's `children_*` times and a
+    live one's in its own: the sum is right however many came and went between two readings.
+    """
+    try:
+        times = root.cpu_times()
+        children = root.children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    own = times.user + times.system + times.children_user + times.children_system
+    return own + _cpu_seconds(children)
+
+
+@dataclass
+class CpuClock:
+    """CPU seconds per named part between `start()` and `stop()`; each part is a function
+    returning the CPU seconds it has used so far (`tree_cpu_seconds`, a sum over processes)."""
+
+    parts: dict[str, Callable[[], float]]
+    _begin: dict[str, float] = field(default_factory=dict)
+    _wall: float = 0.0
+
+    def start(self) -> None:
+        self._begin = {name: read() for name, read in self.parts.items()}
+        self._wall = time.perf_counter()
+
+    def stop(self) -> tuple[float, dict[str, float]]:
+        """Wall seconds since `start()`, and the CPU seconds each part used in them."""
+        wall = time.perf_counter() - self._wall
+        return wall, {name: read() - self._begin[name] for name, read in self.parts.items()}
+
+
+def processes_cpu(processes: list[psutil.Process]) -> Callable[[], float]:
+    """For `CpuClock`: the CPU seconds of these processes (their own, not their children's)."""
+    return lambda: _cpu_seconds(processes)
+
+
+def listening_process(port: int) -> psutil.Process | None:
+    """The local process listening on TCP `port` (a broker this run did not start), if any."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.Error:
+        return None
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return psutil.Process(conn.pid) if conn.pid else None
+    return None

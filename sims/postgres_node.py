@@ -100,6 +100,13 @@ class PostgresNode(Served):
     def is_running(self) -> bool:
         return self._server is not None and self._server.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (its children are the server's other processes)."""
+        if self._server is None:
+            raise PostgresNodeError("the server is not running")
+        return self._server.pid
+
     def start(self, timeout_s: float = 60.0) -> None:
         """Make the cluster (the first time) and start the server; return once it answers."""
         if self.is_running():
