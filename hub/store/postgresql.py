@@ -66,6 +66,7 @@ _MIGRATION_LOCK = 0x4855_4253_544F_5245  # "HUBSTORE": the advisory lock migrati
 _WRITE_LOCK = 0x4855_4257_5249_5445  # "HUBWRITE": every write transaction takes it, to its end
 _C_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8"}
 _CONNECT_TIMEOUT_S = 10.0
+QUICK_READERS = 2  # connections for reads that need no consistent view (`_quick_read`)
 
 
 class PgResult:
@@ -120,9 +121,13 @@ def _as_db(conn: PgConnection | _Outside) -> aiosqlite.Connection:
 class PostgresStore(SqliteStore):
     """The store on PostgreSQL: `async with PostgresStore.connect(url) as store`."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, quick: asyncpg.Pool | None = None) -> None:
         super().__init__(_as_db(_Outside()))
         self._pool = pool
+        # Reads that need no consistent view with the writes (`_quick_read`: is this dossier
+        # known, asked by every payment callback) go through connections of their own, as
+        # SQLite's read-only connection: they never queue behind the writer's transactions.
+        self._quick_pool = quick
 
     @classmethod
     @asynccontextmanager
@@ -144,7 +149,15 @@ class PostgresStore(SqliteStore):
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"cannot reach the PostgreSQL store: {_why(exc)}") from None
         try:
-            store = cls(pool)
+            quick = await asyncpg.create_pool(
+                url, min_size=1, max_size=QUICK_READERS, timeout=_CONNECT_TIMEOUT_S,
+                command_timeout=60.0,
+            )  # fmt: skip
+        except _UNAVAILABLE as exc:
+            await pool.close()
+            raise StoreUnavailable(f"cannot reach the PostgreSQL store: {_why(exc)}") from None
+        try:
+            store = cls(pool, quick)
             if migrate:
                 await store._check_database()
                 await store._migrate(found)
@@ -152,6 +165,7 @@ class PostgresStore(SqliteStore):
             store._attach(found)
             yield store
         finally:
+            await quick.close()
             await pool.close()
 
     @classmethod
@@ -212,8 +226,15 @@ class PostgresStore(SqliteStore):
 
     @asynccontextmanager
     async def _quick_read(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._read():
-            yield self.db
+        if self._quick_pool is None:
+            async with self._read():
+                yield self.db
+            return
+        try:
+            async with self._quick_pool.acquire() as conn, _discarding_broken(conn):
+                yield _as_db(PgConnection(conn))
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"store read failed: {_why(exc)}") from exc
 
     # -- the database and its schema ----------------------------------------------------------
 

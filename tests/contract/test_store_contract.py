@@ -102,6 +102,8 @@ class Store(
 
     async def known_dossiers(self, codes: list[str]) -> set[str]: ...
 
+    def transaction(self) -> AbstractAsyncContextManager[object]: ...
+
     async def audit_entries(self, limit: int, before_id: int | None = None) -> list[AuditEntry]: ...
 
     @property
@@ -178,6 +180,26 @@ async def test_the_known_dossiers_are_those_an_event_was_received_for(store: Sto
     await store.ingest([record(CODE, S.accepted, T0, "r1")], T0)
     await store.ingest([step(THIRD, S.processing, T0, "s1")], T0)
     assert await store.known_dossiers([CODE, OTHER, THIRD, CODE]) == {CODE, THIRD}
+
+
+async def test_the_known_dossiers_are_answered_while_a_write_is_under_way(store: Store) -> None:
+    """Every payment callback asks it: it must not queue behind the writer's transactions
+    (on PostgreSQL as on SQLite, it goes through connections of its own)."""
+    await store.ingest([record(CODE, S.accepted, T0, "r1")], T0)
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def long_write() -> None:
+        async with store.transaction():
+            writing.set()
+            await release.wait()
+
+    writer = asyncio.create_task(long_write())
+    try:
+        await asyncio.wait_for(writing.wait(), 10)
+        assert await asyncio.wait_for(store.known_dossiers([CODE, OTHER]), 5) == {CODE}
+    finally:
+        release.set()
+        await writer
 
 
 async def test_a_late_event_joins_the_history_but_never_regresses_the_state(
