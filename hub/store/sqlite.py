@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -147,37 +146,104 @@ class _Grouped(Generic[T]):
     future: asyncio.Future[T]
 
 
+Fold = Callable[[aiosqlite.Connection, list[Any]], Awaitable[list[Any]]]
+
+
 @dataclass
-class _Ingest:
-    """One caller's events, waiting to be folded in with those of the calls beside it."""
-
-    events: list[DossierEvent]
-    received_at: datetime
-    future: asyncio.Future[IngestOutcome]
+class _Pending:
+    item: Any
+    future: asyncio.Future[Any]
 
 
-def _share_out(calls: list[_Ingest], outcome: IngestOutcome) -> list[IngestOutcome]:
-    """One merged fold's outcome, given back call by call: each its own events' results, in
-    order; each outbox row to the last call that touched its dossier (a dossier's row is
-    written once per fold, and one caller relays it)."""
-    out, start, owner = [], 0, {}
-    for index, call in enumerate(calls):
-        for event in call.events:
+class _Merger:
+    """Items submitted while a fold of them commits are folded together in the next: `fold`
+    takes the connection and the items, in the order they came, and gives one result per
+    item, in one transaction shared with the group commit (`SqliteStore.grouped`). A merged
+    fold that fails for a reason other than the store is folded again item by item, so that
+    one item's fault fails that item only; a store failure fails them all."""
+
+    def __init__(self, store: SqliteStore, name: str, fold: Fold) -> None:
+        self.store, self.name, self.fold = store, name, fold
+        self.pending: list[_Pending] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Any) -> Any:
+        entry = _Pending(item, asyncio.get_running_loop().create_future())
+        self.pending.append(entry)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._rounds(), name=f"store-{self.name}")
+        return await entry.future
+
+    async def _rounds(self) -> None:
+        while self.pending:
+            entries, self.pending = self.pending[:GROUP_MAX], self.pending[GROUP_MAX:]
+            items = [e.item for e in entries]
+            try:
+                results = await self.store.grouped(_bound(self.fold, items))
+            except StoreUnavailable as exc:
+                _fail(entries, exc)
+                continue
+            except Exception as exc:
+                if len(entries) == 1:
+                    _fail(entries, exc)
+                else:
+                    await asyncio.gather(*(self._alone(e) for e in entries))
+                continue
+            except BaseException as exc:
+                _fail(entries, StoreUnavailable(repr(exc)))
+                raise
+            for entry, result in zip(entries, results, strict=True):
+                if not entry.future.done():
+                    entry.future.set_result(result)
+
+    async def _alone(self, entry: _Pending) -> None:
+        try:
+            (result,) = await self.store.grouped(_bound(self.fold, [entry.item]))
+        except Exception as exc:
+            _fail([entry], exc)
+        else:
+            if not entry.future.done():
+                entry.future.set_result(result)
+
+
+def _bound(fold: Fold, items: list[Any]) -> Callable[[aiosqlite.Connection], Awaitable[list[Any]]]:
+    """`fold` of these `items`, as the work `grouped` runs."""
+
+    async def work(db: aiosqlite.Connection) -> list[Any]:
+        return await fold(db, items)
+
+    return work
+
+
+IngestCall = tuple[list[DossierEvent], datetime]
+
+
+async def _ingest_calls(db: aiosqlite.Connection, items: list[IngestCall]) -> list[IngestOutcome]:
+    """Several calls' events folded by one `ingest_in` (its set-based statements once for
+    all); each call given back its own events' results, in order, and the outbox rows of the
+    dossiers it was the last to touch (a dossier's row is written once per fold, one caller
+    relays it)."""
+    events = [e for call_events, _ in items for e in call_events]
+    outcome = await ingest_in(db, events, max(at for _, at in items))
+    owner: dict[str, int] = {}
+    for index, (call_events, _) in enumerate(items):
+        for event in call_events:
             owner[event.dossier_code] = index
-    outbox: list[list[OutboxMessage]] = [[] for _ in calls]
+    outbox: list[list[OutboxMessage]] = [[] for _ in items]
     for message in outcome.outbox:
         outbox[owner[message.body["dossier_code"]]].append(message)
-    for index, call in enumerate(calls):
-        end = start + len(call.events)
+    out, start = [], 0
+    for index, (call_events, _) in enumerate(items):
+        end = start + len(call_events)
         out.append(IngestOutcome(results=outcome.results[start:end], outbox=outbox[index]))
         start = end
     return out
 
 
-def _fail(calls: list[_Ingest], exc: BaseException) -> None:
-    for call in calls:
-        if not call.future.done():
-            call.future.set_exception(exc)
+def _fail(entries: list[_Pending], exc: BaseException) -> None:
+    for entry in entries:
+        if not entry.future.done():
+            entry.future.set_exception(exc)
 
 
 async def _in_savepoint(
@@ -299,8 +365,7 @@ class SqliteStore:
         self._fast_reader = db
         self._group: list[_Grouped[Any]] = []
         self._group_task: asyncio.Task[None] | None = None
-        self._ingests: list[_Ingest] = []
-        self._ingest_task: asyncio.Task[None] | None = None
+        self._mergers: dict[str, _Merger] = {}
         self.dashboard = SqliteDashboard(self)
         self.leases = SqliteLeases(self)  # the once-only duties' (`hub.duties`)
         # The connectors' store slices (`Connector.attach`), by name: `slice(name, kind)`.
@@ -449,7 +514,7 @@ class SqliteStore:
 
     async def _end_group(self) -> None:
         """At close: let a fold and a group being committed finish."""
-        for task in (self._ingest_task, self._group_task):
+        for task in (*(m.task for m in self._mergers.values()), self._group_task):
             if task is not None and not task.done():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 10)
@@ -517,52 +582,24 @@ class SqliteStore:
 
     # -- ingest -------------------------------------------------------------------------------
 
+    async def merged(self, name: str, fold: Fold, item: Any) -> Any:
+        """`item` folded by `fold` together with the items of the same `name` submitted
+        while the previous fold of them committed (`_Merger`): a handful of set-based
+        statements per group instead of per item. The caller resumes after the commit."""
+        merger = self._mergers.get(name)
+        if merger is None:
+            merger = self._mergers[name] = _Merger(self, name, fold)
+        return await merger.submit(item)
+
     async def ingest(self, events: list[DossierEvent], received_at: datetime) -> IngestOutcome:
         """Fold `events` in. The calls that arrive while a fold is committing are folded
-        together in the next: one set of statements for all their events (a one-stop that
-        sends one item per call costs a handful of statements per group, not per item), in
-        a transaction shared with the other writes of the group commit (`grouped`). Each
-        caller gets its own events' results, after the commit. Should a merged fold fail
-        for a reason other than the store, each call is folded again alone, so that one
-        call's fault fails that call only."""
-        entry = _Ingest(events, received_at, asyncio.get_running_loop().create_future())
-        self._ingests.append(entry)
-        if self._ingest_task is None or self._ingest_task.done():
-            self._ingest_task = asyncio.create_task(self._ingest_rounds(), name="store-ingest")
-        return await entry.future
-
-    async def _ingest_rounds(self) -> None:
-        while self._ingests:
-            calls, self._ingests = self._ingests[:GROUP_MAX], self._ingests[GROUP_MAX:]
-            events = [e for call in calls for e in call.events]
-            at = max(call.received_at for call in calls)
-            try:
-                outcome = await self.grouped(partial(ingest_in, events=events, received_at=at))
-            except StoreUnavailable as exc:
-                _fail(calls, exc)
-                continue
-            except Exception as exc:
-                if len(calls) == 1:
-                    _fail(calls, exc)
-                else:
-                    await asyncio.gather(*(self._ingest_alone(call) for call in calls))
-                continue
-            except BaseException as exc:
-                _fail(calls, StoreUnavailable(repr(exc)))
-                raise
-            for call, share in zip(calls, _share_out(calls, outcome), strict=True):
-                if not call.future.done():
-                    call.future.set_result(share)
-
-    async def _ingest_alone(self, call: _Ingest) -> None:
-        try:
-            work = partial(ingest_in, events=call.events, received_at=call.received_at)
-            outcome = await self.grouped(work)
-        except Exception as exc:
-            _fail([call], exc)
-        else:
-            if not call.future.done():
-                call.future.set_result(outcome)
+        together in the next (`merged`): one set of statements for all their events (a
+        one-stop that sends one item per call costs a handful of statements per group, not
+        per item), in a transaction shared with the other writes of the group commit. Each
+        caller gets its own events' results, after the commit; a call that cannot be folded
+        fails alone."""
+        outcome: IngestOutcome = await self.merged("ingest", _ingest_calls, (events, received_at))
+        return outcome
 
     async def known_dossiers(self, codes: list[str]) -> set[str]:
         """Which of `codes` the hub has received a dossier event for."""
