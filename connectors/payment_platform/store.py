@@ -63,70 +63,11 @@ class SqlitePayments:
         self.subscriber = subscriber
 
     async def record(self, result: PaymentResult, callback: dict[str, Any] | None) -> Recorded:
-        """Apply one result; with `callback` (masked), also log the callback that carried it."""
-        now = _now()
-
-        async def work(db: aiosqlite.Connection) -> Recorded:
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT result_json FROM payments WHERE transaction_id = ? AND reference = ?",
-                    result.key,
-                )
-            )
-            held = PaymentResult.model_validate_json(rows[0][0]) if rows else None
-            verdict = decide(held, result)
-            outbox: list[OutboxMessage] = []
-            if verdict.changes:
-                event_id = result.event_id() if result.outcome.final else None
-                await db.execute(
-                    "INSERT INTO payments (transaction_id, reference, dossier_code, day, paid_at, "
-                    "outcome, amount_vnd, currency, result_json, first_seen_at, updated_at, "
-                    "event_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT (transaction_id, reference) DO UPDATE SET "
-                    "outcome=excluded.outcome, amount_vnd=excluded.amount_vnd, "
-                    "currency=excluded.currency, result_json=excluded.result_json, "
-                    "paid_at=excluded.paid_at, day=excluded.day, "
-                    "updated_at=excluded.updated_at, event_id=excluded.event_id",
-                    (
-                        result.transaction_id,
-                        result.reference,
-                        result.dossier_code,
-                        result.paid_at.astimezone(VN_TZ).date().isoformat(),
-                        result.paid_at.astimezone(UTC).isoformat(),
-                        result.outcome.value,
-                        result.amount_vnd,
-                        result.currency,
-                        result.model_dump_json(),
-                        now,
-                        now,
-                        event_id,
-                    ),
-                )
-            if delivers(verdict, result):
-                event = result.event()
-                body = json.dumps(event, ensure_ascii=False)
-                ids = await db.execute_fetchall(
-                    "INSERT INTO outbox (routing_key, body, created_at) VALUES (?,?,?) "
-                    "RETURNING id",
-                    (event["type"], body, time.time()),
-                )
-                outbox.append(OutboxMessage(next(iter(ids))[0], event["type"], event))
-            if callback is not None:
-                accepted = verdict is not Verdict.CONFLICT
-                await _log_callback(
-                    db,
-                    ("accepted" if verdict.changes else "duplicate") if accepted else "refused",
-                    None if accepted else "conflict",
-                    None if accepted else "the platform already reported another result",
-                    result.transaction_id,
-                    result.reference,
-                    callback,
-                )
-            return Recorded(verdict, outbox, held)
-
-        # Callbacks arriving together share one commit (`SqliteStore.grouped`); each is
-        # answered only after it.
-        return await self._store.grouped(work)
+        """Apply one result; with `callback` (masked), also log the callback that carried it.
+        Callbacks arriving together are folded together (`SqliteStore.merged`, `_record_all`):
+        a handful of statements and one commit for all; each is answered after it."""
+        recorded: Recorded = await self._store.merged("payments", _record_all, (result, callback))
+        return recorded
 
     async def refuse(
         self, code: str, reason: str, callback: dict[str, Any], key: tuple[str, str]
@@ -218,6 +159,131 @@ class SqlitePayments:
         return [_record(r) for r in rows]
 
 
+_UPSERT_PAYMENT_SQL = (
+    "INSERT INTO payments (transaction_id, reference, dossier_code, day, paid_at, "
+    "outcome, amount_vnd, currency, result_json, first_seen_at, updated_at, "
+    "event_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (transaction_id, reference) DO UPDATE SET "
+    "outcome=excluded.outcome, amount_vnd=excluded.amount_vnd, "
+    "currency=excluded.currency, result_json=excluded.result_json, "
+    "paid_at=excluded.paid_at, day=excluded.day, "
+    "updated_at=excluded.updated_at, event_id=excluded.event_id"
+)
+_CALLBACK_SQL = (
+    "INSERT INTO payment_callbacks (at, verdict, code, reason, transaction_id, reference, "
+    "body_json) VALUES (?,?,?,?,?,?,?)"
+)
+Call = tuple[PaymentResult, dict[str, Any] | None]
+
+
+async def _record_all(db: aiosqlite.Connection, items: list[Call]) -> list[Recorded]:
+    """Results applied in the order they came, as one by one (`ledger.decide` against what
+    is held, earlier results of the same group included), with one read of the held rows,
+    one write of the transaction rows, one of the outbox rows and one of the callback rows."""
+    now = _now()
+    keys = sorted({result.key for result, _ in items})
+    marks = ",".join("(?,?)" for _ in keys)
+    rows = await db.execute_fetchall(
+        "SELECT transaction_id, reference, result_json FROM payments "  # noqa: S608
+        f"WHERE (transaction_id, reference) IN (VALUES {marks})",
+        [part for key in keys for part in key],
+    )
+    held_now = {(r[0], r[1]): PaymentResult.model_validate_json(r[2]) for r in rows}
+    upserts: dict[tuple[str, str], tuple[Any, ...]] = {}
+    events: list[tuple[int, dict[str, Any]]] = []  # (item index, event)
+    logs: list[tuple[Any, ...]] = []
+    decided: list[tuple[Verdict, PaymentResult | None]] = []
+    for index, (result, callback) in enumerate(items):
+        held = held_now.get(result.key)
+        verdict = decide(held, result)
+        decided.append((verdict, held))
+        if verdict.changes:
+            held_now[result.key] = result
+            upserts[result.key] = _payment_row(result, now)
+        if delivers(verdict, result):
+            events.append((index, result.event()))
+        if callback is not None:
+            accepted = verdict is not Verdict.CONFLICT
+            logs.append(
+                _callback_row(
+                    ("accepted" if verdict.changes else "duplicate") if accepted else "refused",
+                    None if accepted else "conflict",
+                    None if accepted else "the platform already reported another result",
+                    result.transaction_id,
+                    result.reference,
+                    callback,
+                )
+            )
+    if upserts:
+        await db.executemany(_UPSERT_PAYMENT_SQL, list(upserts.values()))
+    outbox: list[list[OutboxMessage]] = [[] for _ in items]
+    if events:
+        ids = await _insert_outbox(db, [event for _, event in events])
+        for (index, event), row_id in zip(events, ids, strict=True):
+            outbox[index].append(OutboxMessage(row_id, event["type"], event))
+    if logs:
+        await db.executemany(_CALLBACK_SQL, logs)
+    return [Recorded(verdict, outbox[index], held) for index, (verdict, held) in enumerate(decided)]
+
+
+def _payment_row(result: PaymentResult, now: str) -> tuple[Any, ...]:
+    return (
+        result.transaction_id,
+        result.reference,
+        result.dossier_code,
+        result.paid_at.astimezone(VN_TZ).date().isoformat(),
+        result.paid_at.astimezone(UTC).isoformat(),
+        result.outcome.value,
+        result.amount_vnd,
+        result.currency,
+        result.model_dump_json(),
+        now,
+        now,
+        result.event_id() if result.outcome.final else None,
+    )
+
+
+async def _insert_outbox(db: aiosqlite.Connection, events: list[dict[str, Any]]) -> list[int]:
+    """The events' outbox rows, written in one statement; their ids in the events' order
+    (RETURNING's order is not promised: each row is found again by its body, which names
+    its event)."""
+    bodies = [json.dumps(event, ensure_ascii=False) for event in events]
+    values = ",".join("(?,?,?)" for _ in bodies)
+    params = [
+        p
+        for event, body in zip(events, bodies, strict=True)
+        for p in (event["type"], body, time.time())
+    ]
+    rows = await db.execute_fetchall(
+        f"INSERT INTO outbox (routing_key, body, created_at) VALUES {values} "  # noqa: S608
+        "RETURNING id, body",
+        params,
+    )
+    by_body: dict[str, list[int]] = {}
+    for row_id, body in sorted((r[0], r[1]) for r in rows):
+        by_body.setdefault(body, []).append(row_id)
+    return [by_body[body].pop(0) for body in bodies]
+
+
+def _callback_row(
+    verdict: str,
+    code: str | None,
+    reason: str | None,
+    transaction_id: str | None,
+    reference: str | None,
+    body: dict[str, Any],
+) -> tuple[Any, ...]:
+    return (
+        _now(),
+        verdict,
+        code,
+        reason,
+        (transaction_id or "")[:100] or None,
+        (reference or "")[:100] or None,
+        json.dumps(body, ensure_ascii=False),
+    )
+
+
 async def _log_callback(
     db: Any,
     verdict: str,
@@ -228,17 +294,7 @@ async def _log_callback(
     body: dict[str, Any],
 ) -> None:
     await db.execute(
-        "INSERT INTO payment_callbacks (at, verdict, code, reason, transaction_id, reference, "
-        "body_json) VALUES (?,?,?,?,?,?,?)",
-        (
-            _now(),
-            verdict,
-            code,
-            reason,
-            (transaction_id or "")[:100] or None,
-            (reference or "")[:100] or None,
-            json.dumps(body, ensure_ascii=False),
-        ),
+        _CALLBACK_SQL, _callback_row(verdict, code, reason, transaction_id, reference, body)
     )
 
 

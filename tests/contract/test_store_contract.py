@@ -28,6 +28,7 @@ import pytest
 
 from connectors.national_portal.routes import DossierLookup
 from connectors.national_portal.sink import DeliveryState
+from connectors.payment_platform.store import SqlitePayments
 from hub.api import ChangeFeed
 from hub.auth import Sessions
 from hub.dlq import ParkingLog
@@ -48,6 +49,7 @@ from hub.store.dashboard import (
 from hub.store.postgresql import PostgresStore
 from hub.store.sqlite import DOSSIER_CHANGED, SqliteStore, _migrations, _split_sql
 from schemas.canonical import DossierEvent, DossierRecord, DossierStatus, ProcessingStep
+from schemas.payment import PaymentOutcome, PaymentResult, PaymentSource
 from tests.support import eventually
 
 CODE = "000.00.41.H41-261201-0001"
@@ -291,6 +293,51 @@ async def test_a_call_whose_fold_fails_fails_alone(store: Store) -> None:
     for n in range(5):
         view = await store.dossier(f"000.00.41.H41-261201-{n:04d}")
         assert view.snapshot is not None, n
+
+
+def payment(transaction: str, outcome: str, amount: int = 150_000) -> PaymentResult:
+    return PaymentResult(
+        reference=f"ref-{transaction}",
+        dossier_code=CODE,
+        transaction_id=transaction,
+        amount_vnd=amount,
+        paid_at=T0,
+        outcome=PaymentOutcome(outcome),
+        source=PaymentSource.CALLBACK,
+    )
+
+
+async def test_payment_callbacks_folded_together_decide_as_one_by_one(store: Store) -> None:
+    """Callbacks that arrive together are applied in one fold: each verdict is the one it
+    would get alone in the same order (a later callback of a transaction sees the earlier),
+    each new final outcome has its own outbox row, and every callback is logged."""
+    payments = SqlitePayments(cast(SqliteStore, store))
+    calls = [
+        ("T1", "pending", "new"),
+        ("T1", "paid", "resolved"),
+        ("T1", "paid", "duplicate"),
+        ("T2", "paid", "new"),
+        ("T2", "failed", "conflict"),
+        ("T3", "pending", "new"),
+        ("T3", "pending", "duplicate"),
+    ]
+    recorded = await asyncio.gather(
+        *(payments.record(payment(t, o), {"n": i}) for i, (t, o, _) in enumerate(calls))
+    )
+    assert [r.verdict.value for r in recorded] == [v for _, _, v in calls]
+    delivered = [(i, m.body["type"]) for i, r in enumerate(recorded) for m in r.outbox]
+    assert delivered == [(1, "payment.paid"), (3, "payment.paid")]
+    assert len({m.id for r in recorded for m in r.outbox}) == 2
+    assert recorded[4].held is not None
+    assert recorded[4].held.outcome is PaymentOutcome.PAID
+    held = {t: await payments.get(t, f"ref-{t}") for t in ("T1", "T2", "T3")}
+    assert {t: r.result.outcome.value for t, r in held.items() if r} == {
+        "T1": "paid",
+        "T2": "paid",
+        "T3": "pending",
+    }
+    logged = await payments.callbacks(None, 100)
+    assert sorted(row.body["n"] for row in logged) == list(range(len(calls)))
 
 
 async def test_the_outbox_keeps_a_row_until_it_is_done(store: Store) -> None:
