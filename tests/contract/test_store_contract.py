@@ -21,10 +21,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import pytest
 
+from connectors.ministry.store import SqliteMinistries
 from connectors.national_portal.routes import DossierLookup
 from connectors.national_portal.sink import DeliveryState
 from hub.api import ChangeFeed
@@ -57,6 +58,7 @@ T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 S = DossierStatus
 PORTAL = "national_portal"  # DVCQG's delivery state
 ELSEWHERE = "ministry.land_registry"  # any other destination's
+T = TypeVar("T")
 
 
 class SyncFigures(Protocol):
@@ -108,6 +110,8 @@ class Store(
 
     @property
     def leases(self) -> Leases: ...
+
+    def slice(self, name: str, kind: type[T]) -> T: ...
 
 
 # Each back-end's store for one test: in the test's folder (SQLite), or in a new database of
@@ -436,6 +440,23 @@ async def test_an_expired_lease_is_taken_over_and_begins_anew(store: Store) -> N
 async def _taken_by(store: Store, name: str, holder: str) -> Lease | None:
     lease = await store.leases.acquire(name, holder, 30)
     return lease if lease.holder == holder else None
+
+
+async def test_a_refused_ministry_result_sent_again_is_one_row_seen_twice(store: Store) -> None:
+    """The ministry quarantine's upsert adds to the row it keeps: its `seen + 1` names the
+    table's column (PostgreSQL finds a bare one ambiguous with the refused row's)."""
+    ministries = store.slice("ministries", SqliteMinistries)
+    for reason in ("first reason", "second reason"):
+        await ministries.quarantine("land", "fp-1", "push", "bad_value", reason, CODE, {"a": 1})
+    await ministries.quarantine("land", "fp-2", "poll", "missing", "no code", None, {"b": 2})
+    await ministries.quarantine("tax", "fp-1", "push", "bad_value", "elsewhere", CODE, {"a": 1})
+    kept = await ministries.quarantined("land")
+    assert [(q.reason, q.dossier_code, q.item, q.seen) for q in kept] == [
+        ("no code", None, {"b": 2}, 1),
+        ("second reason", CODE, {"a": 1}, 2),  # the newest reason, counted twice
+    ]
+    assert kept[1].first_at <= kept[1].last_at
+    assert len(await ministries.quarantined(None)) == 3
 
 
 async def test_a_released_lease_is_free_at_once_and_only_its_holder_releases(
