@@ -32,6 +32,7 @@ from hub.api import ChangeFeed
 from hub.auth import Sessions
 from hub.dlq import ParkingLog
 from hub.duties import Leases
+from hub.httputil import writable
 from hub.intake import DossierLog
 from hub.plugins import built_in
 from hub.runtime import Pauses
@@ -555,6 +556,20 @@ async def test_failed_log_ins_lock_a_name_then_start_again(store: Store) -> None
     later = await store.dashboard.login_failed("op|127.0.0.1", now + 400, 60, 3, 300)
     assert later.failures == 1
     assert later.locked_until == pytest.approx(now + 303)
+
+
+async def test_a_hostile_name_a_door_keeps_is_stored_and_found_again(store: Store) -> None:
+    """A log-in's name is kept as the door wrote it (`writable`): a NUL, which PostgreSQL's
+    text refuses, and a lone surrogate, which no UTF-8 store holds, both escaped."""
+    now = time.time()
+    name = writable("ad\x00min\ud800")
+    key = f"{name}|127.0.0.1"
+    failed = await store.dashboard.login_failed(key, now, 60, 3, 300)
+    assert await store.dashboard.login_state(key) == failed
+    assert await store.dashboard.login_state("admin|127.0.0.1") is None
+    await store.audit(name, "login.failed", "dashboard", {"client": "127.0.0.1"})
+    (entry,) = await store.audit_entries(10)
+    assert entry.actor == name
 
 
 # -- the upgrade from DVCQG's columns to delivery state per destination --------------------------
