@@ -25,7 +25,7 @@ demo: setup ## run the whole flow locally (private RabbitMQ node, simulators, tr
 # The PostgreSQL rerun: every integration, end-to-end and browser suite runs a second time with
 # HUB_TEST_STORE=postgresql (each test's hub on a database of its own on a private server, see
 # docs/testing.md), so a new suite runs on both back-ends by default. It takes about as long as
-# the first run (23 min on two cores), browser suites and bad-input corpus included. Left out:
+# the first run (17-23 min on two cores), browser suites and bad-input corpus included. Left out:
 # ... its subject is SQLite itself:
 PG_SKIP := tests/integration/test_store_group_commit.py# the SQLite writer's group commit
 PG_SKIP += tests/integration/test_file_modes.py# the modes of the SQLite file and its -wal/-shm
