@@ -60,9 +60,11 @@ def echoable(value: object) -> str | None:
 
 
 def writable(text: str) -> str:
-    """`text` as a store or a log can keep it: a lone surrogate written as its escape
-    (`\\ud800`), everything else unchanged. For what a door keeps of a refused request."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """`text` as every store back-end and a log can keep it: a lone surrogate written as its
+    escape (`\\ud800`), and so is NUL (`\\x00`: PostgreSQL's text holds every character but
+    that one; SQLite's would), everything else unchanged. For what a door keeps of a refused
+    request (a log-in's name, a callback's ids)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def dumps(obj: Any) -> str:

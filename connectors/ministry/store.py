@@ -207,8 +207,9 @@ class SqliteMinistries:
             await db.execute(
                 "INSERT INTO ministry_quarantine (system, fingerprint, via, code, reason, "
                 "dossier_code, item_json, first_at, last_at) VALUES (?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (system, fingerprint) DO UPDATE SET seen = seen + 1, "
-                "last_at = excluded.last_at, code = excluded.code, reason = excluded.reason",
+                "ON CONFLICT (system, fingerprint) DO UPDATE SET "
+                "seen = ministry_quarantine.seen + 1, last_at = excluded.last_at, "
+                "code = excluded.code, reason = excluded.reason",
                 (
                     system,
                     fingerprint,

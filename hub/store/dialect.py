@@ -12,8 +12,10 @@ and `postgresql()` rewrites the few SQLite spellings left, once per distinct sta
 migrations define them (`hub/migrations/postgresql/0001_initial.sql`). What cannot be rewritten
 without knowing the schema is refused here, so that it is written portably instead:
 `INSERT OR REPLACE` (write `ON CONFLICT (key) DO UPDATE`), and a bare column on the right of a
-`DO UPDATE SET` that PostgreSQL finds ambiguous is the writer's to qualify with its table
-(SQLite accepts the qualified form too). See decision 0083.
+`DO UPDATE SET`, which PostgreSQL finds ambiguous between the table's row and the refused one
+(`excluded`): write `t.seen + 1` or `excluded.seen`, which SQLite reads alike. See decision
+0083. `tests/unit/test_store_dialect.py` runs every such statement of the product through
+here, so a bare column fails without a PostgreSQL server.
 
 Only what lies outside string literals and quoted names is rewritten. This module must never
 see a value: statements are constants; values travel as parameters.
@@ -38,6 +40,15 @@ _TOKENS = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
+_DO_UPDATE = re.compile(r"\bDO\s+UPDATE\s+SET\b", re.IGNORECASE)
+_SET_ENDS = re.compile(r"\b(?:WHERE|RETURNING)\b", re.IGNORECASE)
+_UNQUOTED = re.compile(r"'(?:[^']|'')*'|--[^\n]*")  # literals and comments, blanked out
+# A name neither qualified (`t.x`), nor a qualifier (`t.` / `excluded.`), nor a function.
+_BARE = re.compile(r"(?<![\w.$?])[A-Za-z_]\w*(?![\w.])(?!\s*\()")
+_SQL_WORDS = frozenset(
+    {"AND", "AS", "BETWEEN", "BIGINT", "CASE", "DISTINCT", "ELSE", "END", "FALSE", "IN"}
+    | {"INTEGER", "IS", "LIKE", "NOT", "NULL", "OR", "REAL", "TEXT", "THEN", "TRUE", "WHEN"}
+)
 
 
 class DialectError(ValueError):
@@ -75,6 +86,12 @@ def postgresql(sql: str) -> str:
     out.append(sql[pos:])
     if numbered and bare:
         raise DialectError(f"a statement mixes ? and ?NNN: {sql[:120]!r}")
+    unqualified = _bare_in_do_update(sql)
+    if unqualified:
+        raise DialectError(
+            f"DO UPDATE SET reads {', '.join(unqualified)} unqualified, which PostgreSQL finds "
+            f"ambiguous: name its table (or excluded.): {sql[:120]!r}"
+        )
     result = "".join(out)
     if ignore:
         result = _do_nothing(result)
@@ -108,3 +125,31 @@ def _do_nothing(sql: str) -> str:
         cut = found[-1].start()
         return f"{body[:cut].rstrip()} ON CONFLICT DO NOTHING {body[cut:]}"
     return f"{body} ON CONFLICT DO NOTHING"
+
+
+def _bare_in_do_update(sql: str) -> list[str]:
+    """The unqualified names on the right of each `DO UPDATE SET` assignment."""
+    plain = _UNQUOTED.sub(" ", sql)
+    bare: list[str] = []
+    for found in _DO_UPDATE.finditer(plain):
+        rest = plain[found.end() :]
+        end = _SET_ENDS.search(rest)
+        for assignment in _top_level(rest[: end.start() if end else len(rest)]):
+            _column, _, value = assignment.partition("=")
+            bare += [w for w in _BARE.findall(value) if w.upper() not in _SQL_WORDS]
+    return bare
+
+
+def _top_level(text: str) -> list[str]:
+    """`text` split at the commas outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,6 +47,7 @@ from tests.browser.browser_world import (
     log_in,
 )
 from tests.support import ONESTOP_PASSWORD, ONESTOP_USER, UNIT, eventually
+from tests.support.stores import store_rows
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +84,7 @@ class Truth:
         self.node = node
         self.queues = portal.queues
         self.probe = QueueProbe(world.hub.broker)
-        self.db = Path(world.hub.config.store.path)
+        self.store_config = world.hub.config.store
 
     def _ctl(self) -> tuple[int, int]:
         counts: dict[str, int] = {}
@@ -105,20 +105,17 @@ class Truth:
     async def parked_is(self, n: int) -> bool:
         return await self.parked() == n
 
-    def _store(self) -> tuple[int, int]:
-        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as db:
-            (dossiers,) = db.execute("SELECT COUNT(*) FROM dossiers").fetchone()
-            (behind,) = db.execute(
-                "SELECT COUNT(*) FROM dossiers d LEFT JOIN destination_state s"
-                " ON s.dossier_code = d.code AND s.destination = ?"
-                " WHERE s.dossier_code IS NULL OR s.behind = 1",
-                (PORTAL,),
-            ).fetchone()
-        return int(dossiers), int(behind)
-
     async def store(self) -> tuple[int, int]:
         """(dossiers the hub holds, those whose newest state DVCQG has not confirmed)."""
-        return await asyncio.to_thread(self._store)
+        (held,) = await store_rows(self.store_config, "SELECT COUNT(*) AS n FROM dossiers")
+        (behind,) = await store_rows(
+            self.store_config,
+            "SELECT COUNT(*) AS n FROM dossiers d LEFT JOIN destination_state s"
+            " ON s.dossier_code = d.code AND s.destination = ?"
+            " WHERE s.dossier_code IS NULL OR s.behind = 1",
+            PORTAL,
+        )
+        return int(held["n"]), int(behind["n"])
 
 
 async def settle(

@@ -22,10 +22,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 import pytest
 
+from connectors.ministry.store import SqliteMinistries
 from connectors.national_portal.routes import DossierLookup
 from connectors.national_portal.sink import DeliveryState
 from connectors.payment_platform.store import SqlitePayments
@@ -33,6 +34,7 @@ from hub.api import ChangeFeed
 from hub.auth import Sessions
 from hub.dlq import ParkingLog
 from hub.duties import Leases
+from hub.httputil import writable
 from hub.intake import DossierLog
 from hub.plugins import built_in
 from hub.runtime import Pauses
@@ -60,6 +62,7 @@ T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 S = DossierStatus
 PORTAL = "national_portal"  # DVCQG's delivery state
 ELSEWHERE = "ministry.land_registry"  # any other destination's
+T = TypeVar("T")
 
 
 class SyncFigures(Protocol):
@@ -113,6 +116,8 @@ class Store(
 
     @property
     def leases(self) -> Leases: ...
+
+    def slice(self, name: str, kind: type[T]) -> T: ...
 
 
 # Each back-end's store for one test: in the test's folder (SQLite), or in a new database of
@@ -587,6 +592,23 @@ async def _taken_by(store: Store, name: str, holder: str) -> Lease | None:
     return lease if lease.holder == holder else None
 
 
+async def test_a_refused_ministry_result_sent_again_is_one_row_seen_twice(store: Store) -> None:
+    """The ministry quarantine's upsert adds to the row it keeps: its `seen + 1` names the
+    table's column (PostgreSQL finds a bare one ambiguous with the refused row's)."""
+    ministries = store.slice("ministries", SqliteMinistries)
+    for reason in ("first reason", "second reason"):
+        await ministries.quarantine("land", "fp-1", "push", "bad_value", reason, CODE, {"a": 1})
+    await ministries.quarantine("land", "fp-2", "poll", "missing", "no code", None, {"b": 2})
+    await ministries.quarantine("tax", "fp-1", "push", "bad_value", "elsewhere", CODE, {"a": 1})
+    kept = await ministries.quarantined("land")
+    assert [(q.reason, q.dossier_code, q.item, q.seen) for q in kept] == [
+        ("no code", None, {"b": 2}, 1),
+        ("second reason", CODE, {"a": 1}, 2),  # the newest reason, counted twice
+    ]
+    assert kept[1].first_at <= kept[1].last_at
+    assert len(await ministries.quarantined(None)) == 3
+
+
 async def test_a_released_lease_is_free_at_once_and_only_its_holder_releases(
     store: Store,
 ) -> None:
@@ -690,6 +712,20 @@ async def test_failed_log_ins_lock_a_name_then_start_again(store: Store) -> None
     later = await store.dashboard.login_failed("op|127.0.0.1", now + 400, 60, 3, 300)
     assert later.failures == 1
     assert later.locked_until == pytest.approx(now + 303)
+
+
+async def test_a_hostile_name_a_door_keeps_is_stored_and_found_again(store: Store) -> None:
+    """A log-in's name is kept as the door wrote it (`writable`): a NUL, which PostgreSQL's
+    text refuses, and a lone surrogate, which no UTF-8 store holds, both escaped."""
+    now = time.time()
+    name = writable("ad\x00min\ud800")
+    key = f"{name}|127.0.0.1"
+    failed = await store.dashboard.login_failed(key, now, 60, 3, 300)
+    assert await store.dashboard.login_state(key) == failed
+    assert await store.dashboard.login_state("admin|127.0.0.1") is None
+    await store.audit(name, "login.failed", "dashboard", {"client": "127.0.0.1"})
+    (entry,) = await store.audit_entries(10)
+    assert entry.actor == name
 
 
 # -- the upgrade from DVCQG's columns to delivery state per destination --------------------------

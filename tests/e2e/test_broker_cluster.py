@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from tests.support import (
     eventually,
     hub_overrides,
 )
+from tests.support.stores import store_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
@@ -221,7 +221,7 @@ async def test_the_hub_moves_to_another_node_and_delivers_every_dossier_once(
         record_property("failover_pause_s", round(readiness.at[-1] - fault_at, 2))
         stream.stop_after = len(stream.sent) + AFTER
         await asyncio.wait_for(streaming, 120)
-        await settled(hub_process, tmp_path / "hub.db", sim, stream.sent)
+        await settled(hub_process, sim, stream.sent)
     finally:
         streaming.cancel()
         watching.cancel()
@@ -305,7 +305,7 @@ def replicas_of(cluster: RabbitCluster, prefix: str) -> set[int]:
     return {len(q["members"]) for q in mine}
 
 
-async def settled(hub: HubProcess, db: Path, sim: DvcqgSimulator, sent: list[str]) -> None:
+async def settled(hub: HubProcess, sim: DvcqgSimulator, sent: list[str]) -> None:
     """Every dossier at DVCQG, and nothing left anywhere that could still push one again: no
     outbox row, nothing waiting in (or held from) the queues, nothing parked."""
     async with aiohttp.ClientSession() as http:
@@ -315,7 +315,7 @@ async def settled(hub: HubProcess, db: Path, sim: DvcqgSimulator, sent: list[str
                 return False
             async with http.get(f"{hub.base_url}/readyz", params={"counts": "1"}) as r:
                 portal = (await r.json())["connectors"]["national_portal"]
-            return portal["waiting"] == 0 and portal["parked"] == 0 and outbox_rows(db) == 0
+            return portal["waiting"] == 0 and portal["parked"] == 0 and await outbox_rows(hub) == 0
 
         await eventually(
             quiet,
@@ -325,7 +325,7 @@ async def settled(hub: HubProcess, db: Path, sim: DvcqgSimulator, sent: list[str
         )
 
 
-def outbox_rows(db: Path) -> int:
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        (count,) = conn.execute("SELECT count(*) FROM outbox").fetchone()
-        return int(count)
+async def outbox_rows(hub: HubProcess) -> int:
+    """The hub's outbox rows, read from its store (a file, or its PostgreSQL database)."""
+    (row,) = await store_rows(hub.settings["store"], "SELECT count(*) AS n FROM outbox")
+    return int(row["n"])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,10 +72,10 @@ async def send_round(
     txs: list[SimTransaction],
     pace_per_s: float | None = None,
     kill_after: int | None = None,
-    kill: Callable[[], None] | None = None,
+    kill: Callable[[], Awaitable[None]] | None = None,
 ) -> Round:
     """Send every transaction's callback once, at most `SENDERS` at a time (started at
-    `pace_per_s` if given); with `kill_after`, call `kill` as soon as that many replies arrived
+    `pace_per_s` if given); with `kill_after`, await `kill` as soon as that many replies arrived
     (the callbacks in flight then are cut, before or after the hub's commit; the later ones
     find no hub)."""
     result = Round()
@@ -91,7 +91,7 @@ async def send_round(
         result.replies[tx.transaction_id] = str(reply.get("MaLoi"))
         if len(result.replies) == kill_after:
             assert kill is not None
-            kill()
+            await kill()
 
     tasks = []
     for n, tx in enumerate(txs):
@@ -206,7 +206,16 @@ async def test_a_paid_callback_reaches_the_one_stop_once_through_sigkills_and_th
             # retry). The posts to the one-stop in flight then are cut before it stores them.
             at_kill1: dict[str, int] = {}
 
-            def kill1() -> None:
+            async def kill1() -> None:
+                # Meant to cut posts to the one-stop: once one is in flight (a busy machine
+                # may still be committing the callbacks, or probing the one-stop after its
+                # 503s, when half are answered).
+                await eventually(
+                    lambda: posts_in_flight() > 0,
+                    30,
+                    lambda: f"a post to the one-stop in flight\n{log()}",
+                    every_s=0.005,
+                )
                 hub_process.kill()
                 at_kill1["held"] = len(paid())
                 at_kill1["posts_in_flight"] = posts_in_flight()

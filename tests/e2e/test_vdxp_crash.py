@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import json
 import random
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -59,6 +58,7 @@ from tests.support import (
     eventually,
     hub_overrides,
 )
+from tests.support.stores import store_rows
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ class CrashWorld:
     axis: AxisSimulator
     portal: DvcqgSimulator
     one_stop: WebhookReceiver
-    db_path: Path
+    store: dict[str, Any]  # the hub's store: section
     spool: Path
     api: HubApi = field(init=False)
 
@@ -108,15 +108,13 @@ class CrashWorld:
         """Items still listed in the hub's inbox on the axis."""
         return len(self.axis.inboxes[HUB_ORGAN])
 
-    def held(self) -> list[dict[str, Any]]:
-        """The hub's intake log, read from its store file (read-only, while it is down)."""
-        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute(
-                "SELECT transport_id, messagetype, verdict, document_id, acked_at "
-                "FROM vdxp_intake ORDER BY taken_at"
-            ).fetchall()
-        return [dict(row) for row in rows]
+    async def held(self) -> list[dict[str, Any]]:
+        """The hub's intake log, read from its store (read-only, while it is down)."""
+        return await store_rows(
+            self.store,
+            "SELECT transport_id, messagetype, verdict, document_id, acked_at "
+            "FROM vdxp_intake ORDER BY taken_at",
+        )
 
     async def intake(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = (await self.api.get("/vdxp/intake?limit=1000"))["items"]
@@ -146,8 +144,7 @@ async def axis_world(
         spool = tmp_path / "spool"
         overrides["connectors"]["vdxp"] = axis_section(axis.base_url, spool)
         hub.settings = overrides
-        db_path = Path(overrides["store"]["path"])
-        world = CrashWorld(hub, http, axis, portal, one_stop, db_path, spool)
+        world = CrashWorld(hub, http, axis, portal, one_stop, overrides["store"], spool)
         try:
             yield world
         finally:
@@ -288,7 +285,7 @@ async def test_a_kill_while_acknowledgements_fail_loses_nothing_and_doubles_noth
         [first_status] = world.at_one_stop("vdxp.status")
         assert first_doc["document_id"] == docs[0].document_id
         assert (first_status["document_id"], first_status["status"]) == (transfer, "01")
-        at_kill = world.held()
+        at_kill = await world.held()
         assert [(r["messagetype"], r["verdict"], r["acked_at"]) for r in at_kill] == [
             ("status", "accepted", None),
             ("edoc", "accepted", None),
@@ -422,7 +419,7 @@ async def kill_in(world: CrashWorld, window: Window, rng: random.Random) -> Kill
     await asyncio.sleep(rng.uniform(window.low, window.high) * SLOW_S)
     acked, kill = len(axis.acks), Kill(next(iter(axis.inboxes[HUB_ORGAN])))
     world.hub.kill()  # blocks the loop: the axis answers nothing more until the hub is gone
-    held = {r["transport_id"]: r for r in world.held()}
+    held = {r["transport_id"]: r for r in await world.held()}
     unacked = [t for t, r in held.items() if r["acked_at"] is None]
     received, incoming = spool_files(world.spool)
     await asyncio.sleep(2 * SLOW_S)  # a call the kill cut still ends at the axis

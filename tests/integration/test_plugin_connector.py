@@ -22,7 +22,6 @@ from hub.errors import ConfigError
 from hub.outage import State
 from hub.plugins import Connector
 from hub.runtime import Hub
-from hub.store.sqlite import SqliteStore
 from sims.loopback import LoopbackServer
 from sims.national_portal.simulator import DvcqgSimulator
 from sims.one_stop.simulator import OneStopTraffic
@@ -37,6 +36,7 @@ from tests.support import (
     eventually,
     hub_overrides,
 )
+from tests.support.stores import open_test_store
 
 PLUGIN = "tests.plugins.echo:connector"
 
@@ -167,7 +167,7 @@ async def test_migrations_numbered_twice_are_refused(tmp_path: Path) -> None:
         migrations = "tests.plugins"  # the echo connector's folder: its numbers taken twice
 
     with pytest.raises(ValueError, match=r"two migrations numbered 5001"):
-        async with SqliteStore.open(tmp_path / "hub.db", connectors=(echo, Clashing())):
+        async with open_test_store(tmp_path, (echo, Clashing())):
             pass
 
 
@@ -181,5 +181,5 @@ async def test_a_plug_in_numbers_its_migrations_from_5000(tmp_path: Path) -> Non
         migrations = "tests.plugins.early"  # 1500_early.sql
 
     with pytest.raises(ValueError, match=r"numbered 1500: a plug-in's migrations are numbered"):
-        async with SqliteStore.open(tmp_path / "hub.db", connectors=(Early(),)):
+        async with open_test_store(tmp_path, (Early(),)):
             pass

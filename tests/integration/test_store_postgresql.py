@@ -18,13 +18,13 @@ import asyncpg
 import pytest
 
 from hub.errors import ConfigError, StoreUnavailable
-from hub.plugins import built_in
+from hub.plugins import Connector, built_in
 from hub.store.postgresql import PostgresStore, postgresql_migrations
 from hub.store.sqlite import _migrations
 from schemas.canonical import DossierEvent, DossierRecord, DossierStatus
 from sims.postgres_node import drop_database, psql
 from sims.rabbitmq_node import find_free_port
-from tests.plugins.echo import EchoConnector
+from tests.plugins.echo import EchoConfig, EchoConnector
 
 CODE = "000.00.41.H41-261201-0001"
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -51,9 +51,21 @@ def test_every_migration_has_its_postgresql_twin() -> None:
     assert len(sqlite) >= 9
 
 
+class SqliteOnly(Connector):
+    name = "sqlite_only"
+    config_model = EchoConfig
+    migrations = "tests.plugins.sqlite_only"  # 5101_sqlite_only.sql, no postgresql/ twin
+
+
 def test_a_connector_without_postgresql_migrations_is_refused_by_name() -> None:
-    with pytest.raises(ConfigError, match=r"5001_echo_sent\.sql has no PostgreSQL twin"):
-        list(postgresql_migrations((*built_in(), EchoConnector())))
+    with pytest.raises(ConfigError, match=r"5101_sqlite_only\.sql has no PostgreSQL twin"):
+        list(postgresql_migrations((*built_in(), SqliteOnly())))
+
+
+def test_a_plug_in_with_its_twins_runs_on_postgresql() -> None:
+    """The echo plug-in ships `migrations/postgresql/5001_echo_sent.sql` beside its migration."""
+    names = [n for _, n, _ in postgresql_migrations((*built_in(), EchoConnector()))]
+    assert names[-1] == "5001_echo_sent.sql"
 
 
 async def test_two_hubs_starting_together_migrate_once(postgres_database: str) -> None:

@@ -14,9 +14,9 @@ from hub.broker import Broker, ConnectorQueues, message
 from hub.config import BrokerConfig
 from hub.dlq import ParkingQueue
 from hub.health import QueueProbe
-from hub.store.sqlite import SqliteStore
 from tests.support import eventually
 from tests.support.parking import in_place
+from tests.support.stores import open_test_store
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ async def test_the_delivery_limit_parks_a_message_that_keeps_coming_back(
     for _ in range(3):  # delivery_limit is 2: the third return dead-letters it
         got = await get_one(broker, queues.work)
         await got.nack(requeue=True)
-    async with SqliteStore.open(tmp_path / "hub.db") as store:
+    async with open_test_store(tmp_path) as store:
         parking = ParkingQueue(broker, queues, store)
         found = await eventually(parking.browse, 30, "the message parked")
         assert len(found) == 1
@@ -88,7 +88,7 @@ async def test_browsing_a_full_parking_queue_reads_all_in_order_and_leaves_them(
             queues.parking,
             message({"dossier_code": f"c-{i}"}, f"p-{i}", {"x-hub-reason": "refused"}),
         )
-    async with SqliteStore.open(tmp_path / "hub.db") as store:
+    async with open_test_store(tmp_path) as store:
         parking = ParkingQueue(broker, queues, store)
         # A generous gap between two deliveries: a loaded machine is no reason to stop early.
         await in_place(broker, queues.parking, 300)
@@ -116,7 +116,7 @@ async def test_a_message_parked_twice_is_replayed_once_and_its_second_copy_dropp
             queues.parking,
             message({"dossier_code": message_id}, message_id, {"x-hub-reason": "refused"}),
         )
-    async with SqliteStore.open(tmp_path / "hub.db") as store:
+    async with open_test_store(tmp_path) as store:
         parking = ParkingQueue(broker, queues, store)
         await in_place(broker, queues.parking, 3)
         assert len(await parking.browse(wait_s=10)) == 3

@@ -53,6 +53,11 @@ _HASH = hash_password(ONESTOP_PASSWORD)
 # suites that take a store on PostgreSQL (`make test` runs them so after the SQLite run), each
 # test on a database of its own that `tests/conftest.py` makes and names here.
 STORE_VAR = "HUB_TEST_STORE"
+# On PostgreSQL a hub restarted after SIGKILL waits out the leases its killed predecessor left
+# (decision 0091; a hub on SQLite, one process by design, clears them at start): a test's hub
+# there holds them this long, not 30 s, so the crash tests' restarted hubs resume their duties
+# (the axis poll, the outbox sweep, the catalogue sync) within their waits.
+TEST_LEASE_S = 5.0
 _postgres_url: list[str] = []
 
 
@@ -80,6 +85,7 @@ def hub_overrides(
     return {
         "broker": {"url": broker_url, "prefix": prefix},
         "store": {**store_settings(tmp_path), "outbox_sweep_interval_s": 0.5},
+        **({"duties": {"lease_s": TEST_LEASE_S}} if store_on_postgresql() else {}),
         "http": {"port": 0, "shutdown_timeout_s": 5},
         "logging": {"level": "INFO"},
         "sources": {

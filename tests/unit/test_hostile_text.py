@@ -144,6 +144,8 @@ def test_replies_and_stores_keep_only_what_utf8_carries() -> None:
     assert echoable("ev-\ud800") is None
     assert echoable(["ev-1"]) is None
     assert writable("GD\udcff") == "GD\\udcff"
+    assert writable("ad\x00min") == "ad\\x00min"  # PostgreSQL's text holds no NUL
+    assert writable("Trần\x1b") == "Trần\x1b"
 
 
 PARTNER, SECRET = "000.00.00.H41", "khoa"
