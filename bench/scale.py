@@ -583,14 +583,21 @@ async def _pause(
 ) -> dict[str, Any]:
     """Stream for `sizes.stream_s`, kill, and time the pause in deliveries at DVCQG until a
     change sent after the kill has arrived (`delivery_pause`). `kill` finds its victim (asking
-    the broker takes a second or two) and returns when it sent SIGKILL."""
-    started = time.perf_counter()
-    await asyncio.sleep(sizes.stream_s)
-    if not deliveries.times:
-        raise ScaleBenchFailed("no delivery at DVCQG before the kill")
-    killed_at = await kill()
-    next_at = await deliveries.first_after(killed_at, FAILOVER_TIMEOUT_S)
-    fresh_at = await deliveries.fresh_after(stream, killed_at, FAILOVER_TIMEOUT_S)
+    the broker takes a second or two) and returns when it sent SIGKILL. The watch on DVCQG
+    and the stream run for the measurement and are stopped after it."""
+    tasks = [asyncio.create_task(deliveries.watch()), asyncio.create_task(stream.run())]
+    try:
+        started = time.perf_counter()
+        await asyncio.sleep(sizes.stream_s)
+        if not deliveries.times:
+            raise ScaleBenchFailed("no delivery at DVCQG before the kill")
+        killed_at = await kill()
+        next_at = await deliveries.first_after(killed_at, FAILOVER_TIMEOUT_S)
+        fresh_at = await deliveries.fresh_after(stream, killed_at, FAILOVER_TIMEOUT_S)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return {
         "pause_s": round(delivery_pause(deliveries.times, killed_at, fresh_at), 3),
         "first_delivery_after_kill_s": round(next_at - killed_at, 3),
@@ -627,7 +634,6 @@ async def replica_kill(
         )  # fmt: skip
         clients = _clients(http, hubs)
         deliveries, stream = Deliveries(sim), Stream(clients, _stream_work(sizes, 1))
-        tasks = [asyncio.create_task(deliveries.watch()), asyncio.create_task(stream.run())]
         victim: list[HubProcess] = []
 
         async def kill() -> float:
@@ -639,12 +645,7 @@ async def replica_kill(
             await asyncio.to_thread(hub.kill)
             return killed_at
 
-        try:
-            figures = await _pause(deliveries, stream, sizes, kill)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        figures = await _pause(deliveries, stream, sizes, kill)
     return {
         **figures,
         "replicas": 2,
@@ -676,7 +677,6 @@ async def broker_node_kill(
                 Deliveries(sim),
                 Stream(_clients(http, [hub]), _stream_work(sizes, 2)),
             )
-            tasks = [asyncio.create_task(deliveries.watch()), asyncio.create_task(stream.run())]
             lost: list[str] = []
 
             async def kill() -> float:
@@ -686,12 +686,7 @@ async def broker_node_kill(
                 await asyncio.to_thread(leader.kill)
                 return killed_at
 
-            try:
-                figures = await _pause(deliveries, stream, sizes, kill)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            figures = await _pause(deliveries, stream, sizes, kill)
     finally:
         await asyncio.to_thread(cluster.stop)
     return {
