@@ -74,7 +74,9 @@ class SqlitePayments:
     ) -> None:
         """Log a refused callback (masked) where operators see it."""
         async with self._store.transaction() as db:
-            await _log_callback(db, "refused", code, reason, key[0], key[1], callback)
+            await db.execute(
+                _CALLBACK_SQL, _callback_row("refused", code, reason, key[0], key[1], callback)
+            )
 
     async def known_dossiers(self, codes: list[str]) -> set[str]:
         return await self._store.known_dossiers(codes)
@@ -281,20 +283,6 @@ def _callback_row(
         (transaction_id or "")[:100] or None,
         (reference or "")[:100] or None,
         json.dumps(body, ensure_ascii=False),
-    )
-
-
-async def _log_callback(
-    db: Any,
-    verdict: str,
-    code: str | None,
-    reason: str | None,
-    transaction_id: str | None,
-    reference: str | None,
-    body: dict[str, Any],
-) -> None:
-    await db.execute(
-        _CALLBACK_SQL, _callback_row(verdict, code, reason, transaction_id, reference, body)
     )
 
 
