@@ -148,11 +148,13 @@ class PostgresStore(SqliteStore):
             )
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"cannot reach the PostgreSQL store: {_why(exc)}") from None
+        quick: asyncpg.Pool | None = None
         try:
-            quick = await asyncpg.create_pool(
-                url, min_size=1, max_size=QUICK_READERS, timeout=_CONNECT_TIMEOUT_S,
-                command_timeout=60.0,
-            )  # fmt: skip
+            if migrate:  # the writer's store; a reader's store reads through its one pool
+                quick = await asyncpg.create_pool(
+                    url, min_size=1, max_size=QUICK_READERS, timeout=_CONNECT_TIMEOUT_S,
+                    command_timeout=60.0,
+                )  # fmt: skip
         except _UNAVAILABLE as exc:
             await pool.close()
             raise StoreUnavailable(f"cannot reach the PostgreSQL store: {_why(exc)}") from None
@@ -165,7 +167,8 @@ class PostgresStore(SqliteStore):
             store._attach(found)
             yield store
         finally:
-            await quick.close()
+            if quick is not None:
+                await quick.close()
             await pool.close()
 
     @classmethod
