@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
@@ -23,15 +22,9 @@ from tests.support import (
     PORTAL_USER,
     hub_overrides,
 )
+from tests.support.serving import post_from
 
 SESSION = "/api/v1/admin/session"
-
-
-async def post_from(address: str, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """One POST from the loopback address `address` (127.0.0.x: another client)."""
-    connector = aiohttp.TCPConnector(local_addr=(address, 0))
-    async with aiohttp.ClientSession(connector=connector) as http, http.post(url, json=body) as r:
-        return r.status, await r.json()
 
 
 async def test_concurrent_guesses_leave_the_name_locked_for_that_client(

@@ -18,6 +18,7 @@ from hub.runtime import Hub
 from sims.national_portal.simulator import DvcqgSimulator
 from tests.integration.dashboard_world import PASSWORDS, USERS, dashboard_overrides
 from tests.support import PORTAL_PASSWORD, PORTAL_USER, eventually, hub_overrides
+from tests.support.serving import post_from
 
 SESSION = "/api/v1/admin/session"
 OVERVIEW = "/api/v1/admin/overview"
@@ -32,13 +33,6 @@ async def call(
     async with http.request(method, url, json=body, headers=headers) as r:
         data = await r.json() if r.content_type == "application/json" else await r.text()
         return r.status, data
-
-
-async def post_from(address: str, url: str, body: dict[str, Any]) -> tuple[int, Any]:
-    """One POST from the loopback address `address` (127.0.0.x: another client)."""
-    connector = aiohttp.TCPConnector(local_addr=(address, 0))
-    async with aiohttp.ClientSession(connector=connector) as http, http.post(url, json=body) as r:
-        return r.status, await r.json()
 
 
 async def portal_state(http: aiohttp.ClientSession, base: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 
@@ -21,3 +23,11 @@ async def serve(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+async def post_from(address: str, url: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """One JSON POST from the loopback address `address` (127.0.0.x: another client, for the
+    per-address limits and lock-outs); the status and the JSON reply."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector) as http, http.post(url, json=body) as r:
+        return r.status, await r.json()
