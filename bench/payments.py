@@ -32,15 +32,17 @@ defaults beyond what `bench.hubproc` and `hub_overrides` below set.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import secrets
 import statistics
 import time
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import AsyncExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -84,8 +86,15 @@ class PaymentBenchFailed(RuntimeError):
     missing, extra or stopped arriving."""
 
 
+_FIRST = itertools.count(1, 1_000_000)
+
+
 def dossier_codes(count: int) -> list[str]:
-    return [f"{UNIT}-{SEED_DAY}-{n:08d}" for n in range(1, count + 1)]
+    """`count` dossier codes no earlier round of this process used: on a PostgreSQL store
+    (`--hub-set store.url=…`) every round of a run shares one database, and a dossier seeded
+    twice, or a reference paid twice, would make the second round measure duplicates."""
+    first = next(_FIRST)
+    return [f"{UNIT}-{SEED_DAY}-{n:08d}" for n in range(first, first + count)]
 
 
 def hub_overrides(
@@ -217,15 +226,17 @@ def _code_of(raw: bytes, status: int) -> tuple[str, str]:
 
 
 async def post_all(
-    http: aiohttp.ClientSession, url: str, posts: list[Post], concurrency: int
+    http: aiohttp.ClientSession, urls: list[str], posts: list[Post], concurrency: int
 ) -> Posted:
-    """Every post, `concurrency` in flight (closed loop), each reply's code and latency."""
+    """Every post, `concurrency` in flight (closed loop), each reply's code and latency; the
+    posts shared out over `urls` in turn (several replicas' doors, as a balancer would)."""
     result = Posted()
-    todo = iter(posts)
+    todo = enumerate(posts)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 
     async def caller() -> None:
-        for post in todo:
+        for index, post in todo:
+            url = urls[index % len(urls)]
             sent = time.perf_counter()
             try:
                 async with http.post(
@@ -293,7 +304,7 @@ class PaidTally:
         }
 
 
-async def wait_held(tally: PaidTally, wanted: set[str], hub: HubProcess) -> float:
+async def wait_held(tally: PaidTally, wanted: set[str], hubs: list[HubProcess]) -> float:
     """perf_counter time at which the receiver held an event for every transaction of `wanted`
     (which the caller may shrink meanwhile, in place)."""
     last, moved_at = -1, time.perf_counter()
@@ -306,7 +317,8 @@ async def wait_held(tally: PaidTally, wanted: set[str], hub: HubProcess) -> floa
             last, moved_at = held, now
         elif now - moved_at > STALL_S:
             raise PaymentBenchFailed(f"no event for {STALL_S:.0f}s: {held} of {len(wanted)}")
-        hub.check_alive()
+        for hub in hubs:
+            hub.check_alive()
         await asyncio.sleep(POLL_S)
 
 
@@ -364,7 +376,7 @@ async def seed(
 
 @dataclass
 class Rig:
-    hub: HubProcess
+    hubs: list[HubProcess]  # the replicas; the first was started first and is seeded through
     http: aiohttp.ClientSession
     receiver: WebhookReceiver
     tally: PaidTally
@@ -373,11 +385,16 @@ class Rig:
     window: Window
 
     @property
-    def callback_url(self) -> str:
-        path = self.hub.settings["connectors"]["payment_platform"].get(
-            "callback_path", "/payment-platform/callback"
-        )
-        return self.hub.base_url + str(path)
+    def callback_urls(self) -> list[str]:
+        return [
+            hub.base_url
+            + str(
+                hub.settings["connectors"]["payment_platform"].get(
+                    "callback_path", "/payment-platform/callback"
+                )
+            )
+            for hub in self.hubs
+        ]
 
     async def run(self, posts: list[Post], label: str = "") -> dict[str, Any]:
         """Post everything, wait for the drain, check exactly-once; the variant's figures.
@@ -385,13 +402,13 @@ class Rig:
         everything = {p.transaction_id for p in posts}
         wanted = set(everything)  # shrunk to what was answered `00` once all replies are in
         before = len(self.sampler.samples)
-        cpu = cpu_meter(hub=[process(self.hub.pid)], bench=[process()])
-        drained = asyncio.create_task(wait_held(self.tally, wanted, self.hub))
+        cpu = cpu_meter(hub=[process(h.pid) for h in self.hubs], bench=[process()])
+        drained = asyncio.create_task(wait_held(self.tally, wanted, self.hubs))
         cpu.start()
-        profiled = self.window(label, self.hub.pid, len(posts)) if label else nullcontext()
+        profiled = self.window(label, self.hubs[0].pid, len(posts)) if label else nullcontext()
         try:
             async with profiled:
-                posted = await post_all(self.http, self.callback_url, posts, self.concurrency)
+                posted = await post_all(self.http, self.callback_urls, posts, self.concurrency)
                 wanted &= posted.answered_00  # a refused callback has no event to wait for
                 held_when_replied = self.tally.held(wanted)
                 drained_at = await drained
@@ -447,8 +464,13 @@ async def measure_payments(
     concurrency: int,
     repeat_share: float,
     baseline: dict[str, Any] | None,
+    replicas: int = 1,
 ) -> dict[str, Any]:
-    """Seed, warm up, then the `unique` variant and (with `repeat_share` > 0) `duplicates`."""
+    """Seed, warm up, then the `unique` variant and (with `repeat_share` > 0) `duplicates`.
+    With `replicas` > 1 (a PostgreSQL store in `options.hub_overrides`), that many `hub run`
+    processes share the store and the queues (`broker.single_active_consumer`, as in
+    production), and the callbacks are shared out over their doors in turn; the RSS figures
+    are the first replica's, the CPU figure all of theirs."""
     codes = dossier_codes(callbacks)
     seed_token, receiver_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     prefix = f"{options.run_id}-pay"
@@ -461,11 +483,16 @@ async def measure_payments(
             hub_overrides(platform.base_url, receiver.url, receiver_token, seed_token),
             options.hub_overrides,
         )
-        hub = bench_hub(
-            options.workdir / "payments", options.broker_url, prefix, sim.url, overrides
-        )
         connector = aiohttp.TCPConnector(limit=max(concurrency, 8))
-        async with hub, aiohttp.ClientSession(connector=connector) as http:
+        async with AsyncExitStack() as stack:
+            hubs = [
+                await stack.enter_async_context(
+                    bench_hub(workdir, options.broker_url, prefix, sim.url, tree)
+                )
+                for workdir, tree in _replicas(options.workdir / "payments", overrides, replicas)
+            ]
+            hub = hubs[0]
+            http = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
             tally = PaidTally(receiver)
             sampler = RssSampler(process(hub.pid), tally.total, RSS_EVERY_S)
             after_start = sampler.sample()
@@ -476,7 +503,7 @@ async def measure_payments(
             if repeat_share > 0:
                 fresh = build_posts(platform, codes, SUFFIX["duplicates"])
                 repeated = with_repeats(fresh, repeat_share, concurrency)
-            rig = Rig(hub, http, receiver, tally, sampler, concurrency, options.profiled)
+            rig = Rig(hubs, http, receiver, tally, sampler, concurrency, options.profiled)
             idle = sampler.sample()
             sampler.start()
             try:
@@ -503,6 +530,7 @@ async def measure_payments(
     return {
         "callbacks": callbacks,
         "concurrency": concurrency,
+        "replicas": replicas,
         "repeat_share": repeat_share,
         "require_known_dossier": hub.settings["connectors"]["payment_platform"][
             "require_known_dossier"
@@ -524,3 +552,22 @@ async def measure_payments(
         "cpu_cores_used": main["cpu_cores_used"],
         "hub_exit_code": hub.exit_code,
     }
+
+
+def _replicas(
+    workdir: Path, overrides: dict[str, Any], count: int
+) -> list[tuple[Path, dict[str, Any]]]:
+    """Each replica's folder and settings: one hub as before, or `count` named replicas with
+    one active consumer per queue."""
+    if count == 1:
+        return [(workdir, overrides)]
+    return [
+        (
+            workdir / f"r{i + 1}",
+            deep_merge(
+                {"instance": f"bench-pay-r{i + 1}", "broker": {"single_active_consumer": True}},
+                overrides,
+            ),
+        )
+        for i in range(count)
+    ]
