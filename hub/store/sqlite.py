@@ -240,6 +240,28 @@ async def _ingest_calls(db: aiosqlite.Connection, items: list[IngestCall]) -> li
     return out
 
 
+Delivered = tuple[str, str, str | None, str, str]  # subscriber, event, dossier, detail, at
+
+
+async def _delivered_all(db: aiosqlite.Connection, items: list[Delivered]) -> list[None]:
+    """Subscribers' confirmations (`mark_delivered`): one statement for the events confirmed,
+    one for the dossiers' timeline lines."""
+    await db.executemany(
+        "INSERT OR IGNORE INTO subscriber_deliveries VALUES (?,?,?)",
+        [(subscriber, event_id, at) for subscriber, event_id, _, _, at in items],
+    )
+    await db.executemany(
+        "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
+        "VALUES (?, ?, 'delivered', ?, ?)",
+        [
+            (code, f"subscriber.{subscriber}", detail[:2000], at)
+            for subscriber, _, code, detail, at in items
+            if code
+        ],
+    )
+    return [None] * len(items)
+
+
 def _fail(entries: list[_Pending], exc: BaseException) -> None:
     for entry in entries:
         if not entry.future.done():
@@ -723,23 +745,12 @@ class SqliteStore:
     async def mark_delivered(
         self, subscriber: str, event_id: str, dossier_code: str | None, detail: str
     ) -> None:
-        """Record a confirmed event; one about a dossier also joins the dossier's timeline."""
-        now = _now_iso()
-
-        async def work(db: aiosqlite.Connection) -> None:
-            await db.execute(
-                "INSERT OR IGNORE INTO subscriber_deliveries VALUES (?,?,?)",
-                (subscriber, event_id, now),
-            )
-            if dossier_code:
-                await db.execute(
-                    "INSERT INTO deliveries (dossier_code, connector, outcome, detail, at) "
-                    "VALUES (?, ?, 'delivered', ?, ?)",
-                    (dossier_code, f"subscriber.{subscriber}", detail[:2000], now),
-                )
-
-        # Each subscriber lane marks its deliveries at once: one commit for them all.
-        await self.grouped(work)
+        """Record a confirmed event; one about a dossier also joins the dossier's timeline.
+        The confirmations of a subscriber's lanes that arrive together are written together
+        (`merged`, `_delivered_all`): two statements and one commit for all of them."""
+        await self.merged(
+            "delivered", _delivered_all, (subscriber, event_id, dossier_code, detail, _now_iso())
+        )
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from connectors.ministry.store import SqliteMinistries
 from connectors.national_portal.routes import DossierLookup
 from connectors.national_portal.sink import DeliveryState
 from connectors.payment_platform.store import SqlitePayments
+from connectors.webhook.sink import DeliveryLog
 from hub.api import ChangeFeed
 from hub.auth import Sessions
 from hub.dlq import ParkingLog
@@ -99,7 +100,15 @@ class SyncFigures(Protocol):
 
 
 class Store(
-    DossierLog, DeliveryState, ChangeFeed, Sessions, ParkingLog, Pauses, DossierLookup, Protocol
+    DossierLog,
+    DeliveryState,
+    DeliveryLog,
+    ChangeFeed,
+    Sessions,
+    ParkingLog,
+    Pauses,
+    DossierLookup,
+    Protocol,
 ):
     """Every part's Protocol at once, and what the readiness check and the dashboard read."""
 
@@ -343,6 +352,36 @@ async def test_payment_callbacks_folded_together_decide_as_one_by_one(store: Sto
     }
     logged = await payments.callbacks(None, 100)
     assert sorted(row.body["n"] for row in logged) == list(range(len(calls)))
+
+
+async def test_confirmations_arriving_together_are_each_recorded(store: Store) -> None:
+    """Subscribers' confirmations that arrive together are written in one fold: each dossier's
+    timeline gets its line, in the order they came; an event confirmed twice keeps its first
+    moment; an event about no dossier is recorded without a line; the payment whose event the
+    one-stop confirmed is shown acknowledged, and only it."""
+    codes = [f"000.00.41.H41-261201-{n:04d}" for n in range(3)]
+    for code in codes:
+        await store.ingest([record(code, S.accepted, T0, f"r-{code}")], T0)
+    payments = SqlitePayments(cast(SqliteStore, store), subscriber="one_stop")
+    paid = [(await payments.record(payment(t, "paid"), None)).outbox[0] for t in ("T1", "T2")]
+    first = [store.mark_delivered("one_stop", paid[0].body["event_id"], None, "HTTP 200")]
+    await asyncio.gather(*first)
+    moment = (await payments.get("T1", "ref-T1")).acknowledged_at  # type: ignore[union-attr]
+    calls = [
+        store.mark_delivered("one_stop", f"e{n}", codes[n % 3], f"HTTP 200 #{n}") for n in range(9)
+    ]
+    calls.append(store.mark_delivered("one_stop", paid[0].body["event_id"], None, "again"))
+    calls.append(store.mark_delivered("audit", paid[1].body["event_id"], None, "HTTP 204"))
+    await asyncio.gather(*calls)
+    for i, code in enumerate(codes):
+        lines = (await store.dossier(code)).deliveries
+        assert [(d.connector, d.outcome, d.detail) for d in lines] == [
+            ("subscriber.one_stop", "delivered", f"HTTP 200 #{n}") for n in range(i, 9, 3)
+        ]
+    held = {t: await payments.get(t, f"ref-{t}") for t in ("T1", "T2")}
+    assert moment is not None
+    assert held["T1"].acknowledged_at == moment  # type: ignore[union-attr]
+    assert held["T2"].acknowledged_at is None  # type: ignore[union-attr]
 
 
 async def test_the_outbox_keeps_a_row_until_it_is_done(store: Store) -> None:
