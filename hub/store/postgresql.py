@@ -24,7 +24,6 @@ This module must never log or raise the store's URL: it holds the password.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -64,6 +63,9 @@ _BROKEN = (
 )
 _MIGRATION_LOCK = 0x4855_4253_544F_5245  # "HUBSTORE": the advisory lock migrations run under
 _WRITE_LOCK = 0x4855_4257_5249_5445  # "HUBWRITE": every write transaction takes it, to its end
+# A write transaction's start and its lock in one round trip (the simple-query protocol runs
+# both statements of the string in order; the lock's number is a constant, not an input).
+_BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({_WRITE_LOCK})"
 _C_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8"}
 _CONNECT_TIMEOUT_S = 10.0
 QUICK_READERS = 2  # connections for reads that need no consistent view (`_quick_read`)
@@ -144,8 +146,9 @@ class PostgresStore(SqliteStore):
         found = connectors if connectors is not None else built_in()
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=1, timeout=_CONNECT_TIMEOUT_S, command_timeout=60.0
-            )
+                url, min_size=1, max_size=1, timeout=_CONNECT_TIMEOUT_S, command_timeout=60.0,
+                reset=_keep_session,
+            )  # fmt: skip
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"cannot reach the PostgreSQL store: {_why(exc)}") from None
         quick: asyncpg.Pool | None = None
@@ -153,7 +156,7 @@ class PostgresStore(SqliteStore):
             if migrate:  # the writer's store; a reader's store reads through its one pool
                 quick = await asyncpg.create_pool(
                     url, min_size=1, max_size=QUICK_READERS, timeout=_CONNECT_TIMEOUT_S,
-                    command_timeout=60.0,
+                    command_timeout=60.0, reset=_keep_session,
                 )  # fmt: skip
         except _UNAVAILABLE as exc:
             await pool.close()
@@ -196,21 +199,22 @@ class PostgresStore(SqliteStore):
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
             try:
-                async with (
-                    self._pool.acquire() as conn,
-                    _discarding_broken(conn),
-                    conn.transaction(),
-                ):
+                async with self._pool.acquire() as conn, _discarding_broken(conn):
                     # One writer at a time across every process on this database, as SQLite's
                     # BEGIN IMMEDIATE: the store's writes read the state they change first
                     # (a dossier's newest change, a delivery's version), and two replicas'
                     # writes interleaved would let the later commit win, older or not.
-                    await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
+                    await conn.execute(_BEGIN_WRITE)
                     self._db = _as_db(PgConnection(conn))
                     try:
                         yield self._db
+                    except BaseException:
+                        await _roll_back(conn)
+                        raise
                     finally:
                         self._db = _as_db(_Outside())
+                    if await conn.execute("COMMIT") != "COMMIT":  # PostgreSQL ended it in error
+                        raise StoreUnavailable("store transaction failed: rolled back at commit")
             except _UNAVAILABLE as exc:
                 raise StoreUnavailable(f"store transaction failed: {_why(exc)}") from exc
 
@@ -264,10 +268,28 @@ class PostgresStore(SqliteStore):
                     try:
                         await _apply(conn, wanted)
                     finally:
-                        with contextlib.suppress(*_UNAVAILABLE):
+                        try:
                             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+                        except _UNAVAILABLE:
+                            conn.terminate()  # the session, and so its lock, ends with it
             except _UNAVAILABLE as exc:
                 raise StoreUnavailable(f"store migration failed: {_why(exc)}") from exc
+
+
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """What the pools run when a connection is given back, instead of asyncpg's reset query
+    (one more round trip each time): nothing. The store keeps no session state: its write
+    lock is the transaction's, the migration lock is released by `_migrate` (or its
+    connection closed), and asyncpg itself rolls back a transaction left open."""
+
+
+async def _roll_back(conn: PoolConnectionProxy[asyncpg.Record]) -> None:
+    """End a write transaction that failed. A connection that cannot even do that is closed
+    (the pool opens a new one), so no transaction stays open on it."""
+    try:
+        await conn.execute("ROLLBACK")
+    except (*_UNAVAILABLE, asyncio.CancelledError):
+        conn.terminate()
 
 
 @asynccontextmanager

@@ -181,3 +181,67 @@ async def test_two_replicas_writing_one_dossier_at_once_never_take_it_back(
             assert view.snapshot is not None
             assert view.snapshot.status is DossierStatus.processed, (n, view.snapshot)
             assert len(view.history) == 3, (n, view.history)
+
+
+async def _swallowing_an_error(store: PostgresStore) -> None:
+    async with store.transaction() as db:
+        await db.execute(
+            "INSERT INTO outbox (routing_key, body, created_at) VALUES (?,?,?)", ("lost", "{}", 0.0)
+        )
+        with pytest.raises(asyncpg.PostgresError):
+            await db.execute("SELECT 1/0")
+
+
+async def _failing(store: PostgresStore) -> None:
+    async with store.transaction() as db:
+        await db.execute(
+            "INSERT INTO outbox (routing_key, body, created_at) VALUES (?,?,?)",
+            ("undone", "{}", 0.0),
+        )
+        raise ZeroDivisionError  # a bug in a work: its writes undone, no commit
+
+
+async def test_a_transaction_postgresql_aborted_is_not_taken_for_committed(
+    postgres_database: str,
+) -> None:
+    """The store begins and commits its write transactions itself (`_BEGIN_WRITE`). A work
+    that swallowed a statement's error leaves PostgreSQL's transaction aborted, and its COMMIT
+    then answers ROLLBACK: the store says so (`StoreUnavailable`) instead of returning as if
+    its writes were kept. A work that raises has its writes undone. The connection serves the
+    next transaction."""
+    async with PostgresStore.connect(postgres_database) as store:
+        with pytest.raises(StoreUnavailable, match="rolled back at commit"):
+            await _swallowing_an_error(store)
+        with pytest.raises(ZeroDivisionError):
+            await _failing(store)
+        outcome = await store.ingest([event("e1")], T0)
+        assert [r.duplicate for r in outcome.results] == [False]
+        pending = await store.outbox_pending(older_than_s=0, limit=10)
+        assert [m.routing_key for m in pending] == [m.routing_key for m in outcome.outbox]
+
+
+async def test_no_lock_is_left_held_by_the_store_between_transactions(
+    postgres_database: str,
+) -> None:
+    """Connections go back to the pools without asyncpg's reset query (`_keep_session`): so
+    the store must leave nothing behind on them. Between its transactions no advisory lock is
+    held on the database (the migration lock was released, the write lock ended with its
+    transaction) and no session of the store is inside a transaction."""
+    async with PostgresStore.connect(postgres_database) as store:
+        await store.ingest([event("e1")], T0)
+        with pytest.raises(ZeroDivisionError):
+            await _failing(store)
+        assert await store.known_dossiers([CODE]) == {CODE}
+        admin = await asyncpg.connect(postgres_database)
+        try:
+            locks = await admin.fetchval(
+                "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND a.datname = current_database()"
+            )
+            open_transactions = await admin.fetchval(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+            )
+        finally:
+            await admin.close()
+        assert (locks, open_transactions) == (0, 0)
