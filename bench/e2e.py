@@ -27,6 +27,7 @@ from typing import Any
 
 import aio_pika
 import aiohttp
+import psutil  # type: ignore[import-untyped,unused-ignore]
 
 from bench.hubproc import (
     PORTAL_PASSWORD,
@@ -67,6 +68,9 @@ class E2eOptions:
     hub_overrides: dict[str, Any] = field(default_factory=dict)
     # Set by the `stages` phase: the measured windows are profiled (`bench.stages`).
     profiler: StageProfiler | None = None
+    # Set by the `scale` phase: the PostgreSQL server the hubs' store is on, whose CPU (its
+    # process tree's) a payments round reports beside the hubs', the broker's and the bench's.
+    store_server: psutil.Process | None = None
 
     @property
     def profiled(self) -> Window:

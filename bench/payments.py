@@ -46,11 +46,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil  # type: ignore[import-untyped,unused-ignore]
 
 from bench.e2e import E2eOptions
 from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, bench_hub
 from bench.stages import Window
-from bench.watch import RssSample, RssSampler, cpu_meter, process
+from bench.watch import (
+    MachineMeter,
+    RssSample,
+    RssSampler,
+    cpu_meter,
+    process,
+    tree_cpu_seconds,
+)
 from hub.auth import sha256_hex
 from hub.config import deep_merge
 from sims.national_portal.simulator import DvcqgSimulator
@@ -383,6 +391,7 @@ class Rig:
     sampler: RssSampler
     concurrency: int
     window: Window
+    store_server: psutil.Process | None = None
 
     @property
     def callback_urls(self) -> list[str]:
@@ -403,8 +412,13 @@ class Rig:
         wanted = set(everything)  # shrunk to what was answered `00` once all replies are in
         before = len(self.sampler.samples)
         cpu = cpu_meter(hub=[process(h.pid) for h in self.hubs], bench=[process()])
+        store_server = _StoreServer(self.store_server)
+        machine = MachineMeter()
         drained = asyncio.create_task(wait_held(self.tally, wanted, self.hubs))
         cpu.start()
+        machine.start()
+        store_server.start()
+        metered_from = time.perf_counter()
         profiled = self.window(label, self.hubs[0].pid, len(posts)) if label else nullcontext()
         try:
             async with profiled:
@@ -416,7 +430,9 @@ class Rig:
             if not drained.done():
                 drained.cancel()
                 await asyncio.gather(drained, return_exceptions=True)
-        cpu_share = cpu.stop()
+        cpu_share = {**cpu.stop(), **store_server.stop()}
+        busy = machine.stop()
+        metered_s = time.perf_counter() - metered_from
         await asyncio.sleep(SETTLE_S)
         once = self.tally.check_exactly_once(everything)
         samples = self.sampler.samples[before:]
@@ -439,6 +455,13 @@ class Rig:
             "events": once,
             "rss_peak_mb": _peak(samples, posted.started, time.perf_counter()),
             "cpu_cores_used": cpu_share,
+            # Every process's CPU per callback, and how busy the whole machine was: when it is
+            # near 1, no part of the hub can go faster without another part going slower.
+            "cpu_ms_per_callback": {
+                name: round(cores * metered_s * 1000 / len(posts), 3)
+                for name, cores in cpu_share.items()
+            },
+            "machine": busy,
         }
         if posted.repeat_latencies:
             figures["repeat_latency"] = latency_ms(posted.repeat_latencies)
@@ -453,6 +476,24 @@ def _problems(name: str, figures: dict[str, Any]) -> list[str]:
     if events["missing"] or events["extra"]:
         out.append(f"{name}: events {events}")
     return out
+
+
+class _StoreServer:
+    """Cores the PostgreSQL server's process tree used over a round, when there is one."""
+
+    def __init__(self, root: psutil.Process | None) -> None:
+        self.root = root
+        self._begin, self._wall = 0.0, 0.0
+
+    def start(self) -> None:
+        if self.root is not None:
+            self._begin, self._wall = tree_cpu_seconds(self.root), time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        if self.root is None:
+            return {}
+        wall = max(time.perf_counter() - self._wall, 1e-9)
+        return {"postgresql": round((tree_cpu_seconds(self.root) - self._begin) / wall, 2)}
 
 
 # -- the phase ------------------------------------------------------------------------------------
@@ -503,7 +544,10 @@ async def measure_payments(
             if repeat_share > 0:
                 fresh = build_posts(platform, codes, SUFFIX["duplicates"])
                 repeated = with_repeats(fresh, repeat_share, concurrency)
-            rig = Rig(hubs, http, receiver, tally, sampler, concurrency, options.profiled)
+            rig = Rig(
+                hubs, http, receiver, tally, sampler, concurrency, options.profiled,
+                options.store_server,
+            )  # fmt: skip
             idle = sampler.sample()
             sampler.start()
             try:

@@ -658,7 +658,7 @@ def _scale_targets(sc: dict[str, Any]) -> list[Target]:
                 value,
                 f">= {PAYMENT_RATIO_TARGET}",
                 ok,
-                "payment_callbacks",
+                "payments_postgresql",
             )
         )
     return out  # fmt: skip
@@ -683,6 +683,21 @@ def _latency_held(results: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def machine_held(pay: dict[str, Any]) -> str:
+    """What holds a round the whole machine ran: how busy its cores were, and each process's
+    CPU per callback (the hub, PostgreSQL, the broker, the bench's own client)."""
+    machine = pay.get("machine") or {}
+    per = pay.get("cpu_ms_per_callback") or {}
+    if not machine or not per:
+        return ""
+    names = (("hub", "hub"), ("postgresql", "PG"), ("rabbitmq", "broker"), ("bench", "client"))
+    parts = " ".join(f"{label} {per[key]:.2f}" for key, label in names if key in per)
+    return (
+        f"machine {machine['busy_share']:.0%} busy of {machine['cores']} cores; "
+        f"CPU ms/callback {parts}"
+    )
+
+
 def targets_table(results: dict[str, Any]) -> str:
     """Every judged figure against its target; for a miss, the stage that holds the flow."""
     header = ("target", "measured", "target", "", "held by (stages phase of this run)")
@@ -691,6 +706,11 @@ def targets_table(results: dict[str, Any]) -> str:
         held = _stage_of(results, flow) if met is False else ""
         if met is False and flow == "dossier_events_one_item":
             held = "; ".join(h for h in (_latency_held(results), held) if h)
+        if met is False and flow == "payments_postgresql":
+            pay = results.get("scale", {}).get("payments_postgresql", {})
+            held = "; ".join(
+                h for h in (machine_held(pay), _stage_of(results, "payment_callbacks")) if h
+            )
         digits = 1 if isinstance(value, float) and value >= 10 else 3
         lines.append((figure, _num(value, "", digits), target, _verdict(met), held))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -736,6 +756,17 @@ def _scale_flow_rows(sc: dict[str, Any]) -> list[Row]:
             ("  payment callbacks on PostgreSQL", _num(pay["callbacks_per_s"], " /s"), "", ""),
             ("    / raw ceiling", _num(ratio_, "", 2), f">= {PAYMENT_RATIO_TARGET}",
              _verdict(None if ratio_ is None else ratio_ >= PAYMENT_RATIO_TARGET)),
+            ("    where the CPU went", machine_held(pay), "", ""),
+        ]  # fmt: skip
+    two = sc.get("payments_postgresql_2_replicas", {})
+    if "error" in two:
+        out += _failed("  payment callbacks on PostgreSQL, 2 replicas", two)
+    elif two:
+        out += [
+            ("  payment callbacks on PostgreSQL, 2 replicas", _num(two["callbacks_per_s"], " /s"),
+             "", ""),
+            ("    / raw ceiling", _num(two["ratio_to_relay"], "", 2), "(reference)", ""),
+            ("    where the CPU went", machine_held(two), "", ""),
         ]  # fmt: skip
     axis = sc.get("axis_postgresql", {})
     if "error" in axis:

@@ -18,8 +18,12 @@ the phase's baseline is their mean), each against a DVCQG simulator of its own:
   processes) and PostgreSQL (the postmaster and every process it started, the ended ones too:
   `bench.watch.tree_cpu_seconds`), over the same window, and on PostgreSQL how often a
   session waited for the store's write lock (`LockWatch`, `pg_stat_activity` every 50 ms);
-* payment callbacks/s (`bench.payments`, the `unique` variant) and 50 KB axis documents/s both
-  ways (`bench.vdxp`, its small load alone) with the hub's store on PostgreSQL;
+* payment callbacks/s (`bench.payments`, the `unique` variant) with the hub's store on
+  PostgreSQL, through one hub and through two replicas (the callbacks shared out over their
+  doors), each with CPU milliseconds per callback of the hubs, the broker, PostgreSQL and the
+  bench's own client, and how busy the whole machine was (`bench.watch.MachineMeter`): on a
+  machine near fully busy, the ratio is held by the machine, not by one part;
+* 50 KB axis documents/s both ways (`bench.vdxp`, its small load alone) on PostgreSQL;
 * the failover pause of a replica kill: two replicas under a steady stream of dossier changes
   (`STREAM_PAIRS_PER_S` record-and-step pairs a second, sent to the doors in turn); the replica
   that is the active consumer of the DVCQG work queue (asked of the broker: `rabbitmqctl
@@ -726,6 +730,8 @@ def _payment_figures(result: dict[str, Any], ceiling: float) -> dict[str, Any]:
         "p99_ms": unique["p99_ms"],
         "ratio_to_relay": round(unique["callbacks_per_s"] / ceiling, 3) if ceiling else None,
         "cpu_cores_used": result["cpu_cores_used"],
+        "cpu_ms_per_callback": unique["cpu_ms_per_callback"],
+        "machine": unique["machine"],
     }
 
 
@@ -780,11 +786,25 @@ async def measure_scale(
             workdir=options.workdir / "pg-flows",
             run_id=f"{options.run_id}s",
             hub_overrides=deep_merge(store_tree(await database("payments")), options.hub_overrides),
+            store_server=meters.postgres,
         )
         pay = await parts.run(
             "payment callbacks on PostgreSQL",
             lambda: payments.measure_payments(
                 on_pg, sizes.callbacks, sizes.payment_concurrency, 0.0, None
+            ),
+        )
+        on_pg_2 = dataclasses.replace(
+            on_pg,
+            run_id=f"{options.run_id}t",
+            hub_overrides=deep_merge(
+                store_tree(await database("payments_2")), options.hub_overrides
+            ),
+        )
+        pay_2 = await parts.run(
+            "payment callbacks on PostgreSQL, 2 replicas",
+            lambda: payments.measure_payments(
+                on_pg_2, sizes.callbacks, sizes.payment_concurrency, 0.0, None, replicas=2
             ),
         )
         small = vdxp.Load(
@@ -836,6 +856,9 @@ async def measure_scale(
         "payments_postgresql": pay
         if "error" in pay
         else {**_payment_figures(pay, ceiling), "full": pay},
+        "payments_postgresql_2_replicas": pay_2
+        if "error" in pay_2
+        else {**_payment_figures(pay_2, ceiling), "full": pay_2},
         "axis_postgresql": axis if "error" in axis else {**_axis_figures(axis), "full": axis},
         "failover": failover,
     }

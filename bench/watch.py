@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 # No stubs ship for psutil; with them installed the ignore is harmless.
 import psutil  # type: ignore[import-untyped,unused-ignore]
@@ -174,6 +175,24 @@ class CpuMeter:
             name: round((_cpu_seconds(ps) - self._begin.get(name, 0.0)) / wall, 2)
             for name, ps in self.groups.items()
         }
+
+
+@dataclass
+class MachineMeter:
+    """How busy the whole machine was between `start()` and `stop()`: every process's, this
+    run's or not, as a share of all its cores (idle and I/O wait count as not busy)."""
+
+    _begin: Any = None
+
+    def start(self) -> None:
+        self._begin = psutil.cpu_times()
+
+    def stop(self) -> dict[str, Any]:
+        end = psutil.cpu_times()
+        spent = {name: getattr(end, name) - getattr(self._begin, name) for name in end._fields}
+        total = sum(spent.values()) or 1e-9
+        waiting = spent.get("idle", 0.0) + spent.get("iowait", 0.0)
+        return {"cores": psutil.cpu_count(), "busy_share": round(1 - waiting / total, 3)}
 
 
 def cpu_meter(**groups: list[psutil.Process]) -> CpuMeter:

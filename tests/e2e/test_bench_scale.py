@@ -56,9 +56,14 @@ def test_the_scale_phase_reports_every_figure(tmp_path: Path) -> None:
         if name != "sqlite_1":
             assert figures["postgresql_sessions"]["samples"] > 0, (name, figures)
 
-    pay = scale["payments_postgresql"]
-    assert positive(pay["callbacks_per_s"]), pay
-    assert positive(pay["ratio_to_relay"]), pay
+    for name in ("payments_postgresql", "payments_postgresql_2_replicas"):
+        pay = scale[name]
+        assert positive(pay["callbacks_per_s"]), (name, pay)
+        assert positive(pay["ratio_to_relay"]), (name, pay)
+        for part in ("hub", "postgresql", "bench"):
+            assert positive(pay["cpu_ms_per_callback"][part]), (name, part, pay)
+        assert 0 < pay["machine"]["busy_share"] <= 1, (name, pay["machine"])
+    assert scale["payments_postgresql_2_replicas"]["full"]["replicas"] == 2
     axis = scale["axis_postgresql"]
     assert positive(axis["receive_documents_per_s"]), axis
     assert positive(axis["send_documents_per_s"]), axis
@@ -80,5 +85,6 @@ def test_the_scale_phase_reports_every_figure(tmp_path: Path) -> None:
         "32 cores (30 replica(s))",
         "dossier events 1 replica PostgreSQL / SQLite",
         "payment callbacks PostgreSQL / raw ceiling",
+        "payment callbacks on PostgreSQL, 2 replicas",
     ):
         assert line in run.stdout, line

@@ -1,4 +1,5 @@
-"""The bench's closing table: a missed step latency names what holds it (pure logic)."""
+"""The bench's closing table: a missed step latency, or a missed payments-on-PostgreSQL ratio,
+names what holds it (pure logic)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,37 @@ def test_a_met_step_latency_names_nothing() -> None:
     assert "ok" in line.lower()
     assert "answered" not in line
     assert "linger" not in line
+
+
+def scale_results(ratio: float) -> dict[str, Any]:
+    return {
+        "scale": {
+            "payments_postgresql": {
+                "ratio_to_relay": ratio,
+                "machine": {"cores": 2, "busy_share": 0.874},
+                "cpu_ms_per_callback": {
+                    "hub": 1.31,
+                    "bench": 0.55,
+                    "rabbitmq": 0.36,
+                    "postgresql": 0.48,
+                },
+            }
+        }
+    }
+
+
+def payments_line(table: str) -> str:
+    return next(line for line in table.splitlines() if line.startswith("payment callbacks Postg"))
+
+
+def test_missed_payments_on_postgresql_name_the_busy_machine_and_each_process_cpu() -> None:
+    line = payments_line(report.targets_table(scale_results(0.34)))
+    assert "MISS" in line
+    assert (
+        "machine 87% busy of 2 cores; CPU ms/callback hub 1.31 PG 0.48 broker 0.36 client 0.55"
+    ) in line
+
+
+def test_met_payments_on_postgresql_name_nothing() -> None:
+    line = payments_line(report.targets_table(scale_results(0.52)))
+    assert "machine" not in line
