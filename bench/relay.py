@@ -8,7 +8,12 @@ confirmed. It is the ceiling
 against which the hub's end-to-end throughput is judged.
 
 This module must never import hub code (it measures the broker, not the hub) and must never
-leave its queues behind: both are deleted when the run ends, whatever happened.
+leave its queues behind: the broker deletes both once they have gone unused for `EXPIRES_MS`
+(the queue argument `x-expires`), whatever happened to the run. They are not deleted at once:
+deleting a quorum queue just after a burst of writes races RabbitMQ's segment writer, which
+then crashes on the directory it finds gone (rabbitmq/ra#484, fixed in newer Ra than Debian's
+RabbitMQ carries), closing the connection with INTERNAL_ERROR and, for a moment, every quorum
+queue of the node with it: seen here twice in a dozen runs, each time failing the run.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from aio_pika.abc import (
 )
 
 QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
+EXPIRES_MS = 300_000  # the relay's queues are deleted by the broker once unused this long
 PUBLISH_WINDOW = 200  # publishes gathered at once by the producer
 CONSUMER_PREFETCH = 200  # unacked deliveries in flight at the relaying consumer
 WARM_UP = 1000  # messages relayed, and not counted, before the measured round
@@ -102,12 +108,10 @@ class _Relay:
 async def _queues(channel: AbstractChannel, prefix: str) -> AsyncIterator[tuple[str, str]]:
     names = (f"{prefix}.relay.in", f"{prefix}.relay.out")
     for name in names:
-        await channel.declare_queue(name, durable=True, arguments=QUORUM)
-    try:
-        yield names
-    finally:
-        for name in names:
-            await channel.queue_delete(name)
+        await channel.declare_queue(
+            name, durable=True, arguments={**QUORUM, "x-expires": EXPIRES_MS}
+        )
+    yield names  # left to expire (see the module's docstring)
 
 
 async def _publish_all(exchange: AbstractExchange, queue: str, count: int) -> None:
