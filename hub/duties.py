@@ -12,6 +12,13 @@ A replica that does not hold a duty tries again every `renew_every_s`, or just a
 holder's lease lapses if that comes sooner. As the hub stops, each keeper cancels its task and
 releases its lease, so another replica takes over at its next try instead of at expiry.
 
+Each replica also keeps a lease of its own, `replica:<holder>` (`Duties.announce`): no other
+replica ever wants it, so it is always taken and renewed, and the leases then name every live
+replica, standing by or not (the dashboard's Replicas section, decision 0098). Its duty
+deletes, now and then, the presence leases of replicas that stopped renewing them more than
+`PRESENCE_KEPT_S` ago (killed; a replica that stops releases its own). It is not a duty in
+`held()` or `kept()`.
+
 The lease's expiry is judged on the database's clock; the holder counts its lease from the
 moment it *sent* the request that took or renewed it (on its own monotonic clock), which is no
 later than the database's moment, so it stops before any other replica can take the lease,
@@ -40,6 +47,9 @@ DutyFactory = Callable[[], Coroutine[Any, Any, None]]
 
 EXPIRY_MARGIN_S = 0.05  # a standby tries this long after the holder's lease lapses
 RELEASE_TIMEOUT_S = 2.0  # at stop, how long a release may take before it is given up
+PRESENCE = "replica:"  # the name of a replica's presence lease: this, then its holder id
+PRESENCE_KEPT_S = 3600.0  # a lapsed presence lease (a killed replica) is deleted after this
+TIDY_EVERY_S = 300.0  # how often a replica's presence duty deletes the old lapsed ones
 
 
 class Leases(Protocol):
@@ -61,6 +71,15 @@ class Leases(Protocol):
     async def clear(self) -> int:
         """Drop every lease (a store one process uses alone, as it starts)."""
         ...
+
+    async def forget_lapsed(self, prefix: str, lapsed_for_s: float) -> int:
+        """Drop the leases named `prefix…` that lapsed more than `lapsed_for_s` ago."""
+        ...
+
+
+def is_presence(name: str) -> bool:
+    """Whether the lease `name` is a replica's presence (`Duties.announce`), not a duty's."""
+    return name.startswith(PRESENCE)
 
 
 def replica_id(instance: str) -> str:
@@ -101,13 +120,27 @@ class Duties:
         await keeper.start()
         return keeper
 
+    async def announce(self) -> Keeper:
+        """Keep this replica's presence lease (see the module's docstring); stop it with
+        `Keeper.stop`, which releases it."""
+        return await self.keep(PRESENCE + self.holder, self._tidy)
+
+    async def _tidy(self) -> None:
+        """The presence duty: delete the lapsed presence leases of replicas long gone."""
+        while True:
+            try:
+                await self.leases.forget_lapsed(PRESENCE, PRESENCE_KEPT_S)
+            except Exception as exc:  # the store is away: the next round tries again
+                log.warning("presence_tidy_failed", error=repr(exc))
+            await asyncio.sleep(TIDY_EVERY_S)
+
     def held(self) -> list[str]:
         """The duties this replica runs now, by name."""
-        return sorted(name for name, k in self.keepers.items() if k.holding)
+        return sorted(n for n, k in self.keepers.items() if k.holding and not is_presence(n))
 
     def kept(self) -> list[str]:
         """Every duty this replica keeps (runs, or stands by for), by name."""
-        return sorted(self.keepers)
+        return sorted(n for n in self.keepers if not is_presence(n))
 
 
 class Keeper:

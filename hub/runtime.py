@@ -39,7 +39,7 @@ from hub.dashboard.board import SYNC_DESTINATION, Board, Sampler
 from hub.dashboard.bulk import BulkActions
 from hub.dashboard.pages import Pages
 from hub.dlq import ParkingQueue
-from hub.duties import Duties, DutyFactory, replica_id
+from hub.duties import Duties, DutyFactory, is_presence, replica_id
 from hub.errors import ConfigError
 from hub.health import QueueProbe, Watched
 from hub.httputil import json_response, model_response, reply
@@ -191,6 +191,8 @@ class Hub:
             # One hub process per SQLite store (decision 0004): leases found now were left by
             # an earlier process that was killed; the duties start at once, as they always did.
             await store.leases.clear()
+        # This replica's presence lease: every replica's dashboard lists it, standing by or not.
+        stack.push_async_callback((await duties.announce()).stop)
         self.broker = broker = await stack.enter_async_context(Broker.connect(cfg.broker))
         self.probe = QueueProbe(broker)
         intake = Intake(store, broker)
@@ -486,22 +488,28 @@ class Hub:
             "alerts": alerts,
             "replica": self.duties.holder,
             "duties": self.duties.held(),
-            "duty_holders": await self._duty_holders(),
+            **await self._leases_seen(),
         }
         return reply(Readiness, body, 200 if ready else 503)
 
-    async def _duty_holders(self) -> dict[str, str] | None:
-        """Who holds each once-only duty, as the store says (through the read-only connection
-        the dashboard reads through); None if the store does not answer."""
+    async def _leases_seen(self) -> dict[str, Any]:
+        """Who holds each once-only duty (`duty_holders`) and which replicas are alive
+        (`replicas`: their presence leases), as the store says through the read-only
+        connection the dashboard reads through; both None if the store does not answer."""
         store = self.reader or self.store
+        unread: dict[str, Any] = {"duty_holders": None, "replicas": None}
         if store is None:
-            return None
+            return unread
         try:
             leases = await asyncio.wait_for(store.leases.leases(), 2.0)
         except Exception as exc:
             log.warning("duty_leases_unread", error=repr(exc))
-            return None
-        return {lease.name: lease.holder for lease in leases if lease.live}
+            return unread
+        live = [lease for lease in leases if lease.live]
+        return {
+            "duty_holders": {x.name: x.holder for x in live if not is_presence(x.name)},
+            "replicas": sorted(x.holder for x in live if is_presence(x.name)),
+        }
 
     async def _openapi(self, _: web.Request) -> web.Response:
         """Built once, on the first request (a hundred models' schemas take a tenth of a

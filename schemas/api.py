@@ -250,3 +250,9 @@ class Readiness(Reply):
         description="every once-only duty with a live lease and the replica holding it, as "
         "the store says (this replica's and the others'); null when the store cannot be read"
     )
+    replicas: list[str] | None = Field(
+        default=None,
+        description="every live replica on this store, by holder id, this one included, "
+        "standing by or not (each renews a presence lease of its own); null when the store "
+        "cannot be read",
+    )

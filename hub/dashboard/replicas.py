@@ -8,10 +8,11 @@ as much the hub's health as a connector that is down. The page shows the section
 cards, the admin API's overview gives it as `replicas`, `/readyz` and `hub status` say the
 same (decision 0098).
 
-The replicas are those the store knows: every holder of a live lease, and always this one
-(which may hold nothing: a standby). The store keeps leases, not a roster, so another standby
-replica holding no duty cannot be seen from here; its own page or `/readyz` shows it. The
-duties are those this replica keeps (every replica of one configuration keeps the same) and
+The replicas are those the store knows: every holder of a live lease, and always this one.
+Each replica keeps a presence lease of its own (`replica:<holder>`, `hub.duties`), so a
+replica standing by, holding no duty, is listed too; a replica whose presence lapsed (killed,
+or cut off from the store) is not. Presence leases are not duties. The duties are those this
+replica keeps (every replica of one configuration keeps the same) and
 any other the store holds a lease of. A duty with no live lease runs nowhere until a replica
 takes it: it is listed as held by none, with the replica whose lease lapsed, if the store
 still names one. When the store cannot be read, nobody can tell who holds what: the section
@@ -28,6 +29,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from hub.duties import is_presence
 from hub.store.base import Lease
 
 
@@ -45,9 +47,11 @@ def replicas_view(
             "replicas": [{"name": this, "this": True, "duties": mine}],
             "unheld": [],
         }
+    present = {lease.holder for lease in leases if lease.live and is_presence(lease.name)}
+    leases = [lease for lease in leases if not is_presence(lease.name)]
     live = {lease.name: lease for lease in leases if lease.live}
     lapsed = {lease.name: lease for lease in leases if not lease.live}
-    holders: dict[str, list[dict[str, Any]]] = {this: []}
+    holders: dict[str, list[dict[str, Any]]] = {this: [], **{name: [] for name in present}}
     for lease in sorted(live.values(), key=lambda x: x.name):
         holders.setdefault(lease.holder, []).append(
             {

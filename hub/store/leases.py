@@ -44,6 +44,10 @@ _ALL_SQL = (
     "(julianday('now') - 2440587.5) * 86400.0 FROM duty_leases ORDER BY name"
 )
 _RELEASE_SQL = "DELETE FROM duty_leases WHERE name = ? AND holder = ?"
+_FORGET_SQL = (
+    "DELETE FROM duty_leases WHERE substr(name, 1, length(?1)) = ?1 "
+    "AND expires_at < (julianday('now') - 2440587.5) * 86400.0 - ?2"
+)
 
 
 class SqliteLeases:
@@ -75,6 +79,13 @@ class SqliteLeases:
         (SQLite), as that process starts: what is there was left by an earlier one, killed."""
         async with self._store.transaction() as db:
             cursor = await db.execute("DELETE FROM duty_leases")
+            return max(cursor.rowcount, 0)
+
+    async def forget_lapsed(self, prefix: str, lapsed_for_s: float) -> int:
+        """Drop the leases whose name begins with `prefix` and that lapsed more than
+        `lapsed_for_s` ago (on the database's clock); how many."""
+        async with self._store.transaction() as db:
+            cursor = await db.execute(_FORGET_SQL, (prefix, float(lapsed_for_s)))
             return max(cursor.rowcount, 0)
 
     async def leases(self) -> list[Lease]:

@@ -631,6 +631,26 @@ async def _taken_by(store: Store, name: str, holder: str) -> Lease | None:
     return lease if lease.holder == holder else None
 
 
+async def test_lapsed_leases_of_a_prefix_are_forgotten_after_a_while_and_no_others(
+    store: Store,
+) -> None:
+    """Presence leases of replicas long gone are deleted (`forget_lapsed`): only those with the
+    prefix, lapsed for longer than asked, on the database's clock; live ones, recently lapsed
+    ones and other leases stay."""
+    await store.leases.acquire("replica:hub-gone", "hub-gone", 0.1)
+    await store.leases.acquire("replica:hub-live", "hub-live", 30)
+    await store.leases.acquire("replica-like-duty", "hub-x", 0.1)
+    await eventually(lambda: _all_lapsed(store, {"replica:hub-gone"}), 10, "the lease lapsed")
+    assert await store.leases.forget_lapsed("replica:", 60) == 0  # lapsed, but not for long
+    assert await store.leases.forget_lapsed("replica:", 0) == 1
+    names = sorted(lease.name for lease in await store.leases.leases())
+    assert names == ["replica-like-duty", "replica:hub-live"]
+
+
+async def _all_lapsed(store: Store, names: set[str]) -> bool:
+    return all(not x.live for x in await store.leases.leases() if x.name in names)
+
+
 async def test_a_refused_ministry_result_sent_again_is_one_row_seen_twice(store: Store) -> None:
     """The ministry quarantine's upsert adds to the row it keeps: its `seen + 1` names the
     table's column (PostgreSQL finds a bare one ambiguous with the refused row's)."""

@@ -121,6 +121,8 @@ async def test_each_duty_runs_on_one_of_two_hubs_and_moves_when_its_holder_stops
         assert (a["duties"], b["duties"]) == (DUTIES, [])
         for body in (a, b):  # each shows who holds what, the other's duties too
             assert body["duty_holders"] == dict.fromkeys(DUTIES, a["replica"])
+            # and both replicas, the one standing by too (presence leases, not duties)
+            assert body["replicas"] == sorted([a["replica"], b["replica"]])
         # Only hub a's simulator is polled, however many times hub b tried the lease.
         await eventually(lambda: sims["a"].requests["results"] >= 8, 30, "hub a polling")
         assert sims["b"].requests["results"] == 0
@@ -140,6 +142,7 @@ async def test_each_duty_runs_on_one_of_two_hubs_and_moves_when_its_holder_stops
         assert loop.time() - stopped_at < LEASE_S
         body = await readiness(http, hubs["b"])
         assert body["duty_holders"] == dict.fromkeys(DUTIES, body["replica"])
+        assert body["replicas"] == [body["replica"]]  # hub a released its presence as it stopped
         await eventually(lambda: sims["b"].requests["results"] >= 2, 30, "hub b polling")
         assert sims["a"].requests["results"] == polled_by_a
 

@@ -1,7 +1,8 @@
 """The overview's replicas section: an operator logged in to one replica's dashboard sees every
-replica holding a lease and which duty each runs, with the lease's expiry in UTC+7, this
-replica marked, and a duty nobody holds said in words. Two hubs on one PostgreSQL store (the
-holder stops, the page shows the other holding everything), and one hub alone on SQLite.
+live replica (holding a duty or standing by) and which duty each runs, with the lease's expiry
+in UTC+7, this replica marked, and a duty nobody holds said in words. Two hubs on one
+PostgreSQL store (the holder stops, the page shows the other holding everything), and one hub
+alone on SQLite.
 """
 
 from __future__ import annotations
@@ -142,6 +143,13 @@ async def test_one_replicas_dashboard_shows_both_and_their_duties_then_the_other
         ]
         assert [d["name"] for d in body["replicas"][1]["duties"]] == duties
         assert body["unheld"] == []
+
+        # On hub a's dashboard b is listed too, though it holds no duty: its presence lease.
+        http_a, base_a = await logged_in(stack, hubs["a"])
+        seen_a = await replicas_section(http_a, base_a, "en")
+        assert seen_a["order"] == [a.holder, b.holder]
+        assert seen_a["rows"][b.holder]["cell"] == "holds no duty: standing by"
+        assert sorted(seen_a["rows"][a.holder]["duties"]) == duties
 
         # Hub a stops and hands its duties over: b's page shows b running every one of them.
         await stops["a"].aclose()

@@ -66,3 +66,21 @@ def test_an_unread_store_shows_only_what_this_replica_runs_and_says_so() -> None
         ],
         "unheld": [],
     }
+
+
+def test_a_replica_present_but_holding_no_duty_is_listed_and_presence_is_no_duty() -> None:
+    """Each replica renews a presence lease of its own (`replica:<holder>`): a standby holding
+    no duty is listed, one whose presence lapsed (killed) is not, and no presence lease is
+    shown as a duty, held or not."""
+    leases = [
+        lease("alerts", "hub-a", 10),
+        lease("replica:hub-a", "hub-a", 10),
+        lease("replica:hub-standby", "hub-standby", 8),
+        lease("replica:hub-killed", "hub-killed", -40),
+    ]
+    view = replicas_view("hub-a", ["alerts"], ["alerts"], leases)
+    assert [(r["name"], [d["name"] for d in r["duties"]]) for r in view["replicas"]] == [
+        ("hub-a", ["alerts"]),
+        ("hub-standby", []),
+    ]
+    assert view["unheld"] == []
