@@ -53,7 +53,8 @@ from bench.load import OpenLoopReport, drive_open, interleave
 from bench.vdxp import Memory
 from bench.watch import CpuMeter
 from bench.workload import Script, StepKey, build
-from hub.config import HubConfig
+from connectors.national_portal.config import NationalPortalConfig
+from hub.config import BrokerConfig
 from sims.national_portal.simulator import DvcqgSimulator, step_key
 
 CONNECTOR = "national_portal"
@@ -77,9 +78,12 @@ class RecoveryFailed(RuntimeError):
 
 
 def delivery_settings(tree: dict[str, Any]) -> dict[str, Any]:
-    """What decides the catch-up, as the hub reads its configuration `tree`."""
-    config = HubConfig.model_validate(tree)
-    portal = config.connectors.national_portal
+    """What decides the catch-up, as the hub reads its configuration `tree` (its DVCQG
+    connector's section and its broker's, each with the defaults of what `tree` leaves out)."""
+    portal = NationalPortalConfig.model_validate(
+        tree.get("connectors", {}).get("national_portal", {})
+    )
+    broker = BrokerConfig.model_validate(tree.get("broker", {}))
     return {
         "rate_limit_per_s": portal.rate_limit_per_s,
         "batch_size": portal.batch_size,
@@ -90,7 +94,7 @@ def delivery_settings(tree: dict[str, Any]) -> dict[str, Any]:
         "first_probe_s": portal.breaker.first_probe_s,
         "max_probe_interval_s": portal.breaker.recovery_s,
         "retry_attempts": portal.retry.attempts,
-        "hold_max_s": config.broker.hold_max_s,
+        "hold_max_s": broker.hold_max_s,
     }
 
 
