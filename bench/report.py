@@ -745,29 +745,33 @@ def _scale_run_rows(label: str, run: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _payment_rows(label: str, pay: dict[str, Any], judged: bool) -> list[Row]:
+    """A payments run of the scale phase: its rate, its ratio (against the target when
+    `judged`, else for reference) and where the machine's CPU went."""
+    if "error" in pay:
+        return _failed(f"  {label}", pay)
+    if not pay:
+        return []
+    ratio_ = pay["ratio_to_relay"]
+    target, verdict = ("(reference)", "")
+    if judged:
+        met = None if ratio_ is None else ratio_ >= PAYMENT_RATIO_TARGET
+        target, verdict = f">= {PAYMENT_RATIO_TARGET}", _verdict(met)
+    return [
+        (f"  {label}", _num(pay["callbacks_per_s"], " /s"), "", ""),
+        ("    / raw ceiling", _num(ratio_, "", 2), target, verdict),
+        ("    where the CPU went", machine_held(pay), "", ""),
+    ]
+
+
 def _scale_flow_rows(sc: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
-    pay = sc.get("payments_postgresql", {})
-    if "error" in pay:
-        out += _failed("  payment callbacks on PostgreSQL", pay)
-    elif pay:
-        ratio_ = pay["ratio_to_relay"]
-        out += [
-            ("  payment callbacks on PostgreSQL", _num(pay["callbacks_per_s"], " /s"), "", ""),
-            ("    / raw ceiling", _num(ratio_, "", 2), f">= {PAYMENT_RATIO_TARGET}",
-             _verdict(None if ratio_ is None else ratio_ >= PAYMENT_RATIO_TARGET)),
-            ("    where the CPU went", machine_held(pay), "", ""),
-        ]  # fmt: skip
-    two = sc.get("payments_postgresql_2_replicas", {})
-    if "error" in two:
-        out += _failed("  payment callbacks on PostgreSQL, 2 replicas", two)
-    elif two:
-        out += [
-            ("  payment callbacks on PostgreSQL, 2 replicas", _num(two["callbacks_per_s"], " /s"),
-             "", ""),
-            ("    / raw ceiling", _num(two["ratio_to_relay"], "", 2), "(reference)", ""),
-            ("    where the CPU went", machine_held(two), "", ""),
-        ]  # fmt: skip
+    out += _payment_rows("payment callbacks on PostgreSQL", sc.get("payments_postgresql", {}), True)
+    out += _payment_rows(
+        "payment callbacks on PostgreSQL, 2 replicas",
+        sc.get("payments_postgresql_2_replicas", {}),
+        False,
+    )
     axis = sc.get("axis_postgresql", {})
     if "error" in axis:
         out += _failed("  50 KB axis documents on PostgreSQL", axis)

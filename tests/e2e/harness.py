@@ -5,6 +5,10 @@ here, never from each other.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,6 +16,22 @@ import aiohttp
 from tests.support import ONESTOP_TOKEN, HubProcess, eventually
 
 AUTH = {"Authorization": f"Bearer {ONESTOP_TOKEN}"}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(tmp_path: Path, *args: str, timeout_s: float) -> tuple[str, dict[str, Any]]:
+    """`python -m bench --quick ARGS` in the test's folder (`--var`); what it printed, once it
+    exited 0 (else the test fails with the end of its output), and its results."""
+    output = tmp_path / "results.json"
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "bench", "--quick", *args,
+            "--var", str(tmp_path / "var"), "--output", str(output),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return run.stdout, json.loads(output.read_text(encoding="utf-8"))
 
 
 class HubApi:

@@ -10,18 +10,15 @@ without failing, and this test asserts no figure's value.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.__main__ import QUICK_PHASES
+from tests.e2e.harness import run_bench
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 PROFILED = (
     "dossier_events",
     "dossier_events_one_item",
@@ -33,17 +30,7 @@ PROFILED = (
 def test_the_quick_bench_completes_and_reports_every_figure(
     rabbit_url: str, tmp_path: Path
 ) -> None:
-    output = tmp_path / "results.json"
-    run = subprocess.run(
-        [
-            sys.executable, "-m", "bench", "--quick", "--broker-url", rabbit_url,
-            "--var", str(tmp_path / "var"), "--output", str(output),
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False,
-    )  # fmt: skip
-    said = run.stdout[-4000:] + run.stderr[-4000:]
-    assert run.returncode == 0, said
-    results = json.loads(output.read_text(encoding="utf-8"))
+    said, results = run_bench(tmp_path, "--broker-url", rabbit_url, timeout_s=1200)
     for phase in QUICK_PHASES:
         assert phase in results, phase
         assert "error" not in results[phase], (phase, results[phase])
@@ -59,4 +46,4 @@ def test_the_quick_bench_completes_and_reports_every_figure(
         "catalogue concurrency-bound wall / ideal",
         "hub CPU ms per event (share)",
     ):
-        assert figure in run.stdout, figure
+        assert figure in said, figure

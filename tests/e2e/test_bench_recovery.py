@@ -9,33 +9,23 @@ nothing about the target).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.e2e.harness import run_bench
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
 
 
 def test_the_recovery_phase_drains_a_short_outage_and_reports_it(
     rabbit_url: str, tmp_path: Path
 ) -> None:
-    output = tmp_path / "results.json"
-    run = subprocess.run(
-        [
-            sys.executable, "-m", "bench", "--quick", "--phases", "recovery",
-            "--recovery-outages-s", "3", "--broker-url", rabbit_url,
-            "--var", str(tmp_path / "var"), "--output", str(output),
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    said, results = run_bench(
+        tmp_path, "--phases", "recovery", "--recovery-outages-s", "3", "--broker-url", rabbit_url,
+        timeout_s=600,
     )  # fmt: skip
-    said = run.stdout[-4000:] + run.stderr[-4000:]
-    assert run.returncode == 0, said
-    recovery = json.loads(output.read_text(encoding="utf-8"))["recovery"]
+    recovery = results["recovery"]
     assert not recovery.get("failures"), recovery["failures"]
     assert recovery["settings"]["capacity_events_per_s"] > recovery["offered_events_per_s"]
     outage = recovery["outages"]["3"]
@@ -44,4 +34,4 @@ def test_the_recovery_phase_drains_a_short_outage_and_reports_it(
     assert outage["recovery_s"] > 0, outage
     assert outage["probes"] >= 1, outage
     assert outage["parked_at_end"] == 0, outage
-    assert "recovery, DVCQG down 3 s" in run.stdout
+    assert "recovery, DVCQG down 3 s" in said

@@ -10,17 +10,15 @@ machine say nothing about the targets).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.harness import run_bench
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 RUNS = ("sqlite_1", "postgresql_1", "postgresql_2", "postgresql_3")
 
 
@@ -29,17 +27,8 @@ def positive(value: Any) -> bool:
 
 
 def test_the_scale_phase_reports_every_figure(tmp_path: Path) -> None:
-    output = tmp_path / "results.json"
-    run = subprocess.run(
-        [
-            sys.executable, "-m", "bench", "--quick", "--phases", "scale",
-            "--var", str(tmp_path / "var"), "--output", str(output),
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=1500, check=False,
-    )  # fmt: skip
-    said = run.stdout[-4000:] + run.stderr[-4000:]
-    assert run.returncode == 0, said
-    scale = json.loads(output.read_text(encoding="utf-8"))["scale"]
+    said, results = run_bench(tmp_path, "--phases", "scale", timeout_s=1500)
+    scale = results["scale"]
     assert "failures" not in scale, scale["failures"]
     assert positive(scale["relay_baseline"]["messages_per_s"])
 
@@ -87,4 +76,4 @@ def test_the_scale_phase_reports_every_figure(tmp_path: Path) -> None:
         "payment callbacks PostgreSQL / raw ceiling",
         "payment callbacks on PostgreSQL, 2 replicas",
     ):
-        assert line in run.stdout, line
+        assert line in said, line
