@@ -386,7 +386,9 @@ class Hub:
             client_max_size=limit,
             middlewares=[
                 body_deadline(limits),
-                forwarded_for(cfg.http.trusted_proxies),
+                # Only with proxies to trust: without, every request's address is its peer's
+                # and the middleware would only cost each request a header lookup.
+                *([forwarded_for(cfg.http.trusted_proxies)] if cfg.http.trusted_proxies else []),
                 *guard,
                 unavailable,
             ],

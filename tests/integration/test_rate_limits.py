@@ -219,6 +219,18 @@ async def test_the_facade_answers_429_with_its_own_code_per_address(limited: Hub
     assert status == 200, reply
 
 
+async def test_without_trusted_proxies_a_forwarded_header_buys_no_allowance(limited: Hub) -> None:
+    """No `http.trusted_proxies` (the default): X-Forwarded-For is never read, so a client
+    writing a new address in it each time still spends its own address's allowance."""
+    url = f"http://127.0.0.1:{limited.port}/dvcqg"
+    login = {"username": ONESTOP_USER, "password": ONESTOP_PASSWORD}
+    async with aiohttp.ClientSession() as http:
+        replies = [
+            await post(http, url, login, {"X-Forwarded-For": f"203.0.113.{n}"}) for n in range(6)
+        ]
+    assert [s for s, _, _ in replies] == [200] * 4 + [429] * 2, replies
+
+
 async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance(
     tmp_path: Path, rabbit_url: str, broker_prefix: str
 ) -> None:
