@@ -149,12 +149,19 @@ class ParkingQueue:
     async def _ready_count(self, channel: AbstractChannel) -> int:
         """The queue's ready messages, once what this queue's last pass handed back is in
         again (waited for at most `HAND_BACK_WAIT_S`: another client may have taken some)."""
+        return (await self._counts(channel))[0]
+
+    async def _counts(self, channel: AbstractChannel) -> tuple[int, int]:
+        """`_ready_count`, and the queue's consumers: nothing but a browse consumes from a
+        parking queue, so a consumer there is another replica's browse, holding every
+        message it read (left out of the ready count) until it ends."""
         while True:
             declared = await channel.declare_queue(self.queues.parking, passive=True)
-            count = int(declared.declaration_result.message_count or 0)
+            result = declared.declaration_result
+            count = int(result.message_count or 0)
             settling = time.monotonic() - self._handed_back_at < HAND_BACK_WAIT_S
             if count >= self._handed_back or not settling:
-                return count
+                return count, int(result.consumer_count or 0)
             await asyncio.sleep(0.02)
 
     def _hand_back(self, count: int) -> None:
@@ -194,13 +201,16 @@ class ParkingQueue:
         first message may take a while on a busy broker (or while an earlier browse's channel
         is still handing its messages back): it is waited for up to `first_wait_s`, the next
         ones `wait_s` each (fewer than counted means another client took some meanwhile).
+        While another replica browses, the count leaves out what it holds: then this browse
+        takes up to `limit`, which reach it as soon as the other hands them back, and ends
+        `wait_s` after the last (instead of showing an operator no dead letters at all).
         """
         channel = await self.broker.connection.channel()
         found: list[ParkedMessage] = []
         wanted_before = 0
         try:
-            wanted_before = await self._ready_count(channel)
-            wanted = min(limit, wanted_before)
+            wanted_before, others = await self._counts(channel)
+            wanted = limit if others else min(limit, wanted_before)
             if wanted == 0:
                 return found
             declared = await channel.get_queue(self.queues.parking, ensure=False)

@@ -3,6 +3,7 @@ the work queue, and the delivery limit that dead-letters a message into the park
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -145,3 +146,41 @@ async def test_queue_counts_are_read_afresh_each_time(broker: Broker) -> None:
         assert await probe.count(queues.parking) == i + 1
     assert await probe.count("no-such-queue") is None
     assert await probe.count(queues.parking) == 3  # a failed count leaves the probe usable
+
+
+async def test_a_browse_while_another_replica_browses_waits_and_sees_every_message(
+    broker: Broker, rabbit_url: str, broker_prefix: str, tmp_path: Path
+) -> None:
+    """Another replica's browse holds every parked message until it ends (the queue's ready
+    count is then 0). A browse here meanwhile waits for it, instead of showing an operator an
+    empty dead-letter list: played by a consumer of our own on another connection that holds
+    all 300 unacknowledged, then lets go."""
+    queues = await declared(broker)
+    for i in range(300):
+        await broker.publish(
+            broker.channel.default_exchange,
+            queues.parking,
+            message({"dossier_code": f"c-{i}"}, f"p-{i}", {"x-hub-reason": "refused"}),
+        )
+    await in_place(broker, queues.parking, 300)
+    other = await aio_pika.connect(rabbit_url)
+    try:
+        channel = await other.channel()
+        await channel.set_qos(prefetch_count=300)
+        held: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+        async def hold(raw: aio_pika.abc.AbstractIncomingMessage) -> None:
+            held.append(raw)
+
+        queue = await channel.get_queue(queues.parking, ensure=False)
+        await queue.consume(hold, no_ack=False)
+        await eventually(lambda: len(held) == 300, 30, "the other browse holding all 300")
+        async with open_test_store(tmp_path) as store:
+            browse = asyncio.create_task(ParkingQueue(broker, queues, store).browse(wait_s=10))
+            await asyncio.sleep(0.5)
+            assert not browse.done()  # waiting for the other browse, not answering "none"
+            await channel.close()  # the other browse ends: every message goes back in place
+            found = await browse
+        assert [m.message_id for m in found] == [f"p-{i}" for i in range(300)]
+    finally:
+        await other.close()
