@@ -42,6 +42,7 @@ PG_SKIP += tests/e2e/test_replica_kill.py# three replicas sharing one PostgreSQL
 PG_SKIP += tests/e2e/test_demo.py# `hub demo`, as a newcomer runs it
 PG_SKIP += tests/e2e/test_bench_quick.py# `python -m bench --quick`: the bench makes its hubs
 PG_SKIP += tests/e2e/test_bench_scale.py# the bench's scale phase: SQLite and a PostgreSQL of its own
+PG_SKIP += tests/e2e/test_bench_recovery.py# the bench's recovery phase: the bench makes its hubs
 # (the store contract suite, tests/contract, runs on both back-ends in the first run)
 PG_RERUN := tests/integration tests/e2e tests/browser $(addprefix --ignore=,$(PG_SKIP))
 
