@@ -22,7 +22,9 @@ MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 
 
 def _config(address: str, **soap: Any) -> MinistryConfig:
-    section = examples.business_registration(address, "u", "p", timeout_s=1)
+    # A generous timeout: the servers here are on loopback, but the machine may be busy (a
+    # 1 s connect timeout failed once with two full suites running on two cores).
+    section = examples.business_registration(address, "u", "p", timeout_s=30)
     section["soap"] |= soap
     return MinistryConfig.model_validate(section)
 
