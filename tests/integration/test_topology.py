@@ -47,6 +47,16 @@ async def get_one(
     return await eventually(got, timeout_s, f"a message in {queue_name}")
 
 
+async def park_many(broker: Broker, queues: ConnectorQueues, count: int) -> None:
+    """`count` refused messages parked straight in the parking queue, `p-0` first."""
+    for i in range(count):
+        await broker.publish(
+            broker.channel.default_exchange,
+            queues.parking,
+            message({"dossier_code": f"c-{i}"}, f"p-{i}", {"x-hub-reason": "refused"}),
+        )
+
+
 async def test_a_delay_tier_returns_the_message_to_the_work_queue(broker: Broker) -> None:
     queues = await declared(broker)
     tier, delay_s = queues.retry[0]
@@ -83,12 +93,7 @@ async def test_browsing_a_full_parking_queue_reads_all_in_order_and_leaves_them(
     broker: Broker, tmp_path: Path
 ) -> None:
     queues = await declared(broker)
-    for i in range(300):
-        await broker.publish(
-            broker.channel.default_exchange,
-            queues.parking,
-            message({"dossier_code": f"c-{i}"}, f"p-{i}", {"x-hub-reason": "refused"}),
-        )
+    await park_many(broker, queues, 300)
     async with open_test_store(tmp_path) as store:
         parking = ParkingQueue(broker, queues, store)
         # A generous gap between two deliveries: a loaded machine is no reason to stop early.
@@ -149,19 +154,14 @@ async def test_queue_counts_are_read_afresh_each_time(broker: Broker) -> None:
 
 
 async def test_a_browse_while_another_replica_browses_waits_and_sees_every_message(
-    broker: Broker, rabbit_url: str, broker_prefix: str, tmp_path: Path
+    broker: Broker, rabbit_url: str, tmp_path: Path
 ) -> None:
     """Another replica's browse holds every parked message until it ends (the queue's ready
     count is then 0). A browse here meanwhile waits for it, instead of showing an operator an
     empty dead-letter list: played by a consumer of our own on another connection that holds
     all 300 unacknowledged, then lets go."""
     queues = await declared(broker)
-    for i in range(300):
-        await broker.publish(
-            broker.channel.default_exchange,
-            queues.parking,
-            message({"dossier_code": f"c-{i}"}, f"p-{i}", {"x-hub-reason": "refused"}),
-        )
+    await park_many(broker, queues, 300)
     await in_place(broker, queues.parking, 300)
     other = await aio_pika.connect(rabbit_url)
     try:
