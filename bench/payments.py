@@ -52,6 +52,7 @@ from bench.e2e import E2eOptions
 from bench.hubproc import PORTAL_PASSWORD, PORTAL_USER, UNIT, bench_hub
 from bench.stages import Window
 from bench.watch import (
+    CpuClock,
     MachineMeter,
     RssSample,
     RssSampler,
@@ -412,7 +413,8 @@ class Rig:
         wanted = set(everything)  # shrunk to what was answered `00` once all replies are in
         before = len(self.sampler.samples)
         cpu = cpu_meter(hub=[process(h.pid) for h in self.hubs], bench=[process()])
-        store_server = _StoreServer(self.store_server)
+        root = self.store_server
+        store_server = CpuClock({"postgresql": lambda: tree_cpu_seconds(root)} if root else {})
         machine = MachineMeter()
         drained = asyncio.create_task(wait_held(self.tally, wanted, self.hubs))
         cpu.start()
@@ -430,7 +432,11 @@ class Rig:
             if not drained.done():
                 drained.cancel()
                 await asyncio.gather(drained, return_exceptions=True)
-        cpu_share = {**cpu.stop(), **store_server.stop()}
+        server_s, server_cpu = store_server.stop()
+        cpu_share = {
+            **cpu.stop(),
+            **{name: round(used / max(server_s, 1e-9), 2) for name, used in server_cpu.items()},
+        }
         busy = machine.stop()
         metered_s = time.perf_counter() - metered_from
         await asyncio.sleep(SETTLE_S)
@@ -476,24 +482,6 @@ def _problems(name: str, figures: dict[str, Any]) -> list[str]:
     if events["missing"] or events["extra"]:
         out.append(f"{name}: events {events}")
     return out
-
-
-class _StoreServer:
-    """Cores the PostgreSQL server's process tree used over a round, when there is one."""
-
-    def __init__(self, root: psutil.Process | None) -> None:
-        self.root = root
-        self._begin, self._wall = 0.0, 0.0
-
-    def start(self) -> None:
-        if self.root is not None:
-            self._begin, self._wall = tree_cpu_seconds(self.root), time.perf_counter()
-
-    def stop(self) -> dict[str, float]:
-        if self.root is None:
-            return {}
-        wall = max(time.perf_counter() - self._wall, 1e-9)
-        return {"postgresql": round((tree_cpu_seconds(self.root) - self._begin) / wall, 2)}
 
 
 # -- the phase ------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ This module must never measure anything: it only formats what the phases returne
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -512,7 +513,8 @@ def stages_table(stages: dict[str, Any]) -> str:
 
 # -- every target at the end ------------------------------------------------------------------
 
-Target = tuple[str, Any, str, bool | None, str | None]  # figure, value, target, met, flow
+# figure, value, target, met, and what it measures (a key of `_CAUSES`, for a miss's cause)
+Target = tuple[str, Any, str, bool | None, str]
 
 
 def _stage_of(results: dict[str, Any], flow: str | None) -> str:
@@ -539,7 +541,7 @@ def _targets(results: dict[str, Any]) -> list[Target]:
                 share,
                 f">= {RATIO_TARGET}",
                 None if share is None else share >= RATIO_TARGET,
-                "dossier_events",
+                "throughput",
             )
         )
     lat = results.get("latency", {})
@@ -552,7 +554,7 @@ def _targets(results: dict[str, Any]) -> list[Target]:
                 lat["p99_ms"],
                 f"< {P99_TARGET_MS:.0f} ms at {LATENCY_RATE_TARGET:g}/s",
                 lat["p99_ms"] < P99_TARGET_MS if judged else None,
-                "dossier_events_one_item",
+                "latency",
             )
         )
     soak = results.get("soak", {})
@@ -563,7 +565,7 @@ def _targets(results: dict[str, Any]) -> list[Target]:
                 soak["rss_peak_mb"],
                 f"< {PEAK_RSS_TARGET_MB:.0f} MB",
                 soak["rss_peak_mb"] < PEAK_RSS_TARGET_MB,
-                None,
+                "soak",
             )
         )
     pay = results.get("payments", {})
@@ -577,7 +579,7 @@ def _targets(results: dict[str, Any]) -> list[Target]:
                 None
                 if pay["ratio_to_relay"] is None
                 else pay["ratio_to_relay"] >= PAYMENT_RATIO_TARGET,
-                "payment_callbacks",
+                "payments",
             )
         )
         out.append(
@@ -586,7 +588,7 @@ def _targets(results: dict[str, Any]) -> list[Target]:
                 unique["p99_ms"],
                 f"< {PAYMENT_P99_TARGET_MS:.0f} ms",
                 unique["p99_ms"] < PAYMENT_P99_TARGET_MS,
-                "payment_callbacks",
+                "payment_p99",
             )
         )
     mins = results.get("ministries", {})
@@ -598,7 +600,7 @@ def _targets(results: dict[str, Any]) -> list[Target]:
                 soap,
                 f">= {SOAP_RATIO_TARGET}",
                 None if soap is None else soap >= SOAP_RATIO_TARGET,
-                None,
+                "soap",
             )
         )
     out += _axis_targets(results.get("vdxp", {}))
@@ -611,7 +613,7 @@ def _targets(results: dict[str, Any]) -> list[Target]:
                 value,
                 f"<= {CATALOGUE_RATIO_TARGET}",
                 value <= CATALOGUE_RATIO_TARGET,
-                "catalogue_concurrency_bound" if name == "concurrency_bound" else None,
+                f"catalogue_{name}",
             )
         )
     return out  # fmt: skip
@@ -628,7 +630,13 @@ def _axis_targets(vdxp: dict[str, Any]) -> list[Target]:
         ok = None if value is None else value >= AXIS_RATIO_TARGET
         size = f"{small['attachment_bytes'] / 1000:.0f} KB"
         out.append(
-            (f"axis {size} {mode} / bare client", value, f">= {AXIS_RATIO_TARGET}", ok, None)
+            (
+                f"axis {size} {mode} / bare client",
+                value,
+                f">= {AXIS_RATIO_TARGET}",
+                ok,
+                f"axis_{mode}",
+            )
         )
     return out
 
@@ -645,7 +653,7 @@ def _scale_targets(sc: dict[str, Any]) -> list[Target]:
                 value,
                 f">= {PG_TO_SQLITE_TARGET}",
                 ok,
-                "dossier_events",
+                "pg_to_sqlite",
             )
         )
     pay = sc.get("payments_postgresql", {})
@@ -669,20 +677,6 @@ def misses(results: dict[str, Any]) -> list[str]:
     return [figure for figure, _, _, met, _ in _targets(results) if met is False]
 
 
-def _latency_held(results: dict[str, Any]) -> str:
-    """Why the step latency is what it is: the rate one-item calls were answered at against
-    the rate offered (below it, calls queue and latency grows with the run), and DVCQG's
-    batching, which waits up to `linger_ms` for company whatever the hub's speed."""
-    lat = results.get("latency", {})
-    linger = NationalPortalConfig.model_fields["linger_ms"].default
-    answered = lat.get("answered_events_per_s")
-    offered = lat.get("offered_events_per_s")
-    parts = [f"a DVCQG batch waits up to linger_ms={linger}"]
-    if answered is not None and offered:
-        parts.insert(0, f"calls answered at {answered:g}/s of {offered:g}/s offered")
-    return "; ".join(parts)
-
-
 def machine_held(pay: dict[str, Any]) -> str:
     """What holds a round the whole machine ran: how busy its cores were, and each process's
     CPU per callback (the hub, PostgreSQL, the broker, the bench's own client)."""
@@ -698,19 +692,182 @@ def machine_held(pay: dict[str, Any]) -> str:
     )
 
 
+def _ms_per_item(cores: Any, rate: Any) -> float | None:
+    ok = isinstance(cores, int | float) and isinstance(rate, int | float) and rate > 0
+    return cores * 1000 / rate if ok else None
+
+
+def one_core_held(share: Any, rate: Any, ms: float | None, target: float, unit: str) -> str:
+    """A ratio held by the hub's CPU: the hub spent `ms` of CPU per item while it reached
+    `share` at `rate` items/s. One whole core at that cost gives `1000 / ms` items/s (a hub
+    is one Python process: one core for its code, a little more from SQLite's own thread),
+    and `target` needs at most the cost shown on one core."""
+    ok = isinstance(share, int | float) and isinstance(rate, int | float) and rate > 0
+    if ms is None or not ms or not ok:
+        return ""
+    per_item = share / rate  # the ratio one item/s is worth
+    return (
+        f"hub {ms:.2f} CPU ms/{unit}: one whole core gives {per_item * 1000 / ms:.2f}; "
+        f"{target:g} needs <= {per_item * 1000 / target:.2f} ms/{unit}"
+    )
+
+
+def pair_held(hub: tuple[Any, Any], bare: tuple[Any, Any], target: float, unit: str) -> str:
+    """A ratio against a bare client, both held by their CPU: each one's (cores, items/s)
+    turned into CPU per item; at equal cores the ratio is the bare client's cost over the
+    hub's, and `target` needs the hub at most the bare cost / target."""
+    hub_ms, bare_ms = _ms_per_item(*hub), _ms_per_item(*bare)
+    if hub_ms is None or bare_ms is None or not hub_ms:
+        return ""
+    return (
+        f"CPU ms/{unit}: hub {hub_ms:.2f} at {hub[0]:.2f} cores, bare {bare_ms:.2f} at "
+        f"{bare[0]:.2f} cores; at equal cores {bare_ms / hub_ms:.2f}; {target:g} needs the "
+        f"hub <= {bare_ms / target:.2f} ms/{unit}"
+    )
+
+
+def _cores(figures: dict[str, Any], name: str = "hub") -> Any:
+    return (figures.get("cpu_cores_used") or {}).get(name)
+
+
+def _throughput_cause(results: dict[str, Any]) -> str:
+    tput = results.get("throughput", {})
+    rate = tput.get("events_per_s")
+    ms = _ms_per_item(_cores(tput), rate)
+    return one_core_held(ratio(results), rate, ms, RATIO_TARGET, "event")
+
+
+def _latency_cause(results: dict[str, Any]) -> str:
+    """Why the step latency is what it is: the rate one-item calls were answered at against
+    the rate offered (below it, calls queue and latency grows with the run), the hub's CPU
+    per event at that rate (near one whole core, everything queues), and DVCQG's batching,
+    which waits up to `linger_ms` for company whatever the hub's speed."""
+    lat = results.get("latency", {})
+    linger = NationalPortalConfig.model_fields["linger_ms"].default
+    answered = lat.get("answered_events_per_s")
+    offered = lat.get("offered_events_per_s")
+    parts = [f"a DVCQG batch waits up to linger_ms={linger}"]
+    cores = _cores(lat)
+    if (ms := _ms_per_item(cores, answered)) is not None:
+        parts.insert(0, f"hub {cores:.2f} cores at {ms:.2f} CPU ms/event")
+    if answered is not None and offered:
+        parts.insert(0, f"calls answered at {answered:g}/s of {offered:g}/s offered")
+    return "; ".join(parts)
+
+
+def _payments_cause(results: dict[str, Any]) -> str:
+    pay = results.get("payments", {})
+    unique = pay.get("variants", {}).get("unique", {})
+    rate = unique.get("callbacks_per_s")
+    # The hub's CPU from the first callback until every event was delivered, per callback.
+    ms = (unique.get("cpu_ms_per_callback") or {}).get("hub")
+    return one_core_held(pay.get("ratio_to_relay"), rate, ms, PAYMENT_RATIO_TARGET, "callback")
+
+
+def _payment_p99_cause(results: dict[str, Any]) -> str:
+    """Little's law: with N callbacks in flight at R a second, a reply takes N / R on
+    average, so a p99 under the bound needs more than N / bound a second."""
+    pay = results.get("payments", {})
+    rate, flight = (
+        pay.get("variants", {}).get("unique", {}).get("callbacks_per_s"),
+        pay.get("concurrency"),
+    )
+    if not isinstance(rate, int | float) or not rate or not isinstance(flight, int):
+        return ""
+    return (
+        f"{flight} in flight at {rate:.0f}/s: {flight / rate * 1000:.0f} ms a reply on average "
+        f"(Little's law); p99 < {PAYMENT_P99_TARGET_MS:.0f} ms needs more than "
+        f"{flight * 1000 / PAYMENT_P99_TARGET_MS:.0f}/s"
+    )
+
+
+def _soap_cause(results: dict[str, Any]) -> str:
+    soap = results.get("ministries", {}).get("soap", {})
+    hub, raw = soap.get("hub", {}), soap.get("raw", {})
+    return pair_held(
+        (_cores(hub), hub.get("round_trips_per_s")),
+        (_cores(raw, "client"), raw.get("calls_per_s")),
+        SOAP_RATIO_TARGET,
+        "hand-off",
+    )
+
+
+def _axis_cause(results: dict[str, Any], mode: str) -> str:
+    loads = results.get("vdxp", {}).get("loads") or {}
+    if not loads:
+        return ""
+    small = min(loads.values(), key=lambda load: load["attachment_bytes"])[mode]
+    hub, raw = small.get("hub", {}), small.get("raw", {})
+    # `cpu_ms_per_document` is each side's worker (the hub, the bare client) over its rounds.
+    hub_ms, raw_ms = hub.get("cpu_ms_per_document"), raw.get("cpu_ms_per_document")
+    if not isinstance(hub_ms, int | float) or not isinstance(raw_ms, int | float) or not hub_ms:
+        return ""
+    return (
+        f"CPU ms/document: hub {hub_ms:.2f}, bare {raw_ms:.2f}; at equal cores "
+        f"{raw_ms / hub_ms:.2f}; {AXIS_RATIO_TARGET:g} needs the hub <= "
+        f"{raw_ms / AXIS_RATIO_TARGET:.2f} ms/document"
+    )
+
+
+def _catalogue_cause(results: dict[str, Any], setting: str) -> str:
+    """A wall / ideal ratio: what the hub's CPU per procedure was, and the ratio one whole
+    core would give if the CPU were all that held it (above the target: the CPU cannot be
+    all; below it: the hub also waited on something)."""
+    figures = results.get("catalogue", {}).get("settings", {}).get(setting, {})
+    full = figures.get("full_sync", {})
+    cores, value = _cores(figures), full.get("ratio_to_ideal")
+    ms = _ms_per_item(cores, full.get("procedures_per_s"))
+    if ms is None or not isinstance(value, int | float):
+        return ""
+    return (
+        f"hub {cores:.2f} cores, {ms:.2f} CPU ms/procedure; on one whole core at that cost "
+        f"{value * cores:.2f}"
+    )
+
+
+def _payments_pg_cause(results: dict[str, Any]) -> str:
+    return machine_held(results.get("scale", {}).get("payments_postgresql", {}))
+
+
+_CAUSES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "throughput": _throughput_cause,
+    "latency": _latency_cause,
+    "payments": _payments_cause,
+    "payment_p99": _payment_p99_cause,
+    "soap": _soap_cause,
+    "axis_receive": lambda results: _axis_cause(results, "receive"),
+    "axis_send": lambda results: _axis_cause(results, "send"),
+    "catalogue_rate_bound": lambda results: _catalogue_cause(results, "rate_bound"),
+    "catalogue_concurrency_bound": lambda results: _catalogue_cause(results, "concurrency_bound"),
+    "payments_postgresql": _payments_pg_cause,
+}
+# The flow of the stages phase (its top stage) behind each kind of target.
+_STAGE_FLOWS = {
+    "throughput": "dossier_events",
+    "pg_to_sqlite": "dossier_events",
+    "latency": "dossier_events_one_item",
+    "payments": "payment_callbacks",
+    "payment_p99": "payment_callbacks",
+    "payments_postgresql": "payment_callbacks",
+    "catalogue_concurrency_bound": "catalogue_concurrency_bound",
+}
+
+
+def held_by(results: dict[str, Any], kind: str) -> str:
+    """Why a target was missed, from this run's own measurements: the cause its kind has
+    (CPU per item against one core or against the bare client, Little's law, the busy
+    machine) and the stage that costs its flow most CPU."""
+    cause = _CAUSES[kind](results) if kind in _CAUSES else ""
+    stage = _stage_of(results, _STAGE_FLOWS.get(kind))
+    return "; ".join(h for h in (cause, stage) if h)
+
+
 def targets_table(results: dict[str, Any]) -> str:
-    """Every judged figure against its target; for a miss, the stage that holds the flow."""
-    header = ("target", "measured", "target", "", "held by (stages phase of this run)")
+    """Every judged figure against its target; for a miss, what holds it (`held_by`)."""
+    header = ("target", "measured", "target", "", "held by (measured in this run)")
     lines: list[tuple[str, ...]] = [header]
-    for figure, value, target, met, flow in _targets(results):
-        held = _stage_of(results, flow) if met is False else ""
-        if met is False and flow == "dossier_events_one_item":
-            held = "; ".join(h for h in (_latency_held(results), held) if h)
-        if met is False and flow == "payments_postgresql":
-            pay = results.get("scale", {}).get("payments_postgresql", {})
-            held = "; ".join(
-                h for h in (machine_held(pay), _stage_of(results, "payment_callbacks")) if h
-            )
+    for figure, value, target, met, kind in _targets(results):
+        held = held_by(results, kind) if met is False else ""
         digits = 1 if isinstance(value, float) and value >= 10 else 3
         lines.append((figure, _num(value, "", digits), target, _verdict(met), held))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
