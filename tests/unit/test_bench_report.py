@@ -101,7 +101,7 @@ def test_missed_dossier_events_name_what_one_whole_core_would_give() -> None:
     )
     line = line_of(table, "dossier events / raw ceiling")
     assert "MISS" in line
-    assert "hub 0.80 CPU ms/event: one whole core gives 0.50; 0.8 needs <= 0.50 ms/event" in line
+    assert "hub 0.80 CPU ms/event: one whole core sustains 0.50; 0.8 needs <= 0.50 ms/event" in line
 
 
 def test_missed_soap_hand_offs_compare_cpu_per_item_with_the_bare_client() -> None:
@@ -135,7 +135,7 @@ def test_missed_payment_p99_names_littles_law() -> None:
     assert "p99 < 50 ms needs more than 640/s" in p99
     # 0.2 at 400/s, 2.5 ms a callback: one core sustains 400/s (0.2); 0.5 needs 1 ms.
     rate = line_of(table, "payment callbacks / raw ceiling")
-    assert "one whole core gives 0.20; 0.5 needs <= 1.00 ms/callback" in rate
+    assert "one whole core sustains 0.20; 0.5 needs <= 1.00 ms/callback" in rate
 
 
 def test_missed_axis_and_catalogue_name_their_cpu_per_item() -> None:
