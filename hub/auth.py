@@ -78,8 +78,17 @@ CHECKS = Checks()
 @cache
 def dummy_hash() -> str:
     """A hash to verify unknown names against, so they cost what known ones do (made on the
-    first failed log-in, not at every start)."""
+    first log-in of an unknown name, not at every start). Call `unknown_name_hash`."""
     return hash_password(secrets.token_urlsafe(16))
+
+
+async def unknown_name_hash() -> str:
+    """`dummy_hash`, made off the event loop the first time: an argon2 hash takes tens of
+    milliseconds of CPU and, with argon2-cffi's defaults (RFC 9106's second profile), 64 MiB
+    of memory while it runs. A log-in of a known name never makes it."""
+    if dummy_hash.cache_info().currsize:
+        return dummy_hash()
+    return await asyncio.to_thread(dummy_hash)
 
 
 class Turns:
@@ -215,9 +224,10 @@ class Authenticator:
                 return LoginOutcome(None, locked_until=locked)
             name = self._by_username.get(typed)
             source = self.sources.get(name) if name else None
-            stored, known = dummy_hash(), False
             if source is not None and source.password_hash is not None:
                 stored, known = source.password_hash.get_secret_value(), True
+            else:
+                stored, known = await unknown_name_hash(), False
             ok = isinstance(password, str) and await CHECKS.verify(stored, password)
             if not (ok and known):
                 return LoginOutcome(None, locked_until=self.throttle.failed(key, now))

@@ -33,7 +33,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from hub.auth import CHECKS, Turns, dummy_hash, sha256_hex
+from hub.auth import CHECKS, Turns, sha256_hex, unknown_name_hash
 from hub.config import DashboardConfig, Role
 from hub.httputil import writable
 from hub.store.sqlite import SqliteStore
@@ -126,7 +126,7 @@ class OperatorAccess:
                 name or "?", "login.refused", "dashboard", {"reason": "locked", "client": client}
             )
             return LoginResult(None, locked_until=state.locked_until)
-        stored = user.password_hash.get_secret_value() if user else dummy_hash()
+        stored = user.password_hash.get_secret_value() if user else await unknown_name_hash()
         ok = isinstance(password, str) and await CHECKS.verify(stored, password)
         if user is None or not ok:
             return await self._failed(name, user is not None, client, now)
