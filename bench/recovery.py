@@ -23,8 +23,11 @@ From the switch back (T), measured:
   i.e. the probe that reopens the gate; the drain is the rest;
 * during the outage, `/readyz?counts=1` every second: the peak backlog (`waiting`); the hub's
   own outage record (probes, most messages held), read from its `connector_recovered` log line;
-* at the end: messages parked (`parked`, must be 0), the hub's peak RSS (the kernel's
-  high-water mark, `VmHWM`), what DVCQG was asked during the catch-up (calls per service,
+* at the end: messages parked (`parked`, must be 0), the hub's peak RSS from the start of
+  the traffic on (the kernel's high-water mark, `VmHWM`, brought down to the resident set
+  once the load generator has logged in: a log-in's argon2 check takes 64 MiB for its
+  fifty-odd milliseconds whatever the traffic; the peak before, log-ins and warm-up
+  included, is reported beside it), what DVCQG was asked during the catch-up (calls per service,
   records and steps per call, calls in each second after T) and the CPU each process used from
   the probe on, so a slow drain can be told rate-limit bound from CPU bound.
 
@@ -505,10 +508,15 @@ async def measure_one(options: E2eOptions, outage_s: float, tag: int) -> dict[st
         settings = delivery_settings(phase.hub.settings)  # exactly what the hub was given
         plan = Plan(outage_s, settings["capacity_events_per_s"])
         await phase.warm_up(tag)
+        client = phase.client()
+        await client.login()
+        memory = Memory(phase.hub.pid)
+        peak_before = memory.peak_mb()  # the warm-up and the log-ins' argon2 checks
+        memory.reset()
         calls, report, samples = install_call_clock(phase.sim), OpenLoopReport(), list[Sample]()
         cpu = phase.cpu_meter()
         cpu.start()
-        traffic = asyncio.create_task(drive_open(phase.client(), pairs, plan.rate / 2, report))
+        traffic = asyncio.create_task(drive_open(client, pairs, plan.rate / 2, report))
         sampler = asyncio.create_task(sample_counts(phase, samples))
         try:
             line = await _outage(Run(phase, plan, calls, report, traffic, where))
@@ -524,6 +532,7 @@ async def measure_one(options: E2eOptions, outage_s: float, tag: int) -> dict[st
         "traffic": "kept on through the outage and the catch-up",
         "events_sent": 2 * report.pairs,
         "max_send_slip_ms": round(report.max_slip_s * 1000, 1),
+        "rss_peak_before_traffic_mb": _mb(peak_before),
         "settings": settings,
         "hub_exit_code": phase.hub.exit_code,
     }

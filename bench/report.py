@@ -351,6 +351,7 @@ def _recovery_outage_rows(outage: str, o: dict[str, Any], rate: str) -> list[Row
         f"{_num(o['ideal_s'], ' s', 1)} + {RECOVERY_SLACK_S:.0f} s)"
     )
     parked, peak = o["parked_at_end"], o["rss_peak_mb"]
+    before = o.get("rss_peak_before_traffic_mb")  # the log-ins' argon2 checks, 64 MiB each
     parked_verdict = "" if parked is None else ("ok" if parked == 0 else "FAIL")
     probes = f"{_num(o['probe_latency_s'], ' s', 2)} / {_num(o['probes'])}"
     return [
@@ -361,8 +362,10 @@ def _recovery_outage_rows(outage: str, o: dict[str, Any], rate: str) -> list[Row
         ("    drain after the probe", _num(o["drain_after_probe_s"], " s", 1), "", ""),
         ("    peak backlog during the outage", _num(o["peak_backlog_messages"], " messages"),
          "", ""),
-        ("    hub peak RSS (VmHWM)", _num(peak, " MB", 1), f"< {PEAK_RSS_TARGET_MB:.0f} MB",
+        ("    hub peak RSS (VmHWM) from the traffic on", _num(peak, " MB", 1),
+         f"< {PEAK_RSS_TARGET_MB:.0f} MB",
          _verdict(None if peak is None else peak < PEAK_RSS_TARGET_MB)),
+        ("      before it, log-ins and warm-up", _num(before, " MB", 1), "(reference)", ""),
         ("    messages parked", _num(parked), "0", parked_verdict),
     ]  # fmt: skip
 

@@ -34,4 +34,7 @@ def test_the_recovery_phase_drains_a_short_outage_and_reports_it(
     assert outage["recovery_s"] > 0, outage
     assert outage["probes"] >= 1, outage
     assert outage["parked_at_end"] == 0, outage
+    # Both peaks are read: the log-ins' (before the traffic) and the traffic's own.
+    assert outage["rss_peak_before_traffic_mb"] > 0, outage
+    assert outage["rss_peak_mb"] > 0, outage
     assert "recovery, DVCQG down 3 s" in said
