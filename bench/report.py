@@ -831,6 +831,28 @@ def _catalogue_cause(results: dict[str, Any], setting: str) -> str:
     )
 
 
+def _soak_cause(results: dict[str, Any]) -> str:
+    """Memory: where the resident set began and how it grew in the second half (a leak keeps
+    growing; a flat slope over a short run is a warm-up)."""
+    soak = results.get("soak", {})
+    start, slope = soak.get("rss_start_mb"), soak.get("slope_mb_per_10k_events")
+    if not isinstance(start, int | float):
+        return ""
+    grew = f"{slope:.2f} MB per 10,000 events" if isinstance(slope, int | float) else "unknown"
+    return f"hub RSS {start:.1f} MB at the start; second half's slope {grew}"
+
+
+def _pg_to_sqlite_cause(results: dict[str, Any]) -> str:
+    """One replica on PostgreSQL against one hub on SQLite: each one's CPU per event, by
+    process (the scale phase's closed-loop runs)."""
+    runs = results.get("scale", {}).get("dossiers", {})
+    pg, lite = runs.get("postgresql_1", {}), runs.get("sqlite_1", {})
+    pg_cpu, lite_cpu = pg.get("cpu_ms_per_event") or {}, lite.get("cpu_ms_per_event") or {}
+    if not pg_cpu or not lite_cpu:
+        return ""
+    return f"CPU ms/event on PostgreSQL {_cpu_cell(pg_cpu)}; on SQLite {_cpu_cell(lite_cpu)}"
+
+
 def _payments_pg_cause(results: dict[str, Any]) -> str:
     return machine_held(results.get("scale", {}).get("payments_postgresql", {}))
 
@@ -846,6 +868,8 @@ _CAUSES: dict[str, Callable[[dict[str, Any]], str]] = {
     "catalogue_rate_bound": lambda results: _catalogue_cause(results, "rate_bound"),
     "catalogue_concurrency_bound": lambda results: _catalogue_cause(results, "concurrency_bound"),
     "payments_postgresql": _payments_pg_cause,
+    "soak": _soak_cause,
+    "pg_to_sqlite": _pg_to_sqlite_cause,
 }
 # The flow of the stages phase (its top stage) behind each kind of target.
 _STAGE_FLOWS = {

@@ -167,3 +167,31 @@ def test_missed_axis_and_catalogue_name_their_cpu_per_item() -> None:
     assert "CPU" not in line_of(table, "axis 51 KB send")  # met: nothing named
     catalogue = line_of(table, "catalogue concurrency-bound")
     assert "hub 0.75 cores, 3.00 CPU ms/procedure; on one whole core at that cost 1.20" in catalogue
+
+
+def test_missed_memory_and_postgresql_ratio_name_their_figures() -> None:
+    scale = {
+        "dossiers": {
+            "sqlite_1": {"cpu_ms_per_event": {"hubs": 1.0, "broker": 0.3}},
+            "postgresql_1": {
+                "ratio_to_sqlite": 0.7,
+                "cpu_ms_per_event": {"hubs": 1.2, "broker": 0.3, "postgresql": 0.4},
+            },
+        }
+    }
+    soak = {
+        "events": 15000,
+        "rss_start_mb": 120.0,
+        "rss_peak_mb": 160.0,
+        "slope_mb_per_10k_events": 2.5,
+    }
+    table = report.targets_table({"soak": soak, "scale": scale})
+    memory = line_of(table, "hub peak RSS over 15,000 events")
+    assert "MISS" in memory
+    assert "hub RSS 120.0 MB at the start; second half's slope 2.50 MB per 10,000 events" in memory
+    pg = line_of(table, "dossier events 1 replica PostgreSQL / SQLite")
+    assert "MISS" in pg
+    assert (
+        "CPU ms/event on PostgreSQL hubs 1.200 / broker 0.300 / PG 0.400; "
+        "on SQLite hubs 1.000 / broker 0.300 / PG n/a"
+    ) in pg
