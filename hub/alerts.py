@@ -21,6 +21,13 @@ away) changes nothing, neither firing nor resolving. Active alerts are shown on 
 dashboard's overview and in `/readyz`. With several replicas the checks are a once-only duty:
 the replica holding it checks and notifies, and shows the active alerts (decision 0091).
 
+A firing alert is kept in the store until it resolves (`KeptAlerts`), and whoever begins the
+checks (the hub after a restart, the replica the duty passed to) reads it back: its episode
+goes on, with no second "firing". A restored alert resolves only on a reading that knows: a
+connector's "up" counts once one of its calls was answered since the start (`Gate.answered`),
+new dead letters once a whole window was watched. A process that dies between sending a
+notification and keeping its change may send that one notification again.
+
 This module must never change what it reads, and never wait for a notification to be sent.
 """
 
@@ -44,6 +51,7 @@ from hub.dashboard.board import SYNC_DESTINATION
 from hub.health import QueueProbe, Watched, condition_of, counts_of
 from hub.masking import mask_text
 from hub.outage import State
+from hub.store.base import FiringAlert
 from hub.store.dashboard import Completeness
 from hub.synclag import percentiles
 
@@ -84,6 +92,9 @@ class Reading:
     for_s: float
     since: float | None = None  # when the condition began, if its source knows
     detail: str = ""  # masked
+    # False while the source cannot tell yet (after a start, a connector whose calls have not
+    # been answered reads "up"): a restored alert is not resolved on such a reading.
+    known: bool = True
 
 
 @dataclass
@@ -97,6 +108,8 @@ class Alert:
     detail: str
     episode: str
     resolved_at: float | None = None
+    # Read back from the store at a start or a hand-over, not yet seen holding by this process.
+    restored: bool = False
 
 
 Key = tuple[Rule, str | None]
@@ -111,6 +124,13 @@ class Episodes:
     pending: dict[Key, float] = field(default_factory=dict)
     firing: dict[Key, Alert] = field(default_factory=dict)
 
+    def restore(self, alerts: Iterable[Alert]) -> None:
+        """Alerts that fired before this process held the checks (a restart, a hand-over):
+        firing again without a notification; one resolves only on a reading that knows."""
+        for alert in alerts:
+            alert.restored = True
+            self.firing[(alert.rule, alert.connector)] = alert
+
     def step(self, readings: Iterable[Reading], now: float) -> list[tuple[str, Alert]]:
         changes: list[tuple[str, Alert]] = []
         for r in readings:
@@ -118,13 +138,13 @@ class Episodes:
             alert = self.firing.get(key)
             if not r.holding:
                 self.pending.pop(key, None)
-                if alert is not None:
+                if alert is not None and (r.known or not alert.restored):
                     del self.firing[key]
                     alert.value, alert.detail, alert.resolved_at = r.value, r.detail, now
                     changes.append(("resolved", alert))
                 continue
             if alert is not None:  # still firing: the figures move, nothing is sent
-                alert.value, alert.detail = r.value, r.detail
+                alert.value, alert.detail, alert.restored = r.value, r.detail, False
                 continue
             began = self.pending.setdefault(key, now if r.since is None else min(r.since, now))
             if now - began >= r.for_s:
@@ -135,6 +155,18 @@ class Episodes:
                 self.firing[key] = alert
                 changes.append(("firing", alert))
         return changes
+
+
+def _alert_of(kept: FiringAlert) -> Alert | None:
+    """A kept alert as the checks hold it; None for a rule this version no longer has."""
+    try:
+        rule = Rule(kept.rule)
+    except ValueError:
+        return None
+    return Alert(
+        rule, kept.connector or None, kept.value, kept.threshold, kept.since, kept.fired_at,
+        kept.detail, kept.episode,
+    )  # fmt: skip
 
 
 def _episode() -> str:
@@ -170,6 +202,17 @@ class SyncFigures(Protocol):
     async def lag_histogram(self, destination: str, since: float) -> dict[int, int]: ...
 
 
+class KeptAlerts(Protocol):
+    """Where the firing alerts are kept until they resolve (the store), so that a restart or
+    a hand-over of the checks continues their episodes."""
+
+    async def firing_alerts(self) -> list[FiringAlert]: ...
+
+    async def alert_fired(self, alert: FiringAlert) -> None: ...
+
+    async def alert_resolved(self, rule: str, connector: str, episode: str) -> None: ...
+
+
 class Publisher(Protocol):
     """Where notifications go (`hub.notify.Notifier`): `publish` never waits."""
 
@@ -188,6 +231,7 @@ class Alerting:
         figures: SyncFigures,
         publisher: Publisher,
         names: Mapping[str, str] | None = None,
+        kept: KeptAlerts | None = None,
     ) -> None:
         self.config = config
         self.instance = instance
@@ -196,7 +240,9 @@ class Alerting:
         self.figures = figures
         self.publisher = publisher
         self.names = dict(names or {})
+        self.kept = kept
         self.episodes = Episodes()
+        self._began = time.time()  # when this process began the checks
         self.growth = Growth(config.dead_letters_window_s)
         self._missing_since: dict[str, float] = {}
         self.checks = 0  # evaluations done, for whoever waits for the next one
@@ -235,8 +281,11 @@ class Alerting:
         """The checks, a once-only duty (`hub.duties`): only the replica holding it checks and
         notifies. A first check at once gives the counts later ones rise from (what was parked
         before is not new), then one every `check_interval_s`. When the duty leaves this
-        replica, its episodes are forgotten: the new holder begins its own (decision 0091)."""
+        replica, its episodes are forgotten here; the holder reads the firing ones back from
+        the store (`kept`) when it begins, so a restart or a hand-over continues them."""
+        self._began = time.time()
         try:
+            await self._restore()
             await self._check_safely()
             while True:
                 await asyncio.sleep(self.config.check_interval_s)
@@ -245,6 +294,38 @@ class Alerting:
             self.episodes = Episodes()
             self.growth = Growth(self.config.dead_letters_window_s)
             self._missing_since.clear()
+
+    async def _restore(self) -> None:
+        if self.kept is None:
+            return
+        try:
+            found = await self.kept.firing_alerts()
+        except Exception as exc:  # the store away: this holder begins afresh, as before
+            log.warning("alerts_restore_failed", error=repr(exc))
+            return
+        restored = [a for a in (_alert_of(f) for f in found) if a is not None]
+        self.episodes.restore(restored)
+        if restored:
+            log.info("alerts_restored", count=len(restored))
+
+    async def _keep(self, status: str, alert: Alert) -> None:
+        """The change in the store: a firing alert kept, a resolved one forgotten. A failure
+        costs only the continuity of that episode across a restart."""
+        if self.kept is None:
+            return
+        connector = alert.connector or ""
+        try:
+            if status == "firing":
+                await self.kept.alert_fired(
+                    FiringAlert(
+                        str(alert.rule), connector, alert.episode, alert.since,
+                        alert.fired_at, alert.value, alert.threshold, alert.detail,
+                    )
+                )  # fmt: skip
+            else:
+                await self.kept.alert_resolved(str(alert.rule), connector, alert.episode)
+        except Exception as exc:
+            log.warning("alerts_keep_failed", rule=str(alert.rule), error=repr(exc))
 
     async def _check_safely(self) -> None:
         try:
@@ -273,6 +354,7 @@ class Alerting:
                 episode=alert.episode,
             )
             self.publisher.publish(notice)
+            await self._keep(status, alert)
         return changes
 
     async def readings(self, now: float) -> list[Reading]:
@@ -289,6 +371,9 @@ class Alerting:
         c = condition_of(w, now)
         down = c.state in DOWN
         since = (c.since or now) if down else None
+        gate = w.guard.gate if w.guard else None
+        # "up" is news only once a call was answered since this process began.
+        known = down or gate is None or gate.answered
         out = [
             Reading(
                 Rule.connector_down,
@@ -299,6 +384,7 @@ class Alerting:
                 cfg.connector_down_for_s,
                 since,
                 f"{c.state}: {mask_text(c.reason)}" if down else "",
+                known,
             )
         ]
         if w.consumer is not None:
@@ -336,6 +422,8 @@ class Alerting:
                 limit,
                 0.0,
                 detail=f"{parked} parked",
+                # The window's rises are known once a whole window was watched.
+                known=now - self._began >= self.growth.window_s,
             )
         ]
 

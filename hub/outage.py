@@ -146,6 +146,9 @@ class Gate:
     _interval_s: float = 0.0
     _probing: bool = False
     _changed: asyncio.Event | None = None
+    # A call answered since this process began: until then "up" is only the start-up state,
+    # not news that the destination is there (a restored alert waits for it, `hub.alerts`).
+    answered: bool = False
 
     def __post_init__(self) -> None:
         self.since = self.clock()
@@ -273,6 +276,7 @@ class Gate:
         self._reschedule()
 
     def succeeded(self) -> None:
+        self.answered = True
         self._failures_in_row = 0
         self._probing = False
         if self._outage is None:

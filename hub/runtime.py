@@ -263,6 +263,7 @@ class Hub:
             reader.dashboard,
             notifier,
             cfg.dashboard.names,
+            self.store,
         )
         await self._keep(self.alerting.duty, "alerts")
 

@@ -148,6 +148,21 @@ class PausedConnector:
 
 
 @dataclass(frozen=True)
+class FiringAlert:
+    """An alert firing, as the store keeps it until it resolves (`hub.alerts`): its rule, its
+    connector ('' for the hub's own rules), its episode and figures; times in unix seconds."""
+
+    rule: str
+    connector: str
+    episode: str
+    since: float
+    fired_at: float
+    value: float | None
+    threshold: float
+    detail: str
+
+
+@dataclass(frozen=True)
 class Lease:
     """A once-only duty's lease as the store holds it (`hub.duties`). Its times are unix
     seconds on the database's own clock, and `now` is that clock when the lease was read, so

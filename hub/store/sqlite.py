@@ -46,6 +46,7 @@ from hub.store.base import (
     DeliveryWork,
     DossierView,
     FeedItem,
+    FiringAlert,
     HistoryEntry,
     IngestOutcome,
     IngestResult,
@@ -911,6 +912,45 @@ class SqliteStore:
                 ),
             )
             return True
+
+    # -- alerts firing -------------------------------------------------------------------------
+
+    async def firing_alerts(self) -> list[FiringAlert]:
+        """The alerts that fired and have not resolved (`hub.alerts`)."""
+        async with self._read():
+            rows = await self._db.execute_fetchall(
+                "SELECT rule, connector, episode, since, fired_at, value, threshold, detail "
+                "FROM alerts_firing"
+            )
+        return [
+            FiringAlert(
+                r[0], r[1], r[2], float(r[3]), float(r[4]),
+                None if r[5] is None else float(r[5]), float(r[6]), r[7],
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    async def alert_fired(self, alert: FiringAlert) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO alerts_firing (rule, connector, episode, since, fired_at, value, "
+                "threshold, detail) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (rule, connector) DO "
+                "UPDATE SET episode = excluded.episode, since = excluded.since, "
+                "fired_at = excluded.fired_at, value = excluded.value, "
+                "threshold = excluded.threshold, detail = excluded.detail",
+                (
+                    alert.rule, alert.connector, alert.episode, alert.since, alert.fired_at,
+                    alert.value, alert.threshold, alert.detail[:2000],
+                ),
+            )  # fmt: skip
+
+    async def alert_resolved(self, rule: str, connector: str, episode: str) -> None:
+        """Forget a firing alert, if it is still that episode."""
+        async with self._tx() as db:
+            await db.execute(
+                "DELETE FROM alerts_firing WHERE rule = ? AND connector = ? AND episode = ?",
+                (rule, connector, episode),
+            )
 
     async def paused_connectors(self) -> dict[str, PausedConnector]:
         async with self._read():

@@ -31,6 +31,7 @@ from connectors.national_portal.routes import DossierLookup
 from connectors.national_portal.sink import DeliveryState
 from connectors.payment_platform.store import SqlitePayments
 from connectors.webhook.sink import DeliveryLog
+from hub.alerts import KeptAlerts
 from hub.api import ChangeFeed
 from hub.auth import Sessions
 from hub.dlq import ParkingLog
@@ -39,7 +40,7 @@ from hub.httputil import writable
 from hub.intake import DossierLog
 from hub.plugins import built_in
 from hub.runtime import Pauses
-from hub.store.base import AuditEntry, Confirmation, JournalLine, Lease
+from hub.store.base import AuditEntry, Confirmation, FiringAlert, JournalLine, Lease
 from hub.store.dashboard import (
     Completeness,
     DossierHit,
@@ -108,6 +109,7 @@ class Store(
     ParkingLog,
     Pauses,
     DossierLookup,
+    KeptAlerts,
     Protocol,
 ):
     """Every part's Protocol at once, and what the readiness check and the dashboard read."""
@@ -382,6 +384,23 @@ async def test_confirmations_arriving_together_are_each_recorded(store: Store) -
     assert moment is not None
     assert held["T1"].acknowledged_at == moment  # type: ignore[union-attr]
     assert held["T2"].acknowledged_at is None  # type: ignore[union-attr]
+
+
+async def test_a_firing_alert_is_kept_until_its_own_episode_resolves(store: Store) -> None:
+    first = FiringAlert("HubConnectorDown", "national_portal", "ep-1", 10.0, 310.0, 300.0,
+                        300.0, "down: HTTP 503")  # fmt: skip
+    hub_rule = FiringAlert("HubSyncLagHigh", "", "ep-2", 5.0, 6.0, None, 600.0, "")
+    await store.alert_fired(first)
+    await store.alert_fired(hub_rule)
+    assert sorted(await store.firing_alerts(), key=lambda a: a.rule) == [first, hub_rule]
+
+    again = FiringAlert("HubConnectorDown", "national_portal", "ep-3", 400.0, 700.0, 300.0,
+                        300.0, "down: timeout")  # fmt: skip
+    await store.alert_fired(again)  # the same rule and connector: one row, the newer
+    await store.alert_resolved("HubConnectorDown", "national_portal", "ep-1")  # not that one
+    assert sorted(await store.firing_alerts(), key=lambda a: a.rule) == [again, hub_rule]
+    await store.alert_resolved("HubConnectorDown", "national_portal", "ep-3")
+    assert await store.firing_alerts() == [hub_rule]
 
 
 async def test_the_outbox_keeps_a_row_until_it_is_done(store: Store) -> None:

@@ -314,3 +314,80 @@ async def test_new_dead_letters_fire_at_once_and_resolve_after_a_quiet_window(
         assert resolved["episode"] == fired["episode"]
         assert resolved["value"] == 0
         assert "1 parked" in resolved["detail"]
+
+
+async def test_a_restart_during_an_outage_goes_on_with_the_same_episode(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str
+) -> None:
+    """The hub fires for a DVCQG outage and is restarted while DVCQG is still down: the new
+    process reads the firing alert back from the store, sends no second "firing" when it
+    finds DVCQG down again, and one "resolved" of the same episode when DVCQG is back."""
+    async with (
+        WebhookReceiver(token=ALERT_TOKEN) as receiver,
+        DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
+        aiohttp.ClientSession() as http,
+    ):
+        overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, portal.url)
+        webhooks = {"webhooks": {"ops_chat": {"url": receiver.url, "token": ALERT_TOKEN}}}
+        overrides = deep_merge(overrides, {"alerts": deep_merge(FAST_ALERTS, webhooks)})
+        config = load_config(None, overrides)
+        portal.faults.mode = "http_503"
+        async with Hub(config) as hub:
+            world = World(hub, portal, http)
+            await world.dossier(f"{UNIT}-261207-0001")
+            await eventually(lambda: received(receiver, "firing"), 30, "the firing notification")
+        firing = received(receiver, "firing")[0]
+
+        async with Hub(config) as hub:  # the same store; the dossier's message waits again
+            world = World(hub, portal, http)
+            await eventually(lambda: world.portal_state() == "down", 30, "DVCQG down again")
+            await world.next_checks(5)
+            assert len(received(receiver, "firing")) == 1, receiver.state()
+            _, body = await world.readyz()
+            assert [a["episode"] for a in body["alerts"]] == [firing["episode"]]
+
+            portal.faults.mode = "ok"
+            await eventually(lambda: received(receiver, "resolved"), 30, "the resolved one")
+            await world.next_checks(3)
+            _, body = await world.readyz()
+            assert body["alerts"] == []
+        fired, resolved = one_episode(receiver)
+        assert resolved["episode"] == fired["episode"] == firing["episode"]
+
+
+async def test_a_restart_after_the_outage_ended_resolves_once_a_call_is_answered(
+    tmp_path: Path, rabbit_url: str, broker_prefix: str
+) -> None:
+    """Restarted after the outage, before its "resolved" was sent: the restored alert is not
+    resolved by the start-up "up" alone (DVCQG answers slowly: no call answered yet), but
+    once a call to DVCQG was answered."""
+    async with (
+        WebhookReceiver(token=ALERT_TOKEN) as receiver,
+        DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
+        aiohttp.ClientSession() as http,
+    ):
+        overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, portal.url)
+        webhooks = {"webhooks": {"ops_chat": {"url": receiver.url, "token": ALERT_TOKEN}}}
+        overrides = deep_merge(overrides, {"alerts": deep_merge(FAST_ALERTS, webhooks)})
+        config = load_config(None, overrides)
+        portal.faults.mode = "http_503"
+        async with Hub(config) as hub:
+            world = World(hub, portal, http)
+            await world.dossier(f"{UNIT}-261207-0002")
+            await eventually(lambda: received(receiver, "firing"), 30, "the firing notification")
+        firing = received(receiver, "firing")[0]
+
+        portal.faults.delay_s = 5.0
+        portal.faults.mode = "slow"
+        async with Hub(config) as hub:
+            world = World(hub, portal, http)
+            await world.next_checks(5)
+            assert received(receiver, "resolved") == []  # "up" at start is no news
+            _, body = await world.readyz()
+            assert [a["episode"] for a in body["alerts"]] == [firing["episode"]]
+
+            portal.faults.mode = "ok"
+            await eventually(lambda: received(receiver, "resolved"), 30, "the resolved one")
+            await world.next_checks(3)
+        fired, resolved = one_episode(receiver)
+        assert resolved["episode"] == fired["episode"] == firing["episode"]

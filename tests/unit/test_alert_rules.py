@@ -1,5 +1,6 @@
 """The alert rules' logic: episodes fire once after their time and resolve once, a figure that
-could not be read changes nothing, dead letters count only their rises within the window, and
+could not be read changes nothing, an alert read back after a restart goes on and resolves
+only on a reading that knows, dead letters count only their rises within the window, and
 each rule's sentence reads in both languages."""
 
 from __future__ import annotations
@@ -59,6 +60,43 @@ def test_a_figure_not_read_neither_fires_nor_resolves() -> None:
     episodes.step([down(True, since=0.0)], 400.0)
     assert episodes.step([], 500.0) == []  # the broker or the store did not answer
     assert list(episodes.firing) == [(DOWN, "national_portal")]
+
+
+def restored_down() -> tuple[Episodes, Alert]:
+    """Episodes after a restart, with the connector-down alert read back from the store."""
+    kept = Alert(DOWN, "national_portal", 400.0, 300.0, 0.0, 300.0, "down: HTTP 503", "ep-1")
+    episodes = Episodes()
+    episodes.restore([kept])
+    return episodes, kept
+
+
+def unknown_up() -> Reading:
+    """What a connector reads after a start, before any of its calls was answered."""
+    return Reading(DOWN, "national_portal", False, None, 300.0, 300.0, known=False)
+
+
+def test_a_restored_alert_goes_on_while_its_condition_holds_with_no_second_firing() -> None:
+    episodes, kept = restored_down()
+    assert episodes.step([unknown_up()], 1000.0) == []  # not yet known: still firing
+    assert episodes.firing[(DOWN, "national_portal")] is kept
+    assert episodes.step([down(True, since=990.0, value=10.0)], 1010.0) == []  # adopted
+    resolved = episodes.step([down(False)], 2000.0)
+    assert [(s, a.episode, a.since) for s, a in resolved] == [("resolved", "ep-1", 0.0)]
+
+
+def test_a_restored_alert_resolves_on_a_reading_that_knows() -> None:
+    episodes, _ = restored_down()
+    assert episodes.step([unknown_up()], 1000.0) == []
+    resolved = episodes.step([down(False)], 1030.0)  # a call answered: it is back
+    assert [(s, a.episode) for s, a in resolved] == [("resolved", "ep-1")]
+    assert episodes.firing == {}
+
+
+def test_an_unknown_reading_still_resolves_an_alert_this_process_fired() -> None:
+    episodes = Episodes()
+    fired = episodes.step([down(True, since=0.0)], 400.0)
+    resolved = episodes.step([unknown_up()], 500.0)
+    assert [(s, a.episode) for s, a in resolved] == [("resolved", fired[0][1].episode)]
 
 
 def test_connectors_and_rules_are_episodes_of_their_own() -> None:
