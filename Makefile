@@ -37,6 +37,7 @@ PG_SKIP += tests/integration/test_store_restart.py# a PostgreSQL server of its o
 PG_SKIP += tests/integration/test_store_postgresql.py# the PostgreSQL back-end's own promises
 PG_SKIP += tests/integration/test_dashboard_replicas.py# replicas on PostgreSQL; one hub on SQLite
 PG_SKIP += tests/integration/test_replica_sessions.py# replicas sharing one PostgreSQL store
+PG_SKIP += tests/integration/test_alerts_hand_over.py# replicas sharing one PostgreSQL store
 PG_SKIP += tests/e2e/test_replica_kill.py# three replicas sharing one PostgreSQL store
 # ... its hubs make their own store, not the test's (a SQLite file in their folder):
 PG_SKIP += tests/e2e/test_demo.py# `hub demo`, as a newcomer runs it
