@@ -34,6 +34,7 @@ This module must never change what it reads, and never wait for a notification t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections import deque
@@ -296,6 +297,9 @@ class Alerting:
             self._missing_since.clear()
 
     async def _restore(self) -> None:
+        """The alerts kept firing, read back. One this hub no longer checks (its connector
+        left the configuration, its rule this version) would never resolve: it is forgotten,
+        without a notification, and logged."""
         if self.kept is None:
             return
         try:
@@ -303,7 +307,16 @@ class Alerting:
         except Exception as exc:  # the store away: this holder begins afresh, as before
             log.warning("alerts_restore_failed", error=repr(exc))
             return
-        restored = [a for a in (_alert_of(f) for f in found) if a is not None]
+        checked = {w.name for w in self.watched} | {""}
+        restored: list[Alert] = []
+        for kept in found:
+            alert = _alert_of(kept) if kept.connector in checked else None
+            if alert is not None:
+                restored.append(alert)
+                continue
+            log.warning("alert_forgotten", rule=kept.rule, connector=kept.connector)
+            with contextlib.suppress(Exception):
+                await self.kept.alert_resolved(kept.rule, kept.connector, kept.episode)
         self.episodes.restore(restored)
         if restored:
             log.info("alerts_restored", count=len(restored))

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.alerts import Alert, Episodes, Growth, Reading, Rule, summary
+from hub.alerts import Alert, Alerting, Episodes, Growth, Reading, Rule, summary
 from hub.config import AlertEmail, AlertsConfig, AlertWebhook, load_config
 from hub.dashboard import i18n
 from hub.errors import ConfigError
+from hub.store.base import FiringAlert
 
 DOWN = Rule.connector_down
 
@@ -187,3 +188,39 @@ def test_a_webhooks_token_comes_from_the_environment_and_is_never_shown(
     with pytest.raises(ConfigError) as refused:
         load_config(None, {"alerts": {"webhooks": {"x": {"url": "chat.example/hooks"}}}})
     assert "alerts.webhooks.x.url" in str(refused.value.problems)
+
+
+class Kept:
+    """The store's firing alerts, in memory (pure logic)."""
+
+    def __init__(self, *alerts: FiringAlert) -> None:
+        self.rows = {(a.rule, a.connector): a for a in alerts}
+
+    async def firing_alerts(self) -> list[FiringAlert]:
+        return list(self.rows.values())
+
+    async def alert_fired(self, alert: FiringAlert) -> None:
+        self.rows[(alert.rule, alert.connector)] = alert
+
+    async def alert_resolved(self, rule: str, connector: str, episode: str) -> None:
+        if (found := self.rows.get((rule, connector))) and found.episode == episode:
+            del self.rows[(rule, connector)]
+
+
+class Quiet:
+    def publish(self, notice: dict[str, object]) -> None:
+        raise AssertionError(f"nothing is sent at a restore: {notice}")
+
+
+async def test_a_kept_alert_this_hub_no_longer_checks_is_forgotten_not_restored() -> None:
+    gone = FiringAlert("HubConnectorDown", "a_removed_connector", "ep-1", 0, 300, 400, 300, "")
+    renamed = FiringAlert("HubSomethingOld", "", "ep-2", 0, 300, 1, 1, "")
+    lag = FiringAlert("HubSyncLagHigh", "", "ep-3", 0, 300, 900, 600, "")
+    kept = Kept(gone, renamed, lag)
+    alerting = Alerting(AlertsConfig(), "test", [], None, None, Quiet(), kept=kept)  # type: ignore[arg-type]
+
+    await alerting._restore()
+
+    assert list(alerting.episodes.firing) == [(Rule.lag_high, None)]
+    assert alerting.episodes.firing[(Rule.lag_high, None)].episode == "ep-3"
+    assert list(kept.rows) == [("HubSyncLagHigh", "")]  # the other two are forgotten
