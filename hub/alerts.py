@@ -25,8 +25,9 @@ A firing alert is kept in the store until it resolves (`KeptAlerts`), and whoeve
 checks (the hub after a restart, the replica the duty passed to) reads it back: its episode
 goes on, with no second "firing". A restored alert resolves only on a reading that knows: a
 connector's "up" counts once one of its calls was answered since the start (`Gate.answered`),
-new dead letters once a whole window was watched. A process that dies between sending a
-notification and keeping its change may send that one notification again.
+new dead letters once a whole window was watched. A change is kept before its notification
+is queued: a process that dies between the two (microseconds; a queued notification dies
+with its process anyway) loses that one notification, never sends it twice.
 
 This module must never change what it reads, and never wait for a notification to be sent.
 """
@@ -352,6 +353,9 @@ class Alerting:
         changes = self.episodes.step(await self.readings(now), now)
         self.checks += 1
         for status, alert in changes:
+            # Kept first, then queued: once a receiver has the notification, the change is in
+            # the store, and a stop that cancels this check cannot leave the two apart.
+            await self._keep(status, alert)
             notice = {
                 "event_id": secrets.token_hex(16),
                 "type": f"alert.{status}",
@@ -367,7 +371,6 @@ class Alerting:
                 episode=alert.episode,
             )
             self.publisher.publish(notice)
-            await self._keep(status, alert)
         return changes
 
     async def readings(self, now: float) -> list[Reading]:

@@ -35,6 +35,7 @@ from tests.support import (
 from tests.support.tls import Authority, server_context
 
 PORTAL = "national_portal"
+SHORT_LEASES = {"lease_s": 2.0, "renew_every_s": 0.3}
 ALERT_TOKEN = "alert-receiver-token"
 DOWN_FOR_S = 1.0
 FAST_ALERTS = {
@@ -330,6 +331,7 @@ async def test_a_restart_during_an_outage_goes_on_with_the_same_episode(
         overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, portal.url)
         webhooks = {"webhooks": {"ops_chat": {"url": receiver.url, "token": ALERT_TOKEN}}}
         overrides = deep_merge(overrides, {"alerts": deep_merge(FAST_ALERTS, webhooks)})
+        overrides["duties"] = SHORT_LEASES  # on PostgreSQL, a lease a stop left lapses soon
         config = load_config(None, overrides)
         portal.faults.mode = "http_503"
         async with Hub(config) as hub:
@@ -369,6 +371,7 @@ async def test_a_restart_after_the_outage_ended_resolves_once_a_call_is_answered
         overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, portal.url)
         webhooks = {"webhooks": {"ops_chat": {"url": receiver.url, "token": ALERT_TOKEN}}}
         overrides = deep_merge(overrides, {"alerts": deep_merge(FAST_ALERTS, webhooks)})
+        overrides["duties"] = SHORT_LEASES  # on PostgreSQL, a lease a stop left lapses soon
         config = load_config(None, overrides)
         portal.faults.mode = "http_503"
         async with Hub(config) as hub:

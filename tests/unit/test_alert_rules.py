@@ -13,7 +13,10 @@ from hub.alerts import Alert, Alerting, Episodes, Growth, Reading, Rule, summary
 from hub.config import AlertEmail, AlertsConfig, AlertWebhook, load_config
 from hub.dashboard import i18n
 from hub.errors import ConfigError
+from hub.health import Watched
 from hub.store.base import FiringAlert
+from hub.store.dashboard import Completeness
+from hub.synclag import bucket_of
 
 DOWN = Rule.connector_down
 
@@ -224,3 +227,45 @@ async def test_a_kept_alert_this_hub_no_longer_checks_is_forgotten_not_restored(
     assert list(alerting.episodes.firing) == [(Rule.lag_high, None)]
     assert alerting.episodes.firing[(Rule.lag_high, None)].episode == "ep-3"
     assert list(kept.rows) == [("HubSyncLagHigh", "")]  # the other two are forgotten
+
+
+class Seeing:
+    """A publisher that notes, for each notification, what the store kept at that moment."""
+
+    def __init__(self, kept: Kept) -> None:
+        self.kept = kept
+        self.saw: list[tuple[str, list[str]]] = []
+
+    def publish(self, notice: dict[str, object]) -> None:
+        self.saw.append((str(notice["type"]), [a.episode for a in self.kept.rows.values()]))
+
+
+class Lag:
+    """Sync figures with a lag p95 far over the bound, then none."""
+
+    def __init__(self) -> None:
+        self.high = True
+
+    async def completeness(self, destination: str) -> Completeness:
+        return Completeness(dossiers=0, unconfirmed=0)
+
+    async def lag_histogram(self, destination: str, since: float) -> dict[int, int]:
+        return {bucket_of(7200.0): 5} if self.high else {}  # two hours late, then nothing
+
+
+async def test_a_change_is_kept_before_its_notification_is_queued() -> None:
+    """A stop may cancel a check at any await: keeping first means a notification a receiver
+    got is always in the store, so a restart never fires that episode again."""
+    kept = Kept()
+    seeing, lag = Seeing(kept), Lag()
+    portal = Watched("national_portal", None)  # no guard, no queues: only the sync rules
+    config = AlertsConfig(lag_high_for_s=0)
+    alerting = Alerting(config, "test", [portal], None, lag, seeing, kept=kept)
+
+    fired = await alerting.check(now=1000.0)
+    lag.high = False
+    await alerting.check(now=1060.0)
+
+    episode = next(a.episode for s, a in fired if a.rule is Rule.lag_high)
+    assert ("alert.firing", [episode]) in seeing.saw  # kept when it was queued
+    assert seeing.saw[-1] == ("alert.resolved", [])  # forgotten when it was queued
