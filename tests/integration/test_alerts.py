@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from hub.alerts import Alerting
-from hub.config import deep_merge, load_config
+from hub.config import HubConfig, deep_merge, load_config
 from hub.health import describe
 from hub.runtime import Hub
 from hub.validation import VN_TZ
@@ -317,80 +317,79 @@ async def test_new_dead_letters_fire_at_once_and_resolve_after_a_quiet_window(
         assert "1 parked" in resolved["detail"]
 
 
+@dataclass
+class Restarts:
+    """One receiver, DVCQG's simulator and a configuration to start the hub with, again and
+    again on the same store."""
+
+    receiver: WebhookReceiver
+    portal: DvcqgSimulator
+    http: aiohttp.ClientSession
+    config: HubConfig
+
+    async def fired_then_stopped(self, code: str) -> dict[str, Any]:
+        """A hub that finds DVCQG down for `code` fires, and stops: the firing received."""
+        self.portal.faults.mode = "http_503"
+        async with Hub(self.config) as hub:
+            await World(hub, self.portal, self.http).dossier(code)
+            await eventually(lambda: received(self.receiver, "firing"), 30, "the firing one")
+        return received(self.receiver, "firing")[0]
+
+    async def resolved_of(self, world: World, firing: dict[str, Any]) -> None:
+        """DVCQG comes back: one "resolved", of the episode of `firing`, and nothing else."""
+        self.portal.faults.mode = "ok"
+        await eventually(lambda: received(self.receiver, "resolved"), 30, "the resolved one")
+        await world.next_checks(3)
+        _, body = await world.readyz()
+        assert body["alerts"] == []
+        fired, resolved = one_episode(self.receiver)
+        assert resolved["episode"] == fired["episode"] == firing["episode"]
+
+
+@pytest.fixture
+async def restarts(tmp_path: Path, rabbit_url: str, broker_prefix: str) -> AsyncIterator[Restarts]:
+    async with (
+        WebhookReceiver(token=ALERT_TOKEN) as receiver,
+        DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
+        aiohttp.ClientSession() as http,
+    ):
+        overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, portal.url)
+        webhooks = {"webhooks": {"ops_chat": {"url": receiver.url, "token": ALERT_TOKEN}}}
+        overrides = deep_merge(overrides, {"alerts": deep_merge(FAST_ALERTS, webhooks)})
+        overrides["duties"] = SHORT_LEASES  # on PostgreSQL, a lease a stop left lapses soon
+        yield Restarts(receiver, portal, http, load_config(None, overrides))
+
+
 async def test_a_restart_during_an_outage_goes_on_with_the_same_episode(
-    tmp_path: Path, rabbit_url: str, broker_prefix: str
+    restarts: Restarts,
 ) -> None:
     """The hub fires for a DVCQG outage and is restarted while DVCQG is still down: the new
     process reads the firing alert back from the store, sends no second "firing" when it
     finds DVCQG down again, and one "resolved" of the same episode when DVCQG is back."""
-    async with (
-        WebhookReceiver(token=ALERT_TOKEN) as receiver,
-        DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
-        aiohttp.ClientSession() as http,
-    ):
-        overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, portal.url)
-        webhooks = {"webhooks": {"ops_chat": {"url": receiver.url, "token": ALERT_TOKEN}}}
-        overrides = deep_merge(overrides, {"alerts": deep_merge(FAST_ALERTS, webhooks)})
-        overrides["duties"] = SHORT_LEASES  # on PostgreSQL, a lease a stop left lapses soon
-        config = load_config(None, overrides)
-        portal.faults.mode = "http_503"
-        async with Hub(config) as hub:
-            world = World(hub, portal, http)
-            await world.dossier(f"{UNIT}-261207-0001")
-            await eventually(lambda: received(receiver, "firing"), 30, "the firing notification")
-        firing = received(receiver, "firing")[0]
-
-        async with Hub(config) as hub:  # the same store; the dossier's message waits again
-            world = World(hub, portal, http)
-            await eventually(lambda: world.portal_state() == "down", 30, "DVCQG down again")
-            await world.next_checks(5)
-            assert len(received(receiver, "firing")) == 1, receiver.state()
-            _, body = await world.readyz()
-            assert [a["episode"] for a in body["alerts"]] == [firing["episode"]]
-
-            portal.faults.mode = "ok"
-            await eventually(lambda: received(receiver, "resolved"), 30, "the resolved one")
-            await world.next_checks(3)
-            _, body = await world.readyz()
-            assert body["alerts"] == []
-        fired, resolved = one_episode(receiver)
-        assert resolved["episode"] == fired["episode"] == firing["episode"]
+    firing = await restarts.fired_then_stopped(f"{UNIT}-261207-0001")
+    async with Hub(restarts.config) as hub:  # the same store; the dossier's message waits again
+        world = World(hub, restarts.portal, restarts.http)
+        await eventually(lambda: world.portal_state() == "down", 30, "DVCQG down again")
+        await world.next_checks(5)
+        assert len(received(restarts.receiver, "firing")) == 1, restarts.receiver.state()
+        _, body = await world.readyz()
+        assert [a["episode"] for a in body["alerts"]] == [firing["episode"]]
+        await restarts.resolved_of(world, firing)
 
 
 async def test_a_restart_after_the_outage_ended_resolves_once_a_call_is_answered(
-    tmp_path: Path, rabbit_url: str, broker_prefix: str
+    restarts: Restarts,
 ) -> None:
     """Restarted after the outage, before its "resolved" was sent: the restored alert is not
     resolved by the start-up "up" alone (DVCQG answers slowly: no call answered yet), but
     once a call to DVCQG was answered."""
-    async with (
-        WebhookReceiver(token=ALERT_TOKEN) as receiver,
-        DvcqgSimulator(username=PORTAL_USER, password=PORTAL_PASSWORD) as portal,
-        aiohttp.ClientSession() as http,
-    ):
-        overrides = hub_overrides(tmp_path, rabbit_url, broker_prefix, portal.url)
-        webhooks = {"webhooks": {"ops_chat": {"url": receiver.url, "token": ALERT_TOKEN}}}
-        overrides = deep_merge(overrides, {"alerts": deep_merge(FAST_ALERTS, webhooks)})
-        overrides["duties"] = SHORT_LEASES  # on PostgreSQL, a lease a stop left lapses soon
-        config = load_config(None, overrides)
-        portal.faults.mode = "http_503"
-        async with Hub(config) as hub:
-            world = World(hub, portal, http)
-            await world.dossier(f"{UNIT}-261207-0002")
-            await eventually(lambda: received(receiver, "firing"), 30, "the firing notification")
-        firing = received(receiver, "firing")[0]
-
-        portal.faults.delay_s = 5.0
-        portal.faults.mode = "slow"
-        async with Hub(config) as hub:
-            world = World(hub, portal, http)
-            await world.next_checks(5)
-            assert received(receiver, "resolved") == []  # "up" at start is no news
-            _, body = await world.readyz()
-            assert [a["episode"] for a in body["alerts"]] == [firing["episode"]]
-
-            portal.faults.mode = "ok"
-            await eventually(lambda: received(receiver, "resolved"), 30, "the resolved one")
-            await world.next_checks(3)
-        fired, resolved = one_episode(receiver)
-        assert resolved["episode"] == fired["episode"] == firing["episode"]
+    firing = await restarts.fired_then_stopped(f"{UNIT}-261207-0002")
+    restarts.portal.faults.delay_s = 5.0
+    restarts.portal.faults.mode = "slow"
+    async with Hub(restarts.config) as hub:
+        world = World(hub, restarts.portal, restarts.http)
+        await world.next_checks(5)
+        assert received(restarts.receiver, "resolved") == []  # "up" at start is no news
+        _, body = await world.readyz()
+        assert [a["episode"] for a in body["alerts"]] == [firing["episode"]]
+        await restarts.resolved_of(world, firing)
