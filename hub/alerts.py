@@ -299,8 +299,8 @@ class Alerting:
 
     async def _restore(self) -> None:
         """The alerts kept firing, read back. One this hub no longer checks (its connector
-        left the configuration, its rule this version) would never resolve: it is forgotten,
-        without a notification, and logged."""
+        left the configuration, DVCQG's sync figures for the hub's own rules, its rule this
+        version) would never resolve: it is forgotten, without a notification, and logged."""
         if self.kept is None:
             return
         try:
@@ -308,7 +308,9 @@ class Alerting:
         except Exception as exc:  # the store away: this holder begins afresh, as before
             log.warning("alerts_restore_failed", error=repr(exc))
             return
-        checked = {w.name for w in self.watched} | {""}
+        checked = {w.name for w in self.watched}
+        if SYNC_DESTINATION in checked:  # the hub's own rules read DVCQG's sync figures
+            checked.add("")
         restored: list[Alert] = []
         for kept in found:
             alert = _alert_of(kept) if kept.connector in checked else None

@@ -220,13 +220,26 @@ async def test_a_kept_alert_this_hub_no_longer_checks_is_forgotten_not_restored(
     renamed = FiringAlert("HubSomethingOld", "", "ep-2", 0, 300, 1, 1, "")
     lag = FiringAlert("HubSyncLagHigh", "", "ep-3", 0, 300, 900, 600, "")
     kept = Kept(gone, renamed, lag)
-    alerting = Alerting(AlertsConfig(), "test", [], None, None, Quiet(), kept=kept)  # type: ignore[arg-type]
+    portal = Watched("national_portal", None)
+    alerting = Alerting(AlertsConfig(), "test", [portal], None, Lag(), Quiet(), kept=kept)
 
     await alerting._restore()
 
     assert list(alerting.episodes.firing) == [(Rule.lag_high, None)]
     assert alerting.episodes.firing[(Rule.lag_high, None)].episode == "ep-3"
     assert list(kept.rows) == [("HubSyncLagHigh", "")]  # the other two are forgotten
+
+
+async def test_the_hubs_own_kept_alerts_are_forgotten_without_dvcqg_to_read() -> None:
+    lag = FiringAlert("HubSyncLagHigh", "", "ep-3", 0, 300, 900, 600, "")
+    kept = Kept(lag)
+    ministry = Watched("civil_status", None)
+    alerting = Alerting(AlertsConfig(), "test", [ministry], None, Lag(), Quiet(), kept=kept)
+
+    await alerting._restore()
+
+    assert alerting.episodes.firing == {}
+    assert kept.rows == {}
 
 
 class Seeing:
