@@ -717,17 +717,27 @@ def one_core_held(share: Any, rate: Any, ms: float | None, target: float, unit: 
     )
 
 
-def pair_held(hub: tuple[Any, Any], bare: tuple[Any, Any], target: float, unit: str) -> str:
-    """A ratio against a bare client, both held by their CPU: each one's (cores, items/s)
-    turned into CPU per item; at equal cores the ratio is the bare client's cost over the
-    hub's, and `target` needs the hub at most the bare cost / target."""
-    hub_ms, bare_ms = _ms_per_item(*hub), _ms_per_item(*bare)
-    if hub_ms is None or bare_ms is None or not hub_ms:
+def cost_pair(hub: tuple[Any, str], bare: tuple[Any, str], target: float, unit: str) -> str:
+    """A ratio against a bare client, both held by their CPU: each one's CPU per item (with
+    what to say beside it, such as its cores); at equal cores the ratio is the bare client's
+    cost over the hub's, and `target` needs the hub at most the bare cost / target."""
+    (hub_ms, hub_note), (bare_ms, bare_note) = hub, bare
+    if not isinstance(hub_ms, int | float) or not isinstance(bare_ms, int | float) or not hub_ms:
         return ""
     return (
-        f"CPU ms/{unit}: hub {hub_ms:.2f} at {hub[0]:.2f} cores, bare {bare_ms:.2f} at "
-        f"{bare[0]:.2f} cores; at equal cores {bare_ms / hub_ms:.2f}; {target:g} needs the "
-        f"hub <= {bare_ms / target:.2f} ms/{unit}"
+        f"CPU ms/{unit}: hub {hub_ms:.2f}{hub_note}, bare {bare_ms:.2f}{bare_note}; at equal "
+        f"cores {bare_ms / hub_ms:.2f}; {target:g} needs the hub <= {bare_ms / target:.2f} "
+        f"ms/{unit}"
+    )
+
+
+def pair_held(hub: tuple[Any, Any], bare: tuple[Any, Any], target: float, unit: str) -> str:
+    """`cost_pair` from each side's (cores, items/s)."""
+    hub_ms, bare_ms = _ms_per_item(*hub), _ms_per_item(*bare)
+    if hub_ms is None or bare_ms is None:
+        return ""
+    return cost_pair(
+        (hub_ms, f" at {hub[0]:.2f} cores"), (bare_ms, f" at {bare[0]:.2f} cores"), target, unit
     )
 
 
@@ -805,13 +815,11 @@ def _axis_cause(results: dict[str, Any], mode: str) -> str:
     small = min(loads.values(), key=lambda load: load["attachment_bytes"])[mode]
     hub, raw = small.get("hub", {}), small.get("raw", {})
     # `cpu_ms_per_document` is each side's worker (the hub, the bare client) over its rounds.
-    hub_ms, raw_ms = hub.get("cpu_ms_per_document"), raw.get("cpu_ms_per_document")
-    if not isinstance(hub_ms, int | float) or not isinstance(raw_ms, int | float) or not hub_ms:
-        return ""
-    return (
-        f"CPU ms/document: hub {hub_ms:.2f}, bare {raw_ms:.2f}; at equal cores "
-        f"{raw_ms / hub_ms:.2f}; {AXIS_RATIO_TARGET:g} needs the hub <= "
-        f"{raw_ms / AXIS_RATIO_TARGET:.2f} ms/document"
+    return cost_pair(
+        (hub.get("cpu_ms_per_document"), ""),
+        (raw.get("cpu_ms_per_document"), ""),
+        AXIS_RATIO_TARGET,
+        "document",
     )
 
 
